@@ -1,0 +1,49 @@
+"""geosoil: deep-learning soil models from georeferenced samples to decision maps.
+
+The public API is small and imported lazily, so ``import geosoil`` stays fast and the CLI
+only pays for what a command uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+__version__ = "0.1.0"
+
+# torch's OpenMP threads spin while waiting by default, which costs 5-8x on a machine that
+# is busy with anything else (see PERFORMANCE_NOTES.md). Must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+_LAZY = {
+    "GeoSoilError": "geosoil.errors",
+    "TrainConfig": "geosoil.config",
+    "MapConfig": "geosoil.config",
+    "load_config": "geosoil.config",
+    "load_artifact": "geosoil.artifacts",
+    "save_artifact": "geosoil.artifacts",
+    "read_header": "geosoil.artifacts",
+    "read_catalog": "geosoil.io.catalog",
+    "read_samples": "geosoil.io.samples",
+    "extract_at_points": "geosoil.io.rasters",
+    "CovariateMLP": "geosoil.models",
+    "Grid": "geosoil.mapping.grid",
+    "CovariateStack": "geosoil.mapping.stack",
+    "predict_to_cog": "geosoil.mapping.engine",
+    "synthesize": "geosoil.synthetic",
+    "write_world": "geosoil.synthetic",
+    "train_from_config": "geosoil.workflows",
+    "map_from_config": "geosoil.workflows",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'geosoil' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,251 @@
+"""The single-file model artifact (DESIGN 4.3).
+
+One ``.safetensors`` file holds every tensor of a trained model (network weights and fitted
+preprocessing arrays) and a JSON header under the metadata key ``geosoil``. Loading reads
+tensors and JSON only: nothing is unpickled and nothing is imported by a name found in the
+file, so an artifact from a stranger cannot run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from geosoil import __version__
+from geosoil.errors import ArtifactError, InputFileNotFoundError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Artifact",
+    "ArtifactHeader",
+    "InputLayer",
+    "InputSpec",
+    "OutputSpec",
+    "Provenance",
+    "file_sha256",
+    "load_artifact",
+    "read_header",
+    "save_artifact",
+]
+
+SCHEMA_VERSION = 1
+METADATA_KEY = "geosoil"
+
+
+class _Header(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputLayer(_Header):
+    name: str
+    units: str = ""
+    categorical: bool = False
+
+
+class InputSpec(_Header):
+    """What the model reads: named covariate layers (or, later, a spectral axis)."""
+
+    kind: Literal["covariates", "spectra"]
+    layers: list[InputLayer] = Field(default_factory=list)
+    axis: list[float] | None = None
+    axis_unit: Literal["cm-1", "nm"] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+
+class OutputSpec(_Header):
+    names: list[str]
+    units: list[str]
+    back_transform: Literal["none", "log10"] = "none"
+
+
+class Provenance(_Header):
+    data_fingerprint: str
+    n_samples: int
+    seed: int
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    package_version: str = __version__
+    created_utc: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    config: dict[str, Any] | None = None
+    parent_sha256: str | None = None
+
+
+class ArtifactHeader(_Header):
+    schema_version: int
+    estimator: str
+    hyperparameters: dict[str, Any]
+    input_spec: InputSpec
+    output_spec: OutputSpec
+    preprocessing: list[dict[str, Any]] = Field(default_factory=list)
+    fitted_state: dict[str, Any] = Field(default_factory=dict)
+    provenance: Provenance
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A loaded artifact: the fitted estimator, its header and the file's SHA-256."""
+
+    estimator: Any
+    header: ArtifactHeader
+    path: Path
+    sha256: str
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for piece in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def save_artifact(
+    estimator: Any,
+    path: str | Path,
+    *,
+    input_spec: InputSpec,
+    output_spec: OutputSpec,
+    provenance: Provenance,
+    preprocessing: list[dict[str, Any]] | None = None,
+) -> Path:
+    """Write a fitted estimator as one ``.safetensors`` file, atomically.
+
+    Returns
+    -------
+    Path
+        The artifact path; the file appears there only once complete.
+    """
+    from safetensors.torch import save_file
+
+    tensors, state = estimator.export_state()
+    header = ArtifactHeader(
+        schema_version=SCHEMA_VERSION,
+        estimator=estimator.registry_name,
+        hyperparameters=_jsonable(estimator.get_params()),
+        input_spec=input_spec,
+        output_spec=output_spec,
+        preprocessing=preprocessing or [],
+        fitted_state=_jsonable(state),
+        provenance=provenance,
+    )
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    # safetensors refuses tensors that share memory; contiguous copies are cheap here.
+    contiguous = {name: t.detach().contiguous().clone() for name, t in tensors.items()}
+    try:
+        save_file(contiguous, tmp, metadata={METADATA_KEY: header.model_dump_json()})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_header(path: str | Path) -> ArtifactHeader:
+    """Read and validate the JSON header without building the estimator."""
+    from safetensors import safe_open
+
+    path = _existing(path)
+    try:
+        with safe_open(path, framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+    except Exception as err:  # safetensors raises its own error types for damaged files
+        raise ArtifactError(
+            f"not a readable safetensors artifact ({err})",
+            path=path,
+            fix="the file is truncated or not a geosoil artifact; copy it again or retrain",
+        ) from err
+    return _parse_header(metadata, path)
+
+
+def load_artifact(path: str | Path) -> Artifact:
+    """Load an artifact: validate the header, look the estimator up, restore its state."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from geosoil.models.registry import get_estimator_class
+
+    path = _existing(path)
+    header = read_header(path)
+    cls = get_estimator_class(header.estimator, source=path, field="geosoil.estimator")
+    try:
+        tensors = load_file(path)
+    except (SafetensorError, OSError) as err:
+        raise ArtifactError(
+            f"artifact tensors cannot be read ({err})", path=path, fix="copy the file again"
+        ) from err
+    try:
+        estimator = cls.from_state(header.hyperparameters, tensors, header.fitted_state)
+    except (KeyError, RuntimeError, TypeError, ValueError) as err:
+        raise ArtifactError(
+            f"artifact state does not fit estimator '{header.estimator}' ({err})",
+            path=path,
+            field="geosoil.fitted_state",
+            fix="the file was edited or written by an incompatible version; retrain",
+        ) from err
+    return Artifact(estimator=estimator, header=header, path=path, sha256=file_sha256(path))
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileNotFoundError(
+            "model artifact not found", path=path, fix="check the path or run `geosoil train`"
+        )
+    return path
+
+
+def _parse_header(metadata: dict[str, str], path: Path) -> ArtifactHeader:
+    if METADATA_KEY not in metadata:
+        raise ArtifactError(
+            f"safetensors file has no '{METADATA_KEY}' header",
+            path=path,
+            field=METADATA_KEY,
+            fix="this is not a geosoil artifact; save models with geosoil.save_artifact",
+        )
+    try:
+        raw = json.loads(metadata[METADATA_KEY])
+    except json.JSONDecodeError as err:
+        raise ArtifactError(
+            f"artifact header is not valid JSON ({err})", path=path, field=METADATA_KEY
+        ) from err
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if version != SCHEMA_VERSION:
+        raise ArtifactError(
+            f"artifact schema version {version!r} is not supported (this geosoil reads "
+            f"{SCHEMA_VERSION})",
+            path=path,
+            field="geosoil.schema_version",
+            fix="use the geosoil version that wrote it, or retrain",
+        )
+    try:
+        return ArtifactHeader.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = "geosoil." + ".".join(str(p) for p in first["loc"])
+        raise ArtifactError(
+            f"artifact header is invalid: {first['msg']}",
+            path=path,
+            field=field,
+            fix="the header was edited or damaged; retrain or restore the original file",
+        ) from err
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples to lists and numpy scalars to Python, so headers round-trip through JSON."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -1,0 +1,1 @@
+"""The ``geosoil`` command line: one small module per command over a library function."""

@@ -1,0 +1,49 @@
+"""Entry point: the ``geosoil`` click group, logging setup and error handling."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from geosoil import __version__
+from geosoil.errors import GeoSoilError
+
+
+class GeoSoilGroup(click.Group):
+    """Prints a GeoSoilError as a message (no traceback) and exits with its code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GeoSoilError as err:
+            click.secho(f"error: {err}", err=True, fg="red")
+            sys.exit(err.exit_code)
+
+
+@click.group(cls=GeoSoilGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="geosoil")
+@click.option("-v", "--verbose", is_flag=True, help="Debug log output.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+def cli(verbose: bool, quiet: bool) -> None:
+    """geosoil: deep-learning soil models from samples to maps."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    # Third-party libraries stay at WARNING unless the user asked for debug output.
+    for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "PIL", "distributed"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _register_commands() -> None:
+    for name in ("synth", "train", "map", "info"):
+        cli.add_command(importlib.import_module(f"geosoil.cli.{name}").command)
+
+
+_register_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

@@ -1,0 +1,41 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+config_argument = click.argument(
+    "config", type=click.Path(path_type=Path, dir_okay=False)
+)
+
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override a config value (repeatable), e.g. --set model.params.max_epochs=50.",
+)
+
+out_option = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Output folder (overrides output.dir in the config).",
+)
+
+overwrite_option = click.option(
+    "--overwrite", is_flag=True, help="Replace an existing, non-empty output folder."
+)
+
+
+def apply_output_flags(overrides: tuple[str, ...], out_dir: Path | None, overwrite: bool) -> list[str]:
+    """Turn --out/--overwrite into config overrides so they are validated like the file."""
+    extra = list(overrides)
+    if out_dir is not None:
+        extra.append(f"output.dir={out_dir}")
+    if overwrite:
+        extra.append("output.overwrite=true")
+    return extra

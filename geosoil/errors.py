@@ -1,0 +1,103 @@
+"""One exception root for everything geosoil refuses to do.
+
+Every message names the file, the field and the fix, so the CLI can print it as it is and
+exit non-zero without a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ArtifactError",
+    "ConfigError",
+    "CovariateError",
+    "GeoSoilError",
+    "InputFileNotFoundError",
+    "MissingCRSError",
+    "OutputError",
+    "OutputExistsError",
+    "RegistryError",
+    "SampleDataError",
+]
+
+
+class GeoSoilError(Exception):
+    """Root of every error geosoil raises on purpose.
+
+    Parameters
+    ----------
+    message
+        What is wrong, in one sentence.
+    path
+        The file or folder concerned, if any.
+    field
+        The config key, column, layer or header field concerned, if any.
+    fix
+        What the user should do about it.
+    """
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        field: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.field = field
+        self.fix = fix
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = []
+        if self.path is not None:
+            where.append(f"file: {self.path}")
+        if self.field is not None:
+            where.append(f"field: {self.field}")
+        text = self.message
+        if where:
+            text += f" [{'; '.join(where)}]"
+        if self.fix:
+            text += f"\n  fix: {self.fix}"
+        return text
+
+
+class InputFileNotFoundError(GeoSoilError, FileNotFoundError):
+    """A file named in a config, a flag or a catalog does not exist."""
+
+
+class ConfigError(GeoSoilError):
+    """A config file is malformed, has unknown keys or invalid values."""
+
+
+class SampleDataError(GeoSoilError):
+    """Sample points are unusable: no CRS, missing or non-numeric target, no valid rows."""
+
+
+class MissingCRSError(SampleDataError):
+    """A vector or raster file carries no coordinate reference system."""
+
+
+class CovariateError(GeoSoilError):
+    """A covariate layer is missing, unreadable, or does not match what a model needs."""
+
+
+class ArtifactError(GeoSoilError):
+    """A model artifact is truncated, malformed or from an incompatible schema."""
+
+
+class RegistryError(ArtifactError):
+    """An estimator name is not in the registry (never imported from a header)."""
+
+
+class OutputError(GeoSoilError):
+    """An output location cannot be written (permissions, disk full)."""
+
+
+class OutputExistsError(OutputError):
+    """The output location is taken and the user did not ask to overwrite it."""

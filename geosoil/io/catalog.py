@@ -1,0 +1,139 @@
+"""Covariate layer declarations and the YAML catalog that lists them.
+
+A layer is declared, not coded: name, file, band, units, whether it is categorical, how to
+resample it onto another grid, and an optional scale/offset/nodata override. A catalog file
+(``covariates.yaml``) holds a list of layers; relative paths in it are resolved against the
+catalog's own folder, so a catalog and its rasters can be moved together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from geosoil.errors import ConfigError, InputFileNotFoundError
+
+__all__ = ["CATALOG_VERSION", "CovariateCatalog", "CovariateLayer", "read_catalog", "write_catalog"]
+
+CATALOG_VERSION = 1
+
+Resampling = Literal["nearest", "bilinear", "cubic", "average", "mode"]
+
+
+class CovariateLayer(BaseModel):
+    """One covariate: a band of a raster file, with its meaning and how to align it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    path: Path
+    band: int = Field(default=1, ge=1)
+    units: str = ""
+    categorical: bool = False
+    resampling: Resampling | None = None
+    scale: float = 1.0
+    offset: float = 0.0
+    nodata: float | None = None
+    description: str = ""
+
+    @property
+    def resampling_method(self) -> Resampling:
+        """Resampling used when warping: declared, else nearest for classes, bilinear otherwise."""
+        if self.resampling is not None:
+            return self.resampling
+        return "nearest" if self.categorical else "bilinear"
+
+    @field_validator("resampling")
+    @classmethod
+    def _categorical_needs_class_preserving(cls, value, info):
+        if value in ("bilinear", "cubic", "average") and info.data.get("categorical"):
+            raise ValueError(
+                f"resampling '{value}' would invent classes; use 'nearest' or 'mode' "
+                "for a categorical layer"
+            )
+        return value
+
+    def resolved(self, base_dir: Path) -> CovariateLayer:
+        """Return a copy whose relative path is anchored at ``base_dir``."""
+        if self.path.is_absolute():
+            return self
+        return self.model_copy(update={"path": base_dir / self.path})
+
+
+class CovariateCatalog(BaseModel):
+    """The content of a ``covariates.yaml`` file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = CATALOG_VERSION
+    crs: str | None = None
+    layers: list[CovariateLayer]
+
+    def names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    def select(self, names: list[str] | None, *, source: Path | str, field: str) -> list[CovariateLayer]:
+        """Layers by name, in the order asked; all layers when ``names`` is None."""
+        if names is None:
+            return list(self.layers)
+        by_name = {layer.name: layer for layer in self.layers}
+        missing = [name for name in names if name not in by_name]
+        if missing:
+            raise ConfigError(
+                f"covariate(s) {missing} are not in the catalog",
+                path=source,
+                field=field,
+                fix=f"use names the catalog declares: {sorted(by_name)}, or add the layer "
+                "to the catalog",
+            )
+        return [by_name[name] for name in names]
+
+
+def read_catalog(path: str | Path) -> CovariateCatalog:
+    """Read a covariate catalog and anchor its layer paths at the catalog's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileNotFoundError(
+            "covariate catalog not found",
+            path=path,
+            fix="check the path, or run `geosoil synth` to make an example catalog",
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+        catalog = CovariateCatalog.model_validate(raw)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"catalog is not valid YAML: {err}", path=path) from err
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(
+            f"catalog entry is invalid: {first['msg']}",
+            path=path,
+            field=field,
+            fix="see docs of CovariateLayer for the allowed keys and values",
+        ) from err
+    base = path.parent
+    return catalog.model_copy(update={"layers": [layer.resolved(base) for layer in catalog.layers]})
+
+
+def write_catalog(catalog: CovariateCatalog, path: str | Path) -> None:
+    """Write a catalog, keeping layer paths relative to the catalog's folder when possible."""
+    path = Path(path)
+    layers = []
+    for layer in catalog.layers:
+        data = layer.model_dump(mode="json", exclude_defaults=True)
+        data["name"] = layer.name
+        data["path"] = _relative_to(layer.path, path.parent).as_posix()
+        layers.append(data)
+    body = {"version": catalog.version, "crs": catalog.crs, "layers": layers}
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+
+
+def _relative_to(target: Path, base: Path) -> Path:
+    try:
+        return target.resolve().relative_to(base.resolve())
+    except ValueError:
+        return target

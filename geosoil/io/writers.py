@@ -1,0 +1,90 @@
+"""Writing outputs so that a final path only ever holds a complete result.
+
+Every workflow writes into a hidden staging folder beside its output folder and renames it
+into place at the end; an error or a kill leaves the final path untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from geosoil.errors import OutputError, OutputExistsError
+
+__all__ = ["staged_directory", "write_text_atomic"]
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def staged_directory(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty staging folder that replaces ``final`` only if the block succeeds.
+
+    Parameters
+    ----------
+    final
+        The output folder users will see.
+    overwrite
+        Replace an existing non-empty ``final``; otherwise that is an error, raised before
+        any work starts.
+    """
+    final = Path(final)
+    if final.exists() and not final.is_dir():
+        raise OutputExistsError(
+            "output path exists and is not a folder",
+            path=final,
+            fix="choose another output folder",
+        )
+    if final.is_dir() and any(final.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            "output folder exists and is not empty",
+            path=final,
+            field="output.dir",
+            fix="choose a new folder, or pass --overwrite to replace it",
+        )
+    parent = final.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+    except OSError as err:
+        raise OutputError(
+            f"cannot create the output folder ({err.strerror})",
+            path=parent,
+            field="output.dir",
+            fix="choose a folder you can write to",
+        ) from err
+    try:
+        yield staging
+        _publish(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _publish(staging: Path, final: Path) -> None:
+    if final.exists():
+        retired = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(final, retired)
+        os.replace(staging, final)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, final)
+    log.debug("published %s", final)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write text to a temporary name in the same folder, then rename it into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

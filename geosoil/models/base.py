@@ -1,0 +1,81 @@
+"""The estimator contract shared by every geosoil model (DESIGN 4.2).
+
+``__init__`` stores keyword hyperparameters unchanged; ``fit`` validates, learns and returns
+``self``; learned state ends in ``_``; ``predict`` returns values in the target's units.
+Each estimator also says how its learned state splits into tensors and JSON, which is all
+the artifact needs to save and restore it without pickle.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+import numpy as np
+
+from geosoil.errors import ConfigError, GeoSoilError
+
+__all__ = ["GeoSoilEstimator", "NotFittedError"]
+
+
+class NotFittedError(GeoSoilError):
+    """``predict`` or ``save`` was called before ``fit``."""
+
+
+class GeoSoilEstimator:
+    """Base class: hyperparameter handling, fitted checks and the artifact state hooks."""
+
+    registry_name: ClassVar[str]
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """Keyword hyperparameters of ``__init__``."""
+        signature = inspect.signature(cls.__init__)
+        return [p.name for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], *, source: str = "model.params"):
+        """Build an estimator, refusing hyperparameters it does not have."""
+        allowed = cls.param_names()
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise ConfigError(
+                f"estimator '{cls.registry_name}' has no hyperparameter(s) {unknown}",
+                field=f"{source}.{unknown[0]}",
+                fix=f"allowed: {', '.join(allowed)}",
+            )
+        return cls(**params)
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as given to ``__init__``."""
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    @property
+    def is_fitted(self) -> bool:
+        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"{type(self).__name__} is not fitted", fix="call fit(X, y) first"
+            )
+
+    # Artifact hooks: learned state as named tensors plus a JSON-serializable dict.
+    def export_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(
+        cls, params: dict[str, Any], tensors: dict[str, Any], state: dict[str, Any]
+    ) -> GeoSoilEstimator:
+        raise NotImplementedError
+
+    def fit(self, X, y) -> GeoSoilEstimator:
+        raise NotImplementedError
+
+    def predict(self, X) -> np.ndarray:
+        raise NotImplementedError

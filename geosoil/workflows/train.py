@@ -1,0 +1,181 @@
+"""``geosoil train``: sample points + covariate rasters -> artifact + evaluation report."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geosoil.artifacts import InputLayer, InputSpec, OutputSpec, Provenance, save_artifact
+from geosoil.config import TrainConfig, save_config
+from geosoil.errors import ConfigError, SampleDataError
+from geosoil.evaluate import cross_validate, random_kfold, spatial_block_kfold, write_cv_report
+from geosoil.io.catalog import CovariateLayer, read_catalog
+from geosoil.io.rasters import extract_at_points
+from geosoil.io.samples import read_samples, target_values
+from geosoil.io.writers import staged_directory
+from geosoil.models.registry import get_estimator_class
+
+__all__ = ["TrainResult", "build_training_table", "train_from_config"]
+
+log = logging.getLogger(__name__)
+
+ARTIFACT_NAME = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Paths of everything ``train_from_config`` wrote, and the CV summary."""
+
+    out_dir: Path
+    artifact: Path
+    config: Path
+    report: dict[str, Path]
+    cv_summary: dict[str, dict]
+
+
+def build_training_table(
+    config: TrainConfig,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[CovariateLayer]]:
+    """Covariates extracted at the sample points, the target, and point coordinates.
+
+    Rows without a target value or on covariate nodata are dropped (and logged).
+
+    Returns
+    -------
+    X, y, xy, layers
+        Covariate table (one column per layer, catalog order), target, (n, 2) coordinates in
+        the samples' CRS, and the layers used.
+    """
+    catalog = read_catalog(config.covariates.catalog)
+    layers = catalog.select(
+        config.covariates.names, source=config.covariates.catalog, field="covariates.names"
+    )
+    samples_cfg = config.samples
+    points = read_samples(
+        samples_cfg.path,
+        layer=samples_cfg.layer,
+        crs=samples_cfg.crs,
+        x_column=samples_cfg.x_column,
+        y_column=samples_cfg.y_column,
+    )
+    y = target_values(points, samples_cfg.target, source=samples_cfg.path)
+    X = extract_at_points(layers, points.geometry)
+    keep = np.isfinite(y) & X.notna().all(axis=1).to_numpy()
+    n_dropped = int((~keep).sum())
+    if n_dropped:
+        log.warning(
+            "dropped %d of %d samples without a target value or on covariate nodata",
+            n_dropped, len(keep),
+        )
+    if keep.sum() < 10:
+        raise SampleDataError(
+            f"only {int(keep.sum())} samples have a target and valid covariates",
+            path=samples_cfg.path,
+            field="samples",
+            fix="check that the samples lie inside the covariate rasters",
+        )
+    xy = np.column_stack([points.geometry.x, points.geometry.y])[keep]
+    return X[keep].reset_index(drop=True), y[keep], xy, layers
+
+
+def train_from_config(config: TrainConfig) -> TrainResult:
+    """Cross-validate, fit on all samples and write artifact, report and config.
+
+    The output folder appears only when everything in it is complete.
+    """
+    if config.output.dir is None:
+        raise ConfigError(
+            "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
+        )
+    estimator_cls = get_estimator_class(config.model.estimator, field="model.estimator")
+    estimator_cls.from_params(config.model.params)  # refuse unknown hyperparameters early
+
+    X, y, xy, layers = build_training_table(config)
+    params = dict(config.model.params)
+    categorical = [layer.name for layer in layers if layer.categorical]
+    if "categorical_features" in estimator_cls.param_names():
+        params.setdefault("categorical_features", categorical)
+
+    def make_estimator():
+        return estimator_cls.from_params(params)
+
+    evaluation = config.evaluation
+    fold_sets = {
+        "random": lambda: random_kfold(len(y), n_splits=evaluation.n_splits, seed=evaluation.seed),
+        "spatial_block": lambda: spatial_block_kfold(
+            xy[:, 0],
+            xy[:, 1],
+            block_size_m=evaluation.spatial_block_size_m,
+            n_splits=evaluation.n_splits,
+            seed=evaluation.seed,
+        ),
+    }
+    target = config.samples.target
+    units = config.samples.target_units
+
+    with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
+        results = {}
+        for scheme in evaluation.schemes:
+            log.info("cross-validation: %s, %d folds", scheme, evaluation.n_splits)
+            results[scheme] = cross_validate(make_estimator, X, y, fold_sets[scheme]())
+        (staging / "report").mkdir()
+        report = write_cv_report(
+            results,
+            staging / "report",
+            target=target,
+            units=units,
+            title=f"{target}: {config.model.estimator} cross-validation",
+        )
+        summary = {scheme: result.summary() for scheme, result in results.items()}
+
+        log.info("final fit on all %d samples", len(y))
+        model = make_estimator().fit(X, y)
+        pd.DataFrame(getattr(model, "history_", [])).to_csv(
+            staging / "training_history.csv", index=False
+        )
+        save_artifact(
+            model,
+            staging / ARTIFACT_NAME,
+            input_spec=InputSpec(
+                kind="covariates",
+                layers=[
+                    InputLayer(name=layer.name, units=layer.units, categorical=layer.categorical)
+                    for layer in layers
+                ],
+            ),
+            output_spec=OutputSpec(
+                names=[target],
+                units=[units],
+                back_transform=params.get("target_transform", "none"),
+            ),
+            provenance=Provenance(
+                data_fingerprint=_fingerprint(X, y),
+                n_samples=len(y),
+                seed=int(params.get("seed", 0)),
+                metrics=summary,
+                config=config.model_dump(mode="json"),
+            ),
+        )
+        save_config(config, staging / "config.yaml")
+
+    out_dir = Path(config.output.dir)
+    return TrainResult(
+        out_dir=out_dir,
+        artifact=out_dir / ARTIFACT_NAME,
+        config=out_dir / "config.yaml",
+        report={name: out_dir / "report" / path.name for name, path in report.items()},
+        cv_summary=summary,
+    )
+
+
+def _fingerprint(X: pd.DataFrame, y: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(X.columns).encode())
+    digest.update(np.ascontiguousarray(X.to_numpy(dtype=np.float64)).tobytes())
+    digest.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
+    return "sha256:" + digest.hexdigest()

@@ -1,0 +1,71 @@
+"""The scikit-learn contract, run over every registered estimator."""
+
+import inspect
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geosoil.models import get_estimator_class, registered_names
+from geosoil.models.base import NotFittedError
+
+# Smallest settings per estimator that still learn the toy problem below.
+FAST = {"covariate_mlp": {"max_epochs": 60, "patience": 60, "hidden_layers": (16,)}}
+
+
+def toy_table(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(0, 1, n), "c": rng.integers(1, 4, n)})
+    y = 4.0 + X["a"] + 3 * X["b"] ** 2 + (X["c"] == 2) * 1.5 + rng.normal(scale=0.05, size=n)
+    return X, y.to_numpy().copy()
+
+
+@pytest.fixture(params=registered_names())
+def estimator_cls(request):
+    return get_estimator_class(request.param)
+
+
+def make(cls, **extra):
+    return cls(**{**FAST.get(cls.registry_name, {}), **extra})
+
+
+def test_init_only_stores_keyword_params(estimator_cls):
+    signature = inspect.signature(estimator_cls.__init__)
+    kinds = {p.kind for name, p in signature.parameters.items() if name != "self"}
+    assert kinds == {inspect.Parameter.KEYWORD_ONLY}
+    estimator = make(estimator_cls)
+    assert not [k for k in vars(estimator) if k.endswith("_")]
+    assert set(estimator.get_params()) == set(estimator_cls.param_names())
+
+
+def test_fit_returns_self_and_learns(estimator_cls):
+    X, y = toy_table()
+    estimator = make(estimator_cls, categorical_features=["c"])
+    assert estimator.fit(X, y) is estimator
+    learned = [k for k in vars(estimator) if k.endswith("_")]
+    assert learned
+    prediction = estimator.predict(X)
+    assert prediction.shape == (len(y),)
+    r2 = 1 - np.sum((prediction - y) ** 2) / np.sum((y - y.mean()) ** 2)
+    assert r2 > 0.8
+
+
+def test_predict_before_fit_raises(estimator_cls):
+    X, _ = toy_table(10)
+    with pytest.raises(NotFittedError):
+        make(estimator_cls).predict(X)
+
+
+def test_fit_is_deterministic_for_a_seed(estimator_cls):
+    X, y = toy_table()
+    first = make(estimator_cls, seed=3).fit(X, y).predict(X)
+    second = make(estimator_cls, seed=3).fit(X, y).predict(X)
+    other = make(estimator_cls, seed=4).fit(X, y).predict(X)
+    np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first, other)
+
+
+def test_array_and_table_inputs_agree(estimator_cls):
+    X, y = toy_table()
+    estimator = make(estimator_cls).fit(X, y)
+    np.testing.assert_array_equal(estimator.predict(X), estimator.predict(X.to_numpy()))
