@@ -29,7 +29,7 @@ def command(config: Path, out_dir: Path | None, overwrite: bool, overrides: tupl
     result = train_from_config(cfg)
     click.echo(f"artifact: {result.artifact}")
     for name, path in result.report.items():
-        click.echo(f"report {name}: {path}")
+        click.echo(f"report ({name}): {path}")
     click.echo(f"config: {result.config}")
     for scheme, summary in result.cv_summary.items():
         pooled = summary.get("pooled", {})

@@ -132,5 +132,5 @@ def predict_to_cog(
         maximum=stats.maximum,
         mean=stats.total / stats.count if stats.count else float("nan"),
     )
-    log.info("wrote %s (%d of %d pixels valid)", out_path, summary.n_valid, summary.n_pixels)
+    log.debug("wrote %s (%d of %d pixels valid)", out_path, summary.n_valid, summary.n_pixels)
     return summary

@@ -1,0 +1,101 @@
+"""Time the foundation workflows: synth, train (demo config), map (first engine).
+
+    python benchmarks/foundation.py --sizes small medium --json foundation.json
+
+Prints a table and writes the figures quoted in README.md. Each stage runs in this process,
+one after the other, on whatever cores the machine has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def folder_mib(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", nargs="+", default=["small", "medium"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    from geosoil.config import MapConfig, TrainConfig, load_config
+    from geosoil.synthetic import synthesize, write_world
+    from geosoil.workflows import map_from_config, train_from_config
+
+    figures: dict = {"cores": os.cpu_count(), "synth": {}, "map": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for size in args.sizes:
+            out = tmp / f"world_{size}"
+            out.mkdir()
+            world, t_gen = timed(lambda size=size: synthesize(size=size, seed=args.seed))
+            _, t_write = timed(lambda world=world, out=out: write_world(world, out))
+            figures["synth"][size] = {
+                "generate_s": round(t_gen, 2),
+                "write_s": round(t_write, 2),
+                "mib": round(folder_mib(out), 1),
+                "n_samples": int(len(world.samples)),
+            }
+            del world
+
+        small = tmp / "world_small"
+        train_cfg = load_config(
+            REPO / "configs" / "demo" / "train.yaml",
+            TrainConfig,
+            [
+                f"samples.path={small / 'samples.parquet'}",
+                f"covariates.catalog={small / 'covariates.yaml'}",
+                f"output.dir={tmp / 'train'}",
+            ],
+        )
+        trained, t_train = timed(lambda: train_from_config(train_cfg))
+        figures["train"] = {"seconds": round(t_train, 1), "cv_pooled": {
+            scheme: {k: round(v, 3) for k, v in summary["pooled"].items()}
+            for scheme, summary in trained.cv_summary.items()
+        }}
+
+        for size in args.sizes:
+            world = tmp / f"world_{size}"
+            map_cfg = load_config(
+                REPO / "configs" / "demo" / "map.yaml",
+                MapConfig,
+                [
+                    f"model={trained.artifact}",
+                    f"covariates.catalog={world / 'covariates.yaml'}",
+                    f"output.dir={tmp / f'map_{size}'}",
+                ],
+            )
+            mapped, t_map = timed(lambda map_cfg=map_cfg: map_from_config(map_cfg))
+            n_px = mapped.summary.n_pixels
+            figures["map"][size] = {
+                "pixels": n_px,
+                "seconds": round(t_map, 2),
+                "mpx_s": round(n_px / t_map / 1e6, 3),
+            }
+    figures["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)
+
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""Cross-validation report: metric and prediction tables, a figure and a markdown summary.
+
+Files are rendered in memory and each is written under a temporary name in the output folder
+and renamed into place, so a reader never sees a half-written file. Figures use
+``matplotlib.figure.Figure`` with the Agg canvas, never pyplot, so reports can be made from
+several threads and without a display.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geosoil.errors import OutputError
+from geosoil.evaluate.crossval import CVResult
+
+__all__ = ["REPORT_FILES", "write_cv_report"]
+
+log = logging.getLogger(__name__)
+
+REPORT_FILES: dict[str, str] = {
+    "metrics": "cv_metrics.csv",
+    "predictions": "cv_predictions.csv",
+    "figure": "observed_vs_predicted.png",
+    "report": "report.md",
+}
+"""Key of the returned mapping -> file name in the output folder."""
+
+# label, and whether the value is in the target's units (the rest are unitless)
+_METRIC_LABELS: dict[str, tuple[str, bool]] = {
+    "r2": ("R²", False),
+    "rmse": ("RMSE", True),
+    "mae": ("MAE", True),
+    "bias": ("Bias", True),
+    "lccc": ("LCCC", False),
+    "mape": ("MAPE (%)", False),
+    "rpd": ("RPD", False),
+    "rpiq": ("RPIQ", False),
+}
+_FIGURE_METRICS: tuple[str, ...] = ("r2", "rmse", "lccc", "bias")
+_SUMMARY_ROWS: tuple[str, ...] = ("mean", "sd", "pooled")
+
+
+def write_cv_report(
+    results: Mapping[str, CVResult],
+    out_dir: Path,
+    *,
+    target: str,
+    units: str,
+    title: str = "Cross-validation report",
+) -> dict[str, Path]:
+    """Write tables, a figure and a markdown report for one or more CV schemes.
+
+    Parameters
+    ----------
+    results
+        Scheme name (e.g. ``"random"``, ``"spatial_block"``) -> its :class:`CVResult`, in the
+        order wanted in the report.
+    out_dir
+        Existing folder to write into; files of the same names are replaced.
+    target
+        Name of the predicted property, for axis labels and headings (e.g. ``"SOC"``).
+    units
+        Units of the target (e.g. ``"g/kg"``); RMSE, MAE and bias carry them.
+    title
+        Heading of the markdown report and of the figure.
+
+    Returns
+    -------
+    dict of str to Path
+        ``"metrics"``, ``"predictions"``, ``"figure"`` and ``"report"`` -> the written files
+        (see :data:`REPORT_FILES`).
+
+    Raises
+    ------
+    ValueError
+        If ``results`` is empty.
+    OutputError
+        If ``out_dir`` is not an existing folder or a file cannot be written.
+
+    Notes
+    -----
+    ``cv_metrics.csv`` has columns ``scheme, fold, n_train, n_test`` and one per metric;
+    after the fold rows of each scheme come rows with ``fold`` = ``mean``, ``sd`` (over
+    folds, ddof=1) and ``pooled`` (all out-of-fold predictions at once; its ``n_test`` is
+    the number of predictions). ``cv_predictions.csv`` has columns
+    ``scheme, row, fold, observed, predicted``.
+    """
+    if not results:
+        raise ValueError("results is empty; pass at least one scheme name -> CVResult")
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise OutputError(
+            "report folder does not exist",
+            path=out_dir,
+            fix="create the folder first or choose another output folder",
+        )
+    summaries = {scheme: result.summary() for scheme, result in results.items()}
+    contents = {
+        "metrics": _metrics_table(results, summaries).to_csv(index=False).encode(),
+        "predictions": _predictions_table(results).to_csv(index=False).encode(),
+        "figure": _figure_png(results, summaries, target=target, units=units, title=title),
+        "report": _markdown(results, summaries, target=target, units=units, title=title).encode(),
+    }
+    paths = {}
+    for key, data in contents.items():
+        paths[key] = _write_atomic(out_dir / REPORT_FILES[key], data)
+        log.debug("wrote %s", paths[key])
+    return paths
+
+
+def _metric_columns(results: Mapping[str, CVResult]) -> list[str]:
+    """Union of the metrics of every scheme, in order of first appearance."""
+    return list(dict.fromkeys(name for r in results.values() for name in r.metric_names))
+
+
+def _metrics_table(
+    results: Mapping[str, CVResult], summaries: Mapping[str, dict[str, dict[str, float]]]
+) -> pd.DataFrame:
+    metric_columns = _metric_columns(results)
+    parts = []
+    for scheme, result in results.items():
+        per_fold = result.per_fold.copy()
+        per_fold["fold"] = per_fold["fold"].astype(str)
+        summary_rows = pd.DataFrame(
+            [{"fold": stat, **summaries[scheme][stat]} for stat in _SUMMARY_ROWS]
+        )
+        # counts of a mean or sd row would read as sample sizes; only pooled has one
+        summary_rows["n_test"] = [np.nan, np.nan, len(result.predictions)]
+        table = pd.concat([per_fold, summary_rows], ignore_index=True)
+        table.insert(0, "scheme", scheme)
+        parts.append(table)
+    columns = ["scheme", "fold", "n_train", "n_test", *metric_columns]
+    table = pd.concat(parts, ignore_index=True).reindex(columns=columns)
+    return table.astype({"n_train": "Int64", "n_test": "Int64"})
+
+
+def _predictions_table(results: Mapping[str, CVResult]) -> pd.DataFrame:
+    parts = []
+    for scheme, result in results.items():
+        part = result.predictions[["row", "fold", "observed", "predicted"]].copy()
+        part.insert(0, "scheme", scheme)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _metric_label(name: str, units: str) -> str:
+    label, has_units = _METRIC_LABELS.get(name, (name, False))
+    return f"{label} ({units})" if has_units and units else label
+
+
+def _format(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:.3g}"
+
+
+def _figure_png(
+    results: Mapping[str, CVResult],
+    summaries: Mapping[str, dict[str, dict[str, float]]],
+    *,
+    target: str,
+    units: str,
+    title: str,
+) -> bytes:
+    # matplotlib costs a noticeable share of import time; only reports pay for it
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n_panels = len(results)
+    figure = Figure(figsize=(4.2 * n_panels, 4.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, n_panels, squeeze=False)[0]
+    unit_suffix = f" ({units})" if units else ""
+    for ax, (scheme, result) in zip(axes, results.items(), strict=True):
+        observed = result.predictions["observed"].to_numpy(dtype=float)
+        predicted = result.predictions["predicted"].to_numpy(dtype=float)
+        finite = np.isfinite(observed) & np.isfinite(predicted)
+        observed, predicted = observed[finite], predicted[finite]
+        # fainter points for large samples so that dense clouds still show their shape
+        alpha = float(np.clip(30.0 / np.sqrt(max(observed.size, 1)), 0.15, 0.8))
+        ax.scatter(observed, predicted, s=12, alpha=alpha, edgecolors="none", color="C0")
+        low, high = _limits(observed, predicted)
+        ax.plot([low, high], [low, high], color="0.3", linestyle="--", linewidth=1, label="1:1")
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_xlabel(f"Observed {target}{unit_suffix}")
+        ax.set_ylabel(f"Predicted {target}{unit_suffix}")
+        ax.set_title(f"{scheme} ({result.n_splits} folds, n = {observed.size})")
+        pooled = summaries[scheme]["pooled"]
+        lines = [
+            f"{_metric_label(name, units)} = {_format(pooled[name])}"
+            for name in _FIGURE_METRICS
+            if name in pooled
+        ]
+        ax.text(
+            0.04,
+            0.96,
+            "pooled\n" + "\n".join(lines),
+            transform=ax.transAxes,
+            va="top",
+            ha="left",
+            fontsize=8,
+            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.7", "alpha": 0.9},
+        )
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+    figure.suptitle(title)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=150)
+    return buffer.getvalue()
+
+
+def _limits(observed: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """Common axis range for both axes, padded by 5 %, so the 1:1 line is the diagonal."""
+    values = np.concatenate([observed, predicted])
+    if values.size == 0:
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    pad = 0.05 * (high - low) if high > low else max(abs(low) * 0.05, 0.5)
+    return low - pad, high + pad
+
+
+def _markdown(
+    results: Mapping[str, CVResult],
+    summaries: Mapping[str, dict[str, dict[str, float]]],
+    *,
+    target: str,
+    units: str,
+    title: str,
+) -> str:
+    lines = [f"# {title}", ""]
+    lines.append(
+        f"Target: **{target}**" + (f" ({units})" if units else "") + ". "
+        "Mean ± sd are over folds (sd with ddof=1); pooled metrics use all out-of-fold "
+        "predictions at once."
+    )
+    lines.append("")
+    for scheme, result in results.items():
+        summary = summaries[scheme]
+        lines += [
+            f"## {_escape(scheme)}",
+            "",
+            f"{result.n_splits} folds, {len(result.predictions)} out-of-fold predictions.",
+            "",
+            "| Metric | Mean ± sd over folds | Pooled |",
+            "|---|---|---|",
+        ]
+        for name in result.metric_names:
+            mean = _format(summary["mean"][name])
+            sd = _format(summary["sd"][name])
+            lines.append(
+                f"| {_escape(_metric_label(name, units))} | {mean} ± {sd} "
+                f"| {_format(summary['pooled'][name])} |"
+            )
+        lines.append("")
+    lines += [
+        "## Observed vs predicted",
+        "",
+        f"![Observed vs predicted {target}]({REPORT_FILES['figure']})",
+        "",
+        f"Tables: [{REPORT_FILES['metrics']}]({REPORT_FILES['metrics']}), "
+        f"[{REPORT_FILES['predictions']}]({REPORT_FILES['predictions']}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    """Keep a pipe in a name from splitting a markdown table cell."""
+    return str(text).replace("|", "\\|")
+
+
+def _write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        # os.open with 0o666 keeps the user's umask; mkstemp would leave the file 0600
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise OutputError(
+            f"cannot write report file: {exc.strerror or exc}",
+            path=path,
+            fix="check permissions and free space, or choose another output folder",
+        ) from exc
+    return path
