@@ -52,7 +52,7 @@ def main() -> None:
                 "generate_s": round(t_gen, 2),
                 "write_s": round(t_write, 2),
                 "mib": round(folder_mib(out), 1),
-                "n_samples": int(len(world.samples)),
+                "n_samples": len(world.samples),
             }
             del world
 
@@ -67,10 +67,13 @@ def main() -> None:
             ],
         )
         trained, t_train = timed(lambda: train_from_config(train_cfg))
-        figures["train"] = {"seconds": round(t_train, 1), "cv_pooled": {
-            scheme: {k: round(v, 3) for k, v in summary["pooled"].items()}
-            for scheme, summary in trained.cv_summary.items()
-        }}
+        figures["train"] = {
+            "seconds": round(t_train, 1),
+            "cv_pooled": {
+                scheme: {k: round(v, 3) for k, v in summary["pooled"].items()}
+                for scheme, summary in trained.cv_summary.items()
+            },
+        }
 
         for size in args.sizes:
             world = tmp / f"world_{size}"

@@ -74,7 +74,9 @@ class Provenance(_Header):
     seed: int
     metrics: dict[str, Any] = Field(default_factory=dict)
     package_version: str = __version__
-    created_utc: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    created_utc: str = Field(
+        default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
+    )
     config: dict[str, Any] | None = None
     parent_sha256: str | None = None
 

@@ -22,7 +22,10 @@ FAST_TRAIN = ["model.params.max_epochs=40", "model.params.patience=10", "evaluat
 
 def world_overrides(world: Path) -> list[str]:
     """Point a demo config at a world written elsewhere than demo/world."""
-    return [f"samples.path={world / 'samples.parquet'}", f"covariates.catalog={world / 'covariates.yaml'}"]
+    return [
+        f"samples.path={world / 'samples.parquet'}",
+        f"covariates.catalog={world / 'covariates.yaml'}",
+    ]
 
 
 @pytest.fixture(scope="session")

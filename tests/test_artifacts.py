@@ -30,8 +30,11 @@ def saved(tmp_path_factory):
         path,
         input_spec=InputSpec(
             kind="covariates",
-            layers=[InputLayer(name="a"), InputLayer(name="b", units="%"),
-                    InputLayer(name="c", categorical=True)],
+            layers=[
+                InputLayer(name="a"),
+                InputLayer(name="b", units="%"),
+                InputLayer(name="c", categorical=True),
+            ],
         ),
         output_spec=OutputSpec(names=["y"], units=["mg/kg"]),
         provenance=Provenance(data_fingerprint="sha256:test", n_samples=len(y), seed=1),
@@ -124,7 +127,8 @@ def test_save_is_atomic_on_failure(tmp_path):
     target = tmp_path / "never.safetensors"
     with pytest.raises(Exception, match="not fitted"):
         save_artifact(
-            unfitted, target,
+            unfitted,
+            target,
             input_spec=InputSpec(kind="covariates"),
             output_spec=OutputSpec(names=["y"], units=[""]),
             provenance=Provenance(data_fingerprint="x", n_samples=0, seed=0),

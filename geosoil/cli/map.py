@@ -18,7 +18,9 @@ from geosoil.cli.options import (
 @click.command("map")
 @config_argument
 @click.option(
-    "--model", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    "--model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
     help="Artifact to apply (overrides model in the config).",
 )
 @out_option

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-config_argument = click.argument(
-    "config", type=click.Path(path_type=Path, dir_okay=False)
-)
+config_argument = click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
 
 set_option = click.option(
     "--set",
@@ -31,7 +29,9 @@ overwrite_option = click.option(
 )
 
 
-def apply_output_flags(overrides: tuple[str, ...], out_dir: Path | None, overwrite: bool) -> list[str]:
+def apply_output_flags(
+    overrides: tuple[str, ...], out_dir: Path | None, overwrite: bool
+) -> list[str]:
     """Turn --out/--overwrite into config overrides so they are validated like the file."""
     extra = list(overrides)
     if out_dir is not None:

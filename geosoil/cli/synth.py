@@ -11,11 +11,16 @@ from geosoil.cli.options import overwrite_option
 
 @click.command("synth")
 @click.option(
-    "--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
     help="Folder to write the world into.",
 )
 @click.option(
-    "--size", default="small", show_default=True,
+    "--size",
+    default="small",
+    show_default=True,
     help="small (seconds), medium or large (benchmark).",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same bytes.")

@@ -20,7 +20,9 @@ from geosoil.cli.options import (
 @out_option
 @overwrite_option
 @set_option
-def command(config: Path, out_dir: Path | None, overwrite: bool, overrides: tuple[str, ...]) -> None:
+def command(
+    config: Path, out_dir: Path | None, overwrite: bool, overrides: tuple[str, ...]
+) -> None:
     """Train the model described by CONFIG (YAML) with cross-validation."""
     from geosoil.config import TrainConfig, load_config
     from geosoil.workflows import train_from_config

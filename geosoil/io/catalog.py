@@ -75,7 +75,9 @@ class CovariateCatalog(BaseModel):
     def names(self) -> list[str]:
         return [layer.name for layer in self.layers]
 
-    def select(self, names: list[str] | None, *, source: Path | str, field: str) -> list[CovariateLayer]:
+    def select(
+        self, names: list[str] | None, *, source: Path | str, field: str
+    ) -> list[CovariateLayer]:
         """Layers by name, in the order asked; all layers when ``names`` is None."""
         if names is None:
             return list(self.layers)

@@ -108,6 +108,8 @@ def extract_at_points(layers: Sequence[CovariateLayer], points: gpd.GeoSeries) -
                 fix="check that the raster covers the samples and that both CRS are right",
             )
         if n_missing:
-            log.info("covariate %s: %d points outside the raster or on nodata", layer.name, n_missing)
+            log.info(
+                "covariate %s: %d points outside the raster or on nodata", layer.name, n_missing
+            )
         columns[layer.name] = values
     return pd.DataFrame(columns, index=points.index)

@@ -102,15 +102,18 @@ def predict_to_cog(
     blocks = list(grid.blocks(block_size))
     band_tags = {"units": spec.units[0], "model_output": spec.names[0]}
     try:
-        with stack.open() as reader, block_writer(
-            scratch,
-            grid,
-            dtype="float32",
-            nodata=NODATA,
-            descriptions=[spec.names[0]],
-            units=[spec.units[0]],
-            tags=tags,
-        ) as dataset:
+        with (
+            stack.open() as reader,
+            block_writer(
+                scratch,
+                grid,
+                dtype="float32",
+                nodata=NODATA,
+                descriptions=[spec.names[0]],
+                units=[spec.units[0]],
+                tags=tags,
+            ) as dataset,
+        ):
             reader.check_overlap(grid)
             for block in tqdm(blocks, desc="mapping", unit="block", disable=None):
                 prediction = predict_block(

@@ -128,7 +128,10 @@ class Grid:
         for row_off in range(0, self.height, rows):
             for col_off in range(0, self.width, cols):
                 window = Window(
-                    col_off, row_off, min(cols, self.width - col_off), min(rows, self.height - row_off)
+                    col_off,
+                    row_off,
+                    min(cols, self.width - col_off),
+                    min(rows, self.height - row_off),
                 )
                 yield Block(window=window, grid=self.window_grid(window))
 

@@ -78,7 +78,9 @@ class StackReader:
         return out
 
     @staticmethod
-    def _read_layer(layer: CovariateLayer, dataset: rasterio.DatasetReader, grid: Grid) -> np.ndarray:
+    def _read_layer(
+        layer: CovariateLayer, dataset: rasterio.DatasetReader, grid: Grid
+    ) -> np.ndarray:
         nodata = layer_nodata(layer, dataset)
         with WarpedVRT(
             dataset,

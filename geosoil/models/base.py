@@ -60,9 +60,7 @@ class GeoSoilEstimator:
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
-            raise NotFittedError(
-                f"{type(self).__name__} is not fitted", fix="call fit(X, y) first"
-            )
+            raise NotFittedError(f"{type(self).__name__} is not fitted", fix="call fit(X, y) first")
 
     # Artifact hooks: learned state as named tensors plus a JSON-serializable dict.
     def export_state(self) -> tuple[dict[str, Any], dict[str, Any]]:

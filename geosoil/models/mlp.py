@@ -178,8 +178,12 @@ class CovariateMLP(GeoSoilEstimator):
                 )
             monitor = valid_loss if n_valid else train_loss
             history.append(
-                {"epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
-                 "monitor_loss": monitor}
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "valid_loss": valid_loss,
+                    "monitor_loss": monitor,
+                }
             )
             log.debug("epoch %d train %.4f valid %.4f", epoch, train_loss, valid_loss)
             if monitor < best_loss - 1e-6:
@@ -193,7 +197,9 @@ class CovariateMLP(GeoSoilEstimator):
         network.eval()
         log.info(
             "trained %d epochs, best %d (loss %.4f on %s rows)",
-            len(history), min(history, key=lambda h: h["monitor_loss"])["epoch"], best_loss,
+            len(history),
+            min(history, key=lambda h: h["monitor_loss"])["epoch"],
+            best_loss,
             "validation" if n_valid else "training",
         )
         return network, history
@@ -274,7 +280,9 @@ class CovariateMLP(GeoSoilEstimator):
         model.history_ = []
         n_inputs = len(model.center_) + sum(len(c) for c in model.categories_.values())
         network = _build_network(n_inputs, model.hidden_layers, model.dropout)
-        weights = {k.removeprefix("network."): v for k, v in tensors.items() if k.startswith("network.")}
+        weights = {
+            k.removeprefix("network."): v for k, v in tensors.items() if k.startswith("network.")
+        }
         network.load_state_dict(weights, strict=True)
         model.network_ = network.eval()
         return model

@@ -112,7 +112,7 @@ def build(world: SyntheticWorld, rng: np.random.Generator) -> None:
     mine_row, mine_col = landscape.place_mine(
         substream(rng, "mine"), slope=slope, lake=lake, pixel_m=pixel_m
     )
-    mine_x, mine_y = world.transform * (mine_col + 0.5, mine_row + 0.5)
+    mine_x, mine_y = world.transform @ (mine_col + 0.5, mine_row + 0.5)
     dist_mine = np.hypot(xs[None, :] - mine_x, ys[:, None] - mine_y).astype(np.float32)
     clay, sand = texture.clay_sand_pct(
         substream(rng, "texture"),

@@ -129,8 +129,8 @@ def geographic_grid(
     The pixel is square in degrees, ``coarsening`` times the source pixel measured north-south
     (1 degree of latitude is about 111.32 km); the bounds are snapped outwards to whole pixels.
     """
-    left, top = transform * (0, 0)
-    right, bottom = transform * (width, height)
+    left, top = transform @ (0, 0)
+    right, bottom = transform @ (width, height)
     west, south, east, north = transform_bounds(
         crs, dst_crs, left, bottom, right, top, densify_pts=21
     )

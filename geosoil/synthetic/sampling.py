@@ -92,7 +92,7 @@ def _place_samples(
     chosen = rng.choice(candidates, size=n_sites, replace=False, p=weights / weights.sum())
     site_row, site_col = np.divmod(chosen, world.width)
     # A site is a point inside its pixel, not the pixel centre.
-    site_x, site_y = world.transform * (
+    site_x, site_y = world.transform @ (
         site_col + rng.uniform(0.0, 1.0, n_sites),
         site_row + rng.uniform(0.0, 1.0, n_sites),
     )
@@ -188,18 +188,21 @@ def describe(world: SyntheticWorld) -> str:
             "## Samples",
             "",
             f"`samples.parquet`: GeoParquet, point geometry in {world.crs}, one row per sample",
-            f"({len(samples)} samples at {samples['site_id'].nunique()} sites, 1 to",
+            f"({len(samples)} samples at {samples['site_id'].nunique()} sites, 1 to "
             f"{world.size.samples_per_site} samples per site within {SITE_RADIUS_M:g} m).",
             "Columns:",
             "",
-            "- `sample_id` (S00001...), `site_id`, `soil_group` (WRB-like: " + groups + ");",
+            "- `sample_id` (S00001...), `site_id`, `soil_group` (WRB-like; counts: "
+            + groups
+            + ");",
             f"- `depth_top_cm` = {DEPTH_TOP_CM}, `depth_bottom_cm` = {DEPTH_BOTTOM_CM};",
             "- lab values: `kex_cmol_kg` (cmol(+)/kg), `ph` (H2O), `soc_pct` (%), `pb_mg_kg`",
             "  (mg/kg): the truth at the sample's pixel with a lab error (Kex 5 %, pH 0.08,",
             "  SOC 4 %, Pb 6 %);",
-            f"- covariates at the point, named as the layers: {covariate_names}; each read",
-            "  from the delivered raster in its own CRS (pixel containing the point); classes",
-            "  as integers;",
+            "- covariates at the point, one column per layer, named as the layer:",
+            f"  {covariate_names};",
+            "  each read from the delivered raster in its own CRS (pixel containing the",
+            "  point); classes as integers;",
             "- `geometry`.",
             "",
             "Sites favour cropland and paddy (x2) and the mine's surroundings; soil groups",

@@ -3,8 +3,7 @@
 Each sample has a latent composition (% mass) read at its pixel: kaolinite, smectite and
 illite (clay x mineral share), calcite, organic matter (the true SOC times a "quality"
 factor exp(N(0, 0.2)): organic matter differs in its share of aliphatic, carboxylic and
-aromatic carbon), quartz (sand),
-goethite, hematite, and a hygroscopic moisture
+aromatic carbon), quartz (sand), goethite, hematite, and a hygroscopic moisture
 ``0.5 + 0.04 clay + 0.08 smectite + 0.2 SOC + |N(0, 0.5)|`` (%). Clay and sand get a
 within-pixel jitter of 5 % (log-normal), so two samples of one pixel differ a little.
 

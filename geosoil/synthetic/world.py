@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 from affine import Affine
 
+from geosoil.mapping.grid import Grid
 from geosoil.synthetic.rasters import RasterLayer
 from geosoil.synthetic.sizes import WorldSize
 
@@ -103,11 +104,14 @@ class SyntheticWorld:
         """(rows, cols) of the main grid."""
         return self.height, self.width
 
+    @property
+    def grid(self) -> Grid:
+        """The main grid as the mapping side's value object."""
+        return Grid(self.crs, self.transform, self.width, self.height)
+
     def pixel_centres(self) -> tuple[np.ndarray, np.ndarray]:
         """x of every column centre and y of every row centre, in the main CRS (float64)."""
-        xs = self.transform.c + (np.arange(self.width) + 0.5) * self.transform.a
-        ys = self.transform.f + (np.arange(self.height) + 0.5) * self.transform.e
-        return xs, ys
+        return self.grid.coords()
 
     def main_layer(
         self,

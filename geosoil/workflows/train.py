@@ -70,7 +70,8 @@ def build_training_table(
     if n_dropped:
         log.warning(
             "dropped %d of %d samples without a target value or on covariate nodata",
-            n_dropped, len(keep),
+            n_dropped,
+            len(keep),
         )
     if keep.sum() < 10:
         raise SampleDataError(

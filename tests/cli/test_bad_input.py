@@ -41,10 +41,14 @@ def test_missing_sample_file(run_cli, world_dir, tmp_path):
 
 def test_sample_file_without_crs(run_cli, world_dir, tmp_path):
     no_crs = tmp_path / "no_crs.parquet"
-    gpd.read_parquet(world_dir / "samples.parquet").set_crs(None, allow_override=True).to_parquet(no_crs)
+    gpd.read_parquet(world_dir / "samples.parquet").set_crs(None, allow_override=True).to_parquet(
+        no_crs
+    )
     out = tmp_path / "out"
     result = train(run_cli, world_dir, out, f"samples.path={no_crs}")
-    assert_clean_failure(result, out, "no_crs.parquet", "samples.crs", "coordinate reference system")
+    assert_clean_failure(
+        result, out, "no_crs.parquet", "samples.crs", "coordinate reference system"
+    )
 
 
 def test_covariate_not_in_the_catalog(run_cli, world_dir, tmp_path):
@@ -79,7 +83,9 @@ def test_unknown_config_key(run_cli, world_dir, tmp_path):
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "out"
     result = run_cli("train", path, "--out", out)
-    assert_clean_failure(result, out, "unknown config key 'model.param'", "did you mean 'params'", "typo.yaml")
+    assert_clean_failure(
+        result, out, "unknown config key 'model.param'", "did you mean 'params'", "typo.yaml"
+    )
 
 
 def test_unknown_hyperparameter(run_cli, world_dir, tmp_path):
@@ -105,7 +111,12 @@ def edited_artifact(source, target, **changes):
 
 def run_map(run_cli, world, model, out):
     return run_cli(
-        "map", MAP, "--model", model, "--out", out,
+        "map",
+        MAP,
+        "--model",
+        model,
+        "--out",
+        out,
         f"--set=covariates.catalog={world / 'covariates.yaml'}",
     )
 
@@ -115,16 +126,24 @@ def test_truncated_artifact(run_cli, world_dir, trained_dir, tmp_path):
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(source.read_bytes()[:1000])
     out = tmp_path / "map"
-    assert_clean_failure(run_map(run_cli, world_dir, broken, out), out, "broken.safetensors", "truncated")
+    assert_clean_failure(
+        run_map(run_cli, world_dir, broken, out), out, "broken.safetensors", "truncated"
+    )
     assert_clean_failure(run_cli("info", broken), out, "broken.safetensors")
 
 
-@pytest.mark.parametrize("name", ["random_forest", "geosoil.models.mlp.CovariateMLP", "builtins.eval"])
+@pytest.mark.parametrize(
+    "name", ["random_forest", "geosoil.models.mlp.CovariateMLP", "builtins.eval"]
+)
 def test_estimator_not_in_the_registry(run_cli, world_dir, trained_dir, tmp_path, name):
-    edited = edited_artifact(trained_dir / "model.safetensors", tmp_path / "edited.safetensors", estimator=name)
+    edited = edited_artifact(
+        trained_dir / "model.safetensors", tmp_path / "edited.safetensors", estimator=name
+    )
     out = tmp_path / "map"
     for result in (run_map(run_cli, world_dir, edited, out), run_cli("info", edited)):
-        assert_clean_failure(result, out, f"'{name}' is not a registered", "edited.safetensors", "geosoil.estimator")
+        assert_clean_failure(
+            result, out, f"'{name}' is not a registered", "edited.safetensors", "geosoil.estimator"
+        )
 
 
 def test_artifact_needs_a_covariate_the_catalog_lacks(run_cli, world_dir, trained_dir, tmp_path):

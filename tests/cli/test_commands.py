@@ -14,7 +14,8 @@ from ..conftest import CONFIGS, FAST_TRAIN, world_overrides
 def checksums(folder):
     return {
         p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -58,7 +59,14 @@ def test_train_writes_artifact_report_and_config(run_cli, world_dir, tmp_path):
 def test_info_summarizes_the_artifact(run_cli, trained_dir):
     result = run_cli("info", trained_dir / "model.safetensors")
     assert result.exit_code == 0, result.output
-    for text in ("covariate_mlp", "kex_cmol_kg", "elevation_m", "(categorical)", "sha256", "cv random"):
+    for text in (
+        "covariate_mlp",
+        "kex_cmol_kg",
+        "elevation_m",
+        "(categorical)",
+        "sha256",
+        "cv random",
+    ):
         assert text in result.output
     as_json = run_cli("info", "--json", trained_dir / "model.safetensors")
     assert '"schema_version": 1' in as_json.output
@@ -67,19 +75,27 @@ def test_info_summarizes_the_artifact(run_cli, trained_dir):
 def test_map_writes_a_valid_cog(run_cli, world_dir, trained_dir, tmp_path):
     out = tmp_path / "map"
     result = run_cli(
-        "map", CONFIGS / "demo" / "map.yaml", "--model", trained_dir / "model.safetensors",
-        "--out", out, f"--set=covariates.catalog={world_dir / 'covariates.yaml'}",
+        "map",
+        CONFIGS / "demo" / "map.yaml",
+        "--model",
+        trained_dir / "model.safetensors",
+        "--out",
+        out,
+        f"--set=covariates.catalog={world_dir / 'covariates.yaml'}",
         "--set=block_size=64",
     )
     assert result.exit_code == 0, result.output
     cog = out / "kex_cmol_kg.tif"
     assert cog_validate(str(cog))[0]
-    with rasterio.open(cog) as dataset, rasterio.open(world_dir / "covariates" / "elevation_m.tif") as ref:
+    with (
+        rasterio.open(cog) as dataset,
+        rasterio.open(world_dir / "covariates" / "elevation_m.tif") as ref,
+    ):
         values = dataset.read(1, masked=True)
         assert dataset.crs == ref.crs and dataset.transform == ref.transform
         assert dataset.descriptions == ("kex_cmol_kg",)
         assert dataset.nodata is not None and values.mask.any() and (~values.mask).mean() > 0.5
-        assert 0 < values.min() and values.max() < 10  # plausible cmol(+)/kg
+        assert values.min() > 0 and values.max() < 10  # plausible cmol(+)/kg
         # Nodata where the reference layer (a lake, say) is nodata.
         assert values.mask[ref.read_masks(1) == 0].all()
         assert dataset.tags()["artifact_estimator"] == "covariate_mlp"

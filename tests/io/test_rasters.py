@@ -29,7 +29,9 @@ def test_points_are_reprojected_to_each_raster(tmp_path):
 
 def test_band_and_scale(tmp_path):
     bands = np.stack([np.full((4, 4), 1, "int16"), np.full((4, 4), 7, "int16")])
-    path = write_raster(tmp_path / "two.tif", bands, transform=Affine(10, 0, 0, 0, -10, 40), nodata=-1)
+    path = write_raster(
+        tmp_path / "two.tif", bands, transform=Affine(10, 0, 0, 0, -10, 40), nodata=-1
+    )
     layer = CovariateLayer(name="b2", path=path, band=2, scale=0.1)
     out = extract_at_points([layer], gpd.GeoSeries([Point(5, 35)], crs="EPSG:32654"))
     np.testing.assert_allclose(out["b2"], [0.7], rtol=1e-6)

@@ -39,7 +39,10 @@ def test_existing_output_needs_overwrite_and_survives_failures(tmp_path):
 def test_unwritable_parent(tmp_path):
     # A parent that is a file cannot hold the output (tests run as root, so modes won't do).
     (tmp_path / "file").write_text("")
-    with pytest.raises(OutputError, match="cannot create"), staged_directory(tmp_path / "file" / "out"):
+    with (
+        pytest.raises(OutputError, match="cannot create"),
+        staged_directory(tmp_path / "file" / "out"),
+    ):
         pass
 
 

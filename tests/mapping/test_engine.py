@@ -9,7 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rio_cogeo.cogeo import cog_validate
 
-from geosoil.artifacts import InputLayer, InputSpec, OutputSpec, Provenance, load_artifact, save_artifact
+from geosoil.artifacts import (
+    InputLayer,
+    InputSpec,
+    OutputSpec,
+    Provenance,
+    load_artifact,
+    save_artifact,
+)
 from geosoil.errors import CovariateError
 from geosoil.io.catalog import CovariateLayer
 from geosoil.mapping.engine import NODATA, predict_block, predict_to_cog
@@ -53,13 +60,13 @@ def setup(tmp_path_factory):
 
 def read_cog(path):
     with rasterio.open(path) as dataset:
-        return dataset.read(1), dataset
+        return dataset.read(1)
 
 
 def test_map_equals_direct_prediction(setup, tmp_path):
     stack, artifact, _ = setup
     summary = predict_to_cog(stack, artifact, GRID, tmp_path / "m.tif", block_size=16)
-    values, dataset = read_cog(summary.path)
+    values = read_cog(summary.path)
     features = stack.read(GRID)
     valid = np.isfinite(features).all(axis=0)
     expected = artifact.estimator.predict(features[:, valid].T)
@@ -69,14 +76,16 @@ def test_map_equals_direct_prediction(setup, tmp_path):
     assert (values[6, 12] == NODATA) and (values[35, 0] == NODATA)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=st.integers(5, 50), cols=st.integers(5, 50))
 def test_any_block_size_gives_the_same_bytes_of_data(setup, tmp_path_factory, rows, cols):
     stack, artifact, _ = setup
     out = tmp_path_factory.mktemp("blocks")
     one = predict_to_cog(stack, artifact, GRID, out / "one.tif", block_size=512)
     many = predict_to_cog(stack, artifact, GRID, out / "many.tif", block_size=(rows, cols))
-    np.testing.assert_array_equal(read_cog(one.path)[0], read_cog(many.path)[0])
+    np.testing.assert_array_equal(read_cog(one.path), read_cog(many.path))
 
 
 def test_output_is_a_valid_cog_with_metadata(setup, tmp_path):
@@ -89,7 +98,9 @@ def test_output_is_a_valid_cog_with_metadata(setup, tmp_path):
         assert dataset.descriptions == ("target_units",)
         assert dataset.units == ("u",)
         assert dataset.tags()["k"] == "v"
-        assert float(dataset.tags(1)["STATISTICS_MINIMUM"]) <= float(dataset.tags(1)["STATISTICS_MAXIMUM"])
+        assert float(dataset.tags(1)["STATISTICS_MINIMUM"]) <= float(
+            dataset.tags(1)["STATISTICS_MAXIMUM"]
+        )
         assert dataset.profile["compress"].lower() == "zstd"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif"]  # no scratch left
 

@@ -41,13 +41,13 @@ def test_grid_is_immutable_and_hashable():
 
 
 @given(
-    height=st.integers(1, 60), width=st.integers(1, 60),
-    rows=st.integers(1, 70), cols=st.integers(1, 70),
+    height=st.integers(1, 60),
+    width=st.integers(1, 60),
+    rows=st.integers(1, 70),
+    cols=st.integers(1, 70),
 )
 def test_blocks_tile_the_grid_exactly(height, width, rows, cols):
-    grid = Grid(
-        "EPSG:32654", Affine(10, 0, 500, 0, -10, 900), width=width, height=height
-    )
+    grid = Grid("EPSG:32654", Affine(10, 0, 500, 0, -10, 900), width=width, height=height)
     covered = np.zeros(grid.shape, dtype=int)
     for block in grid.blocks((rows, cols)):
         w = block.window

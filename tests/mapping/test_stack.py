@@ -30,13 +30,17 @@ def test_coarser_layer_is_interpolated_bilinearly(tmp_path):
     x_centres = 440000.0 + 200.0 * (np.arange(10) + 0.5)
     coarse = np.tile(x_centres, (8, 1)).astype("float64")
     path = write_raster(
-        tmp_path / "coarse.tif", coarse,
-        transform=Affine(200.0, 0, 440000.0, 0, -200.0, 4190000.0), nodata=None,
+        tmp_path / "coarse.tif",
+        coarse,
+        transform=Affine(200.0, 0, 440000.0, 0, -200.0, 4190000.0),
+        nodata=None,
     )
     out = CovariateStack.from_layers([CovariateLayer(name="x", path=path)]).read(GRID)[0]
     x, _ = GRID.coords()
     interior = slice(1, -1)
-    np.testing.assert_allclose(out[interior, interior], np.tile(x, (16, 1))[interior, interior], atol=1e-3)
+    np.testing.assert_allclose(
+        out[interior, interior], np.tile(x, (16, 1))[interior, interior], atol=1e-3
+    )
 
 
 def test_geographic_layer_aligns_to_projected_grid(tmp_path):
@@ -50,8 +54,11 @@ def test_geographic_layer_aligns_to_projected_grid(tmp_path):
     lon_grid, lat_grid = np.meshgrid(lons, lats)
     easting, _ = to_utm.transform(lon_grid, lat_grid)
     path = write_raster(
-        tmp_path / "geo.tif", easting.astype("float64"), crs="EPSG:4326",
-        transform=Affine(step, 0, lon0, 0, -step, lat1), nodata=None,
+        tmp_path / "geo.tif",
+        easting.astype("float64"),
+        crs="EPSG:4326",
+        transform=Affine(step, 0, lon0, 0, -step, lat1),
+        nodata=None,
     )
     out = CovariateStack.from_layers([CovariateLayer(name="e", path=path)]).read(GRID)[0]
     x, _ = GRID.coords()
@@ -62,8 +69,10 @@ def test_geographic_layer_aligns_to_projected_grid(tmp_path):
 def test_categorical_layer_keeps_its_classes(tmp_path):
     classes = (np.indices((16, 20)).sum(axis=0) // 3 % 4 + 1).astype("uint8")
     path = write_raster(
-        tmp_path / "lc.tif", classes,
-        transform=Affine(70.0, 0, 440010.0, 0, -70.0, 4190010.0), nodata=0,
+        tmp_path / "lc.tif",
+        classes,
+        transform=Affine(70.0, 0, 440010.0, 0, -70.0, 4190010.0),
+        nodata=0,
     )
     layer = CovariateLayer(name="lc", path=path, categorical=True)
     out = CovariateStack.from_layers([layer]).read(GRID)[0]
@@ -92,7 +101,8 @@ def test_missing_raster_and_band_and_crs(tmp_path):
 
 def test_layer_that_misses_the_grid(tmp_path):
     far = write_raster(
-        tmp_path / "far.tif", np.zeros((4, 4), dtype="float32"),
+        tmp_path / "far.tif",
+        np.zeros((4, 4), dtype="float32"),
         transform=Affine(100.0, 0, 900000.0, 0, -100.0, 100000.0),
     )
     stack = CovariateStack.from_layers([CovariateLayer(name="far", path=far)])

@@ -15,7 +15,9 @@ FAST = {"covariate_mlp": {"max_epochs": 60, "patience": 60, "hidden_layers": (16
 
 def toy_table(n=120, seed=0):
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(0, 1, n), "c": rng.integers(1, 4, n)})
+    X = pd.DataFrame(
+        {"a": rng.normal(size=n), "b": rng.uniform(0, 1, n), "c": rng.integers(1, 4, n)}
+    )
     y = 4.0 + X["a"] + 3 * X["b"] ** 2 + (X["c"] == 2) * 1.5 + rng.normal(scale=0.05, size=n)
     return X, y.to_numpy().copy()
 

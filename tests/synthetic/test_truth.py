@@ -82,7 +82,7 @@ def test_lead_plume_is_stretched_downwind():
     plume = world.latent["plume"]
 
     def at(x, y):
-        col, row = ~world.transform * (x, y)
+        col, row = ~world.transform @ (x, y)
         return plume[int(row), int(col)]
 
     # 2 km towards east-south-east (downwind) against 2 km towards west-north-west.
