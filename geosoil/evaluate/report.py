@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pandas as pd
 
 from geosoil.errors import OutputError
 from geosoil.evaluate.crossval import CVResult
+from geosoil.io.writers import write_bytes_atomic
 
 __all__ = ["REPORT_FILES", "write_cv_report"]
 
@@ -111,7 +110,7 @@ def write_cv_report(
     }
     paths = {}
     for key, data in contents.items():
-        paths[key] = _write_atomic(out_dir / REPORT_FILES[key], data)
+        paths[key] = write_bytes_atomic(out_dir / REPORT_FILES[key], data)
         log.debug("wrote %s", paths[key])
     return paths
 
@@ -274,24 +273,3 @@ def _markdown(
 def _escape(text: str) -> str:
     """Keep a pipe in a name from splitting a markdown table cell."""
     return str(text).replace("|", "\\|")
-
-
-def _write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        # os.open with 0o666 keeps the user's umask; mkstemp would leave the file 0600
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise OutputError(
-            f"cannot write report file: {exc.strerror or exc}",
-            path=path,
-            fix="check permissions and free space, or choose another output folder",
-        ) from exc
-    return path

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from geosoil.errors import OutputError, OutputExistsError
 
-__all__ = ["staged_directory", "write_text_atomic"]
+__all__ = ["staged_directory", "write_bytes_atomic"]
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,23 @@ def _publish(staging: Path, final: Path) -> None:
     log.debug("published %s", final)
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write text to a temporary name in the same folder, then rename it into place."""
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        # os.open with 0o666 keeps the user's umask; mkstemp would leave the file 0600.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise OutputError(
+            f"cannot write file: {exc.strerror or exc}",
+            path=path,
+            fix="check permissions and free space, or choose another output folder",
+        ) from exc
     return path

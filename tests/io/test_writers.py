@@ -1,7 +1,7 @@
 import pytest
 
 from geosoil.errors import OutputError, OutputExistsError
-from geosoil.io.writers import staged_directory, write_text_atomic
+from geosoil.io.writers import staged_directory, write_bytes_atomic
 
 
 def test_success_publishes_everything(tmp_path):
@@ -46,6 +46,8 @@ def test_unwritable_parent(tmp_path):
         pass
 
 
-def test_write_text_atomic(tmp_path):
-    path = write_text_atomic(tmp_path / "f.txt", "x")
+def test_write_bytes_atomic(tmp_path):
+    path = write_bytes_atomic(tmp_path / "f.txt", b"x")
     assert path.read_text() == "x" and len(list(tmp_path.iterdir())) == 1
+    with pytest.raises(OutputError, match="cannot write"):
+        write_bytes_atomic(tmp_path / "missing" / "f.txt", b"x")
