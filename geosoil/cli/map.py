@@ -8,6 +8,7 @@ import click
 
 from geosoil.cli.options import (
     apply_output_flags,
+    blame_config,
     config_argument,
     out_option,
     overwrite_option,
@@ -40,7 +41,8 @@ def command(
     extra = apply_output_flags(overrides, out_dir, overwrite)
     if model is not None:
         extra.append(f"model={model}")
-    result = map_from_config(load_config(config, MapConfig, extra))
+    with blame_config(config):
+        result = map_from_config(load_config(config, MapConfig, extra))
     s = result.summary
     click.echo(f"map: {result.cog}")
     click.echo(f"config: {result.config}")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
+
+from geosoil.errors import ConfigError
 
 config_argument = click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
 
@@ -39,3 +43,15 @@ def apply_output_flags(
     if overwrite:
         extra.append("output.overwrite=true")
     return extra
+
+
+@contextmanager
+def blame_config(path: Path) -> Iterator[None]:
+    """Name the config file in config errors raised deeper down (e.g. a bad hyperparameter)."""
+    try:
+        yield
+    except ConfigError as err:
+        if err.path is None:
+            err.path = path
+            err.args = (str(err),)
+        raise

@@ -8,6 +8,7 @@ import click
 
 from geosoil.cli.options import (
     apply_output_flags,
+    blame_config,
     config_argument,
     out_option,
     overwrite_option,
@@ -28,7 +29,8 @@ def command(
     from geosoil.workflows import train_from_config
 
     cfg = load_config(config, TrainConfig, apply_output_flags(overrides, out_dir, overwrite))
-    result = train_from_config(cfg)
+    with blame_config(config):
+        result = train_from_config(cfg)
     click.echo(f"artifact: {result.artifact}")
     for name, path in result.report.items():
         click.echo(f"report ({name}): {path}")

@@ -91,7 +91,7 @@ def test_unknown_config_key(run_cli, world_dir, tmp_path):
 def test_unknown_hyperparameter(run_cli, world_dir, tmp_path):
     out = tmp_path / "out"
     result = train(run_cli, world_dir, out, "model.params.hidden_units=[8]")
-    assert_clean_failure(result, out, "hidden_units", "model.params")
+    assert_clean_failure(result, out, "hidden_units", "model.params", "train.yaml")
 
 
 def test_output_exists_without_overwrite(run_cli, world_dir, trained_dir, tmp_path):
