@@ -24,10 +24,12 @@ __all__ = [
     "ModelConfig",
     "OutputConfig",
     "SamplesConfig",
+    "SynthConfig",
     "TrainConfig",
     "load_config",
     "parse_overrides",
     "save_config",
+    "validate_config",
 ]
 
 ConfigT = TypeVar("ConfigT", bound="StrictModel")
@@ -110,6 +112,13 @@ class GridConfig(StrictModel):
         if self.reference is not None and any(v is not None for v in explicit):
             raise ValueError("grid.reference excludes grid.crs/resolution_m/bounds; set one way")
         return self
+
+
+class SynthConfig(StrictModel):
+    """``geosoil synth``: which synthetic world to write."""
+
+    size: Literal["small", "medium", "large"] = "small"
+    seed: int = Field(default=0, ge=0)
 
 
 class TrainConfig(StrictModel):

@@ -66,3 +66,12 @@ def test_saved_config_round_trips(tmp_path):
     config = load_config(CONFIGS / "demo" / "train.yaml", TrainConfig, ["evaluation.seed=3"])
     save_config(config, tmp_path / "saved.yaml")
     assert load_config(tmp_path / "saved.yaml", TrainConfig) == config
+
+
+def test_synth_config_sizes_are_the_world_sizes():
+    from typing import get_args
+
+    from geosoil.config import SynthConfig
+    from geosoil.synthetic import WORLD_SIZES
+
+    assert set(get_args(SynthConfig.model_fields["size"].annotation)) == set(WORLD_SIZES)

@@ -25,7 +25,7 @@ def test_synth_is_byte_identical_for_a_seed(run_cli, tmp_path):
         assert result.exit_code == 0, result.output
     first, second = checksums(tmp_path / "a"), checksums(tmp_path / "b")
     assert first == second
-    assert {"samples.parquet", "covariates.yaml", "README.md"} <= set(first)
+    assert {"samples.parquet", "covariates.yaml", "README.md", "config.yaml"} <= set(first)
     assert any(name.startswith("covariates/") and name.endswith(".tif") for name in first)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no staging left behind
 
