@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -105,5 +105,5 @@ def map_from_config(config: MapConfig) -> MapResult:
         out_dir=out_dir,
         cog=cog,
         config=out_dir / "config.yaml",
-        summary=MapSummary(**{**summary.__dict__, "path": cog}),
+        summary=replace(summary, path=cog),
     )
