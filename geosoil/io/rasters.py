@@ -92,8 +92,8 @@ def extract_at_points(layers: Sequence[CovariateLayer], points: gpd.GeoSeries) -
         with open_layer(layer) as dataset:
             projected = points.to_crs(dataset.crs)
             coords = list(zip(projected.x, projected.y, strict=True))
-            sampled = np.ma.masked_array(
-                [v[0] for v in dataset.sample(coords, indexes=layer.band, masked=True)]
+            sampled = np.ma.concatenate(
+                list(dataset.sample(coords, indexes=layer.band, masked=True))
             )
             nodata = layer_nodata(layer, dataset)
             filled = sampled.filled(nodata if nodata is not None else np.nan)
