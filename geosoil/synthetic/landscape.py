@@ -76,6 +76,13 @@ def _z(values: np.ndarray, land: np.ndarray) -> np.ndarray:
     return (values - mean) / std
 
 
+def _named_field(
+    rng: np.random.Generator, name: str, shape: tuple[int, int], pixel_m: float, corr_m: float
+) -> np.ndarray:
+    """A unit Gaussian random field drawn from the named child stream of ``rng``."""
+    return gaussian_random_field(substream(rng, name), shape, pixel_m=pixel_m, corr_length_m=corr_m)
+
+
 def parent_material_codes(
     rng: np.random.Generator,
     *,
@@ -91,9 +98,7 @@ def parent_material_codes(
     land = ~lake
 
     def field(name: str, corr_m: float) -> np.ndarray:
-        return gaussian_random_field(
-            substream(rng, name), shape, pixel_m=pixel_m, corr_length_m=corr_m
-        )
+        return _named_field(rng, name, shape, pixel_m, corr_m)
 
     codes = np.zeros(shape, dtype=np.uint8)
     free = land.copy()
@@ -125,9 +130,7 @@ def landcover_codes(
     land = ~lake
 
     def field(name: str, corr_m: float) -> np.ndarray:
-        return gaussian_random_field(
-            substream(rng, name), shape, pixel_m=pixel_m, corr_length_m=corr_m
-        )
+        return _named_field(rng, name, shape, pixel_m, corr_m)
 
     elevation_z = _z(elevation, land)
     codes = np.full(shape, 6, dtype=np.uint8)
