@@ -102,16 +102,31 @@ class BandStatistics:
             self.minimum = min(self.minimum, float(valid.min()))
             self.maximum = max(self.maximum, float(valid.max()))
 
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else float("nan")
+
+    @property
+    def std(self) -> float:
+        if not self.count:
+            return float("nan")
+        return max(self.total_sq / self.count - self.mean**2, 0.0) ** 0.5
+
+    def display_range(self) -> tuple[float, float]:
+        """Mean +- 2 sd clipped to the data range: a stretch that outliers do not wash out."""
+        return (
+            max(self.minimum, self.mean - 2 * self.std),
+            min(self.maximum, self.mean + 2 * self.std),
+        )
+
     def as_gdal_tags(self, n_pixels: int) -> dict[str, str]:
         """GDAL's ``STATISTICS_*`` band tags, which QGIS uses for its default stretch."""
         if not self.count:
             return {}
-        mean = self.total / self.count
-        std = max(self.total_sq / self.count - mean * mean, 0.0) ** 0.5
         return {
             "STATISTICS_MINIMUM": repr(self.minimum),
             "STATISTICS_MAXIMUM": repr(self.maximum),
-            "STATISTICS_MEAN": repr(mean),
-            "STATISTICS_STDDEV": repr(std),
+            "STATISTICS_MEAN": repr(self.mean),
+            "STATISTICS_STDDEV": repr(self.std),
             "STATISTICS_VALID_PERCENT": repr(100.0 * self.count / n_pixels),
         }

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from geosoil.artifacts import Artifact
 from geosoil.errors import CovariateError
 from geosoil.io.cog import BandStatistics, block_writer, convert_to_cog
+from geosoil.io.qml import write_continuous_qml
 from geosoil.mapping.grid import Grid
 from geosoil.mapping.stack import CovariateStack
 
@@ -85,6 +86,9 @@ def predict_to_cog(
 ) -> MapSummary:
     """Map the artifact's first output over ``grid`` into a Cloud-Optimized GeoTIFF.
 
+    A QGIS style ``<name>.qml`` is written beside it (same base name), stretched over the
+    map's mean +- 2 sd.
+
     The stack must list the artifact's input layers in the artifact's order.
     """
     expected = artifact.header.input_spec.names
@@ -127,13 +131,16 @@ def predict_to_cog(
         scratch.unlink(missing_ok=True)
     if stats.count == 0:
         log.warning("no valid pixel on the grid: every covariate window was nodata")
+    else:
+        low, high = stats.display_range()
+        write_continuous_qml(out_path, minimum=low, maximum=high, units=spec.units[0])
     summary = MapSummary(
         path=out_path,
         n_pixels=grid.width * grid.height,
         n_valid=stats.count,
         minimum=stats.minimum,
         maximum=stats.maximum,
-        mean=stats.total / stats.count if stats.count else float("nan"),
+        mean=stats.mean,
     )
     log.debug("wrote %s (%d of %d pixels valid)", out_path, summary.n_valid, summary.n_pixels)
     return summary

@@ -102,7 +102,7 @@ def test_output_is_a_valid_cog_with_metadata(setup, tmp_path):
             dataset.tags(1)["STATISTICS_MAXIMUM"]
         )
         assert dataset.profile["compress"].lower() == "zstd"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tif"]  # no scratch left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.qml", "m.tif"]  # no scratch left
 
 
 def test_predict_block_handles_a_block_without_valid_pixels(setup):

@@ -1,0 +1,79 @@
+"""Open geosoil rasters in real QGIS (headless) and render them to PNG.
+
+Runs under the Python that has QGIS's bindings (Debian: /usr/bin/python3 with
+python3-qgis), not under the project's venv, so it imports nothing from geosoil.
+
+    QT_QPA_PLATFORM=offscreen python3 qgis_check.py OUT_DIR RASTER [RASTER ...]
+
+Prints one JSON object per raster: CRS, band names, nodata, whether the style loaded, the
+renderer type, legend labels and the PNG written.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from qgis.core import (
+    QgsApplication,
+    QgsMapRendererParallelJob,
+    QgsMapSettings,
+    QgsRasterLayer,
+)
+from qgis.PyQt.QtCore import QSize
+from qgis.PyQt.QtGui import QColor
+
+
+def check(path: Path, out_dir: Path) -> dict:
+    layer = QgsRasterLayer(str(path), path.stem, "gdal")
+    report = {"path": str(path), "valid": layer.isValid()}
+    if not layer.isValid():
+        return report
+    provider = layer.dataProvider()
+    # What QGIS desktop does when a raster is added: load <name>.qml beside it.
+    message, style_loaded = layer.loadDefaultStyle()
+    renderer = layer.renderer()
+    legend = [label for label, _ in renderer.legendSymbologyItems()]
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setDestinationCrs(layer.crs())
+    settings.setExtent(layer.extent())
+    settings.setOutputSize(QSize(400, 400))
+    settings.setBackgroundColor(QColor(255, 255, 255))
+    job = QgsMapRendererParallelJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage()
+    png = out_dir / f"{path.stem}.png"
+    image.save(str(png), "PNG")
+    white = QColor(255, 255, 255).rgb()
+    painted = sum(image.pixel(x, y) != white for x in range(0, 400, 8) for y in range(0, 400, 8))
+    report.update(
+        crs=layer.crs().authid(),
+        width=layer.width(),
+        height=layer.height(),
+        band_names=[provider.generateBandName(b) for b in range(1, layer.bandCount() + 1)],
+        band_descriptions=[layer.bandName(b) for b in range(1, layer.bandCount() + 1)],
+        nodata=[provider.sourceNoDataValue(b) for b in range(1, layer.bandCount() + 1)],
+        style_loaded=bool(style_loaded),
+        style_message=message,
+        renderer=renderer.type(),
+        legend=legend,
+        png=str(png),
+        painted_fraction=painted / 2500,
+    )
+    return report
+
+
+def main() -> None:
+    out_dir = Path(sys.argv[1])
+    app = QgsApplication([], False)
+    app.initQgis()
+    try:
+        for raster in sys.argv[2:]:
+            print(json.dumps(check(Path(raster), out_dir)))
+    finally:
+        app.exitQgis()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""A real client: every map geosoil writes opens styled in QGIS and renders.
+
+QGIS's Python bindings live outside the venv (Debian python3-qgis, installed by .ci/run).
+Without them the test skips with the reason, except where GEOSOIL_REQUIRE_QGIS=1 (CI),
+where their absence is a failure.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from geosoil.config import MapConfig, load_config
+from geosoil.workflows import map_from_config
+
+from ..conftest import CONFIGS
+
+QGIS_PYTHON = os.environ.get("GEOSOIL_QGIS_PYTHON", "/usr/bin/python3")
+CHECK = Path(__file__).with_name("qgis_check.py")
+
+
+def qgis_available() -> bool:
+    try:
+        probe = subprocess.run(
+            [QGIS_PYTHON, "-c", "import qgis.core"], capture_output=True, timeout=60
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def qgis():
+    if qgis_available():
+        return QGIS_PYTHON
+    if os.environ.get("GEOSOIL_REQUIRE_QGIS") == "1":
+        pytest.fail(f"QGIS bindings not importable by {QGIS_PYTHON}; .ci/run installs them")
+    pytest.skip(f"QGIS bindings not importable by {QGIS_PYTHON} (apt-get install python3-qgis)")
+
+
+@pytest.mark.slow
+def test_map_opens_styled_in_qgis(qgis, world_dir, trained_dir, tmp_path):
+    config = load_config(
+        CONFIGS / "demo" / "map.yaml",
+        MapConfig,
+        [
+            f"model={trained_dir / 'model.safetensors'}",
+            f"covariates.catalog={world_dir / 'covariates.yaml'}",
+            f"output.dir={tmp_path / 'map'}",
+        ],
+    )
+    result = map_from_config(config)
+    cogs = sorted(result.out_dir.glob("*.tif"))
+    run = subprocess.run(
+        [qgis, str(CHECK), str(tmp_path), *map(str, cogs)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert run.returncode == 0, run.stderr
+    reports = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert len(reports) == len(cogs) == 1
+    for report in reports:
+        assert report["valid"]
+        assert report["crs"] == "EPSG:32654"
+        assert "kex_cmol_kg" in report["band_descriptions"][0]
+        assert report["nodata"] == [-9999.0]
+        assert report["style_loaded"], report["style_message"]
+        assert report["renderer"] == "singlebandpseudocolor"
+        assert any("cmol(+)/kg" in label for label in report["legend"])
+        assert Path(report["png"]).stat().st_size > 1000
+        assert report["painted_fraction"] > 0.5
