@@ -90,7 +90,12 @@ class OutputConfig(StrictModel):
 
 
 class GridConfig(StrictModel):
-    """The target grid: a reference layer or raster, or a CRS, resolution and bounds."""
+    """The target grid: a reference layer or raster, or a CRS, resolution and bounds.
+
+    An area of interest (polygons) crops the grid to its bounding box, on the same pixel
+    lattice, and masks pixels outside it; without a reference or bounds it also gives the
+    extent of a grid defined by CRS and resolution.
+    """
 
     reference: str | None = Field(
         default=None, description="a covariate name from the catalog, or a raster path"
@@ -100,14 +105,20 @@ class GridConfig(StrictModel):
     bounds: tuple[float, float, float, float] | None = Field(
         default=None, description="left, bottom, right, top in the grid CRS"
     )
+    aoi: Path | None = Field(
+        default=None, description="polygons (GeoPackage, GeoJSON, ...) to clip the map to"
+    )
 
     @model_validator(mode="after")
     def _one_way_to_define(self) -> GridConfig:
         explicit = (self.crs, self.resolution_m, self.bounds)
-        if self.reference is None and any(v is None for v in explicit):
+        has_extent = self.bounds is not None or self.aoi is not None
+        if self.reference is None and (
+            self.crs is None or self.resolution_m is None or not has_extent
+        ):
             raise ValueError(
-                "set grid.reference (a layer name or raster path), or all of grid.crs, "
-                "grid.resolution_m and grid.bounds"
+                "set grid.reference (a layer name or raster path), or grid.crs and "
+                "grid.resolution_m with grid.bounds or grid.aoi"
             )
         if self.reference is not None and any(v is not None for v in explicit):
             raise ValueError("grid.reference excludes grid.crs/resolution_m/bounds; set one way")

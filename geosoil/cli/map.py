@@ -24,12 +24,19 @@ from geosoil.cli.options import (
     default=None,
     help="Artifact to apply (overrides model in the config).",
 )
+@click.option(
+    "--aoi",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Polygons to clip the map to (overrides grid.aoi).",
+)
 @out_option
 @overwrite_option
 @set_option
 def command(
     config: Path,
     model: Path | None,
+    aoi: Path | None,
     out_dir: Path | None,
     overwrite: bool,
     overrides: tuple[str, ...],
@@ -41,6 +48,8 @@ def command(
     extra = apply_output_flags(overrides, out_dir, overwrite)
     if model is not None:
         extra.append(f"model={model}")
+    if aoi is not None:
+        extra.append(f"grid.aoi={aoi}")
     with blame_config(config):
         result = map_from_config(load_config(config, MapConfig, extra))
     s = result.summary

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rasterio.features import geometry_mask
+from shapely.geometry.base import BaseGeometry
 from tqdm.auto import tqdm
 
 from geosoil.artifacts import Artifact
@@ -74,6 +76,11 @@ def predict_block(features: np.ndarray, estimator, *, batch_pixels: int = 65536)
     return out.reshape(height, width)
 
 
+def inside(aoi: BaseGeometry, grid: Grid) -> np.ndarray:
+    """Boolean (height, width): pixel centres inside ``aoi``."""
+    return geometry_mask([aoi], out_shape=grid.shape, transform=grid.transform, invert=True)
+
+
 def predict_to_cog(
     stack: CovariateStack,
     artifact: Artifact,
@@ -82,6 +89,7 @@ def predict_to_cog(
     *,
     block_size: int = 512,
     batch_pixels: int = 65536,
+    aoi: BaseGeometry | None = None,
     tags: dict[str, str] | None = None,
 ) -> MapSummary:
     """Map the artifact's first output over ``grid`` into a Cloud-Optimized GeoTIFF.
@@ -89,7 +97,8 @@ def predict_to_cog(
     A QGIS style ``<name>.qml`` is written beside it (same base name), stretched over the
     map's mean +- 2 sd.
 
-    The stack must list the artifact's input layers in the artifact's order.
+    The stack must list the artifact's input layers in the artifact's order. Pixels whose
+    centre lies outside ``aoi`` (a geometry in the grid's CRS) are nodata.
     """
     expected = artifact.header.input_spec.names
     if stack.names != expected:
@@ -107,7 +116,7 @@ def predict_to_cog(
     band_tags = {"units": spec.units[0], "model_output": spec.names[0]}
     try:
         with (
-            stack.open() as reader,
+            stack.open(grid) as reader,
             block_writer(
                 scratch,
                 grid,
@@ -118,11 +127,11 @@ def predict_to_cog(
                 tags=tags,
             ) as dataset,
         ):
-            reader.check_overlap(grid)
             for block in tqdm(blocks, desc="mapping", unit="block", disable=None):
-                prediction = predict_block(
-                    reader.read(block.grid), artifact.estimator, batch_pixels=batch_pixels
-                )
+                features = reader.read(block.window)
+                if aoi is not None:
+                    features[:, ~inside(aoi, block.grid)] = np.nan
+                prediction = predict_block(features, artifact.estimator, batch_pixels=batch_pixels)
                 stats.update(prediction)
                 dataset.write(np.nan_to_num(prediction, nan=NODATA), 1, window=block.window)
             dataset.update_tags(1, **band_tags, **stats.as_gdal_tags(grid.width * grid.height))

@@ -120,6 +120,26 @@ class Grid:
             int(window.height),
         )
 
+    def crop(self, bounds: tuple[float, float, float, float]) -> Grid | None:
+        """The part of this grid covering ``bounds``, on the same pixel lattice.
+
+        Pixels partly inside are kept. Returns None when the bounds miss the grid.
+        """
+        left, bottom, right, top = bounds
+        inverse = ~self.transform
+        cols, rows = zip(
+            *(inverse @ corner for corner in ((left, top), (right, bottom))), strict=True
+        )
+        col_start = max(math.floor(min(cols) + 1e-9), 0)
+        col_stop = min(math.ceil(max(cols) - 1e-9), self.width)
+        row_start = max(math.floor(min(rows) + 1e-9), 0)
+        row_stop = min(math.ceil(max(rows) - 1e-9), self.height)
+        if col_stop <= col_start or row_stop <= row_start:
+            return None
+        return self.window_grid(
+            Window(col_start, row_start, col_stop - col_start, row_stop - row_start)
+        )
+
     def blocks(self, block_size: int | tuple[int, int]) -> Iterator[Block]:
         """Split into blocks of ``block_size`` pixels (rows, cols); edge blocks are smaller."""
         rows, cols = (block_size, block_size) if isinstance(block_size, int) else block_size

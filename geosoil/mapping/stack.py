@@ -15,6 +15,7 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
+from rasterio.windows import Window
 
 from geosoil.errors import CovariateError
 from geosoil.io.catalog import CovariateLayer
@@ -39,60 +40,75 @@ class CovariateStack:
         return [layer.name for layer in self.layers]
 
     @contextmanager
-    def open(self) -> Iterator[StackReader]:
-        """Open every raster once; the reader then serves any number of block reads."""
+    def open(self, grid: Grid) -> Iterator[StackReader]:
+        """Open every layer warped onto ``grid``; the reader serves any number of windows."""
         with ExitStack() as stack:
             datasets = [stack.enter_context(open_layer(layer)) for layer in self.layers]
-            yield StackReader(self.layers, datasets)
+            _check_overlap(self.layers, datasets, grid)
+            vrts = [
+                stack.enter_context(_warped(layer, dataset, grid))
+                for layer, dataset in zip(self.layers, datasets, strict=True)
+            ]
+            nodatas = [
+                layer_nodata(layer, dataset)
+                for layer, dataset in zip(self.layers, datasets, strict=True)
+            ]
+            yield StackReader(self.layers, vrts, nodatas, grid)
 
     def read(self, grid: Grid) -> np.ndarray:
         """All layers on ``grid`` as float32 (n_layers, height, width), NaN where invalid."""
-        with self.open() as reader:
-            return reader.read(grid)
+        with self.open(grid) as reader:
+            return reader.read()
+
+
+def _check_overlap(layers, datasets, grid: Grid) -> None:
+    """Refuse layers that do not overlap the grid at all (usually a wrong CRS)."""
+    left, bottom, right, top = grid.bounds
+    for layer, dataset in zip(layers, datasets, strict=True):
+        l2, b2, r2, t2 = transform_bounds(dataset.crs, grid.rio_crs, *dataset.bounds)
+        if l2 >= right or r2 <= left or b2 >= top or t2 <= bottom:
+            raise CovariateError(
+                f"covariate '{layer.name}' does not overlap the map grid",
+                path=layer.path,
+                field=f"covariates.{layer.name}",
+                fix="check the raster's CRS and extent, or the grid definition",
+            )
+
+
+def _warped(layer: CovariateLayer, dataset: rasterio.DatasetReader, grid: Grid) -> WarpedVRT:
+    # One virtual warp of the whole grid per layer: GDAL warps it in its own fixed chunks, so
+    # a pixel's value never depends on the window it is read through.
+    nodata = layer_nodata(layer, dataset)
+    return WarpedVRT(
+        dataset,
+        crs=grid.rio_crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        resampling=Resampling[layer.resampling_method],
+        src_nodata=nodata,
+        nodata=nodata,
+    )
 
 
 class StackReader:
-    """Open datasets of a stack; reads blocks by warping each layer onto the block's grid."""
+    """A stack warped onto one grid; reads any window of it."""
 
-    def __init__(self, layers: Sequence[CovariateLayer], datasets: Sequence) -> None:
+    def __init__(self, layers, vrts, nodatas, grid: Grid) -> None:
         self.layers = tuple(layers)
-        self.datasets = tuple(datasets)
+        self.vrts = tuple(vrts)
+        self.nodatas = tuple(nodatas)
+        self.grid = grid
 
-    def check_overlap(self, grid: Grid) -> None:
-        """Refuse layers that do not overlap the grid at all (usually a wrong CRS)."""
-        left, bottom, right, top = grid.bounds
-        for layer, dataset in zip(self.layers, self.datasets, strict=True):
-            l2, b2, r2, t2 = transform_bounds(dataset.crs, grid.rio_crs, *dataset.bounds)
-            if l2 >= right or r2 <= left or b2 >= top or t2 <= bottom:
-                raise CovariateError(
-                    f"covariate '{layer.name}' does not overlap the map grid",
-                    path=layer.path,
-                    field=f"covariates.{layer.name}",
-                    fix="check the raster's CRS and extent, or the grid definition",
-                )
-
-    def read(self, grid: Grid) -> np.ndarray:
-        out = np.empty((len(self.layers), grid.height, grid.width), dtype=np.float32)
-        for index, (layer, dataset) in enumerate(zip(self.layers, self.datasets, strict=True)):
-            out[index] = self._read_layer(layer, dataset, grid)
+    def read(self, window: Window | None = None) -> np.ndarray:
+        """float32 (n_layers, rows, cols) of ``window`` (the whole grid by default)."""
+        rows, cols = (window.height, window.width) if window is not None else self.grid.shape
+        out = np.empty((len(self.layers), int(rows), int(cols)), dtype=np.float32)
+        for index, (layer, vrt, nodata) in enumerate(
+            zip(self.layers, self.vrts, self.nodatas, strict=True)
+        ):
+            band = vrt.read(layer.band, window=window, masked=True)
+            values = to_float(band.filled(nodata if nodata is not None else 0), layer, nodata)
+            values[np.ma.getmaskarray(band)] = np.nan
+            out[index] = values
         return out
-
-    @staticmethod
-    def _read_layer(
-        layer: CovariateLayer, dataset: rasterio.DatasetReader, grid: Grid
-    ) -> np.ndarray:
-        nodata = layer_nodata(layer, dataset)
-        with WarpedVRT(
-            dataset,
-            crs=grid.rio_crs,
-            transform=grid.transform,
-            width=grid.width,
-            height=grid.height,
-            resampling=Resampling[layer.resampling_method],
-            src_nodata=nodata,
-            nodata=nodata,
-        ) as vrt:
-            band = vrt.read(layer.band, masked=True)
-        values = to_float(band.filled(nodata if nodata is not None else 0), layer, nodata)
-        values[np.ma.getmaskarray(band)] = np.nan
-        return values

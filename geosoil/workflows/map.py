@@ -7,11 +7,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
+from shapely.geometry.base import BaseGeometry
 
 from geosoil import __version__
 from geosoil.artifacts import Artifact, load_artifact
 from geosoil.config import MapConfig, save_config
 from geosoil.errors import ConfigError, CovariateError
+from geosoil.io.aoi import read_aoi
 from geosoil.io.catalog import CovariateCatalog, read_catalog
 from geosoil.io.writers import staged_directory
 from geosoil.mapping.engine import MapSummary, predict_to_cog
@@ -51,23 +53,46 @@ def stack_for_artifact(
     return CovariateStack.from_layers([by_name[name] for name in needed])
 
 
-def resolve_grid(config: MapConfig, catalog: CovariateCatalog) -> Grid:
-    """The grid from a catalog layer name, a raster path, or crs + resolution + bounds."""
+def resolve_grid(config: MapConfig, catalog: CovariateCatalog) -> tuple[Grid, BaseGeometry | None]:
+    """The grid and the area of interest (in the grid's CRS, or None).
+
+    The grid comes from a catalog layer name, a raster path, or crs + resolution + bounds (or
+    the AOI's bounds); an AOI then crops it to the AOI's bounding box on the same lattice.
+    """
     grid_cfg = config.grid
     if grid_cfg.reference is None:
-        return Grid.from_bounds(grid_cfg.crs, grid_cfg.bounds, grid_cfg.resolution_m)
-    by_name = {layer.name: layer for layer in catalog.layers}
-    if grid_cfg.reference in by_name:
-        return Grid.from_raster(by_name[grid_cfg.reference].path)
-    reference = Path(grid_cfg.reference)
-    if not reference.exists():
+        aoi = read_aoi(grid_cfg.aoi, grid_cfg.crs) if grid_cfg.aoi else None
+        bounds = grid_cfg.bounds or aoi.bounds
+        grid = Grid.from_bounds(grid_cfg.crs, bounds, grid_cfg.resolution_m)
+    else:
+        grid = Grid.from_raster(_reference_path(config, catalog))
+        aoi = read_aoi(grid_cfg.aoi, grid.crs) if grid_cfg.aoi else None
+    if aoi is None:
+        return grid, None
+    cropped = grid.crop(aoi.bounds)
+    if cropped is None:
         raise ConfigError(
-            f"grid.reference '{grid_cfg.reference}' is neither a catalog layer nor a file",
+            "the area of interest does not overlap the map grid",
+            path=grid_cfg.aoi,
+            field="grid.aoi",
+            fix="check the AOI's CRS and location against the covariates",
+        )
+    return cropped, aoi
+
+
+def _reference_path(config: MapConfig, catalog: CovariateCatalog) -> Path:
+    reference = config.grid.reference
+    by_name = {layer.name: layer for layer in catalog.layers}
+    if reference in by_name:
+        return by_name[reference].path
+    if not Path(reference).exists():
+        raise ConfigError(
+            f"grid.reference '{reference}' is neither a catalog layer nor a file",
             path=config.covariates.catalog,
             field="grid.reference",
             fix=f"use a layer name ({', '.join(sorted(by_name))}) or an existing raster path",
         )
-    return Grid.from_raster(reference)
+    return Path(reference)
 
 
 def map_from_config(config: MapConfig) -> MapResult:
@@ -79,7 +104,7 @@ def map_from_config(config: MapConfig) -> MapResult:
     artifact = load_artifact(config.model)
     catalog = read_catalog(config.covariates.catalog)
     stack = stack_for_artifact(artifact, catalog, catalog_path=config.covariates.catalog)
-    grid = resolve_grid(config, catalog)
+    grid, aoi = resolve_grid(config, catalog)
     output_name = artifact.header.output_spec.names[0]
     tags = {
         "geosoil_version": __version__,
@@ -96,6 +121,7 @@ def map_from_config(config: MapConfig) -> MapResult:
             staging / f"{output_name}.tif",
             block_size=config.block_size,
             batch_pixels=config.batch_pixels,
+            aoi=aoi,
             tags=tags,
         )
         save_config(config, staging / "config.yaml")

@@ -161,3 +161,38 @@ def test_missing_artifact(run_cli, world_dir, tmp_path):
     out = tmp_path / "map"
     result = run_map(run_cli, world_dir, tmp_path / "nothing.safetensors", out)
     assert_clean_failure(result, out, "nothing.safetensors", "geosoil train")
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("no_crs", "no coordinate reference system"),
+        ("points", "must hold polygons"),
+        ("far", "does not overlap"),
+    ],
+)
+def test_bad_area_of_interest(run_cli, world_dir, trained_dir, tmp_path, kind, expected):
+    from shapely.geometry import Point, box
+
+    geometry = {
+        "no_crs": box(445000, 4175000, 450000, 4180000),
+        "points": Point(445000, 4175000),
+        "far": box(0, 0, 1000, 1000),
+    }[kind]
+    aoi = tmp_path / "aoi.gpkg"
+    crs = None if kind == "no_crs" else "EPSG:32654"
+    gpd.GeoDataFrame(geometry=[geometry], crs=crs).to_file(aoi)
+    out = tmp_path / "map"
+    result = run_cli(
+        "map",
+        MAP,
+        "--model",
+        trained_dir / "model.safetensors",
+        "--aoi",
+        aoi,
+        "--out",
+        out,
+        f"--set=covariates.catalog={world_dir / 'covariates.yaml'}",
+    )
+    assert_clean_failure(result, out, expected, "aoi.gpkg", "grid.aoi")

@@ -37,20 +37,38 @@ def setup(tmp_path_factory):
     ramp[5:9, 10:20] = -9999.0  # a nodata hole
     classes = rng.integers(1, 4, size=GRID.shape).astype("uint8")
     classes[30:, :3] = 0
+    # A coarse geographic layer: every block read goes through a real reprojection.
+    geographic = rng.normal(size=(30, 40)).astype("float32")
     layers = [
         CovariateLayer(name="a", path=write_raster(folder / "a.tif", ramp)),
         CovariateLayer(
             name="c", path=write_raster(folder / "c.tif", classes, nodata=0), categorical=True
         ),
+        CovariateLayer(
+            name="g",
+            path=write_raster(
+                folder / "g.tif",
+                geographic,
+                crs="EPSG:4326",
+                transform=Affine(0.0025, 0, 140.30, 0, -0.0025, 37.86),
+            ),
+        ),
     ]
-    X = pd.DataFrame({"a": rng.normal(size=200), "c": rng.integers(1, 4, 200)})
-    y = X["a"] * 2 + X["c"]
+    X = pd.DataFrame(
+        {"a": rng.normal(size=200), "c": rng.integers(1, 4, 200), "g": rng.normal(size=200)}
+    )
+    y = X["a"] * 2 + X["c"] - X["g"]
     model = CovariateMLP(max_epochs=10, categorical_features=["c"]).fit(X, y)
     path = save_artifact(
         model,
         folder / "model.safetensors",
         input_spec=InputSpec(
-            kind="covariates", layers=[InputLayer(name="a"), InputLayer(name="c", categorical=True)]
+            kind="covariates",
+            layers=[
+                InputLayer(name="a"),
+                InputLayer(name="c", categorical=True),
+                InputLayer(name="g"),
+            ],
         ),
         output_spec=OutputSpec(names=["target_units"], units=["u"]),
         provenance=Provenance(data_fingerprint="x", n_samples=200, seed=0),
@@ -113,7 +131,7 @@ def test_predict_block_handles_a_block_without_valid_pixels(setup):
 
 def test_stack_must_match_the_artifact(setup, tmp_path):
     stack, artifact, _ = setup
-    reversed_stack = CovariateStack.from_layers(stack.layers[::-1])
+    reversed_stack = CovariateStack.from_layers(stack.layers[::-1])  # same layers, wrong order
     with pytest.raises(CovariateError, match="does not match"):
         predict_to_cog(reversed_stack, artifact, GRID, tmp_path / "m.tif")
     assert not (tmp_path / "m.tif").exists()

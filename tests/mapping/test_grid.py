@@ -63,3 +63,12 @@ def test_pixel_centres():
     x, y = grid.coords()
     np.testing.assert_allclose(x, [5, 15, 25])
     np.testing.assert_allclose(y, [15, 5])
+
+
+def test_crop_keeps_the_lattice_and_partial_pixels():
+    grid = Grid.from_bounds("EPSG:32654", (0, 0, 1000, 1000), 100)
+    cropped = grid.crop((150, 420, 480, 790))
+    assert cropped.transform == Affine(100, 0, 100, 0, -100, 800)
+    assert cropped.shape == (4, 4)  # rows 200..600 -> 2..5, cols 100..500 -> 1..4
+    assert grid.crop((-500, -500, 2000, 2000)) == grid
+    assert grid.crop((2000, 2000, 3000, 3000)) is None

@@ -106,5 +106,5 @@ def test_layer_that_misses_the_grid(tmp_path):
         transform=Affine(100.0, 0, 900000.0, 0, -100.0, 100000.0),
     )
     stack = CovariateStack.from_layers([CovariateLayer(name="far", path=far)])
-    with stack.open() as reader, pytest.raises(CovariateError, match="does not overlap"):
-        reader.check_overlap(GRID)
+    with pytest.raises(CovariateError, match="does not overlap"):
+        stack.read(GRID)
