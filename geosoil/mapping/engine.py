@@ -25,7 +25,7 @@ from geosoil.io.qml import write_continuous_qml
 from geosoil.mapping.grid import Grid
 from geosoil.mapping.stack import CovariateStack
 
-__all__ = ["MapSummary", "predict_block", "predict_to_cog"]
+__all__ = ["MapSummary", "aoi_mask", "predict_block", "predict_to_cog"]
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def predict_block(features: np.ndarray, estimator, *, batch_pixels: int = 65536)
     return out.reshape(height, width)
 
 
-def inside(aoi: BaseGeometry, grid: Grid) -> np.ndarray:
+def aoi_mask(aoi: BaseGeometry, grid: Grid) -> np.ndarray:
     """Boolean (height, width): pixel centres inside ``aoi``."""
     return geometry_mask([aoi], out_shape=grid.shape, transform=grid.transform, invert=True)
 
@@ -130,7 +130,7 @@ def predict_to_cog(
             for block in tqdm(blocks, desc="mapping", unit="block", disable=None):
                 features = reader.read(block.window)
                 if aoi is not None:
-                    features[:, ~inside(aoi, block.grid)] = np.nan
+                    features[:, ~aoi_mask(aoi, block.grid)] = np.nan
                 prediction = predict_block(features, artifact.estimator, batch_pixels=batch_pixels)
                 stats.update(prediction)
                 dataset.write(np.nan_to_num(prediction, nan=NODATA), 1, window=block.window)

@@ -1,7 +1,8 @@
 """Covariate layers of any CRS, resolution and extent, read onto a target grid.
 
-Each read is a warped read of exactly the requested grid (block), so no reprojected copy
-of any layer is ever written.
+Every layer is opened as a virtual warp (GDAL WarpedVRT) onto the whole target grid, and
+blocks are windows of it: no reprojected copy is ever written, and because GDAL warps in its
+own fixed chunks, a pixel's value does not depend on the block it is read through.
 """
 
 from __future__ import annotations
