@@ -46,13 +46,13 @@ class CovariateStack:
         with ExitStack() as stack:
             datasets = [stack.enter_context(open_layer(layer)) for layer in self.layers]
             _check_overlap(self.layers, datasets, grid)
-            vrts = [
-                stack.enter_context(_warped(layer, dataset, grid))
-                for layer, dataset in zip(self.layers, datasets, strict=True)
-            ]
             nodatas = [
                 layer_nodata(layer, dataset)
                 for layer, dataset in zip(self.layers, datasets, strict=True)
+            ]
+            vrts = [
+                stack.enter_context(_warped(layer, dataset, grid, nodata))
+                for layer, dataset, nodata in zip(self.layers, datasets, nodatas, strict=True)
             ]
             yield StackReader(self.layers, vrts, nodatas, grid)
 
@@ -76,10 +76,11 @@ def _check_overlap(layers, datasets, grid: Grid) -> None:
             )
 
 
-def _warped(layer: CovariateLayer, dataset: rasterio.DatasetReader, grid: Grid) -> WarpedVRT:
+def _warped(
+    layer: CovariateLayer, dataset: rasterio.DatasetReader, grid: Grid, nodata: float | None
+) -> WarpedVRT:
     # One virtual warp of the whole grid per layer: GDAL warps it in its own fixed chunks, so
     # a pixel's value never depends on the window it is read through.
-    nodata = layer_nodata(layer, dataset)
     return WarpedVRT(
         dataset,
         crs=grid.rio_crs,

@@ -13,7 +13,7 @@ from ..rasters import write_raster
 def test_from_bounds_covers_the_bounds():
     grid = Grid.from_bounds("EPSG:32654", (0, 0, 1050, 500), 100)
     assert grid.shape == (5, 11)
-    assert grid.bounds[:2] == (0, -600) or grid.bounds[0] == 0
+    assert grid.bounds == (0, 0, 1100, 500)  # widened to whole pixels on the right
     assert grid.transform == Affine(100, 0, 0, 0, -100, 500)
 
 
@@ -26,6 +26,7 @@ def test_from_raster(tmp_path):
     path = write_raster(tmp_path / "r.tif", np.zeros((3, 4), dtype="float32"))
     grid = Grid.from_raster(path)
     assert grid.shape == (3, 4) and grid.rio_crs.to_epsg() == 32654
+    assert grid.resolution == (100.0, 100.0)
     with pytest.raises(InputFileNotFoundError):
         Grid.from_raster(tmp_path / "none.tif")
     no_crs = write_raster(tmp_path / "nocrs.tif", np.zeros((3, 4), dtype="float32"), crs=None)
