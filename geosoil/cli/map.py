@@ -1,7 +1,8 @@
-"""``geosoil map``: apply a trained artifact over covariate rasters."""
+"""``geosoil map``: apply trained artifacts over covariate rasters."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -20,9 +21,16 @@ from geosoil.cli.options import (
 @config_argument
 @click.option(
     "--model",
+    "models",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Artifact to apply (repeatable; replaces models in the config).",
+)
+@click.option(
+    "--covariates",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Artifact to apply (overrides model in the config).",
+    help="Covariate catalog YAML (overrides covariates.catalog).",
 )
 @click.option(
     "--aoi",
@@ -31,31 +39,62 @@ from geosoil.cli.options import (
     help="Polygons to clip the map to (overrides grid.aoi).",
 )
 @out_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["cog", "zarr", "both"]),
+    default=None,
+    help="Cloud-Optimized GeoTIFFs, the Zarr store, or both (default: cog).",
+)
+@click.option("--chunk", type=int, default=None, help="Block side in pixels (default 1024).")
+@click.option("--workers", type=int, default=None, help="Run on a local dask cluster of N workers.")
+@click.option("--scheduler", default=None, help="Join a running dask scheduler at ADDRESS.")
+@click.option("--resume", is_flag=True, help="Finish an interrupted run into the same folder.")
 @overwrite_option
 @set_option
 def command(
     config: Path,
-    model: Path | None,
+    models: tuple[Path, ...],
+    covariates: Path | None,
     aoi: Path | None,
     out_dir: Path | None,
+    output_format: str | None,
+    chunk: int | None,
+    workers: int | None,
+    scheduler: str | None,
+    resume: bool,
     overwrite: bool,
     overrides: tuple[str, ...],
 ) -> None:
-    """Map the model of CONFIG over its covariate rasters into a Cloud-Optimized GeoTIFF."""
+    """Map the models of CONFIG over its covariate rasters (COG and/or Zarr)."""
     from geosoil.config import MapConfig, load_config
     from geosoil.workflows import map_from_config
 
     extra = apply_output_flags(overrides, out_dir, overwrite)
-    if model is not None:
-        extra.append(f"model={model}")
-    if aoi is not None:
-        extra.append(f"grid.aoi={aoi}")
+    flags = {
+        "models": json.dumps([str(path) for path in models]) if models else None,
+        "covariates.catalog": covariates,
+        "grid.aoi": aoi,
+        "output.format": output_format,
+        "output.resume": "true" if resume else None,
+        "chunk": chunk,
+        "execution.workers": workers,
+        "execution.scheduler": scheduler,
+    }
+    extra += [f"{key}={value}" for key, value in flags.items() if value is not None]
     with blame_config(config):
-        result = map_from_config(load_config(config, MapConfig, extra))
-    s = result.summary
-    click.echo(f"map: {result.cog}")
+        parsed = load_config(config, MapConfig, extra)
+        result = map_from_config(parsed, source=config)
+    for name, path in result.cogs.items():
+        click.echo(f"{name}: {path}")
+    if result.zarr is not None:
+        click.echo(f"zarr: {result.zarr}")
     click.echo(f"config: {result.config}")
-    click.echo(
-        f"valid pixels {s.n_valid}/{s.n_pixels}, min {s.minimum:.4g}, "
-        f"mean {s.mean:.4g}, max {s.maximum:.4g}"
-    )
+    for name, stats in result.statistics.items():
+        if stats.count:
+            click.echo(
+                f"{name}: valid pixels {stats.count}/{result.n_pixels}, min {stats.minimum:.4g}, "
+                f"mean {stats.mean:.4g}, max {stats.maximum:.4g}"
+            )
+        else:
+            click.echo(f"{name}: no valid pixel of {result.n_pixels}")

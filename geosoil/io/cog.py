@@ -1,132 +1,129 @@
-"""Cloud-Optimized GeoTIFF output (DESIGN 4.5).
+"""Cloud-Optimized GeoTIFF output (DESIGN 4.5), made in one pass from any GDAL source.
 
-Blocks are written to a tiled GeoTIFF beside the target, which GDAL's COG driver then copies
-into the final layout (512 tiles, ZSTD with the floating-point predictor, internal overviews)
-under a temporary name renamed into place when complete.
+The map's layers live in the run's Zarr store; a small VRT over one of them adds what the COG
+must carry (band description, units, nodata, statistics, colour table, provenance tags), and
+GDAL's COG driver copies it into the final layout: 512 tiles, ZSTD with the predictor,
+internal overviews. The file is written under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio.errors import RasterioError
 
+from geosoil.errors import OutputError
 from geosoil.mapping.grid import Grid
+from geosoil.mapping.outputs import OutputVariable
 
-__all__ = ["COG_BLOCK_SIZE", "BandStatistics", "block_writer", "convert_to_cog"]
+__all__ = ["COG_BLOCK_SIZE", "write_cog"]
 
 COG_BLOCK_SIZE = 512
-# ZSTD level 1: as small as GDAL's default level 9 on these floats and ~1.5x faster to write.
-_COMPRESSION = {"compress": "ZSTD", "zstd_level": 1}
+_GDAL_TYPES = {"float32": "Float32", "uint8": "Byte"}
 
 
-@contextmanager
-def block_writer(
-    path: Path,
+def write_cog(
+    source: str,
+    target: Path,
     grid: Grid,
+    variable: OutputVariable,
     *,
-    dtype: str,
-    nodata: float,
-    descriptions: Sequence[str],
-    units: Sequence[str],
-    tags: dict[str, str] | None = None,
-) -> Iterator[rasterio.io.DatasetWriter]:
-    """A tiled GeoTIFF on ``grid`` to write blocks into; metadata is set up front."""
-    profile = {
-        "driver": "GTiff",
-        "crs": grid.rio_crs,
-        "transform": grid.transform,
-        "width": grid.width,
-        "height": grid.height,
-        "count": len(descriptions),
-        "dtype": dtype,
-        "nodata": nodata,
-        "tiled": True,
-        "blockxsize": COG_BLOCK_SIZE,
-        "blockysize": COG_BLOCK_SIZE,
-        "predictor": 3 if np.dtype(dtype).kind == "f" else 2,
-        "bigtiff": "IF_SAFER",
-        **_COMPRESSION,
-    }
-    with rasterio.open(path, "w", **profile) as dataset:
-        for index, (description, unit) in enumerate(zip(descriptions, units, strict=True), 1):
-            dataset.set_band_description(index, description)
-            dataset.set_band_unit(index, unit)
-        if tags:
-            dataset.update_tags(**tags)
-        yield dataset
+    band_tags: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Path:
+    """Copy single-band ``source`` (a GDAL dataset name) into a COG at ``target``.
 
-
-def convert_to_cog(source: Path, target: Path, *, overview_resampling: str = "average") -> Path:
-    """Copy a GeoTIFF into COG layout at ``target``, atomically."""
+    Parameters
+    ----------
+    source
+        e.g. ``ZARR:"map.zarr":/kex_cmol_kg``; must lie on ``grid``.
+    variable
+        Name, units, nodata and classes of the layer.
+    band_tags, tags
+        Band metadata (statistics) and dataset metadata (provenance).
+    """
+    target = Path(target)
+    vrt = target.with_name(f".{target.stem}.source.vrt")
     tmp = target.with_name(f".{target.name}.partial")
     try:
+        vrt.write_text(_vrt_xml(source, grid, variable, band_tags or {}, tags or {}))
         rasterio.shutil.copy(
-            source,
+            vrt,
             tmp,
             driver="COG",
             blocksize=COG_BLOCK_SIZE,
+            # ZSTD level 1: as small as GDAL's default level 9 on these floats, ~1.5x faster.
             compress="ZSTD",
             level=1,
             predictor="YES",
-            overview_resampling=overview_resampling.upper(),
+            overview_resampling=variable.overview_resampling.upper(),
             bigtiff="IF_SAFER",
+            num_threads="ALL_CPUS",
         )
         os.replace(tmp, target)
+    except (OSError, RasterioError) as err:
+        raise OutputError(
+            f"cannot write the Cloud-Optimized GeoTIFF ({err})",
+            path=target,
+            field="output.dir",
+            fix="check free space and permissions, then rerun with --resume",
+        ) from err
     finally:
         tmp.unlink(missing_ok=True)
+        vrt.unlink(missing_ok=True)
     return target
 
 
-class BandStatistics:
-    """Running min, max, mean and standard deviation of the valid pixels of a band."""
+def _vrt_xml(
+    source: str,
+    grid: Grid,
+    variable: OutputVariable,
+    band_tags: Mapping[str, str],
+    tags: Mapping[str, str],
+) -> str:
+    height, width = grid.shape
+    root = ET.Element("VRTDataset", rasterXSize=str(width), rasterYSize=str(height))
+    ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = grid.rio_crs.to_wkt()
+    t = grid.transform
+    ET.SubElement(root, "GeoTransform").text = ", ".join(
+        repr(float(v)) for v in (t.c, t.a, t.b, t.f, t.d, t.e)
+    )
+    _metadata(root, tags)
+    band = ET.SubElement(
+        root, "VRTRasterBand", dataType=_GDAL_TYPES[variable.dtype.name], band="1"
+    )
+    ET.SubElement(band, "Description").text = variable.name
+    ET.SubElement(band, "NoDataValue").text = repr(variable.nodata)
+    ET.SubElement(band, "UnitType").text = variable.units
+    _metadata(band, {"units": variable.units, **band_tags})
+    if variable.is_classes:
+        ET.SubElement(band, "ColorInterp").text = "Palette"
+        table = ET.SubElement(band, "ColorTable")
+        colors = {cls.value: cls.color for cls in variable.classes}
+        for code in range(max(colors) + 1):
+            red, green, blue = _rgb(colors.get(code, "#000000"))
+            alpha = "255" if code in colors else "0"
+            ET.SubElement(table, "Entry", c1=red, c2=green, c3=blue, c4=alpha)
+    simple = ET.SubElement(band, "SimpleSource")
+    ET.SubElement(simple, "SourceFilename", relativeToVRT="0").text = source
+    ET.SubElement(simple, "SourceBand").text = "1"
+    window = {"xOff": "0", "yOff": "0", "xSize": str(width), "ySize": str(height)}
+    ET.SubElement(simple, "SrcRect", window)
+    ET.SubElement(simple, "DstRect", window)
+    return ET.tostring(root, encoding="unicode")
 
-    def __init__(self) -> None:
-        self.count = 0
-        self.total = 0.0
-        self.total_sq = 0.0
-        self.minimum = np.inf
-        self.maximum = -np.inf
 
-    def update(self, values: np.ndarray) -> None:
-        valid = values[np.isfinite(values)].astype(np.float64)
-        if valid.size:
-            self.count += valid.size
-            self.total += float(valid.sum())
-            self.total_sq += float(np.square(valid).sum())
-            self.minimum = min(self.minimum, float(valid.min()))
-            self.maximum = max(self.maximum, float(valid.max()))
+def _metadata(parent: ET.Element, items: Mapping[str, str]) -> None:
+    if items:
+        metadata = ET.SubElement(parent, "Metadata")
+        for key, value in items.items():
+            ET.SubElement(metadata, "MDI", key=key).text = str(value)
 
-    @property
-    def mean(self) -> float:
-        return self.total / self.count if self.count else float("nan")
 
-    @property
-    def std(self) -> float:
-        if not self.count:
-            return float("nan")
-        return max(self.total_sq / self.count - self.mean**2, 0.0) ** 0.5
-
-    def display_range(self) -> tuple[float, float]:
-        """Mean +- 2 sd clipped to the data range: a stretch that outliers do not wash out."""
-        return (
-            max(self.minimum, self.mean - 2 * self.std),
-            min(self.maximum, self.mean + 2 * self.std),
-        )
-
-    def as_gdal_tags(self, n_pixels: int) -> dict[str, str]:
-        """GDAL's ``STATISTICS_*`` band tags, which QGIS uses for its default stretch."""
-        if not self.count:
-            return {}
-        return {
-            "STATISTICS_MINIMUM": repr(self.minimum),
-            "STATISTICS_MAXIMUM": repr(self.maximum),
-            "STATISTICS_MEAN": repr(self.mean),
-            "STATISTICS_STDDEV": repr(self.std),
-            "STATISTICS_VALID_PERCENT": repr(100.0 * self.count / n_pixels),
-        }
+def _rgb(color: str) -> tuple[str, str, str]:
+    return tuple(str(int(color[i : i + 2], 16)) for i in (1, 3, 5))

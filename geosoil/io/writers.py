@@ -16,7 +16,7 @@ from pathlib import Path
 
 from geosoil.errors import OutputError, OutputExistsError
 
-__all__ = ["staged_directory", "write_bytes_atomic"]
+__all__ = ["resumable_directory", "staged_directory", "write_bytes_atomic"]
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +34,7 @@ def staged_directory(final: str | Path, *, overwrite: bool = False) -> Iterator[
         any work starts.
     """
     final = Path(final)
-    if final.exists() and not final.is_dir():
-        raise OutputExistsError(
-            "output path exists and is not a folder",
-            path=final,
-            fix="choose another output folder",
-        )
-    if final.is_dir() and any(final.iterdir()) and not overwrite:
-        raise OutputExistsError(
-            "output folder exists and is not empty",
-            path=final,
-            field="output.dir",
-            fix="choose a new folder, or pass --overwrite to replace it",
-        )
+    _check_final(final, overwrite=overwrite)
     parent = final.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +53,65 @@ def staged_directory(final: str | Path, *, overwrite: bool = False) -> Iterator[
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+@contextmanager
+def resumable_directory(
+    final: str | Path, *, overwrite: bool = False, resume: bool = False
+) -> Iterator[tuple[Path, bool]]:
+    """Like :func:`staged_directory`, but a failed run's folder is kept for ``resume``.
+
+    The staging folder has a fixed name (``.<name>.partial`` beside ``final``), so a rerun
+    finds what a crashed, killed or failed run left.
+
+    Yields
+    ------
+    (Path, bool)
+        The staging folder, and whether it holds an interrupted run to resume.
+    """
+    final = Path(final)
+    _check_final(final, overwrite=overwrite, resume=resume)
+    staging = final.parent / f".{final.name}.partial"
+    resumed = staging.is_dir()
+    if resumed and not resume:
+        if not overwrite:
+            raise OutputExistsError(
+                "an interrupted run of this output is waiting to be finished",
+                path=staging,
+                field="output.dir",
+                fix="pass --resume to finish it, or --overwrite to start over",
+            )
+        shutil.rmtree(staging)
+        resumed = False
+    if resume and not resumed:
+        log.info("nothing to resume at %s; starting a new run", staging)
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(
+            f"cannot create the output folder ({err.strerror})",
+            path=final.parent,
+            field="output.dir",
+            fix="choose a folder you can write to",
+        ) from err
+    yield staging, resumed
+    _publish(staging, final)
+
+
+def _check_final(final: Path, *, overwrite: bool, resume: bool = False) -> None:
+    if final.exists() and not final.is_dir():
+        raise OutputExistsError(
+            "output path exists and is not a folder",
+            path=final,
+            fix="choose another output folder",
+        )
+    if final.is_dir() and any(final.iterdir()) and not overwrite:
+        fix = "choose a new folder, or pass --overwrite to replace it"
+        if resume:
+            fix = "the run already finished there; " + fix
+        raise OutputExistsError(
+            "output folder exists and is not empty", path=final, field="output.dir", fix=fix
+        )
 
 
 def _publish(staging: Path, final: Path) -> None:

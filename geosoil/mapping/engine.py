@@ -1,155 +1,114 @@
-"""Apply a trained artifact over a covariate stack, block by block (DESIGN 4.4, first version).
+"""The mapping engine (DESIGN 4.4): models and products applied over a grid, block by block.
 
-Per block: warped read of every input layer -> valid mask -> gather valid pixels (N, F) ->
-``predict`` in batches under ``torch.inference_mode`` -> scatter back, nodata elsewhere.
-Memory is bounded by the block size. This version runs blocks in sequence and writes one COG;
-the dask-chunked, resumable engine grows from :func:`predict_block`.
+:func:`run_map` fills a :class:`~geosoil.mapping.store.BlockStore`, skipping blocks a killed
+run already finished, and returns each layer's statistics; :func:`predict_map` gives the same
+layers as a lazy :class:`xarray.Dataset` for notebooks.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 
+import dask
+import dask.array as da
 import numpy as np
-import torch
-from rasterio.features import geometry_mask
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
 from shapely.geometry.base import BaseGeometry
-from tqdm.auto import tqdm
 
 from geosoil.artifacts import Artifact
-from geosoil.errors import CovariateError
-from geosoil.io.cog import BandStatistics, block_writer, convert_to_cog
-from geosoil.io.qml import write_continuous_qml
-from geosoil.mapping.grid import Grid
-from geosoil.mapping.stack import CovariateStack
+from geosoil.mapping.execution import Execution, run_blocks
+from geosoil.mapping.grid import Block, Grid
+from geosoil.mapping.job import MapJob, compute_block
+from geosoil.mapping.predictors import ModelLayers
+from geosoil.mapping.runtime import prepare_process, reader_for
+from geosoil.mapping.statistics import BandStatistics
+from geosoil.mapping.store import BlockStore
+from geosoil.products import Product
 
-__all__ = ["MapSummary", "aoi_mask", "predict_block", "predict_to_cog"]
+__all__ = ["predict_map", "run_map"]
 
 log = logging.getLogger(__name__)
 
-NODATA = -9999.0
 
-
-@dataclass(frozen=True)
-class MapSummary:
-    """What a map run produced."""
-
-    path: Path
-    n_pixels: int
-    n_valid: int
-    minimum: float
-    maximum: float
-    mean: float
-
-
-def predict_block(features: np.ndarray, estimator, *, batch_pixels: int = 65536) -> np.ndarray:
-    """Predict every valid pixel of a block.
-
-    Parameters
-    ----------
-    features
-        float32 (n_features, height, width), NaN where a layer has no valid value.
-    estimator
-        Fitted estimator whose ``predict`` takes an (N, n_features) array.
-    batch_pixels
-        Pixels per ``predict`` call; small batches keep the allocator from mapping fresh
-        memory on every forward pass.
+def run_map(
+    job: MapJob, store: BlockStore, *, execution: Execution | None = None
+) -> dict[str, BandStatistics]:
+    """Compute every unfinished block of ``job`` into ``store``.
 
     Returns
     -------
-    numpy.ndarray
-        float32 (height, width), NaN where any input was invalid.
+    dict
+        Layer name -> statistics over the whole grid, merged in block order so that they do
+        not depend on scheduling or on a resume.
     """
-    n_features, height, width = features.shape
-    flat = features.reshape(n_features, -1)
-    valid = np.isfinite(flat).all(axis=0)
-    out = np.full(height * width, np.nan, dtype=np.float32)
-    index = np.flatnonzero(valid)
-    if index.size:
-        pixels = np.ascontiguousarray(flat[:, index].T)
-        with torch.inference_mode():
-            for start in range(0, index.size, batch_pixels):
-                stop = start + batch_pixels
-                out[index[start:stop]] = estimator.predict(pixels[start:stop])
-    return out.reshape(height, width)
+    execution = execution or Execution()
+    blocks = list(job.grid.blocks(store.chunk))
+    finished = store.finished()
+    todo = [block for block in blocks if block.index not in finished]
+    if finished:
+        log.info("resuming: %d of %d blocks already finished", len(finished), len(blocks))
+    for index, stats in run_blocks(job, store, todo, execution, n_total=len(blocks)):
+        finished[index] = stats
+    merged = {var.name: BandStatistics() for var in job.variables}
+    for block in blocks:
+        for name, record in finished[block.index].items():
+            merged[name] = merged[name].merge(BandStatistics(**record))
+    return merged
 
 
-def aoi_mask(aoi: BaseGeometry, grid: Grid) -> np.ndarray:
-    """Boolean (height, width): pixel centres inside ``aoi``."""
-    return geometry_mask([aoi], out_shape=grid.shape, transform=grid.transform, invert=True)
-
-
-def predict_to_cog(
-    stack: CovariateStack,
-    artifact: Artifact,
+def predict_map(
+    stack,
+    artifacts: Sequence[Artifact | ModelLayers],
     grid: Grid,
-    out_path: str | Path,
     *,
-    block_size: int = 512,
-    batch_pixels: int = 65536,
+    chunks: int = 1024,
+    products: Sequence[Product] = (),
     aoi: BaseGeometry | None = None,
-    tags: dict[str, str] | None = None,
-) -> MapSummary:
-    """Map the artifact's first output over ``grid`` into a Cloud-Optimized GeoTIFF.
+    batch_pixels: int = 65536,
+) -> xr.Dataset:
+    """Lazy map layers: one float32 variable per output, NaN where undefined.
 
-    A QGIS style ``<name>.qml`` is written beside it (same base name), stretched over the
-    map's mean +- 2 sd.
+    Parameters
+    ----------
+    stack
+        The covariate catalog's layers (a :class:`~geosoil.mapping.stack.CovariateStack` or
+        a sequence of :class:`~geosoil.io.catalog.CovariateLayer`); the models and products
+        read the ones they need.
+    artifacts
+        Loaded artifacts (their main output), or :class:`ModelLayers` for names and
+        uncertainty layers.
+    chunks
+        Block side in pixels; each block is read and predicted once for all variables.
 
-    The stack must list the artifact's input layers in the artifact's order. Pixels whose
-    centre lies outside ``aoi`` (a geometry in the grid's CRS) are nodata.
+    Returns
+    -------
+    xarray.Dataset
+        Dask-backed, with ``x``/``y`` coordinates and the CRS (rioxarray ``spatial_ref``).
     """
-    expected = artifact.header.input_spec.names
-    if stack.names != expected:
-        raise CovariateError(
-            f"covariate stack {stack.names} does not match the model's inputs {expected}",
-            path=artifact.path,
-            field="input_spec.layers",
-            fix="build the stack from the artifact's input names, in that order",
+    models = [a if isinstance(a, ModelLayers) else ModelLayers.build(a) for a in artifacts]
+    layers = getattr(stack, "layers", stack)
+    job = MapJob.build(grid, layers, models, products, aoi=aoi, batch_pixels=batch_pixels)
+    blocks = list(grid.blocks(chunks))
+    n_rows = blocks[-1].index[0] + 1
+    per_block = {block.index: dask.delayed(_lazy_block, pure=False)(job, block) for block in blocks}
+    variables = {}
+    for var in job.variables:
+        pieces = [[] for _ in range(n_rows)]
+        for block in blocks:
+            pieces[block.index[0]].append(
+                da.from_delayed(per_block[block.index][var.name], block.grid.shape, np.float32)
+            )
+        variables[var.name] = xr.Variable(
+            ("y", "x"), da.block(pieces), attrs={"units": var.units, "long_name": var.description}
         )
-    out_path = Path(out_path)
-    spec = artifact.header.output_spec
-    scratch = out_path.with_name(f".{out_path.stem}.blocks.tif")
-    stats = BandStatistics()
-    blocks = list(grid.blocks(block_size))
-    band_tags = {"units": spec.units[0], "model_output": spec.names[0]}
-    try:
-        with (
-            stack.open(grid) as reader,
-            block_writer(
-                scratch,
-                grid,
-                dtype="float32",
-                nodata=NODATA,
-                descriptions=[spec.names[0]],
-                units=[spec.units[0]],
-                tags=tags,
-            ) as dataset,
-        ):
-            for block in tqdm(blocks, desc="mapping", unit="block", disable=None):
-                features = reader.read(block.window)
-                if aoi is not None:
-                    features[:, ~aoi_mask(aoi, block.grid)] = np.nan
-                prediction = predict_block(features, artifact.estimator, batch_pixels=batch_pixels)
-                stats.update(prediction)
-                dataset.write(np.nan_to_num(prediction, nan=NODATA), 1, window=block.window)
-            dataset.update_tags(1, **band_tags, **stats.as_gdal_tags(grid.width * grid.height))
-        convert_to_cog(scratch, out_path, overview_resampling="average")
-    finally:
-        scratch.unlink(missing_ok=True)
-    if stats.count == 0:
-        log.warning("no valid pixel on the grid: every covariate window was nodata")
-    else:
-        low, high = stats.display_range()
-        write_continuous_qml(out_path, minimum=low, maximum=high, units=spec.units[0])
-    summary = MapSummary(
-        path=out_path,
-        n_pixels=grid.width * grid.height,
-        n_valid=stats.count,
-        minimum=stats.minimum,
-        maximum=stats.maximum,
-        mean=stats.mean,
-    )
-    log.debug("wrote %s (%d of %d pixels valid)", out_path, summary.n_valid, summary.n_pixels)
-    return summary
+    x, y = grid.coords()
+    dataset = xr.Dataset(variables, coords={"x": x, "y": y})
+    dataset = dataset.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
+    return dataset
+
+
+def _lazy_block(job: MapJob, block: Block) -> dict[str, np.ndarray]:
+    prepare_process(job)
+    return compute_block(job, block, reader_for(job).read(block.window))

@@ -145,20 +145,23 @@ class Grid:
         rows, cols = (block_size, block_size) if isinstance(block_size, int) else block_size
         if rows <= 0 or cols <= 0:
             raise ValueError(f"block size must be positive, got {block_size}")
-        for row_off in range(0, self.height, rows):
-            for col_off in range(0, self.width, cols):
+        for block_row, row_off in enumerate(range(0, self.height, rows)):
+            for block_col, col_off in enumerate(range(0, self.width, cols)):
                 window = Window(
                     col_off,
                     row_off,
                     min(cols, self.width - col_off),
                     min(rows, self.height - row_off),
                 )
-                yield Block(window=window, grid=self.window_grid(window))
+                yield Block(
+                    window=window, grid=self.window_grid(window), index=(block_row, block_col)
+                )
 
 
 @dataclass(frozen=True)
 class Block:
-    """One block of a grid: where it sits (window) and what it covers (grid)."""
+    """One block of a grid: where it sits (window), what it covers (grid), its (row, col)."""
 
     window: Window
     grid: Grid
+    index: tuple[int, int] = (0, 0)

@@ -1,8 +1,14 @@
 """Covariate layers of any CRS, resolution and extent, read onto a target grid.
 
-Every layer is opened as a virtual warp (GDAL WarpedVRT) onto the whole target grid, and
-blocks are windows of it: no reprojected copy is ever written, and because GDAL warps in its
-own fixed chunks, a pixel's value does not depend on the block it is read through.
+A layer already on the grid's pixel lattice (same CRS and pixel size, origin a whole number of
+pixels away) is read directly by window: the common case of a prepared covariate stack, and
+several times faster than warping. Any other layer is opened as a virtual warp (GDAL
+WarpedVRT) onto the whole target grid, and blocks are windows of it: no reprojected copy is
+ever written, and because GDAL warps in its own fixed chunks, a pixel's value does not depend
+on the block it is read through.
+
+A reader holds open GDAL datasets, which must not be shared between threads: open one reader
+per thread (the engine does).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from geosoil.mapping.grid import Grid
 
 __all__ = ["CovariateStack", "StackReader"]
 
+# Origins within this share of a pixel count as the same lattice.
+_LATTICE_TOLERANCE = 1e-6
+
 
 @dataclass(frozen=True)
 class CovariateStack:
@@ -42,19 +51,20 @@ class CovariateStack:
 
     @contextmanager
     def open(self, grid: Grid) -> Iterator[StackReader]:
-        """Open every layer warped onto ``grid``; the reader serves any number of windows."""
+        """Open every layer onto ``grid``; the reader serves any number of windows."""
         with ExitStack() as stack:
             datasets = [stack.enter_context(open_layer(layer)) for layer in self.layers]
             _check_overlap(self.layers, datasets, grid)
-            nodatas = [
-                layer_nodata(layer, dataset)
-                for layer, dataset in zip(self.layers, datasets, strict=True)
-            ]
-            vrts = [
-                stack.enter_context(_warped(layer, dataset, grid, nodata))
-                for layer, dataset, nodata in zip(self.layers, datasets, nodatas, strict=True)
-            ]
-            yield StackReader(self.layers, vrts, nodatas, grid)
+            readers = []
+            for layer, dataset in zip(self.layers, datasets, strict=True):
+                nodata = layer_nodata(layer, dataset)
+                offset = _lattice_offset(dataset, grid)
+                if offset is None:
+                    source = stack.enter_context(_warped(layer, dataset, grid, nodata))
+                    readers.append(_LayerReader(layer, source, nodata, (0, 0), grid.shape))
+                else:
+                    readers.append(_LayerReader(layer, dataset, nodata, offset, dataset.shape))
+            yield StackReader(readers, grid)
 
     def read(self, grid: Grid) -> np.ndarray:
         """All layers on ``grid`` as float32 (n_layers, height, width), NaN where invalid."""
@@ -76,6 +86,21 @@ def _check_overlap(layers, datasets, grid: Grid) -> None:
             )
 
 
+def _lattice_offset(dataset: rasterio.DatasetReader, grid: Grid) -> tuple[int, int] | None:
+    """(row, col) of the grid's origin in the dataset's pixels, if both share a lattice."""
+    source, target = dataset.transform, grid.transform
+    if dataset.crs != grid.rio_crs or source.b or source.d or target.b or target.d:
+        return None
+    if not (
+        np.isclose(source.a, target.a, rtol=1e-9) and np.isclose(source.e, target.e, rtol=1e-9)
+    ):
+        return None
+    col, row = ~source @ (target.c, target.f)
+    if abs(col - round(col)) > _LATTICE_TOLERANCE or abs(row - round(row)) > _LATTICE_TOLERANCE:
+        return None
+    return round(row), round(col)
+
+
 def _warped(
     layer: CovariateLayer, dataset: rasterio.DatasetReader, grid: Grid, nodata: float | None
 ) -> WarpedVRT:
@@ -93,24 +118,57 @@ def _warped(
     )
 
 
-class StackReader:
-    """A stack warped onto one grid; reads any window of it."""
+@dataclass(frozen=True)
+class _LayerReader:
+    """One layer's source (dataset or warp), where the grid sits in it, and its size."""
 
-    def __init__(self, layers, vrts, nodatas, grid: Grid) -> None:
-        self.layers = tuple(layers)
-        self.vrts = tuple(vrts)
-        self.nodatas = tuple(nodatas)
+    layer: CovariateLayer
+    source: rasterio.DatasetReader | WarpedVRT
+    nodata: float | None
+    offset: tuple[int, int]
+    shape: tuple[int, int]
+
+    def read_into(self, out: np.ndarray, window: Window) -> None:
+        """Fill float32 ``out`` (rows, cols) with the layer over ``window`` of the grid."""
+        row0 = int(window.row_off) + self.offset[0]
+        col0 = int(window.col_off) + self.offset[1]
+        rows, cols = out.shape
+        # The part of the window that the source covers; the rest stays NaN.
+        r_start, c_start = max(row0, 0), max(col0, 0)
+        r_stop, c_stop = min(row0 + rows, self.shape[0]), min(col0 + cols, self.shape[1])
+        out.fill(np.nan)
+        if r_stop <= r_start or c_stop <= c_start:
+            return
+        source_window = Window(c_start, r_start, c_stop - c_start, r_stop - r_start)
+        band = self.source.read(self.layer.band, window=source_window, masked=True)
+        values = to_float(
+            band.filled(self.nodata if self.nodata is not None else 0), self.layer, self.nodata
+        )
+        values[np.ma.getmaskarray(band)] = np.nan
+        out[r_start - row0 : r_stop - row0, c_start - col0 : c_stop - col0] = values
+
+
+class StackReader:
+    """A stack opened onto one grid; reads any window of it."""
+
+    def __init__(self, readers: Sequence[_LayerReader], grid: Grid) -> None:
+        self._readers = tuple(readers)
         self.grid = grid
+
+    @property
+    def names(self) -> list[str]:
+        return [reader.layer.name for reader in self._readers]
+
+    @property
+    def direct(self) -> list[bool]:
+        """Per layer: read directly (True) or through a warp (False)."""
+        return [not isinstance(reader.source, WarpedVRT) for reader in self._readers]
 
     def read(self, window: Window | None = None) -> np.ndarray:
         """float32 (n_layers, rows, cols) of ``window`` (the whole grid by default)."""
-        rows, cols = (window.height, window.width) if window is not None else self.grid.shape
-        out = np.empty((len(self.layers), int(rows), int(cols)), dtype=np.float32)
-        for index, (layer, vrt, nodata) in enumerate(
-            zip(self.layers, self.vrts, self.nodatas, strict=True)
-        ):
-            band = vrt.read(layer.band, window=window, masked=True)
-            values = to_float(band.filled(nodata if nodata is not None else 0), layer, nodata)
-            values[np.ma.getmaskarray(band)] = np.nan
-            out[index] = values
+        if window is None:
+            window = Window(0, 0, self.grid.width, self.grid.height)
+        out = np.empty((len(self._readers), int(window.height), int(window.width)), np.float32)
+        for index, reader in enumerate(self._readers):
+            reader.read_into(out[index], window)
         return out

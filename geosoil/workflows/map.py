@@ -1,56 +1,72 @@
-"""``geosoil map``: a trained artifact applied over covariate rasters -> COG."""
+"""``geosoil map``: trained artifacts applied over covariate rasters -> COG and/or Zarr."""
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass, replace
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from shapely.geometry.base import BaseGeometry
 
 from geosoil import __version__
-from geosoil.artifacts import Artifact, load_artifact
+from geosoil.artifacts import load_artifact
 from geosoil.config import MapConfig, save_config
-from geosoil.errors import ConfigError, CovariateError
+from geosoil.errors import ConfigError
 from geosoil.io.aoi import read_aoi
 from geosoil.io.catalog import CovariateCatalog, read_catalog
-from geosoil.io.writers import staged_directory
-from geosoil.mapping.engine import MapSummary, predict_to_cog
+from geosoil.io.cog import write_cog
+from geosoil.io.qml import write_classes_qml, write_continuous_qml
+from geosoil.io.writers import resumable_directory, write_bytes_atomic
+from geosoil.mapping.engine import run_map
+from geosoil.mapping.execution import Execution
 from geosoil.mapping.grid import Grid
-from geosoil.mapping.stack import CovariateStack
+from geosoil.mapping.job import MapJob
+from geosoil.mapping.outputs import OutputVariable
+from geosoil.mapping.predictors import ModelLayers
+from geosoil.mapping.statistics import BandStatistics
+from geosoil.mapping.store import BlockStore
+from geosoil.products import build_product
 
-__all__ = ["MapResult", "map_from_config", "resolve_grid", "stack_for_artifact"]
+__all__ = ["MapResult", "build_job", "map_from_config", "resolve_grid"]
 
 log = logging.getLogger(__name__)
+
+STORE_NAME = "map.zarr"
 
 
 @dataclass(frozen=True)
 class MapResult:
-    """Paths of everything ``map_from_config`` wrote."""
+    """Paths of everything ``map_from_config`` wrote, and each layer's statistics."""
 
     out_dir: Path
-    cog: Path
+    cogs: dict[str, Path]
+    zarr: Path | None
     config: Path
-    summary: MapSummary
+    statistics: dict[str, BandStatistics]
+    n_pixels: int
 
 
-def stack_for_artifact(
-    artifact: Artifact, catalog: CovariateCatalog, *, catalog_path: Path
-) -> CovariateStack:
-    """The catalog's layers that the artifact reads, in the artifact's order."""
-    by_name = {layer.name: layer for layer in catalog.layers}
-    needed = artifact.header.input_spec.names
-    missing = [name for name in needed if name not in by_name]
-    if missing:
-        raise CovariateError(
-            f"the model needs covariate(s) {missing} that the catalog does not have",
-            path=catalog_path,
-            field="covariates.catalog",
-            fix=f"add them to the catalog (the model was trained on {needed}) or use a model "
-            "trained on the layers you have",
-        )
-    return CovariateStack.from_layers([by_name[name] for name in needed])
+def build_job(config: MapConfig, *, source: Path | None = None) -> MapJob:
+    """Load the artifacts, products, catalog and grid of a map config into a job."""
+    catalog = read_catalog(config.covariates.catalog)
+    models = [
+        ModelLayers.build(load_artifact(entry.path), name=entry.name, uncertainty=entry.uncertainty)
+        for entry in config.models
+    ]
+    products = [build_product(p.name, p.params, source=source) for p in config.products]
+    grid, aoi = resolve_grid(config, catalog)
+    return MapJob.build(
+        grid,
+        catalog.layers,
+        models,
+        products,
+        aoi=aoi,
+        batch_pixels=config.batch_pixels,
+        catalog_path=config.covariates.catalog,
+    )
 
 
 def resolve_grid(config: MapConfig, catalog: CovariateCatalog) -> tuple[Grid, BaseGeometry | None]:
@@ -95,41 +111,126 @@ def _reference_path(config: MapConfig, catalog: CovariateCatalog) -> Path:
     return Path(reference)
 
 
-def map_from_config(config: MapConfig) -> MapResult:
-    """Map the artifact's output over the grid; the output folder appears only when complete."""
+def map_from_config(config: MapConfig, *, source: Path | None = None) -> MapResult:
+    """Run a map config; the output folder appears only when every layer is complete.
+
+    Blocks go to a Zarr store in ``.<out>.partial`` first. A run that fails or is killed
+    leaves it there, and ``output.resume`` finishes it with the same bytes as an
+    uninterrupted run.
+    """
     if config.output.dir is None:
         raise ConfigError(
             "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
         )
-    artifact = load_artifact(config.model)
-    catalog = read_catalog(config.covariates.catalog)
-    stack = stack_for_artifact(artifact, catalog, catalog_path=config.covariates.catalog)
-    grid, aoi = resolve_grid(config, catalog)
-    output_name = artifact.header.output_spec.names[0]
-    tags = {
-        "geosoil_version": __version__,
-        "artifact_sha256": artifact.sha256,
-        "artifact_estimator": artifact.header.estimator,
-        "geosoil_config": yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False),
-    }
-    log.info("mapping %s over a %dx%d grid (%s)", output_name, grid.width, grid.height, grid.crs)
-    with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
-        summary = predict_to_cog(
-            stack,
-            artifact,
-            grid,
-            staging / f"{output_name}.tif",
-            block_size=config.block_size,
-            batch_pixels=config.batch_pixels,
-            aoi=aoi,
-            tags=tags,
-        )
+    job = build_job(config, source=source)
+    grid = job.grid
+    execution = Execution(**config.execution.model_dump())
+    out = config.output
+    log.info(
+        "mapping %s over a %dx%d grid (%s)",
+        ", ".join(var.name for var in job.variables),
+        grid.width,
+        grid.height,
+        grid.crs,
+    )
+    with resumable_directory(out.dir, overwrite=out.overwrite, resume=out.resume) as (
+        staging,
+        resumed,
+    ):
+        store_path = staging / STORE_NAME
+        if resumed and store_path.exists():
+            store = BlockStore.resume(
+                store_path, grid, job.variables, chunk=config.chunk, fingerprint=job.fingerprint
+            )
+        else:
+            shutil.rmtree(store_path, ignore_errors=True)
+            store = BlockStore.create(
+                store_path,
+                grid,
+                job.variables,
+                chunk=config.chunk,
+                fingerprint=job.fingerprint,
+                attrs={"geosoil_config": _config_text(config)},
+            )
+        statistics = run_map(job, store, execution=execution)
+        cogs = {}
+        if out.format in ("cog", "both"):
+            tags = _provenance_tags(config, job)
+            for var in job.variables:
+                cogs[var.name] = _write_layer_cog(store, var, statistics[var.name], staging, tags)
+        if out.format == "cog":
+            shutil.rmtree(store_path)
         save_config(config, staging / "config.yaml")
-    out_dir = Path(config.output.dir)
-    cog = out_dir / f"{output_name}.tif"
+        _write_summary(staging / "summary.json", job, statistics)
+    out_dir = Path(out.dir)
+    for var, stats in statistics.items():
+        if stats.count == 0:
+            log.warning("layer %s has no valid pixel: every covariate window was nodata", var)
     return MapResult(
         out_dir=out_dir,
-        cog=cog,
+        cogs={name: out_dir / path.name for name, path in cogs.items()},
+        zarr=out_dir / STORE_NAME if out.format != "cog" else None,
         config=out_dir / "config.yaml",
-        summary=replace(summary, path=cog),
+        statistics=statistics,
+        n_pixels=grid.width * grid.height,
     )
+
+
+def _config_text(config: MapConfig) -> str:
+    return yaml.safe_dump(config.result_defining(), sort_keys=False)
+
+
+def _provenance_tags(config: MapConfig, job: MapJob) -> dict[str, str]:
+    # Only what decides the values: a resumed or distributed run gets the same bytes.
+    return {
+        "geosoil_version": __version__,
+        "artifact_sha256": " ".join(model.sha256 for model in job.models),
+        "artifact_estimator": " ".join(model.artifact.header.estimator for model in job.models),
+        "geosoil_config": _config_text(config),
+    }
+
+
+def _write_layer_cog(
+    store: BlockStore,
+    var: OutputVariable,
+    stats: BandStatistics,
+    staging: Path,
+    tags: dict[str, str],
+) -> Path:
+    target = staging / f"{var.name}.tif"
+    n_pixels = store.grid.width * store.grid.height
+    write_cog(
+        store.gdal_path(var.name),
+        target,
+        store.grid,
+        var,
+        band_tags=stats.as_gdal_tags(n_pixels),
+        tags=tags,
+    )
+    if var.is_classes:
+        write_classes_qml(target, classes=[(c.value, c.label, c.color) for c in var.classes])
+    elif stats.count:
+        low, high = stats.display_range()
+        write_continuous_qml(target, minimum=low, maximum=high, units=var.units)
+    return target
+
+
+def _write_summary(path: Path, job: MapJob, statistics: dict[str, BandStatistics]) -> None:
+    n_pixels = job.grid.width * job.grid.height
+    summary = {
+        "grid": {"crs": job.grid.crs, "width": job.grid.width, "height": job.grid.height},
+        "layers": {
+            var.name: {
+                "units": var.units,
+                "kind": var.kind,
+                "valid_pixels": statistics[var.name].count,
+                "total_pixels": n_pixels,
+                "minimum": statistics[var.name].minimum if statistics[var.name].count else None,
+                "maximum": statistics[var.name].maximum if statistics[var.name].count else None,
+                "mean": statistics[var.name].mean if statistics[var.name].count else None,
+                "std": statistics[var.name].std if statistics[var.name].count else None,
+            }
+            for var in job.variables
+        },
+    }
+    write_bytes_atomic(path, (json.dumps(summary, indent=2) + "\n").encode())

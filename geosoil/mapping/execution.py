@@ -1,0 +1,218 @@
+"""Running a map's blocks: dask's threaded scheduler here, or a dask.distributed cluster.
+
+Each block is one task that reads, predicts, writes its chunks to the store and returns its
+statistics, so nothing large ever travels back and memory stays bounded by the blocks in
+flight. Thread counts are chosen so that dask threads x torch threads = cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+import dask
+import torch
+from dask.callbacks import Callback
+from tqdm.auto import tqdm
+
+from geosoil.errors import ConfigError
+from geosoil.mapping.grid import Block
+from geosoil.mapping.job import MapJob, compute_block
+from geosoil.mapping.runtime import (
+    available_cores,
+    prepare_process,
+    reader_for,
+    release_thread_reader,
+)
+from geosoil.mapping.statistics import BandStatistics
+from geosoil.mapping.store import BlockStore
+
+__all__ = ["Execution", "run_block", "run_blocks"]
+
+log = logging.getLogger(__name__)
+
+BlockStats = dict[str, BandStatistics]
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where blocks run.
+
+    Parameters
+    ----------
+    threads
+        Threads of the threaded scheduler (all cores by default).
+    workers
+        Start a local dask.distributed cluster of this many worker processes.
+    scheduler
+        Address of a running dask scheduler to join (``tcp://host:8786``).
+    progress
+        Show a progress bar with ETA (on a terminal).
+    """
+
+    threads: int | None = None
+    workers: int | None = None
+    scheduler: str | None = None
+    progress: bool = True
+
+
+def run_block(job: MapJob, store: BlockStore, block: Block) -> tuple[tuple[int, int], dict]:
+    """Compute one block, write it to the store, mark it finished; returns its statistics."""
+    prepare_process(job)
+    features = reader_for(job).read(block.window)
+    layers = compute_block(job, block, features)
+    stats = {}
+    stored = {}
+    for var in job.variables:
+        values = layers[var.name]
+        stats[var.name] = BandStatistics.of(values).to_dict()
+        stored[var.name] = var.to_storage(values)
+    store.write_block(block, stored)
+    store.mark_done(block, stats)
+    return block.index, stats
+
+
+def run_blocks(
+    job: MapJob,
+    store: BlockStore,
+    blocks: Sequence[Block],
+    execution: Execution,
+    *,
+    n_total: int | None = None,
+) -> Iterator[tuple[tuple[int, int], dict]]:
+    """Run ``blocks`` on the chosen scheduler; yields (block index, statistics) as they finish."""
+    n_total = n_total or len(blocks)
+    bar = tqdm(
+        total=n_total,
+        initial=n_total - len(blocks),
+        desc="mapping",
+        unit="block",
+        disable=None if execution.progress else True,
+    )
+    with bar:
+        if execution.workers is None and execution.scheduler is None:
+            yield from _run_threaded(job, store, blocks, execution.threads, bar)
+        else:
+            yield from _run_distributed(job, store, blocks, execution, bar)
+
+
+def _run_threaded(job, store, blocks, threads, bar) -> Iterator:
+    cores = available_cores()
+    threads = threads or cores
+    job = replace(job, torch_threads=max(1, cores // threads))
+    log.info("threaded scheduler: %d threads x %d torch threads", threads, job.torch_threads)
+    tasks = [
+        dask.delayed(run_block, pure=False)(job, store, block, dask_key_name=_key(block))
+        for block in blocks
+    ]
+    before = torch.get_num_threads()
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="geosoil-block")
+    try:
+        with _BlockProgress(bar):
+            results = dask.compute(*tasks, scheduler="threads", pool=pool)
+    finally:
+        torch.set_num_threads(before)
+        _release_every_thread(pool, threads)
+    yield from results
+
+
+def _release_every_thread(pool: ThreadPoolExecutor, threads: int) -> None:
+    """Close each pool thread's reader on that thread (GDAL requires it), then stop the pool."""
+    barrier = threading.Barrier(threads)
+
+    def release() -> None:
+        release_thread_reader()
+        # Holding every thread here until all have released gives each thread one call.
+        barrier.wait(timeout=60)
+
+    try:
+        for future in [pool.submit(release) for _ in range(threads)]:
+            future.result()
+    finally:
+        pool.shutdown()
+
+
+def _key(block: Block) -> str:
+    return f"geosoil-block-{block.index[0]}-{block.index[1]}"
+
+
+class _BlockProgress(Callback):
+    """Advance the bar when a block task finishes."""
+
+    def __init__(self, bar) -> None:
+        super().__init__()
+        self._bar = bar
+
+    def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        if isinstance(key, str) and key.startswith("geosoil-block-"):
+            self._bar.update(1)
+
+
+def _run_distributed(job, store, blocks, execution: Execution, bar) -> Iterator:
+    from distributed import as_completed
+
+    with _client(execution) as client:
+        # The job (models included) travels once to every worker, not inside every task.
+        job_future = client.scatter(job, broadcast=True, hash=False)
+        store_future = client.scatter(store, broadcast=True, hash=False)
+        futures = [
+            client.submit(
+                run_block,
+                job_future,
+                store_future,
+                block,
+                key=_key(block) + f"-{job.fingerprint[:12]}",
+                pure=False,
+            )
+            for block in blocks
+        ]
+        try:
+            for future in as_completed(futures):
+                result = future.result()
+                bar.update(1)
+                yield result
+        finally:
+            client.cancel(futures)
+
+
+@contextmanager
+def _client(execution: Execution):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as err:  # pragma: no cover - distributed is a dependency
+        raise ConfigError(
+            "dask.distributed is not installed",
+            field="execution.workers",
+            fix="pip install distributed, or run without --workers/--scheduler",
+        ) from err
+    if execution.scheduler is not None:
+        try:
+            client = Client(execution.scheduler, timeout="10s")
+        except OSError as err:
+            raise ConfigError(
+                f"cannot reach the dask scheduler at {execution.scheduler} ({err})",
+                field="execution.scheduler",
+                fix="check the address (tcp://host:8786) and that the scheduler is running",
+            ) from err
+        with client:
+            log.info("joined dask scheduler %s", execution.scheduler)
+            yield client
+        return
+    cores = available_cores()
+    threads_per_worker = max(1, cores // execution.workers)
+    with (
+        LocalCluster(
+            n_workers=execution.workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        log.info("local cluster: %d workers x %d threads", execution.workers, threads_per_worker)
+        yield client

@@ -1,0 +1,140 @@
+"""A trained artifact as a source of map layers: which inputs it reads, what it writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from geosoil.artifacts import Artifact
+from geosoil.errors import ConfigError
+from geosoil.mapping.outputs import OutputVariable
+
+__all__ = ["UNCERTAINTY_SUFFIXES", "ModelLayers", "predict_pixels"]
+
+# Extra layers written for models with ``predict_dist``: spread and a 90% interval.
+UNCERTAINTY_SUFFIXES = ("std", "p05", "p95")
+_LEVELS = (0.05, 0.95)
+
+
+@dataclass(frozen=True)
+class ModelLayers:
+    """The layers one artifact contributes to a map run.
+
+    Parameters
+    ----------
+    artifact
+        The loaded model.
+    name
+        Name of the main output layer; the artifact's output name by default.
+    uncertainty
+        Also write ``<name>_std``, ``<name>_p05`` and ``<name>_p95`` (models whose estimator
+        offers ``predict_dist``).
+    """
+
+    artifact: Artifact
+    name: str
+    uncertainty: bool = False
+
+    @classmethod
+    def build(
+        cls, artifact: Artifact, *, name: str | None = None, uncertainty: bool = False
+    ) -> ModelLayers:
+        if uncertainty and not getattr(artifact.estimator, "supports_dist", False):
+            raise ConfigError(
+                f"model '{artifact.header.estimator}' offers no predictive distribution",
+                path=artifact.path,
+                field="models.uncertainty",
+                fix="set uncertainty: false, or train an ensemble "
+                "(e.g. --set model.params.n_members=5)",
+            )
+        return cls(artifact, name or artifact.header.output_spec.names[0], uncertainty)
+
+    @property
+    def inputs(self) -> list[str]:
+        return self.artifact.header.input_spec.names
+
+    @property
+    def sha256(self) -> str:
+        return self.artifact.sha256
+
+    def outputs(self) -> list[OutputVariable]:
+        spec = self.artifact.header.output_spec
+        units = spec.units[0]
+        source = f"{self.artifact.header.estimator} {self.artifact.sha256[:12]}"
+        main = OutputVariable(self.name, units, f"{spec.names[0]} predicted by {source}")
+        if not self.uncertainty:
+            return [main]
+        described = {
+            "std": "standard deviation",
+            "p05": "5th percentile",
+            "p95": "95th percentile",
+        }
+        return [main] + [
+            OutputVariable(f"{self.name}_{suffix}", units, f"{described[suffix]} of {self.name}")
+            for suffix in UNCERTAINTY_SUFFIXES
+        ]
+
+    def predict(self, features: np.ndarray, *, batch_pixels: int) -> dict[str, np.ndarray]:
+        """Maps of every output from float32 (n_inputs, rows, cols) features, NaN = invalid."""
+        outputs = self.outputs()
+        columns = predict_pixels(
+            self.artifact.estimator,
+            features,
+            n_outputs=len(outputs),
+            uncertainty=self.uncertainty,
+            batch_pixels=batch_pixels,
+        )
+        return {var.name: column for var, column in zip(outputs, columns, strict=True)}
+
+
+def predict_pixels(
+    estimator,
+    features: np.ndarray,
+    *,
+    n_outputs: int = 1,
+    uncertainty: bool = False,
+    batch_pixels: int = 65536,
+) -> np.ndarray:
+    """Predict the valid pixels of a block: gather, batched predict, scatter back.
+
+    Parameters
+    ----------
+    estimator
+        Fitted estimator; ``predict`` (or ``predict_dist`` with ``uncertainty``) takes an
+        (N, n_features) array.
+    features
+        float32 (n_features, rows, cols); a pixel is valid when all its features are finite.
+    n_outputs
+        1, or 4 with ``uncertainty`` (mean, std, p05, p95).
+    batch_pixels
+        Pixels per call; small batches keep the allocator from mapping fresh memory for
+        every forward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n_outputs, rows, cols), NaN where any input was invalid.
+    """
+    n_features, rows, cols = features.shape
+    flat = features.reshape(n_features, -1)
+    valid = np.isfinite(flat).all(axis=0)
+    out = np.full((n_outputs, rows * cols), np.nan, dtype=np.float32)
+    index = np.flatnonzero(valid)
+    if index.size:
+        pixels = np.ascontiguousarray(flat[:, index].T)
+        with torch.inference_mode():
+            for start in range(0, index.size, batch_pixels):
+                stop = min(start + batch_pixels, index.size)
+                target = index[start:stop]
+                if uncertainty:
+                    mean, std, quantiles = estimator.predict_dist(
+                        pixels[start:stop], levels=_LEVELS
+                    )
+                    out[0, target] = mean
+                    out[1, target] = std
+                    out[2:, target] = quantiles
+                else:
+                    out[0, target] = estimator.predict(pixels[start:stop])
+    return out.reshape(n_outputs, rows, cols)

@@ -1,0 +1,113 @@
+"""Per-process and per-thread state of the workers that compute blocks.
+
+GDAL datasets must not be shared between threads, so each thread opens its own reader of a
+job's stack, once, and keeps it for every block it computes. Process-wide settings (torch
+threads, the allocator) are applied once per process, where the blocks run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import sys
+import threading
+from contextlib import ExitStack
+
+import torch
+
+from geosoil.mapping.stack import StackReader
+
+__all__ = [
+    "available_cores",
+    "keep_heap_memory",
+    "prepare_process",
+    "reader_for",
+    "release_thread_reader",
+]
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_local = threading.local()
+_prepared: set[str] = set()
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (respects affinity masks and container limits)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def reader_for(job) -> StackReader:
+    """This thread's reader of the job's stack, opened on first use.
+
+    A thread keeps one job's reader at a time; a block of another job closes it first.
+    GDAL datasets must be closed on the thread that opened them.
+    """
+    entry = getattr(_local, "entry", None)
+    if entry is not None and entry[0] == job.fingerprint:
+        return entry[2]
+    release_thread_reader()
+    resources = ExitStack()
+    reader = resources.enter_context(job.stack.open(job.grid))
+    _local.entry = (job.fingerprint, resources, reader)
+    return reader
+
+
+def release_thread_reader() -> bool:
+    """Close this thread's reader, if it has one."""
+    entry = getattr(_local, "entry", None)
+    _local.entry = None
+    if entry is None:
+        return False
+    entry[1].close()
+    return True
+
+
+def prepare_process(job) -> None:
+    """Apply the job's process-wide settings once in this process."""
+    if job.fingerprint in _prepared:
+        return
+    with _lock:
+        if job.fingerprint in _prepared:
+            return
+        threads = job.torch_threads or _threads_for_dask_worker()
+        if threads and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        keep_heap_memory()
+        _prepared.add(job.fingerprint)
+
+
+def _threads_for_dask_worker() -> int | None:
+    """In a dask worker: cores / worker threads, so the worker's tasks do not oversubscribe."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None
+    return max(1, available_cores() // max(1, worker.state.nthreads))
+
+
+def keep_heap_memory() -> bool:
+    """Keep freed memory in the heap instead of returning it to the kernel (glibc only).
+
+    Activations of a forward pass above glibc's mmap threshold are otherwise mapped fresh and
+    zeroed by the kernel on every batch: a third to half of CPU time on the mapping workload
+    (PERFORMANCE_NOTES.md). Peak memory is unchanged; it is bounded by the block size.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4
+    ok = libc.mallopt(m_mmap_max, 0) == 1
+    ok &= libc.mallopt(m_trim_threshold, 1 << 30) == 1
+    if not ok:
+        log.debug("mallopt refused; keeping the allocator's defaults")
+    return ok

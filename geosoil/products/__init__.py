@@ -1,0 +1,12 @@
+"""Decision layers computed from mapped layers in the same pass as the maps (DESIGN 4.6)."""
+
+from geosoil.products.base import Product, build_product, get_product_class, register_product
+from geosoil.products.classes import ThresholdClasses
+
+__all__ = [
+    "Product",
+    "ThresholdClasses",
+    "build_product",
+    "get_product_class",
+    "register_product",
+]

@@ -1,0 +1,90 @@
+"""The product contract: a pure function over named block layers, declared by its params.
+
+A product reads layers by name (model outputs or covariates of the same run), returns new
+layers, and never does I/O, so the mapping engine can run it on every block, on any worker.
+"""
+
+from __future__ import annotations
+
+import difflib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from geosoil.errors import ConfigError
+from geosoil.mapping.outputs import OutputVariable
+
+__all__ = ["Product", "build_product", "get_product_class", "register_product"]
+
+_PRODUCTS: dict[str, type[Product]] = {}
+
+
+class Product(ABC):
+    """Base class of decision layers.
+
+    Subclasses set ``name`` (the registry key used in configs) and ``Params`` (a pydantic
+    model of their settings), and implement :meth:`inputs`, :meth:`outputs` and
+    :meth:`compute`.
+    """
+
+    name: ClassVar[str]
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+
+    @abstractmethod
+    def inputs(self) -> list[str]:
+        """Names of the layers this product reads."""
+
+    @abstractmethod
+    def outputs(self) -> list[OutputVariable]:
+        """The layers this product writes."""
+
+    @abstractmethod
+    def compute(self, layers: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Output arrays (float, NaN where undefined) from input arrays of one block."""
+
+
+def register_product(cls: type[Product]) -> type[Product]:
+    """Class decorator: make a product available to configs by its ``name``."""
+    _PRODUCTS[cls.name] = cls
+    return cls
+
+
+def get_product_class(name: str, *, source: str | Path | None = None) -> type[Product]:
+    """The product class registered under ``name``."""
+    if name not in _PRODUCTS:
+        close = difflib.get_close_matches(name, _PRODUCTS, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(
+            f"unknown product '{name}'",
+            path=source,
+            field="products.name",
+            fix=f"{hint}available products: {', '.join(sorted(_PRODUCTS))}",
+        )
+    return _PRODUCTS[name]
+
+
+def build_product(
+    name: str, params: Mapping[str, Any], *, source: str | Path | None = None
+) -> Product:
+    """A product from its registry name and its (validated) parameters."""
+    cls = get_product_class(name, source=source)
+    try:
+        return cls(cls.Params.model_validate(dict(params)))
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(
+            f"product '{name}': {first['msg']}",
+            path=source,
+            field=f"products.{name}.params.{where}",
+            fix=f"see the parameters of '{name}': {', '.join(cls.Params.model_fields)}",
+        ) from err
