@@ -22,7 +22,7 @@ from geosoil.mapping.execution import Execution, run_blocks
 from geosoil.mapping.grid import Block, Grid
 from geosoil.mapping.job import MapJob, compute_block
 from geosoil.mapping.predictors import ModelLayers
-from geosoil.mapping.runtime import prepare_process, reader_for
+from geosoil.mapping.runtime import prepare_process
 from geosoil.mapping.statistics import BandStatistics
 from geosoil.mapping.store import BlockStore
 from geosoil.products import Product
@@ -111,4 +111,5 @@ def predict_map(
 
 def _lazy_block(job: MapJob, block: Block) -> dict[str, np.ndarray]:
     prepare_process(job)
-    return compute_block(job, block, reader_for(job).read(block.window))
+    with job.stack.open(job.grid) as reader:
+        return compute_block(job, block, reader.read(block.window))

@@ -60,10 +60,20 @@ class Execution:
     progress: bool = True
 
 
-def run_block(job: MapJob, store: BlockStore, block: Block) -> tuple[tuple[int, int], dict]:
-    """Compute one block, write it to the store, mark it finished; returns its statistics."""
+def run_block(
+    job: MapJob, store: BlockStore, block: Block, *, thread_reader: bool = False
+) -> tuple[tuple[int, int], dict]:
+    """Compute one block, write it to the store, mark it finished; returns its statistics.
+
+    With ``thread_reader`` the covariates are read through this thread's cached reader
+    (the caller must release it on this thread); otherwise they are opened for the block.
+    """
     prepare_process(job)
-    features = reader_for(job).read(block.window)
+    if thread_reader:
+        features = reader_for(job).read(block.window)
+    else:
+        with job.stack.open(job.grid) as reader:
+            features = reader.read(block.window)
     layers = compute_block(job, block, features)
     stats = {}
     stored = {}
@@ -106,7 +116,9 @@ def _run_threaded(job, store, blocks, threads, bar) -> Iterator:
     job = replace(job, torch_threads=max(1, cores // threads))
     log.info("threaded scheduler: %d threads x %d torch threads", threads, job.torch_threads)
     tasks = [
-        dask.delayed(run_block, pure=False)(job, store, block, dask_key_name=_key(block))
+        dask.delayed(run_block, pure=False)(
+            job, store, block, thread_reader=True, dask_key_name=_key(block)
+        )
         for block in blocks
     ]
     before = torch.get_num_threads()

@@ -27,7 +27,8 @@ class ModelLayers:
     artifact
         The loaded model.
     name
-        Name of the main output layer; the artifact's output name by default.
+        Name of the main output layer; the artifact's output name by default. For an
+        artifact with several outputs, a prefix of their names (``<name>_<output>``).
     uncertainty
         Also write ``<name>_std``, ``<name>_p05`` and ``<name>_p95`` (models whose estimator
         offers ``predict_dist``).
@@ -49,7 +50,16 @@ class ModelLayers:
                 fix="set uncertainty: false, or train an ensemble "
                 "(e.g. --set model.params.n_members=5)",
             )
-        return cls(artifact, name or artifact.header.output_spec.names[0], uncertainty)
+        names = artifact.header.output_spec.names
+        if uncertainty and len(names) > 1:
+            raise ConfigError(
+                f"uncertainty layers are mapped for single-output models; this one has {names}",
+                path=artifact.path,
+                field="models.uncertainty",
+                fix="set uncertainty: false for this model",
+            )
+        default = names[0] if len(names) == 1 else ""
+        return cls(artifact, name or default, uncertainty)
 
     @property
     def inputs(self) -> list[str]:
@@ -61,8 +71,14 @@ class ModelLayers:
 
     def outputs(self) -> list[OutputVariable]:
         spec = self.artifact.header.output_spec
-        units = spec.units[0]
         source = f"{self.artifact.header.estimator} {self.artifact.sha256[:12]}"
+        if len(spec.names) > 1:
+            prefix = f"{self.name}_" if self.name else ""
+            return [
+                OutputVariable(f"{prefix}{name}", units, f"{name} predicted by {source}")
+                for name, units in zip(spec.names, spec.units, strict=True)
+            ]
+        units = spec.units[0]
         main = OutputVariable(self.name, units, f"{spec.names[0]} predicted by {source}")
         if not self.uncertainty:
             return [main]
@@ -107,7 +123,8 @@ def predict_pixels(
     features
         float32 (n_features, rows, cols); a pixel is valid when all its features are finite.
     n_outputs
-        1, or 4 with ``uncertainty`` (mean, std, p05, p95).
+        The estimator's outputs (``predict`` returns (N,) for one, (N, n_outputs) for
+        several), or 4 with ``uncertainty`` (mean, std, p05, p95).
     batch_pixels
         Pixels per call; small batches keep the allocator from mapping fresh memory for
         every forward pass.
@@ -135,6 +152,8 @@ def predict_pixels(
                     out[0, target] = mean
                     out[1, target] = std
                     out[2:, target] = quantiles
-                else:
+                elif n_outputs == 1:
                     out[0, target] = estimator.predict(pixels[start:stop])
+                else:
+                    out[:, target] = np.asarray(estimator.predict(pixels[start:stop])).T
     return out.reshape(n_outputs, rows, cols)

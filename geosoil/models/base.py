@@ -23,7 +23,19 @@ class NotFittedError(GeoSoilError):
 
 
 class GeoSoilEstimator:
-    """Base class: hyperparameter handling, fitted checks and the artifact state hooks."""
+    """Base class: hyperparameter handling, fitted checks and the artifact state hooks.
+
+    Estimators with uncertainty (DESIGN 4.2) also offer ``predict_dist`` and return True
+    from :attr:`supports_dist`; callers such as the mapping engine check the property first
+    rather than catching ``AttributeError``. The contract::
+
+        predict_dist(X, *, levels=(0.05, 0.95)) -> (mean, std, quantiles)
+
+    ``mean`` equals ``predict(X)`` bit for bit; ``std`` is a standard deviation in the
+    target's units; ``quantiles`` has one row per probability in ``levels``. ``mean`` and
+    ``std`` have shape ``(N,)``, ``quantiles`` ``(len(levels), N)``, all float32, and, like
+    ``predict``, every value depends only on its own row, never on how rows are batched.
+    """
 
     registry_name: ClassVar[str]
 
@@ -57,6 +69,15 @@ class GeoSoilEstimator:
     @property
     def is_fitted(self) -> bool:
         return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+    @property
+    def supports_dist(self) -> bool:
+        """Whether ``predict_dist`` is available with these hyperparameters.
+
+        False here; estimators that offer ``predict_dist`` return True. Known before ``fit``,
+        so a workflow can refuse an uncertainty product before training or mapping.
+        """
+        return False
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:

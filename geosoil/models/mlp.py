@@ -1,9 +1,14 @@
-"""A multilayer perceptron over tabular covariates (terrain, climate, remote sensing)."""
+"""A multilayer perceptron over tabular covariates (terrain, climate, remote sensing).
+
+With ``n_members >= 2`` it is a deep ensemble (Lakshminarayanan et al., 2017): the same
+network trained from several seeds, whose spread gives ``predict_dist``.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -11,7 +16,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from geosoil.errors import CovariateError, SampleDataError
+from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform
@@ -61,6 +66,16 @@ class CovariateMLP(GeoSoilEstimator):
         ``"none"`` or ``"log10"``; predictions are always back-transformed.
     seed
         Seeds weight initialization, the validation split and minibatch order.
+    n_members
+        Networks in the ensemble. Member ``k`` is trained on the same rows with seed
+        ``seed + k`` (its own initialization, validation split and minibatch order), so
+        ensembles with neighbouring seeds share members. 1 is a single network; 2 or more
+        enable :meth:`predict_dist`.
+
+    Notes
+    -----
+    Learned state: ``networks_`` (one per member), ``best_epochs_`` (per member) and
+    ``history_`` (one row per member and epoch, with a ``member`` column).
     """
 
     registry_name = "covariate_mlp"
@@ -79,6 +94,7 @@ class CovariateMLP(GeoSoilEstimator):
         categorical_features: Sequence[str] = (),
         target_transform: Literal["none", "log10"] = "none",
         seed: int = 0,
+        n_members: int = 1,
     ) -> None:
         self.hidden_layers = hidden_layers
         self.dropout = dropout
@@ -91,10 +107,17 @@ class CovariateMLP(GeoSoilEstimator):
         self.categorical_features = categorical_features
         self.target_transform = target_transform
         self.seed = seed
+        self.n_members = n_members
+
+    @property
+    def supports_dist(self) -> bool:
+        """True when ``n_members >= 2``: the ensemble's spread gives :meth:`predict_dist`."""
+        return self.n_members >= 2
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: pd.DataFrame, y: Sequence[float] | np.ndarray) -> CovariateMLP:
-        """Learn the network from a covariate table and a target vector; returns self."""
+        """Learn the network(s) from a covariate table and a target vector; returns self."""
+        n_members = _check_n_members(self.n_members)
         if not isinstance(X, pd.DataFrame):
             raise TypeError("CovariateMLP.fit expects a pandas DataFrame with named covariates")
         y = np.asarray(y, dtype=np.float64)
@@ -134,16 +157,35 @@ class CovariateMLP(GeoSoilEstimator):
 
         inputs = self._encode(X[self.feature_names_in_].to_numpy(dtype=np.float32))
         targets = torch.from_numpy(((z - self.target_mean_) / self.target_std_).astype(np.float32))
+        if n_members > 1:
+            log.info(
+                "training a deep ensemble of %d networks (seeds %d to %d)",
+                n_members,
+                self.seed,
+                self.seed + n_members - 1,
+            )
+        networks, best_epochs, history = [], [], []
         # Dropout draws from torch's global generator: fork it so fit is seeded and leaves the
-        # caller's random state alone.
+        # caller's random state alone. Member 0 takes exactly the path a single network took
+        # before ensembles existed, so n_members=1 reproduces earlier models bit for bit.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            self.network_, self.history_ = self._train(inputs, targets)
-        self.best_epoch_ = min(self.history_, key=lambda h: h["monitor_loss"])["epoch"]
+            for member in range(n_members):
+                member_seed = self.seed + member
+                torch.manual_seed(member_seed)
+                network, member_history = self._train(
+                    inputs, targets, seed=member_seed, label=_member_label(member, n_members)
+                )
+                networks.append(network)
+                best_epochs.append(min(member_history, key=lambda h: h["monitor_loss"])["epoch"])
+                history += [{"member": member, **row} for row in member_history]
+        self.networks_ = networks
+        self.best_epochs_ = best_epochs
+        self.history_ = history
         return self
 
-    def _train(self, inputs: torch.Tensor, targets: torch.Tensor):
-        rng = np.random.default_rng(self.seed)
+    def _train(self, inputs: torch.Tensor, targets: torch.Tensor, *, seed: int, label: str):
+        """Train one network with ``seed``; returns it at its best epoch, and its history."""
+        rng = np.random.default_rng(seed)
         order = rng.permutation(len(targets))
         n_valid = round(self.validation_fraction * len(targets)) if len(targets) >= 20 else 0
         valid_idx = torch.from_numpy(order[:n_valid])
@@ -153,7 +195,7 @@ class CovariateMLP(GeoSoilEstimator):
         optimizer = torch.optim.AdamW(
             network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
-        shuffler = torch.Generator().manual_seed(self.seed)
+        shuffler = torch.Generator().manual_seed(seed)
         loss_fn = nn.MSELoss()
         history: list[dict[str, float]] = []
         best_loss, best_state, stale = np.inf, None, 0
@@ -185,7 +227,7 @@ class CovariateMLP(GeoSoilEstimator):
                     "monitor_loss": monitor,
                 }
             )
-            log.debug("epoch %d train %.4f valid %.4f", epoch, train_loss, valid_loss)
+            log.debug("%sepoch %d train %.4f valid %.4f", label, epoch, train_loss, valid_loss)
             if monitor < best_loss - 1e-6:
                 best_loss, stale = monitor, 0
                 best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
@@ -196,7 +238,8 @@ class CovariateMLP(GeoSoilEstimator):
         network.load_state_dict(best_state)
         network.eval()
         log.info(
-            "trained %d epochs, best %d (loss %.4f on %s rows)",
+            "%strained %d epochs, best %d (loss %.4f on %s rows)",
+            label,
             len(history),
             min(history, key=lambda h: h["monitor_loss"])["epoch"],
             best_loss,
@@ -206,19 +249,99 @@ class CovariateMLP(GeoSoilEstimator):
 
     # --------------------------------------------------------------- prediction
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """Predictions in the target's units for a table or an (N, F) array in feature order."""
+        """Predictions in the target's units for a table or an (N, F) array in feature order.
+
+        For an ensemble, the back-transform of the members' mean on the transformed scale
+        (for ``log10`` targets their geometric mean, not the mean of their predictions).
+        """
         self._check_fitted()
-        matrix = self._as_matrix(X)
+        outputs = self._member_outputs(self._as_matrix(X))
+        return self._to_target_units(_mean_over_members(outputs))
+
+    def predict_dist(
+        self, X: pd.DataFrame | np.ndarray, *, levels: Sequence[float] = (0.05, 0.95)
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean, spread and quantiles of the ensemble's prediction, in the target's units.
+
+        Parameters
+        ----------
+        X
+            A table or an (N, F) array in feature order, as for :meth:`predict`.
+        levels
+            Probabilities of the quantiles, each strictly between 0 and 1.
+
+        Returns
+        -------
+        mean : ndarray of float32, shape (N,)
+            Equal to ``predict(X)``.
+        std : ndarray of float32, shape (N,)
+            Standard deviation (``ddof=1``) of the members' back-transformed predictions.
+        quantiles : ndarray of float32, shape (len(levels), N)
+            Quantiles of a normal distribution with the members' mean and standard deviation
+            (``ddof=1``) on the transformed scale, back-transformed: ``mean + z * std`` for
+            ``target_transform="none"``, asymmetric intervals around ``mean`` for ``log10``.
+
+        Raises
+        ------
+        ConfigError
+            If the model has fewer than 2 members, or a level is not in (0, 1).
+        NotFittedError
+            If the model is not fitted.
+
+        Notes
+        -----
+        The spread of a deep ensemble reflects disagreement between networks (model
+        uncertainty), not the noise of the measurements; intervals from few members are
+        themselves uncertain. Like ``predict``, every value depends only on its own row.
+        """
+        if not self.supports_dist:
+            raise ConfigError(
+                f"predict_dist needs an ensemble, but n_members={self.n_members}",
+                field="model.params.n_members",
+                fix="train with model.params.n_members >= 2 (5 to 10 is usual)",
+            )
+        self._check_fitted()
+        z_scores = _normal_scores(levels)
         transform = TargetTransform(self.target_transform)
-        out = np.empty(len(matrix), dtype=np.float32)
+        outputs = self._member_outputs(self._as_matrix(X))
+        centre = _mean_over_members(outputs)
+        mean = self._to_target_units(centre)
+
+        # The normal lives on the transformed scale, where the members were trained; the
+        # back-transform then bends its quantiles (log10: a log-normal, wider above the mean).
+        # ``mean`` is inverse(centre_z) from the same float64 values, and the transforms are
+        # monotone, so a quantile below 0.5 never exceeds ``mean`` and one above never
+        # falls under it.
+        centre_z = centre * self.target_std_ + self.target_mean_
+        spread_z = _std_over_members(outputs, centre) * self.target_std_
+        quantiles = np.empty((len(z_scores), len(centre)), dtype=np.float32)
+        for row, z_score in enumerate(z_scores):
+            quantiles[row] = transform.inverse(centre_z + z_score * spread_z)
+
+        members = outputs.astype(np.float64)
+        members *= self.target_std_
+        members += self.target_mean_
+        members = transform.inverse(members)
+        std = _std_over_members(members, _mean_over_members(members)).astype(np.float32)
+        return mean, std, quantiles
+
+    def _member_outputs(self, matrix: np.ndarray) -> np.ndarray:
+        """Standardized outputs of every member, float32 of shape (n_members, N)."""
+        out = np.empty((len(self.networks_), len(matrix)), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(matrix), _PREDICT_BATCH):
                 chunk = self._encode(matrix[start : start + _PREDICT_BATCH])
                 n_rows = len(chunk)
                 padded = torch.nn.functional.pad(chunk, (0, 0, 0, -n_rows % _ROW_MULTIPLE))
-                out[start : start + n_rows] = self.network_(padded)[:n_rows, 0].numpy()
-        z = out.astype(np.float64) * self.target_std_ + self.target_mean_
-        return transform.inverse(z).astype(np.float32)
+                # Every member sees the same padded rows, so each keeps the guarantee.
+                for member, network in enumerate(self.networks_):
+                    out[member, start : start + n_rows] = network(padded)[:n_rows, 0].numpy()
+        return out
+
+    def _to_target_units(self, standardized: np.ndarray) -> np.ndarray:
+        """Undo the target standardization and transform; float32 in the target's units."""
+        z = standardized * self.target_std_ + self.target_mean_
+        return TargetTransform(self.target_transform).inverse(z).astype(np.float32)
 
     def _as_matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         if isinstance(X, pd.DataFrame):
@@ -252,8 +375,15 @@ class CovariateMLP(GeoSoilEstimator):
 
     # ----------------------------------------------------------------- artifact
     def export_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Tensors ``network.*`` (one network) or ``members.<k>.network.*``, plus
+        ``center`` and ``scale``; JSON state with one ``members`` entry per network."""
         self._check_fitted()
-        tensors = {f"network.{k}": v for k, v in self.network_.state_dict().items()}
+        n_members = len(self.networks_)
+        tensors = {
+            f"{_network_prefix(member, n_members)}{k}": v
+            for member, network in enumerate(self.networks_)
+            for k, v in network.state_dict().items()
+        }
         tensors["center"] = torch.from_numpy(np.asarray(self.center_, dtype=np.float64))
         tensors["scale"] = torch.from_numpy(np.asarray(self.scale_, dtype=np.float64))
         state = {
@@ -261,8 +391,14 @@ class CovariateMLP(GeoSoilEstimator):
             "categories": self.categories_,
             "target_mean": self.target_mean_,
             "target_std": self.target_std_,
-            "best_epoch": self.best_epoch_,
-            "epochs_run": len(self.history_),
+            "members": [
+                {
+                    "seed": self.seed + member,
+                    "best_epoch": best_epoch,
+                    "epochs_run": sum(row["member"] == member for row in self.history_),
+                }
+                for member, best_epoch in enumerate(self.best_epochs_)
+            ],
         }
         return tensors, state
 
@@ -276,13 +412,85 @@ class CovariateMLP(GeoSoilEstimator):
         model.scale_ = tensors["scale"].numpy()
         model.target_mean_ = float(state["target_mean"])
         model.target_std_ = float(state["target_std"])
-        model.best_epoch_ = int(state["best_epoch"])
+        # Artifacts written before ensembles existed keep their epochs at the top level.
+        members = state.get("members") or [{"best_epoch": state["best_epoch"]}]
+        model.best_epochs_ = [int(m["best_epoch"]) for m in members]
         model.history_ = []
         n_inputs = len(model.center_) + sum(len(c) for c in model.categories_.values())
-        network = _build_network(n_inputs, model.hidden_layers, model.dropout)
-        weights = {
-            k.removeprefix("network."): v for k, v in tensors.items() if k.startswith("network.")
-        }
-        network.load_state_dict(weights, strict=True)
-        model.network_ = network.eval()
+        n_members = int(model.n_members)
+        if len(members) != n_members:
+            raise ValueError(f"{len(members)} members in the state, n_members={n_members}")
+        networks, used = [], {"center", "scale"}
+        for member in range(n_members):
+            prefix = _network_prefix(member, n_members)
+            weights = {
+                k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)
+            }
+            network = _build_network(n_inputs, model.hidden_layers, model.dropout)
+            network.load_state_dict(weights, strict=True)
+            networks.append(network.eval())
+            used.update(prefix + k for k in weights)
+        if unexpected := sorted(set(tensors) - used):
+            raise ValueError(f"tensors {unexpected[:3]} belong to no network")
+        model.networks_ = networks
         return model
+
+
+def _check_n_members(n_members: Any) -> int:
+    try:
+        whole = not isinstance(n_members, bool) and int(n_members) == n_members
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or n_members < 1:
+        raise ConfigError(
+            f"n_members={n_members!r} is not a whole number of at least 1",
+            field="model.params.n_members",
+            fix="use 1 for a single network, or 5 to 10 for a deep ensemble with predict_dist",
+        )
+    return int(n_members)
+
+
+def _member_label(member: int, n_members: int) -> str:
+    """Log prefix naming the member; empty for a single network."""
+    return f"member {member + 1}/{n_members}: " if n_members > 1 else ""
+
+
+def _network_prefix(member: int, n_members: int) -> str:
+    """Tensor name prefix of a member's weights in the artifact."""
+    # A single network keeps the names of artifacts written before ensembles existed.
+    return "network." if n_members == 1 else f"members.{member}.network."
+
+
+def _mean_over_members(values: np.ndarray) -> np.ndarray:
+    """Float64 mean over axis 0 of an (n_members, N) array.
+
+    Summed member by member in a fixed order, so each row's result never depends on N; for
+    one member it is that member's values exactly.
+    """
+    total = values[0].astype(np.float64)
+    for member_values in values[1:]:
+        total += member_values
+    total /= len(values)
+    return total
+
+
+def _std_over_members(values: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Float64 standard deviation (ddof=1) over axis 0, two-pass and in member order."""
+    total = np.zeros_like(mean)
+    for member_values in values:
+        total += np.square(member_values - mean)
+    total /= len(values) - 1
+    return np.sqrt(total, out=total)
+
+
+def _normal_scores(levels: Sequence[float]) -> list[float]:
+    """Standard normal quantiles of ``levels``, refusing probabilities outside (0, 1)."""
+    levels = [float(level) for level in np.atleast_1d(np.asarray(levels, dtype=np.float64))]
+    if not levels or not all(0.0 < level < 1.0 for level in levels):
+        raise ConfigError(
+            f"quantile levels {levels} must be probabilities strictly between 0 and 1",
+            field="levels",
+            fix="use e.g. levels=(0.05, 0.95) for a 90% interval",
+        )
+    standard = NormalDist()
+    return [standard.inv_cdf(level) for level in levels]

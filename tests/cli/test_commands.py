@@ -82,7 +82,8 @@ def test_map_writes_a_valid_cog(run_cli, world_dir, trained_dir, tmp_path):
         "--out",
         out,
         f"--set=covariates.catalog={world_dir / 'covariates.yaml'}",
-        "--set=block_size=64",
+        "--chunk",
+        "64",
     )
     assert result.exit_code == 0, result.output
     cog = out / "kex_cmol_kg.tif"

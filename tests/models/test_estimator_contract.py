@@ -11,6 +11,8 @@ from geosoil.models.base import NotFittedError
 
 # Smallest settings per estimator that still learn the toy problem below.
 FAST = {"covariate_mlp": {"max_epochs": 60, "patience": 60, "hidden_layers": (16,)}}
+# Extra settings under which an estimator offers predict_dist; absent: it never does.
+WITH_DIST = {"covariate_mlp": {"n_members": 2}}
 
 
 def toy_table(n=120, seed=0):
@@ -71,3 +73,25 @@ def test_array_and_table_inputs_agree(estimator_cls):
     X, y = toy_table()
     estimator = make(estimator_cls).fit(X, y)
     np.testing.assert_array_equal(estimator.predict(X), estimator.predict(X.to_numpy()))
+
+
+def test_supports_dist_is_known_before_fit(estimator_cls):
+    assert make(estimator_cls).supports_dist in (True, False)
+    extra = WITH_DIST.get(estimator_cls.registry_name)
+    if extra is not None:
+        assert make(estimator_cls, **extra).supports_dist is True
+
+
+def test_predict_dist_contract(estimator_cls):
+    extra = WITH_DIST.get(estimator_cls.registry_name)
+    if extra is None:
+        pytest.skip(f"{estimator_cls.registry_name} has no predict_dist")
+    X, y = toy_table()
+    estimator = make(estimator_cls, **extra).fit(X, y)
+    mean, std, quantiles = estimator.predict_dist(X, levels=(0.1, 0.5, 0.9))
+    np.testing.assert_array_equal(mean, estimator.predict(X))
+    assert mean.shape == std.shape == (len(y),)
+    assert quantiles.shape == (3, len(y))
+    assert mean.dtype == std.dtype == quantiles.dtype == np.float32
+    assert (std >= 0).all()
+    assert (np.diff(quantiles, axis=0) >= 0).all()

@@ -56,7 +56,7 @@ def test_early_stopping_records_history():
     model = CovariateMLP(max_epochs=500, patience=5).fit(X, y)
     assert len(model.history_) < 500
     best = min(model.history_, key=lambda h: h["valid_loss"])
-    assert best["epoch"] == model.best_epoch_
+    assert model.best_epochs_ == [best["epoch"]]
 
 
 def test_fit_requires_a_table():

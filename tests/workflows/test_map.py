@@ -14,7 +14,7 @@ def config_for(world_dir, trained_dir, out, *extra):
         CONFIGS / "demo" / "map.yaml",
         MapConfig,
         [
-            f"model={trained_dir / 'model.safetensors'}",
+            f"models=[{trained_dir / 'model.safetensors'}]",
             f"covariates.catalog={world_dir / 'covariates.yaml'}",
             f"output.dir={out}",
             *extra,
@@ -35,14 +35,14 @@ def test_map_onto_an_explicit_coarser_grid(world_dir, trained_dir, tmp_path):
         f"grid.bounds={bounds}",
     )
     result = map_from_config(explicit)
-    with rasterio.open(result.cog) as dataset:
+    with rasterio.open(result.cogs["kex_cmol_kg"]) as dataset:
         assert dataset.shape == (40, 40) and dataset.res == (250.0, 250.0)
         assert dataset.bounds.left == 445000 and dataset.bounds.top == 4185000
         coarse = dataset.read(1, masked=True)
     assert coarse.count() > 0.5 * coarse.size
 
     full = map_from_config(config_for(world_dir, trained_dir, tmp_path / "full"))
-    with rasterio.open(full.cog) as dataset:
+    with rasterio.open(full.cogs["kex_cmol_kg"]) as dataset:
         fine = dataset.read(1, masked=True)
     # The coarse map agrees with the 100 m map in distribution over the same area.
     window = fine[50:150, 50:150]
@@ -61,7 +61,7 @@ def test_reference_raster_path(world_dir, trained_dir, tmp_path):
     result = map_from_config(
         config_for(world_dir, trained_dir, tmp_path / "m", f"grid.reference={reference}")
     )
-    with rasterio.open(result.cog) as dataset, rasterio.open(reference) as ref:
+    with rasterio.open(result.cogs["kex_cmol_kg"]) as dataset, rasterio.open(reference) as ref:
         assert dataset.transform == ref.transform and dataset.shape == ref.shape
 
 
@@ -77,7 +77,7 @@ def test_aoi_crops_and_masks(world_dir, trained_dir, tmp_path):
         config_for(world_dir, trained_dir, tmp_path / "clip", f"grid.aoi={aoi}")
     )
     full = map_from_config(config_for(world_dir, trained_dir, tmp_path / "full"))
-    with rasterio.open(clipped.cog) as small, rasterio.open(full.cog) as big:
+    with rasterio.open(clipped.cogs["kex_cmol_kg"]) as small, rasterio.open(full.cogs["kex_cmol_kg"]) as big:
         assert small.res == big.res and 55 <= small.width <= 62
         values = small.read(1, masked=True)
         col, row = ~big.transform @ (small.bounds.left, small.bounds.top)
@@ -112,5 +112,5 @@ def test_aoi_defines_the_extent_of_an_explicit_grid(world_dir, trained_dir, tmp_
         "grid.resolution_m=200",
         f"grid.aoi={aoi}",
     )
-    with rasterio.open(map_from_config(config).cog) as dataset:
+    with rasterio.open(map_from_config(config).cogs["kex_cmol_kg"]) as dataset:
         assert dataset.shape == (30, 30) and dataset.bounds.left == 446000
