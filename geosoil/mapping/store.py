@@ -163,6 +163,8 @@ class BlockStore:
                 field="output.resume",
                 fix="resume with the same config and artifacts, or pass --overwrite to start over",
             )
+        for leftover in (path / _MARKERS).glob(".*.tmp"):
+            leftover.unlink()  # a marker whose write a kill interrupted
         return cls(path, grid, variables, chunk)
 
     # ------------------------------------------------------------------ blocks

@@ -1,7 +1,8 @@
 """A multilayer perceptron over tabular covariates (terrain, climate, remote sensing).
 
 With ``n_members >= 2`` it is a deep ensemble (Lakshminarayanan et al., 2017): the same
-network trained from several seeds, whose spread gives ``predict_dist``.
+network trained from several seeds, whose spread gives ``predict_dist``. Fitted on a 2-D
+target (one column per soil property), one network predicts every property at once.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ _PREDICT_BATCH = 65536  # rows per forward pass: keeps activations below the mma
 _ROW_MULTIPLE = 64
 
 
-def _build_network(n_inputs: int, hidden_layers: Sequence[int], dropout: float) -> nn.Sequential:
+def _build_network(
+    n_inputs: int, hidden_layers: Sequence[int], dropout: float, n_outputs: int = 1
+) -> nn.Sequential:
     layers: list[nn.Module] = []
     width = n_inputs
     for hidden in hidden_layers:
         layers += [nn.Linear(width, hidden), nn.SiLU(), nn.Dropout(dropout)]
         width = hidden
-    layers.append(nn.Linear(width, 1))
+    layers.append(nn.Linear(width, n_outputs))
     return nn.Sequential(*layers)
 
 
@@ -63,7 +66,8 @@ class CovariateMLP(GeoSoilEstimator):
     categorical_features
         Column names to one-hot encode (integer class codes).
     target_transform
-        ``"none"`` or ``"log10"``; predictions are always back-transformed.
+        ``"none"`` or ``"log10"``, applied to every target column; predictions are always
+        back-transformed.
     seed
         Seeds weight initialization, the validation split and minibatch order.
     n_members
@@ -74,8 +78,17 @@ class CovariateMLP(GeoSoilEstimator):
 
     Notes
     -----
-    Learned state: ``networks_`` (one per member), ``best_epochs_`` (per member) and
-    ``history_`` (one row per member and epoch, with a ``member`` column).
+    ``fit(X, y)`` takes one target, ``y`` of shape (n,), or several, ``y`` of shape (n, k)
+    (an array or a k-column DataFrame); ``predict`` then returns (N,) or (N, k) alike, so a
+    2-D ``y`` with one column gives (N, 1). Each target column is transformed and
+    standardized on its own, and the loss is the mean over columns of their squared errors,
+    so no property dominates by its units; early stopping watches that mean.
+
+    Learned state: ``networks_`` (one per member), ``best_epochs_`` (per member),
+    ``history_`` (one row per member and epoch, with a ``member`` column), ``n_targets_``
+    (k; 1 for a 1-D ``y``), ``target_ndim_`` (1 or 2, the dimensions of the fitted ``y``)
+    and ``target_mean_``, ``target_std_`` (floats for a 1-D ``y``, arrays of shape (k,)
+    otherwise).
     """
 
     registry_name = "covariate_mlp"
@@ -115,14 +128,18 @@ class CovariateMLP(GeoSoilEstimator):
         return self.n_members >= 2
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: pd.DataFrame, y: Sequence[float] | np.ndarray) -> CovariateMLP:
-        """Learn the network(s) from a covariate table and a target vector; returns self."""
+    def fit(
+        self, X: pd.DataFrame, y: Sequence[float] | np.ndarray | pd.DataFrame
+    ) -> CovariateMLP:
+        """Learn the network(s) from a covariate table and targets; returns self.
+
+        ``y`` is one target of shape (n,) or k targets of shape (n, k), an array or a
+        DataFrame with one column per target.
+        """
         n_members = _check_n_members(self.n_members)
         if not isinstance(X, pd.DataFrame):
             raise TypeError("CovariateMLP.fit expects a pandas DataFrame with named covariates")
-        y = np.asarray(y, dtype=np.float64)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(f"y must be 1-D with {len(X)} values, got shape {y.shape}")
+        y, target_names = _check_targets(y, n_rows=len(X))
         if len(y) < 4:
             raise SampleDataError(
                 f"only {len(y)} training rows", fix="provide at least 4 samples with the target"
@@ -134,13 +151,13 @@ class CovariateMLP(GeoSoilEstimator):
                 field="categorical_features",
                 fix=f"choose among {list(X.columns)}",
             )
-        if not np.isfinite(X.to_numpy(dtype=np.float64)).all() or not np.isfinite(y).all():
+        if not np.isfinite(X.to_numpy(dtype=np.float64)).all():
             raise SampleDataError(
                 "X and y must be finite", fix="drop rows with missing covariates or target"
             )
 
         transform = TargetTransform(self.target_transform)
-        z = transform.forward(y)
+        z = transform.forward(y, names=target_names)
         self.feature_names_in_ = [str(c) for c in X.columns]
         self.n_features_in_ = len(self.feature_names_in_)
         self.categories_ = {
@@ -152,8 +169,15 @@ class CovariateMLP(GeoSoilEstimator):
         self.center_ = values.mean(axis=0) if continuous else np.zeros(0)
         scale = values.std(axis=0) if continuous else np.ones(0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
-        self.target_mean_ = float(z.mean())
-        self.target_std_ = float(z.std()) or 1.0
+        self.target_ndim_ = y.ndim
+        self.n_targets_ = 1 if y.ndim == 1 else y.shape[1]
+        if y.ndim == 1:
+            self.target_mean_ = float(z.mean())
+            self.target_std_ = float(z.std()) or 1.0
+        else:
+            self.target_mean_ = z.mean(axis=0)
+            std = z.std(axis=0)
+            self.target_std_ = np.where(std > 0, std, 1.0)
 
         inputs = self._encode(X[self.feature_names_in_].to_numpy(dtype=np.float32))
         targets = torch.from_numpy(((z - self.target_mean_) / self.target_std_).astype(np.float32))
@@ -191,11 +215,14 @@ class CovariateMLP(GeoSoilEstimator):
         valid_idx = torch.from_numpy(order[:n_valid])
         train_idx = torch.from_numpy(order[n_valid:])
 
-        network = _build_network(inputs.shape[1], self.hidden_layers, self.dropout)
+        n_outputs = 1 if targets.ndim == 1 else targets.shape[1]
+        network = _build_network(inputs.shape[1], self.hidden_layers, self.dropout, n_outputs)
         optimizer = torch.optim.AdamW(
             network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
         shuffler = torch.Generator().manual_seed(seed)
+        # Mean over rows and target columns: each column is standardized, so each weighs
+        # the same. ``view_as`` squeezes the single output of a 1-D target.
         loss_fn = nn.MSELoss()
         history: list[dict[str, float]] = []
         best_loss, best_state, stale = np.inf, None, 0
@@ -206,15 +233,16 @@ class CovariateMLP(GeoSoilEstimator):
             for start in range(0, len(permuted), self.batch_size):
                 batch = permuted[start : start + self.batch_size]
                 optimizer.zero_grad()
-                loss = loss_fn(network(inputs[batch]).squeeze(1), targets[batch])
+                loss = loss_fn(network(inputs[batch]).view_as(targets[batch]), targets[batch])
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * len(batch)
             train_loss = total / len(permuted)
             network.eval()
             with torch.no_grad():
+                valid_targets = targets[valid_idx]
                 valid_loss = (
-                    float(loss_fn(network(inputs[valid_idx]).squeeze(1), targets[valid_idx]))
+                    float(loss_fn(network(inputs[valid_idx]).view_as(valid_targets), valid_targets))
                     if n_valid
                     else float("nan")
                 )

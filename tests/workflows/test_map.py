@@ -77,7 +77,10 @@ def test_aoi_crops_and_masks(world_dir, trained_dir, tmp_path):
         config_for(world_dir, trained_dir, tmp_path / "clip", f"grid.aoi={aoi}")
     )
     full = map_from_config(config_for(world_dir, trained_dir, tmp_path / "full"))
-    with rasterio.open(clipped.cogs["kex_cmol_kg"]) as small, rasterio.open(full.cogs["kex_cmol_kg"]) as big:
+    with (
+        rasterio.open(clipped.cogs["kex_cmol_kg"]) as small,
+        rasterio.open(full.cogs["kex_cmol_kg"]) as big,
+    ):
         assert small.res == big.res and 55 <= small.width <= 62
         values = small.read(1, masked=True)
         col, row = ~big.transform @ (small.bounds.left, small.bounds.top)
