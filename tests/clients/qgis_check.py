@@ -5,11 +5,13 @@ python3-qgis), not under the project's venv, so it imports nothing from geosoil.
 
     QT_QPA_PLATFORM=offscreen python3 qgis_check.py OUT_DIR RASTER [RASTER ...]
 
+A RASTER is a file or any GDAL dataset name (e.g. ``ZARR:"map.zarr":/kex_cmol_kg``).
 Prints one JSON object per raster: CRS, band names, nodata, whether the style loaded, the
 renderer type, legend labels and the PNG written.
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -23,9 +25,11 @@ from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor
 
 
-def check(path: Path, out_dir: Path) -> dict:
-    layer = QgsRasterLayer(str(path), path.stem, "gdal")
-    report = {"path": str(path), "valid": layer.isValid()}
+def check(source: str, out_dir: Path) -> dict:
+    driver, _, rest = source.rpartition(":") if source.startswith("ZARR:") else ("", "", source)
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", f"{driver[:4]} {Path(rest).stem}").strip("_").lower()
+    layer = QgsRasterLayer(source, name, "gdal")
+    report = {"path": source, "valid": layer.isValid()}
     if not layer.isValid():
         return report
     provider = layer.dataProvider()
@@ -43,7 +47,7 @@ def check(path: Path, out_dir: Path) -> dict:
     job.start()
     job.waitForFinished()
     image = job.renderedImage()
-    png = out_dir / f"{path.stem}.png"
+    png = out_dir / f"{name}.png"
     image.save(str(png), "PNG")
     white = QColor(255, 255, 255).rgb()
     painted = sum(image.pixel(x, y) != white for x in range(0, 400, 8) for y in range(0, 400, 8))
@@ -70,7 +74,7 @@ def main() -> None:
     app.initQgis()
     try:
         for raster in sys.argv[2:]:
-            print(json.dumps(check(Path(raster), out_dir)))
+            print(json.dumps(check(raster, out_dir)))
     finally:
         app.exitQgis()
 

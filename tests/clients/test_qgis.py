@@ -41,35 +41,52 @@ def qgis():
 
 
 @pytest.mark.slow
-def test_map_opens_styled_in_qgis(qgis, world_dir, trained_dir, tmp_path):
+def test_maps_open_styled_in_qgis(qgis, world_dir, trained_dir, tmp_path):
     config = load_config(
         CONFIGS / "demo" / "map.yaml",
         MapConfig,
         [
-            f"model={trained_dir / 'model.safetensors'}",
+            f"models=[{trained_dir / 'model.safetensors'}]",
             f"covariates.catalog={world_dir / 'covariates.yaml'}",
             f"output.dir={tmp_path / 'map'}",
+            "output.format=both",
         ],
     )
     result = map_from_config(config)
     cogs = sorted(result.out_dir.glob("*.tif"))
+    zarr_layer = f'ZARR:"{result.zarr}":/kex_cmol_kg'
     run = subprocess.run(
-        [qgis, str(CHECK), str(tmp_path), *map(str, cogs)],
+        [qgis, str(CHECK), str(tmp_path), *map(str, cogs), zarr_layer],
         capture_output=True,
         text=True,
         timeout=300,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )
     assert run.returncode == 0, run.stderr
-    reports = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
-    assert len(reports) == len(cogs) == 1
-    for report in reports:
-        assert report["valid"]
+    reports = {
+        Path(report["path"]).name if report["path"].endswith(".tif") else "zarr": report
+        for report in map(json.loads, filter(lambda x: x.startswith("{"), run.stdout.splitlines()))
+    }
+    assert sorted(reports) == ["kex_cmol_kg.tif", "kex_cmol_kg_class.tif", "zarr"]
+    for report in reports.values():
+        assert report["valid"], report
         assert report["crs"] == "EPSG:32654"
-        assert "kex_cmol_kg" in report["band_descriptions"][0]
-        assert report["nodata"] == [-9999.0]
-        assert report["style_loaded"], report["style_message"]
-        assert report["renderer"] == "singlebandpseudocolor"
-        assert any("cmol(+)/kg" in label for label in report["legend"])
+        assert (report["width"], report["height"]) == (200, 200)
         assert Path(report["png"]).stat().st_size > 1000
         assert report["painted_fraction"] > 0.5
+
+    continuous = reports["kex_cmol_kg.tif"]
+    assert "kex_cmol_kg" in continuous["band_descriptions"][0]
+    assert continuous["nodata"] == [-9999.0]
+    assert continuous["style_loaded"], continuous["style_message"]
+    assert continuous["renderer"] == "singlebandpseudocolor"
+    assert any("cmol(+)/kg" in label for label in continuous["legend"])
+
+    classes = reports["kex_cmol_kg_class.tif"]
+    assert classes["nodata"] == [255.0]
+    assert classes["style_loaded"], classes["style_message"]
+    assert classes["renderer"] == "paletted"
+    assert classes["legend"] == ["low", "below target", "at or above target"]
+
+    # The Zarr store opens through QGIS's GDAL as a georeferenced layer with nodata.
+    assert reports["zarr"]["nodata"] == [-9999.0]
