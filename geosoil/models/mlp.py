@@ -128,9 +128,7 @@ class CovariateMLP(GeoSoilEstimator):
         return self.n_members >= 2
 
     # ------------------------------------------------------------------ fitting
-    def fit(
-        self, X: pd.DataFrame, y: Sequence[float] | np.ndarray | pd.DataFrame
-    ) -> CovariateMLP:
+    def fit(self, X: pd.DataFrame, y: Sequence[float] | np.ndarray | pd.DataFrame) -> CovariateMLP:
         """Learn the network(s) from a covariate table and targets; returns self.
 
         ``y`` is one target of shape (n,) or k targets of shape (n, k), an array or a
@@ -279,8 +277,10 @@ class CovariateMLP(GeoSoilEstimator):
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Predictions in the target's units for a table or an (N, F) array in feature order.
 
-        For an ensemble, the back-transform of the members' mean on the transformed scale
-        (for ``log10`` targets their geometric mean, not the mean of their predictions).
+        Float32 of shape (N,) for a model fitted on a 1-D ``y``, (N, k) for one fitted on k
+        target columns. For an ensemble, the back-transform of the members' mean on the
+        transformed scale (for ``log10`` targets their geometric mean, not the mean of their
+        predictions).
         """
         self._check_fitted()
         outputs = self._member_outputs(self._as_matrix(X))
@@ -300,11 +300,11 @@ class CovariateMLP(GeoSoilEstimator):
 
         Returns
         -------
-        mean : ndarray of float32, shape (N,)
+        mean : ndarray of float32, shape (N,), or (N, k) for k target columns
             Equal to ``predict(X)``.
-        std : ndarray of float32, shape (N,)
+        std : ndarray of float32, shape as ``mean``
             Standard deviation (``ddof=1``) of the members' back-transformed predictions.
-        quantiles : ndarray of float32, shape (len(levels), N)
+        quantiles : ndarray of float32, shape (len(levels), N) or (len(levels), N, k)
             Quantiles of a normal distribution with the members' mean and standard deviation
             (``ddof=1``) on the transformed scale, back-transformed: ``mean + z * std`` for
             ``target_transform="none"``, asymmetric intervals around ``mean`` for ``log10``.
@@ -321,6 +321,8 @@ class CovariateMLP(GeoSoilEstimator):
         The spread of a deep ensemble reflects disagreement between networks (model
         uncertainty), not the noise of the measurements; intervals from few members are
         themselves uncertain. Like ``predict``, every value depends only on its own row.
+        Each target column gets its own marginal distribution; their correlation is not
+        modelled.
         """
         if not self.supports_dist:
             raise ConfigError(
@@ -342,7 +344,7 @@ class CovariateMLP(GeoSoilEstimator):
         # falls under it.
         centre_z = centre * self.target_std_ + self.target_mean_
         spread_z = _std_over_members(outputs, centre) * self.target_std_
-        quantiles = np.empty((len(z_scores), len(centre)), dtype=np.float32)
+        quantiles = np.empty((len(z_scores), *centre.shape), dtype=np.float32)
         for row, z_score in enumerate(z_scores):
             quantiles[row] = transform.inverse(centre_z + z_score * spread_z)
 
@@ -354,8 +356,9 @@ class CovariateMLP(GeoSoilEstimator):
         return mean, std, quantiles
 
     def _member_outputs(self, matrix: np.ndarray) -> np.ndarray:
-        """Standardized outputs of every member, float32 of shape (n_members, N)."""
-        out = np.empty((len(self.networks_), len(matrix)), dtype=np.float32)
+        """Standardized outputs of every member, float32 of shape (n_members, N) for a 1-D
+        target, (n_members, N, k) for k target columns."""
+        out = np.empty((len(self.networks_), len(matrix), self.n_targets_), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(matrix), _PREDICT_BATCH):
                 chunk = self._encode(matrix[start : start + _PREDICT_BATCH])
@@ -363,11 +366,12 @@ class CovariateMLP(GeoSoilEstimator):
                 padded = torch.nn.functional.pad(chunk, (0, 0, 0, -n_rows % _ROW_MULTIPLE))
                 # Every member sees the same padded rows, so each keeps the guarantee.
                 for member, network in enumerate(self.networks_):
-                    out[member, start : start + n_rows] = network(padded)[:n_rows, 0].numpy()
-        return out
+                    out[member, start : start + n_rows] = network(padded)[:n_rows].numpy()
+        return out[..., 0] if self.target_ndim_ == 1 else out
 
     def _to_target_units(self, standardized: np.ndarray) -> np.ndarray:
-        """Undo the target standardization and transform; float32 in the target's units."""
+        """Undo the target standardization and transform, column by column for k targets;
+        float32 in the targets' units."""
         z = standardized * self.target_std_ + self.target_mean_
         return TargetTransform(self.target_transform).inverse(z).astype(np.float32)
 
@@ -404,7 +408,12 @@ class CovariateMLP(GeoSoilEstimator):
     # ----------------------------------------------------------------- artifact
     def export_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Tensors ``network.*`` (one network) or ``members.<k>.network.*``, plus
-        ``center`` and ``scale``; JSON state with one ``members`` entry per network."""
+        ``center`` and ``scale``; JSON state with one ``members`` entry per network.
+
+        A model fitted on a 2-D ``y`` also records ``n_targets`` (k), and its
+        ``target_mean`` and ``target_std`` are lists of k values. A model fitted on a 1-D
+        ``y`` writes the state it always did: no ``n_targets``, scalar mean and std.
+        """
         self._check_fitted()
         n_members = len(self.networks_)
         tensors = {
@@ -417,8 +426,8 @@ class CovariateMLP(GeoSoilEstimator):
         state = {
             "feature_names_in": self.feature_names_in_,
             "categories": self.categories_,
-            "target_mean": self.target_mean_,
-            "target_std": self.target_std_,
+            "target_mean": _jsonable_stat(self.target_mean_),
+            "target_std": _jsonable_stat(self.target_std_),
             "members": [
                 {
                     "seed": self.seed + member,
@@ -428,6 +437,8 @@ class CovariateMLP(GeoSoilEstimator):
                 for member, best_epoch in enumerate(self.best_epochs_)
             ],
         }
+        if self.target_ndim_ == 2:
+            state["n_targets"] = self.n_targets_
         return tensors, state
 
     @classmethod
@@ -438,8 +449,16 @@ class CovariateMLP(GeoSoilEstimator):
         model.categories_ = {k: [int(c) for c in v] for k, v in state["categories"].items()}
         model.center_ = tensors["center"].numpy()
         model.scale_ = tensors["scale"].numpy()
-        model.target_mean_ = float(state["target_mean"])
-        model.target_std_ = float(state["target_std"])
+        # Artifacts without ``n_targets`` (all those written before multi-target models)
+        # were fitted on a 1-D target.
+        if state.get("n_targets") is None:
+            model.target_ndim_, model.n_targets_ = 1, 1
+            model.target_mean_ = float(state["target_mean"])
+            model.target_std_ = float(state["target_std"])
+        else:
+            model.target_ndim_, model.n_targets_ = 2, int(state["n_targets"])
+            model.target_mean_ = _target_stat(state, "target_mean", model.n_targets_)
+            model.target_std_ = _target_stat(state, "target_std", model.n_targets_)
         # Artifacts written before ensembles existed keep their epochs at the top level.
         members = state.get("members") or [{"best_epoch": state["best_epoch"]}]
         model.best_epochs_ = [int(m["best_epoch"]) for m in members]
@@ -454,7 +473,7 @@ class CovariateMLP(GeoSoilEstimator):
             weights = {
                 k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)
             }
-            network = _build_network(n_inputs, model.hidden_layers, model.dropout)
+            network = _build_network(n_inputs, model.hidden_layers, model.dropout, model.n_targets_)
             network.load_state_dict(weights, strict=True)
             networks.append(network.eval())
             used.update(prefix + k for k in weights)
@@ -462,6 +481,56 @@ class CovariateMLP(GeoSoilEstimator):
             raise ValueError(f"tensors {unexpected[:3]} belong to no network")
         model.networks_ = networks
         return model
+
+
+def _check_targets(y: Any, *, n_rows: int) -> tuple[np.ndarray, list[str] | None]:
+    """Float64 targets, (n,) or (n, k), and the names of a DataFrame's k columns."""
+    names = [str(c) for c in y.columns] if isinstance(y, pd.DataFrame) else None
+    try:
+        values = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise SampleDataError(
+            f"y must be numeric ({err})", fix="pass numeric target values, one row per sample"
+        ) from err
+    if values.ndim not in (1, 2) or (values.ndim == 2 and values.shape[1] == 0):
+        raise SampleDataError(
+            f"y must be 1-D (one target) or 2-D (one column per target), got shape {values.shape}",
+            fix="pass an (n,) vector or an (n, k) array or DataFrame",
+        )
+    if len(values) != n_rows:
+        raise SampleDataError(
+            f"y has {len(values)} rows but X has {n_rows}",
+            fix="pass one target row per row of X, in the same order",
+        )
+    not_finite = ~np.isfinite(values)
+    if not_finite.any():
+        where = ""
+        if values.ndim == 2:
+            labels = [repr(name) for name in names] if names else range(values.shape[1])
+            counts = not_finite.sum(axis=0)
+            where = "".join(
+                f"; column {label} has {count}"
+                for label, count in zip(labels, counts, strict=True)
+                if count
+            )
+        raise SampleDataError(
+            f"X and y must be finite: y has {int(not_finite.sum())} NaN or infinite value(s)"
+            + where,
+            fix="drop rows with missing covariates or target",
+        )
+    return values, names
+
+
+def _jsonable_stat(value: float | np.ndarray) -> float | list[float]:
+    """A target mean or std for the JSON state: a float, or a list with one per column."""
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+def _target_stat(state: dict[str, Any], key: str, n_targets: int) -> np.ndarray:
+    values = np.asarray(state[key], dtype=np.float64)
+    if values.shape != (n_targets,):
+        raise ValueError(f"{key} has shape {values.shape}, expected ({n_targets},)")
+    return values
 
 
 def _check_n_members(n_members: Any) -> int:
