@@ -93,19 +93,21 @@ def main() -> None:
                 REPO / "configs" / "demo" / "map.yaml",
                 MapConfig,
                 [
-                    f"model={trained.artifact}",
+                    f"models=[{trained.artifact}]",
                     f"covariates.catalog={world / 'covariates.yaml'}",
                     f"output.dir={tmp / f'map_{size}'}",
+                    "output.format=cog",
+                    "execution.progress=false",
                 ],
             )
             mapped, t_map = timed(lambda map_cfg=map_cfg: map_from_config(map_cfg))
-            n_px = mapped.summary.n_pixels
+            n_px = mapped.n_pixels
             figures["map"][size] = {
                 "pixels": n_px,
                 "seconds": round(t_map, 2),
                 "mpx_s": round(n_px / t_map / 1e6, 3),
                 "r2_vs_truth": round(
-                    map_vs_truth_r2(mapped.cog, world / "truth" / "kex_cmol_kg.tif"), 3
+                    map_vs_truth_r2(mapped.cogs["kex_cmol_kg"], world / "truth" / "kex_cmol_kg.tif"), 3
                 ),
             }
     figures["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)

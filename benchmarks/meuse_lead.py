@@ -61,10 +61,11 @@ def main() -> None:
             load_config(
                 REPO / "configs" / "meuse" / "map_pb.yaml",
                 MapConfig,
-                [f"model={trained.artifact}", paths[1], f"output.dir={tmp / 'map'}"],
+                [f"models=[{trained.artifact}]", paths[1], f"output.dir={tmp / 'map'}"],
             )
         )
-        valid_cog = cog_validate(str(mapped.cog))[0]
+        (cog,) = mapped.cogs.values()
+        valid_cog = cog_validate(str(cog))[0]
 
         # Random forest on the same table and folds, log10 target, back-transformed.
         X, y, xy, _ = build_training_table(train_cfg)
@@ -107,8 +108,8 @@ def main() -> None:
         "random_forest_pooled": {s: rounded(v) for s, v in forest.items()},
         "map": {
             "valid_cog": valid_cog,
-            "valid_pixels": mapped.summary.n_valid,
-            "pixels": mapped.summary.n_pixels,
+            "valid_pixels": next(iter(mapped.statistics.values())).count,
+            "pixels": mapped.n_pixels,
         },
     }
     print(json.dumps(figures, indent=2))

@@ -20,7 +20,7 @@ from torch import nn
 from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.registry import register
-from geosoil.models.targets import TargetTransform
+from geosoil.models.targets import TargetTransform, count_by_column
 
 __all__ = ["CovariateMLP"]
 
@@ -150,9 +150,7 @@ class CovariateMLP(GeoSoilEstimator):
                 fix=f"choose among {list(X.columns)}",
             )
         if not np.isfinite(X.to_numpy(dtype=np.float64)).all():
-            raise SampleDataError(
-                "X and y must be finite", fix="drop rows with missing covariates or target"
-            )
+            raise SampleDataError("X must be finite", fix="drop rows with missing covariates")
 
         transform = TargetTransform(self.target_transform)
         z = transform.forward(y, names=target_names)
@@ -504,19 +502,10 @@ def _check_targets(y: Any, *, n_rows: int) -> tuple[np.ndarray, list[str] | None
         )
     not_finite = ~np.isfinite(values)
     if not_finite.any():
-        where = ""
-        if values.ndim == 2:
-            labels = [repr(name) for name in names] if names else range(values.shape[1])
-            counts = not_finite.sum(axis=0)
-            where = "".join(
-                f"; column {label} has {count}"
-                for label, count in zip(labels, counts, strict=True)
-                if count
-            )
         raise SampleDataError(
-            f"X and y must be finite: y has {int(not_finite.sum())} NaN or infinite value(s)"
-            + where,
-            fix="drop rows with missing covariates or target",
+            f"y must be finite, but has {np.count_nonzero(not_finite)} NaN or infinite "
+            f"value(s)" + count_by_column(not_finite, names, "NaN or infinite"),
+            fix="drop rows with a missing target",
         )
     return values, names
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from geosoil.errors import SampleDataError
 
-__all__ = ["TargetTransform"]
+__all__ = ["TargetTransform", "count_by_column"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class TargetTransform:
             if np.any(y <= 0):
                 raise SampleDataError(
                     "log10 target transform needs strictly positive targets"
-                    + _non_positive_columns(np.asarray(y), names),
+                    + count_by_column(np.asarray(y) <= 0, names, "non-positive value(s)"),
                     field="target_transform",
                     fix="drop non-positive values or use target_transform: none",
                 )
@@ -58,14 +58,19 @@ class TargetTransform:
         return np.power(10.0, z) if self.kind == "log10" else z
 
 
-def _non_positive_columns(y: np.ndarray, names: Sequence[str] | None) -> str:
-    """``"; column 'clay' has 2 non-positive value(s)"`` per bad column of a 2-D ``y``."""
-    if y.ndim != 2:
+def count_by_column(
+    mask: np.ndarray, names: Sequence[str] | None = None, what: str = "value(s)"
+) -> str:
+    """``"; column 'clay' has 2 <what>"`` for each column of a 2-D ``mask`` with a hit.
+
+    Columns are named by ``names`` or, without them, by index; empty for a 1-D ``mask``.
+    """
+    if mask.ndim != 2:
         return ""
-    labels = [f"{name!r}" for name in names] if names is not None else range(y.shape[1])
-    counts = np.count_nonzero(y <= 0, axis=0)
+    labels = [repr(name) for name in names] if names is not None else range(mask.shape[1])
+    counts = np.count_nonzero(mask, axis=0)
     return "".join(
-        f"; column {label} has {count} non-positive value(s)"
+        f"; column {label} has {count} {what}"
         for label, count in zip(labels, counts, strict=True)
         if count
     )

@@ -1,0 +1,1081 @@
+"""Throughput and peak memory of the mapping engine, against its components and a naive loop.
+
+    python benchmarks/map_throughput.py --size 8192 --json OUT.json
+
+The workload of the engine issue: 12 float32 covariates of SIZE x SIZE pixels (EPSG:32654,
+20 m, tiled 512, ZSTD level 1, predictor 3, nodata -9999 on about 20% of pixels) and an MLP
+artifact 12 -> 64 -> 64 -> 4 (``--outputs``). One run measures
+
+(a) the components, each alone on one thread: reading the stack (``CovariateStack``),
+    the model (``estimator.predict`` in 65,536-row batches, one torch thread) and the
+    engine's write path (Zarr block writes, then one COG copy per layer with ``write_cog``);
+    their CPU seconds summed and divided by the cores give the bound ``bound_mpx_s``;
+(b) the engine end to end (``map_from_config``, threaded scheduler, COG out), and again with
+    ``execution.workers=2``;
+(c) a naive baseline the way most users write it: a rasterio loop over 512 windows (read,
+    predict, write a tiled GTiff), then a GTiff -> COG copy with default options;
+(d) the engine's peak RSS at each of ``--rss-sizes``.
+
+Engine and naive runs are separate processes (the ``_engine`` and ``_naive`` entries of this
+script), so each reports its own peak RSS; the components run in a third (``_components``)
+with the engine's allocator setting. Generated rasters are cached in ``--workdir`` by size;
+they and the run's outputs are removed at the end unless ``--keep``. Prints a table, the
+ratios and the targets' pass/fail; ``--json`` writes all of it. A quick check:
+
+    python benchmarks/map_throughput.py --size 1024 --rss-sizes 512 1024 --skip-workers
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import math
+import os
+import platform
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_WORKDIR = Path("/tmp/geosoil-map-throughput")
+
+N_LAYERS = 12
+CRS = "EPSG:32654"
+PIXEL_M = 20.0
+ORIGIN = (300_000.0, 4_100_000.0)  # upper-left corner, UTM 54N
+TILE = 512
+NODATA = -9999.0
+GEN_ROWS = 1024  # rows generated and written at a time
+CHUNK = 1024  # engine block side; also the read component's window
+BATCH = 65_536  # rows per forward pass
+POOL_BATCHES = 8  # distinct batches of real feature rows cycled through by the model part
+DATA_VERSION = 1  # bump when the generated rasters change
+
+# Nodata: a few large discs shared by all layers (~15% of the grid), plus per layer two small
+# discs and a random sprinkling, so the union over the 12 layers is about 20%.
+SHARED_DISCS = 4
+SHARED_RADIUS = 0.115
+LAYER_DISCS = 2
+LAYER_RADIUS = 0.02
+SPRINKLE = 0.002
+
+TARGET_VS_NAIVE = 2.0
+TARGET_VS_BOUND = 0.75
+TARGET_RSS_MIB = 1.5 * 1024
+TARGET_RSS_GROWTH = 0.20
+TARGET_WORKERS = 0.80
+
+log = logging.getLogger("map_throughput")
+
+
+# --------------------------------------------------------------------------- small helpers
+def mpx_per_s(pixels: int, seconds: float) -> float:
+    return pixels / seconds / 1e6 if seconds > 0 else float("nan")
+
+
+def rounded(value: float, digits: int = 3) -> float:
+    return round(float(value), digits)
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def self_peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def usage_cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Clock:
+    """Wall and process CPU seconds (all threads) of a ``with`` block, accumulated."""
+
+    def __init__(self) -> None:
+        self.wall_s = 0.0
+        self.cpu_s = 0.0
+
+    def __enter__(self) -> Clock:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall_s += time.perf_counter() - self._wall
+        self.cpu_s += time.process_time() - self._cpu
+
+    def figures(self, pixels: int) -> dict[str, float]:
+        return {
+            "wall_s": rounded(self.wall_s),
+            "cpu_s": rounded(self.cpu_s),
+            "mpx_s": rounded(mpx_per_s(pixels, self.wall_s)),
+        }
+
+
+def output_names(n_outputs: int) -> list[str]:
+    return [f"t{k}" for k in range(n_outputs)]
+
+
+def layer_names() -> list[str]:
+    return [f"cov{k:02d}" for k in range(N_LAYERS)]
+
+
+# --------------------------------------------------------------------------- data generation
+def dataset_dir(workdir: Path, size: int) -> Path:
+    return workdir / f"data_{size}"
+
+
+def ensure_dataset(workdir: Path, size: int, seed: int, created: list[Path]) -> Path:
+    """The catalog of the SIZE x SIZE covariates, generated unless a complete copy is cached."""
+    folder = dataset_dir(workdir, size)
+    marker = folder / "complete.json"
+    expected = {"version": DATA_VERSION, "size": size, "seed": seed}
+    if marker.is_file() and json.loads(marker.read_text()) == expected:
+        log.info("covariates %d^2: cached in %s", size, folder)
+        return folder / "covariates.yaml"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    created.append(folder)
+    start = time.perf_counter()
+    generate_rasters(folder, size, seed)
+    catalog = write_covariate_catalog(folder)
+    write_json(marker, expected)
+    log.info("covariates %d^2: generated in %.1f s", size, time.perf_counter() - start)
+    return catalog
+
+
+def raster_profile(size: int) -> dict:
+    from affine import Affine
+
+    return {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 1,
+        "dtype": "float32",
+        "crs": CRS,
+        "transform": Affine(PIXEL_M, 0.0, ORIGIN[0], 0.0, -PIXEL_M, ORIGIN[1]),
+        "nodata": NODATA,
+        "tiled": True,
+        "blockxsize": TILE,
+        "blockysize": TILE,
+        "compress": "zstd",
+        "zstd_level": 1,
+        "predictor": 3,
+        "bigtiff": "IF_SAFER",
+        "num_threads": "ALL_CPUS",
+    }
+
+
+def generate_rasters(folder: Path, size: int, seed: int) -> None:
+    """Write the 12 layers strip by strip (GEN_ROWS rows), so memory stays small at any size."""
+    import rasterio
+    from rasterio.windows import Window
+
+    rng = np.random.default_rng(seed)
+    shared = random_discs(rng, SHARED_DISCS, SHARED_RADIUS, size)
+    fields = [random_field(rng) for _ in range(N_LAYERS)]
+    own_discs = [random_discs(rng, LAYER_DISCS, LAYER_RADIUS, size) for _ in range(N_LAYERS)]
+    profile = raster_profile(size)
+    cols = np.arange(size, dtype=np.float64)
+    datasets = [rasterio.open(folder / f"{name}.tif", "w", **profile) for name in layer_names()]
+    try:
+        for row0 in range(0, size, GEN_ROWS):
+            rows = np.arange(row0, min(row0 + GEN_ROWS, size), dtype=np.float64)
+            shared_mask = disc_mask(shared, rows, size)
+            for k, dataset in enumerate(datasets):
+                strip_rng = np.random.default_rng([seed, k, row0])
+                values = field_values(fields[k], rows, cols, strip_rng)
+                invalid = shared_mask | disc_mask(own_discs[k], rows, size)
+                sprinkle(invalid, strip_rng)
+                values[invalid] = NODATA
+                dataset.write(values, 1, window=Window(0, row0, size, len(rows)))
+    finally:
+        for dataset in datasets:
+            dataset.close()
+
+
+def random_field(rng: np.random.Generator) -> dict:
+    """A smooth field: offset + scale * (three separable sinusoid products) + low noise."""
+    return {
+        "offset": float(rng.uniform(-50, 500)),
+        "scale": float(rng.uniform(1, 200)),
+        "amplitudes": rng.uniform(0.3, 1.0, 3),
+        "wave_x": rng.uniform(150, 3000, 3),  # wavelengths in pixels (3 km to 60 km)
+        "wave_y": rng.uniform(150, 3000, 3),
+        "phase_x": rng.uniform(0, 2 * np.pi, 3),
+        "phase_y": rng.uniform(0, 2 * np.pi, 3),
+        "noise": 0.01,
+    }
+
+
+def field_values(
+    field: dict, rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """float32 (len(rows), len(cols)) of one layer's field."""
+    out = rng.standard_normal((len(rows), len(cols)), dtype=np.float32)
+    out *= field["noise"]
+    for a, wx, wy, px, py in zip(
+        field["amplitudes"],
+        field["wave_x"],
+        field["wave_y"],
+        field["phase_x"],
+        field["phase_y"],
+        strict=True,
+    ):
+        across = np.sin(2 * np.pi * cols / wx + px).astype(np.float32)
+        down = (a * np.cos(2 * np.pi * rows / wy + py)).astype(np.float32)
+        out += down[:, None] * across[None, :]
+    out *= np.float32(field["scale"])
+    out += np.float32(field["offset"])
+    return out
+
+
+def random_discs(rng: np.random.Generator, count: int, radius: float, size: int) -> np.ndarray:
+    """(count, 3) discs as (centre row, centre col, radius) in pixels."""
+    centres = rng.uniform(0, size, (count, 2))
+    radii = rng.uniform(0.7, 1.3, (count, 1)) * radius * size
+    return np.hstack([centres, radii])
+
+
+def disc_mask(discs: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
+    """Boolean (len(rows), size): pixels inside any disc, filled row span by row span."""
+    mask = np.zeros((len(rows), size), dtype=bool)
+    for centre_row, centre_col, radius in discs:
+        dy = rows + 0.5 - centre_row
+        half = np.sqrt(np.clip(radius**2 - dy**2, 0, None))
+        for i in np.flatnonzero(half > 0):
+            lo = max(math.ceil(centre_col - half[i] - 0.5), 0)
+            hi = min(math.floor(centre_col + half[i] - 0.5) + 1, size)
+            mask[i, lo:hi] = True
+    return mask
+
+
+def sprinkle(mask: np.ndarray, rng: np.random.Generator) -> None:
+    """Set a random SPRINKLE share of pixels in ``mask``."""
+    flat = mask.reshape(-1)
+    flat[rng.integers(0, flat.size, rng.binomial(flat.size, SPRINKLE))] = True
+
+
+def write_covariate_catalog(folder: Path) -> Path:
+    from geosoil.io.catalog import CovariateCatalog, CovariateLayer, write_catalog
+
+    layers = [
+        CovariateLayer(name=name, path=folder / f"{name}.tif", description="synthetic field")
+        for name in layer_names()
+    ]
+    path = folder / "covariates.yaml"
+    write_catalog(CovariateCatalog(crs=CRS, layers=layers), path)
+    return path
+
+
+# --------------------------------------------------------------------------- the model
+def multi_output_supported() -> bool:
+    """Whether CovariateMLP fits a 2-D target and predicts one column per output."""
+    import pandas as pd
+
+    from geosoil.models.mlp import CovariateMLP
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
+    y = rng.normal(size=(40, 2))
+    try:
+        model = CovariateMLP(hidden_layers=(4,), max_epochs=1).fit(X, y)
+        predicted = np.asarray(model.predict(X.to_numpy(np.float32)))
+    except (ValueError, TypeError, RuntimeError) as err:
+        log.info("CovariateMLP refuses a 2-D target: %s", err)
+        return False
+    return predicted.shape == (40, 2)
+
+
+def training_table(catalog: Path, n_rows: int, rng: np.random.Generator):
+    """Covariates at ``n_rows`` random valid pixels of the stack, as a DataFrame."""
+    import pandas as pd
+    from rasterio.windows import Window
+
+    from geosoil.io.catalog import read_catalog
+    from geosoil.mapping.grid import Grid
+    from geosoil.mapping.stack import CovariateStack
+
+    layers = read_catalog(catalog).layers
+    grid = Grid.from_raster(layers[0].path)
+    side = min(256, grid.width, grid.height)
+    rows = []
+    with CovariateStack.from_layers(layers).open(grid) as reader:
+        for _ in range(8):
+            col, row = (
+                rng.integers(0, grid.width - side + 1),
+                rng.integers(0, grid.height - side + 1),
+            )
+            features = reader.read(Window(int(col), int(row), side, side)).reshape(N_LAYERS, -1)
+            rows.append(features[:, np.isfinite(features).all(axis=0)].T)
+    table = np.concatenate(rows)
+    table = table[rng.permutation(len(table))[:n_rows]]
+    return pd.DataFrame(table.astype(np.float64), columns=layer_names())
+
+
+def synthetic_target(X, n_outputs: int, rng: np.random.Generator) -> np.ndarray:
+    """Smooth nonlinear targets of the standardized covariates, (n,) or (n, n_outputs)."""
+    z = ((X - X.mean()) / X.std()).to_numpy()
+    w = rng.normal(size=(N_LAYERS, n_outputs)) / np.sqrt(N_LAYERS)
+    v = rng.normal(size=(N_LAYERS, n_outputs)) / np.sqrt(N_LAYERS)
+    y = np.tanh(z @ w) + 0.5 * np.sin(z @ v) + 0.05 * rng.normal(size=(len(z), n_outputs))
+    return y[:, 0] if n_outputs == 1 else y
+
+
+def train_artifact(catalog: Path, path: Path, n_outputs: int, seed: int) -> Path:
+    """Fit the 12 -> 64 -> 64 -> n_outputs MLP on a few thousand pixels and save it."""
+    from geosoil.artifacts import InputLayer, InputSpec, OutputSpec, Provenance, save_artifact
+    from geosoil.models.mlp import CovariateMLP
+
+    rng = np.random.default_rng(seed)
+    X = training_table(catalog, 4000, rng)
+    y = synthetic_target(X, n_outputs, rng)
+    model = CovariateMLP(
+        hidden_layers=(64, 64), max_epochs=5, batch_size=128, patience=5, seed=seed
+    ).fit(X, y)
+    names = output_names(n_outputs)
+    return save_artifact(
+        model,
+        path,
+        input_spec=InputSpec(kind="covariates", layers=[InputLayer(name=n) for n in X.columns]),
+        output_spec=OutputSpec(names=names, units=[""] * n_outputs),
+        provenance=Provenance(data_fingerprint="synthetic", n_samples=len(X), seed=seed),
+    )
+
+
+def mapped_outputs(artifact: Path) -> list[str]:
+    """The layer names the engine will write for the artifact."""
+    from geosoil.artifacts import load_artifact
+    from geosoil.mapping.predictors import ModelLayers
+
+    return [var.name for var in ModelLayers.build(load_artifact(artifact)).outputs()]
+
+
+# --------------------------------------------------------------------------- child processes
+def run_child(entry: str, args: list[str], log_path: Path) -> dict:
+    """Run an entry of this script in a fresh process; its report plus the polled tree RSS."""
+    import psutil
+
+    report_path = log_path.with_suffix(".report.json")
+    report_path.unlink(missing_ok=True)
+    command = [sys.executable, str(Path(__file__).resolve()), entry, *args, str(report_path)]
+    start = time.perf_counter()
+    with open(log_path, "w") as log_file:
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        poller = TreeRssPoller(psutil.Process(process.pid))
+        poller.start()
+        code = process.wait()
+        poller.stop()
+    if code != 0 or not report_path.is_file():
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-40:])
+        raise RuntimeError(f"{entry} {' '.join(args)} failed (exit {code}):\n{tail}")
+    report = json.loads(report_path.read_text())
+    report["process_s"] = rounded(time.perf_counter() - start, 2)
+    report["tree_rss_peak_mib"] = rounded(poller.peak / 2**20, 1)
+    return report
+
+
+class TreeRssPoller:
+    """Polls the summed RSS of a process and its descendants every 0.1 s in a thread.
+
+    Shared pages (libraries) count once per process, so for several processes this is an
+    upper bound; a peak shorter than 0.1 s can be missed.
+    """
+
+    def __init__(self, process) -> None:
+        self.process = process
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                processes = [self.process, *self.process.children(recursive=True)]
+            except psutil.Error:
+                return
+            total = 0
+            for proc in processes:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, total)
+            self._stop.wait(0.1)
+
+
+# ---- (b, d) the engine
+def engine_config(catalog: Path, artifact: Path, out: Path, workers: int | None):
+    from geosoil.config import MapConfig
+
+    return MapConfig.model_validate(
+        {
+            "models": [str(artifact)],
+            "covariates": {"catalog": str(catalog)},
+            "grid": {"reference": layer_names()[0]},
+            "output": {"dir": str(out), "format": "cog", "overwrite": True},
+            "chunk": CHUNK,
+            "execution": {"progress": False, "workers": workers},
+        }
+    )
+
+
+def run_engine(
+    catalog: Path, artifact: Path, run_dir: Path, label: str, workers: int | None, size: int
+) -> dict:
+    """One engine run in its own process; outputs checked, then removed."""
+    from geosoil.config import save_config
+
+    out = run_dir / f"{label}_out"
+    config_path = run_dir / f"{label}.yaml"
+    save_config(engine_config(catalog, artifact, out, workers), config_path)
+    report = run_child("_engine", [str(config_path)], run_dir / f"{label}.log")
+    summary = json.loads((out / "summary.json").read_text())
+    report["valid_pixels"] = {name: v["valid_pixels"] for name, v in summary["layers"].items()}
+    report["cogs"] = sorted(p.name for p in out.glob("*.tif"))
+    report["pixels"] = size * size
+    report["mpx_s"] = rounded(mpx_per_s(size * size, report["wall_s"]))
+    report["out"] = str(out)
+    return report
+
+
+def child_engine(config_path: str, report_path: str) -> None:
+    """``_engine CONFIG REPORT``: map_from_config, timed, with per-stage busy seconds."""
+    from geosoil.config import MapConfig, load_config
+    from geosoil.workflows import map_from_config
+
+    config = load_config(config_path, MapConfig)
+    stages = StageClock()
+    if config.execution.workers is None:
+        stages.install()  # the stages of a distributed run happen in the worker processes
+    wall, cpu = time.perf_counter(), time.process_time()
+    map_from_config(config)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    report = {
+        "wall_s": rounded(wall),
+        "cpu_s": rounded(cpu),
+        "children_cpu_s": rounded(usage_cpu_s(resource.RUSAGE_CHILDREN)),
+        "peak_rss_mib": rounded(self_peak_rss_mib(), 1),
+        "children_peak_rss_mib": rounded(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
+        "workers": config.execution.workers,
+        "stages": stages.figures(),
+    }
+    write_json(Path(report_path), report)
+
+
+class StageClock:
+    """Busy seconds of the engine's stages, by wrapping its functions in this process only.
+
+    ``block_*`` are summed over the block threads (busy seconds, not elapsed); ``phase_*``
+    are the elapsed and process CPU seconds of the block phase (run_map) and of the COG
+    copies.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy: dict[str, float] = {}
+        self._blocks = 0
+
+    def add(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self._busy[name] = self._busy.get(name, 0.0) + seconds
+
+    def wrap(self, name: str, fn):
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.add(name, time.perf_counter() - start)
+
+        return timed
+
+    def wrap_phase(self, name: str, fn):
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.add(f"phase_{name}_wall_s", time.perf_counter() - wall)
+                self.add(f"phase_{name}_cpu_s", time.process_time() - cpu)
+
+        return timed
+
+    def install(self) -> None:
+        import geosoil.mapping.execution as execution
+        import geosoil.mapping.stack as stack
+        import geosoil.mapping.store as store
+        import geosoil.workflows.map as workflow
+
+        execution.run_block = self.wrap("block_total_s", execution.run_block)
+        execution.compute_block = self.wrap("block_predict_s", execution.compute_block)
+        stack.StackReader.read = self.wrap("block_read_s", stack.StackReader.read)
+        store.BlockStore.write_block = self.wrap("block_zarr_write_s", store.BlockStore.write_block)
+        store.BlockStore.mark_done = self.wrap("block_mark_done_s", store.BlockStore.mark_done)
+        workflow.run_map = self.wrap_phase("blocks", workflow.run_map)
+        workflow.write_cog = self.wrap_phase("cog", workflow.write_cog)
+
+    def figures(self) -> dict[str, float]:
+        figures = {name: rounded(value) for name, value in sorted(self._busy.items())}
+        if "block_total_s" in figures:
+            named = sum(
+                v for k, v in figures.items() if k.startswith("block_") and k != "block_total_s"
+            )
+            figures["block_other_s"] = rounded(figures["block_total_s"] - named)
+        return figures
+
+
+# ---- (c) the naive loop
+def run_naive(catalog: Path, artifact: Path, run_dir: Path, size: int) -> dict:
+    spec = {"catalog": str(catalog), "artifact": str(artifact), "out": str(run_dir / "naive")}
+    spec_path = run_dir / "naive.spec.json"
+    write_json(spec_path, spec)
+    report = run_child("_naive", [str(spec_path)], run_dir / "naive.log")
+    report["pixels"] = size * size
+    report["mpx_s"] = rounded(mpx_per_s(size * size, report["wall_s"]))
+    return report
+
+
+def child_naive(spec_path: str, report_path: str) -> None:
+    """``_naive SPEC REPORT``: the window loop most users write, timed end to end."""
+    spec = json.loads(Path(spec_path).read_text())
+    out = Path(spec["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    stages = naive_window_loop(Path(spec["catalog"]), Path(spec["artifact"]), out)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    report = {
+        "wall_s": rounded(wall),
+        "cpu_s": rounded(cpu),
+        "peak_rss_mib": rounded(self_peak_rss_mib(), 1),
+        "stages": {name: rounded(value) for name, value in stages.items()},
+        "cog": str(out / "prediction_cog.tif"),
+    }
+    write_json(Path(report_path), report)
+
+
+def naive_window_loop(catalog: Path, artifact: Path, out: Path) -> dict[str, float]:
+    """Read 512 windows of every layer, predict the valid pixels, write a GTiff, make a COG."""
+    import rasterio
+    import rasterio.shutil
+    import torch
+    import yaml
+
+    from geosoil.artifacts import load_artifact
+
+    stages = dict.fromkeys(("load", "read", "predict", "write", "cog"), 0.0)
+    start = time.perf_counter()
+    loaded = load_artifact(artifact)
+    estimator = loaded.estimator
+    n_outputs = len(loaded.header.output_spec.names)
+    entries = yaml.safe_load(catalog.read_text())["layers"]
+    paths = [catalog.parent / entry["path"] for entry in entries]
+    stages["load"] += time.perf_counter() - start
+    tif, cog = out / "prediction.tif", out / "prediction_cog.tif"
+    sources = [rasterio.open(path) for path in paths]
+    first = sources[0]
+    profile = {
+        "driver": "GTiff",
+        "width": first.width,
+        "height": first.height,
+        "count": n_outputs,
+        "dtype": "float32",
+        "crs": first.crs,
+        "transform": first.transform,
+        "nodata": NODATA,
+        "tiled": True,
+    }
+    with rasterio.open(tif, "w", **profile) as target:
+        for _, window in first.block_windows(1):
+            t0 = time.perf_counter()
+            stack = np.stack([src.read(1, window=window) for src in sources])
+            t1 = time.perf_counter()
+            valid = np.all(stack != NODATA, axis=0) & np.all(np.isfinite(stack), axis=0)
+            result = np.full((n_outputs, *valid.shape), NODATA, dtype=np.float32)
+            if valid.any():
+                with torch.no_grad():
+                    predicted = np.asarray(estimator.predict(stack[:, valid].T))
+                result[:, valid] = predicted.reshape(len(predicted), n_outputs).T
+            t2 = time.perf_counter()
+            target.write(result, window=window)
+            t3 = time.perf_counter()
+            stages["read"] += t1 - t0
+            stages["predict"] += t2 - t1
+            stages["write"] += t3 - t2
+    for src in sources:
+        src.close()
+    t0 = time.perf_counter()
+    rasterio.shutil.copy(tif, cog, driver="COG")
+    stages["cog"] += time.perf_counter() - t0
+    return stages
+
+
+# ---- (a) the components
+def run_components(catalog: Path, artifact: Path, run_dir: Path, size: int) -> dict:
+    spec = {"catalog": str(catalog), "artifact": str(artifact), "out": str(run_dir / "parts")}
+    spec_path = run_dir / "components.spec.json"
+    write_json(spec_path, spec)
+    report = run_child("_components", [str(spec_path)], run_dir / "components.log")
+    report["pixels"] = size * size
+    return report
+
+
+def child_components(spec_path: str, report_path: str) -> None:
+    """``_components SPEC REPORT``: read, model and write alone, under the engine's settings."""
+    import torch
+
+    from geosoil.artifacts import load_artifact
+    from geosoil.io.catalog import read_catalog
+    from geosoil.mapping.grid import Grid
+    from geosoil.mapping.runtime import keep_heap_memory
+    from geosoil.mapping.stack import CovariateStack
+
+    spec = json.loads(Path(spec_path).read_text())
+    out = Path(spec["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    keep_heap_memory()  # as the engine does in every process that computes blocks
+    torch.set_num_threads(1)
+    layers = read_catalog(spec["catalog"]).layers
+    grid = Grid.from_raster(layers[0].path)
+    stack = CovariateStack.from_layers(layers)
+    artifact = load_artifact(spec["artifact"])
+    pixels = grid.width * grid.height
+
+    read, n_valid, pool = measure_read(stack, grid)
+    model = measure_model(artifact.estimator, pool, n_valid)
+    zarr_write, cog_write = measure_write(stack, grid, artifact, out)
+    write = Clock()
+    write.wall_s = zarr_write.wall_s + cog_write.wall_s
+    write.cpu_s = zarr_write.cpu_s + cog_write.cpu_s
+    report = {
+        "valid_pixels": n_valid,
+        "read": read.figures(pixels),
+        "model": {**model.figures(pixels), "rows": n_valid, "batch_rows": BATCH},
+        "write_zarr": zarr_write.figures(pixels),
+        "write_cog": cog_write.figures(pixels),
+        "write": write.figures(pixels),
+        "peak_rss_mib": rounded(self_peak_rss_mib(), 1),
+        "torch_threads": torch.get_num_threads(),
+    }
+    write_json(Path(report_path), report)
+
+
+def measure_read(stack, grid) -> tuple[Clock, int, np.ndarray]:
+    """Read every layer over the grid in CHUNK windows on one thread.
+
+    Returns the clock, the number of valid pixels (all layers finite) and a pool of real
+    feature rows for the model part; counting and sampling are outside the clock.
+    """
+    clock = Clock()
+    n_valid = 0
+    blocks = list(grid.blocks(CHUNK))
+    per_block = math.ceil(POOL_BATCHES * BATCH / len(blocks))
+    rng = np.random.default_rng(0)
+    samples = []
+    with stack.open(grid) as reader:
+        for block in blocks:
+            with clock:
+                features = reader.read(block.window)
+            flat = features.reshape(len(features), -1)
+            valid = np.flatnonzero(np.isfinite(flat).all(axis=0))
+            n_valid += valid.size
+            chosen = rng.choice(valid, min(per_block, valid.size), replace=False)
+            samples.append(flat[:, chosen].T)
+    pool = np.concatenate(samples)
+    n_pool = POOL_BATCHES * BATCH if n_valid >= POOL_BATCHES * BATCH else max(len(pool), 1)
+    return clock, n_valid, np.ascontiguousarray(np.resize(pool, (n_pool, pool.shape[1])))
+
+
+def measure_model(estimator, pool: np.ndarray, n_rows: int) -> Clock:
+    """``estimator.predict`` over ``n_rows`` rows in BATCH-row batches cycled from ``pool``."""
+    import torch
+
+    clock = Clock()
+    starts = range(0, max(len(pool) - BATCH, 0) + 1, BATCH)
+    with clock, torch.inference_mode():
+        for index, start in enumerate(range(0, n_rows, BATCH)):
+            offset = starts[index % len(starts)]
+            estimator.predict(pool[offset : offset + min(BATCH, n_rows - start)])
+    return clock
+
+
+def measure_write(stack, grid, artifact, out: Path) -> tuple[Clock, Clock]:
+    """The engine's write path: Zarr block writes (BlockStore), then write_cog per layer.
+
+    The values written are smooth functions of the covariates (computed outside the clocks),
+    with the covariates' nodata, so they compress like a real map.
+    """
+    from geosoil.io.cog import write_cog
+    from geosoil.mapping.predictors import ModelLayers
+    from geosoil.mapping.statistics import BandStatistics
+    from geosoil.mapping.store import BlockStore
+
+    variables = ModelLayers.build(artifact).outputs()
+    store = BlockStore.create(
+        out / "parts.zarr", grid, variables, chunk=CHUNK, fingerprint="benchmark"
+    )
+    weights = stand_in_weights(artifact.estimator, len(variables))
+    zarr_clock, cog_clock = Clock(), Clock()
+    with stack.open(grid) as reader:
+        for block in grid.blocks(CHUNK):
+            values = stand_in_outputs(reader.read(block.window), *weights)
+            stored = {var.name: var.to_storage(v) for var, v in zip(variables, values, strict=True)}
+            stats = {
+                var.name: BandStatistics.of(v).to_dict()
+                for var, v in zip(variables, values, strict=True)
+            }
+            with zarr_clock:
+                store.write_block(block, stored)
+                store.mark_done(block, stats)
+    for var in variables:
+        with cog_clock:
+            write_cog(store.gdal_path(var.name), out / f"{var.name}.tif", grid, var)
+    return zarr_clock, cog_clock
+
+
+def stand_in_weights(estimator, n_outputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random weights on standardized covariates (the model's own centring and scaling)."""
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(n_outputs, N_LAYERS)) / np.asarray(estimator.scale_)[None, :]
+    bias = -(w @ np.asarray(estimator.center_))
+    return w.astype(np.float32), bias.astype(np.float32)
+
+
+def stand_in_outputs(features: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """(n_outputs, rows, cols): tanh of a linear map of the features; NaN where any is NaN."""
+    values = np.tensordot(w, features, axes=1) + bias[:, None, None]
+    return np.tanh(values, out=values)
+
+
+# --------------------------------------------------------------------------- comparison
+def naive_vs_engine_diff(naive_cog: Path, engine_out: Path, names: list[str]) -> float:
+    """Largest absolute difference between the naive and engine maps over a central window."""
+    import rasterio
+    from rasterio.windows import Window
+
+    worst = 0.0
+    with rasterio.open(naive_cog) as naive:
+        side = min(1024, naive.width)
+        window = Window((naive.width - side) // 2, (naive.height - side) // 2, side, side)
+        for band, name in enumerate(names, start=1):
+            with rasterio.open(engine_out / f"{name}.tif") as engine:
+                a = naive.read(band, window=window, masked=True)
+                b = engine.read(1, window=window, masked=True)
+            if (np.ma.getmaskarray(a) != np.ma.getmaskarray(b)).any():
+                return float("inf")
+            if a.count():
+                worst = max(worst, float(np.abs(a - b).max()))
+    return worst
+
+
+def summarize(figures: dict, size: int, cores: int) -> None:
+    """Add the headline figures, ratios and targets to ``figures``."""
+    parts = figures["components"]
+    pixels = size * size
+    cpu = parts["read"]["cpu_s"] + parts["model"]["cpu_s"] + parts["write"]["cpu_s"]
+    figures["bound_mpx_s"] = rounded(mpx_per_s(pixels, cpu / cores))
+    figures["engine_mpx_s"] = figures["runs"]["engine"]["mpx_s"]
+    figures["naive_mpx_s"] = figures["runs"].get("naive", {}).get("mpx_s")
+    figures["workers2_mpx_s"] = figures["runs"].get("workers2", {}).get("mpx_s")
+    figures["peak_rss_mib"] = {
+        str(s): run["peak_rss_mib"] for s, run in sorted(figures["runs"]["rss"].items())
+    }
+    ratios = {"engine_vs_bound": figures["engine_mpx_s"] / figures["bound_mpx_s"]}
+    if figures["naive_mpx_s"]:
+        ratios["engine_vs_naive"] = figures["engine_mpx_s"] / figures["naive_mpx_s"]
+    if figures["workers2_mpx_s"]:
+        ratios["workers2_vs_engine"] = figures["workers2_mpx_s"] / figures["engine_mpx_s"]
+    rss = [figures["runs"]["rss"][s]["peak_rss_mib"] for s in sorted(figures["runs"]["rss"])]
+    if len(rss) >= 2:
+        ratios["rss_growth"] = rss[-1] / rss[0] - 1
+    figures["ratios"] = {k: rounded(v) for k, v in ratios.items()}
+    figures["targets"] = check_targets(figures["ratios"], max(rss) if rss else None)
+
+
+def check_targets(ratios: dict, peak_rss: float | None) -> dict:
+    checks = {
+        "engine_vs_naive": (ratios.get("engine_vs_naive"), f">= {TARGET_VS_NAIVE}"),
+        "engine_vs_bound": (ratios.get("engine_vs_bound"), f">= {TARGET_VS_BOUND}"),
+        "peak_rss_mib": (peak_rss, f"<= {TARGET_RSS_MIB:.0f}"),
+        "rss_growth": (ratios.get("rss_growth"), f"< {TARGET_RSS_GROWTH}"),
+        "workers2_vs_engine": (ratios.get("workers2_vs_engine"), f">= {TARGET_WORKERS}"),
+    }
+    passed = {
+        "engine_vs_naive": lambda v: v >= TARGET_VS_NAIVE,
+        "engine_vs_bound": lambda v: v >= TARGET_VS_BOUND,
+        "peak_rss_mib": lambda v: v <= TARGET_RSS_MIB,
+        "rss_growth": lambda v: v < TARGET_RSS_GROWTH,
+        "workers2_vs_engine": lambda v: v >= TARGET_WORKERS,
+    }
+    return {
+        name: {
+            "value": value,
+            "target": target,
+            "pass": None if value is None else bool(passed[name](value)),
+        }
+        for name, (value, target) in checks.items()
+    }
+
+
+def machine_info(cores: int) -> dict:
+    import rasterio
+    import torch
+    import zarr
+
+    cpu = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.read_text().splitlines()
+            if ln.startswith("model name")
+        ]
+        cpu = names[0] if names else ""
+    return {
+        "cores": cores,
+        "cpu": cpu,
+        "memory_gib": rounded(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_default_threads": torch.get_num_threads(),
+        "gdal": rasterio.__gdal_version__,
+        "rasterio": rasterio.__version__,
+        "zarr": zarr.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
+
+
+# --------------------------------------------------------------------------- the table
+def print_table(figures: dict) -> None:
+    work = figures["workload"]
+    print(
+        f"\nmap_throughput: {work['size']}^2 px ({work['pixels'] / 1e6:.1f} Mpx, "
+        f"{100 * work['valid_fraction']:.1f}% valid), {N_LAYERS} layers -> "
+        f"{work['outputs']} outputs, {figures['machine']['cores']} cores"
+    )
+    print(f"{'part':<34}{'wall s':>9}{'CPU s':>9}{'Mpx/s':>9}{'peak RSS MiB':>14}")
+    parts = figures["components"]
+    for label, key in (
+        ("read (1 thread)", "read"),
+        ("model (1 torch thread)", "model"),
+        ("write: Zarr blocks", "write_zarr"),
+        ("write: COG copies", "write_cog"),
+    ):
+        row(label, parts[key]["wall_s"], parts[key]["cpu_s"], parts[key]["mpx_s"], None)
+    row("bound (sum of CPU s / cores)", None, None, figures["bound_mpx_s"], None)
+    runs = figures["runs"]
+    for label, key in (
+        ("naive window loop", "naive"),
+        ("engine, threaded", "engine"),
+        ("engine, --workers 2", "workers2"),
+    ):
+        if key in runs:
+            run = runs[key]
+            rss = run["peak_rss_mib"] if key != "workers2" else run["tree_rss_peak_mib"]
+            row(label, run["wall_s"], run.get("cpu_s"), run["mpx_s"], rss)
+    for size, run in sorted(runs["rss"].items()):
+        row(
+            f"engine RSS run, {size}^2",
+            run["wall_s"],
+            run["cpu_s"],
+            run["mpx_s"],
+            run["peak_rss_mib"],
+        )
+    print("\ntarget                     value        target       result")
+    for name, check in figures["targets"].items():
+        value = "-" if check["value"] is None else f"{check['value']:.3f}"
+        verdict = {True: "PASS", False: "FAIL", None: "not run"}[check["pass"]]
+        print(f"{name:<27}{value:<13}{check['target']:<13}{verdict}")
+
+
+def row(label: str, wall, cpu, mpx, rss) -> None:
+    def cell(value, width: int, fmt: str) -> str:
+        return f"{'-' if value is None else format(value, fmt):>{width}}"
+
+    cells = cell(wall, 9, ".1f") + cell(cpu, 9, ".1f") + cell(mpx, 9, ".2f") + cell(rss, 14, ".0f")
+    print(f"{label:<34}{cells}")
+
+
+# --------------------------------------------------------------------------- main
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=8192, help="raster side for (a), (b), (c)")
+    parser.add_argument(
+        "--rss-sizes", type=int, nargs="*", default=[2048, 8192, 16384], help="(d) raster sides"
+    )
+    parser.add_argument("--outputs", type=int, default=4, help="model outputs (t0, t1, ...)")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--keep", action="store_true", help="keep generated rasters and outputs")
+    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--skip-workers", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args()
+
+
+def resolve_outputs(requested: int) -> int:
+    if requested > 1 and not multi_output_supported():
+        print(
+            f"WARNING: CovariateMLP does not accept a 2-D target yet; mapping 1 output "
+            f"instead of {requested}",
+            file=sys.stderr,
+        )
+        return 1
+    return requested
+
+
+def timed_stage(seconds: dict, name: str, fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    seconds[name] = rounded(time.perf_counter() - start, 1)
+    log.info("%s: %.1f s", name, seconds[name])
+    return result
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    from geosoil.mapping.runtime import available_cores
+
+    cores = available_cores()
+    workdir = args.workdir
+    run_dir = workdir / f"run_{os.getpid()}"
+    run_dir.mkdir(parents=True)
+    created: list[Path] = [run_dir]
+    seconds: dict[str, float] = {}
+    try:
+        figures = benchmark(args, cores, run_dir, created, seconds)
+    finally:
+        if not args.keep:
+            for path in created:
+                shutil.rmtree(path, ignore_errors=True)
+    figures["stage_seconds"] = seconds
+    print_table(figures)
+    print(json.dumps({k: figures[k] for k in HEADLINE}, indent=2))
+    if args.json:
+        write_json(args.json, figures)
+
+
+HEADLINE = ("naive_mpx_s", "engine_mpx_s", "bound_mpx_s", "workers2_mpx_s", "peak_rss_mib")
+
+
+def benchmark(args, cores: int, run_dir: Path, created: list[Path], seconds: dict) -> dict:
+    size = args.size
+    n_outputs = timed_stage(seconds, "check_outputs", resolve_outputs, args.outputs)
+    catalog = timed_stage(
+        seconds, f"generate_{size}", ensure_dataset, args.workdir, size, args.seed, created
+    )
+    artifact = timed_stage(
+        seconds,
+        "train",
+        train_artifact,
+        catalog,
+        run_dir / "model.safetensors",
+        n_outputs,
+        args.seed,
+    )
+    names = mapped_outputs(artifact)
+    components = timed_stage(
+        seconds, "components", run_components, catalog, artifact, run_dir, size
+    )
+    runs: dict = {}
+    if not args.skip_naive:
+        runs["naive"] = timed_stage(seconds, "naive", run_naive, catalog, artifact, run_dir, size)
+    runs["engine"] = timed_stage(
+        seconds, "engine", run_engine, catalog, artifact, run_dir, "engine", None, size
+    )
+    if "naive" in runs:
+        runs["naive"]["max_abs_diff_vs_engine"] = naive_vs_engine_diff(
+            Path(runs["naive"]["cog"]), Path(runs["engine"]["out"]), names
+        )
+    for done in (run_dir / "naive", run_dir / "parts", Path(runs["engine"]["out"])):
+        shutil.rmtree(done, ignore_errors=True)
+    if not args.skip_workers:
+        runs["workers2"] = timed_stage(
+            seconds, "workers2", run_engine, catalog, artifact, run_dir, "workers2", 2, size
+        )
+        shutil.rmtree(Path(runs["workers2"]["out"]), ignore_errors=True)
+    runs["rss"] = {}
+    for rss_size in args.rss_sizes:
+        if rss_size == size:
+            runs["rss"][rss_size] = runs["engine"]
+            continue
+        rss_catalog = timed_stage(
+            seconds,
+            f"generate_{rss_size}",
+            ensure_dataset,
+            args.workdir,
+            rss_size,
+            args.seed,
+            created,
+        )
+        runs["rss"][rss_size] = timed_stage(
+            seconds,
+            f"engine_{rss_size}",
+            run_engine,
+            rss_catalog,
+            artifact,
+            run_dir,
+            f"engine_{rss_size}",
+            None,
+            rss_size,
+        )
+        shutil.rmtree(Path(runs["rss"][rss_size]["out"]), ignore_errors=True)
+    figures = {
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine_info(cores),
+        "workload": {
+            "size": size,
+            "pixels": size * size,
+            "layers": N_LAYERS,
+            "valid_pixels": components["valid_pixels"],
+            "valid_fraction": rounded(components["valid_pixels"] / (size * size), 4),
+            "outputs_requested": args.outputs,
+            "outputs": n_outputs,
+            "output_layers": names,
+            "model": f"MLP {N_LAYERS} -> 64 -> 64 -> {n_outputs}",
+            "chunk": CHUNK,
+            "batch_rows": BATCH,
+            "covariates": "float32, tiled 512, ZSTD level 1, predictor 3, nodata -9999",
+        },
+        "components": components,
+        "runs": runs,
+    }
+    summarize(figures, size, cores)
+    return figures
+
+
+CHILD_ENTRIES = {"_engine": child_engine, "_naive": child_naive, "_components": child_components}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] in CHILD_ENTRIES:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        CHILD_ENTRIES[sys.argv[1]](*sys.argv[2:])
+    else:
+        main()
