@@ -152,8 +152,7 @@ def predict_pixels(
                     out[0, target] = mean
                     out[1, target] = std
                     out[2:, target] = quantiles
-                elif n_outputs == 1:
-                    out[0, target] = estimator.predict(pixels[start:stop])
                 else:
-                    out[:, target] = np.asarray(estimator.predict(pixels[start:stop])).T
+                    predicted = np.asarray(estimator.predict(pixels[start:stop]))
+                    out[:, target] = predicted.reshape(target.size, n_outputs).T
     return out.reshape(n_outputs, rows, cols)

@@ -1,0 +1,141 @@
+"""``geosoil map`` flags: formats, chunks, several models, products, clusters, uncertainty."""
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+from rio_cogeo.cogeo import cog_validate
+
+from ..conftest import CONFIGS, FAST_TRAIN, world_overrides
+
+MAP = CONFIGS / "demo" / "map.yaml"
+
+
+def map_args(world_dir, out, *models):
+    model_flags = [arg for model in models for arg in ("--model", model)]
+    return ["map", MAP, *model_flags, "--covariates", world_dir / "covariates.yaml", "--out", out]
+
+
+def test_format_zarr_chunk_and_two_models(run_cli, world_dir, trained_dir, tmp_path):
+    out = tmp_path / "m"
+    model = trained_dir / "model.safetensors"
+    result = run_cli(
+        *map_args(world_dir, out),
+        "--format",
+        "zarr",
+        "--chunk",
+        "48",
+        f"--set=models=[{model}, {{path: {model}, name: kex_again}}]",
+        "--set=products=[]",
+    )
+    assert result.exit_code == 0, result.output
+    assert "zarr:" in result.output and not list(out.glob("*.tif"))
+    dataset = xr.open_zarr(out / "map.zarr")
+    assert sorted(dataset.data_vars) == ["kex_again", "kex_cmol_kg"]
+    assert dataset["kex_cmol_kg"].encoding["chunks"] == (48, 48)
+    np.testing.assert_array_equal(dataset["kex_again"].values, dataset["kex_cmol_kg"].values)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["layers"]["kex_cmol_kg"]["valid_pixels"] > 30000
+
+
+def test_repeated_model_flags_replace_the_config_models(run_cli, world_dir, trained_dir, tmp_path):
+    model = trained_dir / "model.safetensors"
+    out = tmp_path / "m"
+    result = run_cli(*map_args(world_dir, out, model, model))
+    assert result.exit_code != 0
+    assert "used twice" in result.stderr and "models.name" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "exclude each other"),
+        (["--resume", "--overwrite"], "exclude each other"),
+        (["--chunk", "8"], "chunk"),
+        (["--workers", "0"], "execution.workers"),
+        (["--set=products=[{name: threshold_clases}]"], "did you mean 'threshold_classes'"),
+        (
+            ["--set=products=[{name: threshold_classes, params: {layer: kex_cmol_kg}}]"],
+            "products.threshold_classes.params.breaks",
+        ),
+    ],
+)
+def test_bad_map_settings(run_cli, world_dir, trained_dir, tmp_path, flags, expected):
+    out = tmp_path / "m"
+    result = run_cli(*map_args(world_dir, out, trained_dir / "model.safetensors"), *flags)
+    assert result.exit_code == 1
+    assert expected in result.stderr and "fix:" in result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists() and not (tmp_path / ".m.partial").exists()
+
+
+@pytest.mark.slow
+def test_unreachable_scheduler(run_cli, world_dir, trained_dir, tmp_path):
+    out = tmp_path / "m"
+    result = run_cli(
+        *map_args(world_dir, out, trained_dir / "model.safetensors"),
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+    )
+    assert result.exit_code == 1
+    assert "cannot reach the dask scheduler" in result.stderr and "execution.scheduler" in (
+        result.stderr
+    )
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_joining_a_running_scheduler_gives_the_threaded_bytes(
+    run_cli, world_dir, trained_dir, tmp_path
+):
+    from distributed import LocalCluster
+
+    model = trained_dir / "model.safetensors"
+    threaded = tmp_path / "threaded"
+    assert run_cli(*map_args(world_dir, threaded, model), "--chunk", "64").exit_code == 0
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        joined = tmp_path / "joined"
+        result = run_cli(
+            *map_args(world_dir, joined, model),
+            "--chunk",
+            "64",
+            "--scheduler",
+            cluster.scheduler_address,
+        )
+    assert result.exit_code == 0, result.output
+    for name in ("kex_cmol_kg.tif", "kex_cmol_kg_class.tif"):
+        assert (threaded / name).read_bytes() == (joined / name).read_bytes()
+
+
+@pytest.mark.slow
+def test_ensemble_maps_mean_spread_and_interval(run_cli, world_dir, tmp_path):
+    train_out = tmp_path / "ensemble"
+    sets = [*world_overrides(world_dir), *FAST_TRAIN, "model.params.n_members=3"]
+    trained = run_cli(
+        "train", CONFIGS / "demo" / "train.yaml", "--out", train_out, *[f"--set={s}" for s in sets]
+    )
+    assert trained.exit_code == 0, trained.output
+    out = tmp_path / "m"
+    model = train_out / "model.safetensors"
+    result = run_cli(
+        *map_args(world_dir, out),
+        f"--set=models=[{{path: {model}, uncertainty: true}}]",
+        "--set=products=[]",
+    )
+    assert result.exit_code == 0, result.output
+    layers = {}
+    for name in ("kex_cmol_kg", "kex_cmol_kg_std", "kex_cmol_kg_p05", "kex_cmol_kg_p95"):
+        assert cog_validate(str(out / f"{name}.tif"))[0]
+        assert (out / f"{name}.qml").is_file()
+        with rasterio.open(out / f"{name}.tif") as dataset:
+            layers[name] = dataset.read(1, masked=True)
+            assert dataset.units == ("cmol(+)/kg",)
+    mean, std = layers["kex_cmol_kg"], layers["kex_cmol_kg_std"]
+    low, high = layers["kex_cmol_kg_p05"], layers["kex_cmol_kg_p95"]
+    assert (mean.mask == std.mask).all() and (low.mask == high.mask).all()
+    assert (std > 0).all() and (low <= mean).all() and (mean <= high).all()
+    # log10 target: the interval is wider above the mean than below it.
+    assert np.ma.median(high - mean) > np.ma.median(mean - low)
