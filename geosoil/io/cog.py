@@ -94,9 +94,7 @@ def _vrt_xml(
         repr(float(v)) for v in (t.c, t.a, t.b, t.f, t.d, t.e)
     )
     _metadata(root, tags)
-    band = ET.SubElement(
-        root, "VRTRasterBand", dataType=_GDAL_TYPES[variable.dtype.name], band="1"
-    )
+    band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES[variable.dtype.name], band="1")
     ET.SubElement(band, "Description").text = variable.name
     ET.SubElement(band, "NoDataValue").text = repr(variable.nodata)
     ET.SubElement(band, "UnitType").text = variable.units
