@@ -107,7 +107,10 @@ def main() -> None:
                 "seconds": round(t_map, 2),
                 "mpx_s": round(n_px / t_map / 1e6, 3),
                 "r2_vs_truth": round(
-                    map_vs_truth_r2(mapped.cogs["kex_cmol_kg"], world / "truth" / "kex_cmol_kg.tif"), 3
+                    map_vs_truth_r2(
+                        mapped.cogs["kex_cmol_kg"], world / "truth" / "kex_cmol_kg.tif"
+                    ),
+                    3,
                 ),
             }
     figures["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)

@@ -6,10 +6,11 @@ The workload of the engine issue: 12 float32 covariates of SIZE x SIZE pixels (E
 20 m, tiled 512, ZSTD level 1, predictor 3, nodata -9999 on about 20% of pixels) and an MLP
 artifact 12 -> 64 -> 64 -> 4 (``--outputs``). One run measures
 
-(a) the components, each alone on one thread: reading the stack (``CovariateStack``),
-    the model (``estimator.predict`` in 65,536-row batches, one torch thread) and the
-    engine's write path (Zarr block writes, then one COG copy per layer with ``write_cog``);
-    their CPU seconds summed and divided by the cores give the bound ``bound_mpx_s``;
+(a) the components, each alone: reading the stack on one thread (``CovariateStack``), the
+    model on one torch thread (``estimator.predict`` in batches of the engine's
+    ``batch_pixels`` rows, or ``--model-batch``) and the engine's write path (Zarr block
+    writes, then one COG copy per layer with ``write_cog``); their CPU seconds summed and
+    divided by the cores give the bound ``bound_mpx_s``;
 (b) the engine end to end (``map_from_config``, threaded scheduler, COG out), and again with
     ``execution.workers=2``;
 (c) a naive baseline the way most users write it: a rasterio loop over 512 windows (read,
@@ -18,9 +19,10 @@ artifact 12 -> 64 -> 64 -> 4 (``--outputs``). One run measures
 
 Engine and naive runs are separate processes (the ``_engine`` and ``_naive`` entries of this
 script), so each reports its own peak RSS; the components run in a third (``_components``)
-with the engine's allocator setting. Generated rasters are cached in ``--workdir`` by size;
-they and the run's outputs are removed at the end unless ``--keep``. Prints a table, the
-ratios and the targets' pass/fail; ``--json`` writes all of it. A quick check:
+with the engine's allocator setting. Generated rasters are cached in ``--workdir`` by size:
+those a run generates are removed at its end unless ``--keep``, and a later run reuses kept
+ones. Each run's ``machine_cpu`` says whether other processes used the cores meanwhile.
+Prints a table, the ratios and the targets' pass/fail; ``--json`` writes all of it. Quick:
 
     python benchmarks/map_throughput.py --size 1024 --rss-sizes 512 1024 --skip-workers
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import inspect
 import json
 import logging
 import math
@@ -56,8 +59,7 @@ TILE = 512
 NODATA = -9999.0
 GEN_ROWS = 1024  # rows generated and written at a time
 CHUNK = 1024  # engine block side; also the read component's window
-BATCH = 65_536  # rows per forward pass
-POOL_BATCHES = 8  # distinct batches of real feature rows cycled through by the model part
+POOL_ROWS = 8 * 65_536  # real feature rows cycled through by the model part
 DATA_VERSION = 1  # bump when the generated rasters change
 
 # Nodata: a few large discs shared by all layers (~15% of the grid), plus per layer two small
@@ -97,6 +99,11 @@ def self_peak_rss_mib() -> float:
 def usage_cpu_s(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_s() -> float:
+    """CPU seconds of this whole process so far, imports included, and of its children."""
+    return rounded(usage_cpu_s(resource.RUSAGE_SELF) + usage_cpu_s(resource.RUSAGE_CHILDREN), 2)
 
 
 class Clock:
@@ -370,6 +377,9 @@ def run_child(entry: str, args: list[str], log_path: Path) -> dict:
     report_path = log_path.with_suffix(".report.json")
     report_path.unlink(missing_ok=True)
     command = [sys.executable, str(Path(__file__).resolve()), entry, *args, str(report_path)]
+    os.sync()  # earlier stages' files reach the disk now, not during this measurement
+    cores_before = cores_available()
+    machine = MachineCpu()
     start = time.perf_counter()
     with open(log_path, "w") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
@@ -383,7 +393,70 @@ def run_child(entry: str, args: list[str], log_path: Path) -> dict:
     report = json.loads(report_path.read_text())
     report["process_s"] = rounded(time.perf_counter() - start, 2)
     report["tree_rss_peak_mib"] = rounded(poller.peak / 2**20, 1)
+    report["machine_cpu"] = machine.since()
+    report["machine_cpu"]["other_s"] = rounded(
+        report["machine_cpu"]["busy_s"] - report["process_cpu_s"], 2
+    )
+    report["cores_available"] = {"before": cores_before, "after": cores_available()}
     return report
+
+
+_BURN = """import time
+wall, cpu = time.perf_counter(), time.process_time()
+while time.perf_counter() - wall < {seconds}:
+    pass
+print(time.process_time() - cpu)
+"""
+
+
+def cores_available(seconds: float = 0.5) -> float:
+    """CPU seconds per second that one busy process per core gets right now.
+
+    Equal to the cores on an idle machine; less when other processes, or other virtual
+    machines on the same host (invisible in ``/proc/stat`` here), take CPU time.
+    """
+    code = _BURN.format(seconds=seconds)
+    burners = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(machine_cores())
+    ]
+    return rounded(sum(float(p.communicate()[0]) for p in burners) / seconds, 2)
+
+
+def machine_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class MachineCpu:
+    """Busy and stolen CPU seconds of the whole machine (``/proc/stat``) since creation.
+
+    Busy seconds well above the measured process's own CPU seconds mean something else ran
+    meanwhile; steal means the hypervisor took the cores away.
+    """
+
+    def __init__(self) -> None:
+        self._start = self._read()
+
+    @staticmethod
+    def _read() -> list[int]:
+        try:
+            with open("/proc/stat") as handle:
+                return [int(v) for v in handle.readline().split()[1:9]]
+        except OSError:
+            return [0] * 8
+
+    def since(self) -> dict[str, float]:
+        delta = [b - a for a, b in zip(self._start, self._read(), strict=True)]
+        tick = os.sysconf("SC_CLK_TCK")
+        user, nice, system, _idle, iowait, irq, softirq, steal = delta
+        return {
+            "busy_s": rounded((user + nice + system + irq + softirq) / tick, 2),
+            "iowait_s": rounded(iowait / tick, 2),
+            "steal_s": rounded(steal / tick, 2),
+        }
 
 
 class TreeRssPoller:
@@ -482,6 +555,7 @@ def child_engine(config_path: str, report_path: str) -> None:
         "workers": config.execution.workers,
         "stages": stages.figures(),
     }
+    report["process_cpu_s"] = process_cpu_s()
     write_json(Path(report_path), report)
 
 
@@ -496,7 +570,6 @@ class StageClock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._busy: dict[str, float] = {}
-        self._blocks = 0
 
     def add(self, name: str, seconds: float) -> None:
         with self._lock:
@@ -514,14 +587,33 @@ class StageClock:
         return timed
 
     def wrap_phase(self, name: str, fn):
+        """Elapsed and process CPU seconds while at least one call of ``fn`` runs.
+
+        Concurrent calls (COGs written side by side) count once, not once per call.
+        """
+        running = {"count": 0, "wall": 0.0, "cpu": 0.0}
+
+        def enter() -> None:
+            with self._lock:
+                if running["count"] == 0:
+                    running["wall"], running["cpu"] = time.perf_counter(), time.process_time()
+                running["count"] += 1
+
+        def leave() -> None:
+            with self._lock:
+                running["count"] -= 1
+                if running["count"] == 0:
+                    for key, now in (("wall", time.perf_counter()), ("cpu", time.process_time())):
+                        total = f"phase_{name}_{key}_s"
+                        self._busy[total] = self._busy.get(total, 0.0) + now - running[key]
+
         @functools.wraps(fn)
         def timed(*args, **kwargs):
-            wall, cpu = time.perf_counter(), time.process_time()
+            enter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.add(f"phase_{name}_wall_s", time.perf_counter() - wall)
-                self.add(f"phase_{name}_cpu_s", time.process_time() - cpu)
+                leave()
 
         return timed
 
@@ -574,8 +666,22 @@ def child_naive(spec_path: str, report_path: str) -> None:
         "peak_rss_mib": rounded(self_peak_rss_mib(), 1),
         "stages": {name: rounded(value) for name, value in stages.items()},
         "cog": str(out / "prediction_cog.tif"),
+        "settings": naive_settings(),
     }
+    report["process_cpu_s"] = process_cpu_s()
     write_json(Path(report_path), report)
+
+
+def naive_settings() -> dict:
+    """What the naive process ran with: importing geosoil may set defaults for everyone."""
+    import torch
+    from rasterio.env import get_gdal_config
+
+    return {
+        "GDAL_CACHEMAX": get_gdal_config("GDAL_CACHEMAX"),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def naive_window_loop(catalog: Path, artifact: Path, out: Path) -> dict[str, float]:
@@ -635,8 +741,15 @@ def naive_window_loop(catalog: Path, artifact: Path, out: Path) -> dict[str, flo
 
 
 # ---- (a) the components
-def run_components(catalog: Path, artifact: Path, run_dir: Path, size: int) -> dict:
-    spec = {"catalog": str(catalog), "artifact": str(artifact), "out": str(run_dir / "parts")}
+def run_components(
+    catalog: Path, artifact: Path, run_dir: Path, size: int, batch_rows: int
+) -> dict:
+    spec = {
+        "catalog": str(catalog),
+        "artifact": str(artifact),
+        "out": str(run_dir / "parts"),
+        "batch_rows": batch_rows,
+    }
     spec_path = run_dir / "components.spec.json"
     write_json(spec_path, spec)
     report = run_child("_components", [str(spec_path)], run_dir / "components.log")
@@ -666,7 +779,8 @@ def child_components(spec_path: str, report_path: str) -> None:
     pixels = grid.width * grid.height
 
     read, n_valid, pool = measure_read(stack, grid)
-    model = measure_model(artifact.estimator, pool, n_valid)
+    batch_rows = int(spec["batch_rows"])
+    model = measure_model(artifact.estimator, pool, n_valid, batch_rows)
     zarr_write, cog_write = measure_write(stack, grid, artifact, out)
     write = Clock()
     write.wall_s = zarr_write.wall_s + cog_write.wall_s
@@ -674,13 +788,14 @@ def child_components(spec_path: str, report_path: str) -> None:
     report = {
         "valid_pixels": n_valid,
         "read": read.figures(pixels),
-        "model": {**model.figures(pixels), "rows": n_valid, "batch_rows": BATCH},
+        "model": {**model.figures(pixels), "rows": n_valid, "batch_rows": batch_rows},
         "write_zarr": zarr_write.figures(pixels),
         "write_cog": cog_write.figures(pixels),
         "write": write.figures(pixels),
         "peak_rss_mib": rounded(self_peak_rss_mib(), 1),
         "torch_threads": torch.get_num_threads(),
     }
+    report["process_cpu_s"] = process_cpu_s()
     write_json(Path(report_path), report)
 
 
@@ -693,7 +808,7 @@ def measure_read(stack, grid) -> tuple[Clock, int, np.ndarray]:
     clock = Clock()
     n_valid = 0
     blocks = list(grid.blocks(CHUNK))
-    per_block = math.ceil(POOL_BATCHES * BATCH / len(blocks))
+    per_block = math.ceil(POOL_ROWS / len(blocks))
     rng = np.random.default_rng(0)
     samples = []
     with stack.open(grid) as reader:
@@ -706,20 +821,20 @@ def measure_read(stack, grid) -> tuple[Clock, int, np.ndarray]:
             chosen = rng.choice(valid, min(per_block, valid.size), replace=False)
             samples.append(flat[:, chosen].T)
     pool = np.concatenate(samples)
-    n_pool = POOL_BATCHES * BATCH if n_valid >= POOL_BATCHES * BATCH else max(len(pool), 1)
+    n_pool = POOL_ROWS if n_valid >= POOL_ROWS else max(len(pool), 1)
     return clock, n_valid, np.ascontiguousarray(np.resize(pool, (n_pool, pool.shape[1])))
 
 
-def measure_model(estimator, pool: np.ndarray, n_rows: int) -> Clock:
-    """``estimator.predict`` over ``n_rows`` rows in BATCH-row batches cycled from ``pool``."""
+def measure_model(estimator, pool: np.ndarray, n_rows: int, batch: int) -> Clock:
+    """``estimator.predict`` over ``n_rows`` rows in ``batch``-row batches cycled from ``pool``."""
     import torch
 
     clock = Clock()
-    starts = range(0, max(len(pool) - BATCH, 0) + 1, BATCH)
+    starts = range(0, max(len(pool) - batch, 0) + 1, batch)
     with clock, torch.inference_mode():
-        for index, start in enumerate(range(0, n_rows, BATCH)):
+        for index, start in enumerate(range(0, n_rows, batch)):
             offset = starts[index % len(starts)]
-            estimator.predict(pool[offset : offset + min(BATCH, n_rows - start)])
+            estimator.predict(pool[offset : offset + min(batch, n_rows - start)])
     return clock
 
 
@@ -751,9 +866,11 @@ def measure_write(stack, grid, artifact, out: Path) -> tuple[Clock, Clock]:
             with zarr_clock:
                 store.write_block(block, stored)
                 store.mark_done(block, stats)
+    # One GDAL thread per copy where write_cog takes a thread count, to count CPU cleanly.
+    threads = {"threads": 1} if "threads" in inspect.signature(write_cog).parameters else {}
     for var in variables:
         with cog_clock:
-            write_cog(store.gdal_path(var.name), out / f"{var.name}.tif", grid, var)
+            write_cog(store.gdal_path(var.name), out / f"{var.name}.tif", grid, var, **threads)
     return zarr_clock, cog_clock
 
 
@@ -841,6 +958,22 @@ def check_targets(ratios: dict, peak_rss: float | None) -> dict:
     }
 
 
+def code_version() -> dict:
+    """The commit measured, and the files that differed from it (read-only git calls)."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+        return done.stdout
+
+    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line.strip()]
+    return {"commit": git("rev-parse", "HEAD").strip(), "uncommitted": changed}
+
+
 def machine_info(cores: int) -> dict:
     import rasterio
     import torch
@@ -906,11 +1039,33 @@ def print_table(figures: dict) -> None:
             run["mpx_s"],
             run["peak_rss_mib"],
         )
+    print_interference(figures)
     print("\ntarget                     value        target       result")
     for name, check in figures["targets"].items():
         value = "-" if check["value"] is None else f"{check['value']:.3f}"
         verdict = {True: "PASS", False: "FAIL", None: "not run"}[check["pass"]]
         print(f"{name:<27}{value:<13}{check['target']:<13}{verdict}")
+
+
+def print_interference(figures: dict) -> None:
+    """Name the runs during which other processes used a noticeable share of the cores."""
+    runs = {"components": figures["components"], **figures["runs"]}
+    runs.update({f"engine_{size}": run for size, run in figures["runs"]["rss"].items()})
+    for name, run in runs.items():
+        other = run.get("machine_cpu", {}).get("other_s") if isinstance(run, dict) else None
+        # A second or so is the parent's RSS polling, the kernel and the child's exit.
+        if other is not None and other > max(2.0, 0.1 * run["process_s"]):
+            print(
+                f"note: other processes used {other:.1f} CPU s during the {name} run "
+                f"({run['process_s']:.1f} s): its figures are pessimistic"
+            )
+        available = run.get("cores_available") if isinstance(run, dict) else None
+        cores = figures["machine"]["cores"]
+        if available and min(available.values()) < 0.9 * cores:
+            print(
+                f"note: only {min(available.values()):.2f} of {cores} cores were available "
+                f"around the {name} run (other load on the host): its figures are pessimistic"
+            )
 
 
 def row(label: str, wall, cpu, mpx, rss) -> None:
@@ -935,7 +1090,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--skip-workers", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of the naive loop and the engine (median)"
+    )
+    parser.add_argument(
+        "--model-batch",
+        type=int,
+        default=None,
+        help="rows per forward pass of the model part (default: the engine's batch_pixels)",
+    )
     return parser.parse_args()
+
+
+def engine_batch_pixels() -> int:
+    """Pixels per forward pass that the engine uses by default (MapConfig.batch_pixels)."""
+    from geosoil.config import MapConfig
+
+    return int(MapConfig.model_fields["batch_pixels"].default)
 
 
 def resolve_outputs(requested: int) -> int:
@@ -949,6 +1120,14 @@ def resolve_outputs(requested: int) -> int:
     return requested
 
 
+def repeated(times: int, fn, *args) -> dict:
+    """Run ``fn`` ``times`` times; the run of median wall time, with every run's wall time."""
+    runs = [fn(*args) for _ in range(times)]
+    chosen = sorted(runs, key=lambda run: run["wall_s"])[len(runs) // 2]
+    chosen["repeat_wall_s"] = [run["wall_s"] for run in runs]
+    return chosen
+
+
 def timed_stage(seconds: dict, name: str, fn, *args):
     start = time.perf_counter()
     result = fn(*args)
@@ -960,9 +1139,7 @@ def timed_stage(seconds: dict, name: str, fn, *args):
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    from geosoil.mapping.runtime import available_cores
-
-    cores = available_cores()
+    cores = machine_cores()
     workdir = args.workdir
     run_dir = workdir / f"run_{os.getpid()}"
     run_dir.mkdir(parents=True)
@@ -1000,14 +1177,27 @@ def benchmark(args, cores: int, run_dir: Path, created: list[Path], seconds: dic
         args.seed,
     )
     names = mapped_outputs(artifact)
+    batch_rows = args.model_batch or engine_batch_pixels()
     components = timed_stage(
-        seconds, "components", run_components, catalog, artifact, run_dir, size
+        seconds, "components", run_components, catalog, artifact, run_dir, size, batch_rows
     )
     runs: dict = {}
     if not args.skip_naive:
-        runs["naive"] = timed_stage(seconds, "naive", run_naive, catalog, artifact, run_dir, size)
+        runs["naive"] = timed_stage(
+            seconds, "naive", repeated, args.repeat, run_naive, catalog, artifact, run_dir, size
+        )
     runs["engine"] = timed_stage(
-        seconds, "engine", run_engine, catalog, artifact, run_dir, "engine", None, size
+        seconds,
+        "engine",
+        repeated,
+        args.repeat,
+        run_engine,
+        catalog,
+        artifact,
+        run_dir,
+        "engine",
+        None,
+        size,
     )
     if "naive" in runs:
         runs["naive"]["max_abs_diff_vs_engine"] = naive_vs_engine_diff(
@@ -1049,6 +1239,7 @@ def benchmark(args, cores: int, run_dir: Path, created: list[Path], seconds: dic
     figures = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "machine": machine_info(cores),
+        "code": code_version(),
         "workload": {
             "size": size,
             "pixels": size * size,
@@ -1060,7 +1251,8 @@ def benchmark(args, cores: int, run_dir: Path, created: list[Path], seconds: dic
             "output_layers": names,
             "model": f"MLP {N_LAYERS} -> 64 -> 64 -> {n_outputs}",
             "chunk": CHUNK,
-            "batch_rows": BATCH,
+            "model_part_batch_rows": batch_rows,
+            "engine_batch_pixels": engine_batch_pixels(),
             "covariates": "float32, tiled 512, ZSTD level 1, predictor 3, nodata -9999",
         },
         "components": components,

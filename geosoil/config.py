@@ -209,7 +209,9 @@ class MapConfig(StrictModel):
     grid: GridConfig
     output: MapOutputConfig = Field(default_factory=MapOutputConfig)
     chunk: int = Field(default=1024, ge=16, description="block side in pixels (Zarr chunks)")
-    batch_pixels: int = Field(default=65536, ge=1, description="pixels per forward pass")
+    batch_pixels: int = Field(
+        default=8192, ge=1, description="pixels per forward pass (small batches stay in cache)"
+    )
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @field_validator("models", mode="before")

@@ -35,6 +35,7 @@ def write_cog(
     *,
     band_tags: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
+    threads: int | str = "ALL_CPUS",
 ) -> Path:
     """Copy single-band ``source`` (a GDAL dataset name) into a COG at ``target``.
 
@@ -46,6 +47,8 @@ def write_cog(
         Name, units, nodata and classes of the layer.
     band_tags, tags
         Band metadata (statistics) and dataset metadata (provenance).
+    threads
+        GDAL compression threads for this file.
     """
     target = Path(target)
     vrt = target.with_name(f".{target.stem}.source.vrt")
@@ -63,7 +66,7 @@ def write_cog(
             predictor="YES",
             overview_resampling=variable.overview_resampling.upper(),
             bigtiff="IF_SAFER",
-            num_threads="ALL_CPUS",
+            num_threads=str(threads),
         )
         os.replace(tmp, target)
     except (OSError, RasterioError) as err:

@@ -66,7 +66,7 @@ def predict_map(
     chunks: int = 1024,
     products: Sequence[Product] = (),
     aoi: BaseGeometry | None = None,
-    batch_pixels: int = 65536,
+    batch_pixels: int = 8192,
 ) -> xr.Dataset:
     """Lazy map layers: one float32 variable per output, NaN where undefined.
 

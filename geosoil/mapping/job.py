@@ -56,7 +56,7 @@ class MapJob:
     models: tuple[ModelLayers, ...]
     products: tuple[Product, ...] = ()
     aoi: BaseGeometry | None = None
-    batch_pixels: int = 65536
+    batch_pixels: int = 8192
     torch_threads: int | None = field(default=None, compare=False)
 
     @classmethod
@@ -68,7 +68,7 @@ class MapJob:
         products: Sequence[Product] = (),
         *,
         aoi: BaseGeometry | None = None,
-        batch_pixels: int = 65536,
+        batch_pixels: int = 8192,
         catalog_path=None,
     ) -> MapJob:
         """A job reading exactly the catalog layers that the models and products need."""

@@ -93,11 +93,11 @@ def _threads_for_dask_worker() -> int | None:
 
 
 def keep_heap_memory() -> bool:
-    """Keep freed memory in the heap instead of returning it to the kernel (glibc only).
+    """Serve large arrays from the heap and keep up to 64 MB of freed memory (glibc only).
 
     Activations of a forward pass above glibc's mmap threshold are otherwise mapped fresh and
     zeroed by the kernel on every batch: a third to half of CPU time on the mapping workload
-    (PERFORMANCE_NOTES.md). Peak memory is unchanged; it is bounded by the block size.
+    (PERFORMANCE_NOTES.md). Peak memory stays bounded by the block size.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -107,7 +107,7 @@ def keep_heap_memory() -> bool:
         return False
     m_trim_threshold, m_mmap_max = -1, -4
     ok = libc.mallopt(m_mmap_max, 0) == 1
-    ok &= libc.mallopt(m_trim_threshold, 1 << 30) == 1
+    ok &= libc.mallopt(m_trim_threshold, 64 << 20) == 1
     if not ok:
         log.debug("mallopt refused; keeping the allocator's defaults")
     return ok

@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import rasterio
-from rasterio.enums import Resampling
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
@@ -140,12 +141,32 @@ class _LayerReader:
         if r_stop <= r_start or c_stop <= c_start:
             return
         source_window = Window(c_start, r_start, c_stop - c_start, r_stop - r_start)
+        target = out[r_start - row0 : r_stop - row0, c_start - col0 : c_stop - col0]
+        if self.plain_float32 and target.flags.c_contiguous:
+            # The common case, read in place: no masked array, no copies.
+            self.source.read(self.layer.band, window=source_window, out=target)
+            invalid = ~np.isfinite(target)
+            if self.nodata is not None and not np.isnan(self.nodata):
+                invalid |= target == self.nodata
+            target[invalid] = np.nan
+            return
         band = self.source.read(self.layer.band, window=source_window, masked=True)
         values = to_float(
             band.filled(self.nodata if self.nodata is not None else 0), self.layer, self.nodata
         )
         values[np.ma.getmaskarray(band)] = np.nan
-        out[r_start - row0 : r_stop - row0, c_start - col0 : c_stop - col0] = values
+        target[...] = values
+
+    @cached_property
+    def plain_float32(self) -> bool:
+        """float32 values used as they are, valid unless NaN or nodata (no mask band)."""
+        band = self.layer.band - 1
+        return (
+            self.source.dtypes[band] == "float32"
+            and self.layer.scale == 1.0
+            and self.layer.offset == 0.0
+            and set(self.source.mask_flag_enums[band]) <= {MaskFlags.nodata, MaskFlags.all_valid}
+        )
 
 
 class StackReader:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from geosoil.mapping.grid import Grid
 from geosoil.mapping.job import MapJob
 from geosoil.mapping.outputs import OutputVariable
 from geosoil.mapping.predictors import ModelLayers
+from geosoil.mapping.runtime import available_cores
 from geosoil.mapping.statistics import BandStatistics
 from geosoil.mapping.store import BlockStore
 from geosoil.products import build_product
@@ -155,9 +157,7 @@ def map_from_config(config: MapConfig, *, source: Path | None = None) -> MapResu
         statistics = run_map(job, store, execution=execution)
         cogs = {}
         if out.format in ("cog", "both"):
-            tags = _provenance_tags(config, job)
-            for var in job.variables:
-                cogs[var.name] = _write_layer_cog(store, var, statistics[var.name], staging, tags)
+            cogs = _write_cogs(store, job, statistics, staging, _provenance_tags(config, job))
         if out.format == "cog":
             shutil.rmtree(store_path)
         save_config(config, staging / "config.yaml")
@@ -190,12 +190,34 @@ def _provenance_tags(config: MapConfig, job: MapJob) -> dict[str, str]:
     }
 
 
+def _write_cogs(
+    store: BlockStore,
+    job: MapJob,
+    statistics: dict[str, BandStatistics],
+    staging: Path,
+    tags: dict[str, str],
+) -> dict[str, Path]:
+    """One COG per layer, several at a time: one COG copy alone keeps only ~1.3 cores busy."""
+    cores = available_cores()
+    parallel = max(1, min(cores, len(job.variables)))
+    threads = max(1, cores // parallel)
+    with ThreadPoolExecutor(parallel, thread_name_prefix="geosoil-cog") as pool:
+        futures = {
+            var.name: pool.submit(
+                _write_layer_cog, store, var, statistics[var.name], staging, tags, threads
+            )
+            for var in job.variables
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+
 def _write_layer_cog(
     store: BlockStore,
     var: OutputVariable,
     stats: BandStatistics,
     staging: Path,
     tags: dict[str, str],
+    threads: int,
 ) -> Path:
     target = staging / f"{var.name}.tif"
     n_pixels = store.grid.width * store.grid.height
@@ -206,6 +228,7 @@ def _write_layer_cog(
         var,
         band_tags=stats.as_gdal_tags(n_pixels),
         tags=tags,
+        threads=threads,
     )
     if var.is_classes:
         write_classes_qml(target, classes=[(c.value, c.label, c.color) for c in var.classes])
