@@ -654,6 +654,10 @@ def run_naive(catalog: Path, artifact: Path, run_dir: Path, size: int) -> dict:
 
 def child_naive(spec_path: str, report_path: str) -> None:
     """``_naive SPEC REPORT``: the window loop most users write, timed end to end."""
+    # It runs with the libraries' defaults, not those importing geosoil sets (a 128 MB GDAL
+    # cache, passive OpenMP waiting): torch loads before geosoil in naive_window_loop.
+    os.environ["GDAL_CACHEMAX"] = "5%"
+    os.environ.pop("OMP_WAIT_POLICY", None)
     spec = json.loads(Path(spec_path).read_text())
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)

@@ -65,8 +65,9 @@ def run_block(
 ) -> tuple[tuple[int, int], dict]:
     """Compute one block, write it to the store, mark it finished; returns its statistics.
 
-    With ``thread_reader`` the covariates are read through this thread's cached reader
-    (the caller must release it on this thread); otherwise they are opened for the block.
+    With ``thread_reader`` the covariates are read through this thread's cached reader,
+    which stays open until a block of another job runs on the thread or the caller releases
+    it there; otherwise they are opened for the block.
     """
     prepare_process(job)
     if thread_reader:
@@ -177,6 +178,7 @@ def _run_distributed(job, store, blocks, execution: Execution, bar) -> Iterator:
                 job_future,
                 store_future,
                 block,
+                thread_reader=True,
                 key=_key(block) + f"-{job.fingerprint[:12]}",
                 pure=False,
             )
