@@ -658,6 +658,7 @@ def child_naive(spec_path: str, report_path: str) -> None:
     # cache, passive OpenMP waiting): torch loads before geosoil in naive_window_loop.
     os.environ["GDAL_CACHEMAX"] = "5%"
     os.environ.pop("OMP_WAIT_POLICY", None)
+    omp_wait_policy = os.environ.get("OMP_WAIT_POLICY")  # what OpenMP reads as torch loads
     spec = json.loads(Path(spec_path).read_text())
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -670,20 +671,20 @@ def child_naive(spec_path: str, report_path: str) -> None:
         "peak_rss_mib": rounded(self_peak_rss_mib(), 1),
         "stages": {name: rounded(value) for name, value in stages.items()},
         "cog": str(out / "prediction_cog.tif"),
-        "settings": naive_settings(),
+        "settings": naive_settings(omp_wait_policy),
     }
     report["process_cpu_s"] = process_cpu_s()
     write_json(Path(report_path), report)
 
 
-def naive_settings() -> dict:
-    """What the naive process ran with: importing geosoil may set defaults for everyone."""
+def naive_settings(omp_wait_policy: str | None) -> dict:
+    """What the naive loop ran with (None: the library's default)."""
     import torch
     from rasterio.env import get_gdal_config
 
     return {
         "GDAL_CACHEMAX": get_gdal_config("GDAL_CACHEMAX"),
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        "OMP_WAIT_POLICY": omp_wait_policy,
         "torch_threads": torch.get_num_threads(),
     }
 
