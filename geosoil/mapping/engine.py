@@ -110,6 +110,6 @@ def predict_map(
 
 
 def _lazy_block(job: MapJob, block: Block) -> dict[str, np.ndarray]:
-    prepare_process(job)
+    prepare_process()
     with job.stack.open(job.grid) as reader:
         return compute_block(job, block, reader.read(block.window))

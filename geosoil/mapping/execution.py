@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import dask
 import torch
@@ -34,8 +34,6 @@ from geosoil.mapping.store import BlockStore
 __all__ = ["Execution", "run_block", "run_blocks"]
 
 log = logging.getLogger(__name__)
-
-BlockStats = dict[str, BandStatistics]
 
 
 @dataclass(frozen=True)
@@ -60,22 +58,14 @@ class Execution:
     progress: bool = True
 
 
-def run_block(
-    job: MapJob, store: BlockStore, block: Block, *, thread_reader: bool = False
-) -> tuple[tuple[int, int], dict]:
+def run_block(job: MapJob, store: BlockStore, block: Block) -> tuple[tuple[int, int], dict]:
     """Compute one block, write it to the store, mark it finished; returns its statistics.
 
-    With ``thread_reader`` the covariates are read through this thread's cached reader,
-    which stays open until a block of another job runs on the thread or the caller releases
-    it there; otherwise they are opened for the block.
+    Covariates are read through this thread's reader, which stays open until a block of
+    another job runs on the thread or :func:`release_thread_reader` is called there.
     """
-    prepare_process(job)
-    if thread_reader:
-        features = reader_for(job).read(block.window)
-    else:
-        with job.stack.open(job.grid) as reader:
-            features = reader.read(block.window)
-    layers = compute_block(job, block, features)
+    prepare_process()
+    layers = compute_block(job, block, reader_for(job).read(block.window))
     stats = {}
     stored = {}
     for var in job.variables:
@@ -95,7 +85,7 @@ def run_blocks(
     *,
     n_total: int | None = None,
 ) -> Iterator[tuple[tuple[int, int], dict]]:
-    """Run ``blocks`` on the chosen scheduler; yields (block index, statistics) as they finish."""
+    """Run ``blocks`` on the chosen scheduler; yields (block index, statistics) of each."""
     n_total = n_total or len(blocks)
     bar = tqdm(
         total=n_total,
@@ -114,15 +104,14 @@ def run_blocks(
 def _run_threaded(job, store, blocks, threads, bar) -> Iterator:
     cores = available_cores()
     threads = threads or cores
-    job = replace(job, torch_threads=max(1, cores // threads))
-    log.info("threaded scheduler: %d threads x %d torch threads", threads, job.torch_threads)
+    torch_threads = max(1, cores // threads)
+    log.info("threaded scheduler: %d threads x %d torch threads", threads, torch_threads)
     tasks = [
-        dask.delayed(run_block, pure=False)(
-            job, store, block, thread_reader=True, dask_key_name=_key(block)
-        )
+        dask.delayed(run_block, pure=False)(job, store, block, dask_key_name=_key(block))
         for block in blocks
     ]
     before = torch.get_num_threads()
+    torch.set_num_threads(torch_threads)
     pool = ThreadPoolExecutor(threads, thread_name_prefix="geosoil-block")
     try:
         with _BlockProgress(bar):
@@ -178,7 +167,6 @@ def _run_distributed(job, store, blocks, execution: Execution, bar) -> Iterator:
                 job_future,
                 store_future,
                 block,
-                thread_reader=True,
                 key=_key(block) + f"-{job.fingerprint[:12]}",
                 pure=False,
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -47,8 +47,6 @@ class MapJob:
         Polygons in the grid's CRS; pixels whose centre lies outside are nodata.
     batch_pixels
         Pixels per forward pass.
-    torch_threads
-        Intra-op threads for each task's forward pass; None leaves torch's setting alone.
     """
 
     grid: Grid
@@ -57,7 +55,6 @@ class MapJob:
     products: tuple[Product, ...] = ()
     aoi: BaseGeometry | None = None
     batch_pixels: int = 8192
-    torch_threads: int | None = field(default=None, compare=False)
 
     @classmethod
     def build(
@@ -164,25 +161,6 @@ class MapJob:
             "batch_pixels": self.batch_pixels,
         }
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
-
-    def __reduce__(self):
-        # cached_property values (fingerprint, variables) are recomputed where needed.
-        return (
-            _rebuild_job,
-            (
-                self.grid,
-                self.stack,
-                self.models,
-                self.products,
-                self.aoi,
-                self.batch_pixels,
-                self.torch_threads,
-            ),
-        )
-
-
-def _rebuild_job(*args) -> MapJob:
-    return MapJob(*args)
 
 
 def aoi_mask(aoi: BaseGeometry, grid: Grid) -> np.ndarray:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _local = threading.local()
-_prepared: set[str] = set()
+_prepared = threading.Event()
 
 
 def available_cores() -> int:
@@ -67,18 +67,22 @@ def release_thread_reader() -> bool:
     return True
 
 
-def prepare_process(job) -> None:
-    """Apply the job's process-wide settings once in this process."""
-    if job.fingerprint in _prepared:
+def prepare_process() -> None:
+    """Apply the process-wide settings of a process that computes blocks, once.
+
+    In a dask worker, torch threads are set so that worker threads x torch threads = cores;
+    the threaded scheduler sets them itself, for the duration of a run.
+    """
+    if _prepared.is_set():
         return
     with _lock:
-        if job.fingerprint in _prepared:
+        if _prepared.is_set():
             return
-        threads = job.torch_threads or _threads_for_dask_worker()
+        threads = _threads_for_dask_worker()
         if threads and torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
         keep_heap_memory()
-        _prepared.add(job.fingerprint)
+        _prepared.set()
 
 
 def _threads_for_dask_worker() -> int | None:

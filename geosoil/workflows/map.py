@@ -248,12 +248,14 @@ def _write_summary(path: Path, job: MapJob, statistics: dict[str, BandStatistics
                 "kind": var.kind,
                 "valid_pixels": statistics[var.name].count,
                 "total_pixels": n_pixels,
-                "minimum": statistics[var.name].minimum if statistics[var.name].count else None,
-                "maximum": statistics[var.name].maximum if statistics[var.name].count else None,
-                "mean": statistics[var.name].mean if statistics[var.name].count else None,
-                "std": statistics[var.name].std if statistics[var.name].count else None,
+                **_moments(statistics[var.name]),
             }
             for var in job.variables
         },
     }
     write_bytes_atomic(path, (json.dumps(summary, indent=2) + "\n").encode())
+
+
+def _moments(stats: BandStatistics) -> dict[str, float | None]:
+    names = ("minimum", "maximum", "mean", "std")
+    return {name: getattr(stats, name) if stats.count else None for name in names}
