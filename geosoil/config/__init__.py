@@ -1,0 +1,50 @@
+"""Typed configs for every workflow, loaded from YAML once and validated once.
+
+One module per workflow; shared sections live in :mod:`geosoil.config.common` and the
+loading machinery in :mod:`geosoil.config.base`.
+"""
+
+from geosoil.config.base import (
+    StrictModel,
+    load_config,
+    parse_overrides,
+    save_config,
+    validate_config,
+)
+from geosoil.config.common import (
+    CovariatesConfig,
+    EvaluationConfig,
+    GridConfig,
+    ModelConfig,
+    OutputConfig,
+    SamplesConfig,
+)
+from geosoil.config.map import (
+    ExecutionConfig,
+    MapConfig,
+    MapModelConfig,
+    MapOutputConfig,
+    ProductConfig,
+)
+from geosoil.config.train import SynthConfig, TrainConfig
+
+__all__ = [
+    "CovariatesConfig",
+    "EvaluationConfig",
+    "ExecutionConfig",
+    "GridConfig",
+    "MapConfig",
+    "MapModelConfig",
+    "MapOutputConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "ProductConfig",
+    "SamplesConfig",
+    "StrictModel",
+    "SynthConfig",
+    "TrainConfig",
+    "load_config",
+    "parse_overrides",
+    "save_config",
+    "validate_config",
+]

@@ -1,0 +1,103 @@
+"""Config sections shared by several workflows: samples, covariates, model, grid, output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from geosoil.config.base import StrictModel
+
+__all__ = [
+    "CovariatesConfig",
+    "EvaluationConfig",
+    "GridConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "SamplesConfig",
+]
+
+
+class SamplesConfig(StrictModel):
+    """Where the sample points are and which column to learn."""
+
+    path: Path
+    target: str
+    target_units: str = ""
+    layer: str | None = Field(default=None, description="layer name in a multi-layer GeoPackage")
+    crs: str | None = Field(
+        default=None, description="CRS of x/y columns for CSV tables (e.g. EPSG:32654)"
+    )
+    x_column: str = "x"
+    y_column: str = "y"
+
+
+class CovariatesConfig(StrictModel):
+    """Which covariate layers to use, from a catalog file (``covariates.yaml``)."""
+
+    catalog: Path
+    names: list[str] | None = Field(
+        default=None, description="layers to use, in order; all layers of the catalog when null"
+    )
+
+
+class ModelConfig(StrictModel):
+    """Estimator name from the registry and its hyperparameters."""
+
+    estimator: str = "covariate_mlp"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvaluationConfig(StrictModel):
+    """Cross-validation run before the final fit."""
+
+    n_splits: int = Field(default=5, ge=2)
+    schemes: list[Literal["random", "spatial_block"]] = Field(
+        default_factory=lambda: ["random", "spatial_block"]
+    )
+    spatial_block_size_m: float = Field(default=2000.0, gt=0)
+    seed: int = 0
+
+
+class OutputConfig(StrictModel):
+    """Output folder; it is written completely or not at all."""
+
+    dir: Path | None = None
+    overwrite: bool = False
+
+
+class GridConfig(StrictModel):
+    """The target grid: a reference layer or raster, or a CRS, resolution and bounds.
+
+    An area of interest (polygons) crops the grid to its bounding box, on the same pixel
+    lattice, and masks pixels outside it; without a reference or bounds it also gives the
+    extent of a grid defined by CRS and resolution.
+    """
+
+    reference: str | None = Field(
+        default=None, description="a covariate name from the catalog, or a raster path"
+    )
+    crs: str | None = None
+    resolution_m: float | None = Field(default=None, gt=0)
+    bounds: tuple[float, float, float, float] | None = Field(
+        default=None, description="left, bottom, right, top in the grid CRS"
+    )
+    aoi: Path | None = Field(
+        default=None, description="polygons (GeoPackage, GeoJSON, ...) to clip the map to"
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_define(self) -> GridConfig:
+        explicit = (self.crs, self.resolution_m, self.bounds)
+        has_extent = self.bounds is not None or self.aoi is not None
+        if self.reference is None and (
+            self.crs is None or self.resolution_m is None or not has_extent
+        ):
+            raise ValueError(
+                "set grid.reference (a layer name or raster path), or grid.crs and "
+                "grid.resolution_m with grid.bounds or grid.aoi"
+            )
+        if self.reference is not None and any(v is not None for v in explicit):
+            raise ValueError("grid.reference excludes grid.crs/resolution_m/bounds; set one way")
+        return self

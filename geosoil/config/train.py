@@ -1,0 +1,35 @@
+"""Configs of ``geosoil synth`` and ``geosoil train`` (covariate models)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from geosoil.config.base import StrictModel
+from geosoil.config.common import (
+    CovariatesConfig,
+    EvaluationConfig,
+    ModelConfig,
+    OutputConfig,
+    SamplesConfig,
+)
+
+__all__ = ["SynthConfig", "TrainConfig"]
+
+
+class SynthConfig(StrictModel):
+    """``geosoil synth``: which synthetic world to write."""
+
+    size: Literal["small", "medium", "large"] = "small"
+    seed: int = Field(default=0, ge=0)
+
+
+class TrainConfig(StrictModel):
+    """``geosoil train``: samples + covariates -> artifact + evaluation report."""
+
+    samples: SamplesConfig
+    covariates: CovariatesConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
