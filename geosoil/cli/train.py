@@ -1,4 +1,9 @@
-"""``geosoil train``: fit a model from a config and write artifact + evaluation report."""
+"""``geosoil train``: fit a model from a config and write its artifact.
+
+A config with a top-level ``spectra:`` section trains a spectral model
+(:class:`~geosoil.config.spectral.SpectralTrainConfig`); any other is a covariate model
+(:class:`~geosoil.config.TrainConfig`) with its cross-validation report.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +29,74 @@ from geosoil.cli.options import (
 def command(
     config: Path, out_dir: Path | None, overwrite: bool, overrides: tuple[str, ...]
 ) -> None:
-    """Train the model described by CONFIG (YAML) with cross-validation."""
-    from geosoil.config import TrainConfig, load_config
+    """Train the model described by CONFIG (YAML): covariates with CV, or spectra."""
+    from geosoil.config import TrainConfig, validate_config
+    from geosoil.config.spectral import SpectralTrainConfig
+
+    raw = _read_raw(config, apply_output_flags(overrides, out_dir, overwrite))
+    if "spectra" in raw:
+        cfg = validate_config(raw, SpectralTrainConfig, source=config)
+        with blame_config(config):
+            _train_spectra(cfg)
+        return
+    cfg = validate_config(raw, TrainConfig, source=config)
+    with blame_config(config):
+        _train_covariates(cfg)
+
+
+def _read_raw(path: Path, overrides: list[str]) -> dict:
+    """The YAML mapping with ``--set`` overrides applied, read once, not yet validated."""
+    import yaml
+
+    from geosoil.config import parse_overrides
+    from geosoil.errors import ConfigError, InputFileNotFoundError
+
+    if not path.is_file():
+        raise InputFileNotFoundError(
+            "config file not found", path=path, fix="check the path (configs/ holds examples)"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config is not valid YAML: {err}", path=path) from err
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError("config must be a mapping of sections", path=path, fix="see configs/")
+    for keys, value in parse_overrides(overrides):
+        node = raw
+        for key in keys[:-1]:
+            if node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+            if not isinstance(node, dict):
+                raise ConfigError(
+                    f"override cannot set '{'.'.join(keys)}': '{key}' is not a section",
+                    path=path,
+                    field="--set",
+                )
+        node[keys[-1]] = value
+    return raw
+
+
+def _train_spectra(cfg) -> None:
+    from geosoil.workflows.train_spectra import train_spectra_from_config
+
+    result = train_spectra_from_config(cfg)
+    click.echo(f"artifact: {result.artifact}")
+    click.echo(f"metrics: {result.metrics_file}")
+    click.echo(f"config: {result.config}")
+    for part in ("train", "valid"):
+        scores = result.metrics[part]
+        click.echo(
+            f"{part} ({result.metrics[f'n_{part}']} spectra): "
+            + ", ".join(f"{k} {v:.3g}" for k, v in scores.items() if k in ("r2", "rmse", "mape"))
+        )
+
+
+def _train_covariates(cfg) -> None:
     from geosoil.workflows import train_from_config
 
-    cfg = load_config(config, TrainConfig, apply_output_flags(overrides, out_dir, overwrite))
-    with blame_config(config):
-        result = train_from_config(cfg)
+    result = train_from_config(cfg)
     click.echo(f"artifact: {result.artifact}")
     for name, path in result.report.items():
         click.echo(f"report ({name}): {path}")

@@ -1,0 +1,204 @@
+"""Configs of the spectral workflows: ``geosoil evaluate`` and ``geosoil train`` on spectra.
+
+The ``spectra:`` section mirrors the options of :func:`geosoil.io.spectra.read_spectra`, so a
+table is read the same way by every workflow (evaluate, train, explain).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from geosoil.config.base import StrictModel
+from geosoil.config.common import OutputConfig
+
+__all__ = [
+    "EvaluateConfig",
+    "LabelledSpectraConfig",
+    "LearningCurveConfig",
+    "SpectraConfig",
+    "SpectralModelConfig",
+    "SpectralTrainConfig",
+    "SplitsConfig",
+]
+
+
+class SpectraConfig(StrictModel):
+    """A wide spectra table (CSV or Parquet) and how to read it.
+
+    Every key except ``path`` is passed unchanged to
+    :func:`geosoil.io.spectra.read_spectra`; see :meth:`read_options`.
+    """
+
+    path: Path
+    id_column: str | None = Field(
+        default=None, description="sample id; replicate scans of one id are averaged"
+    )
+    average_replicates: bool = True
+    axis_unit: Literal["cm-1", "nm"] | None = Field(
+        default=None, description="unit of bare numeric band columns (e.g. KSSL '4000')"
+    )
+    drop_bands: list[str | float] = Field(
+        default_factory=list,
+        description="band columns to leave out, by name ('wn_599.8') or position (599.8)",
+    )
+    drop_nan_bands: bool = Field(
+        default=False, description="leave out band columns that are mostly NaN"
+    )
+    x_column: str | None = None
+    y_column: str | None = None
+    crs: str | None = Field(default=None, description="CRS of x/y columns, e.g. EPSG:4326")
+    quantity: Literal["absorbance", "reflectance"] | None = Field(
+        default=None, description="what the values are, when the column names do not tell"
+    )
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> SpectraConfig:
+        if (self.x_column is None) != (self.y_column is None):
+            raise ValueError("set both spectra.x_column and spectra.y_column, or neither")
+        return self
+
+    def read_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``read_spectra`` (everything but ``path``); unset ones omitted."""
+        options: dict[str, Any] = {"average_replicates": self.average_replicates}
+        for name in ("id_column", "axis_unit", "x_column", "y_column", "crs", "quantity"):
+            value = getattr(self, name)
+            if value is not None:
+                options[name] = value
+        if self.drop_bands:
+            options["drop_bands"] = list(self.drop_bands)
+        if self.drop_nan_bands:
+            options["drop_nan_bands"] = True
+        return options
+
+
+class LabelledSpectraConfig(SpectraConfig):
+    """A spectra table with the target column to learn."""
+
+    target: str
+    target_units: str = ""
+    drop_missing_target: bool = Field(
+        default=False, description="leave out (and log) samples without a target value"
+    )
+
+
+class SpectralModelConfig(StrictModel):
+    """A spectral estimator from the registry (``spectral_cnn``, ``plsr``) and its params."""
+
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SplitsConfig(StrictModel):
+    """Repeated train/valid/test splits (the paper: 20 random splits, 10 % test, 10 % valid).
+
+    ``valid_fraction`` is a share of what remains after the test set is taken, as in the
+    paper. With ``scheme: grouped`` whole groups of ``group_column`` (a site, a profile) go to
+    test and to valid, so no group straddles train and test.
+    """
+
+    scheme: Literal["random", "grouped"] = "random"
+    group_column: str | None = None
+    n_seeds: int = Field(default=20, ge=1)
+    test_fraction: float = Field(default=0.1, gt=0, lt=1)
+    valid_fraction: float = Field(default=0.1, gt=0, lt=1)
+    seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _grouping(self) -> SplitsConfig:
+        if self.scheme == "grouped" and self.group_column is None:
+            raise ValueError("splits.scheme 'grouped' needs splits.group_column (e.g. a site id)")
+        if self.scheme == "random" and self.group_column is not None:
+            raise ValueError("splits.group_column is only used with splits.scheme: grouped")
+        return self
+
+
+class LearningCurveConfig(StrictModel):
+    """R2 on one fixed test set against the number of training spectra, per model."""
+
+    enabled: bool = False
+    sizes: list[float] = Field(
+        default_factory=lambda: [0.1, 0.25, 0.5, 1.0],
+        description="training sizes: counts (> 1) or shares of the non-test pool (<= 1)",
+    )
+    n_seeds: int = Field(default=3, ge=1)
+    models: list[str] | None = Field(
+        default=None, description="names from models:; every model when null"
+    )
+
+    @field_validator("sizes")
+    @classmethod
+    def _positive_sizes(cls, sizes: list[float]) -> list[float]:
+        if not sizes:
+            raise ValueError("learning_curve.sizes needs at least one size")
+        if any(size <= 0 for size in sizes):
+            raise ValueError("learning_curve.sizes must be positive counts or shares")
+        return sizes
+
+
+class EvaluateConfig(StrictModel):
+    """``geosoil evaluate``: spectral models compared over repeated splits, report written.
+
+    ``target_transform`` is the scale of the skill metrics (R2, LCCC, RPD, RPIQ on log10,
+    RMSE, MAE, MAPE and bias back-transformed, as the paper) and the default
+    ``target_transform`` hyperparameter of every model that does not set its own.
+    """
+
+    spectra: LabelledSpectraConfig
+    models: dict[str, SpectralModelConfig] = Field(min_length=1)
+    target_transform: Literal["none", "log10"] = "log10"
+    splits: SplitsConfig = Field(default_factory=SplitsConfig)
+    group_columns: list[str] = Field(
+        default_factory=list, description="columns for per-group tables (soil order, site)"
+    )
+    min_group_test_samples: int = Field(
+        default=10, ge=2, description="groups with fewer test samples per seed are flagged"
+    )
+    learning_curve: LearningCurveConfig = Field(default_factory=LearningCurveConfig)
+    save_models: bool = Field(
+        default=False, description="save each seed's model as models/<name>_seed<NN>.safetensors"
+    )
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @field_validator("models")
+    @classmethod
+    def _file_safe_names(
+        cls, models: dict[str, SpectralModelConfig]
+    ) -> dict[str, SpectralModelConfig]:
+        for name in models:
+            # names become file names (models/<name>_seed00.safetensors, figures)
+            if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
+                raise ValueError(
+                    f"model name {name!r} must be letters, digits, '-' or '_' (it names files)"
+                )
+        return models
+
+    @model_validator(mode="after")
+    def _curve_models_exist(self) -> EvaluateConfig:
+        unknown = sorted(set(self.learning_curve.models or ()) - set(self.models))
+        if unknown:
+            raise ValueError(
+                f"learning_curve.models names {unknown}, not in models: {sorted(self.models)}"
+            )
+        return self
+
+
+class SpectralTrainConfig(StrictModel):
+    """``geosoil train`` on spectra: one artifact fitted on all samples.
+
+    A share ``valid_fraction`` of the samples (whole groups of ``group_column`` when set) is
+    held out for early stopping or the choice of PLS components; the metrics JSON reports
+    the fit on it (optimistic: it steered the fit) and on the training part.
+    """
+
+    spectra: LabelledSpectraConfig
+    model: SpectralModelConfig
+    target_transform: Literal["none", "log10"] = "log10"
+    valid_fraction: float = Field(default=0.1, gt=0, lt=1)
+    group_column: str | None = Field(
+        default=None, description="hold out whole groups (sites) for validation"
+    )
+    seed: int = Field(default=0, ge=0)
+    output: OutputConfig = Field(default_factory=OutputConfig)

@@ -1,0 +1,166 @@
+"""``geosoil train`` on spectra: one artifact fitted on a spectra table, and its metrics.
+
+A share of the samples (whole groups when a group column is set) is held out as the
+validation set that steers the fit (early stopping of the CNN, the number of PLS
+components); everything else trains the model. Skill on unseen data is what
+``geosoil evaluate`` measures; the metrics here only show that the fit went sensibly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geosoil.artifacts import OutputSpec, Provenance, save_artifact
+from geosoil.config import save_config
+from geosoil.config.spectral import SpectralTrainConfig
+from geosoil.errors import ConfigError
+from geosoil.evaluate.repeated import holdout_split
+from geosoil.evaluate.tables import check_group_columns, paper_metrics
+from geosoil.io.writers import staged_directory, write_bytes_atomic
+from geosoil.workflows.evaluate import (
+    data_fingerprint,
+    load_labelled_spectra,
+    spectral_estimator_factory,
+)
+
+__all__ = ["SpectralTrainResult", "train_spectra_from_config"]
+
+log = logging.getLogger(__name__)
+
+ARTIFACT_NAME = "model.safetensors"
+METRICS_NAME = "metrics.json"
+HISTORY_NAME = "training_history.csv"
+
+
+@dataclass(frozen=True)
+class SpectralTrainResult:
+    """Paths of everything ``train_spectra_from_config`` wrote, and its metrics."""
+
+    out_dir: Path
+    artifact: Path
+    config: Path
+    metrics_file: Path
+    metrics: dict[str, Any]
+
+
+def train_spectra_from_config(config: SpectralTrainConfig) -> SpectralTrainResult:
+    """Fit one spectral model on the table and write artifact, metrics and config.
+
+    The output folder appears only when everything in it is complete.
+
+    Returns
+    -------
+    SpectralTrainResult
+    """
+    if config.output.dir is None:
+        raise ConfigError(
+            "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
+        )
+    make = spectral_estimator_factory(
+        config.model, name="", target_transform=config.target_transform
+    )
+    spectra_cfg = config.spectra
+    samples, y = load_labelled_spectra(spectra_cfg, target_transform=config.target_transform)
+    groups = None
+    if config.group_column is not None:
+        columns = [c for c in samples.frame.columns if c != "geometry"]
+        check_group_columns(
+            [config.group_column], columns, source=spectra_cfg.path, field="group_column"
+        )
+        groups = samples.groups(config.group_column)
+    train, valid = holdout_split(
+        len(y), fraction=config.valid_fraction, groups=groups, seed=config.seed
+    )
+    seed = int(config.model.params.get("seed", config.seed))
+    estimator = make(seed)
+    X = samples.spectra
+    log.info(
+        "fitting %s on %d spectra (%d for validation)",
+        config.model.estimator,
+        train.size,
+        valid.size,
+    )
+    started = time.perf_counter()
+    estimator.fit(X[train], y[train], axis=samples.axis, X_valid=X[valid], y_valid=y[valid])
+    fit_seconds = time.perf_counter() - started
+    transform = estimator.target_transform
+    metrics = {
+        "estimator": config.model.estimator,
+        "target": spectra_cfg.target,
+        "target_units": spectra_cfg.target_units,
+        "metric_scale": transform,
+        "n_train": int(train.size),
+        "n_valid": int(valid.size),
+        "fit_seconds": round(fit_seconds, 3),
+        "train": paper_metrics(
+            y[train], estimator.predict(X[train], axis=samples.axis), target_transform=transform
+        ),
+        "valid": paper_metrics(
+            y[valid], estimator.predict(X[valid], axis=samples.axis), target_transform=transform
+        ),
+        "note": "valid steered the fit (early stopping / components), so its metrics are "
+        "optimistic; use geosoil evaluate for test skill",
+    }
+
+    with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
+        save_artifact(
+            estimator,
+            staging / ARTIFACT_NAME,
+            input_spec=estimator.input_spec(),
+            output_spec=OutputSpec(
+                names=[spectra_cfg.target],
+                units=[spectra_cfg.target_units],
+                back_transform=transform,
+            ),
+            provenance=Provenance(
+                data_fingerprint=data_fingerprint(samples, y),
+                n_samples=len(y),
+                seed=seed,
+                metrics={"train": metrics["train"], "valid": metrics["valid"]},
+                config=config.model_dump(mode="json"),
+            ),
+            preprocessing=estimator.preprocessing_.to_spec(),
+        )
+        write_bytes_atomic(
+            staging / METRICS_NAME, (json.dumps(_finite(metrics), indent=2) + "\n").encode()
+        )
+        history = _history_table(getattr(estimator, "history_", None))
+        if history is not None:
+            write_bytes_atomic(staging / HISTORY_NAME, history.to_csv(index=False).encode())
+        save_config(config, staging / "config.yaml")
+
+    out_dir = Path(config.output.dir)
+    return SpectralTrainResult(
+        out_dir=out_dir,
+        artifact=out_dir / ARTIFACT_NAME,
+        config=out_dir / "config.yaml",
+        metrics_file=out_dir / METRICS_NAME,
+        metrics=metrics,
+    )
+
+
+def _history_table(history: Any) -> pd.DataFrame | None:
+    """Per-epoch rows of a CNN's ``history_`` (one list per ensemble member), or None."""
+    if not history:
+        return None
+    rows = [
+        {"member": member, **epoch} for member, epochs in enumerate(history) for epoch in epochs
+    ]
+    return pd.DataFrame(rows) if rows else None
+
+
+def _finite(value: Any) -> Any:
+    """NaN and inf as JSON null (strict JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,254 @@
+"""``evaluate_from_config`` and ``train_spectra_from_config`` end to end on tiny spectra tables."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from geosoil.artifacts import load_artifact, read_header
+from geosoil.config import load_config, validate_config
+from geosoil.config.spectral import EvaluateConfig, SpectralTrainConfig
+from geosoil.errors import ConfigError, RegistryError, SampleDataError
+from geosoil.spectra import SpectraError
+from geosoil.workflows.evaluate import evaluate_from_config
+from geosoil.workflows.train_spectra import train_spectra_from_config
+
+from ..conftest import CONFIGS
+from ..spectra_tables import AXIS_CM1, write_spectra_table
+
+FAST_CNN = {"estimator": "spectral_cnn", "params": {"max_epochs": 2, "threads": 1}}
+FAST_PLSR = {"estimator": "plsr", "params": {"max_components": 5}}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    return write_spectra_table(tmp_path_factory.mktemp("spectra") / "library.parquet", n=100)
+
+
+def evaluate_config(table, out, **sections):
+    raw = {
+        "spectra": {
+            "path": str(table),
+            "target": "kex_cmol_kg",
+            "target_units": "cmol(+)/kg",
+            "id_column": "sample_id",
+        },
+        "models": {"plsr": FAST_PLSR},
+        "splits": {
+            "scheme": "grouped",
+            "group_column": "site_id",
+            "n_seeds": 2,
+            "test_fraction": 0.2,
+            "valid_fraction": 0.15,
+        },
+        "group_columns": ["soil_order"],
+        "output": {"dir": str(out)},
+    }
+    raw.update(sections)
+    return validate_config(raw, EvaluateConfig, source="test")
+
+
+def test_evaluate_writes_tables_figures_models_and_report(table, tmp_path):
+    out = tmp_path / "eval"
+    config = evaluate_config(
+        table,
+        out,
+        models={"cnn": FAST_CNN, "plsr": FAST_PLSR},
+        learning_curve={"enabled": True, "sizes": [30, 1.0], "n_seeds": 1},
+        save_models=True,
+    )
+    result = evaluate_from_config(config)
+    names = {p.name for p in out.iterdir()}
+    assert {
+        "metrics.csv",
+        "metrics_per_seed.csv",
+        "predictions.csv",
+        "observed_vs_predicted_cnn.png",
+        "observed_vs_predicted_plsr.png",
+        "learning_curve.png",
+        "learning_curve.csv",
+        "report.md",
+        "config.yaml",
+        "models",
+    } <= names
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "staging left behind"
+
+    metrics = pd.read_csv(out / "metrics.csv")
+    overall = metrics[metrics["by"] == "all"].set_index("model")
+    assert set(overall.index) == {"cnn", "plsr"}
+    assert (overall["n_seeds"] == 2).all()
+    # PLSR learns this near-linear log10 target well, even across held-out sites
+    assert overall.loc["plsr", "r2_mean"] > 0.6
+    assert set(metrics.loc[metrics["by"] == "soil_order", "group"]) == {"Alfisols", "Mollisols"}
+    assert result.summaries["plsr"]["r2_mean"] == pytest.approx(overall.loc["plsr", "r2_mean"])
+
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert len(predictions) == 2 * 2 * 20  # models x seeds x test samples (2 sites of 10)
+    frame = pd.read_parquet(table)
+    assert (predictions["sample_id"] == frame["sample_id"].to_numpy()[predictions["row"]]).all()
+    for _, part in predictions.groupby(["model", "seed"]):
+        # grouped split: a test site is not in the training data of that seed
+        assert part["row"].is_unique
+    curve = pd.read_csv(out / "learning_curve.csv")
+    assert sorted(curve["size"].unique()) == [30, 80] and set(curve["model"]) == {"cnn", "plsr"}
+
+    saved = sorted(p.name for p in (out / "models").iterdir())
+    assert saved == [
+        "cnn_seed00.safetensors",
+        "cnn_seed01.safetensors",
+        "plsr_seed00.safetensors",
+        "plsr_seed01.safetensors",
+    ]
+    header = read_header(out / "models" / "plsr_seed01.safetensors")
+    assert header.input_spec.kind == "spectra" and header.input_spec.axis_unit == "cm-1"
+    assert np.allclose(header.input_spec.axis, AXIS_CM1)
+    assert header.output_spec.back_transform == "log10"
+    assert header.output_spec.names == ["kex_cmol_kg"]
+    assert header.provenance.seed == 1
+    seed1 = pd.read_csv(out / "metrics_per_seed.csv").query("model == 'plsr' and seed == 1")
+    assert header.provenance.metrics["test"]["r2"] == pytest.approx(seed1["r2"].iloc[0])
+    # the saved model reproduces the evaluation's test predictions
+    model = load_artifact(out / "models" / "plsr_seed01.safetensors").estimator
+    rows = predictions.query("model == 'plsr' and seed == 1")
+    spectra = frame[[f"wn_{v:.1f}" for v in AXIS_CM1]].to_numpy(np.float32)
+    assert np.allclose(model.predict(spectra[rows["row"]]), rows["predicted"], rtol=1e-5)
+
+    report = (out / "report.md").read_text()
+    for text in (
+        "| cnn |",
+        "| plsr |",
+        "## Per soil_order",
+        "observed_vs_predicted_cnn.png",
+        "learning_curve.png",
+        "whole groups of `site_id`",
+    ):
+        assert text in report
+    # the saved config runs again as it is
+    again = load_config(out / "config.yaml", EvaluateConfig)
+    assert again == config
+
+
+def test_random_splits_and_log_free_metrics(table, tmp_path):
+    config = evaluate_config(
+        table,
+        tmp_path / "eval",
+        target_transform="none",
+        splits={"scheme": "random", "n_seeds": 2},
+        group_columns=[],
+    )
+    result = evaluate_from_config(config)
+    assert result.table["by"].tolist() == ["all"]
+    per_seed = pd.read_csv(tmp_path / "eval" / "metrics_per_seed.csv")
+    assert per_seed["n_test"].tolist() == [10, 10]
+    assert "every metric on the target's own scale" in (tmp_path / "eval" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "text"),
+    [
+        ({"group_columns": ["order"]}, SampleDataError, "'order' is not in"),
+        ({"splits": {"scheme": "grouped", "group_column": "plot"}}, SampleDataError, "'plot'"),
+        ({"models": {"x": {"estimator": "random_forest"}}}, RegistryError, "random_forest"),
+        ({"models": {"x": {"estimator": "covariate_mlp"}}}, ConfigError, "spectra"),
+        ({"models": {"x": {"estimator": "plsr", "params": {"n_comp": 3}}}}, ConfigError, "n_comp"),
+    ],
+)
+def test_bad_config_is_refused_before_any_output(table, tmp_path, change, error, text):
+    out = tmp_path / "eval"
+    with pytest.raises(error, match=text) as err:
+        evaluate_from_config(evaluate_config(table, out, **change))
+    assert err.value.fix
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_missing_group_column_lists_the_available_ones(table, tmp_path):
+    with pytest.raises(SampleDataError) as err:
+        evaluate_from_config(evaluate_config(table, tmp_path / "e", group_columns=["texture"]))
+    assert err.value.field == "group_columns"
+    for column in ("site_id", "soil_order", "country", "kex_cmol_kg"):
+        assert column in err.value.fix
+
+
+def test_zero_targets_under_log10_and_nan_spectra_are_refused(tmp_path):
+    zeros = write_spectra_table(
+        tmp_path / "zeros.parquet",
+        n=60,
+        kex_cmol_kg=lambda f: f["kex_cmol_kg"].where(f.index % 7 != 0, 0.0),
+    )
+    with pytest.raises(SampleDataError, match="zero or negative") as err:
+        evaluate_from_config(evaluate_config(zeros, tmp_path / "a"))
+    assert err.value.field == "kex_cmol_kg" and "target_transform: none" in err.value.fix
+    column = f"wn_{AXIS_CM1[150]:.1f}"
+    gaps = write_spectra_table(
+        tmp_path / "gaps.parquet", n=60, **{column: lambda f: f[column].where(f.index != 5)}
+    )
+    with pytest.raises(SpectraError, match="NaN|non-finite"):
+        evaluate_from_config(evaluate_config(gaps, tmp_path / "b"))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_train_spectra_writes_artifact_and_metrics(table, tmp_path):
+    out = tmp_path / "model"
+    config = validate_config(
+        {
+            "spectra": {"path": str(table), "target": "kex_cmol_kg", "target_units": "cmol(+)/kg"},
+            "model": {"estimator": "spectral_cnn", "params": {"max_epochs": 3, "threads": 1}},
+            "group_column": "site_id",
+            "valid_fraction": 0.2,
+            "output": {"dir": str(out)},
+        },
+        SpectralTrainConfig,
+        source="test",
+    )
+    result = train_spectra_from_config(config)
+    assert {p.name for p in out.iterdir()} == {
+        "model.safetensors",
+        "metrics.json",
+        "training_history.csv",
+        "config.yaml",
+    }
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_train"] == 80 and metrics["n_valid"] == 20  # two whole sites of 10
+    assert set(metrics["valid"]) >= {"r2", "lccc", "rmse", "mape"}
+    assert metrics["valid"]["r2"] == pytest.approx(result.metrics["valid"]["r2"])
+    history = pd.read_csv(out / "training_history.csv")
+    assert history["epoch"].max() <= 3 and {"member", "train_loss", "valid_loss"} <= set(history)
+    header = read_header(out / "model.safetensors")
+    assert header.estimator == "spectral_cnn" and header.provenance.n_samples == 100
+    assert header.input_spec.kind == "spectra" and len(header.input_spec.axis) == 300
+
+
+def test_kex_configs_validate():
+    evaluate = load_config(CONFIGS / "kex" / "afsis_evaluate.yaml", EvaluateConfig)
+    assert evaluate.splits.scheme == "grouped" and evaluate.splits.group_column == "LOCNAME"
+    assert evaluate.spectra.target == "EXKM3S" and set(evaluate.models) == {"cnn", "plsr"}
+    synthetic = load_config(CONFIGS / "kex" / "synthetic_evaluate.yaml", EvaluateConfig)
+    assert synthetic.splits.n_seeds == 20 and synthetic.learning_curve.enabled
+    train = load_config(CONFIGS / "kex" / "afsis_train.yaml", SpectralTrainConfig)
+    assert train.model.estimator == "spectral_cnn" and train.group_column == "LOCNAME"
+
+
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        ({"splits": {"scheme": "grouped"}}, "needs splits.group_column"),
+        ({"splits": {"group_column": "site_id"}}, "only used with splits.scheme: grouped"),
+        ({"models": {"cnn/v2": FAST_CNN}}, "it names files"),
+        ({"learning_curve": {"enabled": True, "models": ["svm"]}}, "not in models"),
+        ({"learning_curve": {"sizes": [0.5, -3]}}, "positive"),
+        ({"models": {}}, "models"),
+    ],
+)
+def test_evaluate_config_refuses_inconsistent_sections(table, tmp_path, change, text):
+    with pytest.raises(ConfigError, match=text):
+        evaluate_config(table, tmp_path / "e", **change)
