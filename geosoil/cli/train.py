@@ -30,10 +30,10 @@ def command(
     config: Path, out_dir: Path | None, overwrite: bool, overrides: tuple[str, ...]
 ) -> None:
     """Train the model described by CONFIG (YAML): covariates with CV, or spectra."""
-    from geosoil.config import TrainConfig, validate_config
+    from geosoil.config import TrainConfig, read_config_mapping, validate_config
     from geosoil.config.spectral import SpectralTrainConfig
 
-    raw = _read_raw(config, apply_output_flags(overrides, out_dir, overwrite))
+    raw = read_config_mapping(config, apply_output_flags(overrides, out_dir, overwrite))
     if "spectra" in raw:
         cfg = validate_config(raw, SpectralTrainConfig, source=config)
         with blame_config(config):
@@ -42,40 +42,6 @@ def command(
     cfg = validate_config(raw, TrainConfig, source=config)
     with blame_config(config):
         _train_covariates(cfg)
-
-
-def _read_raw(path: Path, overrides: list[str]) -> dict:
-    """The YAML mapping with ``--set`` overrides applied, read once, not yet validated."""
-    import yaml
-
-    from geosoil.config import parse_overrides
-    from geosoil.errors import ConfigError, InputFileNotFoundError
-
-    if not path.is_file():
-        raise InputFileNotFoundError(
-            "config file not found", path=path, fix="check the path (configs/ holds examples)"
-        )
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config is not valid YAML: {err}", path=path) from err
-    raw = {} if raw is None else raw
-    if not isinstance(raw, dict):
-        raise ConfigError("config must be a mapping of sections", path=path, fix="see configs/")
-    for keys, value in parse_overrides(overrides):
-        node = raw
-        for key in keys[:-1]:
-            if node.get(key) is None:
-                node[key] = {}
-            node = node[key]
-            if not isinstance(node, dict):
-                raise ConfigError(
-                    f"override cannot set '{'.'.join(keys)}': '{key}' is not a section",
-                    path=path,
-                    field="--set",
-                )
-        node[keys[-1]] = value
-    return raw
 
 
 def _train_spectra(cfg) -> None:

@@ -8,6 +8,7 @@ from geosoil.config.base import (
     StrictModel,
     load_config,
     parse_overrides,
+    read_config_mapping,
     save_config,
     validate_config,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "TrainConfig",
     "load_config",
     "parse_overrides",
+    "read_config_mapping",
     "save_config",
     "validate_config",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "StrictModel",
     "load_config",
     "parse_overrides",
+    "read_config_mapping",
     "save_config",
     "validate_config",
 ]
@@ -71,6 +72,14 @@ def load_config(
     ConfigError
         Malformed YAML, unknown keys (with a suggestion) or invalid values, naming the key.
     """
+    return validate_config(read_config_mapping(path, overrides), model, source=path)
+
+
+def read_config_mapping(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """The YAML mapping of ``path`` with ``--set`` overrides applied, not yet validated.
+
+    For commands that pick the config model from the file's sections before validating.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputFileNotFoundError(
@@ -86,7 +95,7 @@ def load_config(
         raise ConfigError("config must be a mapping of sections", path=path, fix="see configs/")
     for keys, value in parse_overrides(overrides):
         _set_nested(raw, keys, value)
-    return validate_config(raw, model, source=path)
+    return raw
 
 
 def validate_config(raw: dict, model: type[ConfigT], *, source: Path | str) -> ConfigT:

@@ -16,7 +16,7 @@ from pathlib import Path
 from affine import Affine
 
 from geosoil.errors import ConfigError, OutputError, OutputExistsError
-from geosoil.synthetic import covariates, properties, sampling, spectra
+from geosoil.synthetic import covariates, parcels, properties, sampling, spectra
 from geosoil.synthetic.readme import render_readme
 from geosoil.synthetic.sizes import get_size
 from geosoil.synthetic.streams import component_rng
@@ -36,6 +36,7 @@ COMPONENTS: tuple[Component, ...] = (
     properties.COMPONENT,
     sampling.COMPONENT,
     spectra.COMPONENT,
+    parcels.COMPONENT,
 )
 
 

@@ -1,0 +1,92 @@
+"""``geosoil recommend``: decision products from mapped soil properties.
+
+``geosoil recommend k-fertilizer CONFIG``: potassium doses (kg K2O/ha and kg KCl/ha) against
+radiocaesium uptake, as maps and, with field polygons, a per-field table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from geosoil.cli.options import (
+    apply_output_flags,
+    blame_config,
+    config_argument,
+    out_option,
+    overwrite_option,
+    set_option,
+)
+
+
+@click.group("recommend")
+def command() -> None:
+    """Fertilizer recommendations from mapped soil properties."""
+
+
+@command.command("k-fertilizer")
+@config_argument
+@out_option
+@click.option(
+    "--fields",
+    "fields_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Field polygons for the per-field table (overrides fields.path).",
+)
+@click.option("--resume", is_flag=True, help="Finish an interrupted run into the same folder.")
+@overwrite_option
+@set_option
+def k_fertilizer(
+    config: Path,
+    out_dir: Path | None,
+    fields_path: Path | None,
+    resume: bool,
+    overwrite: bool,
+    overrides: tuple[str, ...],
+) -> None:
+    """Map K2O and KCl doses to reach the exchangeable-K target of CONFIG (YAML)."""
+    from geosoil.config.base import load_config
+    from geosoil.config.recommend import RecommendKConfig
+    from geosoil.workflows.recommend import recommend_k_from_config
+
+    extra = apply_output_flags(overrides, out_dir, overwrite)
+    if fields_path is not None:
+        extra.append(f"fields.path={fields_path}")
+    if resume:
+        extra.append("output.resume=true")
+    with blame_config(config):
+        parsed = load_config(config, RecommendKConfig, extra)
+        result = recommend_k_from_config(parsed, source=config)
+    for name, path in result.cogs.items():
+        click.echo(f"{name}: {path}")
+    if result.zarr is not None:
+        click.echo(f"zarr: {result.zarr}")
+    if result.fields_gpkg is not None:
+        click.echo(f"fields: {result.fields_gpkg} and {result.fields_csv}")
+    click.echo(f"config: {result.config}")
+    summary = result.summary
+    target = summary["target"]
+    origin = target.get("crop", "config")
+    click.echo(
+        f"target: {target['target_mg_k2o_100g']:g} mg K2O/100 g ({origin}; see summary.json)"
+    )
+    for name, layer in summary["layers"].items():
+        if layer["valid_pixels"]:
+            click.echo(
+                f"{name}: mean {layer['mean']:.4g}, max {layer['maximum']:.4g} "
+                f"({layer['units']}) over {layer['valid_pixels']} pixels"
+            )
+        else:
+            click.echo(f"{name}: no valid pixel")
+    fields = summary.get("fields")
+    if fields:
+        totals = ", ".join(
+            f"{key} {value:.6g}"
+            for key, value in fields.items()
+            if key.startswith("total_") and value is not None
+        )
+        click.echo(
+            f"fields: {fields['n_fields']} ({fields['n_with_warning']} with a warning); {totals}"
+        )

@@ -1,0 +1,533 @@
+"""``geosoil recommend k-fertilizer``: exchangeable K map -> K2O/KCl doses -> per-field table.
+
+The run is one map (:func:`geosoil.workflows.map.map_from_config`) of the Kex model with the
+``k_fertilizer`` product, plus, with field polygons, the per-field table. Everything is checked
+before any output is written; the output folder appears only once complete::
+
+    <out>/config.yaml          this config, as run
+    <out>/summary.json         target and its source, dose statistics, field totals
+    <out>/map/                 the map run: Kex (and its uncertainty), dose COGs + .qml, ...
+    <out>/fields.gpkg, .csv    the per-field table (with fields)
+    <out>/kex_model.safetensors, kex_points.csv, kex_model_history.csv   (route b only)
+
+A failed run leaves ``.<out>.partial`` for ``output.resume``: the map resumes block by block,
+and route (b)'s covariate model is reused rather than retrained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from rasterio.crs import CRS
+
+from geosoil.artifacts import (
+    Artifact,
+    InputLayer,
+    InputSpec,
+    OutputSpec,
+    Provenance,
+    file_sha256,
+    load_artifact,
+    save_artifact,
+)
+from geosoil.config import MapConfig, save_config
+from geosoil.config.recommend import CovariateModelConfig, KexSpectraConfig, RecommendKConfig
+from geosoil.errors import ConfigError, MissingCRSError, OutputError, SampleDataError
+from geosoil.io.catalog import CovariateCatalog, CovariateLayer, read_catalog
+from geosoil.io.rasters import extract_at_points
+from geosoil.io.writers import resumable_directory, write_bytes_atomic
+from geosoil.models.registry import get_estimator_class
+from geosoil.products.field_table import k_dose_field_table, read_fields, write_field_table
+from geosoil.products.k_fertilizer import (
+    DOSE_K2O,
+    DOSE_KCL,
+    KFertilizer,
+    default_k_target,
+    k_targets,
+    percentile_dose_names,
+)
+from geosoil.workflows.map import STORE_NAME, map_from_config, resolve_grid
+
+__all__ = ["RecommendResult", "map_config_for", "predict_kex_at_points", "recommend_k_from_config"]
+
+log = logging.getLogger(__name__)
+
+MAP_DIR = "map"
+KEX_MODEL = "kex_model.safetensors"
+KEX_POINTS = "kex_points.csv"
+FIELDS_STEM = "fields"
+_RUN_RECORD = ".recommend-run.json"
+_KEX_UNITS = {"cmol(+)/kg", "cmol/kg", "cmolc/kg", "cmol+/kg", "meq/100g"}
+
+
+@dataclass(frozen=True)
+class RecommendResult:
+    """Paths of everything ``recommend_k_from_config`` wrote, and its summary."""
+
+    out_dir: Path
+    cogs: dict[str, Path]
+    zarr: Path | None
+    fields_gpkg: Path | None
+    fields_csv: Path | None
+    kex_model: Path
+    config: Path
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything checked before the output folder is touched."""
+
+    catalog: CovariateCatalog
+    fields: gpd.GeoDataFrame | None
+    kex_artifact: Artifact | None  # route (a)
+    points: gpd.GeoDataFrame | None  # route (b): Kex predicted at the spectra's points
+    spectral_artifact: Artifact | None  # route (b)
+    layers: list[CovariateLayer]  # route (b): covariates of the Kex map model
+
+
+def recommend_k_from_config(
+    config: RecommendKConfig, *, source: Path | None = None
+) -> RecommendResult:
+    """Map Kex and the K-fertilizer doses, and summarise them per field.
+
+    Parameters
+    ----------
+    config
+        The validated config.
+    source
+        The config file, named in errors.
+
+    Raises
+    ------
+    ConfigError
+        No output folder; a bulk-density layer missing from the catalog or not in g/cm3; a
+        Kex model that is not a single-output model in cmol(+)/kg; a percentile dose without
+        the model uncertainty it needs; a grid that is not projected when fields are given.
+    SampleDataError, MissingCRSError
+        Unusable field polygons or spectra.
+    """
+    if config.output.dir is None:
+        raise ConfigError(
+            "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
+        )
+    plan = _plan(config, source=source)
+    out = config.output
+    with resumable_directory(out.dir, overwrite=out.overwrite, resume=out.resume) as (
+        staging,
+        resumed,
+    ):
+        _check_run_record(staging, _run_fingerprint(config, plan), resumed=resumed)
+        if config.kex.model is not None:
+            kex_model = Path(config.kex.model)
+        else:
+            kex_model = staging / KEX_MODEL
+            if not (resumed and kex_model.exists()):
+                _fit_kex_map_model(config, plan, staging)
+        map_dir = staging / MAP_DIR
+        if not (resumed and (map_dir / "summary.json").exists()):
+            map_from_config(
+                map_config_for(config, kex_model=kex_model, out_dir=map_dir, resume=resumed),
+                source=source,
+            )
+        layers = json.loads((map_dir / "summary.json").read_text())["layers"]
+        sources = _layer_sources(map_dir, layers)
+        table = None
+        if plan.fields is not None:
+            table = k_dose_field_table(
+                plan.fields,
+                sources,
+                id_column=config.fields.id_column,
+                percentile=config.percentile,
+            )
+            write_field_table(table, staging, stem=FIELDS_STEM)
+        summary = _finite_or_none(_summary(config, layers, table))
+        text = json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False)
+        write_bytes_atomic(staging / "summary.json", (text + "\n").encode())
+        save_config(config, staging / "config.yaml")
+        (staging / _RUN_RECORD).unlink()
+    out_dir = Path(out.dir)
+    final_map = out_dir / MAP_DIR
+    has_fields = plan.fields is not None
+    return RecommendResult(
+        out_dir=out_dir,
+        cogs={name: final_map / f"{name}.tif" for name in layers if out.format != "zarr"},
+        zarr=final_map / STORE_NAME if out.format != "cog" else None,
+        fields_gpkg=out_dir / f"{FIELDS_STEM}.gpkg" if has_fields else None,
+        fields_csv=out_dir / f"{FIELDS_STEM}.csv" if has_fields else None,
+        kex_model=Path(config.kex.model) if config.kex.model else out_dir / KEX_MODEL,
+        config=out_dir / "config.yaml",
+        summary=summary,
+    )
+
+
+def map_config_for(
+    config: RecommendKConfig, *, kex_model: Path, out_dir: Path, resume: bool = False
+) -> MapConfig:
+    """The map run of a recommend config: the Kex model and the ``k_fertilizer`` product."""
+    return MapConfig.model_validate(
+        {
+            "models": [
+                {
+                    "path": kex_model,
+                    "name": config.kex.layer,
+                    "uncertainty": config.percentile is not None,
+                }
+            ],
+            "products": [{"name": KFertilizer.name, "params": config.product_params()}],
+            "covariates": config.covariates.model_dump(),
+            "grid": config.grid.model_dump(),
+            "output": {"dir": out_dir, "resume": resume, "format": config.output.format},
+            "chunk": config.chunk,
+            "batch_pixels": config.batch_pixels,
+            "execution": config.execution.model_dump(),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------- checks first
+def _plan(config: RecommendKConfig, *, source: Path | None) -> _Plan:
+    catalog = read_catalog(config.covariates.catalog)
+    _check_bulk_density_layer(config, catalog)
+    fields = None
+    if config.fields is not None:
+        fields = read_fields(
+            config.fields.path, id_column=config.fields.id_column, layer=config.fields.layer
+        )
+        # Throwaway output path: only the grid matters here, and resolving it writes nothing.
+        grid, _ = resolve_grid(
+            map_config_for(config, kex_model=Path("kex.safetensors"), out_dir=Path("unused")),
+            catalog,
+        )
+        if not CRS.from_user_input(grid.crs).is_projected:
+            raise ConfigError(
+                f"the map grid is in {grid.crs}, a geographic CRS: field areas and totals need "
+                "one in metres",
+                path=source,
+                field="grid",
+                fix="use a projected reference layer or set grid.crs to a projected CRS "
+                "(e.g. a UTM zone)",
+            )
+    if config.kex.model is not None:
+        artifact = load_artifact(config.kex.model)
+        _check_kex_artifact(config, artifact, kind="covariates", field="kex.model")
+        return _Plan(catalog, fields, artifact, None, None, [])
+    spectra_cfg = config.kex.spectra
+    model_cfg = config.kex.covariate_model
+    layers = catalog.select(
+        config.covariates.names, source=config.covariates.catalog, field="covariates.names"
+    )
+    estimator = _covariate_estimator(model_cfg, layers)
+    if config.percentile is not None and not estimator.supports_dist:
+        raise ConfigError(
+            f"percentile {config.percentile:g} needs Kex uncertainty layers, but the "
+            f"'{model_cfg.estimator}' model configured offers no predictive distribution",
+            path=source,
+            field="percentile",
+            fix="set kex.covariate_model.params.n_members: 5 (an ensemble), or percentile: null",
+        )
+    spectral = load_artifact(spectra_cfg.artifact)
+    _check_kex_artifact(
+        config, spectral, kind="spectra", field="kex.spectra.artifact", need_dist=False
+    )
+    points = predict_kex_at_points(spectra_cfg, spectral, kex_column=config.kex.layer)
+    return _Plan(catalog, fields, None, points, spectral, layers)
+
+
+def _check_bulk_density_layer(config: RecommendKConfig, catalog: CovariateCatalog) -> None:
+    if config.bulk_density is None:
+        return
+    by_name = {layer.name: layer for layer in catalog.layers}
+    layer = by_name.get(config.bulk_density)
+    if layer is None:
+        raise ConfigError(
+            f"bulk density layer '{config.bulk_density}' is not in the covariate catalog",
+            path=config.covariates.catalog,
+            field="bulk_density",
+            fix=f"use one of {sorted(by_name)}, or set bulk_density_g_cm3 to a constant",
+        )
+    units = layer.units.replace(" ", "").lower()
+    if "kg" in units and layer.scale == 1.0:
+        raise ConfigError(
+            f"bulk density layer '{layer.name}' is in {layer.units}; the dose needs g/cm3",
+            path=config.covariates.catalog,
+            field="bulk_density",
+            fix=f"declare scale: 0.001 and units: g/cm3 for '{layer.name}' in the catalog",
+        )
+
+
+def _check_kex_artifact(
+    config: RecommendKConfig,
+    artifact: Artifact,
+    *,
+    kind: str,
+    field: str,
+    need_dist: bool = True,
+) -> None:
+    header = artifact.header
+    if header.input_spec.kind != kind:
+        other = "kex.spectra.artifact" if kind == "covariates" else "kex.model"
+        raise ConfigError(
+            f"{field} is a {header.input_spec.kind} model ({header.estimator}); this route "
+            f"needs a {kind} model",
+            path=artifact.path,
+            field=field,
+            fix=f"a {header.input_spec.kind} artifact goes under {other}",
+        )
+    names, units = header.output_spec.names, header.output_spec.units
+    if len(names) != 1:
+        raise ConfigError(
+            f"the Kex model predicts {names}; one output, exchangeable K, is needed",
+            path=artifact.path,
+            field=field,
+            fix="use a model trained on exchangeable K alone",
+        )
+    unit = units[0].replace(" ", "").lower()
+    if not unit:
+        log.warning("%s declares no units for %s; assuming cmol(+)/kg", artifact.path, names[0])
+    elif unit not in _KEX_UNITS:
+        raise ConfigError(
+            f"the Kex model predicts {names[0]} in '{units[0]}'; the dose needs cmol(+)/kg",
+            path=artifact.path,
+            field=field,
+            fix="use a model trained on exchangeable K in cmol(+)/kg (mg K/kg / 391)",
+        )
+    if need_dist and config.percentile is not None and not artifact.estimator.supports_dist:
+        raise ConfigError(
+            f"percentile {config.percentile:g} needs the Kex uncertainty layers "
+            f"({config.kex.layer}_p05, {config.kex.layer}_p95), which model "
+            f"'{header.estimator}' cannot map: it offers no predictive distribution",
+            path=artifact.path,
+            field="percentile",
+            fix="train the Kex model as an ensemble (--set model.params.n_members=5), or set "
+            "percentile: null to map only the dose at the mapped Kex",
+        )
+
+
+def _covariate_estimator(model_cfg: CovariateModelConfig, layers: list[CovariateLayer]):
+    estimator_cls = get_estimator_class(model_cfg.estimator, field="kex.covariate_model.estimator")
+    params = dict(model_cfg.params)
+    if "categorical_features" in estimator_cls.param_names():
+        params.setdefault(
+            "categorical_features", [layer.name for layer in layers if layer.categorical]
+        )
+    return estimator_cls.from_params(params, source="kex.covariate_model.params")
+
+
+# ---------------------------------------------------------------------------- route (b)
+def predict_kex_at_points(
+    spectra_cfg: KexSpectraConfig, artifact: Artifact, *, kex_column: str = "kex_cmol_kg"
+) -> gpd.GeoDataFrame:
+    """Kex predicted by a spectral artifact at the sample points of a spectra table.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per sample: the id (when ``id_column`` is set), ``<kex_column>`` (the
+        prediction), and with a model offering ``predict_dist`` ``<kex_column>_std``,
+        ``_p05`` and ``_p95`` (NaN otherwise); point geometry with the table's CRS.
+    """
+    from geosoil.io.spectra import read_spectra
+
+    samples = read_spectra(
+        spectra_cfg.table,
+        id_column=spectra_cfg.id_column,
+        x_column=spectra_cfg.x_column,
+        y_column=spectra_cfg.y_column,
+        crs=spectra_cfg.crs,
+    )
+    frame = samples.frame
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.crs is None:
+        raise MissingCRSError(
+            "the spectra have no coordinates with a CRS, so Kex cannot be mapped from them",
+            path=spectra_cfg.table,
+            field="kex.spectra.crs",
+            fix="set kex.spectra.x_column, y_column and crs (e.g. EPSG:32654), or use a "
+            "GeoParquet table",
+        )
+    estimator = artifact.estimator
+    n = len(samples)
+    std = p05 = p95 = np.full(n, np.nan)
+    if estimator.supports_dist:
+        mean, std, quantiles = estimator.predict_dist(
+            samples.spectra, axis=samples.axis, levels=(0.05, 0.95)
+        )
+        p05, p95 = quantiles
+    else:
+        log.info("%s offers no predictive distribution: points carry no Kex spread", artifact.path)
+        mean = estimator.predict(samples.spectra, axis=samples.axis)
+    columns: dict[str, Any] = {}
+    if spectra_cfg.id_column and spectra_cfg.id_column in frame.columns:
+        columns[spectra_cfg.id_column] = frame[spectra_cfg.id_column].to_numpy()
+    columns[kex_column] = np.asarray(mean, dtype=np.float64)
+    columns[f"{kex_column}_std"] = np.asarray(std, dtype=np.float64)
+    columns[f"{kex_column}_p05"] = np.asarray(p05, dtype=np.float64)
+    columns[f"{kex_column}_p95"] = np.asarray(p95, dtype=np.float64)
+    log.info("predicted Kex at %d sample points from %s", n, spectra_cfg.table)
+    return gpd.GeoDataFrame(columns, geometry=frame.geometry.to_numpy(), crs=frame.crs)
+
+
+def _fit_kex_map_model(config: RecommendKConfig, plan: _Plan, staging: Path) -> Path:
+    """Fit the covariate model on the predicted Kex; write it and the points it learned from."""
+    points = plan.points
+    kex = config.kex.layer
+    y = points[kex].to_numpy(dtype=np.float64)
+    X = extract_at_points(plan.layers, points.geometry)
+    keep = np.isfinite(y) & (y > 0) & X.notna().all(axis=1).to_numpy()
+    if keep.sum() < 10:
+        raise SampleDataError(
+            f"only {int(keep.sum())} spectra points have a positive Kex prediction and valid "
+            "covariates",
+            path=config.kex.spectra.table,
+            field="kex.spectra.table",
+            fix="check that the points lie inside the covariate rasters and their CRS is right",
+        )
+    if (~keep).any():
+        log.warning("Kex map model: dropped %d of %d points", int((~keep).sum()), keep.size)
+    model_cfg = config.kex.covariate_model
+    estimator = _covariate_estimator(model_cfg, plan.layers)
+    X_fit, y_fit = X[keep].reset_index(drop=True), y[keep]
+    log.info("fitting the Kex map model (%s) on %d points", model_cfg.estimator, len(y_fit))
+    estimator.fit(X_fit, y_fit)
+    table = pd.DataFrame(points.drop(columns=points.geometry.name))
+    table.insert(len(table.columns), "x", points.geometry.x.to_numpy())
+    table.insert(len(table.columns), "y", points.geometry.y.to_numpy())
+    table["used_in_fit"] = keep
+    write_bytes_atomic(staging / KEX_POINTS, table.to_csv(index=False).encode())
+    history = pd.DataFrame(getattr(estimator, "history_", []))
+    write_bytes_atomic(staging / "kex_model_history.csv", history.to_csv(index=False).encode())
+    params = estimator.get_params()
+    return save_artifact(
+        estimator,
+        staging / KEX_MODEL,
+        input_spec=InputSpec(
+            kind="covariates",
+            layers=[
+                InputLayer(name=layer.name, units=layer.units, categorical=layer.categorical)
+                for layer in plan.layers
+            ],
+        ),
+        output_spec=OutputSpec(
+            names=[kex],
+            units=["cmol(+)/kg"],
+            back_transform=params.get("target_transform", "none"),
+        ),
+        provenance=Provenance(
+            data_fingerprint=_data_fingerprint(X_fit, y_fit),
+            n_samples=len(y_fit),
+            seed=int(params.get("seed", 0)),
+            config=config.model_dump(mode="json"),
+            parent_sha256=plan.spectral_artifact.sha256,
+        ),
+    )
+
+
+def _data_fingerprint(X: pd.DataFrame, y: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(X.columns).encode())
+    digest.update(np.ascontiguousarray(X.to_numpy(dtype=np.float64)).tobytes())
+    digest.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------- resume
+def _run_fingerprint(config: RecommendKConfig, plan: _Plan) -> str:
+    """What decides the reused parts of a resumed run (the Kex model and the map)."""
+    record: dict[str, Any] = {"config": config.result_defining()}
+    record["config"].pop("fields", None)  # the table is always recomputed
+    if plan.kex_artifact is not None:
+        record["kex_model"] = plan.kex_artifact.sha256
+    else:
+        record["spectral_model"] = plan.spectral_artifact.sha256
+        record["spectra"] = file_sha256(config.kex.spectra.table)
+    record["covariates"] = [
+        [layer.name, layer.path.stat().st_size, layer.path.stat().st_mtime_ns]
+        for layer in plan.catalog.layers
+        if layer.path.exists()
+    ]
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _check_run_record(staging: Path, fingerprint: str, *, resumed: bool) -> None:
+    path = staging / _RUN_RECORD
+    if resumed and path.exists():
+        found = json.loads(path.read_text()).get("fingerprint")
+        if found != fingerprint:
+            raise OutputError(
+                "cannot resume: the interrupted run used another config, model, spectra or "
+                "covariates",
+                path=staging,
+                field="output.resume",
+                fix="resume with the same config and inputs, or pass --overwrite to start over",
+            )
+        return
+    write_bytes_atomic(path, json.dumps({"fingerprint": fingerprint}).encode())
+
+
+# ---------------------------------------------------------------------------- outputs
+def _layer_sources(map_dir: Path, layers: dict[str, Any]) -> dict[str, str]:
+    """GDAL dataset names of the mapped layers: the COGs, else the Zarr store's arrays."""
+    sources = {}
+    for name in layers:
+        cog = map_dir / f"{name}.tif"
+        sources[name] = str(cog) if cog.exists() else f'ZARR:"{map_dir / STORE_NAME}":/{name}'
+    return sources
+
+
+def _summary(
+    config: RecommendKConfig, layers: dict[str, Any], table: gpd.GeoDataFrame | None
+) -> dict[str, Any]:
+    if config.target_mg_k2o_100g is not None:
+        target = {"target_mg_k2o_100g": config.target_mg_k2o_100g, "source": "config"}
+    else:
+        row = k_targets()[config.crop] if config.crop else default_k_target()
+        target = {"target_mg_k2o_100g": row.target_mg_k2o_100g, "crop": row.crop}
+        target["source"] = row.source
+    kex_valid = layers[config.kex.layer]["valid_pixels"]
+    dose_valid = layers[DOSE_K2O]["valid_pixels"]
+    without_dose = kex_valid - dose_valid
+    if without_dose:
+        log.warning(
+            "%d pixels have Kex but no dose: bulk density nodata or outside 0.1-2.7 g/cm3, or "
+            "a negative Kex",
+            without_dose,
+        )
+    dose_layers = [DOSE_K2O, DOSE_KCL]
+    if config.percentile is not None:
+        dose_layers += list(percentile_dose_names(config.percentile))
+    summary: dict[str, Any] = {
+        "target": target,
+        "bulk_density": config.bulk_density or f"{config.bulk_density_g_cm3:g} g/cm3",
+        "plough_depth_cm": config.plough_depth_cm,
+        "percentile": config.percentile,
+        "pixels_with_kex_without_dose": without_dose,
+        "layers": {name: layers[name] for name in dose_layers},
+    }
+    if table is not None:
+        totals = [c for c in table.columns if c.startswith("total_")]
+        summary["fields"] = {
+            "n_fields": len(table),
+            "n_with_warning": int((table["warning"] != "").sum()),
+            "area_ha": float(table["area_ha"].sum()),
+            **{column: float(table[column].sum(min_count=1)) for column in totals},
+        }
+    return summary
+
+
+def _finite_or_none(value: Any) -> Any:
+    """NaN and infinities as None, so summary.json is strict JSON."""
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
