@@ -1,4 +1,4 @@
-# make demo : set up .venv if needed, then synthetic world -> train -> map
+# make demo : set up .venv if needed, then synthetic world -> train -> map -> K-fertilizer doses
 # make test : set up .venv if needed, then lint and the whole test suite (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -22,7 +22,9 @@ demo: $(STAMP)
 	$(BIN)/geosoil synth --out demo/world --size small --seed 0 --overwrite
 	$(BIN)/geosoil train configs/demo/train.yaml --overwrite
 	$(BIN)/geosoil map configs/demo/map.yaml --overwrite
-	@echo "demo done: open demo/map/kex_cmol_kg.tif in QGIS; report in demo/train/report/report.md"
+	$(BIN)/geosoil recommend k-fertilizer configs/demo/recommend.yaml --overwrite
+	@echo "demo done: open demo/map/kex_cmol_kg.tif and demo/recommend/map/dose_k2o_kg_ha.tif in QGIS;"
+	@echo "           per-field doses in demo/recommend/fields.csv; report in demo/train/report/report.md"
 
 lint: $(STAMP)
 	$(BIN)/ruff check geosoil tests benchmarks

@@ -2,8 +2,10 @@
 
 from geosoil.products.base import Product, build_product, get_product_class, register_product
 from geosoil.products.classes import ThresholdClasses
+from geosoil.products.k_fertilizer import KFertilizer
 
 __all__ = [
+    "KFertilizer",
     "Product",
     "ThresholdClasses",
     "build_product",
