@@ -1,0 +1,56 @@
+"""Config of ``geosoil explain``: wavelength attributions of spectral artifacts, per group."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from geosoil.config.base import StrictModel
+from geosoil.config.common import OutputConfig
+from geosoil.config.spectral import SpectraConfig
+
+__all__ = ["ExplainConfig"]
+
+
+class ExplainConfig(StrictModel):
+    """``geosoil explain``: GradientShap attributions of spectral models, per group and seed.
+
+    ``models`` lists artifact paths or glob patterns (e.g. the per-seed models that
+    ``geosoil evaluate`` saves with ``save_models: true``: ``out/models/cnn_seed*.safetensors``);
+    every match is explained on the same samples and the results are aggregated over them
+    (mean and sd across artifacts). Relative paths are read from the folder geosoil runs in.
+    """
+
+    models: list[str] = Field(min_length=1, description="artifact paths or glob patterns")
+    spectra: SpectraConfig
+    group_column: str | None = Field(
+        default=None, description="column of the spectra table to group by (soil order, site)"
+    )
+    max_samples_per_group: int | None = Field(
+        default=200, ge=1, description="samples drawn (seeded) from each group; null: all"
+    )
+    n_samples: int = Field(
+        default=50, ge=1, description="GradientShap random draws (baseline, point on the path)"
+    )
+    baselines: Literal["mean"] | int = Field(
+        default="mean",
+        description="'mean' (mean preprocessed spectrum) or a number of random spectra",
+    )
+    stdevs: float = Field(default=0.0, ge=0, description="sd of the noise added to the inputs")
+    batch_size: int = Field(default=256, ge=1, description="forward rows per GradientShap pass")
+    seed: int = Field(default=0, ge=0)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _one_or_many(cls, value):
+        # A single pattern is the common case; let it be written without list brackets.
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("baselines")
+    @classmethod
+    def _positive_count(cls, value):
+        if isinstance(value, int) and value < 1:
+            raise ValueError("baselines must be 'mean' or a positive number of spectra")
+        return value
