@@ -1,13 +1,21 @@
 """Estimators and the registry that maps artifact names to them."""
 
 from geosoil.models.base import GeoSoilEstimator, NotFittedError
+from geosoil.models.lr_schedule import LRFinderResult
 from geosoil.models.mlp import CovariateMLP
+from geosoil.models.plsr import PLSR
 from geosoil.models.registry import get_estimator_class, register, registered_names
+from geosoil.models.spectral import SpectralEstimator
+from geosoil.models.spectral_cnn import SpectralCNN
 
 __all__ = [
+    "PLSR",
     "CovariateMLP",
     "GeoSoilEstimator",
+    "LRFinderResult",
     "NotFittedError",
+    "SpectralCNN",
+    "SpectralEstimator",
     "get_estimator_class",
     "register",
     "registered_names",

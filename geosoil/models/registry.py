@@ -61,4 +61,6 @@ def get_estimator_class(
 
 def _load_builtin_estimators() -> None:
     # Importing the model modules runs their @register decorators.
-    import geosoil.models.mlp  # noqa: F401
+    import geosoil.models.mlp
+    import geosoil.models.plsr
+    import geosoil.models.spectral_cnn  # noqa: F401

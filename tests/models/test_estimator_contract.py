@@ -1,18 +1,32 @@
 """The scikit-learn contract, run over every registered estimator."""
 
 import inspect
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from geosoil.models import get_estimator_class, registered_names
+from geosoil.models import SpectralEstimator, get_estimator_class, registered_names
 from geosoil.models.base import NotFittedError
 
-# Smallest settings per estimator that still learn the toy problem below.
-FAST = {"covariate_mlp": {"max_epochs": 60, "patience": 60, "hidden_layers": (16,)}}
+from .test_spectral_base import toy_spectra
+
+# Smallest settings per estimator that still learn the toy problems below.
+FAST = {
+    "covariate_mlp": {"max_epochs": 60, "patience": 60, "hidden_layers": (16,)},
+    # No SNV: the toy spectra carry their target in absolute band strengths.
+    "spectral_cnn": {"preprocessing": [], "max_epochs": 6, "patience": 6, "threads": 1},
+    "plsr": {"preprocessing": [], "max_components": 10},
+}
+# Settings added for the test that the toy problem is learnt.
+LEARN = {
+    "covariate_mlp": {"categorical_features": ["c"]},
+    "spectral_cnn": {"max_epochs": 25, "patience": 25},
+}
 # Extra settings under which an estimator offers predict_dist; absent: it never does.
-WITH_DIST = {"covariate_mlp": {"n_members": 2}}
+WITH_DIST = {"covariate_mlp": {"n_members": 2}, "spectral_cnn": {"n_members": 2}}
 
 
 def toy_table(n=120, seed=0):
@@ -22,6 +36,28 @@ def toy_table(n=120, seed=0):
     )
     y = 4.0 + X["a"] + 3 * X["b"] ** 2 + (X["c"] == 2) * 1.5 + rng.normal(scale=0.05, size=n)
     return X, y.to_numpy().copy()
+
+
+@dataclass
+class Problem:
+    """A toy problem in the input form an estimator takes.
+
+    ``fit_kwargs`` go to ``fit`` (the spectral axis); ``equivalent`` lists other
+    ``(X, predict kwargs)`` forms of the same rows that must give the same predictions.
+    """
+
+    X: Any
+    y: np.ndarray
+    fit_kwargs: dict = field(default_factory=dict)
+    equivalent: list = field(default_factory=list)
+
+
+def toy_problem(cls, n=120, seed=0) -> Problem:
+    if issubclass(cls, SpectralEstimator):
+        X, y, axis = toy_spectra(n, seed=seed)
+        return Problem(X, y, {"axis": axis}, equivalent=[(X.tolist(), {}), (X, {"axis": axis})])
+    X, y = toy_table(n, seed)
+    return Problem(X, y, equivalent=[(X.to_numpy(), {})])
 
 
 @pytest.fixture(params=registered_names())
@@ -43,36 +79,40 @@ def test_init_only_stores_keyword_params(estimator_cls):
 
 
 def test_fit_returns_self_and_learns(estimator_cls):
-    X, y = toy_table()
-    estimator = make(estimator_cls, categorical_features=["c"])
-    assert estimator.fit(X, y) is estimator
+    problem = toy_problem(estimator_cls)
+    estimator = make(estimator_cls, **LEARN.get(estimator_cls.registry_name, {}))
+    assert estimator.fit(problem.X, problem.y, **problem.fit_kwargs) is estimator
     learned = [k for k in vars(estimator) if k.endswith("_")]
     assert learned
-    prediction = estimator.predict(X)
+    y = problem.y
+    prediction = estimator.predict(problem.X)
     assert prediction.shape == (len(y),)
     r2 = 1 - np.sum((prediction - y) ** 2) / np.sum((y - y.mean()) ** 2)
     assert r2 > 0.8
 
 
 def test_predict_before_fit_raises(estimator_cls):
-    X, _ = toy_table(10)
+    problem = toy_problem(estimator_cls, 10)
     with pytest.raises(NotFittedError):
-        make(estimator_cls).predict(X)
+        make(estimator_cls).predict(problem.X)
 
 
 def test_fit_is_deterministic_for_a_seed(estimator_cls):
-    X, y = toy_table()
-    first = make(estimator_cls, seed=3).fit(X, y).predict(X)
-    second = make(estimator_cls, seed=3).fit(X, y).predict(X)
-    other = make(estimator_cls, seed=4).fit(X, y).predict(X)
+    problem = toy_problem(estimator_cls)
+    X, y, kwargs = problem.X, problem.y, problem.fit_kwargs
+    first = make(estimator_cls, seed=3).fit(X, y, **kwargs).predict(X)
+    second = make(estimator_cls, seed=3).fit(X, y, **kwargs).predict(X)
+    other = make(estimator_cls, seed=4).fit(X, y, **kwargs).predict(X)
     np.testing.assert_array_equal(first, second)
     assert not np.array_equal(first, other)
 
 
-def test_array_and_table_inputs_agree(estimator_cls):
-    X, y = toy_table()
-    estimator = make(estimator_cls).fit(X, y)
-    np.testing.assert_array_equal(estimator.predict(X), estimator.predict(X.to_numpy()))
+def test_equivalent_inputs_agree(estimator_cls):
+    problem = toy_problem(estimator_cls)
+    estimator = make(estimator_cls).fit(problem.X, problem.y, **problem.fit_kwargs)
+    expected = estimator.predict(problem.X)
+    for X, kwargs in problem.equivalent:
+        np.testing.assert_array_equal(estimator.predict(X, **kwargs), expected)
 
 
 def test_supports_dist_is_known_before_fit(estimator_cls):
@@ -86,8 +126,9 @@ def test_predict_dist_contract(estimator_cls):
     extra = WITH_DIST.get(estimator_cls.registry_name)
     if extra is None:
         pytest.skip(f"{estimator_cls.registry_name} has no predict_dist")
-    X, y = toy_table()
-    estimator = make(estimator_cls, **extra).fit(X, y)
+    problem = toy_problem(estimator_cls)
+    X, y = problem.X, problem.y
+    estimator = make(estimator_cls, **extra).fit(X, y, **problem.fit_kwargs)
     mean, std, quantiles = estimator.predict_dist(X, levels=(0.1, 0.5, 0.9))
     np.testing.assert_array_equal(mean, estimator.predict(X))
     assert mean.shape == std.shape == (len(y),)

@@ -1,0 +1,410 @@
+"""The base of every spectral estimator: input checks, validation split, preprocessing, target.
+
+A spectral model learns on spectra with their axis. :class:`SpectralEstimator` does what
+every such model shares, so that a subclass only says how it learns from preprocessed,
+standardized data and how it predicts from it:
+
+1. checks the spectra (2-D, finite, one column per band of the axis) and the target
+   (finite, one per spectrum, positive under ``log10``);
+2. holds out a seeded validation share when no validation set is given;
+3. fits the :class:`~geosoil.spectra.SpectralPipeline` on the training spectra only;
+4. transforms the target (``none`` or ``log10``) and standardizes it with the training
+   mean and standard deviation.
+
+Predictions are back-transformed to the target's units; spectra on another axis than the
+fitted one are refused with the fix (resample explicitly).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from geosoil.artifacts import InputSpec
+from geosoil.errors import ConfigError, SampleDataError
+from geosoil.models.base import GeoSoilEstimator
+from geosoil.models.targets import TargetTransform
+from geosoil.spectra import SpectraError, SpectralAxis, SpectralPipeline
+
+__all__ = ["PreparedData", "SpectralEstimator"]
+
+log = logging.getLogger(__name__)
+
+# The CO2 absorption doublet of the air in the beam path (2389-2269 cm-1, Albinet et al.
+# 2022): instrument noise, not soil; the seed system drops it.
+CO2_REGION_CM1 = (2269.0, 2389.0)
+
+# Names of the pipeline's tensors in an artifact (SpectralPipeline.export_state).
+_PIPELINE_PREFIX = "preprocessing."
+
+
+@dataclass
+class PreparedData:
+    """Training (and validation) data after checks, preprocessing and target scaling.
+
+    ``Z_*`` are preprocessed spectra (float32, one column per output band); ``t_*`` are
+    targets transformed and standardized (float64). ``Z_valid``/``t_valid`` are None when
+    the estimator fits without a validation set.
+    """
+
+    axis: SpectralAxis
+    pipeline: SpectralPipeline
+    Z_train: np.ndarray
+    t_train: np.ndarray
+    Z_valid: np.ndarray | None
+    t_valid: np.ndarray | None
+    target_mean: float
+    target_scale: float
+
+
+class SpectralEstimator(GeoSoilEstimator):
+    """Shared machinery of estimators on spectra (:class:`SpectralCNN`, :class:`PLSR`).
+
+    Subclasses declare :attr:`default_preprocessing` (steps per axis unit, used when the
+    ``preprocessing`` hyperparameter is None) and implement :meth:`_fit_prepared` and
+    :meth:`_predict_standardized`; they store the hyperparameters ``preprocessing``,
+    ``target_transform``, ``valid_fraction`` and ``seed``.
+
+    Learned state common to all: ``axis_`` (the input axis seen in fit),
+    ``preprocessing_`` (the fitted pipeline), ``target_mean_`` and ``target_scale_`` (of the
+    transformed training target), ``n_train_`` and ``n_valid_``.
+    """
+
+    default_preprocessing: ClassVar[Mapping[str, tuple[Mapping[str, Any], ...]]]
+
+    preprocessing: Sequence[Mapping[str, Any]] | None
+    target_transform: str
+    valid_fraction: float
+    seed: int
+
+    # -- hooks ---------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        """Refuse bad hyperparameters before any data is touched (ConfigError)."""
+
+    def _needs_validation(self) -> bool:
+        """Whether fitting uses a validation set (early stopping, model selection)."""
+        return True
+
+    def _fit_prepared(self, data: PreparedData) -> None:
+        """Learn the model from prepared data; set its learned attributes."""
+        raise NotImplementedError
+
+    def _predict_standardized(self, Z: np.ndarray) -> np.ndarray:
+        """Standardized predictions, float64 of shape (N,), from preprocessed spectra."""
+        raise NotImplementedError
+
+    # -- fitting -------------------------------------------------------------------------
+    def fit(
+        self,
+        X: np.ndarray,
+        y: Sequence[float] | np.ndarray,
+        *,
+        axis: SpectralAxis,
+        X_valid: np.ndarray | None = None,
+        y_valid: Sequence[float] | np.ndarray | None = None,
+    ) -> SpectralEstimator:
+        """Learn from spectra ``X`` (n, bands) on ``axis`` and targets ``y`` (n,); returns self.
+
+        Parameters
+        ----------
+        X
+            Spectra, one row per sample and one column per band of ``axis``.
+        y
+            Target values in their units (e.g. Kex in cmol(+)/kg).
+        axis
+            Band positions of the columns of ``X``; predictions later need the same axis.
+        X_valid, y_valid
+            A validation set on the same axis (early stopping, choice of components). When
+            omitted, ``valid_fraction`` of ``X`` is held out at random (seeded by ``seed``).
+
+        Raises
+        ------
+        SpectraError
+            Spectra not 2-D, not finite, or not one column per band of ``axis``.
+        SampleDataError
+            Targets not finite, of another length, non-positive under ``log10``, or too
+            few samples for the validation split.
+        ConfigError
+            Invalid hyperparameters.
+        """
+        data = self._prepare(X, y, axis=axis, X_valid=X_valid, y_valid=y_valid)
+        self._fit_prepared(data)
+        self.axis_ = data.axis
+        self.preprocessing_ = data.pipeline
+        self.target_mean_ = data.target_mean
+        self.target_scale_ = data.target_scale
+        self.n_train_ = len(data.t_train)
+        self.n_valid_ = 0 if data.t_valid is None else len(data.t_valid)
+        return self
+
+    def _prepare(
+        self,
+        X: np.ndarray,
+        y: Sequence[float] | np.ndarray,
+        *,
+        axis: SpectralAxis,
+        X_valid: np.ndarray | None = None,
+        y_valid: Sequence[float] | np.ndarray | None = None,
+    ) -> PreparedData:
+        """Checks, split, preprocessing and target scaling; sets no attribute on self."""
+        self._check_params()
+        transform = TargetTransform(_check_choice(self.target_transform))
+        axis = _check_axis(axis)
+        X = _check_spectra(X, axis, field="X")
+        y = _check_target(y, len(X), transform, field="y")
+        if (X_valid is None) != (y_valid is None):
+            raise SampleDataError(
+                "X_valid and y_valid must be given together",
+                field="X_valid" if X_valid is None else "y_valid",
+                fix="pass both (a validation set) or neither (valid_fraction is held out)",
+            )
+        if X_valid is not None:
+            X_train, y_train = X, y
+            X_valid = _check_spectra(X_valid, axis, field="X_valid")
+            y_valid = _check_target(y_valid, len(X_valid), transform, field="y_valid")
+            _check_min_rows(len(X_valid), 2, field="X_valid")
+        elif self._needs_validation():
+            train_idx, valid_idx = self._split(len(X))
+            X_train, y_train = X[train_idx], y[train_idx]
+            X_valid, y_valid = X[valid_idx], y[valid_idx]
+        else:
+            X_train, y_train = X, y
+        _check_min_rows(len(X_train), 2, field="X")
+
+        pipeline = SpectralPipeline(self._preprocessing_steps(axis))
+        Z_train = pipeline.fit_transform(X_train, axis)
+        Z_valid = None if X_valid is None else pipeline.transform(X_valid, axis)
+        z_train = transform.forward(y_train)
+        mean = float(np.mean(z_train))
+        scale = float(np.std(z_train)) or 1.0  # a constant target: nothing to scale
+        log.info(
+            "%s: %d training and %d validation spectra, %d -> %d bands after preprocessing",
+            type(self).__name__,
+            len(X_train),
+            0 if X_valid is None else len(X_valid),
+            len(axis),
+            Z_train.shape[1],
+        )
+        return PreparedData(
+            axis=axis,
+            pipeline=pipeline,
+            Z_train=Z_train,
+            t_train=(z_train - mean) / scale,
+            Z_valid=Z_valid,
+            t_valid=None if y_valid is None else (transform.forward(y_valid) - mean) / scale,
+            target_mean=mean,
+            target_scale=scale,
+        )
+
+    def _preprocessing_steps(self, axis: SpectralAxis) -> list[dict[str, Any]]:
+        """The configured steps, or the class default for the axis unit."""
+        if self.preprocessing is not None:
+            return [dict(step) for step in self.preprocessing]
+        return [dict(step) for step in self.default_preprocessing[axis.unit]]
+
+    def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded random train/validation indices holding out ``valid_fraction``."""
+        fraction = self.valid_fraction
+        if not 0.0 < fraction < 1.0:
+            raise ConfigError(
+                f"valid_fraction={fraction!r} must be strictly between 0 and 1",
+                field="model.params.valid_fraction",
+                fix="use e.g. 0.1, or pass X_valid and y_valid",
+            )
+        n_valid = round(fraction * n)
+        if n_valid < 2 or n - n_valid < 2:
+            raise SampleDataError(
+                f"{n} samples are too few to hold out valid_fraction={fraction} for validation "
+                f"({n_valid} validation, {n - n_valid} training)",
+                field="model.params.valid_fraction",
+                fix="provide more samples, change valid_fraction, or pass X_valid and y_valid",
+            )
+        order = np.random.default_rng(self.seed).permutation(n)
+        return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+    # -- prediction ----------------------------------------------------------------------
+    def transform_inputs(self, X: np.ndarray, *, axis: SpectralAxis | None = None) -> np.ndarray:
+        """Preprocessed spectra, float32 of shape (N, bands after preprocessing).
+
+        Parameters
+        ----------
+        X
+            Spectra on the fitted axis, one row per sample.
+        axis
+            The axis of ``X``; when given it must match the fitted one. Without it the
+            columns of ``X`` are taken to be the fitted axis (their count is checked).
+
+        Raises
+        ------
+        SpectraError
+            Another axis than the fitted one (with the fix: resample explicitly), another
+            number of columns, or non-finite values.
+        NotFittedError
+            The estimator is not fitted.
+        """
+        self._check_fitted()
+        if axis is not None:
+            self.axis_.check_matches(_check_axis(axis), field="axis")
+        X = _check_spectra(X, self.axis_, field="X")
+        return self.preprocessing_.transform(X, self.axis_)
+
+    def predict(self, X: np.ndarray, *, axis: SpectralAxis | None = None) -> np.ndarray:
+        """Predictions in the target's units, float32 of shape (N,).
+
+        Every value depends only on its own row, never on how rows are batched.
+        """
+        standardized = self._predict_standardized(self.transform_inputs(X, axis=axis))
+        return self._to_target_units(standardized)
+
+    def _to_transformed(self, standardized: np.ndarray) -> np.ndarray:
+        """Undo the standardization: values on the transformed (e.g. log10) scale."""
+        return standardized * self.target_scale_ + self.target_mean_
+
+    def _to_target_units(self, standardized: np.ndarray) -> np.ndarray:
+        transform = TargetTransform(self.target_transform)
+        return transform.inverse(self._to_transformed(standardized)).astype(np.float32)
+
+    def input_spec(self) -> InputSpec:
+        """The artifact's input spec: kind ``spectra`` with the fitted axis and its unit."""
+        self._check_fitted()
+        return InputSpec(kind="spectra", axis=self.axis_.to_list(), axis_unit=self.axis_.unit)
+
+    # -- artifact helpers ----------------------------------------------------------------
+    def _export_common(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Tensors ``preprocessing.*`` (the pipeline's, input axis included) and the JSON
+        state shared by all spectral models."""
+        tensors, pipe_state = self.preprocessing_.export_state()
+        state = {
+            "preprocessing_steps": self.preprocessing_.to_spec(),
+            "preprocessing_state": pipe_state,
+            "target_mean": self.target_mean_,
+            "target_scale": self.target_scale_,
+            "n_train": self.n_train_,
+            "n_valid": self.n_valid_,
+        }
+        return dict(tensors), state
+
+    def _restore_common(
+        self, tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        """Set the shared learned attributes from an artifact; return the other tensors."""
+        self.preprocessing_ = SpectralPipeline.from_state(
+            state["preprocessing_steps"], tensors, state["preprocessing_state"]
+        )
+        self.axis_ = self.preprocessing_.axis_in_
+        self.target_mean_ = float(state["target_mean"])
+        self.target_scale_ = float(state["target_scale"])
+        self.n_train_ = int(state["n_train"])
+        self.n_valid_ = int(state["n_valid"])
+        return {k: v for k, v in tensors.items() if not k.startswith(_PIPELINE_PREFIX)}
+
+
+# -- input checks ----------------------------------------------------------------------------
+def _check_choice(target_transform: str) -> str:
+    if target_transform not in ("none", "log10"):
+        raise ConfigError(
+            f"target_transform={target_transform!r} is not 'none' or 'log10'",
+            field="model.params.target_transform",
+            fix="use 'log10' for skewed properties such as Kex, otherwise 'none'",
+        )
+    return target_transform
+
+
+def _check_axis(axis: Any) -> SpectralAxis:
+    if not isinstance(axis, SpectralAxis):
+        raise SpectraError(
+            f"axis must be a SpectralAxis, got {type(axis).__name__}",
+            field="axis",
+            fix="pass SpectralAxis.from_values(band_positions, 'cm-1' or 'nm'), or the "
+            "axis of a SampleSet (samples.axis)",
+        )
+    return axis
+
+
+def _check_spectra(X: Any, axis: SpectralAxis, *, field: str) -> np.ndarray:
+    """A 2-D float array, finite, one column per band of ``axis`` (no copy when possible)."""
+    try:
+        array = np.asarray(X)
+        if array.dtype.kind not in "fiu":
+            array = array.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise SpectraError(
+            f"{field} is not numeric ({err})", field=field, fix="pass spectra as a float array"
+        ) from err
+    if array.ndim != 2:
+        raise SpectraError(
+            f"{field} must be 2-D (samples x bands), got shape {array.shape}",
+            field=field,
+            fix="pass one spectrum per row; a single spectrum as X[None, :]",
+        )
+    if array.shape[1] != len(axis):
+        raise SpectraError(
+            f"{field} has {array.shape[1]} columns but the axis has {len(axis)} bands "
+            f"({axis.describe()})",
+            field=field,
+            fix="pass the axis of these spectra, one position per column",
+        )
+    if array.dtype.kind == "f":
+        bad_rows = np.flatnonzero(~np.isfinite(array).all(axis=1))
+        if bad_rows.size:
+            raise SpectraError(
+                f"{field} has {bad_rows.size} spectra with NaN or infinite values "
+                f"(first: row {bad_rows[0]})",
+                field=field,
+                fix="drop or repair those spectra before fitting or predicting",
+            )
+    return array
+
+
+def _check_target(y: Any, n_rows: int, transform: TargetTransform, *, field: str) -> np.ndarray:
+    """Float64 targets of shape (n_rows,), finite, positive under ``log10``."""
+    try:
+        values = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise SampleDataError(
+            f"{field} must be numeric ({err})", field=field, fix="pass numeric target values"
+        ) from err
+    if values.ndim != 1:
+        raise SampleDataError(
+            f"{field} must be 1-D (one target value per spectrum), got shape {values.shape}",
+            field=field,
+            fix="pass a vector; spectral models learn one target at a time",
+        )
+    if len(values) != n_rows:
+        raise SampleDataError(
+            f"{field} has {len(values)} values but there are {n_rows} spectra",
+            field=field,
+            fix="pass one target value per spectrum, in the same order",
+        )
+    bad = np.count_nonzero(~np.isfinite(values))
+    if bad:
+        raise SampleDataError(
+            f"{field} has {bad} NaN or infinite value(s) of {n_rows}",
+            field=field,
+            fix="drop samples with a missing target (SampleSet.subset)",
+        )
+    if transform.kind == "log10":
+        non_positive = np.count_nonzero(values <= 0)
+        if non_positive:
+            raise SampleDataError(
+                f"{field} has {non_positive} zero or negative value(s) of {n_rows}, but the "
+                "log10 target transform needs strictly positive targets",
+                field="model.params.target_transform",
+                fix="drop those samples (e.g. values below detection), or use "
+                "target_transform: none",
+            )
+    return values
+
+
+def _check_min_rows(n: int, minimum: int, *, field: str) -> None:
+    if n < minimum:
+        raise SampleDataError(
+            f"{field} has {n} spectra; at least {minimum} are needed",
+            field=field,
+            fix="provide more samples",
+        )
