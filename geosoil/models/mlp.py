@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -21,6 +20,7 @@ from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform, count_by_column
+from geosoil.models.uncertainty import mean_over_members, normal_scores, std_over_members
 
 __all__ = ["CovariateMLP"]
 
@@ -282,7 +282,7 @@ class CovariateMLP(GeoSoilEstimator):
         """
         self._check_fitted()
         outputs = self._member_outputs(self._as_matrix(X))
-        return self._to_target_units(_mean_over_members(outputs))
+        return self._to_target_units(mean_over_members(outputs))
 
     def predict_dist(
         self, X: pd.DataFrame | np.ndarray, *, levels: Sequence[float] = (0.05, 0.95)
@@ -329,10 +329,10 @@ class CovariateMLP(GeoSoilEstimator):
                 fix="train with model.params.n_members >= 2 (5 to 10 is usual)",
             )
         self._check_fitted()
-        z_scores = _normal_scores(levels)
+        z_scores = normal_scores(levels)
         transform = TargetTransform(self.target_transform)
         outputs = self._member_outputs(self._as_matrix(X))
-        centre = _mean_over_members(outputs)
+        centre = mean_over_members(outputs)
         mean = self._to_target_units(centre)
 
         # The normal lives on the transformed scale, where the members were trained; the
@@ -341,7 +341,7 @@ class CovariateMLP(GeoSoilEstimator):
         # monotone, so a quantile below 0.5 never exceeds ``mean`` and one above never
         # falls under it.
         centre_z = centre * self.target_std_ + self.target_mean_
-        spread_z = _std_over_members(outputs, centre) * self.target_std_
+        spread_z = std_over_members(outputs, centre) * self.target_std_
         quantiles = np.empty((len(z_scores), *centre.shape), dtype=np.float32)
         for row, z_score in enumerate(z_scores):
             quantiles[row] = transform.inverse(centre_z + z_score * spread_z)
@@ -350,7 +350,7 @@ class CovariateMLP(GeoSoilEstimator):
         members *= self.target_std_
         members += self.target_mean_
         members = transform.inverse(members)
-        std = _std_over_members(members, _mean_over_members(members)).astype(np.float32)
+        std = std_over_members(members, mean_over_members(members)).astype(np.float32)
         return mean, std, quantiles
 
     def _member_outputs(self, matrix: np.ndarray) -> np.ndarray:
@@ -545,38 +545,3 @@ def _network_prefix(member: int, n_members: int) -> str:
     """Tensor name prefix of a member's weights in the artifact."""
     # A single network keeps the names of artifacts written before ensembles existed.
     return "network." if n_members == 1 else f"members.{member}.network."
-
-
-def _mean_over_members(values: np.ndarray) -> np.ndarray:
-    """Float64 mean over axis 0 of an (n_members, N) array.
-
-    Summed member by member in a fixed order, so each row's result never depends on N; for
-    one member it is that member's values exactly.
-    """
-    total = values[0].astype(np.float64)
-    for member_values in values[1:]:
-        total += member_values
-    total /= len(values)
-    return total
-
-
-def _std_over_members(values: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """Float64 standard deviation (ddof=1) over axis 0, two-pass and in member order."""
-    total = np.zeros_like(mean)
-    for member_values in values:
-        total += np.square(member_values - mean)
-    total /= len(values) - 1
-    return np.sqrt(total, out=total)
-
-
-def _normal_scores(levels: Sequence[float]) -> list[float]:
-    """Standard normal quantiles of ``levels``, refusing probabilities outside (0, 1)."""
-    levels = [float(level) for level in np.atleast_1d(np.asarray(levels, dtype=np.float64))]
-    if not levels or not all(0.0 < level < 1.0 for level in levels):
-        raise ConfigError(
-            f"quantile levels {levels} must be probabilities strictly between 0 and 1",
-            field="levels",
-            fix="use e.g. levels=(0.05, 0.95) for a 90% interval",
-        )
-    standard = NormalDist()
-    return [standard.inv_cdf(level) for level in levels]

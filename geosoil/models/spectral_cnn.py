@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
-from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -34,6 +33,7 @@ from geosoil.models.lr_schedule import LRFinderResult, lr_range_test, triangular
 from geosoil.models.registry import register
 from geosoil.models.spectral import CO2_REGION_CM1, PreparedData, SpectralEstimator
 from geosoil.models.targets import TargetTransform
+from geosoil.models.uncertainty import mean_over_members, normal_scores, std_over_members
 from geosoil.spectra import SpectraError, SpectralAxis
 
 __all__ = [
@@ -434,7 +434,7 @@ class SpectralCNN(SpectralEstimator):
 
     # --------------------------------------------------------------- prediction
     def _predict_standardized(self, Z: np.ndarray) -> np.ndarray:
-        return _mean_over_rows(self._member_outputs(Z))
+        return mean_over_members(self._member_outputs(Z))
 
     def _member_outputs(self, Z: np.ndarray) -> np.ndarray:
         """Standardized output of every member, float32 of shape (n_members, N)."""
@@ -512,24 +512,24 @@ class SpectralCNN(SpectralEstimator):
                 field="model.params.n_members",
                 fix="train with n_members >= 2 (5 is usual) or mc_dropout >= 2 (e.g. 30)",
             )
-        z_scores = _normal_scores(levels)
+        z_scores = normal_scores(levels)
         Z = self.transform_inputs(X, axis=axis)
         if self.n_members > 1:
             samples = self._member_outputs(Z)
-            centre = _mean_over_rows(samples)  # what predict computes, without a second pass
+            centre = mean_over_members(samples)  # what predict computes, without a second pass
         else:
             centre = self._predict_standardized(Z)
             samples = self._mc_samples(Z)
         mean = self._to_target_units(centre)
         samples_z = self._to_transformed(samples.astype(np.float64))
-        spread_z = _std_over_rows(samples_z, _mean_over_rows(samples_z))
+        spread_z = std_over_members(samples_z, mean_over_members(samples_z))
         centre_z = self._to_transformed(centre)
         transform = TargetTransform(self.target_transform)
         quantiles = np.empty((len(z_scores), len(Z)), dtype=np.float32)
         for row, z_score in enumerate(z_scores):
             quantiles[row] = transform.inverse(centre_z + z_score * spread_z)
         back = transform.inverse(samples_z)
-        std = _std_over_rows(back, _mean_over_rows(back)).astype(np.float32)
+        std = std_over_members(back, mean_over_members(back)).astype(np.float32)
         return mean, std, quantiles
 
     # ----------------------------------------------------------------- artifact
@@ -678,33 +678,3 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 
 # -- distribution helpers --------------------------------------------------------------------
-def _mean_over_rows(values: np.ndarray) -> np.ndarray:
-    """Float64 mean over axis 0, summed row by row in a fixed order: a column's result
-    never depends on the other columns, and one row gives that row exactly."""
-    total = values[0].astype(np.float64)
-    for row in values[1:]:
-        total += row
-    total /= len(values)
-    return total
-
-
-def _std_over_rows(values: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """Float64 standard deviation (ddof=1) over axis 0, two-pass, in row order."""
-    total = np.zeros_like(mean)
-    for row in values:
-        total += np.square(row - mean)
-    total /= len(values) - 1
-    return np.sqrt(total, out=total)
-
-
-def _normal_scores(levels: Sequence[float]) -> list[float]:
-    """Standard normal quantiles of ``levels``, refusing probabilities outside (0, 1)."""
-    values = [float(v) for v in np.atleast_1d(np.asarray(levels, dtype=np.float64))]
-    if not values or not all(0.0 < v < 1.0 for v in values):
-        raise ConfigError(
-            f"quantile levels {values} must be probabilities strictly between 0 and 1",
-            field="levels",
-            fix="use e.g. levels=(0.05, 0.95) for a 90% interval",
-        )
-    standard = NormalDist()
-    return [standard.inv_cdf(v) for v in values]
