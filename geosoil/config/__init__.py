@@ -20,6 +20,7 @@ from geosoil.config.common import (
     OutputConfig,
     SamplesConfig,
 )
+from geosoil.config.explain import ExplainConfig
 from geosoil.config.map import (
     ExecutionConfig,
     MapConfig,
@@ -27,20 +28,33 @@ from geosoil.config.map import (
     MapOutputConfig,
     ProductConfig,
 )
+from geosoil.config.recommend import RecommendKConfig
+from geosoil.config.spectral import (
+    EvaluateConfig,
+    LabelledSpectraConfig,
+    SpectraConfig,
+    SpectralTrainConfig,
+)
 from geosoil.config.train import SynthConfig, TrainConfig
 
 __all__ = [
     "CovariatesConfig",
+    "EvaluateConfig",
     "EvaluationConfig",
     "ExecutionConfig",
+    "ExplainConfig",
     "GridConfig",
+    "LabelledSpectraConfig",
     "MapConfig",
     "MapModelConfig",
     "MapOutputConfig",
     "ModelConfig",
     "OutputConfig",
     "ProductConfig",
+    "RecommendKConfig",
     "SamplesConfig",
+    "SpectraConfig",
+    "SpectralTrainConfig",
     "StrictModel",
     "SynthConfig",
     "TrainConfig",

@@ -8,6 +8,7 @@ results to :func:`write_cv_report`.
 from __future__ import annotations
 
 from geosoil.evaluate.crossval import CVResult, cross_validate
+from geosoil.evaluate.learning_curve import LearningCurveResult, learning_curve
 from geosoil.evaluate.metrics import (
     DEFAULT_METRICS,
     METRICS,
@@ -21,7 +22,14 @@ from geosoil.evaluate.metrics import (
     rpd,
     rpiq,
 )
+from geosoil.evaluate.repeated import (
+    RepeatedResult,
+    Split,
+    run_repeated,
+    train_valid_test_splits,
+)
 from geosoil.evaluate.report import write_cv_report
+from geosoil.evaluate.spectral_report import write_spectral_report
 from geosoil.evaluate.splits import (
     Folds,
     grouped_kfold,
@@ -29,25 +37,35 @@ from geosoil.evaluate.splits import (
     spatial_block_ids,
     spatial_block_kfold,
 )
+from geosoil.evaluate.tables import PAPER_METRICS, paper_metrics
 
 __all__ = [
     "DEFAULT_METRICS",
     "METRICS",
+    "PAPER_METRICS",
     "CVResult",
     "Folds",
+    "LearningCurveResult",
+    "RepeatedResult",
+    "Split",
     "bias",
     "cross_validate",
     "grouped_kfold",
     "lccc",
+    "learning_curve",
     "mae",
     "mape",
+    "paper_metrics",
     "r2",
     "random_kfold",
     "regression_metrics",
     "rmse",
     "rpd",
     "rpiq",
+    "run_repeated",
     "spatial_block_ids",
     "spatial_block_kfold",
+    "train_valid_test_splits",
     "write_cv_report",
+    "write_spectral_report",
 ]

@@ -3,7 +3,24 @@
 Each CLI command is a thin adapter over one function here.
 """
 
+from geosoil.workflows.evaluate import EvaluateResult, evaluate_from_config
+from geosoil.workflows.explain import ExplainResult, explain_from_config
 from geosoil.workflows.map import MapResult, map_from_config
+from geosoil.workflows.recommend import RecommendResult, recommend_k_from_config
 from geosoil.workflows.train import TrainResult, train_from_config
+from geosoil.workflows.train_spectra import SpectralTrainResult, train_spectra_from_config
 
-__all__ = ["MapResult", "TrainResult", "map_from_config", "train_from_config"]
+__all__ = [
+    "EvaluateResult",
+    "ExplainResult",
+    "MapResult",
+    "RecommendResult",
+    "SpectralTrainResult",
+    "TrainResult",
+    "evaluate_from_config",
+    "explain_from_config",
+    "map_from_config",
+    "recommend_k_from_config",
+    "train_from_config",
+    "train_spectra_from_config",
+]
