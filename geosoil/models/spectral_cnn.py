@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from geosoil.errors import ConfigError, GeoSoilError
 from geosoil.models.lr_schedule import LRFinderResult, lr_range_test, triangular_lr
