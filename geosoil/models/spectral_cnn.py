@@ -1,19 +1,11 @@
-"""The 1-D convolutional network of the Kex seed system (Albinet et al. 2022, ``mirzai``).
+"""``SpectralCNN``: the Kex seed system's 1-D CNN (:mod:`geosoil.models.cnn1d`) as an estimator.
 
-Five convolution blocks ``Conv1d(k=3, no bias) -> BatchNorm -> LeakyReLU(0.1) -> AvgPool(3)``
-with 16, 32, 64, 128 and 256 channels, then a small dense head ``Dropout(0.4) -> Linear(20)
--> BatchNorm -> LeakyReLU(0.1) -> Linear(1)``. The convolutions are padded so that only the
-pooling shortens the spectrum, each block dividing its length by 3 (rounded down): 1701
-bands (600-4000 cm-1 every 2 cm-1) become 567, 189, 63, 21 and 7 positions, flattened to
-256 x 7 = 1792 features; with the default preprocessing, which drops the 60 bands of the CO2
-region, 1641 bands become 547, 182, 60, 20 and 6 positions (1536 features). 243 = 3^5 bands
-is the shortest input that keeps one position.
-
-Training follows the paper: Adam with a triangular cyclic learning rate (3e-5 to 1e-3, a full
-cycle every 10 epochs, one step per minibatch of 32), mean squared error on the log10
-target standardized, and early stopping when the validation loss has not improved for
-``patience`` epochs, keeping the best weights. Uncertainty comes from an ensemble of
-independently seeded networks (``n_members``) or from Monte Carlo dropout (``mc_dropout``).
+Training follows the paper (Albinet et al. 2022, ``mirzai``): Adam with a triangular cyclic
+learning rate (3e-5 to 1e-3, a full cycle every 10 epochs, one step per minibatch of 32), mean
+squared error on the log10 target standardized, and early stopping when the validation loss has
+not improved for ``patience`` epochs, keeping the best weights. Uncertainty comes from an
+ensemble of independently seeded networks (``n_members``) or from Monte Carlo dropout
+(``mc_dropout``).
 """
 
 from __future__ import annotations
@@ -29,6 +21,10 @@ from torch import nn
 from tqdm import tqdm
 
 from geosoil.errors import ConfigError, GeoSoilError
+from geosoil.models.cnn1d import (
+    MIN_INPUT_BANDS,
+    SpectralCNNNetwork,
+)
 from geosoil.models.lr_schedule import LRFinderResult, lr_range_test, triangular_lr
 from geosoil.models.registry import register
 from geosoil.models.spectral import CO2_REGION_CM1, PreparedData, SpectralEstimator
@@ -36,22 +32,9 @@ from geosoil.models.targets import TargetTransform
 from geosoil.models.uncertainty import mean_over_members, normal_scores, std_over_members
 from geosoil.spectra import SpectraError, SpectralAxis
 
-__all__ = [
-    "CHANNELS",
-    "MIN_INPUT_BANDS",
-    "AvgPool1d3",
-    "SpectralCNN",
-    "SpectralCNNNetwork",
-    "TrainingDivergedError",
-]
+__all__ = ["SpectralCNN", "TrainingDivergedError"]
 
 log = logging.getLogger(__name__)
-
-CHANNELS = (16, 32, 64, 128, 256)
-POOL = 3
-MIN_INPUT_BANDS = POOL ** len(CHANNELS)  # 243: the shortest input leaving one position
-HIDDEN = 20
-NEGATIVE_SLOPE = 0.1
 
 # Rows per forward pass at prediction. The first block's activations take 16 channels x
 # bands x 4 bytes per row (105 kB for 1641 bands), so 128 rows keep them near 13 MB, within
@@ -61,81 +44,6 @@ _PREDICT_BATCH = 128
 # Matrix kernels round a batch's last rows differently from full row panels; padding every
 # batch to a multiple of this many rows makes a row's prediction independent of its batch.
 _ROW_MULTIPLE = 64
-
-
-def flattened_features(n_bands: int) -> int:
-    """Features entering the dense head for an input of ``n_bands`` preprocessed bands."""
-    length = n_bands
-    for _ in CHANNELS:
-        length //= POOL
-    return CHANNELS[-1] * length
-
-
-class AvgPool1d3(nn.AvgPool1d):
-    """``nn.AvgPool1d(3)`` computed as a reshape and a mean over each window of 3.
-
-    The same values as the parent (windows of 3, stride 3, no padding, trailing positions
-    dropped), in about half the time forward and backward on CPU, where the generic pooling
-    kernel took a quarter of a training step.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(POOL)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        length = x.shape[-1] // POOL
-        return x[..., : length * POOL].unflatten(-1, (length, POOL)).mean(-1)
-
-
-class SpectralCNNNetwork(nn.Module):
-    """The network: ``features`` (five conv blocks, flattened) and the dense ``head``.
-
-    ``forward`` maps preprocessed spectra ``(n, 1, n_bands)`` float32 to ``(n, 1)`` on the
-    transformed target scale (e.g. log10 Kex): the head's standardized output times the
-    buffer ``target_scale`` plus ``target_mean``. Training works on :meth:`standardized`.
-    """
-
-    def __init__(self, n_bands: int, *, dropout: float = 0.4) -> None:
-        super().__init__()
-        if n_bands < MIN_INPUT_BANDS:
-            raise ValueError(f"the network needs at least {MIN_INPUT_BANDS} bands, got {n_bands}")
-        self.n_bands = n_bands
-        layers: list[nn.Module] = []
-        in_channels = 1
-        for out_channels in CHANNELS:
-            layers += [
-                nn.Conv1d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
-                nn.BatchNorm1d(out_channels),
-                nn.LeakyReLU(NEGATIVE_SLOPE),
-                AvgPool1d3(),
-            ]
-            in_channels = out_channels
-        self.features = nn.Sequential(*layers, nn.Flatten())
-        self.head = nn.Sequential(
-            nn.Dropout(dropout),
-            nn.Linear(flattened_features(n_bands), HIDDEN),
-            nn.BatchNorm1d(HIDDEN),
-            nn.LeakyReLU(NEGATIVE_SLOPE),
-            nn.Linear(HIDDEN, 1),
-        )
-        self.register_buffer("target_mean", torch.zeros((), dtype=torch.float32))
-        self.register_buffer("target_scale", torch.ones((), dtype=torch.float32))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Kaiming-normal weights for the LeakyReLU slope, zero biases (torch's global RNG)."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv1d | nn.Linear):
-                nn.init.kaiming_normal_(module.weight, a=NEGATIVE_SLOPE, nonlinearity="leaky_relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-
-    def standardized(self, x: torch.Tensor) -> torch.Tensor:
-        """Output on the standardized target scale, the scale of the training loss."""
-        return self.head(self.features(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.standardized(x) * self.target_scale + self.target_mean
 
 
 class TrainingDivergedError(GeoSoilError):

@@ -12,15 +12,14 @@ import torch
 from geosoil.artifacts import OutputSpec, Provenance, load_artifact, save_artifact
 from geosoil.errors import ConfigError
 from geosoil.models import SpectralCNN
-from geosoil.models.lr_schedule import lr_range_test, suggest_lr, triangular_lr
-from geosoil.models.spectral_cnn import (
+from geosoil.models.cnn1d import (
     MIN_INPUT_BANDS,
     AvgPool1d3,
     SpectralCNNNetwork,
-    TrainingDivergedError,
-    batch_slices,
     flattened_features,
 )
+from geosoil.models.lr_schedule import lr_range_test, suggest_lr, triangular_lr
+from geosoil.models.spectral_cnn import TrainingDivergedError, batch_slices
 from geosoil.spectra import SpectraError, SpectralAxis, SpectralPipeline
 
 from .test_spectral_base import toy_spectra
