@@ -172,9 +172,9 @@ class KexModel:
     mica_power: float = 2.0
     calcium_floor: float = 0.15
     calcite_scale_pct: float = 1.5
-    fixation: float = 0.9
+    fixation: float = 0.82
     fixation_at: float = 0.12
-    fixation_width: float = 0.012
+    fixation_width: float = 0.015
     pedon_sd: float = 0.3
     horizon_sd: float = 0.15
     fertiliser_cmol_kg: float = 0.1
@@ -202,6 +202,11 @@ TRUTH_COLUMNS: tuple[str, ...] = (
 """Known-truth columns of a library, after the ids, soil order and depths."""
 
 _MINERALS = ("kaolinite", "smectite", "illite")
+# Sample packing and cup height bend the baseline smoothly, beyond the offset, slope and
+# grain-size curvature of mir_absorbance: Legendre polynomials of degree 2 to 8 over the axis
+# with N(0, 0.05) weights per sample.
+PACKING_DEGREE = 8
+PACKING_BASELINE_SD = 0.05
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -342,7 +347,16 @@ def _block(rng: np.random.Generator, model: KexModel) -> tuple[pd.DataFrame, np.
             "fertiliser_cmol_kg": fertiliser,
         }
     )
-    return frame, mir_absorbance(composition, substream(rng, "mir"))
+    absorbance = mir_absorbance(composition, substream(rng, "mir"))
+    return frame, absorbance + _packing_baseline(substream(rng, "packing"), n)
+
+
+def _packing_baseline(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Smooth per-sample baselines from sample packing and cup height, float32 (n, bands)."""
+    x = np.linspace(-1.0, 1.0, MIR_AXIS_CM1.size)
+    shapes = np.polynomial.legendre.legvander(x, PACKING_DEGREE)[:, 2:]
+    weights = rng.normal(0.0, PACKING_BASELINE_SD, (n, shapes.shape[1]))
+    return (weights @ shapes.T).astype(np.float32)
 
 
 def mir_library(n_samples: int, *, seed: int = 0, model: KexModel = KEX_MODEL) -> SampleSet:
