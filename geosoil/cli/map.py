@@ -13,6 +13,7 @@ from geosoil.cli.options import (
     config_argument,
     out_option,
     overwrite_option,
+    resume_option,
     set_option,
 )
 
@@ -49,7 +50,7 @@ from geosoil.cli.options import (
 @click.option("--chunk", type=int, default=None, help="Block side in pixels (default 1024).")
 @click.option("--workers", type=int, default=None, help="Run on a local dask cluster of N workers.")
 @click.option("--scheduler", default=None, help="Join a running dask scheduler at ADDRESS.")
-@click.option("--resume", is_flag=True, help="Finish an interrupted run into the same folder.")
+@resume_option
 @overwrite_option
 @set_option
 def command(

@@ -32,6 +32,10 @@ overwrite_option = click.option(
     "--overwrite", is_flag=True, help="Replace an existing, non-empty output folder."
 )
 
+resume_option = click.option(
+    "--resume", is_flag=True, help="Finish an interrupted run into the same folder."
+)
+
 
 def apply_output_flags(
     overrides: tuple[str, ...], out_dir: Path | None, overwrite: bool

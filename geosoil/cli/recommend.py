@@ -16,6 +16,7 @@ from geosoil.cli.options import (
     config_argument,
     out_option,
     overwrite_option,
+    resume_option,
     set_option,
 )
 
@@ -35,7 +36,7 @@ def command() -> None:
     default=None,
     help="Field polygons for the per-field table (overrides fields.path).",
 )
-@click.option("--resume", is_flag=True, help="Finish an interrupted run into the same folder.")
+@resume_option
 @overwrite_option
 @set_option
 def k_fertilizer(
