@@ -44,8 +44,8 @@ def test_plsr_on_afsis_with_sites_held_out(tmp_path):
     assert predictions["sample_id"].isin(site_of).all()
     for seed, part in predictions.groupby("seed"):
         test_sites = {site_of[s] for s in part["sample_id"]}
-        # whole sites are held out: about 10 % of the 44 sites, all their horizons
-        assert 2 <= len(test_sites) <= 8, seed
+        # whole sites are held out: about 20 % of the 44 sites, all their horizons
+        assert 5 <= len(test_sites) <= 14, seed
         assert len(part) == frame["LOCNAME"].isin(test_sites).sum()
 
     summary = result.summaries["plsr"]
