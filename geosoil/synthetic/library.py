@@ -25,10 +25,19 @@ horizon's mid-depth ``d`` (cm), with small horizon jitter::
     SOC   x (0.1 + 0.9 exp(-d / 30))               CaCO3 x (1 + d / 60)
     clay mineral shares = softmax(logits + N(0, 0.2))
 
-The composition handed to the spectra is the world's (:func:`~geosoil.synthetic.spectra.
-sample_composition`): clay x share for each clay mineral, calcite, organic matter (SOC x a
-quality factor exp(N(0, 0.2))), quartz (the sand), goethite, hematite, and moisture
+The composition has the constituents of the world's samples
+(:data:`~geosoil.synthetic.spectra.CONSTITUENTS`): clay x share for each clay mineral,
+calcite, organic matter (SOC x a quality factor exp(N(0, 0.2))), quartz (the sand),
+goethite and hematite (Fe oxides x goethite share), and moisture
 ``0.5 + 0.04 clay + 0.08 smectite + 0.2 SOC + |N(0, 0.5)|``.
+
+Spectra
+-------
+:func:`~geosoil.synthetic.spectra.mir_absorbance` turns the composition into absorbance
+(Gaussian bands, Beer-Lambert saturation, multiplicative scatter, offset, slope, grain-size
+curvature, CO2, noise), on 600-4000 cm-1 every 2 cm-1. A library is scanned from many
+sample cups, so each spectrum also gets a smooth packing baseline ``sum_k c_k P_k(x)``
+(Legendre polynomials of degree 2 to 8 over the axis, ``c_k ~ N(0, 0.05)``).
 
 Exchangeable potassium
 ----------------------
@@ -39,10 +48,10 @@ matter that hold and release it (:func:`kex_cmol_kg`)::
     supply = 1 - exp(-illite / 6)                   (K in mica/illite interlayers, saturating)
     mica   = (illite / (illite + kaolinite))**2     (weathering turns micas into kaolinite)
     Ca     = 0.15 + 0.85 / (1 + (CaCO3 / 1.5)**2)   (Ca2+ from carbonate crowds K+ off the sites)
-    fixed  = 0.9 sigmoid((s_smectite s_illite - 0.12) / 0.012)
+    fixed  = 0.86 sigmoid((s_smectite s_illite - 0.12) / 0.015)
              (K+ trapped as interstratified illite-smectite layers collapse; s = share of clay)
     K saturation = (0.01 + 0.25 supply mica) Ca (1 - fixed)
-    Kex    = CEC x K saturation x exp(0.3 g_pedon + 0.15 g_horizon) + fertiliser
+    Kex    = CEC x K saturation x exp(0.45 g_pedon + 0.25 g_horizon) + fertiliser
 
 ``g`` are standard normal draws (management, parent-material K not seen by the spectra) and
 ``fertiliser`` is a residue LN(ln 0.1, 1) cmol(+)/kg in the horizons above 30 cm of half the
@@ -84,6 +93,7 @@ from geosoil.synthetic.streams import component_rng, substream
 __all__ = [
     "BLOCK_SIZE",
     "KEX_MODEL",
+    "MAX_SAMPLES",
     "SOIL_ORDERS",
     "TRUTH_COLUMNS",
     "KexModel",
@@ -137,6 +147,8 @@ class SoilOrder:
 
 
 SOIL_ORDERS: dict[str, SoilOrder] = {
+    # share, clay %, sand %, logits (kaolinite, smectite, illite), SOC %, carbonate chance,
+    # CaCO3 %, Fe oxides %, goethite share, clay bulge
     "mollisols": SoilOrder(0.18, 27, 25, (-0.6, 0.5, 0.7), 2.4, 0.3, 3.0, 1.5, 0.6, 0.2),
     "alfisols": SoilOrder(0.16, 24, 30, (0.0, 0.1, 0.7), 1.1, 0.1, 2.0, 2.0, 0.6, 0.6),
     "vertisols": SoilOrder(0.08, 50, 10, (-1.0, 1.6, 0.0), 1.4, 0.4, 5.0, 2.0, 0.6, 0.0),
@@ -172,17 +184,17 @@ class KexModel:
     mica_power: float = 2.0
     calcium_floor: float = 0.15
     calcite_scale_pct: float = 1.5
-    fixation: float = 0.82
+    fixation: float = 0.86
     fixation_at: float = 0.12
     fixation_width: float = 0.015
-    pedon_sd: float = 0.3
-    horizon_sd: float = 0.15
+    pedon_sd: float = 0.45
+    horizon_sd: float = 0.25
     fertiliser_cmol_kg: float = 0.1
     fertilised_share: float = 0.5
 
 
 KEX_MODEL = KexModel()
-"""The coefficients :func:`mir_library` uses."""
+"""The coefficients :func:`mir_library` uses by default."""
 
 TRUTH_COLUMNS: tuple[str, ...] = (
     "kex_cmol_kg",
@@ -205,8 +217,8 @@ _MINERALS = ("kaolinite", "smectite", "illite")
 # Sample packing and cup height bend the baseline smoothly, beyond the offset, slope and
 # grain-size curvature of mir_absorbance: Legendre polynomials of degree 2 to 8 over the axis
 # with N(0, 0.05) weights per sample.
-PACKING_DEGREE = 8
-PACKING_BASELINE_SD = 0.05
+_PACKING_DEGREE = 8
+_PACKING_SD = 0.05
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -262,100 +274,115 @@ def _order_table(orders: np.ndarray) -> dict[str, np.ndarray]:
 
 def _block(rng: np.random.Generator, model: KexModel) -> tuple[pd.DataFrame, np.ndarray]:
     """One block of :data:`BLOCK_SIZE` samples: the sample table and the MIR absorbance."""
-    n = BLOCK_SIZE
-    # Pedons until the block is full; the last one may lose its deepest horizons.
-    pedon_rng = substream(rng, "pedons")
-    shares = np.array([order.share for order in SOIL_ORDERS.values()])
-    n_pedons = n  # more than enough: every pedon has at least one horizon
-    orders = pedon_rng.choice(len(shares), size=n_pedons, p=shares / shares.sum())
-    horizons = 1 + pedon_rng.binomial(6, 0.5, size=n_pedons)
-    n_pedons = int(np.searchsorted(np.cumsum(horizons), n) + 1)
-    orders, horizons = orders[:n_pedons], horizons[:n_pedons]
-    pedon = np.repeat(np.arange(n_pedons), horizons)[:n]
-
-    traits = substream(rng, "pedon_traits")
-    p = _order_table(orders)
-    clay0 = p["clay_pct"] * np.exp(traits.normal(0.0, 0.35, n_pedons))
-    sand0 = p["sand_pct"] * np.exp(traits.normal(0.0, 0.3, n_pedons))
-    logits = p["mineral_logits"] + traits.normal(0.0, 0.6, (n_pedons, 3))
-    soc0 = p["soc_pct"] * np.exp(traits.normal(0.0, 0.4, n_pedons))
-    calcareous = traits.random(n_pedons) < p["carbonate_chance"]
-    caco3_0 = calcareous * p["carbonate_pct"] * np.exp(traits.normal(0.0, 0.6, n_pedons))
-    fe0 = p["iron_oxides_pct"] * np.exp(traits.normal(0.0, 0.35, n_pedons))
-    goethite_logit = np.log(p["goethite_share"] / (1.0 - p["goethite_share"]))
-    goethite_logit = goethite_logit + traits.normal(0.0, 0.8, n_pedons)
-    pedon_effect = traits.normal(0.0, 1.0, n_pedons)
-    fertilised = traits.random(n_pedons) < model.fertilised_share
-    residue = np.exp(traits.normal(np.log(model.fertiliser_cmol_kg), 1.0, n_pedons)) * fertilised
-
-    jitter = substream(rng, "horizons")
-    thickness = jitter.uniform(10.0, 40.0, n)
-    bottom = np.cumsum(thickness)
-    first = np.r_[0, np.flatnonzero(np.diff(pedon)) + 1]
-    surface = np.repeat(bottom[first] - thickness[first], np.diff(np.r_[first, n]))
-    top_cm, bottom_cm = bottom - thickness - surface, bottom - surface
-    mid = 0.5 * (top_cm + bottom_cm)
-    clay = clay0[pedon] * (1.0 + p["clay_bulge"][pedon] * (1.0 - np.exp(-mid / 50.0)))
-    clay = np.clip(clay * np.exp(jitter.normal(0.0, 0.1, n)), 1.0, 85.0)
-    sand = np.clip(sand0[pedon] * np.exp(jitter.normal(0.0, 0.1, n)), 1.0, 97.0 - clay)
-    weights = np.exp(logits[pedon] + jitter.normal(0.0, 0.2, (n, 3)))
-    shares_clay = weights / weights.sum(axis=1, keepdims=True)
-    soc = soc0[pedon] * (0.1 + 0.9 * np.exp(-mid / 30.0)) * np.exp(jitter.normal(0.0, 0.2, n))
-    caco3 = caco3_0[pedon] * (1.0 + mid / 60.0) * np.exp(jitter.normal(0.0, 0.3, n))
-    fe = fe0[pedon] * np.exp(jitter.normal(0.0, 0.15, n))
-    goethite_share = _sigmoid(goethite_logit[pedon] + jitter.normal(0.0, 0.2, n))
-
-    composition = {m: clay * shares_clay[:, i] for i, m in enumerate(_MINERALS)}
-    composition.update(
-        calcite=caco3,
-        organic=soc * np.exp(jitter.normal(0.0, 0.2, n)),
-        quartz=sand,
-        goethite=fe * goethite_share,
-        hematite=fe * (1.0 - goethite_share),
-        soc=soc,
-        clay=clay,
-    )
-    composition["water"] = (
-        0.5
-        + 0.04 * clay
-        + 0.08 * composition["smectite"]
-        + 0.2 * soc
-        + np.abs(jitter.normal(0.0, 0.5, n))
-    )
+    pedons = _pedons(substream(rng, "pedons"), substream(rng, "pedon_traits"), model)
+    horizons = _horizons(substream(rng, "horizons"), pedons)
+    composition = horizons.pop("composition")
+    of = horizons["pedon"]
     cec, kex = kex_cmol_kg(composition, model=model)
-    horizon_effect = substream(rng, "kex").normal(0.0, 1.0, n)
-    fertiliser = residue[pedon] * (top_cm < 30.0)
-    kex = (
-        kex * np.exp(model.pedon_sd * pedon_effect[pedon] + model.horizon_sd * horizon_effect)
-        + fertiliser
-    )
-    order_names = np.array(list(SOIL_ORDERS))
+    horizon_effect = substream(rng, "kex").normal(0.0, 1.0, BLOCK_SIZE)
+    spread = np.exp(model.pedon_sd * pedons["effect"][of] + model.horizon_sd * horizon_effect)
+    fertiliser = pedons["residue"][of] * (horizons["top_cm"] < 30.0)
     frame = pd.DataFrame(
         {
-            "pedon": pedon,
-            "soil_order": order_names[orders[pedon]],
-            "top_cm": top_cm,
-            "bottom_cm": bottom_cm,
-            "kex_cmol_kg": kex,
+            **horizons,
+            "kex_cmol_kg": kex * spread + fertiliser,
             "cec_cmol_kg": cec,
-            "clay_pct": clay,
-            "sand_pct": sand,
-            "soc_pct": soc,
-            "caco3_pct": caco3,
+            "clay_pct": composition["clay"],
+            "sand_pct": composition["quartz"],
+            "soc_pct": composition["soc"],
+            "caco3_pct": composition["calcite"],
             **{f"{m}_pct": composition[m] for m in (*_MINERALS, "goethite", "hematite")},
             "moisture_pct": composition["water"],
             "fertiliser_cmol_kg": fertiliser,
         }
     )
     absorbance = mir_absorbance(composition, substream(rng, "mir"))
-    return frame, absorbance + _packing_baseline(substream(rng, "packing"), n)
+    return frame, absorbance + _packing_baseline(substream(rng, "packing"), BLOCK_SIZE)
+
+
+def _pedons(
+    rng: np.random.Generator, traits: np.random.Generator, model: KexModel
+) -> dict[str, np.ndarray]:
+    """Pedons enough to fill a block: order, horizon count and shared traits of each."""
+    shares = np.array([order.share for order in SOIL_ORDERS.values()])
+    # BLOCK_SIZE pedons always suffice (each has a horizon); keep those that fill the block,
+    # the last one possibly losing its deepest horizons.
+    orders = rng.choice(len(shares), size=BLOCK_SIZE, p=shares / shares.sum())
+    horizons = 1 + rng.binomial(6, 0.5, size=BLOCK_SIZE)
+    n = int(np.searchsorted(np.cumsum(horizons), BLOCK_SIZE) + 1)
+    p = _order_table(orders[:n])
+    goethite_logit = np.log(p["goethite_share"] / (1.0 - p["goethite_share"]))
+    pedons = {
+        "order": orders[:n],
+        "horizons": horizons[:n],
+        "clay_bulge": p["clay_bulge"],
+        "clay": p["clay_pct"] * np.exp(traits.normal(0.0, 0.35, n)),
+        "sand": p["sand_pct"] * np.exp(traits.normal(0.0, 0.3, n)),
+        "logits": p["mineral_logits"] + traits.normal(0.0, 0.6, (n, 3)),
+        "soc": p["soc_pct"] * np.exp(traits.normal(0.0, 0.4, n)),
+    }
+    calcareous = traits.random(n) < p["carbonate_chance"]
+    pedons["caco3"] = calcareous * p["carbonate_pct"] * np.exp(traits.normal(0.0, 0.6, n))
+    pedons["fe"] = p["iron_oxides_pct"] * np.exp(traits.normal(0.0, 0.35, n))
+    pedons["goethite_logit"] = goethite_logit + traits.normal(0.0, 0.8, n)
+    pedons["effect"] = traits.normal(0.0, 1.0, n)
+    fertilised = traits.random(n) < model.fertilised_share
+    residue = np.exp(traits.normal(np.log(model.fertiliser_cmol_kg), 1.0, n))
+    pedons["residue"] = residue * fertilised
+    return pedons
+
+
+def _horizons(rng: np.random.Generator, pedons: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Depths, order and composition of the horizons of a block, pedon by pedon."""
+    n = BLOCK_SIZE
+    of = np.repeat(np.arange(pedons["order"].size), pedons["horizons"])[:n]
+    thickness = rng.uniform(10.0, 40.0, n)
+    bottom = np.cumsum(thickness)
+    first = np.r_[0, np.flatnonzero(np.diff(of)) + 1]
+    surface = np.repeat(bottom[first] - thickness[first], np.diff(np.r_[first, n]))
+    top_cm, bottom_cm = bottom - thickness - surface, bottom - surface
+    mid = 0.5 * (top_cm + bottom_cm)
+    clay = pedons["clay"][of] * (1.0 + pedons["clay_bulge"][of] * (1.0 - np.exp(-mid / 50.0)))
+    clay = np.clip(clay * np.exp(rng.normal(0.0, 0.1, n)), 1.0, 85.0)
+    sand = np.clip(pedons["sand"][of] * np.exp(rng.normal(0.0, 0.1, n)), 1.0, 97.0 - clay)
+    weights = np.exp(pedons["logits"][of] + rng.normal(0.0, 0.2, (n, 3)))
+    shares = weights / weights.sum(axis=1, keepdims=True)
+    soc = pedons["soc"][of] * (0.1 + 0.9 * np.exp(-mid / 30.0)) * np.exp(rng.normal(0.0, 0.2, n))
+    caco3 = pedons["caco3"][of] * (1.0 + mid / 60.0) * np.exp(rng.normal(0.0, 0.3, n))
+    fe = pedons["fe"][of] * np.exp(rng.normal(0.0, 0.15, n))
+    goethite = _sigmoid(pedons["goethite_logit"][of] + rng.normal(0.0, 0.2, n))
+    composition = {m: clay * shares[:, i] for i, m in enumerate(_MINERALS)}
+    composition.update(
+        calcite=caco3,
+        organic=soc * np.exp(rng.normal(0.0, 0.2, n)),
+        quartz=sand,
+        goethite=fe * goethite,
+        hematite=fe * (1.0 - goethite),
+        soc=soc,
+        clay=clay,
+    )
+    # moisture as in the world's samples (spectra.sample_composition)
+    composition["water"] = (
+        0.5
+        + 0.04 * clay
+        + 0.08 * composition["smectite"]
+        + 0.2 * soc
+        + np.abs(rng.normal(0.0, 0.5, n))
+    )
+    return {
+        "pedon": of,
+        "soil_order": np.array(list(SOIL_ORDERS))[pedons["order"][of]],
+        "top_cm": top_cm,
+        "bottom_cm": bottom_cm,
+        "composition": composition,
+    }
 
 
 def _packing_baseline(rng: np.random.Generator, n: int) -> np.ndarray:
     """Smooth per-sample baselines from sample packing and cup height, float32 (n, bands)."""
     x = np.linspace(-1.0, 1.0, MIR_AXIS_CM1.size)
-    shapes = np.polynomial.legendre.legvander(x, PACKING_DEGREE)[:, 2:]
-    weights = rng.normal(0.0, PACKING_BASELINE_SD, (n, shapes.shape[1]))
+    shapes = np.polynomial.legendre.legvander(x, _PACKING_DEGREE)[:, 2:]
+    weights = rng.normal(0.0, _PACKING_SD, (n, shapes.shape[1]))
     return (weights @ shapes.T).astype(np.float32)
 
 
