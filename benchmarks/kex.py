@@ -100,6 +100,10 @@ INFERENCE_ROWS = 8192  # spectra timed for the inference throughput
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.plot is not None:
+        return {"figure": str(write_curve_figure(args.plot))}
+    if args.dataset is None:
+        sys.exit("--dataset is required (or --plot RESULT.json)")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -187,12 +191,31 @@ def main(argv: list[str] | None = None) -> dict:
 
         args.json.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(args.json, (text + "\n").encode())
+        if "learning_curve" in out:
+            write_curve_figure(args.json)
     return out
+
+
+def write_curve_figure(result_json: Path) -> Path:
+    """Draw the learning curve stored in a result JSON beside it, as ``<stem>.png``."""
+    import pandas as pd
+
+    from geosoil.evaluate.learning_curve import LearningCurveResult, learning_curve_figure
+    from geosoil.io.writers import write_bytes_atomic
+
+    curve = json.loads(Path(result_json).read_text())["learning_curve"]
+    result = LearningCurveResult(points=pd.DataFrame(curve["points"]), n_test=curve["n_test"])
+    figure = Path(result_json).with_suffix(".png")
+    write_bytes_atomic(figure, learning_curve_figure(result, title="Kex learning curve"))
+    return figure
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", choices=sorted(DATASETS), required=True)
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default=None)
+    parser.add_argument(
+        "--plot", type=Path, default=None, help="only draw the learning curve of a result JSON"
+    )
     parser.add_argument("--n", type=int, default=40000, help="synthetic library size")
     parser.add_argument("--library-seed", type=int, default=0, help="synthetic library seed")
     parser.add_argument("--seeds", type=int, default=None, help="repeated splits per scheme")
