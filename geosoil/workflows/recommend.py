@@ -55,6 +55,7 @@ from geosoil.products.k_fertilizer import (
     percentile_dose_names,
 )
 from geosoil.workflows.map import STORE_NAME, map_from_config, resolve_grid
+from geosoil.workflows.train import table_fingerprint
 
 __all__ = ["RecommendResult", "map_config_for", "predict_kex_at_points", "recommend_k_from_config"]
 
@@ -421,21 +422,13 @@ def _fit_kex_map_model(config: RecommendKConfig, plan: _Plan, staging: Path) -> 
             back_transform=params.get("target_transform", "none"),
         ),
         provenance=Provenance(
-            data_fingerprint=_data_fingerprint(X_fit, y_fit),
+            data_fingerprint=table_fingerprint(X_fit, y_fit),
             n_samples=len(y_fit),
             seed=int(params.get("seed", 0)),
             config=config.model_dump(mode="json"),
             parent_sha256=plan.spectral_artifact.sha256,
         ),
     )
-
-
-def _data_fingerprint(X: pd.DataFrame, y: np.ndarray) -> str:
-    digest = hashlib.sha256()
-    digest.update("\x1f".join(X.columns).encode())
-    digest.update(np.ascontiguousarray(X.to_numpy(dtype=np.float64)).tobytes())
-    digest.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
-    return "sha256:" + digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------- resume

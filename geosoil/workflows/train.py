@@ -155,7 +155,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
                 back_transform=params.get("target_transform", "none"),
             ),
             provenance=Provenance(
-                data_fingerprint=_fingerprint(X, y),
+                data_fingerprint=table_fingerprint(X, y),
                 n_samples=len(y),
                 seed=int(params.get("seed", 0)),
                 metrics=summary,
@@ -174,7 +174,8 @@ def train_from_config(config: TrainConfig) -> TrainResult:
     )
 
 
-def _fingerprint(X: pd.DataFrame, y: np.ndarray) -> str:
+def table_fingerprint(X: pd.DataFrame, y: np.ndarray) -> str:
+    """SHA-256 of a covariate table (names and values) and its targets, for provenance."""
     digest = hashlib.sha256()
     digest.update("\x1f".join(X.columns).encode())
     digest.update(np.ascontiguousarray(X.to_numpy(dtype=np.float64)).tobytes())
