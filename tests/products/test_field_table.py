@@ -1,7 +1,4 @@
-"""Per-field dose table: areas, means and totals against hand counts; odd fields; bad files.
-
-Also the synthetic world's field polygons (``geosoil.synthetic.parcels``), which feed it.
-"""
+"""Per-field dose table: areas, means and totals against hand counts; odd fields; bad files."""
 
 import geopandas as gpd
 import numpy as np
@@ -20,7 +17,6 @@ from geosoil.products.field_table import (
     read_fields,
     write_field_table,
 )
-from geosoil.synthetic import parcels, synthesize
 
 CRS = "EPSG:32654"
 LEFT, TOP, PIXEL = 500_000.0, 4_000_000.0, 10.0  # 10 m pixels: 0.01 ha each
@@ -211,43 +207,3 @@ def test_bow_tie_polygon_is_repaired(tmp_path):
     fields = read_fields(path, id_column="field_id")
     assert fields.geometry.is_valid.all()
     assert fields.geometry.area.item() == pytest.approx(800.0)
-
-
-# --------------------------------------------------------------- synthetic field polygons
-@pytest.fixture(scope="module")
-def world():
-    return synthesize(size="small", seed=0)
-
-
-def test_synthetic_fields_lie_on_farmland_apart_from_each_other(world):
-    fields = world.extra["parcels"]
-    assert len(fields) == parcels.N_FIELDS and fields.crs == world.crs
-    assert fields["field_id"].is_unique and set(fields["landuse"]) <= {"cropland", "paddy"}
-    left, bottom, right, top = world.grid.bounds
-    for i, geometry in enumerate(fields.geometry):
-        minx, miny, maxx, maxy = geometry.bounds
-        assert left <= minx and maxx <= right and bottom <= miny and maxy <= top
-        others = fields.geometry.drop(index=fields.index[i])
-        assert others.distance(geometry).min() >= parcels.ROAD_M - 1e-6
-        rows, cols, inside = parcels._pixels_inside(world, geometry)
-        assert not world.latent["lake"][rows, cols][inside].any()
-        farmland = np.isin(world.latent["landcover"][rows, cols][inside], (1, 2))
-        assert farmland.mean() >= parcels.MIN_FARMLAND_SHARE
-    areas_ha = fields.geometry.area / 1e4
-    assert areas_ha.min() >= 250 * 300 / 1e4 - 1e-6 and areas_ha.max() <= 600 * 800 / 1e4
-
-
-def test_synthetic_fields_are_deterministic(world, tmp_path):
-    again = synthesize(size="small", seed=0).extra["parcels"]
-    assert again.geometry.equals(world.extra["parcels"].geometry)
-    other = synthesize(size="small", seed=1).extra["parcels"]
-    assert not other.geometry.equals(world.extra["parcels"].geometry)
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        written = parcels.write(world, tmp_path / name)["fields"]
-        assert written.name == "fields.gpkg"
-    assert (tmp_path / "a" / "fields.gpkg").read_bytes() == (
-        tmp_path / "b" / "fields.gpkg"
-    ).read_bytes()
-    back = read_fields(tmp_path / "a" / "fields.gpkg", id_column="field_id")
-    assert len(back) == parcels.N_FIELDS
