@@ -12,6 +12,7 @@ file, the column and the fix.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -283,7 +284,7 @@ def read_spectra(
     path = Path(path)
     table = _read_table(path)
     bands = find_band_columns(table.columns, axis_unit=axis_unit, path=path)
-    quantity = check_quantity(bands.quantity, quantity, path=path)
+    quantity = check_quantity(bands.quantity, quantity, path=path) or _stored_quantity(path)
     bands = bands.without(list(drop_bands), path=path)
     X = _band_values(table, list(bands.names), path)
     X, bands = _drop_nan_bands(X, bands, drop=drop_nan_bands, path=path)
@@ -325,6 +326,22 @@ def _read_table(path: Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     _check_csv_header(path)
     return pd.read_csv(path)
+
+
+def _stored_quantity(path: Path) -> str | None:
+    """The quantity a geosoil-written Parquet table records in its ``geosoil`` metadata."""
+    if _READERS.get(path.suffix.lower()) != "parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    header = (pq.read_schema(path).metadata or {}).get(b"geosoil")
+    if header is None:
+        return None
+    try:
+        stored = json.loads(header).get("quantity")
+    except (ValueError, AttributeError):
+        return None
+    return check_quantity(None, stored, path=path) if stored else None
 
 
 def _check_csv_header(path: Path) -> None:

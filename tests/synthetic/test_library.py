@@ -179,6 +179,7 @@ def test_write_and_read_back(library, tmp_path):
     back = read_spectra(path)
     assert np.array_equal(back.spectra, part.spectra)
     assert back.axis.same_as(part.axis)
+    assert back.quantity == "absorbance"  # from the table's geosoil metadata
     assert back.frame.columns.tolist() == part.frame.columns.tolist()
     assert np.array_equal(back.target("kex_cmol_kg"), part.frame["kex_cmol_kg"].to_numpy())
     assert back.groups("site_id").tolist() == part.frame["site_id"].tolist()
