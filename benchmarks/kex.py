@@ -46,12 +46,12 @@ import logging
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from provenance import code_state, cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("benchmarks.kex")
@@ -458,11 +458,7 @@ def curve(
 def machine_info() -> dict:
     import torch
 
-    cpu = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [ln for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")]
-        cpu = names[0].split(":", 1)[1].strip() if names else ""
+    cpu = cpu_name()
     return {
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "cpu": cpu,
@@ -470,22 +466,6 @@ def machine_info() -> dict:
         "torch": torch.__version__,
         "numpy": np.__version__,
     }
-
-
-def code_state() -> dict:
-    """The commit measured and the files that differed from it (read-only git calls)."""
-
-    def git(*args: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
-            )
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-        return done.stdout
-
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line.strip()]
-    return {"commit": git("rev-parse", "HEAD").strip(), "uncommitted": changed}
 
 
 def _since(started: float) -> float:

@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import code_state, cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WORKDIR = Path("/tmp/geosoil-map-throughput")
@@ -963,36 +964,12 @@ def check_targets(ratios: dict, peak_rss: float | None) -> dict:
     }
 
 
-def code_version() -> dict:
-    """The commit measured, and the files that differed from it (read-only git calls)."""
-
-    def git(*args: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
-            )
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-        return done.stdout
-
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line.strip()]
-    return {"commit": git("rev-parse", "HEAD").strip(), "uncommitted": changed}
-
-
 def machine_info(cores: int) -> dict:
     import rasterio
     import torch
     import zarr
 
-    cpu = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in cpuinfo.read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        cpu = names[0] if names else ""
+    cpu = cpu_name()
     return {
         "cores": cores,
         "cpu": cpu,
@@ -1244,7 +1221,7 @@ def benchmark(args, cores: int, run_dir: Path, created: list[Path], seconds: dic
     figures = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "machine": machine_info(cores),
-        "code": code_version(),
+        "code": code_state(),
         "workload": {
             "size": size,
             "pixels": size * size,
