@@ -18,6 +18,7 @@ import pandas as pd
 
 from geosoil.errors import OutputError
 from geosoil.evaluate.crossval import CVResult
+from geosoil.evaluate.figures import metrics_box
 from geosoil.io.writers import write_bytes_atomic
 
 __all__ = ["REPORT_FILES", "write_cv_report"]
@@ -198,16 +199,7 @@ def _figure_png(
             for name in _FIGURE_METRICS
             if name in pooled
         ]
-        ax.text(
-            0.04,
-            0.96,
-            "pooled\n" + "\n".join(lines),
-            transform=ax.transAxes,
-            va="top",
-            ha="left",
-            fontsize=8,
-            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.7", "alpha": 0.9},
-        )
+        metrics_box(ax, "pooled", lines)
         ax.legend(loc="lower right", fontsize=8, frameon=False)
     figure.suptitle(title)
     buffer = io.BytesIO()

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from geosoil.errors import OutputError
+from geosoil.evaluate.figures import metrics_box
 from geosoil.evaluate.learning_curve import LearningCurveResult, learning_curve_figure
 from geosoil.evaluate.repeated import RepeatedResult
 from geosoil.evaluate.tables import (
@@ -254,16 +255,7 @@ def observed_vs_predicted_figure(
         for name in _FIGURE_METRICS
         if np.isfinite(row[f"{name}_mean"])
     ]
-    ax.text(
-        0.04,
-        0.96,
-        "mean ± sd over splits\n" + "\n".join(lines),
-        transform=ax.transAxes,
-        va="top",
-        ha="left",
-        fontsize=8,
-        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.7", "alpha": 0.9},
-    )
+    metrics_box(ax, "mean ± sd over splits", lines)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=150)
