@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geosoil.errors import OutputError
 from geosoil.evaluate.crossval import CVResult
-from geosoil.evaluate.figures import metrics_box
+from geosoil.evaluate.report_parts import check_report_folder, escape_cell, metrics_box
 from geosoil.io.writers import write_bytes_atomic
 
 __all__ = ["REPORT_FILES", "write_cv_report"]
@@ -95,13 +94,7 @@ def write_cv_report(
     """
     if not results:
         raise ValueError("results is empty; pass at least one scheme name -> CVResult")
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise OutputError(
-            "report folder does not exist",
-            path=out_dir,
-            fix="create the folder first or choose another output folder",
-        )
+    out_dir = check_report_folder(out_dir)
     summaries = {scheme: result.summary() for scheme, result in results.items()}
     contents = {
         "metrics": _metrics_table(results, summaries).to_csv(index=False).encode(),
@@ -235,7 +228,7 @@ def _markdown(
     for scheme, result in results.items():
         summary = summaries[scheme]
         lines += [
-            f"## {_escape(scheme)}",
+            f"## {escape_cell(scheme)}",
             "",
             f"{result.n_splits} folds, {len(result.predictions)} out-of-fold predictions.",
             "",
@@ -246,7 +239,7 @@ def _markdown(
             mean = _format(summary["mean"][name])
             sd = _format(summary["sd"][name])
             lines.append(
-                f"| {_escape(_metric_label(name, units))} | {mean} ± {sd} "
+                f"| {escape_cell(_metric_label(name, units))} | {mean} ± {sd} "
                 f"| {_format(summary['pooled'][name])} |"
             )
         lines.append("")
@@ -260,8 +253,3 @@ def _markdown(
         "",
     ]
     return "\n".join(lines)
-
-
-def _escape(text: str) -> str:
-    """Keep a pipe in a name from splitting a markdown table cell."""
-    return str(text).replace("|", "\\|")

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geosoil.errors import OutputError
-from geosoil.evaluate.figures import metrics_box
 from geosoil.evaluate.learning_curve import LearningCurveResult, learning_curve_figure
 from geosoil.evaluate.repeated import RepeatedResult
+from geosoil.evaluate.report_parts import check_report_folder, escape_cell, metrics_box
 from geosoil.evaluate.tables import (
     LOG_SCALE_METRICS,
     PAPER_METRICS,
@@ -134,13 +133,7 @@ def write_spectral_report(
     """
     if not results:
         raise ValueError("results is empty; pass at least one model name -> RepeatedResult")
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise OutputError(
-            "report folder does not exist",
-            path=out_dir,
-            fix="create the folder first or choose another output folder",
-        )
+    out_dir = check_report_folder(out_dir)
     table = comparison_table(
         results, group_columns=group_columns, min_test_samples=min_test_samples
     )
@@ -309,14 +302,14 @@ def _markdown(
     overall = table[table["by"] == "all"]
     lines += _markdown_table(overall, first=["model"])
     fit_lines = [
-        f"- {_escape(name)}: {result.per_seed['fit_seconds'].mean():.1f} s per fit "
+        f"- {escape_cell(name)}: {result.per_seed['fit_seconds'].mean():.1f} s per fit "
         f"({result.n_seeds} splits)"
         for name, result in results.items()
     ]
     lines += ["", "Fit time (wall clock):", "", *fit_lines, ""]
     for by in group_columns:
         lines += [
-            f"## Per {_escape(by)}",
+            f"## Per {escape_cell(by)}",
             "",
             f"Groups averaging fewer than {min_test_samples} test samples per split are marked "
             "with * (their metrics rest on few points).",
@@ -331,7 +324,7 @@ def _markdown(
         lines.append("")
     lines += ["## Observed vs predicted", ""]
     for name in results:
-        lines += [f"![{_escape(name)}](observed_vs_predicted_{name}.png)", ""]
+        lines += [f"![{escape_cell(name)}](observed_vs_predicted_{name}.png)", ""]
     if learning_curve is not None:
         lines += [
             "## Learning curve",
@@ -362,13 +355,8 @@ def _markdown_table(table: pd.DataFrame, *, first: list[str]) -> list[str]:
     header = [*first, "n test", *(_LABELS[name] for name in PAPER_METRICS)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in cells.iterrows():
-        values = [_escape(str(row[c])) for c in first]
+        values = [escape_cell(str(row[c])) for c in first]
         values.append(f"{row['n_test']:.0f}")
         values += [row[name] for name in PAPER_METRICS]
         lines.append("| " + " | ".join(values) + " |")
     return lines
-
-
-def _escape(text: str) -> str:
-    """Keep a pipe in a name from splitting a markdown table cell."""
-    return str(text).replace("|", "\\|")

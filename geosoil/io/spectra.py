@@ -282,9 +282,11 @@ def read_spectra(
         x/y columns without a CRS.
     """
     path = Path(path)
-    table = _read_table(path)
+    table, metadata = _read_table(path)
     bands = find_band_columns(table.columns, axis_unit=axis_unit, path=path)
-    quantity = check_quantity(bands.quantity, quantity, path=path) or _stored_quantity(path)
+    quantity = check_quantity(bands.quantity, quantity, path=path) or _stored_quantity(
+        metadata, path
+    )
     bands = bands.without(list(drop_bands), path=path)
     X = _band_values(table, list(bands.names), path)
     X, bands = _drop_nan_bands(X, bands, drop=drop_nan_bands, path=path)
@@ -304,7 +306,8 @@ def read_spectra(
 
 
 # -- table and band columns ---------------------------------------------------------------
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path) -> tuple[pd.DataFrame, dict[bytes, bytes]]:
+    """The table, and its Parquet schema metadata (empty for CSV)."""
     if not path.is_file():
         raise InputFileNotFoundError(
             "spectra table not found", path=path, field="spectra.path", fix="check the path"
@@ -320,21 +323,18 @@ def _read_table(path: Path) -> pd.DataFrame:
     if kind == "parquet":
         import pyarrow.parquet as pq
 
+        metadata = pq.read_schema(path).metadata or {}
         # GeoParquet keeps its geometry and CRS; plain Parquet is a plain table.
-        if b"geo" in (pq.read_schema(path).metadata or {}):
-            return gpd.read_parquet(path)
-        return pd.read_parquet(path)
+        if b"geo" in metadata:
+            return gpd.read_parquet(path), metadata
+        return pd.read_parquet(path), metadata
     _check_csv_header(path)
-    return pd.read_csv(path)
+    return pd.read_csv(path), {}
 
 
-def _stored_quantity(path: Path) -> str | None:
+def _stored_quantity(metadata: dict[bytes, bytes], path: Path) -> str | None:
     """The quantity a geosoil-written Parquet table records in its ``geosoil`` metadata."""
-    if _READERS.get(path.suffix.lower()) != "parquet":
-        return None
-    import pyarrow.parquet as pq
-
-    header = (pq.read_schema(path).metadata or {}).get(b"geosoil")
+    header = metadata.get(b"geosoil")
     if header is None:
         return None
     try:
