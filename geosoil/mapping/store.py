@@ -163,8 +163,7 @@ class BlockStore:
                 field="output.resume",
                 fix="resume with the same config and artifacts, or pass --overwrite to start over",
             )
-        for leftover in (path / _MARKERS).glob(".*.tmp"):
-            leftover.unlink()  # a marker whose write a kill interrupted
+        _remove_interrupted_writes(path, variables)
         return cls(path, grid, variables, chunk)
 
     # ------------------------------------------------------------------ blocks
@@ -205,6 +204,19 @@ class BlockStore:
     def gdal_path(self, name: str) -> str:
         """The GDAL dataset name of one variable (``ZARR:"<store>":/<name>``)."""
         return f'ZARR:"{self.path}":/{name}'
+
+
+def _remove_interrupted_writes(path: Path, variables: Sequence[OutputVariable]) -> None:
+    """Delete the temporary files of writes that a kill cut short.
+
+    Markers and Zarr chunks are both written to a temporary name and renamed; a killed run
+    leaves those temporaries behind, and the finished store must not carry them.
+    """
+    leftovers = list((path / _MARKERS).glob(".*.tmp"))
+    for var in variables:
+        leftovers += (path / var.name).glob("*.partial")  # zarr's LocalStore temporaries
+    for leftover in leftovers:
+        leftover.unlink()
 
 
 def _variable_attrs(var: OutputVariable, wkt: str) -> dict[str, object]:

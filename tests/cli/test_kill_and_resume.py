@@ -9,7 +9,7 @@ import time
 import pytest
 
 from ..conftest import CONFIGS
-from ..workflows.test_map_resume import files_of
+from ..workflows.test_map_resume import differing_files
 
 pytestmark = pytest.mark.slow
 
@@ -77,4 +77,4 @@ def test_sigkill_then_resume_gives_the_same_bytes(world_dir, trained_dir, tmp_pa
 
     reference = tmp_path / "reference"
     subprocess.run(map_command(world_dir, trained_dir, reference), check=True, capture_output=True)
-    assert files_of(out) == files_of(reference)
+    assert differing_files(out, reference) == []
