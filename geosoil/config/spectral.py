@@ -96,11 +96,16 @@ class SplitsConfig(StrictModel):
 
     ``valid_fraction`` is a share of what remains after the test set is taken, as in the
     paper. With ``scheme: grouped`` whole groups of ``group_column`` (a site, a profile) go to
-    test and to valid, so no group straddles train and test.
+    test and to valid, so no group straddles train and test. With ``scheme: predefined`` the
+    folds of ``fold_column`` (a published cross-validation) are the test sets in turn, one
+    split per fold up to ``n_seeds``, and valid is drawn from the other folds.
     """
 
-    scheme: Literal["random", "grouped"] = "random"
+    scheme: Literal["random", "grouped", "predefined"] = "random"
     group_column: str | None = None
+    fold_column: str | None = Field(
+        default=None, description="with scheme 'predefined': the published fold of each sample"
+    )
     n_seeds: int = Field(default=20, ge=1)
     test_fraction: float = Field(default=0.1, gt=0, lt=1)
     valid_fraction: float = Field(default=0.1, gt=0, lt=1)
@@ -110,8 +115,12 @@ class SplitsConfig(StrictModel):
     def _grouping(self) -> SplitsConfig:
         if self.scheme == "grouped" and self.group_column is None:
             raise ValueError("splits.scheme 'grouped' needs splits.group_column (e.g. a site id)")
-        if self.scheme == "random" and self.group_column is not None:
+        if self.scheme != "grouped" and self.group_column is not None:
             raise ValueError("splits.group_column is only used with splits.scheme: grouped")
+        if self.scheme == "predefined" and self.fold_column is None:
+            raise ValueError("splits.scheme 'predefined' needs splits.fold_column (e.g. 'fold')")
+        if self.scheme != "predefined" and self.fold_column is not None:
+            raise ValueError("splits.fold_column is only used with splits.scheme: predefined")
         return self
 
 
@@ -177,6 +186,11 @@ class EvaluateConfig(StrictModel):
 
     @model_validator(mode="after")
     def _curve_models_exist(self) -> EvaluateConfig:
+        if self.learning_curve.enabled and self.splits.scheme == "predefined":
+            raise ValueError(
+                "a learning curve draws its own test set; use splits.scheme random or grouped "
+                "for it, or disable learning_curve with predefined folds"
+            )
         unknown = sorted(set(self.learning_curve.models or ()) - set(self.models))
         if unknown:
             raise ValueError(

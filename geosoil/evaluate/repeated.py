@@ -67,7 +67,7 @@ class Split:
 def train_valid_test_splits(
     n_samples: int,
     *,
-    scheme: Literal["random", "grouped"] = "random",
+    scheme: Literal["random", "grouped", "predefined"] = "random",
     groups: ArrayLike | None = None,
     n_seeds: int = 20,
     test_fraction: float = 0.1,
@@ -83,11 +83,17 @@ def train_valid_test_splits(
     scheme
         ``"random"``: samples are shuffled and cut. ``"grouped"``: whole groups go to test,
         then whole groups of the rest to valid, so no group straddles two sets.
+        ``"predefined"``: ``groups`` are the folds of a published cross-validation (e.g.
+        LimeSoDa's ``fold``); split ``i`` tests on the ``i``-th fold in sorted order and
+        draws valid at random from the other folds, so results compare with the
+        literature's. ``test_fraction`` is not used.
     groups
-        One label per sample (site, profile), required for ``"grouped"``.
+        One label per sample (site, profile), required for ``"grouped"``; the fold of each
+        sample for ``"predefined"``.
     n_seeds
         Number of splits. Split ``i`` has seed ``seed + i`` and is drawn from
         ``default_rng(seed + i)`` alone, so one split can be rebuilt without the others.
+        With predefined folds, at most one split per fold.
     test_fraction
         Share of the samples in the test set.
     valid_fraction
@@ -130,13 +136,43 @@ def train_valid_test_splits(
     elif scheme == "grouped":
         codes = _group_codes(groups, n_samples)
         make = _grouped_split
+    elif scheme == "predefined":
+        return _predefined_splits(n_samples, groups, n_seeds, valid_fraction, seed)
     else:
         raise ConfigError(
             f"unknown split scheme {scheme!r}",
             field="splits.scheme",
-            fix="use 'random' or 'grouped'",
+            fix="use 'random', 'grouped' or 'predefined'",
         )
     return [make(n_samples, codes, seed + i, test_fraction, valid_fraction) for i in range(n_seeds)]
+
+
+def _predefined_splits(
+    n_samples: int, folds: ArrayLike | None, n_seeds: int, valid_fraction: float, seed: int
+) -> list[Split]:
+    """One split per published fold (up to ``n_seeds``): that fold is the test set."""
+    field = "splits.fold_column"
+    if folds is None:
+        raise ConfigError(
+            "predefined splits need the fold of every sample",
+            field=field,
+            fix="set splits.fold_column to the table's fold column (e.g. LimeSoDa's 'fold')",
+        )
+    codes = _group_codes(folds, n_samples, minimum=2, field=field, sort=True)
+    splits = []
+    for fold in range(min(int(codes.max()) + 1, int(n_seeds))):
+        rest = np.flatnonzero(codes != fold)
+        order = np.random.default_rng(seed + fold).permutation(rest)
+        n_valid = min(max(1, round(valid_fraction * rest.size)), rest.size - 1)
+        splits.append(
+            Split(
+                seed=seed + fold,
+                train=np.sort(order[n_valid:]),
+                valid=np.sort(order[:n_valid]),
+                test=np.flatnonzero(codes == fold),
+            )
+        )
+    return splits
 
 
 def _check_split_settings(n_seeds: int, test_fraction: float, valid_fraction: float) -> None:
@@ -161,6 +197,7 @@ def _group_codes(
     *,
     minimum: int = 3,
     field: str = "splits.group_column",
+    sort: bool = False,
 ) -> np.ndarray:
     if groups is None:
         raise ConfigError(
@@ -168,7 +205,7 @@ def _group_codes(
             field=field,
             fix="set splits.group_column to a site or profile column",
         )
-    codes, uniques = pd.factorize(np.asarray(groups, dtype=object).reshape(-1))
+    codes, uniques = pd.factorize(np.asarray(groups, dtype=object).reshape(-1), sort=sort)
     if codes.size != n_samples:
         raise ValueError(f"groups has {codes.size} labels for {n_samples} samples")
     n_missing = int(np.count_nonzero(codes < 0))

@@ -159,6 +159,11 @@ def evaluate_from_config(config: EvaluateConfig) -> EvaluateResult:
             [splits_cfg.group_column], columns, source=spectra_cfg.path, field="splits.group_column"
         )
         groups = samples.groups(splits_cfg.group_column)
+    elif splits_cfg.scheme == "predefined":
+        check_group_columns(
+            [splits_cfg.fold_column], columns, source=spectra_cfg.path, field="splits.fold_column"
+        )
+        groups = samples.groups(splits_cfg.fold_column)
     splits = train_valid_test_splits(
         len(y),
         scheme=splits_cfg.scheme,

@@ -191,3 +191,25 @@ def test_summary_gives_flat_mean_and_sd():
     assert summary["r2_sd"] == pytest.approx(result.per_seed["r2"].std(ddof=1))
     assert summary["n_seeds"] == 4 and summary["fit_seconds_total"] >= 0
     assert {f"{m}_mean" for m in PAPER_METRICS} <= set(summary)
+
+
+def test_predefined_folds_are_the_test_sets_in_turn():
+    folds = np.array(["b", "a", "c"] * 10)  # sorted order a, b, c decides the split order
+    splits = train_valid_test_splits(30, scheme="predefined", groups=folds, valid_fraction=0.2)
+    assert len(splits) == 3
+    for split, fold in zip(splits, "abc", strict=True):
+        assert set(folds[split.test]) == {fold}
+        assert fold not in set(folds[split.train]) | set(folds[split.valid])
+        assert split.valid.size == 4 and split.train.size == 16
+    tested = np.concatenate([split.test for split in splits])
+    assert np.array_equal(np.sort(tested), np.arange(30))  # every sample tested once
+    assert len(train_valid_test_splits(30, scheme="predefined", groups=folds, n_seeds=2)) == 2
+
+
+def test_predefined_splits_need_folds():
+    with pytest.raises(ConfigError, match="fold of every sample") as info:
+        train_valid_test_splits(30, scheme="predefined")
+    assert info.value.field == "splits.fold_column"
+    with pytest.raises(ConfigError, match="too few") as info:
+        train_valid_test_splits(30, scheme="predefined", groups=np.zeros(30))
+    assert info.value.field == "splits.fold_column"

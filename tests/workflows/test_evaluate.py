@@ -243,6 +243,15 @@ def test_kex_configs_validate():
     [
         ({"splits": {"scheme": "grouped"}}, "needs splits.group_column"),
         ({"splits": {"group_column": "site_id"}}, "only used with splits.scheme: grouped"),
+        ({"splits": {"scheme": "predefined"}}, "needs splits.fold_column"),
+        ({"splits": {"fold_column": "fold"}}, "only used with splits.scheme: predefined"),
+        (
+            {
+                "splits": {"scheme": "predefined", "fold_column": "site_id"},
+                "learning_curve": {"enabled": True},
+            },
+            "draws its own test set",
+        ),
         ({"models": {"cnn/v2": FAST_CNN}}, "it names files"),
         ({"learning_curve": {"enabled": True, "models": ["svm"]}}, "not in models"),
         ({"learning_curve": {"sizes": [0.5, -3]}}, "positive"),
@@ -252,3 +261,20 @@ def test_kex_configs_validate():
 def test_evaluate_config_refuses_inconsistent_sections(table, tmp_path, change, text):
     with pytest.raises(ConfigError, match=text):
         evaluate_config(table, tmp_path / "e", **change)
+
+
+def test_evaluate_with_predefined_folds(table, tmp_path):
+    config = evaluate_config(
+        table,
+        tmp_path / "eval",
+        splits={"scheme": "predefined", "fold_column": "site_id", "n_seeds": 3},
+        group_columns=[],
+    )
+    result = evaluate_from_config(config)
+    per_seed = pd.read_csv(tmp_path / "eval" / "metrics_per_seed.csv")
+    assert len(per_seed) == 3
+    predictions = pd.read_csv(tmp_path / "eval" / "predictions.csv")
+    sites = pd.read_parquet(table).set_index("sample_id")["site_id"]
+    for _seed, rows in predictions.groupby("seed"):
+        assert sites.loc[rows["sample_id"]].nunique() == 1  # each split tests one fold
+    assert result is not None
