@@ -18,6 +18,7 @@ __all__ = [
     "EvaluateConfig",
     "LabelledSpectraConfig",
     "LearningCurveConfig",
+    "ResampleConfig",
     "SpectraConfig",
     "SpectralModelConfig",
     "SpectralTrainConfig",
@@ -25,11 +26,34 @@ __all__ = [
 ]
 
 
+class ResampleConfig(StrictModel):
+    """Spectra interpolated linearly onto another axis: never silent, never extrapolated.
+
+    Either a regular axis ``start``..``stop`` every ``step`` (in the table's unit), or
+    ``like``: the input axis of an artifact (e.g. the parent model of a fine-tune).
+    """
+
+    start: float | None = None
+    stop: float | None = None
+    step: float | None = Field(default=None, gt=0)
+    like: Path | None = Field(default=None, description="artifact whose input axis to use")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ResampleConfig:
+        regular = (self.start, self.stop, self.step)
+        if self.like is not None and any(v is not None for v in regular):
+            raise ValueError("spectra.resample takes either like or start/stop/step, not both")
+        if self.like is None and any(v is None for v in regular):
+            raise ValueError("spectra.resample needs start, stop and step (or like: ARTIFACT)")
+        return self
+
+
 class SpectraConfig(StrictModel):
     """A wide spectra table (CSV or Parquet) and how to read it.
 
-    Every key except ``path`` is passed unchanged to
-    :func:`geosoil.io.spectra.read_spectra`; see :meth:`read_options`.
+    Every key except ``path`` and ``resample`` is passed unchanged to
+    :func:`geosoil.io.spectra.read_spectra`; see :meth:`read_options`. ``resample`` is
+    applied to what was read.
     """
 
     path: Path
@@ -53,6 +77,9 @@ class SpectraConfig(StrictModel):
     quantity: Literal["absorbance", "reflectance"] | None = Field(
         default=None, description="what the values are, when the column names do not tell"
     )
+    resample: ResampleConfig | None = Field(
+        default=None, description="interpolate the spectra onto another axis after reading"
+    )
 
     @model_validator(mode="after")
     def _both_coordinates(self) -> SpectraConfig:
@@ -61,7 +88,7 @@ class SpectraConfig(StrictModel):
         return self
 
     def read_options(self) -> dict[str, Any]:
-        """Keyword arguments of ``read_spectra`` (everything but ``path``); unset ones omitted."""
+        """Keyword arguments of ``read_spectra`` (not ``path``, ``resample``); unset omitted."""
         options: dict[str, Any] = {"average_replicates": self.average_replicates}
         for name in ("id_column", "axis_unit", "x_column", "y_column", "crs", "quantity"):
             value = getattr(self, name)

@@ -18,9 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geosoil.artifacts import OutputSpec, Provenance, save_artifact
+from geosoil.artifacts import OutputSpec, Provenance, read_header, save_artifact
 from geosoil.config import save_config
-from geosoil.config.spectral import EvaluateConfig, LabelledSpectraConfig, SpectralModelConfig
+from geosoil.config.spectral import (
+    EvaluateConfig,
+    LabelledSpectraConfig,
+    SpectraConfig,
+    SpectralModelConfig,
+)
 from geosoil.errors import ConfigError
 from geosoil.evaluate.learning_curve import LearningCurveResult, learning_curve
 from geosoil.evaluate.repeated import RepeatedResult, Split, run_repeated, train_valid_test_splits
@@ -29,12 +34,14 @@ from geosoil.evaluate.tables import check_group_columns
 from geosoil.io.spectra import SampleSet, read_spectra
 from geosoil.io.writers import staged_directory
 from geosoil.models.registry import get_estimator_class
+from geosoil.spectra import SpectraError, SpectralAxis
 
 __all__ = [
     "EvaluateResult",
     "data_fingerprint",
     "evaluate_from_config",
     "load_labelled_spectra",
+    "read_configured_spectra",
     "spectral_estimator_factory",
 ]
 
@@ -106,11 +113,48 @@ def spectral_estimator_factory(
     return make
 
 
+def read_configured_spectra(config: SpectraConfig) -> SampleSet:
+    """Read a spectra table as its config section says, resampled when it asks for it."""
+    samples = read_spectra(config.path, **config.read_options())
+    if config.resample is None:
+        return samples
+    resample = config.resample
+    if resample.like is not None:
+        spec = read_header(resample.like).input_spec
+        if spec.axis is None:
+            raise ConfigError(
+                f"artifact {resample.like.name} does not take spectra",
+                path=resample.like,
+                field="spectra.resample.like",
+                fix="name a spectral model's artifact, or give start, stop and step",
+            )
+        target = SpectralAxis.from_values(spec.axis, spec.axis_unit, source=resample.like)
+        if target.unit != samples.axis.unit:
+            raise SpectraError(
+                f"the table's axis is in {samples.axis.unit} but {resample.like.name} takes "
+                f"{target.unit}",
+                path=config.path,
+                field="spectra.resample.like",
+                fix="use a model trained on the same kind of spectra (vis-NIR or MIR)",
+            )
+    else:
+        descending = samples.axis.values[0] > samples.axis.values[-1]
+        positions = np.arange(resample.start, resample.stop + resample.step / 2, resample.step)
+        target = SpectralAxis.from_values(
+            positions[::-1] if descending else positions,
+            samples.axis.unit,
+            source=config.path,
+            field="spectra.resample",
+        )
+    log.info("resampling %s onto %s", samples.axis.describe(), target.describe())
+    return samples.resample(target)
+
+
 def load_labelled_spectra(
     config: LabelledSpectraConfig, *, target_transform: str
 ) -> tuple[SampleSet, np.ndarray]:
     """Read the spectra table and its target (positive under log10), as the config says."""
-    samples = read_spectra(config.path, **config.read_options())
+    samples = read_configured_spectra(config)
     if config.drop_missing_target:
         samples = samples.drop_missing(config.target)
     y = samples.target(config.target, positive=target_transform == "log10")

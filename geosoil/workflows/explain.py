@@ -336,7 +336,7 @@ def explain_from_config(config: ExplainConfig, *, source: Path | None = None) ->
     The output folder appears only when everything in it is complete; inputs are checked
     (artifacts found and consistent, group column present) before anything is computed.
     """
-    from geosoil.io.spectra import read_spectra
+    from geosoil.workflows.evaluate import read_configured_spectra
 
     if config.output.dir is None:
         raise ConfigError(
@@ -344,7 +344,7 @@ def explain_from_config(config: ExplainConfig, *, source: Path | None = None) ->
         )
     paths = resolve_model_paths(config.models, source=source)
     artifacts = load_spectral_artifacts(paths)
-    samples = read_spectra(config.spectra.path, **config.spectra.read_options())
+    samples = read_configured_spectra(config.spectra)
     out_dir = Path(config.output.dir)
     with staged_directory(out_dir, overwrite=config.output.overwrite) as staging:
         explanation = explain_spectra(

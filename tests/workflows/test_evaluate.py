@@ -9,10 +9,10 @@ import torch
 
 from geosoil.artifacts import load_artifact, read_header
 from geosoil.config import load_config, validate_config
-from geosoil.config.spectral import EvaluateConfig, SpectralTrainConfig
+from geosoil.config.spectral import EvaluateConfig, LabelledSpectraConfig, SpectralTrainConfig
 from geosoil.errors import ConfigError, RegistryError, SampleDataError
 from geosoil.spectra import SpectraError
-from geosoil.workflows.evaluate import evaluate_from_config
+from geosoil.workflows.evaluate import evaluate_from_config, read_configured_spectra
 from geosoil.workflows.train_spectra import train_spectra_from_config
 
 from ..conftest import CONFIGS
@@ -278,3 +278,52 @@ def test_evaluate_with_predefined_folds(table, tmp_path):
     for _seed, rows in predictions.groupby("seed"):
         assert sites.loc[rows["sample_id"]].nunique() == 1  # each split tests one fold
     assert result is not None
+
+
+def spectra_section(table, **extra):
+    return validate_config(
+        {"path": str(table), "target": "kex_cmol_kg", **extra},
+        LabelledSpectraConfig,
+        source="test",
+    )
+
+
+def test_spectra_are_resampled_onto_a_regular_axis_or_an_artifacts(table, tmp_path):
+    regular = read_configured_spectra(
+        spectra_section(table, resample={"start": 700, "stop": 3900, "step": 4})
+    )
+    assert regular.axis.unit == "cm-1" and len(regular.axis) == 801
+    assert regular.axis.values[0] == 3900 and regular.axis.values[-1] == 700  # kept descending
+    out = tmp_path / "plsr"
+    train_spectra_from_config(
+        validate_config(
+            {
+                "spectra": {
+                    "path": str(table),
+                    "target": "kex_cmol_kg",
+                    "resample": {"start": 700, "stop": 3900, "step": 4},
+                },
+                "model": FAST_PLSR,
+                "output": {"dir": str(out)},
+            },
+            SpectralTrainConfig,
+            source="test",
+        )
+    )
+    like = read_configured_spectra(
+        spectra_section(table, resample={"like": str(out / "model.safetensors")})
+    )
+    np.testing.assert_array_equal(like.axis.values, regular.axis.values)
+    np.testing.assert_allclose(like.spectra, regular.spectra)
+
+
+def test_resampling_outside_the_table_range_is_refused(table):
+    with pytest.raises(SpectraError) as info:
+        read_configured_spectra(
+            spectra_section(table, resample={"start": 400, "stop": 3900, "step": 4})
+        )
+    assert "extrapolat" in str(info.value) or "outside" in str(info.value)
+    with pytest.raises(ConfigError, match="either like or start/stop/step"):
+        spectra_section(table, resample={"like": "m.safetensors", "step": 4})
+    with pytest.raises(ConfigError, match="needs start, stop and step"):
+        spectra_section(table, resample={"start": 700, "stop": 3900})
