@@ -20,9 +20,17 @@ class ExplainConfig(StrictModel):
     ``geosoil evaluate`` saves with ``save_models: true``: ``out/models/cnn_seed*.safetensors``);
     every match is explained on the same samples and the results are aggregated over them
     (mean and sd across artifacts). Relative paths are read from the folder geosoil runs in.
+
+    ``models`` may instead name sets of artifacts (``source:`` the pretrained model,
+    ``transferred:`` its fine-tuned child): each set is explained on the same samples and
+    the figure shows the sets side by side.
     """
 
-    models: list[str] = Field(min_length=1, description="artifact paths or glob patterns")
+    models: list[str] | dict[str, list[str]] = Field(
+        min_length=1,
+        description="artifact paths or glob patterns; or named sets of them to compare "
+        "side by side (e.g. source: ..., transferred: ...)",
+    )
     spectra: SpectraConfig
     group_column: str | None = Field(
         default=None, description="column of the spectra table to group by (soil order, site)"
@@ -46,7 +54,26 @@ class ExplainConfig(StrictModel):
     @classmethod
     def _one_or_many(cls, value):
         # A single pattern is the common case; let it be written without list brackets.
+        if isinstance(value, dict):
+            return {name: [v] if isinstance(v, str) else v for name, v in value.items()}
         return [value] if isinstance(value, str) else value
+
+    @field_validator("models")
+    @classmethod
+    def _named_sets(cls, value):
+        if isinstance(value, dict):
+            for name, patterns in value.items():
+                if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
+                    raise ValueError(f"model set name {name!r} must be letters, digits, - or _")
+                if not patterns:
+                    raise ValueError(f"model set {name!r} lists no artifact")
+        return value
+
+    def model_sets(self) -> dict[str, list[str]]:
+        """Patterns per named set; a plain list is one set named ``models``."""
+        if isinstance(self.models, dict):
+            return dict(self.models)
+        return {"models": list(self.models)}
 
     @field_validator("baselines")
     @classmethod

@@ -16,7 +16,7 @@ import pandas as pd
 
 from geosoil.explain.attributions import Attributions, ExplainError
 
-__all__ = ["AGGREGATE_COLUMNS", "ALL_GROUP", "aggregate_attributions"]
+__all__ = ["AGGREGATE_COLUMNS", "ALL_GROUP", "aggregate_attributions", "attribution_agreement"]
 
 ALL_GROUP = "(all)"
 """Group label of the rows that aggregate every sample."""
@@ -128,3 +128,46 @@ def _sd_over_runs(values: np.ndarray) -> np.ndarray:
     if values.shape[0] < 2:
         return np.full(values.shape[1], np.nan)
     return values.std(axis=0, ddof=1)
+
+
+def attribution_agreement(
+    first: pd.DataFrame, second: pd.DataFrame, *, group: str = ALL_GROUP, top: int = 10
+) -> dict[str, Any]:
+    """How far two models rely on the same wavelengths (e.g. a source and its transfer).
+
+    Parameters
+    ----------
+    first, second
+        Aggregated tables (:func:`aggregate_attributions`) on the same bands.
+    group
+        The group whose rows are compared; all samples by default.
+    top
+        How many of the most attributed bands to list and intersect.
+
+    Returns
+    -------
+    dict
+        ``spearman`` (rank correlation of the mean absolute attributions over bands),
+        ``top_bands_first``, ``top_bands_second`` and ``top_shared`` (bands in both lists).
+        Attributions of different targets have different units, so only ranks are compared.
+    """
+    a = first[first["group"] == group]
+    b = second[second["group"] == group]
+    if a.empty or b.empty or not np.array_equal(a["band"].to_numpy(), b["band"].to_numpy()):
+        raise ExplainError(
+            f"the two attribution tables do not share group {group!r} on the same bands",
+            field="models",
+            fix="compare models explained on the same spectra and axis",
+        )
+    ranks_a = a["mean_abs"].rank().to_numpy(dtype=np.float64)
+    ranks_b = b["mean_abs"].rank().to_numpy(dtype=np.float64)
+    spearman = float(np.corrcoef(ranks_a, ranks_b)[0, 1]) if len(a) > 1 else float("nan")
+    bands = a["band"].to_numpy(dtype=np.float64)
+    top_a = bands[np.argsort(-a["mean_abs"].to_numpy())[:top]]
+    top_b = bands[np.argsort(-b["mean_abs"].to_numpy())[:top]]
+    return {
+        "spearman": spearman,
+        "top_bands_first": [float(v) for v in top_a],
+        "top_bands_second": [float(v) for v in top_b],
+        "top_shared": sorted(float(v) for v in set(top_a.tolist()) & set(top_b.tolist())),
+    }

@@ -22,7 +22,12 @@ import pandas as pd
 from geosoil.explain.bands import AbsorptionBand, bands_in_range
 from geosoil.io.writers import write_bytes_atomic
 
-__all__ = ["attribution_figure_png", "write_attribution_figure"]
+__all__ = [
+    "attribution_figure_png",
+    "comparison_figure_png",
+    "write_attribution_figure",
+    "write_comparison_figure",
+]
 
 _TABLE_COLUMNS = ("band", "group", "mean_abs", "signed_mean", "sd_over_seeds")
 _ATTRIBUTION_COLOR = "C3"
@@ -85,30 +90,16 @@ def attribution_figure_png(
     marks = bands_in_range(span, axis_unit)
     for index, (ax, group) in enumerate(zip(axes, groups, strict=True)):
         rows = table[table["group"].astype(str) == group]
-        _draw_bands(ax, marks, labelled=index == 0)
-        _draw_attributions(ax, rows)
-        if group in mean_spectra:
-            positions, values = mean_spectra[group]
-            twin = ax.twinx()
-            twin.plot(*_with_gaps(positions, values), color="0.55", linewidth=0.9)
-            twin.set_ylabel(spectrum_label, color="0.45", fontsize=8)
-            twin.tick_params(axis="y", colors="0.45", labelsize=7)
-            # the spectrum is context; the attribution curve stays on top
-            ax.set_zorder(twin.get_zorder() + 1)
-            ax.patch.set_visible(False)
-        n_samples = _first(rows, "n_samples")
-        n_seeds = _first(rows, "n_seeds")
-        counts = ", ".join(
-            text
-            for text in (
-                f"n = {n_samples}" if n_samples is not None else "",
-                f"{n_seeds} model(s)" if n_seeds is not None else "",
-            )
-            if text
+        _draw_panel(
+            ax,
+            rows,
+            title=group,
+            marks=marks,
+            labelled=index == 0,
+            spectrum=mean_spectra.get(group),
+            value_label=value_label,
+            spectrum_label=spectrum_label,
         )
-        ax.set_title(f"{group}" + (f" ({counts})" if counts else ""), fontsize=9, loc="left")
-        ax.set_ylabel(f"attribution ({value_label})", fontsize=8)
-        ax.tick_params(labelsize=7)
     axes[0].set_xlim(*((span[1], span[0]) if axis_unit == "cm-1" else span))
     axes[-1].set_xlabel("wavenumber (cm-1)" if axis_unit == "cm-1" else "wavelength (nm)")
     axes[0].legend(loc="upper left", fontsize=7, frameon=False)
@@ -117,6 +108,110 @@ def attribution_figure_png(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+def comparison_figure_png(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    axis_unit: str,
+    mean_spectra: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    value_labels: Mapping[str, str] | None = None,
+    spectrum_label: str = "mean spectrum",
+    title: str | None = None,
+    dpi: int = 130,
+) -> bytes:
+    """Attributions of several model sets side by side: one column per set, a row per group.
+
+    Parameters
+    ----------
+    tables
+        Aggregated attribution tables by set name (e.g. ``source``, ``transferred``), all
+        on the same bands and groups.
+    value_labels
+        Unit text of each set's attributions (the sets may predict different targets).
+    axis_unit, mean_spectra, spectrum_label, title, dpi
+        As :func:`attribution_figure_png`.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not tables:
+        raise ValueError("no attribution tables to compare")
+    names = list(tables)
+    first = tables[names[0]]
+    groups = list(dict.fromkeys(first["group"].astype(str)))
+    mean_spectra = dict(mean_spectra or {})
+    value_labels = dict(value_labels or {})
+    figure = Figure(figsize=(5.5 * len(names) + 1.0, 1.2 + 2.7 * len(groups)), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(groups), len(names), sharex=True, squeeze=False)
+    span = _x_span(first, mean_spectra)
+    marks = bands_in_range(span, axis_unit)
+    for column, name in enumerate(names):
+        table = tables[name]
+        for row, group in enumerate(groups):
+            _draw_panel(
+                axes[row, column],
+                table[table["group"].astype(str) == group],
+                title=f"{name}: {group}",
+                marks=marks,
+                labelled=row == 0,
+                spectrum=mean_spectra.get(group),
+                value_label=value_labels.get(name, "attribution"),
+                spectrum_label=spectrum_label,
+            )
+        axes[-1, column].set_xlabel(
+            "wavenumber (cm-1)" if axis_unit == "cm-1" else "wavelength (nm)"
+        )
+    axes[0, 0].set_xlim(*((span[1], span[0]) if axis_unit == "cm-1" else span))
+    axes[0, 0].legend(loc="upper left", fontsize=7, frameon=False)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def write_comparison_figure(path: str | Path, tables: Mapping[str, pd.DataFrame], **options):
+    """Write :func:`comparison_figure_png` to ``path`` atomically; options are passed on."""
+    return write_bytes_atomic(path, comparison_figure_png(tables, **options))
+
+
+def _draw_panel(
+    ax,
+    rows: pd.DataFrame,
+    *,
+    title: str,
+    marks: list[AbsorptionBand],
+    labelled: bool,
+    spectrum: tuple[np.ndarray, np.ndarray] | None,
+    value_label: str,
+    spectrum_label: str,
+) -> None:
+    """One group's attributions over its mean spectrum, with the absorption bands."""
+    _draw_bands(ax, marks, labelled=labelled)
+    _draw_attributions(ax, rows)
+    if spectrum is not None:
+        twin = ax.twinx()
+        twin.plot(*_with_gaps(*spectrum), color="0.55", linewidth=0.9)
+        twin.set_ylabel(spectrum_label, color="0.45", fontsize=8)
+        twin.tick_params(axis="y", colors="0.45", labelsize=7)
+        # the spectrum is context; the attribution curve stays on top
+        ax.set_zorder(twin.get_zorder() + 1)
+        ax.patch.set_visible(False)
+    n_samples = _first(rows, "n_samples")
+    n_seeds = _first(rows, "n_seeds")
+    counts = ", ".join(
+        text
+        for text in (
+            f"n = {n_samples}" if n_samples is not None else "",
+            f"{n_seeds} model(s)" if n_seeds is not None else "",
+        )
+        if text
+    )
+    ax.set_title(title + (f" ({counts})" if counts else ""), fontsize=9, loc="left")
+    ax.set_ylabel(f"attribution ({value_label})", fontsize=8)
+    ax.tick_params(labelsize=7)
 
 
 def write_attribution_figure(path: str | Path, table: pd.DataFrame, **options) -> Path:

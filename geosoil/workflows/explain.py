@@ -31,14 +31,19 @@ from geosoil.artifacts import Artifact, load_artifact, read_header
 from geosoil.config import save_config
 from geosoil.config.explain import ExplainConfig
 from geosoil.errors import ConfigError, InputFileNotFoundError, SampleDataError
-from geosoil.explain.aggregate import ALL_GROUP, aggregate_attributions
+from geosoil.explain.aggregate import (
+    AGGREGATE_COLUMNS,
+    ALL_GROUP,
+    aggregate_attributions,
+    attribution_agreement,
+)
 from geosoil.explain.attributions import (
     Attributions,
     BaselineSpec,
     ExplainError,
     spectral_attributions,
 )
-from geosoil.explain.plots import write_attribution_figure
+from geosoil.explain.plots import write_attribution_figure, write_comparison_figure
 from geosoil.io.writers import staged_directory, write_bytes_atomic
 
 __all__ = [
@@ -113,7 +118,7 @@ class Explanation:
 
 # ----------------------------------------------------------------------------- pieces
 def resolve_model_paths(
-    patterns: Sequence[str | Path], *, source: Path | None = None
+    patterns: Sequence[str | Path], *, source: Path | None = None, field: str = "models"
 ) -> list[Path]:
     """Artifact paths from paths and glob patterns, sorted within a pattern, no duplicates.
 
@@ -135,7 +140,7 @@ def resolve_model_paths(
             raise InputFileNotFoundError(
                 f"no model artifact matched {text!r}",
                 path=source,
-                field="models",
+                field=field,
                 fix="check the path or pattern (relative to the folder geosoil runs in); "
                 "`geosoil evaluate` saves per-seed models with save_models: true",
             )
@@ -342,34 +347,57 @@ def explain_from_config(config: ExplainConfig, *, source: Path | None = None) ->
         raise ConfigError(
             "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
         )
-    paths = resolve_model_paths(config.models, source=source)
-    artifacts = load_spectral_artifacts(paths)
+    sets = {
+        name: resolve_model_paths(
+            patterns,
+            source=source,
+            field="models" if isinstance(config.models, list) else f"models.{name}",
+        )
+        for name, patterns in config.model_sets().items()
+    }
+    artifacts = {name: load_spectral_artifacts(paths) for name, paths in sets.items()}
     samples = read_configured_spectra(config.spectra)
+    quantity = getattr(samples, "quantity", None)
+    spectrum_label = f"mean {quantity}" if quantity else "mean spectrum"
     out_dir = Path(config.output.dir)
     with staged_directory(out_dir, overwrite=config.output.overwrite) as staging:
-        explanation = explain_spectra(
-            artifacts,
-            samples,
-            group_column=config.group_column,
-            max_samples_per_group=config.max_samples_per_group,
-            n_samples=config.n_samples,
-            baselines=config.baselines,
-            stdevs=config.stdevs,
-            seed=config.seed,
-            batch_size=config.batch_size,
-        )
-        explanation.table.to_csv(staging / TABLE_NAME, index=False)
-        quantity = getattr(samples, "quantity", None)
-        write_attribution_figure(
-            staging / FIGURE_NAME,
-            explanation.table,
-            axis_unit=explanation.axis_unit,
-            mean_spectra=explanation.mean_spectra,
-            value_label=explanation.value_label,
-            spectrum_label=f"mean {quantity}" if quantity else "mean spectrum",
-            title=_title(explanation, artifacts),
-        )
-        summary = _summary(explanation, artifacts, config)
+        explanations = {
+            name: explain_spectra(
+                loaded,
+                samples,
+                group_column=config.group_column,
+                max_samples_per_group=config.max_samples_per_group,
+                n_samples=config.n_samples,
+                baselines=config.baselines,
+                stdevs=config.stdevs,
+                seed=config.seed,
+                batch_size=config.batch_size,
+            )
+            for name, loaded in artifacts.items()
+        }
+        if isinstance(config.models, list):
+            (explanation,) = explanations.values()
+            (loaded,) = artifacts.values()
+            explanation.table.to_csv(staging / TABLE_NAME, index=False)
+            write_attribution_figure(
+                staging / FIGURE_NAME,
+                explanation.table,
+                axis_unit=explanation.axis_unit,
+                mean_spectra=explanation.mean_spectra,
+                value_label=explanation.value_label,
+                spectrum_label=spectrum_label,
+                title=_title(explanation, loaded),
+            )
+            summary = _summary(explanation, loaded, config)
+        else:
+            _write_comparison(staging, explanations, spectrum_label)
+            summary = {
+                "sets": {
+                    name: _summary(explanations[name], artifacts[name], config)
+                    for name in explanations
+                },
+                "agreement": _agreement(explanations),
+            }
         write_bytes_atomic(staging / SUMMARY_NAME, json.dumps(summary, indent=2).encode())
         save_config(config, staging / "config.yaml")
     return ExplainResult(
@@ -378,8 +406,45 @@ def explain_from_config(config: ExplainConfig, *, source: Path | None = None) ->
         figure=out_dir / FIGURE_NAME,
         summary=out_dir / SUMMARY_NAME,
         config=out_dir / "config.yaml",
-        models=paths,
+        models=[path for paths in sets.values() for path in paths],
     )
+
+
+def _write_comparison(
+    staging: Path, explanations: dict[str, Explanation], spectrum_label: str
+) -> None:
+    """One table with a ``model_set`` column, and the sets side by side in one figure."""
+    table = pd.concat(
+        [e.table.assign(model_set=name) for name, e in explanations.items()], ignore_index=True
+    )
+    table[["model_set", *AGGREGATE_COLUMNS]].to_csv(staging / TABLE_NAME, index=False)
+    first = next(iter(explanations.values()))
+    write_comparison_figure(
+        staging / FIGURE_NAME,
+        {name: e.table for name, e in explanations.items()},
+        axis_unit=first.axis_unit,
+        mean_spectra=first.mean_spectra,
+        value_labels={name: e.value_label for name, e in explanations.items()},
+        spectrum_label=spectrum_label,
+        title="attributions compared: "
+        + " | ".join(f"{name} ({e.target})" for name, e in explanations.items()),
+    )
+
+
+def _agreement(explanations: dict[str, Explanation]) -> list[dict[str, Any]]:
+    """Rank agreement of each pair of sets over all explained samples."""
+    names = list(explanations)
+    pairs = []
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            pairs.append(
+                {
+                    "first": first,
+                    "second": second,
+                    **attribution_agreement(explanations[first].table, explanations[second].table),
+                }
+            )
+    return pairs
 
 
 def _title(explanation: Explanation, artifacts: Sequence[Artifact]) -> str:

@@ -204,3 +204,37 @@ def test_the_example_config_is_valid():
     raw = yaml.safe_load((CONFIGS / "kex" / "afsis_explain.yaml").read_text())
     cfg = validate_config(raw, ExplainConfig, source="afsis_explain.yaml")
     assert cfg.group_column == "CNTISOC" and cfg.models[0].endswith("cnn_seed*.safetensors")
+
+
+def test_named_sets_are_explained_side_by_side(inputs, tmp_path):
+    _, models = inputs
+    config = make_config(
+        inputs,
+        tmp_path / "out",
+        models={"source": str(models[0]), "transferred": [str(models[1])]},
+    )
+    result = explain_from_config(config)
+    table = pd.read_csv(result.table)
+    assert list(dict.fromkeys(table["model_set"])) == ["source", "transferred"]
+    assert table.columns[0] == "model_set"
+    for _, rows in table.groupby("model_set"):
+        assert (rows["n_seeds"] == 1).all() and len(rows) == 3 * data.AXIS_NM.size
+    assert result.figure.read_bytes().startswith(PNG_MAGIC)
+    summary = json.loads(result.summary.read_text())
+    assert set(summary["sets"]) == {"source", "transferred"}
+    (pair,) = summary["agreement"]
+    assert pair["first"] == "source" and pair["second"] == "transferred"
+    assert -1.0 <= pair["spearman"] <= 1.0 and len(pair["top_bands_first"]) == 10
+    assert set(pair["top_shared"]) <= set(pair["top_bands_first"])
+
+
+def test_a_named_set_that_matches_nothing_is_named(inputs, tmp_path):
+    config = make_config(
+        inputs, tmp_path / "out", models={"source": str(inputs[1][0]), "transferred": "nope*"}
+    )
+    with pytest.raises(InputFileNotFoundError) as info:
+        explain_from_config(config)
+    assert info.value.field == "models.transferred"
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match="lists no artifact"):
+        make_config(inputs, tmp_path / "o", models={"source": []})
