@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 from geosoil.artifacts import OutputSpec, Provenance, save_artifact
 from geosoil.config import save_config
@@ -51,10 +52,14 @@ class SpectralTrainResult:
     metrics: dict[str, Any]
 
 
-def train_spectra_from_config(config: SpectralTrainConfig) -> SpectralTrainResult:
+def train_spectra_from_config(
+    config: SpectralTrainConfig, *, record: BaseModel | None = None
+) -> SpectralTrainResult:
     """Fit one spectral model on the table and write artifact, metrics and config.
 
-    The output folder appears only when everything in it is complete.
+    The output folder appears only when everything in it is complete. ``record`` is the
+    config written beside the outputs and into the artifact when it is not ``config``
+    itself (``geosoil finetune`` trains through here).
 
     Returns
     -------
@@ -64,6 +69,7 @@ def train_spectra_from_config(config: SpectralTrainConfig) -> SpectralTrainResul
         raise ConfigError(
             "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
         )
+    record = config if record is None else record
     make = spectral_estimator_factory(
         config.model, name="", target_transform=config.target_transform
     )
@@ -125,7 +131,8 @@ def train_spectra_from_config(config: SpectralTrainConfig) -> SpectralTrainResul
                 n_samples=len(y),
                 seed=seed,
                 metrics={"train": metrics["train"], "valid": metrics["valid"]},
-                config=config.model_dump(mode="json"),
+                config=record.model_dump(mode="json"),
+                parent_sha256=getattr(estimator, "parent_sha256_", None),
             ),
             preprocessing=estimator.preprocessing_.to_spec(),
         )
@@ -135,7 +142,7 @@ def train_spectra_from_config(config: SpectralTrainConfig) -> SpectralTrainResul
         history = _history_table(getattr(estimator, "history_", None))
         if history is not None:
             write_bytes_atomic(staging / HISTORY_NAME, history.to_csv(index=False).encode())
-        save_config(config, staging / "config.yaml")
+        save_config(record, staging / "config.yaml")
 
     out_dir = Path(config.output.dir)
     return SpectralTrainResult(
