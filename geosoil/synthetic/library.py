@@ -98,6 +98,8 @@ __all__ = [
     "TRUTH_COLUMNS",
     "KexModel",
     "SoilOrder",
+    "check_sample_count",
+    "check_seed",
     "kex_cmol_kg",
     "mir_library",
     "write_library",
@@ -411,14 +413,9 @@ def mir_library(n_samples: int, *, seed: int = 0, model: KexModel = KEX_MODEL) -
     ConfigError
         ``n_samples`` not a whole number in 1 .. :data:`MAX_SAMPLES`, or a negative seed.
     """
-    n_samples = _check_count(n_samples)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(
-            f"seed={seed!r} is not a non-negative whole number",
-            field="seed",
-            fix="use a seed such as 0",
-        )
-    root = component_rng(int(seed), "mir_library")
+    n_samples = check_sample_count(n_samples, example=40000)
+    seed = check_seed(seed)
+    root = component_rng(seed, "mir_library")
     frames, spectra = [], []
     n_blocks = -(-n_samples // BLOCK_SIZE)
     for index in range(n_blocks):
@@ -434,7 +431,14 @@ def mir_library(n_samples: int, *, seed: int = 0, model: KexModel = KEX_MODEL) -
     return SampleSet(frame=frame, spectra=values, axis=axis, quantity="absorbance")
 
 
-def _check_count(n_samples) -> int:
+def check_sample_count(n_samples, *, example: int) -> int:
+    """``n_samples`` as an int, refusing anything but a whole number in 1 .. MAX_SAMPLES.
+
+    Raises
+    ------
+    ConfigError
+        With ``field="n_samples"`` and a fix suggesting ``example`` spectra.
+    """
     if (
         isinstance(n_samples, bool)
         or not isinstance(n_samples, int | np.integer)
@@ -443,23 +447,41 @@ def _check_count(n_samples) -> int:
         raise ConfigError(
             f"n_samples={n_samples!r} is not a whole number between 1 and {MAX_SAMPLES}",
             field="n_samples",
-            fix="ask for e.g. 40000 spectra",
+            fix=f"ask for e.g. {example} spectra",
         )
     return int(n_samples)
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int, refusing anything but a non-negative whole number.
+
+    Raises
+    ------
+    ConfigError
+        With ``field="seed"``.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(
+            f"seed={seed!r} is not a non-negative whole number",
+            field="seed",
+            fix="use a seed such as 0",
+        )
+    return int(seed)
 
 
 def write_library(samples: SampleSet, path: str | Path, *, metadata: dict | None = None) -> Path:
     """Write a library as a wide Parquet table, atomically.
 
     Columns: the sample columns of ``samples.frame``, then one float32 column per band named
-    ``wn_<cm-1>`` (``wn_600`` ... ``wn_4000``), readable by
-    :func:`geosoil.io.spectra.read_spectra`. The schema metadata key ``geosoil`` holds the
-    axis unit, the quantity and ``metadata``.
+    ``wn_<cm-1>`` (``wn_600`` ... ``wn_4000``) on a cm-1 axis or ``nm_<nm>`` (``nm_400`` ...
+    ``nm_2499``) on a nm axis, readable by :func:`geosoil.io.spectra.read_spectra`. The
+    schema metadata key ``geosoil`` holds the axis unit, the quantity and ``metadata``.
 
     Parameters
     ----------
     samples
-        A library from :func:`mir_library` (or any SampleSet on a cm-1 axis).
+        A library from :func:`mir_library`, ``visnir_library`` or ``pb_target_set`` (any
+        SampleSet).
     path
         The ``.parquet`` file to write; an existing file is replaced only when complete.
     metadata
