@@ -7,15 +7,21 @@ from geosoil.models.plsr import PLSR
 from geosoil.models.registry import get_estimator_class, register, registered_names
 from geosoil.models.spectral import SpectralEstimator
 from geosoil.models.spectral_cnn import SpectralCNN
+from geosoil.models.spectral_network import NetworkSpectralEstimator
+from geosoil.models.spectral_resnet import SpectralResNet
+from geosoil.models.svr import SpectralSVR
 
 __all__ = [
     "PLSR",
     "CovariateMLP",
     "GeoSoilEstimator",
     "LRFinderResult",
+    "NetworkSpectralEstimator",
     "NotFittedError",
     "SpectralCNN",
     "SpectralEstimator",
+    "SpectralResNet",
+    "SpectralSVR",
     "get_estimator_class",
     "register",
     "registered_names",

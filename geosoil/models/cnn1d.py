@@ -60,6 +60,7 @@ class SpectralCNNNetwork(nn.Module):
     ``forward`` maps preprocessed spectra ``(n, 1, n_bands)`` float32 to ``(n, 1)`` on the
     transformed target scale (e.g. log10 Kex): the head's standardized output times the
     buffer ``target_scale`` plus ``target_mean``. Training works on :meth:`standardized`.
+    It follows :class:`~geosoil.models.spectral_network.SpectralNetwork`.
     """
 
     def __init__(self, n_bands: int, *, dropout: float = 0.4) -> None:
@@ -100,6 +101,23 @@ class SpectralCNNNetwork(nn.Module):
     def standardized(self, x: torch.Tensor) -> torch.Tensor:
         """Output on the standardized target scale, the scale of the training loss."""
         return self.head(self.features(x))
+
+    def layer_groups(self) -> dict[str, nn.Module]:
+        """The groups transfer learning can freeze: the convolutions and the dense head."""
+        return {"features": self.features, "head": self.head}
+
+    @property
+    def dropout_width(self) -> int:
+        """Features entering the dropout layer (the first of the head)."""
+        return self.head[1].in_features
+
+    def pre_dropout(self, x: torch.Tensor) -> torch.Tensor:
+        """Activations at the dropout layer: the flattened convolution features."""
+        return self.features(x)
+
+    def post_dropout(self, h: torch.Tensor) -> torch.Tensor:
+        """Standardized output from (masked) activations at the dropout layer."""
+        return self.head[1:](h)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.standardized(x) * self.target_scale + self.target_mean

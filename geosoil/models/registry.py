@@ -63,4 +63,6 @@ def _load_builtin_estimators() -> None:
     # Importing the model modules runs their @register decorators.
     import geosoil.models.mlp
     import geosoil.models.plsr
-    import geosoil.models.spectral_cnn  # noqa: F401
+    import geosoil.models.spectral_cnn
+    import geosoil.models.spectral_resnet
+    import geosoil.models.svr  # noqa: F401

@@ -9,7 +9,8 @@ standardized data and how it predicts from it:
 2. holds out a seeded validation share when no validation set is given;
 3. fits the :class:`~geosoil.spectra.SpectralPipeline` on the training spectra only;
 4. transforms the target (``none`` or ``log10``) and standardizes it with the training
-   mean and standard deviation.
+   mean and standard deviation (or, for a model that returns False from
+   :meth:`SpectralEstimator._centres_target`, divides it by its root mean square).
 
 Predictions are back-transformed to the target's units; spectra on another axis than the
 fitted one are refused with the fix (resample explicitly).
@@ -63,7 +64,7 @@ class PreparedData:
 
 
 class SpectralEstimator(GeoSoilEstimator):
-    """Shared machinery of estimators on spectra (:class:`SpectralCNN`, :class:`PLSR`).
+    """Shared machinery of estimators on spectra (``SpectralCNN``, ``PLSR``, ...).
 
     Subclasses declare :attr:`default_preprocessing` (steps per axis unit, used when the
     ``preprocessing`` hyperparameter is None) and implement :meth:`_fit_prepared` and
@@ -88,6 +89,14 @@ class SpectralEstimator(GeoSoilEstimator):
 
     def _needs_validation(self) -> bool:
         """Whether fitting uses a validation set (early stopping, model selection)."""
+        return True
+
+    def _centres_target(self) -> bool:
+        """Whether the transformed target is centred before scaling (the default).
+
+        An estimator whose output cannot be negative (a ReLU output) returns False: its
+        target is then only divided by its root mean square, which keeps the sign.
+        """
         return True
 
     def _fit_prepared(self, data: PreparedData) -> None:
@@ -134,13 +143,17 @@ class SpectralEstimator(GeoSoilEstimator):
         """
         data = self._prepare(X, y, axis=axis, X_valid=X_valid, y_valid=y_valid)
         self._fit_prepared(data)
+        self._set_prepared_state(data)
+        return self
+
+    def _set_prepared_state(self, data: PreparedData) -> None:
+        """Set the learned attributes shared by all spectral estimators."""
         self.axis_ = data.axis
         self.preprocessing_ = data.pipeline
         self.target_mean_ = data.target_mean
         self.target_scale_ = data.target_scale
         self.n_train_ = len(data.t_train)
         self.n_valid_ = 0 if data.t_valid is None else len(data.t_valid)
-        return self
 
     def _prepare(
         self,
@@ -150,8 +163,13 @@ class SpectralEstimator(GeoSoilEstimator):
         axis: SpectralAxis,
         X_valid: np.ndarray | None = None,
         y_valid: Sequence[float] | np.ndarray | None = None,
+        pipeline: SpectralPipeline | None = None,
     ) -> PreparedData:
-        """Checks, split, preprocessing and target scaling; sets no attribute on self."""
+        """Checks, split, preprocessing and target scaling; sets no attribute on self.
+
+        A fitted ``pipeline`` (a transfer-learning parent's) is applied as it is, not refit,
+        so that the inputs look like those the parent's network learned from.
+        """
         self._check_params()
         transform = TargetTransform(_check_choice(self.target_transform))
         axis = _check_axis(axis)
@@ -176,12 +194,19 @@ class SpectralEstimator(GeoSoilEstimator):
             X_train, y_train = X, y
         _check_min_rows(len(X_train), 2, field="X")
 
-        pipeline = SpectralPipeline(self._preprocessing_steps(axis))
-        Z_train = pipeline.fit_transform(X_train, axis)
+        if pipeline is None:
+            pipeline = SpectralPipeline(self._preprocessing_steps(axis))
+            Z_train = pipeline.fit_transform(X_train, axis)
+        else:
+            Z_train = pipeline.transform(X_train, axis)
         Z_valid = None if X_valid is None else pipeline.transform(X_valid, axis)
         z_train = transform.forward(y_train)
-        mean = float(np.mean(z_train))
-        scale = float(np.std(z_train)) or 1.0  # a constant target: nothing to scale
+        if self._centres_target():
+            mean = float(np.mean(z_train))
+            scale = float(np.std(z_train)) or 1.0  # a constant target: nothing to scale
+        else:
+            mean = 0.0
+            scale = float(np.sqrt(np.mean(np.square(z_train)))) or 1.0  # an all-zero target
         log.info(
             "%s: %d training and %d validation spectra, %d -> %d bands after preprocessing",
             type(self).__name__,

@@ -19,14 +19,27 @@ FAST = {
     # No SNV: the toy spectra carry their target in absolute band strengths.
     "spectral_cnn": {"preprocessing": [], "max_epochs": 6, "patience": 6, "threads": 1},
     "plsr": {"preprocessing": [], "max_components": 10},
+    "spectral_resnet": {
+        "preprocessing": [],
+        "pool": 2,
+        "max_epochs": 6,
+        "patience": 6,
+        "threads": 1,
+    },
+    "svr": {"preprocessing": []},
 }
 # Settings added for the test that the toy problem is learnt.
 LEARN = {
     "covariate_mlp": {"categorical_features": ["c"]},
     "spectral_cnn": {"max_epochs": 25, "patience": 25},
+    "spectral_resnet": {"max_epochs": 25, "patience": 25},
 }
 # Extra settings under which an estimator offers predict_dist; absent: it never does.
-WITH_DIST = {"covariate_mlp": {"n_members": 2}, "spectral_cnn": {"n_members": 2}}
+WITH_DIST = {
+    "covariate_mlp": {"n_members": 2},
+    "spectral_cnn": {"n_members": 2},
+    "spectral_resnet": {"n_members": 2},
+}
 
 
 def toy_table(n=120, seed=0):
