@@ -2,6 +2,9 @@
 
 ``geosoil recommend k-fertilizer CONFIG``: potassium doses (kg K2O/ha and kg KCl/ha) against
 radiocaesium uptake, as maps and, with field polygons, a per-field table.
+
+``geosoil recommend pb-risk CONFIG``: lead contamination risk classes of farmland soil against
+pH-banded screening and intervention values (GB 15618-2018 by default), with their areas.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from geosoil.cli.options import (
 
 @click.group("recommend")
 def command() -> None:
-    """Fertilizer recommendations from mapped soil properties."""
+    """Fertilizer and contamination-risk decisions from mapped soil properties."""
 
 
 @command.command("k-fertilizer")
@@ -91,3 +94,44 @@ def k_fertilizer(
         click.echo(
             f"fields: {fields['n_fields']} ({fields['n_with_warning']} with a warning); {totals}"
         )
+
+
+@command.command("pb-risk")
+@config_argument
+@out_option
+@resume_option
+@overwrite_option
+@set_option
+def pb_risk(
+    config: Path,
+    out_dir: Path | None,
+    resume: bool,
+    overwrite: bool,
+    overrides: tuple[str, ...],
+) -> None:
+    """Map lead (Pb) contamination risk classes of CONFIG (YAML) against pH-banded thresholds."""
+    from geosoil.config.base import load_config
+    from geosoil.config.pb_risk import RecommendPbRiskConfig
+    from geosoil.workflows.recommend_pb import recommend_pb_risk_from_config
+
+    extra = apply_output_flags(overrides, out_dir, overwrite)
+    if resume:
+        extra.append("output.resume=true")
+    with blame_config(config):
+        parsed = load_config(config, RecommendPbRiskConfig, extra)
+        result = recommend_pb_risk_from_config(parsed, source=config)
+    for name, path in result.cogs.items():
+        click.echo(f"{name}: {path}")
+    if result.zarr is not None:
+        click.echo(f"zarr: {result.zarr}")
+    click.echo(f"risk summary: {result.risk_json} and {result.risk_csv}")
+    click.echo(f"config: {result.config}")
+    summary = result.summary
+    click.echo(f"thresholds: {summary['thresholds']['name']} (citation in summary.json)")
+    ph = summary["ph"]
+    if ph["source"] == "constant":
+        click.echo(f"pH: assumed {ph['constant']:g} everywhere: {ph['assumption']}")
+    for item in summary["classes"]:
+        area = f"{item['area_ha']:.6g} ha, " if item["area_ha"] is not None else ""
+        share = f"{100 * item['share']:.1f} %" if item["share"] is not None else "no pixel"
+        click.echo(f"class {item['class']} ({item['label']}): {area}{share}")

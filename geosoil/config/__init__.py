@@ -28,6 +28,7 @@ from geosoil.config.map import (
     MapOutputConfig,
     ProductConfig,
 )
+from geosoil.config.pb_risk import RecommendPbRiskConfig
 from geosoil.config.recommend import RecommendKConfig
 from geosoil.config.spectral import (
     EvaluateConfig,
@@ -52,6 +53,7 @@ __all__ = [
     "OutputConfig",
     "ProductConfig",
     "RecommendKConfig",
+    "RecommendPbRiskConfig",
     "SamplesConfig",
     "SpectraConfig",
     "SpectralTrainConfig",

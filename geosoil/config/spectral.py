@@ -112,7 +112,10 @@ class LabelledSpectraConfig(SpectraConfig):
 
 
 class SpectralModelConfig(StrictModel):
-    """A spectral estimator from the registry (``spectral_cnn``, ``plsr``) and its params."""
+    """A spectral estimator from the registry and its params.
+
+    ``spectral_cnn``, ``spectral_resnet``, ``plsr`` or ``svr``.
+    """
 
     estimator: str
     params: dict[str, Any] = Field(default_factory=dict)

@@ -3,9 +3,11 @@
 from geosoil.products.base import Product, build_product, get_product_class, register_product
 from geosoil.products.classes import ThresholdClasses
 from geosoil.products.k_fertilizer import KFertilizer
+from geosoil.products.pb_risk import PbRisk
 
 __all__ = [
     "KFertilizer",
+    "PbRisk",
     "Product",
     "ThresholdClasses",
     "build_product",

@@ -7,6 +7,7 @@ from geosoil.workflows.evaluate import EvaluateResult, evaluate_from_config
 from geosoil.workflows.explain import ExplainResult, explain_from_config
 from geosoil.workflows.map import MapResult, map_from_config
 from geosoil.workflows.recommend import RecommendResult, recommend_k_from_config
+from geosoil.workflows.recommend_pb import PbRiskResult, recommend_pb_risk_from_config
 from geosoil.workflows.train import TrainResult, train_from_config
 from geosoil.workflows.train_spectra import SpectralTrainResult, train_spectra_from_config
 
@@ -14,6 +15,7 @@ __all__ = [
     "EvaluateResult",
     "ExplainResult",
     "MapResult",
+    "PbRiskResult",
     "RecommendResult",
     "SpectralTrainResult",
     "TrainResult",
@@ -21,6 +23,7 @@ __all__ = [
     "explain_from_config",
     "map_from_config",
     "recommend_k_from_config",
+    "recommend_pb_risk_from_config",
     "train_from_config",
     "train_spectra_from_config",
 ]

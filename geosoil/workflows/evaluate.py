@@ -102,7 +102,7 @@ def spectral_estimator_factory(
         raise ConfigError(
             f"estimator '{model.estimator}' does not learn from spectra",
             field=f"{where}.estimator",
-            fix="use a spectral estimator: spectral_cnn or plsr",
+            fix="use a spectral estimator: spectral_cnn, spectral_resnet, plsr or svr",
         )
     params = {"target_transform": target_transform, **model.params}
     cls.from_params(params, source=f"{where}.params")  # unknown keys fail now, not mid-run

@@ -169,7 +169,8 @@ def load_spectral_artifacts(paths: Sequence[str | Path]) -> list[Artifact]:
                 "not spectra",
                 path=path,
                 field="input_spec.kind",
-                fix="geosoil explain attributes spectral models (spectral_cnn, plsr); "
+                fix="geosoil explain attributes spectral models (spectral_cnn, spectral_resnet, "
+                "plsr); "
                 "remove covariate models from models",
             )
     first_path, first = paths[0], headers[0]

@@ -40,7 +40,7 @@ from geosoil.artifacts import (
 )
 from geosoil.config import MapConfig, save_config
 from geosoil.config.recommend import CovariateModelConfig, KexSpectraConfig, RecommendKConfig
-from geosoil.errors import ConfigError, MissingCRSError, OutputError, SampleDataError
+from geosoil.errors import ConfigError, MissingCRSError, SampleDataError
 from geosoil.io.catalog import CovariateCatalog, CovariateLayer, read_catalog
 from geosoil.io.rasters import extract_at_points
 from geosoil.io.writers import resumable_directory, write_bytes_atomic
@@ -55,6 +55,13 @@ from geosoil.products.k_fertilizer import (
     percentile_dose_names,
 )
 from geosoil.workflows.map import STORE_NAME, map_from_config, resolve_grid
+from geosoil.workflows.run_record import (
+    RUN_RECORD,
+    check_run_record,
+    finite_or_none,
+    layer_sources,
+    write_json,
+)
 from geosoil.workflows.train import table_fingerprint
 
 __all__ = ["RecommendResult", "map_config_for", "predict_kex_at_points", "recommend_k_from_config"]
@@ -65,7 +72,6 @@ MAP_DIR = "map"
 KEX_MODEL = "kex_model.safetensors"
 KEX_POINTS = "kex_points.csv"
 FIELDS_STEM = "fields"
-_RUN_RECORD = ".recommend-run.json"
 _KEX_UNITS = {"cmol(+)/kg", "cmol/kg", "cmolc/kg", "cmol+/kg", "meq/100g"}
 
 
@@ -126,7 +132,7 @@ def recommend_k_from_config(
         staging,
         resumed,
     ):
-        _check_run_record(staging, _run_fingerprint(config, plan), resumed=resumed)
+        check_run_record(staging, _run_fingerprint(config, plan), resumed=resumed)
         if config.kex.model is not None:
             kex_model = Path(config.kex.model)
         else:
@@ -140,7 +146,7 @@ def recommend_k_from_config(
                 source=source,
             )
         layers = json.loads((map_dir / "summary.json").read_text())["layers"]
-        sources = _layer_sources(map_dir, layers)
+        sources = layer_sources(map_dir, layers)
         table = None
         if plan.fields is not None:
             table = k_dose_field_table(
@@ -150,11 +156,10 @@ def recommend_k_from_config(
                 percentile=config.percentile,
             )
             write_field_table(table, staging, stem=FIELDS_STEM)
-        summary = _finite_or_none(_summary(config, layers, table))
-        text = json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False)
-        write_bytes_atomic(staging / "summary.json", (text + "\n").encode())
+        summary = finite_or_none(_summary(config, layers, table))
+        write_json(staging / "summary.json", summary)
         save_config(config, staging / "config.yaml")
-        (staging / _RUN_RECORD).unlink()
+        (staging / RUN_RECORD).unlink()
     out_dir = Path(out.dir)
     final_map = out_dir / MAP_DIR
     has_fields = plan.fields is not None
@@ -449,32 +454,7 @@ def _run_fingerprint(config: RecommendKConfig, plan: _Plan) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _check_run_record(staging: Path, fingerprint: str, *, resumed: bool) -> None:
-    path = staging / _RUN_RECORD
-    if resumed and path.exists():
-        found = json.loads(path.read_text()).get("fingerprint")
-        if found != fingerprint:
-            raise OutputError(
-                "cannot resume: the interrupted run used another config, model, spectra or "
-                "covariates",
-                path=staging,
-                field="output.resume",
-                fix="resume with the same config and inputs, or pass --overwrite to start over",
-            )
-        return
-    write_bytes_atomic(path, json.dumps({"fingerprint": fingerprint}).encode())
-
-
 # ---------------------------------------------------------------------------- outputs
-def _layer_sources(map_dir: Path, layers: dict[str, Any]) -> dict[str, str]:
-    """GDAL dataset names of the mapped layers: the COGs, else the Zarr store's arrays."""
-    sources = {}
-    for name in layers:
-        cog = map_dir / f"{name}.tif"
-        sources[name] = str(cog) if cog.exists() else f'ZARR:"{map_dir / STORE_NAME}":/{name}'
-    return sources
-
-
 def _summary(
     config: RecommendKConfig, layers: dict[str, Any], table: gpd.GeoDataFrame | None
 ) -> dict[str, Any]:
@@ -513,14 +493,3 @@ def _summary(
             **{column: float(table[column].sum(min_count=1)) for column in totals},
         }
     return summary
-
-
-def _finite_or_none(value: Any) -> Any:
-    """NaN and infinities as None, so summary.json is strict JSON."""
-    if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(item) for item in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
