@@ -75,3 +75,14 @@ def test_synth_config_sizes_are_the_world_sizes():
     from geosoil.synthetic import WORLD_SIZES
 
     assert set(get_args(SynthConfig.model_fields["size"].annotation)) == set(WORLD_SIZES)
+
+
+def test_an_error_raised_by_a_validator_names_the_config_file(tmp_path):
+    from geosoil.config.pb_risk import RecommendPbRiskConfig
+
+    path = tmp_path / "risk.yaml"
+    path.write_text("pb: {layer: pb.tif}\ncovariates: {catalog: c.yaml}\n")
+    with pytest.raises(ConfigError, match="no soil pH") as info:
+        load_config(path, RecommendPbRiskConfig)
+    assert info.value.path == path and info.value.field == "ph"
+    assert f"file: {path}" in str(info.value)

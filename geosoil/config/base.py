@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from geosoil.errors import ConfigError, InputFileNotFoundError
+from geosoil.errors import ConfigError, GeoSoilError, InputFileNotFoundError
 
 __all__ = [
     "StrictModel",
@@ -104,6 +104,12 @@ def validate_config(raw: dict, model: type[ConfigT], *, source: Path | str) -> C
         return model.model_validate(raw)
     except ValidationError as err:
         raise _config_error(err, model, source) from err
+    except GeoSoilError as err:
+        # A validator that raises our own error (to give a richer fix) knows no file name.
+        if err.path is None and source is not None:
+            err.path = Path(source)
+            err.args = (str(err),)
+        raise
 
 
 def save_config(config: BaseModel, path: str | Path) -> None:

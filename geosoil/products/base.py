@@ -85,6 +85,6 @@ def build_product(
         raise ConfigError(
             f"product '{name}': {first['msg']}",
             path=source,
-            field=f"products.{name}.params.{where}",
+            field=f"products.{name}.params" + (f".{where}" if where else ""),
             fix=f"see the parameters of '{name}': {', '.join(cls.Params.model_fields)}",
         ) from err
