@@ -1,14 +1,15 @@
-"""Config of ``geosoil map``: artifacts, products, covariates, grid, output and execution."""
+"""Config of ``geosoil map``: artifacts, products, covariates, cube, grid, output, execution."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from geosoil.config.base import StrictModel
 from geosoil.config.common import CovariatesConfig, GridConfig, OutputConfig
+from geosoil.config.cube import CUBE_CHUNK, CubeConfig
 
 __all__ = [
     "ExecutionConfig",
@@ -67,18 +68,50 @@ class ExecutionConfig(StrictModel):
 
 
 class MapConfig(StrictModel):
-    """``geosoil map``: artifacts + covariates -> map layers as COG and/or Zarr."""
+    """``geosoil map``: artifacts + covariates and/or an image cube -> map layers.
+
+    Covariate models read ``covariates``; spectral models read ``cube``. Without a ``grid``
+    section the map lies on the cube's grid (``grid.reference: cube`` says so explicitly,
+    and allows an ``aoi``); a run without a cube needs a ``grid``. With a cube, ``chunk``
+    defaults to 256: a block holds every good band of the cube.
+    """
 
     models: list[MapModelConfig] = Field(min_length=1)
     products: list[ProductConfig] = Field(default_factory=list)
-    covariates: CovariatesConfig
-    grid: GridConfig
+    covariates: CovariatesConfig | None = None
+    cube: CubeConfig | None = None
+    grid: GridConfig | None = Field(default=None, validate_default=True)
     output: MapOutputConfig = Field(default_factory=MapOutputConfig)
-    chunk: int = Field(default=1024, ge=16, description="block side in pixels (Zarr chunks)")
+    chunk: int = Field(
+        default=1024, ge=16, description="block side in pixels (Zarr chunks); 256 with a cube"
+    )
     batch_pixels: int = Field(
         default=8192, ge=1, description="pixels per forward pass (small batches stay in cache)"
     )
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cube_chunk(cls, data: Any) -> Any:
+        # A block of a cube holds every good band: 1024 x 1024 x 200 float32 would be 800 MB.
+        if isinstance(data, dict) and data.get("cube") is not None and "chunk" not in data:
+            return {**data, "chunk": CUBE_CHUNK}
+        return data
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_or_cube(cls, value: GridConfig | None, info: ValidationInfo) -> GridConfig | None:
+        if "cube" not in info.data:
+            return value  # the cube section failed validation: that error is reported
+        has_cube = info.data["cube"] is not None
+        if value is None and not has_cube:
+            raise ValueError(
+                "a map without a cube needs a grid: set grid.reference (a covariate name or a "
+                "raster path), or grid.crs and grid.resolution_m with grid.bounds or grid.aoi"
+            )
+        if value is not None and value.reference == "cube" and not has_cube:
+            raise ValueError("grid.reference 'cube' needs a cube section")
+        return value
 
     @field_validator("models", mode="before")
     @classmethod

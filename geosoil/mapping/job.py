@@ -1,7 +1,7 @@
 """A map run as a value: what every block needs, and the computation of one block.
 
-A :class:`MapJob` is small and picklable (layers by path, models by value), so a dask worker
-receives it once and computes any block from it. :func:`compute_block` is the per-block
+A :class:`MapJob` is small and picklable (layers and cube by path, models by value), so a dask
+worker receives it once and computes any block from it. :func:`compute_block` is the per-block
 pipeline of DESIGN 4.4: read -> valid mask -> gather -> batched predict -> scatter -> products.
 """
 
@@ -20,25 +20,31 @@ from shapely.geometry.base import BaseGeometry
 
 from geosoil import __version__
 from geosoil.errors import ConfigError, CovariateError
+from geosoil.mapping.cube import CubeSource, SpectralResampling
 from geosoil.mapping.grid import Block, Grid
 from geosoil.mapping.outputs import OutputVariable
 from geosoil.mapping.predictors import ModelLayers
 from geosoil.mapping.stack import CovariateStack
 from geosoil.products import Product
+from geosoil.spectra.axis import SpectralAxis
 
 __all__ = ["MapJob", "aoi_mask", "compute_block"]
+
+# Names the Zarr store gives its coordinates and CRS variable (rioxarray's convention).
+_STORE_COORDINATES = frozenset({"x", "y", "spatial_ref"})
 
 
 @dataclass(frozen=True, eq=False)
 class MapJob:
-    """Models, products and covariates applied over a grid.
+    """Models, products, covariates and an image cube applied over a grid.
 
     Parameters
     ----------
     grid
         Where the map lies.
     stack
-        Every covariate the models and products read (see :meth:`build`).
+        Every covariate the models and products read, and the cube's good bands when a
+        spectral model runs (see :meth:`build`).
     models
         The artifacts and which of their layers to write.
     products
@@ -67,12 +73,41 @@ class MapJob:
         aoi: BaseGeometry | None = None,
         batch_pixels: int = 8192,
         catalog_path=None,
+        cube: CubeSource | None = None,
     ) -> MapJob:
-        """A job reading exactly the catalog layers that the models and products need."""
+        """A job reading exactly the catalog layers that the models and products need.
+
+        Spectral models read ``cube``, through a resampling onto their axis built here: a
+        job that cannot be run faithfully is refused before anything is read or written.
+
+        Raises
+        ------
+        ConfigError
+            A spectral model without a cube, a covariate or product input that nothing
+            provides, or an output name used twice.
+        CubeError
+            The cube's bands cannot be moved onto a spectral model's axis, or the cube is
+            not on the grid's lattice.
+        """
         by_name = {layer.name: layer for layer in catalog_layers}
         produced: set[str] = set()
         needed: list[str] = []
+        models = [_with_cube(model, cube) for model in models]
+        reads_cube = any(model.is_spectral for model in models)
+        if reads_cube:
+            cube.check_grid(grid)
         for model in models:
+            if model.is_spectral:
+                produced.update(var.name for var in model.outputs())
+                continue
+            if not by_name:
+                raise ConfigError(
+                    f"model {model.artifact.path.name} reads covariates {model.inputs}, "
+                    "but the config has no covariate catalog",
+                    path=model.artifact.path,
+                    field="covariates",
+                    fix="add a covariates section (covariates.catalog: covariates.yaml)",
+                )
             for name in model.inputs:
                 if name not in by_name:
                     raise CovariateError(
@@ -102,7 +137,9 @@ class MapJob:
             produced.update(var.name for var in product.outputs())
         job = cls(
             grid=grid,
-            stack=CovariateStack.from_layers([by_name[name] for name in needed]),
+            stack=CovariateStack.from_layers(
+                [by_name[name] for name in needed], cube=cube if reads_cube else None
+            ),
             models=tuple(models),
             products=tuple(products),
             aoi=aoi,
@@ -123,6 +160,14 @@ class MapJob:
                 path=source,
                 field="models.name",
                 fix="give each model a distinct `name`, or each product a distinct `output`",
+            )
+        reserved = sorted(set(names) & _STORE_COORDINATES)
+        if reserved:
+            raise ConfigError(
+                f"output layer name(s) {reserved} are taken by the map store's coordinates",
+                path=source,
+                field="models.name",
+                fix="give the model another `name` (e.g. the property and its unit)",
             )
 
     @cached_property
@@ -160,6 +205,9 @@ class MapJob:
             else hashlib.sha256(shapely.to_wkb(self.aoi)).hexdigest(),
             "batch_pixels": self.batch_pixels,
         }
+        if self.stack.cube is not None:
+            # Only with a cube, so that covariate runs keep the fingerprints they had.
+            record["cube"] = self.stack.cube.fingerprint_record()
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
@@ -169,12 +217,13 @@ def aoi_mask(aoi: BaseGeometry, grid: Grid) -> np.ndarray:
 
 
 def compute_block(job: MapJob, block: Block, features: np.ndarray) -> dict[str, np.ndarray]:
-    """Every output layer of one block from its covariates.
+    """Every output layer of one block from what its stack read.
 
     Parameters
     ----------
     features
-        float32 (n_layers, rows, cols) of ``job.stack`` over the block, NaN where invalid.
+        float32 (n_rows, rows, cols) of ``job.stack`` over the block (covariates, then the
+        cube's good bands), NaN where invalid.
 
     Returns
     -------
@@ -187,7 +236,11 @@ def compute_block(job: MapJob, block: Block, features: np.ndarray) -> dict[str, 
     layers: dict[str, np.ndarray] = dict(zip(job.stack.names, features, strict=True))
     for model in job.models:
         rows = [index[name] for name in model.inputs]
-        model_features = features if rows == list(range(len(features))) else features[rows]
+        if rows and rows == list(range(rows[0], rows[0] + len(rows))):
+            # Consecutive rows (all covariates, or a cube's bands): a view, not a copy.
+            model_features = features[rows[0] : rows[0] + len(rows)]
+        else:
+            model_features = features[rows]
         layers.update(model.predict(model_features, batch_pixels=job.batch_pixels))
     for product in job.products:
         inputs = [layers[name] for name in product.inputs()]
@@ -197,3 +250,23 @@ def compute_block(job: MapJob, block: Block, features: np.ndarray) -> dict[str, 
             values[undefined] = np.nan
             layers[name] = values
     return {var.name: layers[var.name] for var in job.variables}
+
+
+def _with_cube(model: ModelLayers, cube: CubeSource | None) -> ModelLayers:
+    """A spectral model with its resampling from the cube's good bands; others unchanged."""
+    if not model.is_spectral:
+        return model
+    if cube is None:
+        raise ConfigError(
+            f"model {model.artifact.path.name} reads spectra, and the config has no image cube",
+            path=model.artifact.path,
+            field="cube",
+            fix="add a cube section (cube.path: the hyperspectral image, cube.resample: linear)",
+        )
+    spec = model.artifact.header.input_spec
+    axis = SpectralAxis.from_values(
+        spec.axis, spec.axis_unit, source=model.artifact.path, field="geosoil.input_spec.axis"
+    )
+    return model.with_resampling(
+        SpectralResampling.build(cube, axis, model_path=model.artifact.path)
+    )

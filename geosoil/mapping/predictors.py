@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -10,6 +13,9 @@ import torch
 from geosoil.artifacts import Artifact
 from geosoil.errors import ConfigError
 from geosoil.mapping.outputs import OutputVariable
+
+if TYPE_CHECKING:
+    from geosoil.mapping.cube import SpectralResampling
 
 __all__ = ["UNCERTAINTY_SUFFIXES", "ModelLayers", "predict_pixels"]
 
@@ -32,11 +38,15 @@ class ModelLayers:
     uncertainty
         Also write ``<name>_std``, ``<name>_p05`` and ``<name>_p95`` (models whose estimator
         offers ``predict_dist``).
+    resampling
+        For a spectral model: the cube's good bands onto the model's axis (set when the job
+        is built, see :meth:`with_resampling`).
     """
 
     artifact: Artifact
     name: str
     uncertainty: bool = False
+    resampling: SpectralResampling | None = None
 
     @classmethod
     def build(
@@ -62,8 +72,20 @@ class ModelLayers:
         return cls(artifact, name or default, uncertainty)
 
     @property
+    def is_spectral(self) -> bool:
+        """Whether the model reads spectra (from a cube) rather than named covariates."""
+        return self.artifact.header.input_spec.kind == "spectra"
+
+    @property
     def inputs(self) -> list[str]:
+        """Names of the stack rows it reads: covariates, or the cube's good bands."""
+        if self.is_spectral:
+            return list(self.resampling.input_names) if self.resampling is not None else []
         return self.artifact.header.input_spec.names
+
+    def with_resampling(self, resampling: SpectralResampling) -> ModelLayers:
+        """A copy that reads a cube through ``resampling``."""
+        return dataclasses.replace(self, resampling=resampling)
 
     @property
     def sha256(self) -> str:
@@ -101,6 +123,7 @@ class ModelLayers:
             n_outputs=len(outputs),
             uncertainty=self.uncertainty,
             batch_pixels=batch_pixels,
+            transform=None if self.resampling is None else self.resampling.apply,
         )
         return {var.name: column for var, column in zip(outputs, columns, strict=True)}
 
@@ -112,6 +135,7 @@ def predict_pixels(
     n_outputs: int = 1,
     uncertainty: bool = False,
     batch_pixels: int = 8192,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Predict the valid pixels of a block: gather, batched predict, scatter back.
 
@@ -129,6 +153,9 @@ def predict_pixels(
         Pixels per call. Small batches keep activations in the CPU cache and spare the
         allocator from mapping fresh memory for every forward pass: on the 2-core machine,
         an MLP 12-64-64-4 runs 23% faster with 8,192 rows than with 65,536.
+    transform
+        Applied to each batch of valid pixels (n, n_features) before the estimator sees it
+        (the resampling of cube bands onto a spectral model's axis).
 
     Returns
     -------
@@ -141,19 +168,21 @@ def predict_pixels(
     out = np.full((n_outputs, rows * cols), np.nan, dtype=np.float32)
     index = np.flatnonzero(valid)
     if index.size:
-        pixels = flat.T[index]  # one gather straight into (N, F) rows
         with torch.inference_mode():
             for start in range(0, index.size, batch_pixels):
                 stop = min(start + batch_pixels, index.size)
                 target = index[start:stop]
+                # Gathered per batch, straight into (n, F) rows: with hundreds of cube bands,
+                # all valid pixels at once would double the block's memory.
+                pixels = flat.T[target]
+                if transform is not None:
+                    pixels = transform(pixels)
                 if uncertainty:
-                    mean, std, quantiles = estimator.predict_dist(
-                        pixels[start:stop], levels=_LEVELS
-                    )
+                    mean, std, quantiles = estimator.predict_dist(pixels, levels=_LEVELS)
                     out[0, target] = mean
                     out[1, target] = std
                     out[2:, target] = quantiles
                 else:
-                    predicted = np.asarray(estimator.predict(pixels[start:stop]))
+                    predicted = np.asarray(estimator.predict(pixels))
                     out[:, target] = predicted.reshape(target.size, n_outputs).T
     return out.reshape(n_outputs, rows, cols)

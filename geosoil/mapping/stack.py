@@ -7,6 +7,10 @@ WarpedVRT) onto the whole target grid, and blocks are windows of it: no reprojec
 ever written, and because GDAL warps in its own fixed chunks, a pixel's value does not depend
 on the block it is read through.
 
+A stack may also hold the good bands of a hyperspectral cube (:mod:`geosoil.mapping.cube`),
+read after the covariates as one row per band, all bands of a window in one read. The cube is
+always on the grid's lattice (checked when the job is built), so it is never warped.
+
 A reader holds open GDAL datasets, which must not be shared between threads: open one reader
 per thread (the engine does).
 """
@@ -17,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import rasterio
@@ -27,10 +32,14 @@ from rasterio.windows import Window
 
 from geosoil.errors import CovariateError
 from geosoil.io.catalog import CovariateLayer
+from geosoil.io.cube import CubeError
 from geosoil.io.rasters import layer_nodata, open_layer, to_float
 from geosoil.mapping.grid import Grid
 
-__all__ = ["CovariateStack", "StackReader"]
+if TYPE_CHECKING:
+    from geosoil.mapping.cube import CubeSource
+
+__all__ = ["CovariateStack", "StackReader", "lattice_offset"]
 
 # Origins within this share of a pixel count as the same lattice.
 _LATTICE_TOLERANCE = 1e-6
@@ -38,17 +47,22 @@ _LATTICE_TOLERANCE = 1e-6
 
 @dataclass(frozen=True)
 class CovariateStack:
-    """An ordered list of covariate layers, read together onto a grid."""
+    """An ordered list of covariate layers, and optionally a cube's good bands after them."""
 
     layers: tuple[CovariateLayer, ...]
+    cube: CubeSource | None = None
 
     @classmethod
-    def from_layers(cls, layers: Sequence[CovariateLayer]) -> CovariateStack:
-        return cls(tuple(layers))
+    def from_layers(
+        cls, layers: Sequence[CovariateLayer], *, cube: CubeSource | None = None
+    ) -> CovariateStack:
+        return cls(tuple(layers), cube)
 
     @property
     def names(self) -> list[str]:
-        return [layer.name for layer in self.layers]
+        """One name per row read: the covariates, then the cube's bands (``cube:<band>``)."""
+        names = [layer.name for layer in self.layers]
+        return names + (self.cube.names if self.cube is not None else [])
 
     @contextmanager
     def open(self, grid: Grid) -> Iterator[StackReader]:
@@ -59,13 +73,18 @@ class CovariateStack:
             readers = []
             for layer, dataset in zip(self.layers, datasets, strict=True):
                 nodata = layer_nodata(layer, dataset)
-                offset = _lattice_offset(dataset, grid)
+                offset = lattice_offset(dataset, grid)
                 if offset is None:
                     source = stack.enter_context(_warped(layer, dataset, grid, nodata))
                     readers.append(_LayerReader(layer, source, nodata, (0, 0), grid.shape))
                 else:
                     readers.append(_LayerReader(layer, dataset, nodata, offset, dataset.shape))
-            yield StackReader(readers, grid)
+            cube = None
+            if self.cube is not None:
+                cube = _CubeReader.open(
+                    self.cube, stack.enter_context(rasterio.open(self.cube.path)), grid
+                )
+            yield StackReader(readers, grid, cube)
 
     def read(self, grid: Grid) -> np.ndarray:
         """All layers on ``grid`` as float32 (n_layers, height, width), NaN where invalid."""
@@ -87,8 +106,12 @@ def _check_overlap(layers, datasets, grid: Grid) -> None:
             )
 
 
-def _lattice_offset(dataset: rasterio.DatasetReader, grid: Grid) -> tuple[int, int] | None:
-    """(row, col) of the grid's origin in the dataset's pixels, if both share a lattice."""
+def lattice_offset(dataset: rasterio.DatasetReader, grid: Grid) -> tuple[int, int] | None:
+    """(row, col) of the grid's origin in the dataset's pixels, if both share a lattice.
+
+    Returns None when the dataset would have to be warped (another CRS, pixel size, or an
+    origin off the lattice).
+    """
     source, target = dataset.transform, grid.transform
     if dataset.crs != grid.rio_crs or source.b or source.d or target.b or target.d:
         return None
@@ -131,17 +154,13 @@ class _LayerReader:
 
     def read_into(self, out: np.ndarray, window: Window) -> None:
         """Fill float32 ``out`` (rows, cols) with the layer over ``window`` of the grid."""
-        row0 = int(window.row_off) + self.offset[0]
-        col0 = int(window.col_off) + self.offset[1]
-        rows, cols = out.shape
-        # The part of the window that the source covers; the rest stays NaN.
-        r_start, c_start = max(row0, 0), max(col0, 0)
-        r_stop, c_stop = min(row0 + rows, self.shape[0]), min(col0 + cols, self.shape[1])
+        # Only the part of the window that the source covers is read; the rest stays NaN.
         out.fill(np.nan)
-        if r_stop <= r_start or c_stop <= c_start:
+        part = _overlap(window, self.offset, self.shape)
+        if part is None:
             return
-        source_window = Window(c_start, r_start, c_stop - c_start, r_stop - r_start)
-        target = out[r_start - row0 : r_stop - row0, c_start - col0 : c_stop - col0]
+        source_window, (rows, cols) = part
+        target = out[rows, cols]
         if self.plain_float32 and target.flags.c_contiguous:
             # The common case, read in place: no masked array, no copies.
             self.source.read(self.layer.band, window=source_window, out=target)
@@ -169,27 +188,107 @@ class _LayerReader:
         )
 
 
+def _overlap(
+    window: Window, offset: tuple[int, int], shape: tuple[int, int]
+) -> tuple[Window, tuple[slice, slice]] | None:
+    """The part of a grid ``window`` that a source covers: its window in the source, and
+    where it lands in an array of the window's shape. None when they do not overlap."""
+    row0 = int(window.row_off) + offset[0]
+    col0 = int(window.col_off) + offset[1]
+    rows, cols = int(window.height), int(window.width)
+    r_start, c_start = max(row0, 0), max(col0, 0)
+    r_stop, c_stop = min(row0 + rows, shape[0]), min(col0 + cols, shape[1])
+    if r_stop <= r_start or c_stop <= c_start:
+        return None
+    source_window = Window(c_start, r_start, c_stop - c_start, r_stop - r_start)
+    return source_window, (
+        slice(r_start - row0, r_stop - row0),
+        slice(c_start - col0, c_stop - col0),
+    )
+
+
+@dataclass(frozen=True)
+class _CubeReader:
+    """The good bands of a cube on the grid's lattice; all of them in one read per window."""
+
+    cube: CubeSource
+    source: rasterio.DatasetReader
+    offset: tuple[int, int]
+    per_dataset_mask: bool
+
+    @classmethod
+    def open(cls, cube: CubeSource, dataset: rasterio.DatasetReader, grid: Grid) -> _CubeReader:
+        offset = lattice_offset(dataset, grid)
+        if offset is None:  # checked when the job is built; a file swapped since then
+            raise CubeError(
+                "the image cube is not on the map grid's pixel lattice",
+                path=cube.path,
+                field="grid",
+                fix="map on the cube's grid, or warp the cube onto the grid once with gdalwarp",
+            )
+        flags = set(dataset.mask_flag_enums[cube.band_indexes[0] - 1])
+        per_dataset = bool(flags & {MaskFlags.per_dataset, MaskFlags.alpha})
+        return cls(cube, dataset, offset, per_dataset)
+
+    def read_into(self, out: np.ndarray, window: Window) -> None:
+        """Fill float32 ``out`` (good bands, rows, cols); NaN where not finite or nodata."""
+        out.fill(np.nan)
+        part = _overlap(window, self.offset, self.source.shape)
+        if part is None:
+            return
+        source_window, (rows, cols) = part
+        target = out[:, rows, cols]
+        indexes = list(self.cube.band_indexes)
+        if self.source.dtypes[indexes[0] - 1] == "float32" and target.flags.c_contiguous:
+            self.source.read(indexes, window=source_window, out=target)
+            raw = target
+        else:
+            raw = self.source.read(indexes, window=source_window)
+            target[...] = raw
+        invalid = ~np.isfinite(target)
+        nodata = self.cube.nodata
+        if nodata is not None and not np.isnan(nodata):
+            invalid |= raw == nodata
+        if self.cube.scale != 1.0:
+            target *= np.float32(self.cube.scale)
+        target[invalid] = np.nan
+        if self.per_dataset_mask:
+            mask = self.source.read_masks(indexes[0], window=source_window)
+            target[:, mask == 0] = np.nan
+
+
 class StackReader:
     """A stack opened onto one grid; reads any window of it."""
 
-    def __init__(self, readers: Sequence[_LayerReader], grid: Grid) -> None:
+    def __init__(
+        self, readers: Sequence[_LayerReader], grid: Grid, cube: _CubeReader | None = None
+    ) -> None:
         self._readers = tuple(readers)
+        self._cube = cube
         self.grid = grid
 
     @property
     def names(self) -> list[str]:
-        return [reader.layer.name for reader in self._readers]
+        names = [reader.layer.name for reader in self._readers]
+        return names + (self._cube.cube.names if self._cube is not None else [])
 
     @property
     def direct(self) -> list[bool]:
-        """Per layer: read directly (True) or through a warp (False)."""
+        """Per covariate layer: read directly (True) or through a warp (False)."""
         return [not isinstance(reader.source, WarpedVRT) for reader in self._readers]
 
     def read(self, window: Window | None = None) -> np.ndarray:
-        """float32 (n_layers, rows, cols) of ``window`` (the whole grid by default)."""
+        """float32 (n_rows, rows, cols) of ``window`` (the whole grid by default).
+
+        One row per covariate layer, then one per good band of the cube.
+        """
         if window is None:
             window = Window(0, 0, self.grid.width, self.grid.height)
-        out = np.empty((len(self._readers), int(window.height), int(window.width)), np.float32)
+        n_cube = len(self._cube.cube.band_indexes) if self._cube is not None else 0
+        shape = (len(self._readers) + n_cube, int(window.height), int(window.width))
+        out = np.empty(shape, np.float32)
         for index, reader in enumerate(self._readers):
             reader.read_into(out[index], window)
+        if self._cube is not None:
+            self._cube.read_into(out[len(self._readers) :], window)
         return out

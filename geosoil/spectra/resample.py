@@ -15,7 +15,13 @@ from geosoil.errors import ConfigError
 from geosoil.spectra.axis import SpectraError, SpectralAxis
 from geosoil.spectra.step import SpectralStep, StepParams
 
-__all__ = ["Resample", "axis_from_range", "interpolation_weights", "resample_spectra"]
+__all__ = [
+    "Resample",
+    "axis_from_range",
+    "interpolation_matrix",
+    "interpolation_weights",
+    "resample_spectra",
+]
 
 # Positions closer than this (relative to the axis span) to the source range end count as
 # inside it, so a target axis copied from printed values does not fail on rounding.
@@ -95,6 +101,28 @@ def interpolation_weights(
     left = right - 1
     weight = (x - xp[left]) / (xp[right] - xp[left])
     return order[left], order[right], weight
+
+
+def interpolation_matrix(
+    source: SpectralAxis, target: SpectralAxis, *, field: str = "to"
+) -> np.ndarray:
+    """The linear interpolation from ``source`` onto ``target`` as a matrix.
+
+    Row ``i`` holds the weights of target band ``i`` over the source bands (at most two
+    non-zero, summing to one), so ``spectra @ matrix.T`` resamples spectra (rows). Built
+    from :func:`interpolation_weights`, with the same refusal to extrapolate.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 of shape (len(target), len(source)).
+    """
+    left, right, weight = interpolation_weights(source, target, field=field)
+    matrix = np.zeros((len(target), len(source)))
+    rows = np.arange(len(target))
+    np.add.at(matrix, (rows, left), 1.0 - weight)
+    np.add.at(matrix, (rows, right), weight)
+    return matrix
 
 
 def resample_spectra(

@@ -1,4 +1,5 @@
-"""``geosoil map``: trained artifacts applied over covariate rasters -> COG and/or Zarr."""
+"""``geosoil map``: trained artifacts applied over covariate rasters and/or a hyperspectral
+image cube -> COG and/or Zarr."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from geosoil.io.catalog import CovariateCatalog, read_catalog
 from geosoil.io.cog import write_cog
 from geosoil.io.qml import write_classes_qml, write_continuous_qml
 from geosoil.io.writers import resumable_directory, write_bytes_atomic
+from geosoil.mapping.cube import CubeSource
 from geosoil.mapping.engine import run_map
 from geosoil.mapping.execution import Execution
 from geosoil.mapping.grid import Grid
@@ -52,33 +54,54 @@ class MapResult:
 
 
 def build_job(config: MapConfig, *, source: Path | None = None) -> MapJob:
-    """Load the artifacts, products, catalog and grid of a map config into a job."""
-    catalog = read_catalog(config.covariates.catalog)
+    """Load the artifacts, products, catalog, cube and grid of a map config into a job.
+
+    Everything is checked here, before any output exists: a spectral model needs the cube,
+    and the cube's bands must reach the model's axis (see :class:`CubeSource`).
+    """
+    catalog = read_catalog(config.covariates.catalog) if config.covariates is not None else None
+    cube = CubeSource.from_config(config.cube) if config.cube is not None else None
     models = [
         ModelLayers.build(load_artifact(entry.path), name=entry.name, uncertainty=entry.uncertainty)
         for entry in config.models
     ]
+    if cube is not None and not any(model.is_spectral for model in models):
+        log.warning("cube %s is not read: no model of this run reads spectra", cube.path.name)
     products = [build_product(p.name, p.params, source=source) for p in config.products]
     grid, aoi = resolve_grid(config, catalog)
     return MapJob.build(
         grid,
-        catalog.layers,
+        catalog.layers if catalog is not None else [],
         models,
         products,
         aoi=aoi,
         batch_pixels=config.batch_pixels,
-        catalog_path=config.covariates.catalog,
+        catalog_path=config.covariates.catalog if config.covariates is not None else None,
+        cube=cube,
     )
 
 
-def resolve_grid(config: MapConfig, catalog: CovariateCatalog) -> tuple[Grid, BaseGeometry | None]:
+def resolve_grid(
+    config: MapConfig, catalog: CovariateCatalog | None
+) -> tuple[Grid, BaseGeometry | None]:
     """The grid and the area of interest (in the grid's CRS, or None).
 
-    The grid comes from a catalog layer name, a raster path, or crs + resolution + bounds (or
-    the AOI's bounds); an AOI then crops it to the AOI's bounding box on the same lattice.
+    The grid comes from a catalog layer name, a raster path, ``cube`` (the cube's own grid,
+    also the default when the config has a cube and no grid section), or crs + resolution +
+    bounds (or the AOI's bounds); an AOI then crops it to the AOI's bounding box on the same
+    lattice.
     """
     grid_cfg = config.grid
-    if grid_cfg.reference is None:
+    if grid_cfg is None or grid_cfg.reference == "cube":
+        if config.cube is None:  # the config's validation refuses this; a hand-built config
+            raise ConfigError(
+                "the map has neither a grid nor a cube to take one from",
+                field="grid",
+                fix="add a grid section (grid.reference: a covariate name or raster path)",
+            )
+        grid = Grid.from_raster(config.cube.path)
+        aoi = read_aoi(grid_cfg.aoi, grid.crs) if grid_cfg is not None and grid_cfg.aoi else None
+    elif grid_cfg.reference is None:
         aoi = read_aoi(grid_cfg.aoi, grid_cfg.crs) if grid_cfg.aoi else None
         bounds = grid_cfg.bounds or aoi.bounds
         grid = Grid.from_bounds(grid_cfg.crs, bounds, grid_cfg.resolution_m)
@@ -98,15 +121,15 @@ def resolve_grid(config: MapConfig, catalog: CovariateCatalog) -> tuple[Grid, Ba
     return cropped, aoi
 
 
-def _reference_path(config: MapConfig, catalog: CovariateCatalog) -> Path:
+def _reference_path(config: MapConfig, catalog: CovariateCatalog | None) -> Path:
     reference = config.grid.reference
-    by_name = {layer.name: layer for layer in catalog.layers}
+    by_name = {layer.name: layer for layer in catalog.layers} if catalog is not None else {}
     if reference in by_name:
         return by_name[reference].path
     if not Path(reference).exists():
         raise ConfigError(
             f"grid.reference '{reference}' is neither a catalog layer nor a file",
-            path=config.covariates.catalog,
+            path=config.covariates.catalog if config.covariates is not None else None,
             field="grid.reference",
             fix=f"use a layer name ({', '.join(sorted(by_name))}) or an existing raster path",
         )
