@@ -29,7 +29,7 @@ from geosoil.io.cube import CubeError, read_cube_axis
 from geosoil.mapping.grid import Grid
 from geosoil.mapping.stack import lattice_offset
 from geosoil.spectra.axis import SpectralAxis
-from geosoil.spectra.resample import interpolation_matrix, interpolation_weights
+from geosoil.spectra.resample import interpolation_weights
 
 __all__ = ["CubeSource", "SpectralResampling", "find_gaps"]
 
@@ -200,8 +200,20 @@ class SpectralResampling:
     input_names: tuple[str, ...]
 
     @classmethod
-    def build(cls, cube: CubeSource, target: SpectralAxis, *, model_path: Path | None = None):
+    def build(
+        cls,
+        cube: CubeSource,
+        target: SpectralAxis,
+        *,
+        model_path: Path | None = None,
+        used: np.ndarray | None = None,
+    ):
         """The resampling from ``cube``'s good bands onto a model's ``target`` axis.
+
+        ``used`` marks the model bands whose values can matter (see
+        :meth:`~geosoil.spectra.SpectralPipeline.used_input_bands`); the others (e.g. the
+        water-vapour windows a model drops first) need no cube data and take the nearest
+        good band's value, which the model's first steps discard.
 
         Raises
         ------
@@ -234,9 +246,12 @@ class SpectralResampling:
                 fix="set cube.resample: linear to interpolate the cube's bands onto the "
                 "model's axis",
             )
-        if target.lo < source.lo or target.hi > source.hi:
+        used = np.ones(len(target), dtype=bool) if used is None else np.asarray(used, bool)
+        needed = target.values[used]
+        if needed.min() < source.lo or needed.max() > source.hi:
             raise CubeError(
-                f"the model's axis ({target.lo:g}-{target.hi:g} nm) reaches outside the cube's "
+                f"the model's axis ({needed.min():g}-{needed.max():g} nm) reaches outside the "
+                "cube's "
                 f"good bands ({source.lo:g}-{source.hi:g} nm); spectra are never extrapolated",
                 path=model_path,
                 field="models.path",
@@ -244,18 +259,31 @@ class SpectralResampling:
                 "(trim the training spectra before fitting), or narrow cube.bad_bands_nm if "
                 "bad bands at the ends are the cause",
             )
-        _refuse_gaps(cube, target, model_path)
-        left, right, weight = interpolation_weights(source, target, field="cube")
+        _refuse_gaps(cube, needed, model_path)
+        left = np.abs(source.values[None, :] - target.values[:, None]).argmin(axis=1)
+        right = left.copy()
+        weight = np.zeros(len(target), dtype=np.float32)
+        if used.all():
+            left, right, weight = interpolation_weights(source, target, field="cube")
+        else:
+            part = SpectralAxis.from_values(needed, target.unit)
+            left[used], right[used], weight[used] = interpolation_weights(
+                source, part, field="cube"
+            )
         return cls(source, target, left, right, weight.astype(np.float32), names)
 
     @property
     def matrix(self) -> np.ndarray:
         """float64 (model bands, good bands): ``pixels @ matrix.T`` equals :meth:`apply`."""
+        rows = np.arange(len(self.target))
+        matrix = np.zeros((len(self.target), len(self.source)))
         if self.weight is None:
-            matrix = np.zeros((len(self.target), len(self.source)))
-            matrix[np.arange(len(self.target)), self.left] = 1.0
+            matrix[rows, self.left] = 1.0
             return matrix
-        return interpolation_matrix(self.source, self.target, field="cube")
+        weight = self.weight.astype(np.float64)
+        np.add.at(matrix, (rows, self.left), 1.0 - weight)
+        np.add.at(matrix, (rows, self.right), weight)
+        return matrix
 
     def apply(self, pixels: np.ndarray) -> np.ndarray:
         """float32 (N, model bands) from float32 ``pixels`` (N, good bands)."""
@@ -271,12 +299,10 @@ class SpectralResampling:
         return out
 
 
-def _refuse_gaps(cube: CubeSource, target: SpectralAxis, model_path: Path | None) -> None:
+def _refuse_gaps(cube: CubeSource, needed: np.ndarray, model_path: Path | None) -> None:
+    """Refuse model bands (those ``needed``) inside gaps of the cube's good bands."""
     gaps = find_gaps(cube.axis, cube.max_gap_nm)
-    inside = [
-        (low, high, int(((target.values > low) & (target.values < high)).sum()))
-        for low, high in gaps
-    ]
+    inside = [(low, high, int(((needed > low) & (needed < high)).sum())) for low, high in gaps]
     inside = [gap for gap in inside if gap[2]]
     if not inside:
         return

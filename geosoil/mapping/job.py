@@ -267,6 +267,8 @@ def _with_cube(model: ModelLayers, cube: CubeSource | None) -> ModelLayers:
     axis = SpectralAxis.from_values(
         spec.axis, spec.axis_unit, source=model.artifact.path, field="geosoil.input_spec.axis"
     )
+    pipeline = getattr(model.artifact.estimator, "preprocessing_", None)
+    used = None if pipeline is None else pipeline.used_input_bands(axis)
     return model.with_resampling(
-        SpectralResampling.build(cube, axis, model_path=model.artifact.path)
+        SpectralResampling.build(cube, axis, model_path=model.artifact.path, used=used)
     )

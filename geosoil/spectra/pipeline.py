@@ -101,6 +101,25 @@ class SpectralPipeline:
         """The steps as JSON-able dicts with every parameter spelled out."""
         return [step.spec() for step in self.steps]
 
+    def used_input_bands(self, axis: SpectralAxis) -> np.ndarray:
+        """Boolean per band of ``axis``: False for bands the leading selections drop.
+
+        Bands removed by ``trim`` or ``drop_regions`` steps at the start of the pipeline
+        never reach any other step, so their values cannot change a prediction (an image
+        cube need not cover them). Selections after another step (e.g. after SNV, which
+        reads every band) do not count.
+        """
+        from geosoil.spectra.selection import _BandSelection
+
+        used = np.ones(len(axis), dtype=bool)
+        for step in self.steps:
+            if not isinstance(step, _BandSelection):
+                break
+            kept = np.flatnonzero(used)
+            keep = step.keep_mask(SpectralAxis.from_values(axis.values[kept], axis.unit))
+            used[kept[~keep]] = False
+        return used
+
     # -- fitting ------------------------------------------------------------------------
     def fit(self, X: np.ndarray, axis: SpectralAxis) -> SpectralPipeline:
         """Fix the input axis, derive each step's axis, learn the data-fitted arrays.

@@ -322,3 +322,50 @@ def test_integer_cube_read_scaled_with_nodata_and_outside_extent(tmp_path):
     border = np.ones((6, 7), dtype=bool)
     border[1:5, 1:6] = False
     assert np.isnan(values[:, border]).all()
+
+
+def test_bands_a_model_drops_first_need_no_cube_data(cube_tif, tmp_path):
+    """A model that drops the water-vapour windows (and trims past the cube) maps without
+    fill_gaps; the values the cube lacks never reach it."""
+    rng = np.random.default_rng(4)
+    strengths = rng.uniform(0.0, 1.0, (150, len(FEATURES)))
+    positions = np.arange(380.0, 2521.0, 5.0)  # reaches past both ends of the cube
+    axis = SpectralAxis.from_values(positions, "nm")
+    windows = [[1320.0, 1480.0], [1780.0, 1980.0]]  # the cube's gaps between good bands
+    steps = [
+        {"name": "trim", "min": 400, "max": 2480},
+        {"name": "drop_regions", "regions": windows},
+    ]
+    model = PLSR(n_components=5, preprocessing=steps, target_transform="none")
+    model.fit(reflectance(strengths, positions), target_of(strengths), axis=axis)
+    used = model.preprocessing_.used_input_bands(axis)
+    assert (
+        not used[positions < 400].any() and not used[(positions > 1340) & (positions < 1460)].any()
+    )
+    assert used[(positions > 500) & (positions < 1300)].all()
+    path = save_artifact(
+        model,
+        tmp_path / "dropping.safetensors",
+        input_spec=model.input_spec(),
+        output_spec=OutputSpec(names=["clay_pct"], units=["%"]),
+        provenance=Provenance(data_fingerprint="toy", n_samples=150, seed=4),
+    )
+    cube = CubeSource.from_config(cube_config(cube_tif))
+    job = MapJob.build(grid_of(cube_tif), [], [ModelLayers.build(load_artifact(path))], cube=cube)
+    store, _ = run_to_store(job, tmp_path / "m.zarr", chunk=16, execution=QUIET)
+    mapped = read_store(store)["clay_pct"]
+    values = cube_values()
+    good = ~(((CUBE_NM >= 1340) & (CUBE_NM <= 1460)) | ((CUBE_NM >= 1790) & (CUBE_NM <= 1960)))
+    pixels = values[good].reshape(good.sum(), -1).T.astype(np.float64)
+    X = np.zeros((pixels.shape[0], len(positions)))
+    X[:, used] = (
+        pixels
+        @ interpolation_matrix(
+            SpectralAxis.from_values(CUBE_NM[good], "nm"),
+            SpectralAxis.from_values(positions[used], "nm"),
+        ).T
+    )
+    expected = model.predict(X).reshape(SIDE, SIDE)
+    valid = mapped != FLOAT_NODATA  # the nodata hole and one pixel missing in a band
+    assert valid.sum() == SIDE * SIDE - 9
+    np.testing.assert_allclose(mapped[valid], expected[valid], rtol=1e-4, atol=1e-4)

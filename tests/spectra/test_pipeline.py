@@ -142,3 +142,14 @@ def test_to_spec_spells_out_defaults():
         {"name": "savgol", "window": 11, "polyorder": 1, "deriv": 1},
     ]
     assert SpectralPipeline(spec).to_spec() == spec
+
+
+def test_only_leading_selections_make_bands_unused():
+    axis = SpectralAxis.from_values(np.arange(400.0, 501.0, 10.0), "nm")  # 11 bands
+    trim = {"name": "trim", "min": 420, "max": 480}
+    drop = {"name": "drop_regions", "regions": [[445, 455]]}
+    leading = SpectralPipeline([trim, drop, "snv"]).used_input_bands(axis)
+    np.testing.assert_array_equal(np.flatnonzero(leading), [2, 3, 4, 6, 7, 8])
+    # after SNV every band has counted (the mean and sd of the whole spectrum)
+    assert SpectralPipeline(["snv", drop]).used_input_bands(axis).all()
+    assert SpectralPipeline([]).used_input_bands(axis).all()
