@@ -86,3 +86,15 @@ def test_an_error_raised_by_a_validator_names_the_config_file(tmp_path):
         load_config(path, RecommendPbRiskConfig)
     assert info.value.path == path and info.value.field == "ph"
     assert f"file: {path}" in str(info.value)
+
+
+def test_a_map_needs_models_or_products(tmp_path):
+    from geosoil.config import validate_config
+
+    raw = {"covariates": {"catalog": "c.yaml"}, "grid": {"reference": "dem"}}
+    with pytest.raises(ConfigError, match="nothing to map"):
+        validate_config(raw, MapConfig, source="test")
+    products_only = validate_config(
+        {**raw, "products": [{"name": "pb_risk", "params": {}}]}, MapConfig, source="test"
+    )
+    assert products_only.models == []

@@ -76,7 +76,9 @@ class MapConfig(StrictModel):
     defaults to 256: a block holds every good band of the cube.
     """
 
-    models: list[MapModelConfig] = Field(min_length=1)
+    models: list[MapModelConfig] = Field(
+        default_factory=list, description="artifacts; may be empty when products read rasters"
+    )
     products: list[ProductConfig] = Field(default_factory=list)
     covariates: CovariatesConfig | None = None
     cube: CubeConfig | None = None
@@ -112,6 +114,12 @@ class MapConfig(StrictModel):
         if value is not None and value.reference == "cube" and not has_cube:
             raise ValueError("grid.reference 'cube' needs a cube section")
         return value
+
+    @model_validator(mode="after")
+    def _something_to_map(self) -> MapConfig:
+        if not self.models and not self.products:
+            raise ValueError("nothing to map: list models (artifacts) or products, or both")
+        return self
 
     @field_validator("models", mode="before")
     @classmethod

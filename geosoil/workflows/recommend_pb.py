@@ -31,12 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import rasterio
-from pydantic import Field
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 
 from geosoil.artifacts import Artifact, file_sha256, load_artifact
-from geosoil.config import MapConfig, MapModelConfig, save_config
+from geosoil.config import MapConfig, save_config
 from geosoil.config.pb_risk import RecommendPbRiskConfig
 from geosoil.errors import ConfigError, InputFileNotFoundError
 from geosoil.io.catalog import CovariateCatalog, CovariateLayer, read_catalog, write_catalog
@@ -96,12 +95,6 @@ class _Plan:
     land_use_layer: str | None
     extra_layers: tuple[CovariateLayer, ...]  # rasters given by path, for the run catalog
     pixel_area_ha: float | None  # None on a geographic grid
-
-
-class _ProductsOnlyMapConfig(MapConfig):
-    """A map run of rasters and products alone (Pb and pH given as rasters, no model)."""
-
-    models: list[MapModelConfig] = Field(default_factory=list)
 
 
 def recommend_pb_risk_from_config(
@@ -202,8 +195,7 @@ def pb_risk_map_config(
         "batch_pixels": config.batch_pixels,
         "execution": config.execution.model_dump(),
     }
-    model_cls = MapConfig if models else _ProductsOnlyMapConfig
-    return model_cls.model_validate(body)
+    return MapConfig.model_validate(body)
 
 
 def _product_params(config: RecommendPbRiskConfig, plan: _Plan) -> dict[str, Any]:
