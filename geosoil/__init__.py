@@ -28,6 +28,9 @@ _LAZY = {
     "SpectralTrainConfig": "geosoil.config",
     "ExplainConfig": "geosoil.config",
     "RecommendKConfig": "geosoil.config",
+    "RecommendPbRiskConfig": "geosoil.config",
+    "FinetuneConfig": "geosoil.config",
+    "CubeConfig": "geosoil.config",
     "load_config": "geosoil.config",
     "load_artifact": "geosoil.artifacts",
     "save_artifact": "geosoil.artifacts",
@@ -59,6 +62,8 @@ _LAZY = {
     "evaluate_from_config": "geosoil.workflows",
     "explain_from_config": "geosoil.workflows",
     "recommend_k_from_config": "geosoil.workflows",
+    "recommend_pb_risk_from_config": "geosoil.workflows",
+    "read_cube_axis": "geosoil.io.cube",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -20,7 +20,9 @@ from geosoil.config.common import (
     OutputConfig,
     SamplesConfig,
 )
+from geosoil.config.cube import CubeConfig
 from geosoil.config.explain import ExplainConfig
+from geosoil.config.finetune import FinetuneConfig
 from geosoil.config.map import (
     ExecutionConfig,
     MapConfig,
@@ -40,10 +42,12 @@ from geosoil.config.train import SynthConfig, TrainConfig
 
 __all__ = [
     "CovariatesConfig",
+    "CubeConfig",
     "EvaluateConfig",
     "EvaluationConfig",
     "ExecutionConfig",
     "ExplainConfig",
+    "FinetuneConfig",
     "GridConfig",
     "LabelledSpectraConfig",
     "MapConfig",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import dask
 import torch
 from dask.callbacks import Callback
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from geosoil.errors import ConfigError
 from geosoil.mapping.grid import Block

@@ -141,6 +141,17 @@ class SpectralResNetNetwork(nn.Module):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
 
+    def start_output_at(self, value: float) -> None:
+        """Set the output layer's bias so that training starts at the mean target.
+
+        With a ReLU output, a fresh network whose output is negative for every spectrum gets
+        no gradient at all and never learns (a dead output); starting at the mean of the
+        (positive, scaled) target keeps it alive.
+        """
+        output_layer = self.head[-2]
+        with torch.no_grad():
+            output_layer.bias.fill_(value)
+
     def standardized(self, x: torch.Tensor) -> torch.Tensor:
         """Output on the standardized target scale, the scale of the training loss."""
         return self.head(self.features(x))

@@ -349,6 +349,8 @@ class NetworkSpectralEstimator(SpectralEstimator):
                     fix="use the parent's architecture hyperparameters (see its header: "
                     "geosoil info PARENT)",
                 ) from None
+        elif hasattr(network, "start_output_at"):
+            network.start_output_at(float(np.mean(data.t_train)))
         network.target_mean.fill_(data.target_mean)
         network.target_scale.fill_(data.target_scale)
         return network

@@ -36,10 +36,11 @@ class SpectralResNet(NetworkSpectralEstimator):
     Parameters
     ----------
     preprocessing
-        Preprocessing steps (see :class:`~geosoil.spectra.SpectralPipeline`). None uses the
-        paper's for ``nm`` axes: reflectance as given, no step (the average pooling by
-        ``pool`` already smooths it); for ``cm-1`` axes SNV, which removes the baseline
-        offsets and multiplicative scatter of mid-infrared spectra.
+        Preprocessing steps (see :class:`~geosoil.spectra.SpectralPipeline`). None uses SNV
+        on either axis: it removes brightness and scatter, which differ between the
+        instruments of a source library and a target set, and brings reflectance given in
+        percent or in 0-1 to the same scale (raw percent reflectance drives the ReLU output
+        into its dead zone). The average pooling by ``pool`` already smooths the spectra.
     target_transform
         ``"none"`` (default: the paper models Pb and pH as measured) or ``"log10"``.
     seed
@@ -83,7 +84,7 @@ class SpectralResNet(NetworkSpectralEstimator):
     registry_name = "spectral_resnet"
     default_preprocessing = {  # noqa: RUF012 (read-only by convention; copied before use)
         "cm-1": ({"name": "snv"},),
-        "nm": (),
+        "nm": ({"name": "snv"},),
     }
 
     def __init__(

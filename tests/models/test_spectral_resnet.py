@@ -17,7 +17,7 @@ from geosoil.models.resnet1d import (
     min_input_bands,
     resnet_flattened_features,
 )
-from geosoil.spectra import SpectraError, SpectralAxis, SpectralPipeline
+from geosoil.spectra import SpectraError
 
 from .test_spectral_base import toy_spectra
 
@@ -117,11 +117,24 @@ def test_too_short_input_is_refused(data):
         SpectralResNetNetwork(39)
 
 
-def test_default_preprocessing_per_unit():
-    nm = SpectralAxis.from_values(np.arange(400.0, 2500.0), "nm")
-    pipeline = SpectralPipeline(SpectralResNet.default_preprocessing["nm"])
-    assert len(nm) == 2100 and len(pipeline) == 0  # reflectance as given
-    assert SpectralResNet.default_preprocessing["cm-1"] == ({"name": "snv"},)
+def test_default_preprocessing_is_snv_on_both_axes():
+    for unit in ("nm", "cm-1"):
+        assert SpectralResNet.default_preprocessing[unit] == ({"name": "snv"},)
+
+
+def test_a_fresh_relu_output_starts_at_the_mean_target():
+    network = SpectralResNetNetwork(64, pool=2)
+    network.start_output_at(1.7)
+    torch.nn.init.zeros_(network.head[-2].weight)
+    out = network.eval().standardized(torch.randn(5, 1, 64))
+    torch.testing.assert_close(out, torch.full((5, 1), 1.7))
+
+
+def test_percent_reflectance_trains_a_live_network(data):
+    X, y, axis = data
+    fitted = SpectralResNet(**{**QUICK, "preprocessing": None}).fit(100.0 * X, y, axis=axis)
+    predictions = fitted.predict(100.0 * X)
+    assert (predictions > 0).mean() > 0.8 and np.unique(predictions).size > len(y) // 2
 
 
 # -- target scaling with a ReLU output ---------------------------------------------------------
