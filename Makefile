@@ -1,4 +1,5 @@
 # make demo : set up .venv if needed, then synthetic world -> train -> map -> K-fertilizer doses
+#             and Pb risk classes
 # make test : set up .venv if needed, then lint and the whole test suite (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -23,8 +24,12 @@ demo: $(STAMP)
 	$(BIN)/geosoil train configs/demo/train.yaml --overwrite
 	$(BIN)/geosoil map configs/demo/map.yaml --overwrite
 	$(BIN)/geosoil recommend k-fertilizer configs/demo/recommend.yaml --overwrite
+	$(BIN)/geosoil train configs/pb/demo_train_pb.yaml --overwrite
+	$(BIN)/geosoil train configs/pb/demo_train_ph.yaml --overwrite
+	$(BIN)/geosoil recommend pb-risk configs/pb/demo_risk.yaml --overwrite
 	@echo "demo done: open demo/map/kex_cmol_kg.tif and demo/recommend/map/dose_k2o_kg_ha.tif in QGIS;"
-	@echo "           per-field doses in demo/recommend/fields.csv; report in demo/train/report/report.md"
+	@echo "           per-field doses in demo/recommend/fields.csv; report in demo/train/report/report.md;"
+	@echo "           Pb risk classes in demo/pb/risk/map/pb_risk_class.tif, areas in demo/pb/risk/risk_summary.csv"
 
 lint: $(STAMP)
 	$(BIN)/ruff check geosoil tests benchmarks
