@@ -18,6 +18,7 @@ import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
 from geosoil.artifacts import Artifact
+from geosoil.mapping.cube import CubeSource
 from geosoil.mapping.execution import Execution, run_blocks
 from geosoil.mapping.grid import Block, Grid
 from geosoil.mapping.job import MapJob, compute_block
@@ -67,6 +68,7 @@ def predict_map(
     products: Sequence[Product] = (),
     aoi: BaseGeometry | None = None,
     batch_pixels: int = 8192,
+    cube: CubeSource | None = None,
 ) -> xr.Dataset:
     """Lazy map layers: one float32 variable per output, NaN where undefined.
 
@@ -81,6 +83,9 @@ def predict_map(
         uncertainty layers.
     chunks
         Block side in pixels; each block is read and predicted once for all variables.
+    cube
+        An image cube that spectral models read (``CubeSource.from_config``); ``stack``
+        may then be empty.
 
     Returns
     -------
@@ -89,7 +94,9 @@ def predict_map(
     """
     models = [a if isinstance(a, ModelLayers) else ModelLayers.build(a) for a in artifacts]
     layers = getattr(stack, "layers", stack)
-    job = MapJob.build(grid, layers, models, products, aoi=aoi, batch_pixels=batch_pixels)
+    job = MapJob.build(
+        grid, layers, models, products, aoi=aoi, batch_pixels=batch_pixels, cube=cube
+    )
     blocks = list(grid.blocks(chunks))
     n_rows = blocks[-1].index[0] + 1
     per_block = {block.index: dask.delayed(_lazy_block, pure=False)(job, block) for block in blocks}

@@ -369,3 +369,15 @@ def test_bands_a_model_drops_first_need_no_cube_data(cube_tif, tmp_path):
     valid = mapped != FLOAT_NODATA  # the nodata hole and one pixel missing in a band
     assert valid.sum() == SIDE * SIDE - 9
     np.testing.assert_allclose(mapped[valid], expected[valid], rtol=1e-4, atol=1e-4)
+
+
+def test_lazy_map_of_a_cube_equals_the_store(cube_tif, visible_model, tmp_path):
+    from geosoil.mapping.engine import predict_map
+
+    cube = CubeSource.from_config(cube_config(cube_tif))
+    grid = grid_of(cube_tif)
+    lazy = predict_map([], [visible_model], grid, chunks=16, cube=cube)["clay_pct"].values
+    job = MapJob.build(grid, [], [ModelLayers.build(visible_model)], cube=cube)
+    store, _ = run_to_store(job, tmp_path / "m.zarr", chunk=16, execution=QUIET)
+    stored = read_store(store)["clay_pct"]
+    np.testing.assert_array_equal(np.where(np.isnan(lazy), FLOAT_NODATA, lazy), stored)
