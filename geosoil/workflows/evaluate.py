@@ -315,6 +315,7 @@ def _model_saver(
                     "test": scores,
                 },
                 config=config.model_dump(mode="json"),
+                parent_sha256=getattr(estimator, "parent_sha256_", None),
             ),
             preprocessing=estimator.preprocessing_.to_spec(),
         )
