@@ -142,14 +142,17 @@ class SpectralResNetNetwork(nn.Module):
                     nn.init.zeros_(module.bias)
 
     def start_output_at(self, value: float) -> None:
-        """Set the output layer's bias so that training starts at the mean target.
+        """Start training from the mean target: output weights zero, bias ``value``.
 
         With a ReLU output, a fresh network whose output is negative for every spectrum gets
-        no gradient at all and never learns (a dead output); starting at the mean of the
-        (positive, scaled) target keeps it alive.
+        no gradient at all and never learns (a dead output). Kaiming-initialized output
+        weights on hundreds of features give outputs of either sign far larger than any
+        bias, so they start at zero (the gradient of the weights is the hidden activations,
+        not zero) and the bias at the mean of the positive, scaled target.
         """
         output_layer = self.head[-2]
         with torch.no_grad():
+            output_layer.weight.zero_()
             output_layer.bias.fill_(value)
 
     def standardized(self, x: torch.Tensor) -> torch.Tensor:
