@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from geosoil.models.layers import kaiming_leaky_init
+
 __all__ = [
     "CHANNELS",
     "MIN_INPUT_BANDS",
@@ -92,11 +94,7 @@ class SpectralCNNNetwork(nn.Module):
 
     def reset_parameters(self) -> None:
         """Kaiming-normal weights for the LeakyReLU slope, zero biases (torch's global RNG)."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv1d | nn.Linear):
-                nn.init.kaiming_normal_(module.weight, a=NEGATIVE_SLOPE, nonlinearity="leaky_relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        kaiming_leaky_init(self, NEGATIVE_SLOPE)
 
     def standardized(self, x: torch.Tensor) -> torch.Tensor:
         """Output on the standardized target scale, the scale of the training loss."""

@@ -20,6 +20,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from geosoil.models.layers import kaiming_leaky_init
+
 __all__ = [
     "NEGATIVE_SLOPE",
     "OUTPUT_ACTIVATIONS",
@@ -135,11 +137,7 @@ class SpectralResNetNetwork(nn.Module):
 
     def reset_parameters(self) -> None:
         """Kaiming-normal weights for the LeakyReLU slope, zero biases (torch's global RNG)."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv1d | nn.Linear):
-                nn.init.kaiming_normal_(module.weight, a=NEGATIVE_SLOPE, nonlinearity="leaky_relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        kaiming_leaky_init(self, NEGATIVE_SLOPE)
 
     def start_output_at(self, value: float) -> None:
         """Start training from the mean target: output weights zero, bias ``value``.

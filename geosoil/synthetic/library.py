@@ -87,7 +87,7 @@ from geosoil.errors import ConfigError
 from geosoil.io.spectra import SampleSet
 from geosoil.io.writers import write_bytes_atomic
 from geosoil.spectra import SpectralAxis
-from geosoil.synthetic.spectra import MIR_AXIS_CM1, mir_absorbance
+from geosoil.synthetic.spectra import MIR_AXIS_CM1, mir_absorbance, moisture_pct
 from geosoil.synthetic.streams import component_rng, substream
 
 __all__ = [
@@ -364,13 +364,7 @@ def _horizons(rng: np.random.Generator, pedons: dict[str, np.ndarray]) -> dict[s
         clay=clay,
     )
     # moisture as in the world's samples (spectra.sample_composition)
-    composition["water"] = (
-        0.5
-        + 0.04 * clay
-        + 0.08 * composition["smectite"]
-        + 0.2 * soc
-        + np.abs(rng.normal(0.0, 0.5, n))
-    )
+    composition["water"] = moisture_pct(clay, composition["smectite"], soc, rng)
     return {
         "pedon": of,
         "soil_order": np.array(list(SOIL_ORDERS))[pedons["order"][of]],

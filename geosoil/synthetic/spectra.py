@@ -88,15 +88,18 @@ def sample_composition(
         goethite=fine["goethite_pct"][rows, cols].astype(np.float64),
         hematite=fine["hematite_pct"][rows, cols].astype(np.float64),
     )
-    composition["water"] = (
-        0.5
-        + 0.04 * clay
-        + 0.08 * composition["smectite"]
-        + 0.2 * soc
-        + np.abs(rng.normal(0.0, 0.5, n))
-    )
+    composition["water"] = moisture_pct(clay, composition["smectite"], soc, rng)
     composition["clay"] = clay
     return composition
+
+
+def moisture_pct(
+    clay: np.ndarray, smectite: np.ndarray, soc: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Moisture of an air-dried sample (%): held by clay, swelling smectite and organic
+    matter, plus a random share (one draw from ``rng`` per sample)."""
+    held = 0.5 + 0.04 * clay + 0.08 * smectite + 0.2 * soc
+    return held + np.abs(rng.normal(0.0, 0.5, np.shape(held)))
 
 
 def _gaussian(axis: np.ndarray, centre: float, width: float) -> np.ndarray:

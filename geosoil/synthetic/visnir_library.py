@@ -83,7 +83,7 @@ from geosoil.errors import ConfigError
 from geosoil.io.spectra import SampleSet
 from geosoil.spectra import SpectralAxis
 from geosoil.synthetic.library import BLOCK_SIZE, check_sample_count, check_seed
-from geosoil.synthetic.spectra import VISNIR_AXIS_NM, visnir_reflectance
+from geosoil.synthetic.spectra import VISNIR_AXIS_NM, moisture_pct, visnir_reflectance
 from geosoil.synthetic.streams import component_rng, substream
 
 __all__ = [
@@ -414,13 +414,7 @@ def composition_from_scores(
         soc=soc,
         clay=clay,
     )
-    composition["water"] = (
-        0.5
-        + 0.04 * clay
-        + 0.08 * composition["smectite"]
-        + 0.2 * soc
-        + np.abs(rng.normal(0.0, 0.5, shape))
-    )
+    composition["water"] = moisture_pct(clay, composition["smectite"], soc, rng)
     return {
         k: np.broadcast_to(np.asarray(v, np.float64), shape).copy() for k, v in composition.items()
     }
