@@ -47,7 +47,11 @@ def command(
 def _train_spectra(cfg) -> None:
     from geosoil.workflows.train_spectra import train_spectra_from_config
 
-    result = train_spectra_from_config(cfg)
+    echo_spectral_result(train_spectra_from_config(cfg))
+
+
+def echo_spectral_result(result) -> None:
+    """Where a spectral artifact went, and its fit on the training and validation parts."""
     click.echo(f"artifact: {result.artifact}")
     click.echo(f"metrics: {result.metrics_file}")
     click.echo(f"config: {result.config}")
@@ -55,7 +59,7 @@ def _train_spectra(cfg) -> None:
         scores = result.metrics[part]
         click.echo(
             f"{part} ({result.metrics[f'n_{part}']} spectra): "
-            + ", ".join(f"{k} {v:.3g}" for k, v in scores.items() if k in ("r2", "rmse", "mape"))
+            + ", ".join(f"{k} {v:.3g}" for k, v in scores.items() if k in ("r2", "rmse", "rpd"))
         )
 
 
