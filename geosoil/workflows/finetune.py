@@ -57,8 +57,7 @@ def finetune_from_config(config: FinetuneConfig) -> SpectralTrainResult:
     unknown = sorted(set(config.freeze) - set(groups))
     if unknown:
         raise ConfigError(
-            f"freeze names {unknown}, which the parent's network ({config.parent}) does not "
-            "have",
+            f"freeze names {unknown}, which the parent's network ({config.parent}) does not have",
             field="freeze",
             fix=f"choose among its layer groups: {', '.join(groups)}",
         )
