@@ -1,4 +1,4 @@
-"""``geosoil synth``: write the synthetic world, a synthetic spectral library, or a cube."""
+"""``geosoil synth``: write the synthetic world, a spectral library, a cube or SOC profiles."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from geosoil.cli.options import overwrite_option
 from geosoil.config import SynthConfig
 
 SIZES = get_args(SynthConfig.model_fields["size"].annotation)
+SOC_DEFAULT_N = 1000
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,32 @@ LIBRARIES = {
     "'visnir' (LUCAS-like vis-NIR library with pH) or 'pb' (local Pb target set).",
 )
 @click.option(
+    "--profiles",
+    type=click.Choice(("soc",)),
+    default=None,
+    help="Write simulated profiles instead of a world: 'soc' (CLM5 SOC profiles with known "
+    "parameters, binn_ny layout).",
+)
+@click.option(
     "--n",
     "n_samples",
     type=click.IntRange(min=1),
     default=None,
     help="Spectra in the library (with --library; default 40000 for mir, 19000 for "
-    "visnir, 130 for pb).",
+    f"visnir, 130 for pb) or profiles (with --profiles; default {SOC_DEFAULT_N}).",
+)
+@click.option(
+    "--with-rasters",
+    is_flag=True,
+    help="With --profiles soc: also write the covariates, CLM5 forcings and truth maps "
+    "over the small world into rasters/.",
+)
+@click.option(
+    "--raster-coarsening",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --with-rasters: write on a grid this many times coarser than the small "
+    "world's 100 m (default 1).",
 )
 @click.option(
     "--cube",
@@ -93,7 +114,10 @@ def command(
     size: str,
     seed: int,
     library: str | None,
+    profiles: str | None,
     n_samples: int | None,
+    with_rasters: bool,
+    raster_coarsening: int | None,
     cube: bool,
     cube_size_px: int | None,
     band_step_nm: float | None,
@@ -110,8 +134,22 @@ def command(
                         Pb, coordinates and 10 folds (fine-tuning target)
       --cube            cube.tif, cube.img/.hdr, truth_*.tif + README.md: a bare-soil
                         hyperspectral cube (--cube-size pixels, --band-step nm)
+      --profiles soc    Training_Data/ (binn_ny layout), truth_parameters.csv +
+                        README.md: --n SOC profiles simulated by CLM5 from known
+                        parameters; --with-rasters adds rasters/ over the small world
     """
     _check_flags(library, cube, n_samples, cube_size_px, band_step_nm)
+    _check_profile_flags(library, cube, profiles, with_rasters, raster_coarsening)
+    if profiles is not None:
+        _write_soc_profiles(
+            out_dir,
+            n_sites=n_samples or SOC_DEFAULT_N,
+            seed=seed,
+            with_rasters=with_rasters,
+            coarsening=raster_coarsening or 1,
+            overwrite=overwrite,
+        )
+        return
     if library is not None:
         spec = LIBRARIES[library]
         _write_library(
@@ -164,10 +202,11 @@ def _check_flags(
         if given is not click.core.ParameterSource.DEFAULT:
             what = "the cube's side with --cube-size" if cube else "its number of spectra with --n"
             raise click.BadParameter(f"--size is for a world; give {what}", param_hint="--size")
-    if n_samples is not None and library is None:
+    profiles = click.get_current_context().params.get("profiles")
+    if n_samples is not None and library is None and profiles is None:
         raise click.BadParameter(
-            "--n is the size of a spectral library; add --library "
-            f"{'|'.join(LIBRARIES)}, or use --size for a world",
+            "--n is the size of a spectral library or profile set; add --library "
+            f"{'|'.join(LIBRARIES)} or --profiles soc, or use --size for a world",
             param_hint="--n",
         )
     for value, hint in ((cube_size_px, "--cube-size"), (band_step_nm, "--band-step")):
@@ -229,3 +268,69 @@ def _write_cube(
     )
     for name, path in written.items():
         click.echo(f"  {name}: {out_dir / Path(path).relative_to(staging)}")
+
+
+def _check_profile_flags(
+    library: str | None,
+    cube: bool,
+    profiles: str | None,
+    with_rasters: bool,
+    raster_coarsening: int | None,
+) -> None:
+    """Refuse profile options without --profiles, and --profiles with another output."""
+    if profiles is not None and (library is not None or cube):
+        other = "--library" if library is not None else "--cube"
+        raise click.BadParameter(
+            f"write either profiles or a {other[2:]}, not both; run synth twice",
+            param_hint=other,
+        )
+    if profiles is not None:
+        given = click.get_current_context().get_parameter_source("size")
+        if given is not click.core.ParameterSource.DEFAULT:
+            raise click.BadParameter(
+                "--size is for a world; give the number of profiles with --n (rasters "
+                "come from the small world)",
+                param_hint="--size",
+            )
+    if with_rasters and profiles is None:
+        raise click.BadParameter(
+            "--with-rasters adds maps to a profile set; add --profiles soc",
+            param_hint="--with-rasters",
+        )
+    if raster_coarsening is not None and not with_rasters:
+        raise click.BadParameter(
+            "--raster-coarsening is an option of the rasters; add --with-rasters",
+            param_hint="--raster-coarsening",
+        )
+
+
+def _write_soc_profiles(
+    out_dir: Path,
+    *,
+    n_sites: int,
+    seed: int,
+    with_rasters: bool,
+    coarsening: int,
+    overwrite: bool,
+) -> None:
+    from geosoil.io.profiles import write_profile_folder
+    from geosoil.io.writers import staged_directory
+    from geosoil.synthetic.soc_profiles import describe_soc_profiles, soc_profile_set
+
+    profiles, truth = soc_profile_set(n_sites, seed=seed)
+    with staged_directory(out_dir, overwrite=overwrite) as staging:
+        write_profile_folder(profiles, staging)
+        truth.to_csv(staging / "truth_parameters.csv", float_format="%.17g")
+        readme = describe_soc_profiles(n_sites, seed)
+        if with_rasters:
+            from geosoil.synthetic import synthesize
+            from geosoil.synthetic.soc_rasters import soc_world_rasters
+
+            world = synthesize(size="small", seed=seed)
+            soc_world_rasters(world, staging / "rasters", coarsening=coarsening)
+            readme += (
+                f"\n## rasters/\nCovariates, CLM5 forcings and truth maps over the small "
+                f"world (seed {seed}, coarsening {coarsening}); see rasters/README.md.\n"
+            )
+        (staging / "README.md").write_text(readme, encoding="utf-8")
+    click.echo(f"synthetic SOC profiles ({n_sites} sites, seed {seed}) written to {out_dir}")

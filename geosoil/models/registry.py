@@ -61,8 +61,10 @@ def get_estimator_class(
 
 def _load_builtin_estimators() -> None:
     # Importing the model modules runs their @register decorators.
+    import geosoil.models.binn
     import geosoil.models.mlp
     import geosoil.models.plsr
+    import geosoil.models.sciren
     import geosoil.models.spectral_cnn
     import geosoil.models.spectral_resnet
     import geosoil.models.svr  # noqa: F401

@@ -8,8 +8,10 @@ of the annually averaged system; see :mod:`geosoil.process.clm5`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
+import numpy as np
 import torch
 
 from geosoil.errors import SampleDataError
@@ -136,6 +138,52 @@ input_litter3_gc_m2_month
                 field="nbedrock",
                 fix="pass CLM5's 1-based index of the deepest soil layer",
             )
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray], *, dtype: torch.dtype = torch.float64
+    ) -> Clm5Forcings:
+        """Forcings from arrays named as the binn_ny files (``geosoil.io.profiles``).
+
+        ``inputs_cwd``, ``inputs_litter1..3``, ``altmax_current``, ``altmax_lastyear``,
+        ``nbedrock``, ``xio``, ``xin``, ``sand``, ``soil_temp_k``, ``soil_water``. The
+        active-layer depth is the larger of the current and last year's, month by month, as
+        CLM5 takes it when it decides on cryoturbation.
+
+        Raises
+        ------
+        SampleDataError
+            A named array is missing, mis-shaped or not finite.
+        """
+        names = {
+            "input_cwd_gc_m2_month": "inputs_cwd",
+            "input_litter1_gc_m2_month": "inputs_litter1",
+            "input_litter2_gc_m2_month": "inputs_litter2",
+            "input_litter3_gc_m2_month": "inputs_litter3",
+            "xio": "xio",
+            "xin": "xin",
+            "sand_pct": "sand",
+            "soil_temp_k": "soil_temp_k",
+            "soil_water_scalar": "soil_water",
+        }
+        needed = [*names.values(), "altmax_current", "altmax_lastyear", "nbedrock"]
+        missing = [name for name in needed if name not in arrays]
+        if missing:
+            raise SampleDataError(
+                f"forcing arrays {missing} are missing",
+                field="forcings",
+                fix=f"give every forcing of the binn_ny layout: {', '.join(needed)}",
+            )
+
+        def tensor(values) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(values, dtype=np.float64)).to(dtype)
+
+        altmax = np.maximum(arrays["altmax_current"], arrays["altmax_lastyear"])
+        return cls(
+            **{field: tensor(arrays[name]) for field, name in names.items()},
+            altmax_m=tensor(altmax),
+            nbedrock=torch.as_tensor(np.asarray(arrays["nbedrock"], dtype=np.int64)),
+        )
 
     @property
     def n_sites(self) -> int:

@@ -13,7 +13,14 @@ orders, exchangeable K and known composition) by the same physics, not tied to t
 ``pb_target_set`` a small local set with Pb (a fine-tuning target), whose truth
 (``ph_truth``, ``pb_truth``) depends on the same constituents; ``bare_soil_cube`` writes a
 hyperspectral image of the same district with truth maps.
+
+``soc_profile_set`` simulates SOC profiles with the CLM5 model from parameters that are
+known functions of the covariates (:class:`PrescribedParameters`), in the ``binn_ny``
+layout; ``soc_world_rasters`` writes the same covariates, forcings and truth maps over the
+world's grid. They need torch, so they are imported on first use.
 """
+
+from importlib import import_module
 
 from geosoil.synthetic.cube import bare_soil_cube
 from geosoil.synthetic.library import mir_library, write_library
@@ -22,10 +29,26 @@ from geosoil.synthetic.sizes import WORLD_SIZES, WorldSize
 from geosoil.synthetic.visnir_library import pb_target_set, pb_truth, ph_truth, visnir_library
 from geosoil.synthetic.world import Component, Spectra, SyntheticWorld
 
+# name -> module of exports that need torch, loaded on first access
+_LAZY = {
+    "DEFAULT_PRESCRIBED": "geosoil.synthetic.soc_profiles",
+    "PrescribedFunction": "geosoil.synthetic.soc_profiles",
+    "PrescribedParameters": "geosoil.synthetic.soc_profiles",
+    "PrescribedTerm": "geosoil.synthetic.soc_profiles",
+    "SocProfiles": "geosoil.synthetic.soc_profiles",
+    "soc_profile_set": "geosoil.synthetic.soc_profiles",
+    "soc_world_rasters": "geosoil.synthetic.soc_rasters",
+}
+
 __all__ = [
     "COMPONENTS",
+    "DEFAULT_PRESCRIBED",
     "WORLD_SIZES",
     "Component",
+    "PrescribedFunction",
+    "PrescribedParameters",
+    "PrescribedTerm",
+    "SocProfiles",
     "Spectra",
     "SyntheticWorld",
     "WorldSize",
@@ -34,8 +57,16 @@ __all__ = [
     "pb_target_set",
     "pb_truth",
     "ph_truth",
+    "soc_profile_set",
+    "soc_world_rasters",
     "synthesize",
     "visnir_library",
     "write_library",
     "write_world",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

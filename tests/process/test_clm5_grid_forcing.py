@@ -116,3 +116,27 @@ def test_float_bedrock_indices_become_integers_and_select_subsets():
     sub = cast.select([2])
     assert sub.n_sites == 1 and sub.nbedrock.tolist() == [12]
     assert cast.to(torch.float32).xio.dtype == torch.float32
+
+
+def test_forcings_from_named_arrays_take_the_deeper_active_layer():
+    import numpy as np
+
+    from geosoil.process.clm5_forcing import Clm5Forcings
+
+    n = 3
+    arrays = {
+        name: np.full((n, 12), 40.0)
+        for name in ("inputs_cwd", "inputs_litter1", "inputs_litter2", "inputs_litter3")
+    }
+    arrays |= {name: np.full((n, 20, 12), 0.8) for name in ("xio", "xin", "soil_water")}
+    arrays |= {"sand": np.full((n, 20, 12), 40.0), "soil_temp_k": np.full((n, 20, 12), 285.0)}
+    arrays |= {"nbedrock": np.array([8, 12, 20])}
+    arrays["altmax_current"] = np.full((n, 12), 1.0)
+    arrays["altmax_lastyear"] = np.full((n, 12), 1.5)
+    forcings = Clm5Forcings.from_arrays(arrays, dtype=torch.float32)
+    assert forcings.n_sites == 3 and forcings.xio.dtype == torch.float32
+    assert torch.all(forcings.altmax_m == 1.5) and forcings.nbedrock.tolist() == [8, 12, 20]
+    del arrays["xin"]
+    with pytest.raises(SampleDataError, match=r"\['xin'\] are missing") as info:
+        Clm5Forcings.from_arrays(arrays)
+    assert info.value.field == "forcings"
