@@ -39,7 +39,17 @@ def cli(verbose: bool, quiet: bool) -> None:
 
 
 def _register_commands() -> None:
-    for name in ("synth", "train", "finetune", "evaluate", "explain", "map", "recommend", "info"):
+    for name in (
+        "synth",
+        "train",
+        "finetune",
+        "evaluate",
+        "explain",
+        "map",
+        "recommend",
+        "soc_cells",
+        "info",
+    ):
         cli.add_command(importlib.import_module(f"geosoil.cli.{name}").command)
 
 

@@ -1,8 +1,9 @@
 """``geosoil train``: fit a model from a config and write its artifact.
 
 A config with a top-level ``spectra:`` section trains a spectral model
-(:class:`~geosoil.config.spectral.SpectralTrainConfig`); any other is a covariate model
-(:class:`~geosoil.config.TrainConfig`) with its cross-validation report.
+(:class:`~geosoil.config.spectral.SpectralTrainConfig`); one with ``profiles:`` trains BINN or
+ScIReN on SOC profiles (:class:`~geosoil.config.soc.SocTrainConfig`); any other is a covariate
+model (:class:`~geosoil.config.TrainConfig`) with its cross-validation report.
 """
 
 from __future__ import annotations
@@ -29,11 +30,18 @@ from geosoil.cli.options import (
 def command(
     config: Path, out_dir: Path | None, overwrite: bool, overrides: tuple[str, ...]
 ) -> None:
-    """Train the model described by CONFIG (YAML): covariates with CV, or spectra."""
+    """Train the model described by CONFIG (YAML): covariates with CV, spectra, or SOC
+    profiles (BINN/ScIReN)."""
     from geosoil.config import TrainConfig, read_config_mapping, validate_config
+    from geosoil.config.soc import SocTrainConfig
     from geosoil.config.spectral import SpectralTrainConfig
 
     raw = read_config_mapping(config, apply_output_flags(overrides, out_dir, overwrite))
+    if "profiles" in raw:
+        cfg = validate_config(raw, SocTrainConfig, source=config)
+        with blame_config(config):
+            _train_soc(cfg)
+        return
     if "spectra" in raw:
         cfg = validate_config(raw, SpectralTrainConfig, source=config)
         with blame_config(config):
@@ -75,3 +83,22 @@ def _train_covariates(cfg) -> None:
         pooled = summary.get("pooled", {})
         figures = ", ".join(f"{k} {v:.3g}" for k, v in pooled.items())
         click.echo(f"cv {scheme} (pooled): {figures}")
+
+
+def _train_soc(cfg) -> None:
+    from geosoil.workflows.train_soc import train_soc_from_config
+
+    result = train_soc_from_config(cfg)
+    click.echo(f"artifact: {result.artifact}")
+    click.echo(f"metrics: {result.metrics_file}")
+    if result.report is not None:
+        click.echo(f"report: {result.report}")
+    click.echo(f"config: {result.config}")
+    fit = result.metrics["fit"]
+    click.echo(f"fit ({result.metrics['n_profiles']} profiles): NSE {fit['nse']:.3g}")
+    if "cv" in result.metrics:
+        cv = result.metrics["cv"]
+        click.echo(
+            f"cv ({cv['n_folds']} folds): NSE {cv['mean']['nse']:.3g} +- {cv['sd']['nse']:.3g}"
+            f" (pooled {cv['pooled']['nse']:.3g})"
+        )

@@ -32,6 +32,7 @@ from geosoil.config.map import (
 )
 from geosoil.config.pb_risk import RecommendPbRiskConfig
 from geosoil.config.recommend import RecommendKConfig
+from geosoil.config.soc import SocCellsConfig, SocTrainConfig
 from geosoil.config.spectral import (
     EvaluateConfig,
     LabelledSpectraConfig,
@@ -59,6 +60,8 @@ __all__ = [
     "RecommendKConfig",
     "RecommendPbRiskConfig",
     "SamplesConfig",
+    "SocCellsConfig",
+    "SocTrainConfig",
     "SpectraConfig",
     "SpectralTrainConfig",
     "StrictModel",

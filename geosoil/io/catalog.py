@@ -8,15 +8,23 @@ catalog's own folder, so a catalog and its rasters can be moved together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from geosoil.errors import ConfigError, InputFileNotFoundError
+from geosoil.errors import ConfigError, CovariateError, InputFileNotFoundError
 
-__all__ = ["CATALOG_VERSION", "CovariateCatalog", "CovariateLayer", "read_catalog", "write_catalog"]
+__all__ = [
+    "CATALOG_VERSION",
+    "CovariateCatalog",
+    "CovariateLayer",
+    "read_catalog",
+    "write_catalog",
+    "write_union_catalog",
+]
 
 CATALOG_VERSION = 1
 
@@ -139,3 +147,48 @@ def _relative_to(target: Path, base: Path) -> Path:
         return target.resolve().relative_to(base.resolve())
     except ValueError:
         return target
+
+
+def write_union_catalog(catalogs: Sequence[str | Path], out: str | Path) -> Path:
+    """Write one covariate catalog holding the layers of several, in order.
+
+    A name in more than one catalog is kept once when every entry points at the same band
+    of the same file (``nbedrock`` is in both ``covariates.yaml`` and ``forcings.yaml`` of
+    the synthetic SOC rasters). Paths are written relative to ``out``'s folder when possible.
+
+    Raises
+    ------
+    CovariateError
+        One name points at different data in two catalogs, or the catalogs' CRS differ.
+    InputFileNotFoundError, ConfigError
+        A catalog is missing or invalid.
+    """
+    layers, seen, crs = [], {}, None
+    for path in catalogs:
+        catalog = read_catalog(path)
+        if catalog.crs is not None and crs is not None and catalog.crs != crs:
+            raise CovariateError(
+                f"catalogs declare different CRS ({crs}, {catalog.crs})",
+                path=path,
+                field="covariates.catalog",
+                fix="merge catalogs of rasters on one grid",
+            )
+        crs = crs or catalog.crs
+        for layer in catalog.layers:
+            earlier = seen.get(layer.name)
+            if earlier is None:
+                seen[layer.name] = layer
+                layers.append(layer)
+            elif (Path(earlier.path).resolve(), earlier.band) != (
+                Path(layer.path).resolve(),
+                layer.band,
+            ):
+                raise CovariateError(
+                    f"layer '{layer.name}' means different data in two catalogs",
+                    path=path,
+                    field=f"covariates.{layer.name}",
+                    fix="rename one of them",
+                )
+    out = Path(out)
+    write_catalog(CovariateCatalog(crs=crs, layers=layers), out)
+    return out

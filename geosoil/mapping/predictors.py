@@ -1,27 +1,48 @@
-"""A trained artifact as a source of map layers: which inputs it reads, what it writes."""
+"""A trained artifact as a source of map layers: which inputs it reads, what it writes.
+
+Most estimators map their artifact's input and output specs one to one. An estimator whose
+mapping inputs differ from its training inputs (BINN reads forcing *arrays* in training but
+one raster layer per forcing value in a map) declares the :class:`FlatMapper` interface,
+and the engine uses it instead.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from geosoil.artifacts import Artifact
+from geosoil.artifacts import Artifact, OutputSpec
 from geosoil.errors import ConfigError
 from geosoil.mapping.outputs import OutputVariable
 
 if TYPE_CHECKING:
     from geosoil.mapping.cube import SpectralResampling
 
-__all__ = ["UNCERTAINTY_SUFFIXES", "ModelLayers", "predict_pixels"]
+__all__ = ["UNCERTAINTY_SUFFIXES", "FlatMapper", "ModelLayers", "predict_pixels"]
 
 # Extra layers written for models with ``predict_dist``: spread and a 90% interval.
 UNCERTAINTY_SUFFIXES = ("std", "p05", "p95")
 _LEVELS = (0.05, 0.95)
+
+
+@runtime_checkable
+class FlatMapper(Protocol):
+    """An estimator that maps from a flat (pixels, inputs) matrix of named layers.
+
+    ``map_inputs()`` names the catalog layers of the columns, ``map_outputs()`` the
+    columns returned by ``predict_flat(X)`` ((n, k) for (n, len(map_inputs())) inputs).
+    """
+
+    def map_inputs(self) -> list[str]: ...
+
+    def map_outputs(self) -> OutputSpec: ...
+
+    def predict_flat(self, X: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +81,7 @@ class ModelLayers:
                 fix="set uncertainty: false, or train an ensemble "
                 "(e.g. --set model.params.n_members=5)",
             )
-        names = artifact.header.output_spec.names
+        names = _output_spec(artifact).names
         if uncertainty and len(names) > 1:
             raise ConfigError(
                 f"uncertainty layers are mapped for single-output models; this one has {names}",
@@ -77,10 +98,17 @@ class ModelLayers:
         return self.artifact.header.input_spec.kind == "spectra"
 
     @property
+    def is_flat(self) -> bool:
+        """Whether the estimator declares its own mapping interface (:class:`FlatMapper`)."""
+        return isinstance(self.artifact.estimator, FlatMapper)
+
+    @property
     def inputs(self) -> list[str]:
         """Names of the stack rows it reads: covariates, or the cube's good bands."""
         if self.is_spectral:
             return list(self.resampling.input_names) if self.resampling is not None else []
+        if self.is_flat:
+            return list(self.artifact.estimator.map_inputs())
         return self.artifact.header.input_spec.names
 
     def with_resampling(self, resampling: SpectralResampling) -> ModelLayers:
@@ -92,7 +120,7 @@ class ModelLayers:
         return self.artifact.sha256
 
     def outputs(self) -> list[OutputVariable]:
-        spec = self.artifact.header.output_spec
+        spec = _output_spec(self.artifact)
         source = f"{self.artifact.header.estimator} {self.artifact.sha256[:12]}"
         if len(spec.names) > 1:
             prefix = f"{self.name}_" if self.name else ""
@@ -124,8 +152,16 @@ class ModelLayers:
             uncertainty=self.uncertainty,
             batch_pixels=batch_pixels,
             transform=None if self.resampling is None else self.resampling.apply,
+            method="predict_flat" if self.is_flat else "predict",
         )
         return {var.name: column for var, column in zip(outputs, columns, strict=True)}
+
+
+def _output_spec(artifact: Artifact) -> OutputSpec:
+    """What a model writes: its flat-mapping outputs if it declares them, else its artifact's."""
+    if isinstance(artifact.estimator, FlatMapper):
+        return artifact.estimator.map_outputs()
+    return artifact.header.output_spec
 
 
 def predict_pixels(
@@ -136,6 +172,7 @@ def predict_pixels(
     uncertainty: bool = False,
     batch_pixels: int = 8192,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    method: str = "predict",
 ) -> np.ndarray:
     """Predict the valid pixels of a block: gather, batched predict, scatter back.
 
@@ -156,6 +193,9 @@ def predict_pixels(
     transform
         Applied to each batch of valid pixels (n, n_features) before the estimator sees it
         (the resampling of cube bands onto a spectral model's axis).
+    method
+        The estimator method that predicts a batch: ``"predict"``, or ``"predict_flat"``
+        for a :class:`FlatMapper`.
 
     Returns
     -------
@@ -183,6 +223,6 @@ def predict_pixels(
                     out[1, target] = std
                     out[2:, target] = quantiles
                 else:
-                    predicted = np.asarray(estimator.predict(pixels))
+                    predicted = np.asarray(getattr(estimator, method)(pixels))
                     out[:, target] = predicted.reshape(target.size, n_outputs).T
     return out.reshape(n_outputs, rows, cols)

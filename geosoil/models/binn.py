@@ -38,6 +38,7 @@ from geosoil.models.binn_inputs import (
 from geosoil.models.registry import register
 from geosoil.process import (
     BULK_PROCESS_NAMES,
+    CLM5_PARAMETERS,
     PARAMETER_NAMES,
     Clm5Forcings,
     Clm5SteadyState,
@@ -66,6 +67,13 @@ _FORCING_UNITS = {
     "nbedrock": "layer index",
     "soil_temp_k": "K",
     "sand": "%",
+}
+_BULK_UNITS = {
+    "carbon_transfer_efficiency": "1",
+    "baseline_decomposition_per_yr": "yr-1",
+    "environmental_modifier": "1",
+    "input_allocation_top30cm": "1",
+    "vertical_transport": "1",
 }
 
 
@@ -441,6 +449,99 @@ class BINN(GeoSoilEstimator):
         names = [*STOCK_COLUMNS, *BULK_PROCESS_NAMES]
         data = {n: np.concatenate([p[n] for p in parts]) if parts else [] for n in names}
         return pd.DataFrame(data, index=pd.Index(profiles.profile_id, name="profile_id"))
+
+    # ------------------------------------------------------------ flat mapping
+    # The mapping engine reads a flat (pixels, inputs) matrix of named raster layers; these
+    # three methods declare that interface (see geosoil.mapping.predictors.FlatMapper).
+    def map_inputs(self) -> list[str]:
+        """Layer names of :meth:`predict_flat`'s columns: covariates, then forcing values.
+
+        The covariates in the model's order, then the 1,273 forcing values of a pixel named
+        as in :func:`geosoil.synthetic.soc_rasters.forcing_band_names` (``inputs_cwd_m01``,
+        ``nbedrock``, ``soil_temp_k_l01_m01``, ...), the names ``forcings.yaml`` gives them.
+        """
+        from geosoil.synthetic.soc_rasters import forcing_band_names
+
+        self._check_fitted()
+        return [*self.coding_.names, *forcing_band_names()]
+
+    def map_outputs(self) -> OutputSpec:
+        """Names and units of :meth:`predict_flat`'s columns.
+
+        SOC stocks to 0.3 and 1 m, the learned CLM5 parameters (fixed ones are constant
+        and recorded in the artifact), and the five bulk processes.
+        """
+        self._check_fitted()
+        units = {p.name: p.unit for p in CLM5_PARAMETERS}
+        names = [*STOCK_COLUMNS, *self.learned_parameters_, *BULK_PROCESS_NAMES]
+        unit_list = (
+            ["kg C m-2"] * len(STOCK_COLUMNS)
+            + [units[n] for n in self.learned_parameters_]
+            + [_BULK_UNITS[n] for n in BULK_PROCESS_NAMES]
+        )
+        return OutputSpec(names=names, units=unit_list)
+
+    def predict_flat(self, X: np.ndarray) -> np.ndarray:
+        """Stocks, learned parameters and bulk processes from a flat input matrix.
+
+        Parameters
+        ----------
+        X
+            (n, len(map_inputs())) covariates then forcing values, every entry finite;
+            categorical codes as whole numbers.
+
+        Returns
+        -------
+        ndarray
+            (n, len(map_outputs().names)) float64, columns in :meth:`map_outputs` order.
+            Each row depends on its own inputs only.
+
+        Raises
+        ------
+        SampleDataError
+            Wrong number of columns, or a categorical code or ``nbedrock`` that is not a
+            whole number.
+        CovariateError
+            A categorical code unseen in training (with ``unseen_categories="error"``).
+        """
+        from geosoil.synthetic.soc_rasters import forcings_from_bands
+
+        names = self.map_inputs()
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(names):
+            raise SampleDataError(
+                f"flat inputs have shape {X.shape}, expected (n, {len(names)})",
+                field="X",
+                fix="give the covariates, then the forcing values, in map_inputs() order",
+            )
+        n_outputs = len(self.map_outputs().names)
+        if not len(X):
+            return np.zeros((0, n_outputs))
+        n_covariates = len(self.coding_.names)
+        table = pd.DataFrame(X[:, :n_covariates], columns=self.coding_.names)
+        for name in self.coding_.categorical:
+            codes = table[name].to_numpy()
+            if not np.all(codes == np.round(codes)):
+                raise SampleDataError(
+                    f"categorical covariate {name} holds non-integer codes",
+                    field=f"covariates.{name}",
+                    fix="read class layers with nearest or mode resampling",
+                )
+            table[name] = codes.astype(np.int64)
+        profiles = ProfileSet(
+            profile_id=np.arange(len(X), dtype=np.int64),
+            covariates=table,
+            forcings=forcings_from_bands(X[:, n_covariates:]),
+            categorical=list(self.coding_.categorical),
+        )
+        stocks = self.predict_stocks(profiles)
+        parameters = self.predict_parameters(profiles)[self.learned_parameters_]
+        columns = [
+            *(stocks[n].to_numpy() for n in STOCK_COLUMNS),
+            *(parameters[n].to_numpy() for n in self.learned_parameters_),
+            *(stocks[n].to_numpy() for n in BULK_PROCESS_NAMES),
+        ]
+        return np.column_stack(columns)
 
     # ---------------------------------------------------------------- read-outs
     def partial_dependence(

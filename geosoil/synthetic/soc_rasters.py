@@ -65,7 +65,13 @@ from geosoil.errors import (
     InputFileNotFoundError,
     SampleDataError,
 )
-from geosoil.io.catalog import CovariateCatalog, CovariateLayer, read_catalog, write_catalog
+from geosoil.io.catalog import (
+    CovariateCatalog,
+    CovariateLayer,
+    read_catalog,
+    write_catalog,
+    write_union_catalog,
+)
 from geosoil.io.profiles import CATEGORICAL_COLUMNS, ENV_COLUMNS, FORCING_SHAPES
 from geosoil.io.writers import staged_directory
 from geosoil.mapping.grid import Grid
@@ -396,6 +402,10 @@ def soc_world_rasters(
         written = _write_covariates(staging, grid, covariates, valid)
         written.update(_write_forcings(staging, grid, forcing_bands, valid))
         written.update(_write_truth(staging, grid, truth, valid))
+        # BINN reads covariates and forcings per pixel: one catalog of both for `geosoil map`
+        written["input_catalog"] = write_union_catalog(
+            [written["catalog"], written["forcing_catalog"]], staging / "inputs.yaml"
+        )
         readme = staging / "README.md"
         readme.write_text(_readme(grid, coarsening, n, prescribed), encoding="utf-8")
         written["readme"] = readme

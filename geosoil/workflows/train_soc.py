@@ -1,0 +1,287 @@
+"""``geosoil train`` on SOC profiles: a BINN or ScIReN artifact, its metrics and CV report.
+
+Output folder (written whole or not at all):
+
+``model.safetensors``
+    The fitted model; inputs: the covariates, then the forcings (``forcings.<name>``);
+    output: SOC density (g C m-3) at depth.
+``metrics.json``
+    Fit on all profiles (pooled over every observation), the best validation NSE of the
+    training run, sizes and times; with ``cv.enabled`` the CV summary too.
+``training_history.csv``
+    One row per epoch.
+``cv_metrics.csv``, ``cv_predictions.csv``, ``report.md``
+    With ``cv.enabled``: per-fold metrics, out-of-fold predictions and a Markdown report.
+``readout.csv``, ``readout.png``
+    ScIReN only: every learned (covariate -> parameter) function, and a figure of the
+    continuous covariates with the largest effect.
+``config.yaml``
+    The config that was run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geosoil.artifacts import Provenance, save_artifact
+from geosoil.config import save_config
+from geosoil.config.soc import SocTrainConfig
+from geosoil.errors import ConfigError, GeoSoilError, InputFileNotFoundError
+from geosoil.evaluate.profiles import ProfileCVResult, cross_validate_profiles, profile_metrics
+from geosoil.io.profiles import FORCING_SHAPES, ProfileSet, read_binn_ny
+from geosoil.io.writers import staged_directory, write_bytes_atomic
+from geosoil.models.registry import get_estimator_class
+
+__all__ = [
+    "SocTrainResult",
+    "profile_fingerprint",
+    "read_profile_folder",
+    "train_soc_from_config",
+]
+
+log = logging.getLogger(__name__)
+
+ARTIFACT_NAME = "model.safetensors"
+METRICS_NAME = "metrics.json"
+HISTORY_NAME = "training_history.csv"
+READOUT_FIGURE_COVARIATES = 8  # columns of readout.png: the strongest continuous covariates
+
+
+@dataclass(frozen=True)
+class SocTrainResult:
+    """Paths of everything ``train_soc_from_config`` wrote, and its metrics."""
+
+    out_dir: Path
+    artifact: Path
+    config: Path
+    metrics_file: Path
+    metrics: dict[str, Any]
+    report: Path | None
+
+
+def read_profile_folder(
+    folder: Path,
+    *,
+    part: str,
+    drop_incomplete: bool,
+    drop_empty: bool = False,
+    section: str = "profiles",
+) -> ProfileSet:
+    """:func:`~geosoil.io.profiles.read_binn_ny` with errors that name the config keys.
+
+    ``section`` is the config section holding ``path``, ``drop_incomplete`` and
+    ``drop_empty`` (``profiles`` or ``cells``).
+
+    Raises
+    ------
+    InputFileNotFoundError
+        The folder, its part folder or one of its files is missing.
+    SampleDataError
+        As ``read_binn_ny``; rows with missing values or without observations name
+        ``<section>.drop_incomplete`` / ``<section>.drop_empty``.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputFileNotFoundError(
+            "profile folder not found",
+            path=folder,
+            field=f"{section}.path",
+            fix="point it at a folder in the binn_ny layout (Training_Data/, "
+            "Prediction_Data/), e.g. one written by `geosoil synth --profiles soc`",
+        )
+    try:
+        return read_binn_ny(
+            folder, part=part, drop_incomplete=drop_incomplete, drop_empty=drop_empty
+        )
+    except GeoSoilError as err:
+        raise _with_config_field(err, section) from err
+
+
+def _with_config_field(err: GeoSoilError, section: str) -> GeoSoilError:
+    """The reader's error, its field and fix restated as keys of the config section."""
+    fix = err.fix or ""
+    for option in ("drop_empty", "drop_incomplete"):
+        if f"{option}=True" in fix:
+            return type(err)(
+                err.message,
+                path=err.path,
+                field=f"{section}.{option}",
+                fix=fix.replace(f"pass {option}=True", f"set {section}.{option}: true"),
+            )
+    if err.field == "part":  # the part's folder is missing: the path is wrong
+        return type(err)(err.message, path=err.path, field=f"{section}.path", fix=err.fix)
+    return err
+
+
+def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
+    """Read the profiles, optionally cross-validate, fit, and write the output folder.
+
+    Returns
+    -------
+    SocTrainResult
+
+    Raises
+    ------
+    ConfigError
+        No output folder, unknown hyperparameters or more folds than profiles.
+    InputFileNotFoundError, SampleDataError
+        The profile folder is missing, incomplete or unusable (see
+        :func:`read_profile_folder`).
+    """
+    if config.output.dir is None:
+        raise ConfigError(
+            "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
+        )
+    estimator_cls = get_estimator_class(config.model.estimator, field="model.estimator")
+    params = dict(config.model.params)
+    estimator_cls.from_params(params)  # refuse unknown hyperparameters before reading
+    cfg = config.profiles
+    profiles = read_profile_folder(
+        cfg.path, part=cfg.part, drop_incomplete=cfg.drop_incomplete, drop_empty=cfg.drop_empty
+    )
+    if config.cv.enabled and config.cv.n_folds > profiles.n_profiles:
+        raise ConfigError(
+            f"{config.cv.n_folds} folds for {profiles.n_profiles} profiles",
+            field="cv.n_folds",
+            fix=f"use at most {profiles.n_profiles} folds, or disable cv",
+        )
+
+    def make_estimator():
+        return estimator_cls.from_params(params)
+
+    with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
+        cv = None
+        if config.cv.enabled:
+            log.info("cross-validation: %d folds", config.cv.n_folds)
+            cv = cross_validate_profiles(
+                make_estimator, profiles, n_folds=config.cv.n_folds, seed=config.cv.seed
+            )
+            _write_cv(cv, staging, title=f"SOC: {config.model.estimator} cross-validation")
+        log.info("fitting %s on %d profiles", config.model.estimator, profiles.n_profiles)
+        started = time.perf_counter()
+        model = make_estimator().fit(profiles)
+        fit_seconds = time.perf_counter() - started
+        metrics = _metrics(config, model, profiles, fit_seconds, cv)
+        save_artifact(
+            model,
+            staging / ARTIFACT_NAME,
+            input_spec=model.input_spec(),
+            output_spec=model.output_spec(),
+            provenance=Provenance(
+                data_fingerprint=profile_fingerprint(profiles),
+                n_samples=profiles.n_profiles,
+                seed=int(params.get("seed", 0)),
+                metrics={"fit": metrics["fit"], **({"cv": metrics["cv"]} if cv else {})},
+                config=config.model_dump(mode="json"),
+            ),
+        )
+        write_bytes_atomic(
+            staging / METRICS_NAME, (json.dumps(_finite(metrics), indent=2) + "\n").encode()
+        )
+        history = pd.DataFrame(model.history_)
+        write_bytes_atomic(staging / HISTORY_NAME, history.to_csv(index=False).encode())
+        if hasattr(model, "read_out") and model.encoder == "kan":
+            _write_readout(model, staging)
+        save_config(config, staging / "config.yaml")
+
+    out_dir = Path(config.output.dir)
+    return SocTrainResult(
+        out_dir=out_dir,
+        artifact=out_dir / ARTIFACT_NAME,
+        config=out_dir / "config.yaml",
+        metrics_file=out_dir / METRICS_NAME,
+        metrics=metrics,
+        report=out_dir / "report.md" if cv is not None else None,
+    )
+
+
+def profile_fingerprint(profiles: ProfileSet) -> str:
+    """SHA-256 of a profile set's ids, covariates, forcings and observations."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(profiles.profile_id, dtype=np.int64).tobytes())
+    digest.update("\x1f".join(map(str, profiles.covariates.columns)).encode())
+    digest.update(np.ascontiguousarray(profiles.covariates.to_numpy(np.float64)).tobytes())
+    for name in FORCING_SHAPES:
+        digest.update(np.ascontiguousarray(profiles.forcings[name], dtype=np.float64).tobytes())
+    for values in (profiles.soc, profiles.depth_m):
+        if values is not None:
+            digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def _metrics(
+    config: SocTrainConfig,
+    model,
+    profiles: ProfileSet,
+    fit_seconds: float,
+    cv: ProfileCVResult | None,
+) -> dict[str, Any]:
+    monitored = [row["monitor_nse"] for row in model.history_ if np.isfinite(row["monitor_nse"])]
+    metrics: dict[str, Any] = {
+        "estimator": config.model.estimator,
+        "units": "g C m-3",
+        "n_profiles": profiles.n_profiles,
+        "n_observations": int(profiles.observation_counts().sum()),
+        "n_train": model.n_train_,
+        "n_valid": model.n_valid_,
+        "epochs": len(model.history_),
+        "best_epoch": model.best_epoch_,
+        "fit_seconds": round(fit_seconds, 3),
+        "best_monitor_nse": max(monitored) if monitored else float("nan"),
+        "monitor": "validation" if model.n_valid_ else "training",
+        "fit": profile_metrics(profiles.soc, model.predict(profiles)),
+        "note": "fit pools every profile (training and validation parts); use cv for test skill",
+    }
+    if cv is not None:
+        metrics["cv"] = {"n_folds": cv.n_folds, **cv.summary()}
+    return metrics
+
+
+def _write_cv(cv: ProfileCVResult, staging: Path, *, title: str) -> None:
+    write_bytes_atomic(staging / "cv_metrics.csv", cv.per_fold.to_csv(index=False).encode())
+    write_bytes_atomic(staging / "cv_predictions.csv", cv.predictions.to_csv(index=False).encode())
+    pooled = cv.pooled()
+    text = (
+        f"# {title}\n\n"
+        f"{cv.n_folds} folds over whole profiles; SOC density in g C m-3. NSE and R2 pool "
+        "every observation of a fold's test profiles (see geosoil.evaluate.profiles).\n\n"
+        f"{cv.to_markdown()}\n\n"
+        f"Pooled out-of-fold NSE {pooled['nse']:.3f} over {pooled['n']} observations.\n"
+    )
+    write_bytes_atomic(staging / "report.md", text.encode())
+
+
+def _write_readout(model, staging: Path) -> None:
+    from geosoil.models.kan import plot_read_out
+
+    table = model.read_out()
+    write_bytes_atomic(staging / "readout.csv", table.to_csv(index=False).encode())
+    continuous = table[table["covariate"].isin(model.coding_.continuous)]
+    if continuous.empty:
+        return
+    # The KAN's contribution (before squashing) is comparable across parameters.
+    span = continuous.groupby(["covariate", "parameter"])["contribution"].agg(np.ptp)
+    strongest = span.groupby("covariate").max().sort_values(ascending=False)
+    chosen = list(strongest.index[:READOUT_FIGURE_COVARIATES])
+    figure = continuous.assign(x=continuous["x_scaled"]).rename(columns={"parameter": "output"})
+    plot_read_out(
+        figure, staging / "readout.png", covariates=chosen, outputs=model.learned_parameters_
+    )
+
+
+def _finite(value: Any) -> Any:
+    """NaN and inf as JSON null (strict JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,309 @@
+"""SOC maps: the cell lattice, prediction cells -> COGs, BINN's flat interface and engine
+maps over the synthetic rasters (truth, chunking)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import torch
+from click.testing import CliRunner
+
+from geosoil.cli.soc_cells import command as soc_cells_command
+from geosoil.config import MapConfig, SocCellsConfig, SocTrainConfig, load_config
+from geosoil.errors import CovariateError, InputFileNotFoundError, SampleDataError
+from geosoil.io.catalog import read_catalog
+from geosoil.io.profiles import FORCING_SHAPES, ProfileSet, write_profile_folder
+from geosoil.mapping.engine import run_map
+from geosoil.mapping.execution import Execution
+from geosoil.mapping.store import BlockStore
+from geosoil.models.binn import BINN
+from geosoil.synthetic import synthesize
+from geosoil.synthetic.soc_profiles import soc_profile_set
+from geosoil.synthetic.soc_rasters import forcing_band_names, soc_world_rasters
+from geosoil.workflows import map_from_config, soc_cells_from_config, train_soc_from_config
+from geosoil.workflows.map import build_job
+from geosoil.workflows.soc_maps import cell_lattice, density_name
+
+from ..conftest import CONFIGS
+
+LEARNED = ["efolding", "tau4s3", "fs1s3", "w_scaling"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A BINN artifact fitted on 80 synthetic profiles (the four varying parameters)."""
+    root = tmp_path_factory.mktemp("soc_train")
+    write_profile_folder(soc_profile_set(80, seed=1).profiles, root / "profiles")
+    config = load_config(
+        CONFIGS / "soc" / "synthetic_train.yaml",
+        SocTrainConfig,
+        [
+            f"profiles.path={root / 'profiles'}",
+            f"output.dir={root / 'model'}",
+            "model.params.max_epochs=20",
+            "model.params.hidden_layers=[16]",
+            "model.params.learning_rate=0.01",
+            "model.params.threads=1",
+            "cv.enabled=false",
+        ],
+    )
+    return train_soc_from_config(config).artifact
+
+
+@pytest.fixture(scope="module")
+def model(trained) -> BINN:
+    from geosoil.artifacts import load_artifact
+
+    return load_artifact(trained).estimator
+
+
+# ------------------------------------------------------------------------------- lattice
+def test_lattice_places_cells_on_their_centres():
+    lon = np.array([-79.75, -79.25, -78.25, -79.75, -78.75])
+    lat = np.array([44.75, 44.75, 44.75, 43.75, 44.25])
+    lattice = cell_lattice(lon, lat)
+    grid = lattice.grid
+    assert (grid.width, grid.height, grid.crs) == (4, 3, "EPSG:4326")
+    t = grid.transform
+    x, y = t.c + (lattice.cols + 0.5) * t.a, t.f + (lattice.rows + 0.5) * t.e
+    np.testing.assert_allclose(x, lon)
+    np.testing.assert_allclose(y, lat)
+    plane = lattice.plane(np.arange(5.0))
+    assert np.isfinite(plane).sum() == 5 and plane[lattice.rows[3], lattice.cols[3]] == 3.0
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "message"),
+    [
+        ([0.0, 0.5, 1.0, 1.3], [0.0, 0.0, 0.0, 0.0], "not on a regular lattice"),
+        ([0.0, 0.5, 0.5], [0.0, 0.5, 0.5], "more than one cell"),
+        ([0.0, 0.0], [0.0, 0.5], "cell size cannot be inferred"),
+        ([0.0, float("nan")], [0.0, 0.5], "no Lon/Lat"),
+    ],
+)
+def test_irregular_cells_are_refused(lon, lat, message):
+    with pytest.raises(SampleDataError, match=message) as info:
+        cell_lattice(np.array(lon), np.array(lat))
+    assert info.value.field.startswith("cells.")
+
+
+def test_given_resolution_is_checked_and_used():
+    lattice = cell_lattice(np.array([0.0, 0.0]), np.array([0.0, 0.5]), resolution_deg=(0.5, 0.5))
+    assert (lattice.grid.width, lattice.grid.height) == (1, 2)
+    with pytest.raises(SampleDataError, match="regular lattice"):
+        cell_lattice(np.array([0.0, 0.7]), np.array([0.0, 0.0]), resolution_deg=(0.5, 0.5))
+
+
+# --------------------------------------------------------------------------------- cells
+@pytest.fixture(scope="module")
+def cells_dir(tmp_path_factory):
+    """12 prediction cells on a 0.5 degree lattice with one hole; cell 4 is incomplete."""
+    profiles = soc_profile_set(12, seed=9).profiles
+    lon = np.tile([140.25, 140.75, 141.25, 141.75], 3)
+    lat = np.repeat([37.75, 37.25, 36.75], 4)
+    keep = np.arange(12) != 6  # a hole in the lattice
+    covariates = profiles.covariates.copy()
+    covariates["Lon"], covariates["Lat"] = lon, lat
+    covariates.loc[4, "BIO12"] = np.nan
+    cells = ProfileSet(
+        profile_id=np.arange(100, 112),
+        covariates=covariates,
+        forcings=profiles.forcings,
+        categorical=profiles.categorical,
+        covariate_ranges=profiles.covariate_ranges,
+    ).subset(keep)
+    folder = tmp_path_factory.mktemp("cells") / "binn"
+    write_profile_folder(cells, folder)
+    return folder, cells
+
+
+def test_cells_become_lon_lat_cogs(trained, model, cells_dir, tmp_path):
+    folder, cells = cells_dir
+    out = tmp_path / "cells"
+    result = CliRunner().invoke(
+        soc_cells_command,
+        [
+            str(CONFIGS / "soc" / "binn_ny_cells.yaml"),
+            "--out",
+            str(out),
+            "--set",
+            f"model={trained}",
+            "--set",
+            f"cells.path={folder}",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "10 of 11 cells mapped" in result.output
+
+    complete = cells.subset(np.arange(cells.n_profiles) != 4)
+    stocks = model.predict_stocks(complete)
+    parameters = model.predict_parameters(complete)
+    depths = [0, 5, 15, 30, 60, 100]
+    density = {density_name(a, b): b - a for a, b in pairwise(depths)}
+    layers = [*density, *stocks.columns, *parameters.columns]
+    assert len(layers) == 5 + 7 + 21
+    for name in layers:
+        assert (out / f"{name}.tif").is_file() and (out / f"{name}.qml").is_file()
+
+    with rasterio.open(out / "soc_stock_0_30cm_kg_m2.tif") as src:
+        assert src.crs.to_string() == "EPSG:4326"
+        assert src.res == (0.5, 0.5) and (src.width, src.height) == (4, 3)
+        values = src.read(1, masked=True)
+        row, col = src.index(141.25, 37.75)  # cell 102: complete
+        assert values[row, col] == pytest.approx(stocks.loc[102, "soc_stock_0_30cm_kg_m2"], 1e-6)
+        for lon, lat in ((140.25, 37.25), (141.25, 37.25)):  # cell 104: incomplete; 106: hole
+            assert values.mask[src.index(lon, lat)]
+        assert values.count() == 10
+
+    def read(name):
+        with rasterio.open(out / f"{name}.tif") as src:
+            return src.read(1, masked=True)
+
+    # Mean densities (kg C m-3) times thickness (m) add up to the stocks.
+    top = sum(read(name) * density[name] / 100 for name in list(density)[:3])
+    metre = sum(read(name) * density[name] / 100 for name in density)
+    np.testing.assert_allclose(top.compressed(), read("soc_stock_0_30cm_kg_m2").compressed(), 1e-5)
+    np.testing.assert_allclose(
+        metre.compressed(), read("soc_stock_0_100cm_kg_m2").compressed(), rtol=1e-5
+    )
+    table = pd.read_csv(out / "cells.csv", index_col="cell_id")
+    assert len(table) == 11 and table.loc[104, "tau4s3"] != table.loc[104, "tau4s3"]  # NaN
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dropped_incomplete"] == [104] and summary["n_mapped"] == 10
+    assert summary["layers"]["beta"]["valid_pixels"] == 10
+
+
+def test_irregular_cells_leave_nothing(trained, cells_dir, tmp_path):
+    _, cells = cells_dir
+    covariates = cells.covariates.copy()
+    covariates.loc[0, "Lon"] += 0.2
+    write_profile_folder(dataclasses.replace(cells, covariates=covariates), tmp_path / "odd")
+    out = tmp_path / "out"
+    config = SocCellsConfig.model_validate(
+        {"model": trained, "cells": {"path": tmp_path / "odd"}, "output": {"dir": out}}
+    )
+    with pytest.raises(SampleDataError, match="regular lattice"):
+        soc_cells_from_config(config)
+    assert not out.exists()
+    missing = config.model_copy(update={"cells": config.cells.model_copy(update={"path": out})})
+    with pytest.raises(InputFileNotFoundError) as info:
+        soc_cells_from_config(missing)
+    assert info.value.field == "cells.path"
+
+
+# ---------------------------------------------------------------------- flat interface
+def _flat(profiles: ProfileSet, names: list[str]) -> np.ndarray:
+    columns = [profiles.covariates[names].to_numpy(dtype=np.float64)]
+    for name in FORCING_SHAPES:
+        columns.append(profiles.forcings[name].reshape(profiles.n_profiles, -1))
+    return np.hstack(columns)
+
+
+def test_predict_flat_equals_the_profile_predictions(model):
+    profiles = soc_profile_set(9, seed=11).profiles
+    names = model.map_inputs()
+    n_cov = len(model.coding_.names)
+    assert names[:n_cov] == model.coding_.names and names[n_cov:] == forcing_band_names()
+    X = _flat(profiles, model.coding_.names)
+    flat = model.predict_flat(X)
+    spec = model.map_outputs()
+    assert flat.shape == (9, len(spec.names)) and spec.names[2:6] == LEARNED
+    stocks = model.predict_stocks(profiles)
+    parameters = model.predict_parameters(profiles)
+    for j, name in enumerate(spec.names):
+        expected = stocks[name] if name in stocks else parameters[name]
+        np.testing.assert_allclose(flat[:, j], expected.to_numpy(), rtol=1e-12)
+    # A row depends on its own inputs only.
+    np.testing.assert_array_equal(model.predict_flat(X[3:5]), flat[3:5])
+    with pytest.raises(SampleDataError, match="expected") as info:
+        model.predict_flat(X[:, :-1])
+    assert info.value.field == "X"
+
+
+def test_flat_unseen_code_is_refused_when_asked(model):
+    strict = dataclasses.replace(model.coding_, unseen="error")
+    profiles = soc_profile_set(3, seed=11).profiles
+    X = _flat(profiles, strict.names)
+    X[0, strict.names.index(strict.categorical[0])] = 977
+    original, model.coding_ = model.coding_, strict
+    try:
+        with pytest.raises(CovariateError, match="never saw"):
+            model.predict_flat(X)
+    finally:
+        model.coding_ = original
+
+
+# ------------------------------------------------------------------------- engine maps
+@pytest.fixture(scope="module")
+def rasters(tmp_path_factory):
+    out = tmp_path_factory.mktemp("soc_rasters") / "rasters"
+    soc_world_rasters(synthesize(size="small", seed=0), out, coarsening=10)
+    return out
+
+
+def map_config(trained, rasters, out, *extra: str) -> MapConfig:
+    return load_config(
+        CONFIGS / "soc" / "synthetic_map.yaml",
+        MapConfig,
+        [
+            f"models=[{trained}]",
+            f"covariates.catalog={rasters / 'inputs.yaml'}",
+            f"output.dir={out}",
+            "execution.threads=1",
+            "execution.progress=false",
+            *extra,
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def soc_map(trained, rasters, tmp_path_factory):
+    out = tmp_path_factory.mktemp("soc_map") / "map"
+    return map_from_config(map_config(trained, rasters, out, "chunk=16"))
+
+
+def test_union_catalog_holds_both_once(rasters):
+    names = read_catalog(rasters / "inputs.yaml").names()
+    assert len(names) == len(set(names)) == 38 + len(forcing_band_names()) - 1
+
+
+def test_engine_maps_track_the_truth(soc_map, rasters):
+    expected = {"soc_stock_0_30cm_kg_m2", "soc_stock_0_100cm_kg_m2", *LEARNED}
+    assert expected | {"vertical_transport", "environmental_modifier"} <= set(soc_map.cogs)
+    assert soc_map.zarr is not None and soc_map.zarr.is_dir()
+    for name in ("soc_stock_0_30cm_kg_m2", "soc_stock_0_100cm_kg_m2"):
+        with rasterio.open(soc_map.cogs[name]) as src:
+            mapped = src.read(1, masked=True)
+        with rasterio.open(rasters / "truth" / f"{name}.tif") as src:
+            truth = src.read(1, masked=True)
+        np.testing.assert_array_equal(mapped.mask, truth.mask)  # nodata where no soil
+        r = np.corrcoef(mapped.compressed(), truth.compressed())[0, 1]
+        assert r > 0.5, f"{name}: r = {r:.2f}"
+
+
+def test_any_chunking_gives_identical_bytes(soc_map, trained, rasters, tmp_path):
+    import zarr
+
+    job = build_job(map_config(trained, rasters, tmp_path / "unused"))
+    store = BlockStore.create(
+        tmp_path / "one.zarr", job.grid, job.variables, chunk=64, fingerprint=job.fingerprint
+    )
+    run_map(job, store, execution=Execution(threads=2, progress=False))
+    one = zarr.open_group(store.path, mode="r", zarr_format=2)
+    blocks = zarr.open_group(soc_map.zarr, mode="r", zarr_format=2)
+    for var in job.variables:
+        assert one[var.name][:].tobytes() == blocks[var.name][:].tobytes(), var.name
