@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ __all__ = [
     "N_LAYERS",
     "N_MONTHS",
     "ProfileSet",
+    "forcing_band_names",
+    "forcing_entries",
+    "forcings_from_bands",
     "read_binn_ny",
     "write_profile_folder",
 ]
@@ -677,3 +681,77 @@ def _shown(values: np.ndarray) -> str:
     values = np.asarray(values)
     text = ", ".join(str(v) for v in values[:_SHOWN_IDS])
     return text + (f", ... ({len(values)} in all)" if len(values) > _SHOWN_IDS else "")
+
+
+# ----------------------------------------------------------------- forcings per pixel
+def forcing_entries() -> list[tuple[str, str, int, int]]:
+    """(band name, forcing, layer, month) in band-name order; layer/month 1-based or 0."""
+    entries = []
+    for name, trailing in FORCING_SHAPES.items():
+        if trailing == ():
+            entries.append((name, name, 0, 0))
+        elif len(trailing) == 1:
+            entries += [(f"{name}_m{m:02d}", name, 0, m) for m in range(1, N_MONTHS + 1)]
+        else:
+            entries += [
+                (f"{name}_l{layer:02d}_m{m:02d}", name, layer, m)
+                for layer in range(1, N_LAYERS + 1)
+                for m in range(1, N_MONTHS + 1)
+            ]
+    return entries
+
+
+def forcing_band_names() -> list[str]:
+    """Names of every forcing value of a pixel, in ``FORCING_SHAPES`` order (1,273 names).
+
+    ``<forcing>_m01..m12`` for monthly columns, ``nbedrock``, and
+    ``<forcing>_l01_m01..l20_m12`` (layer-major) for per-layer monthly fields.
+    """
+    return [entry[0] for entry in forcing_entries()]
+
+
+def forcings_from_bands(values: np.ndarray) -> dict[str, np.ndarray]:
+    """Forcing arrays (``FORCING_SHAPES``) from a (pixels, bands) matrix.
+
+    Parameters
+    ----------
+    values
+        One row per pixel, one column per name of :func:`forcing_band_names`, in that
+        order (e.g. read through a catalog of forcing rasters).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        float64 arrays; ``nbedrock`` int64.
+
+    Raises
+    ------
+    SampleDataError
+        Wrong number of columns, or a ``nbedrock`` that is not a whole number.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n_bands = len(forcing_band_names())
+    if values.ndim != 2 or values.shape[1] != n_bands:
+        raise SampleDataError(
+            f"forcing matrix has shape {values.shape}, expected (pixels, {n_bands})",
+            field="forcings",
+            fix="read the forcing layers in the order of forcing_band_names()",
+        )
+    out: dict[str, np.ndarray] = {}
+    column = 0
+    for name, trailing in FORCING_SHAPES.items():
+        width = math.prod(trailing) if trailing else 1
+        block = values[:, column : column + width]
+        column += width
+        if not trailing:
+            whole = np.isfinite(block[:, 0]) & (block[:, 0] == np.round(block[:, 0]))
+            if not whole.all():
+                raise SampleDataError(
+                    f"{np.count_nonzero(~whole)} nbedrock values are not whole layer indices",
+                    field="forcings.nbedrock",
+                    fix="drop nodata pixels before reshaping",
+                )
+            out[name] = block[:, 0].astype(np.int64)
+        else:
+            out[name] = block.reshape(len(values), *trailing)
+    return out

@@ -457,10 +457,10 @@ class BINN(GeoSoilEstimator):
         """Layer names of :meth:`predict_flat`'s columns: covariates, then forcing values.
 
         The covariates in the model's order, then the 1,273 forcing values of a pixel named
-        as in :func:`geosoil.synthetic.soc_rasters.forcing_band_names` (``inputs_cwd_m01``,
+        as in :func:`geosoil.io.profiles.forcing_band_names` (``inputs_cwd_m01``,
         ``nbedrock``, ``soil_temp_k_l01_m01``, ...), the names ``forcings.yaml`` gives them.
         """
-        from geosoil.synthetic.soc_rasters import forcing_band_names
+        from geosoil.io.profiles import forcing_band_names
 
         self._check_fitted()
         return [*self.coding_.names, *forcing_band_names()]
@@ -504,7 +504,7 @@ class BINN(GeoSoilEstimator):
         CovariateError
             A categorical code unseen in training (with ``unseen_categories="error"``).
         """
-        from geosoil.synthetic.soc_rasters import forcings_from_bands
+        from geosoil.io.profiles import forcings_from_bands
 
         names = self.map_inputs()
         X = np.asarray(X, dtype=np.float64)

@@ -46,7 +46,6 @@ the cloud gap is filled with its land-cover class mean (it only sets the carbon 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,7 +62,6 @@ from rasterio.warp import transform as transform_coords
 from geosoil.errors import (
     ConfigError,
     InputFileNotFoundError,
-    SampleDataError,
 )
 from geosoil.io.catalog import (
     CovariateCatalog,
@@ -72,7 +70,13 @@ from geosoil.io.catalog import (
     write_catalog,
     write_union_catalog,
 )
-from geosoil.io.profiles import CATEGORICAL_COLUMNS, ENV_COLUMNS, FORCING_SHAPES
+from geosoil.io.profiles import (
+    CATEGORICAL_COLUMNS,
+    ENV_COLUMNS,
+    forcing_band_names,
+    forcing_entries,
+    forcings_from_bands,
+)
 from geosoil.io.writers import staged_directory
 from geosoil.mapping.grid import Grid
 from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, soc_stock_kg_m2
@@ -149,79 +153,6 @@ FORCING_STORAGE: dict[str, ForcingStorage] = {
     "soil_temp_k": ForcingStorage("forcings/soil_temp_k.tif", "layer_month", "K"),
     "soil_water": ForcingStorage("forcings/soil_water.tif", "layer_month", "1"),
 }
-
-
-def _forcing_entries() -> list[tuple[str, str, int, int]]:
-    """(band name, forcing, layer, month) in band-name order; layer/month 1-based or 0."""
-    entries = []
-    for name, trailing in FORCING_SHAPES.items():
-        if trailing == ():
-            entries.append((name, name, 0, 0))
-        elif len(trailing) == 1:
-            entries += [(f"{name}_m{m:02d}", name, 0, m) for m in range(1, N_MONTHS + 1)]
-        else:
-            entries += [
-                (f"{name}_l{layer:02d}_m{m:02d}", name, layer, m)
-                for layer in range(1, N_LAYERS + 1)
-                for m in range(1, N_MONTHS + 1)
-            ]
-    return entries
-
-
-def forcing_band_names() -> list[str]:
-    """Names of every forcing value of a pixel, in ``FORCING_SHAPES`` order (1,273 names).
-
-    ``<forcing>_m01..m12`` for monthly columns, ``nbedrock``, and
-    ``<forcing>_l01_m01..l20_m12`` (layer-major) for per-layer monthly fields.
-    """
-    return [entry[0] for entry in _forcing_entries()]
-
-
-def forcings_from_bands(values: np.ndarray) -> dict[str, np.ndarray]:
-    """Forcing arrays (``FORCING_SHAPES``) from a (pixels, bands) matrix.
-
-    Parameters
-    ----------
-    values
-        One row per pixel, one column per name of :func:`forcing_band_names`, in that
-        order (e.g. read through ``forcings.yaml``).
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-        float64 arrays; ``nbedrock`` int64.
-
-    Raises
-    ------
-    SampleDataError
-        Wrong number of columns, or a ``nbedrock`` that is not a whole number.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    n_bands = len(forcing_band_names())
-    if values.ndim != 2 or values.shape[1] != n_bands:
-        raise SampleDataError(
-            f"forcing matrix has shape {values.shape}, expected (pixels, {n_bands})",
-            field="forcings",
-            fix="read the layers of forcings.yaml in their listed order",
-        )
-    out: dict[str, np.ndarray] = {}
-    column = 0
-    for name, trailing in FORCING_SHAPES.items():
-        width = math.prod(trailing) if trailing else 1
-        block = values[:, column : column + width]
-        column += width
-        if not trailing:
-            whole = np.isfinite(block[:, 0]) & (block[:, 0] == np.round(block[:, 0]))
-            if not whole.all():
-                raise SampleDataError(
-                    f"{np.count_nonzero(~whole)} nbedrock values are not whole layer indices",
-                    field="forcings.nbedrock",
-                    fix="drop nodata pixels before reshaping",
-                )
-            out[name] = block[:, 0].astype(np.int64)
-        else:
-            out[name] = block.reshape(len(values), *trailing)
-    return out
 
 
 # ----------------------------------------------------------------------------- reading
@@ -540,7 +471,7 @@ def _write_forcings(
         _write_multiband(grid, planes, path, spec.units, _band_labels(spec))
         written[f"forcings/{path.stem}"] = path
     entries = []
-    for band_name, forcing, layer, month in _forcing_entries():
+    for band_name, forcing, layer, month in forcing_entries():
         spec = FORCING_STORAGE[forcing]
         entries.append(
             CovariateLayer(
