@@ -31,6 +31,8 @@ _LAZY = {
     "RecommendPbRiskConfig": "geosoil.config",
     "FinetuneConfig": "geosoil.config",
     "CubeConfig": "geosoil.config",
+    "SocTrainConfig": "geosoil.config",
+    "SocCellsConfig": "geosoil.config",
     "load_config": "geosoil.config",
     "load_artifact": "geosoil.artifacts",
     "save_artifact": "geosoil.artifacts",
@@ -64,6 +66,11 @@ _LAZY = {
     "recommend_k_from_config": "geosoil.workflows",
     "recommend_pb_risk_from_config": "geosoil.workflows",
     "read_cube_axis": "geosoil.io.cube",
+    "train_soc_from_config": "geosoil.workflows",
+    "soc_cells_from_config": "geosoil.workflows",
+    "read_binn_ny": "geosoil.io.profiles",
+    "BINN": "geosoil.models",
+    "ScIReN": "geosoil.models",
 }
 
 __all__ = ["__version__", *_LAZY]
