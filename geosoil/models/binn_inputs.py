@@ -23,6 +23,7 @@ from geosoil.process.clm5_grid import COLUMN_BOTTOM_M
 __all__ = [
     "CovariateCoding",
     "check_choice",
+    "covariate_names",
     "forcings_from_profiles",
     "resolve_parameters",
     "usable_profiles",
@@ -176,6 +177,28 @@ def usable_profiles(
             fix="give profiles with at least one observation above 8.6 m",
         )
     return cleaned
+
+
+def covariate_names(profiles: ProfileSet, requested: Sequence[str] | None) -> list[str]:
+    """The covariate columns a model reads: all of the profiles', or the ``requested`` ones.
+
+    Raises
+    ------
+    ConfigError
+        A requested name is not a column (field ``model.params.covariates``).
+    """
+    columns = [str(c) for c in profiles.covariates.columns]
+    if requested is None:
+        return columns
+    names = [str(c) for c in requested]
+    unknown = [n for n in names if n not in columns]
+    if unknown or not names:
+        raise ConfigError(
+            f"covariates {unknown or names} are not columns of the profiles",
+            field="model.params.covariates",
+            fix=f"choose among {columns[:20]}",
+        )
+    return names
 
 
 def forcings_from_profiles(profiles: ProfileSet, *, dtype: torch.dtype) -> Clm5Forcings:

@@ -55,6 +55,7 @@ from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.binn_inputs import (
     CovariateCoding,
     check_choice,
+    covariate_names,
     forcings_from_profiles,
     resolve_parameters,
     usable_profiles,
@@ -498,7 +499,7 @@ class PRODA(GeoSoilEstimator):
         profiles = usable_profiles(
             profiles, "profiles", below_column=self.below_column, drop_empty=self.drop_empty
         )
-        names = self._covariate_names(profiles)
+        names = covariate_names(profiles, self.covariates)
         with bt.torch_threads(self.threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.seed))
             mcmc = retrieve_parameters(
@@ -582,20 +583,6 @@ class PRODA(GeoSoilEstimator):
                 field="model.params.valid_fraction",
                 fix="use e.g. 0.1, or 0 to train on every site",
             )
-
-    def _covariate_names(self, profiles: ProfileSet) -> list[str]:
-        columns = [str(c) for c in profiles.covariates.columns]
-        if self.covariates is None:
-            return columns
-        names = [str(c) for c in self.covariates]
-        unknown = [n for n in names if n not in columns]
-        if unknown or not names:
-            raise ConfigError(
-                f"covariates {unknown or names} are not columns of the profiles",
-                field="model.params.covariates",
-                fix=f"choose among {columns[:20]}",
-            )
-        return names
 
     def _train_network(
         self,
