@@ -31,6 +31,7 @@ from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.binn_inputs import (
     CovariateCoding,
     check_choice,
+    check_profile_settings,
     covariate_names,
     forcings_from_profiles,
     resolve_parameters,
@@ -286,9 +287,7 @@ class BINN(GeoSoilEstimator):
     def _check_settings(self) -> None:
         check_choice(self.dtype, tuple(DTYPES), "model.params.dtype")
         check_choice(self.encoder, ("mlp", "kan"), "model.params.encoder")
-        check_choice(self.unseen_categories, ("error", "mean"), "model.params.unseen_categories")
-        check_choice(self.below_column, ("error", "ignore"), "model.params.below_column")
-        check_choice(self.scale_from, ("training", "ranges"), "model.params.scale_from")
+        check_profile_settings(self)
         for name in ("batch_size", "max_epochs", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
@@ -297,12 +296,6 @@ class BINN(GeoSoilEstimator):
                     field=f"model.params.{name}",
                     fix="use a positive integer",
                 )
-        if not 0.0 <= float(self.valid_fraction) < 1.0:
-            raise ConfigError(
-                f"valid_fraction={self.valid_fraction!r} is outside [0, 1)",
-                field="model.params.valid_fraction",
-                fix="use e.g. 0.1, or 0 to select on the training NSE",
-            )
 
     def _split(
         self, profiles: ProfileSet, valid: ProfileSet | None

@@ -23,6 +23,7 @@ from geosoil.process.clm5_grid import COLUMN_BOTTOM_M
 __all__ = [
     "CovariateCoding",
     "check_choice",
+    "check_profile_settings",
     "covariate_names",
     "forcings_from_profiles",
     "resolve_parameters",
@@ -44,6 +45,22 @@ def check_choice(value: Any, allowed: Sequence[Any], field: str) -> Any:
             fix=f"choose one of {list(allowed)}",
         )
     return value
+
+
+def check_profile_settings(model: Any) -> None:
+    """Refuse bad settings shared by the profile models (BINN, ScIReN, PRODA).
+
+    ``unseen_categories``, ``below_column``, ``scale_from`` and ``valid_fraction``.
+    """
+    check_choice(model.unseen_categories, ("error", "mean"), "model.params.unseen_categories")
+    check_choice(model.below_column, ("error", "ignore"), "model.params.below_column")
+    check_choice(model.scale_from, ("training", "ranges"), "model.params.scale_from")
+    if not 0.0 <= float(model.valid_fraction) < 1.0:
+        raise ConfigError(
+            f"valid_fraction={model.valid_fraction!r} is outside [0, 1)",
+            field="model.params.valid_fraction",
+            fix="use e.g. 0.1, or 0 to select on the training set",
+        )
 
 
 def resolve_parameters(

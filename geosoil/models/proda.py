@@ -54,7 +54,7 @@ from geosoil.models import binn_training as bt
 from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.binn_inputs import (
     CovariateCoding,
-    check_choice,
+    check_profile_settings,
     covariate_names,
     forcings_from_profiles,
     resolve_parameters,
@@ -550,9 +550,7 @@ class PRODA(GeoSoilEstimator):
         return self
 
     def _check_settings(self) -> None:
-        check_choice(self.unseen_categories, ("error", "mean"), "model.params.unseen_categories")
-        check_choice(self.below_column, ("error", "ignore"), "model.params.below_column")
-        check_choice(self.scale_from, ("training", "ranges"), "model.params.scale_from")
+        check_profile_settings(self)
         for name in ("n_steps", "thin", "batch_size", "max_epochs", "patience"):
             _check_whole(getattr(self, name), name, minimum=1)
         _check_whole(self.burn_in, "burn_in", minimum=0)
@@ -576,12 +574,6 @@ class PRODA(GeoSoilEstimator):
                 f"target_acceptance={self.target_acceptance!r} is outside (0, 1)",
                 field="model.params.target_acceptance",
                 fix="use e.g. 0.234",
-            )
-        if not 0.0 <= float(self.valid_fraction) < 1.0:
-            raise ConfigError(
-                f"valid_fraction={self.valid_fraction!r} is outside [0, 1)",
-                field="model.params.valid_fraction",
-                fix="use e.g. 0.1, or 0 to train on every site",
             )
 
     def _train_network(
