@@ -48,6 +48,7 @@ def _register_commands() -> None:
         "map",
         "recommend",
         "soc_cells",
+        "calibrate",
         "info",
     ):
         cli.add_command(importlib.import_module(f"geosoil.cli.{name}").command)

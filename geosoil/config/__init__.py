@@ -30,6 +30,7 @@ from geosoil.config.map import (
     MapOutputConfig,
     ProductConfig,
 )
+from geosoil.config.mdpl import CalibrateConfig
 from geosoil.config.pb_risk import RecommendPbRiskConfig
 from geosoil.config.recommend import RecommendKConfig
 from geosoil.config.soc import SocCellsConfig, SocTrainConfig
@@ -42,6 +43,7 @@ from geosoil.config.spectral import (
 from geosoil.config.train import SynthConfig, TrainConfig
 
 __all__ = [
+    "CalibrateConfig",
     "CovariatesConfig",
     "CubeConfig",
     "EvaluateConfig",

@@ -44,6 +44,7 @@ from geosoil.evaluate.splits import (
     spatial_block_kfold,
 )
 from geosoil.evaluate.tables import PAPER_METRICS, paper_metrics
+from geosoil.evaluate.taylor import taylor_diagram, taylor_statistics, taylor_table
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -75,6 +76,9 @@ __all__ = [
     "run_repeated",
     "spatial_block_ids",
     "spatial_block_kfold",
+    "taylor_diagram",
+    "taylor_statistics",
+    "taylor_table",
     "train_valid_test_splits",
     "write_cv_report",
     "write_spectral_report",

@@ -3,6 +3,7 @@
 from geosoil.models.base import GeoSoilEstimator, NotFittedError
 from geosoil.models.binn import BINN
 from geosoil.models.lr_schedule import LRFinderResult
+from geosoil.models.mdpl import ParameterGenerator
 from geosoil.models.mlp import CovariateMLP
 from geosoil.models.plsr import PLSR
 from geosoil.models.registry import get_estimator_class, register, registered_names
@@ -21,6 +22,7 @@ __all__ = [
     "LRFinderResult",
     "NetworkSpectralEstimator",
     "NotFittedError",
+    "ParameterGenerator",
     "ScIReN",
     "SpectralCNN",
     "SpectralEstimator",

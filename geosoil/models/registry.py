@@ -62,6 +62,7 @@ def get_estimator_class(
 def _load_builtin_estimators() -> None:
     # Importing the model modules runs their @register decorators.
     import geosoil.models.binn
+    import geosoil.models.mdpl
     import geosoil.models.mlp
     import geosoil.models.plsr
     import geosoil.models.sciren

@@ -12,7 +12,7 @@ import torch
 
 from geosoil.errors import SampleDataError
 
-__all__ = ["FORCING_NAMES", "FORCING_UNITS", "FLUX_NAMES", "LsmForcing"]
+__all__ = ["FLUX_NAMES", "FORCING_NAMES", "FORCING_UNITS", "LsmForcing"]
 
 # canonical forcing variable -> unit; lw_in_w_m2 may be absent (estimated from air humidity)
 FORCING_UNITS: dict[str, str] = {
@@ -130,9 +130,7 @@ class LsmForcing:
             )
         values = {
             f.name: (
-                None
-                if getattr(self, f.name) is None
-                else getattr(self, f.name).expand(rows, -1)
+                None if getattr(self, f.name) is None else getattr(self, f.name).expand(rows, -1)
             )
             for f in fields(self)
             if f.name != "time_step_s"

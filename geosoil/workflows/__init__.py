@@ -3,6 +3,7 @@
 Each CLI command is a thin adapter over one function here.
 """
 
+from geosoil.workflows.calibrate import CalibrateResult, calibrate_from_config
 from geosoil.workflows.evaluate import EvaluateResult, evaluate_from_config
 from geosoil.workflows.explain import ExplainResult, explain_from_config
 from geosoil.workflows.map import MapResult, map_from_config
@@ -14,6 +15,7 @@ from geosoil.workflows.train_soc import SocTrainResult, train_soc_from_config
 from geosoil.workflows.train_spectra import SpectralTrainResult, train_spectra_from_config
 
 __all__ = [
+    "CalibrateResult",
     "EvaluateResult",
     "ExplainResult",
     "MapResult",
@@ -23,6 +25,7 @@ __all__ = [
     "SocTrainResult",
     "SpectralTrainResult",
     "TrainResult",
+    "calibrate_from_config",
     "evaluate_from_config",
     "explain_from_config",
     "map_from_config",

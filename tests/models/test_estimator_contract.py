@@ -76,7 +76,7 @@ def toy_problem(cls, n=120, seed=0) -> Problem:
 # Estimators fitted on SOC profile sets (covariates + CLM5 forcings + observations at depth)
 # have no (X, y) toy problem; tests/models/test_binn.py::test_estimator_contract runs the
 # same contract on them.
-PROFILE_ESTIMATORS = {"binn", "sciren"}
+PROFILE_ESTIMATORS = {"binn", "sciren", "mdpl"}
 
 
 @pytest.fixture(params=[name for name in registered_names() if name not in PROFILE_ESTIMATORS])

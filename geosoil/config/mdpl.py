@@ -1,0 +1,132 @@
+"""Config of ``geosoil calibrate``: MdPL land-surface parameter learning at flux towers.
+
+A run reads flux-tower records (``sites``), trains a surrogate of the simulator on
+Latin-hypercube parameter sets, trains the parameter generator g_z through the frozen
+surrogate against the observed sensible and latent heat, and evaluates calibrated against
+default parameters in the real simulator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from geosoil.config.base import StrictModel
+from geosoil.config.common import OutputConfig
+
+__all__ = [
+    "CalibrateConfig",
+    "FluxSiteConfig",
+    "MdplEvaluationConfig",
+    "SimulatorConfig",
+    "SurrogateConfig",
+]
+
+FillValue = float | Literal["interpolate", "mean_diurnal"]
+
+
+class FluxSiteConfig(StrictModel):
+    """One flux file (CSV with one or more sites) or one ALMA NetCDF met/flux pair.
+
+    ``fill`` declares how gaps and absent variables are filled, per canonical forcing
+    name (``wind_m_s: 2.0``, ``tair_c: interpolate``); nothing is filled unless declared.
+    """
+
+    path: Path | None = Field(default=None, description="a flux CSV (REddyProc or FLUXNET layout)")
+    met: Path | None = Field(default=None, description="an ALMA/PLUMBER2 met NetCDF")
+    flux: Path | None = Field(default=None, description="the matching ALMA flux NetCDF")
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="site attributes the file lacks, e.g. igbp: ENF"
+    )
+    fill: dict[str, FillValue] = Field(default_factory=dict)
+    units: dict[str, str] = Field(
+        default_factory=dict, description="declared units of file columns, e.g. VPD: hPa"
+    )
+    max_qc: int = Field(default=1, ge=0, le=3, description="FLUXNET qc kept for observed H, LE")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FluxSiteConfig:
+        if (self.path is None) == (self.met is None):
+            raise ValueError("give each site either path (a CSV) or met (+ flux) NetCDF files")
+        if self.flux is not None and self.met is None:
+            raise ValueError("flux is the ALMA flux file that goes with met; set met too")
+        return self
+
+
+class SimulatorConfig(StrictModel):
+    """The land surface model behind one interface: geosoil's own, a command or a callable.
+
+    ``parameters`` (name, unit, lower, upper, default for each) declare an external model's
+    parameters; geosoil's own model uses its table and IGBP defaults. The keys are checked by
+    :func:`geosoil.models.simulators.simulator_from_spec`.
+    """
+
+    kind: Literal["lsm", "command", "python"] = "lsm"
+    command: list[str] | str | None = None
+    callable: str | None = Field(default=None, description="package.module:function")
+    parameters: list[dict[str, Any]] | None = None
+    timeout_s: float | None = Field(default=None, gt=0)
+    keep_failed: bool | None = None
+    initial_soil_water_fraction: float | None = Field(default=None, ge=0, le=1)
+
+    def spec(self) -> dict[str, Any]:
+        """The mapping :func:`geosoil.models.simulators.simulator_from_spec` reads."""
+        return self.model_dump(exclude_none=True)
+
+
+class SurrogateConfig(StrictModel):
+    """Step 1: the multi-task surrogate, trained on simulator runs over a Latin hypercube."""
+
+    path: Path | None = Field(
+        default=None, description="reuse a surrogate saved by an earlier run instead of training"
+    )
+    n_parameter_sets: int = Field(default=96, ge=4)
+    n_valid_sets: int = Field(default=24, ge=2)
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="further fit_surrogate settings (epochs, hidden, ...)"
+    )
+
+
+class MdplEvaluationConfig(StrictModel):
+    """Step 3: calibrated against default parameters in the real simulator."""
+
+    leave_one_site_out: bool = True
+    default_parameters: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="per IGBP class, overrides of the default parameters",
+    )
+    truth: Path | None = Field(
+        default=None, description="truth.csv of a synthetic world: parameter recovery"
+    )
+
+
+class CalibrateConfig(StrictModel):
+    """``geosoil calibrate``: surrogate -> g_z -> calibrated vs default parameters."""
+
+    sites: list[FluxSiteConfig] = Field(min_length=1)
+    period: Literal["record", "month"] = Field(
+        default="month", description="one g_z sample per site record or per calendar month"
+    )
+    min_period_days: float = Field(default=10.0, gt=0)
+    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    surrogate: SurrogateConfig = Field(default_factory=SurrogateConfig)
+    generator: dict[str, Any] = Field(
+        default_factory=dict, description="ParameterGenerator hyperparameters"
+    )
+    evaluation: MdplEvaluationConfig = Field(default_factory=MdplEvaluationConfig)
+    seed: int = Field(default=0, ge=0)
+    threads: int = Field(default=1, ge=1)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @field_validator("sites")
+    @classmethod
+    def _distinct(cls, sites: list[FluxSiteConfig]) -> list[FluxSiteConfig]:
+        seen = set()
+        for site in sites:
+            key = site.path or site.met
+            if key in seen:
+                raise ValueError(f"sites lists {key} twice")
+            seen.add(key)
+        return sites
