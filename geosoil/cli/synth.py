@@ -13,6 +13,7 @@ from geosoil.config import SynthConfig
 
 SIZES = get_args(SynthConfig.model_fields["size"].annotation)
 SOC_DEFAULT_N = 1000
+FLUX_DEFAULT_N = 40
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,11 @@ LIBRARIES = {
 )
 @click.option(
     "--profiles",
-    type=click.Choice(("soc",)),
+    type=click.Choice(("soc", "flux")),
     default=None,
     help="Write simulated profiles instead of a world: 'soc' (CLM5 SOC profiles with known "
-    "parameters, binn_ny layout).",
+    "parameters, binn_ny layout) or 'flux' (flux towers simulated by the land surface model "
+    "with known parameters, PLUMBER2 NetCDF layout).",
 )
 @click.option(
     "--n",
@@ -73,13 +75,15 @@ LIBRARIES = {
     type=click.IntRange(min=1),
     default=None,
     help="Spectra in the library (with --library; default 40000 for mir, 19000 for "
-    f"visnir, 130 for pb) or profiles (with --profiles; default {SOC_DEFAULT_N}).",
+    f"visnir, 130 for pb) or profiles (with --profiles; default {SOC_DEFAULT_N} SOC "
+    f"profiles or {FLUX_DEFAULT_N} flux towers).",
 )
 @click.option(
     "--with-rasters",
     is_flag=True,
     help="With --profiles soc: also write the covariates, CLM5 forcings and truth maps "
-    "over the small world into rasters/.",
+    "over the small world into rasters/; with --profiles flux: the forcing climatologies, "
+    "site attributes and true parameters as rasters/.",
 )
 @click.option(
     "--raster-coarsening",
@@ -137,9 +141,21 @@ def command(
       --profiles soc    Training_Data/ (binn_ny layout), truth_parameters.csv +
                         README.md: --n SOC profiles simulated by CLM5 from known
                         parameters; --with-rasters adds rasters/ over the small world
+      --profiles flux   towers/ (<site>_Met.nc, <site>_Flux.nc, sites.csv, truth.csv) +
+                        README.md: --n flux towers simulated by the land surface model
+                        from known parameters; --with-rasters adds g_z input rasters/
     """
     _check_flags(library, cube, n_samples, cube_size_px, band_step_nm)
     _check_profile_flags(library, cube, profiles, with_rasters, raster_coarsening)
+    if profiles == "flux":
+        _write_flux_towers(
+            out_dir,
+            n_sites=n_samples or FLUX_DEFAULT_N,
+            seed=seed,
+            with_rasters=with_rasters,
+            overwrite=overwrite,
+        )
+        return
     if profiles is not None:
         _write_soc_profiles(
             out_dir,
@@ -294,8 +310,13 @@ def _check_profile_flags(
             )
     if with_rasters and profiles is None:
         raise click.BadParameter(
-            "--with-rasters adds maps to a profile set; add --profiles soc",
+            "--with-rasters adds maps to a profile set; add --profiles soc or --profiles flux",
             param_hint="--with-rasters",
+        )
+    if raster_coarsening is not None and profiles == "flux":
+        raise click.BadParameter(
+            "--raster-coarsening is for SOC rasters; flux rasters have their own grid",
+            param_hint="--raster-coarsening",
         )
     if raster_coarsening is not None and not with_rasters:
         raise click.BadParameter(
@@ -334,3 +355,25 @@ def _write_soc_profiles(
             )
         (staging / "README.md").write_text(readme, encoding="utf-8")
     click.echo(f"synthetic SOC profiles ({n_sites} sites, seed {seed}) written to {out_dir}")
+
+
+def _write_flux_towers(
+    out_dir: Path, *, n_sites: int, seed: int, with_rasters: bool, overwrite: bool
+) -> None:
+    from geosoil.io.writers import staged_directory
+    from geosoil.synthetic.flux_rasters import write_flux_rasters
+    from geosoil.synthetic.flux_sites import make_flux_sites
+
+    sites = make_flux_sites(n_sites, seed=seed)
+    with staged_directory(out_dir, overwrite=overwrite) as staging:
+        sites.write(staging / "towers")
+        readme = (
+            f"# Synthetic flux towers (seed {seed})\n\n{n_sites} towers simulated by geosoil's "
+            "land surface model from known parameters: see towers/README.md.\n"
+        )
+        if with_rasters:
+            write_flux_rasters(staging / "rasters", sites)
+            readme += "\nrasters/: the parameter generator's inputs and the true parameters "
+            readme += "as maps; see rasters/README.md.\n"
+        (staging / "README.md").write_text(readme, encoding="utf-8")
+    click.echo(f"synthetic flux towers ({n_sites} sites, seed {seed}) written to {out_dir}")

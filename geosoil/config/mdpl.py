@@ -28,7 +28,9 @@ FillValue = float | Literal["interpolate", "mean_diurnal"]
 
 
 class FluxSiteConfig(StrictModel):
-    """One flux file (CSV with one or more sites) or one ALMA NetCDF met/flux pair.
+    """A flux CSV (one or more sites), an ALMA NetCDF met/flux pair, or a folder of pairs.
+
+    A folder holds PLUMBER2-style ``<name>_Met.nc`` files, each with its ``<name>_Flux.nc``.
 
     ``fill`` declares how gaps and absent variables are filled, per canonical forcing
     name (``wind_m_s: 2.0``, ``tair_c: interpolate``); nothing is filled unless declared.
@@ -37,6 +39,7 @@ class FluxSiteConfig(StrictModel):
     path: Path | None = Field(default=None, description="a flux CSV (REddyProc or FLUXNET layout)")
     met: Path | None = Field(default=None, description="an ALMA/PLUMBER2 met NetCDF")
     flux: Path | None = Field(default=None, description="the matching ALMA flux NetCDF")
+    folder: Path | None = Field(default=None, description="a folder of *_Met.nc/*_Flux.nc pairs")
     attributes: dict[str, Any] = Field(
         default_factory=dict, description="site attributes the file lacks, e.g. igbp: ENF"
     )
@@ -48,8 +51,11 @@ class FluxSiteConfig(StrictModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> FluxSiteConfig:
-        if (self.path is None) == (self.met is None):
-            raise ValueError("give each site either path (a CSV) or met (+ flux) NetCDF files")
+        if sum(x is not None for x in (self.path, self.met, self.folder)) != 1:
+            raise ValueError(
+                "give each sites entry one of path (a CSV), met (+ flux) NetCDF files, "
+                "or folder (ALMA pairs)"
+            )
         if self.flux is not None and self.met is None:
             raise ValueError("flux is the ALMA flux file that goes with met; set met too")
         return self
@@ -106,6 +112,10 @@ class CalibrateConfig(StrictModel):
     """``geosoil calibrate``: surrogate -> g_z -> calibrated vs default parameters."""
 
     sites: list[FluxSiteConfig] = Field(min_length=1)
+    site_table: Path | None = Field(
+        default=None,
+        description="CSV with a 'site' column and site attributes the flux files lack",
+    )
     period: Literal["record", "month"] = Field(
         default="month", description="one g_z sample per site record or per calendar month"
     )
@@ -125,7 +135,7 @@ class CalibrateConfig(StrictModel):
     def _distinct(cls, sites: list[FluxSiteConfig]) -> list[FluxSiteConfig]:
         seen = set()
         for site in sites:
-            key = site.path or site.met
+            key = site.path or site.met or site.folder
             if key in seen:
                 raise ValueError(f"sites lists {key} twice")
             seen.add(key)

@@ -19,6 +19,7 @@ from geosoil.errors import ConfigError
 
 __all__ = [
     "IGBP_DEFAULTS",
+    "IGBP_RASTER_CODES",
     "LSM_PARAMETERS",
     "LSM_PARAMETER_NAMES",
     "N_LSM_PARAMETERS",
@@ -83,6 +84,27 @@ IGBP_DEFAULTS: dict[str, dict[str, float]] = {
     igbp: dict(zip(LSM_PARAMETER_NAMES, row, strict=True)) for igbp, row in _DEFAULT_ROWS.items()
 }
 
+# The MODIS MCD12Q1 LC_Type1 legend: integer class of an IGBP land-cover raster -> IGBP code.
+IGBP_RASTER_CODES: dict[int, str] = {
+    1: "ENF",
+    2: "EBF",
+    3: "DNF",
+    4: "DBF",
+    5: "MF",
+    6: "CSH",
+    7: "OSH",
+    8: "WSA",
+    9: "SAV",
+    10: "GRA",
+    11: "WET",
+    12: "CRO",
+    13: "URB",
+    14: "CVM",
+    15: "SNO",
+    16: "BSV",
+    17: "WAT",
+}
+
 
 def lsm_parameter_bounds(
     *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
@@ -145,9 +167,7 @@ def check_lsm_parameters(values: Mapping[str, float]) -> None:
             )
 
 
-def default_parameters(
-    igbp: str, overrides: Mapping[str, float] | None = None
-) -> dict[str, float]:
+def default_parameters(igbp: str, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
     """The default physical parameters of an IGBP class, with optional checked overrides.
 
     Raises

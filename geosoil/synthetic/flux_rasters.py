@@ -48,7 +48,7 @@ from geosoil.io.writers import staged_directory
 from geosoil.mapping.grid import Grid
 from geosoil.mapping.outputs import MapClass, OutputVariable
 from geosoil.process.lsm_forcing import FORCING_NAMES
-from geosoil.process.lsm_params import LSM_PARAMETER_NAMES, LSM_PARAMETERS
+from geosoil.process.lsm_params import IGBP_RASTER_CODES, LSM_PARAMETER_NAMES, LSM_PARAMETERS
 from geosoil.synthetic.fields import gaussian_random_field
 from geosoil.synthetic.flux_sites import (
     CLIMATE_RANGES,
@@ -81,7 +81,10 @@ FLUX_GRID_ORIGIN_M = (20_000.0, 4_900_000.0)  # upper-left corner, about 44.2 N
 CORRELATION_LENGTH_M = 250_000.0
 PIXELS_PER_CHUNK = 256  # pixels whose half-hourly weather is built at once (~25 MB)
 
-IGBP_CODES: dict[int, str] = {code: name for code, name in enumerate(IGBP_CLASSES, start=1)}
+# the MODIS land-cover legend, so that the raster reads like a real IGBP product
+IGBP_CODES: dict[int, str] = {
+    code: name for code, name in IGBP_RASTER_CODES.items() if name in IGBP_CLASSES
+}
 _IGBP_COLORS = {
     "ENF": "#05450a", "DBF": "#78d203", "MF": "#009900", "OSH": "#c6b044",
     "SAV": "#fbff13", "GRA": "#b6ff05", "WET": "#27ff87", "CRO": "#c24f44",

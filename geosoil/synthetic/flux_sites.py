@@ -785,7 +785,7 @@ def make_flux_sites(
     noise_w_m2: float = 15.0,
     missing_fraction: float = 0.03,
     longwave: bool = True,
-    initial_soil_water_fraction: float = 1.0,
+    initial_soil_water_fraction: float = 0.5,
 ) -> SyntheticFluxSites:
     """Make synthetic flux towers whose land-surface parameters are known.
 

@@ -36,6 +36,7 @@ Output folder (written whole or not at all):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -53,7 +54,7 @@ import torch
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import save_config
 from geosoil.config.mdpl import CalibrateConfig
-from geosoil.errors import ConfigError
+from geosoil.errors import ConfigError, InputFileNotFoundError, SampleDataError
 from geosoil.evaluate.taylor import taylor_diagram, taylor_table
 from geosoil.io.alma import read_alma
 from geosoil.io.flux import FluxRecord, read_flux
@@ -72,6 +73,8 @@ from geosoil.workflows.calibrate_report import (
 __all__ = [
     "CalibrateResult",
     "Sample",
+    "add_site_attributes",
+    "alma_pairs",
     "calibrate_from_config",
     "read_flux_sites",
     "split_samples",
@@ -110,7 +113,7 @@ class CalibrateResult:
 
 
 def read_flux_sites(cfg: CalibrateConfig) -> list[FluxRecord]:
-    """Every site record of the config, with its declared fills and units applied."""
+    """Every site record of the config, with its declared fills, units and attributes."""
     records: list[FluxRecord] = []
     for site in cfg.sites:
         options = {
@@ -121,9 +124,89 @@ def read_flux_sites(cfg: CalibrateConfig) -> list[FluxRecord]:
         }
         if site.path is not None:
             records += read_flux(site.path, **options)
-        else:
+        elif site.met is not None:
             records.append(read_alma(site.met, site.flux, **options))
+        else:
+            records += [read_alma(met, flux, **options) for met, flux in alma_pairs(site.folder)]
+    if cfg.site_table is not None:
+        records = add_site_attributes(records, cfg.site_table)
     return records
+
+
+def alma_pairs(folder: Path) -> list[tuple[Path, Path | None]]:
+    """``(<name>_Met.nc, <name>_Flux.nc or None)`` for every met file of a folder, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputFileNotFoundError(
+            "flux folder not found", path=folder, field="sites.folder", fix="check the path"
+        )
+    pairs = []
+    for met in sorted(folder.glob("*_Met.nc")):
+        flux = met.with_name(met.name[: -len("_Met.nc")] + "_Flux.nc")
+        pairs.append((met, flux if flux.is_file() else None))
+    if not pairs:
+        raise InputFileNotFoundError(
+            "no *_Met.nc file in the flux folder",
+            path=folder,
+            field="sites.folder",
+            fix="point sites.folder at PLUMBER2-style <name>_Met.nc / <name>_Flux.nc files",
+        )
+    return pairs
+
+
+def add_site_attributes(records: Sequence[FluxRecord], path: Path) -> list[FluxRecord]:
+    """Join the attributes of a site table (``site`` column) onto the records.
+
+    Raises
+    ------
+    SampleDataError
+        The table has no ``site`` column, lacks a record's site, or contradicts an attribute
+        the flux file already gives.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileNotFoundError(
+            "site table not found", path=path, field="site_table", fix="check the path"
+        )
+    table = pd.read_csv(path)
+    if "site" not in table.columns:
+        raise SampleDataError(
+            "the site table has no 'site' column",
+            path=path,
+            field="site",
+            fix="add a 'site' column with the site codes of the flux files",
+        )
+    rows = {str(row["site"]): row.drop("site").to_dict() for _, row in table.iterrows()}
+    out = []
+    for record in records:
+        if record.site not in rows:
+            raise SampleDataError(
+                f"the site table has no row for site {record.site}",
+                path=path,
+                field="site",
+                fix=f"add a row for {record.site} or drop it from sites",
+            )
+        attributes = dict(record.attributes)
+        for name, value in rows[record.site].items():
+            known = attributes.get(name)
+            if known is not None and not _same(known, value):
+                raise SampleDataError(
+                    f"site {record.site}: {name} is {known!r} in the flux file but {value!r} "
+                    "in the site table",
+                    path=path,
+                    field=name,
+                    fix="make the two agree, or drop the column from the site table",
+                )
+            attributes[name] = value.item() if isinstance(value, np.generic) else value
+        out.append(dataclasses.replace(record, attributes=attributes))
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.isclose(float(a), float(b), rtol=1e-6, atol=1e-9))
+    except (TypeError, ValueError):
+        return str(a) == str(b)
 
 
 def record_label(record: FluxRecord) -> str:

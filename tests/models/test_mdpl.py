@@ -23,13 +23,8 @@ from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.io.flux import SUMMARY_NAMES, FluxRecord
 from geosoil.mapping.predictors import FlatMapper
 from geosoil.models.base import NotFittedError
-from geosoil.models.mdpl import (
-    IGBP_CLASS_CODES,
-    ParameterGenerator,
-    _hold_out_days,
-    _loss,
-    _LossSettings,
-)
+from geosoil.models.mdpl import IGBP_CLASS_CODES, ParameterGenerator
+from geosoil.models.mdpl_training import LossSettings, flux_loss, hold_out_days
 from geosoil.models.registry import get_estimator_class
 from geosoil.process.lsm_forcing import FLUX_NAMES, LsmForcing
 from geosoil.process.lsm_params import IGBP_DEFAULTS, LSM_PARAMETER_NAMES, LSM_PARAMETERS
@@ -235,17 +230,17 @@ def test_held_out_days_are_whole_observed_days(records):
     base = records[0]
     observed = torch.tensor(base.observed_array(), dtype=torch.float32)
     observed[:, 24:48] = math.nan  # day 2 has no observation: never held out
-    held = _hold_out_days(base, observed, 0.4, np.random.default_rng(0))
+    held = hold_out_days(base, observed, 0.4, np.random.default_rng(0))
     days = base.time.normalize()
     held_days = set(days[held])
     assert len(held_days) == 2  # 40 % of the 5 observed days
     assert pd.Timestamp("2021-06-02") not in held_days
     assert np.array_equal(held, np.asarray(days.isin(list(held_days))))
-    again = _hold_out_days(base, observed, 0.4, np.random.default_rng(0))
+    again = hold_out_days(base, observed, 0.4, np.random.default_rng(0))
     np.testing.assert_array_equal(held, again)
     one_day = observed.clone()
     one_day[:, 24:] = math.nan
-    assert not _hold_out_days(base, one_day, 0.4, np.random.default_rng(0)).any()
+    assert not hold_out_days(base, one_day, 0.4, np.random.default_rng(0)).any()
 
 
 def test_site_periods_and_the_correlation_term(records, surrogate):
@@ -275,8 +270,8 @@ def test_loss_matches_a_hand_computation():
     obs[0, 0, :4] = np.nan
     obs[2, 1, :] = np.nan
     variance, weights, c = np.array([900.0, 1600.0]), np.array([1.0, 0.5]), 0.3
-    settings = _LossSettings(torch.tensor(variance), torch.tensor(weights), c)
-    loss, nmse, mean_r = _loss(torch.tensor(sim), torch.tensor(obs), settings)
+    settings = LossSettings(torch.tensor(variance), torch.tensor(weights), c)
+    loss, nmse, mean_r = flux_loss(torch.tensor(sim), torch.tensor(obs), settings)
     expected = 0.0
     for k in range(2):
         valid = np.isfinite(obs[:, k])

@@ -182,7 +182,9 @@ def test_true_parameters_refuses_unknown_class_and_missing_input():
 def test_observed_fluxes_are_the_model_under_the_truth_plus_noise(sites):
     site = sites.sites[5]
     params = torch.from_numpy(site.parameter_vector()[None, :])
-    clean = simulate(site.to_forcing(torch.float64), params).fluxes()[0].numpy()  # (2, t)
+    start = sites.settings["initial_soil_water_fraction"]
+    forcing = site.to_forcing(torch.float64)
+    clean = simulate(forcing, params, initial_soil_water_fraction=start).fluxes()[0].numpy()
     residual = site.observed[list(FLUX_NAMES)].to_numpy().T - clean
     kept = residual[np.isfinite(residual)]
     assert kept.size > 0.8 * residual.size
@@ -194,7 +196,9 @@ def test_noise_free_fluxes_equal_the_model_and_gaps_follow_the_rules():
     made = make_flux_sites(2, n_days=5, seed=4, noise_w_m2=0.0, missing_fraction=0.0)
     for site in made.sites:
         params = torch.from_numpy(site.parameter_vector()[None, :])
-        clean = simulate(site.to_forcing(torch.float64), params).fluxes()[0].numpy()
+        start = made.settings["initial_soil_water_fraction"]
+        forcing = site.to_forcing(torch.float64)
+        clean = simulate(forcing, params, initial_soil_water_fraction=start).fluxes()[0].numpy()
         observed = site.observed[list(FLUX_NAMES)].to_numpy().T
         raining = site.forcing["precip_mm"].to_numpy() > 0
         np.testing.assert_array_equal(observed[0], clean[0])  # no gaps in H at all
