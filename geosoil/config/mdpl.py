@@ -99,6 +99,11 @@ class MdplEvaluationConfig(StrictModel):
     """Step 3: calibrated against default parameters in the real simulator."""
 
     leave_one_site_out: bool = True
+    site_folds: int | None = Field(
+        default=None,
+        ge=2,
+        description="hold stations out in this many groups instead of one by one (many sites)",
+    )
     default_parameters: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description="per IGBP class, overrides of the default parameters",

@@ -11,7 +11,7 @@ Three steps (Xie, Li and Yoshimura 2025):
 3. the **real simulator** runs with the calibrated and with the default parameters; Taylor
    statistics per site and flux, and the same for g_z trained without the site
    (leave-one-site-out transfer; a class of a categorical attribute that only the held-out
-   station has gets the training mix of the embeddings, unless ``generator`` says otherwise).
+   station has gets the training mix of the embeddings, whatever ``generator`` says for maps).
 
 A g_z sample is a site record or one calendar month of it (``period``); the simulator and
 the surrogate run each sample from a full soil-water bucket, so training and evaluation see
@@ -380,24 +380,30 @@ def _surrogate(
     )
 
 
-def _generator(cfg: CalibrateConfig, **defaults: Any) -> ParameterGenerator:
-    params = {"seed": cfg.seed, "threads": cfg.threads, **defaults, **cfg.generator}
+def _generator(cfg: CalibrateConfig, **forced: Any) -> ParameterGenerator:
+    params = {"seed": cfg.seed, "threads": cfg.threads, **cfg.generator, **forced}
     return ParameterGenerator.from_params(params, source="generator")
 
 
 def _leave_one_site_out(
     cfg: CalibrateConfig, samples: Sequence[Sample], surrogate: FittedSurrogate
 ) -> np.ndarray | None:
-    """(n, p) parameters of each sample from a g_z trained without its station."""
+    """(n, p) parameters of each sample from a g_z trained without its station.
+
+    Stations are held out one by one, or in ``evaluation.site_folds`` random groups.
+    """
     stations = sorted({s.station for s in samples})
     if len(stations) < 2:
         log.warning("leave-one-site-out needs two stations or more; skipped")
         return None
+    folds = cfg.evaluation.site_folds or len(stations)
+    order = np.random.default_rng(cfg.seed).permutation(len(stations))
+    fold_of = {stations[j]: i % folds for i, j in enumerate(order)}
     out = np.full((len(samples), len(surrogate.parameter_specs)), np.nan)
-    for station in stations:
-        held = [i for i, s in enumerate(samples) if s.station == station]
-        train = [s.record for s in samples if s.station != station]
-        log.info("leave-one-site-out: %s (%d training samples)", station, len(train))
+    for fold in range(min(folds, len(stations))):
+        held = [i for i, s in enumerate(samples) if fold_of[s.station] == fold]
+        train = [s.record for s in samples if fold_of[s.station] != fold]
+        log.info("held-out stations, fold %d: %d training samples", fold + 1, len(train))
         # a held-out station's land-cover class may be one training never saw
         model = _generator(cfg, unseen_categories="mean").fit(train, surrogate)
         out[held] = model.predict([samples[i].record for i in held])
