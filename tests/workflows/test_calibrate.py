@@ -237,3 +237,28 @@ def test_a_users_own_model_plugs_in_as_a_python_callable(towers, tmp_path, monke
     assert (default == 0.3).all()
     table = pd.read_csv(result.taylor)
     assert set(table["run"]) == {"default", "calibrated"}
+
+
+def test_a_failing_external_simulator_stops_the_run_with_its_message(towers, tmp_path):
+    import sys
+
+    from geosoil.models.simulators import SimulatorError
+
+    folder, _ = towers
+    script = tmp_path / "broken_model.py"
+    script.write_text(
+        "import sys\nsys.stderr.write('licence server unreachable\\n')\nsys.exit(2)\n"
+    )
+    simulator = {
+        "kind": "command",
+        "command": [sys.executable, str(script), "{forcing}", "{parameters}", "{output}"],
+        "parameters": [
+            {"name": "evaporative_share", "unit": "1", "lower": 0.05, "upper": 0.8, "default": 0.3}
+        ],
+    }
+    cfg = tiny_config(folder, tmp_path / "out", simulator=simulator)
+    with pytest.raises(SimulatorError) as err:
+        calibrate_from_config(cfg)
+    assert "licence server unreachable" in str(err.value)
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out.partial-*"))
