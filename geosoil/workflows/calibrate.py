@@ -371,7 +371,7 @@ def _surrogate(
     return fit_surrogate(
         simulator,
         forcings,
-        site_names=[f"{s.record_label} {s.record.time[0]:%Y-%m}" for s in samples],
+        site_names=[record_label(s.record) for s in samples],
         n_parameter_sets=cfg.surrogate.n_parameter_sets,
         n_valid_sets=cfg.surrogate.n_valid_sets,
         seed=cfg.seed,
