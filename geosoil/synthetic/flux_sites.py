@@ -7,17 +7,19 @@ The truth chain, site by site:
 2. **Climate**: five site constants of the weather generator (:data:`CLIMATE_RANGES`: mean
    clearness, mean relative humidity, wet-day probability, mean storm depth, mean wind),
    drawn uniformly, so humid and dry, sunny and cloudy sites occur at every latitude.
-3. **Weather** (:func:`weather_arrays`), a regular record in local solar time (the time
-   stamp starts each step; the sun is taken at its middle): clear-sky shortwave from solar
-   geometry at the site's latitude and day of year times a daily cloudiness factor; air
-   temperature with a seasonal, a daily and a diurnal cycle and a lapse rate of 6.5 K km-1;
-   VPD from the temperature and a daily relative humidity; log-normal wind; pressure by the
-   barometric formula; precipitation as storms on wet days; Brutsaert longwave with clouds.
-   One daily "wetness" process makes wet days cloudy, humid, cool and rainy together.
-4. **Parameters** (:func:`true_parameters`): the eight land-surface parameters as declared
-   smooth functions of the attributes and of the forcing summaries of the site's whole record
-   (:data:`TRUTH_FUNCTIONS`), each led by a different driver, strictly inside the bounds of
-   :data:`~geosoil.process.lsm_params.LSM_PARAMETERS` for any input.
+3. **Weather** (:func:`weather_arrays`, :mod:`geosoil.synthetic.flux_weather`), a regular
+   record in local solar time (the time stamp starts each step; the sun is taken at its
+   middle): clear-sky shortwave from solar geometry at the site's latitude and day of year
+   times a daily cloudiness factor; air temperature with a seasonal, a daily and a diurnal
+   cycle and a lapse rate of 6.5 K km-1; VPD from the temperature and a daily relative
+   humidity; log-normal wind; pressure by the barometric formula; precipitation as storms on
+   wet days; Brutsaert longwave with clouds. One daily "wetness" process makes wet days
+   cloudy, humid, cool and rainy together.
+4. **Parameters** (:func:`true_parameters`, :mod:`geosoil.synthetic.flux_truth`): the eight
+   land-surface parameters as declared smooth functions of the attributes and of the forcing
+   summaries of the site's whole record (:data:`TRUTH_FUNCTIONS`), each led by a different
+   driver, strictly inside the bounds of :data:`~geosoil.process.lsm_params.LSM_PARAMETERS`
+   for any input.
 5. **Fluxes**: H and LE of :func:`geosoil.process.lsm.simulate` (float64, bucket full at the
    start) under the true parameters, plus Gaussian noise, with gaps (NaN) in short runs of
    both fluxes and in LE while it rains (a wet open-path sensor), as at real towers.
@@ -32,7 +34,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,13 +43,29 @@ import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-from scipy.special import ndtri
 
-from geosoil.errors import ConfigError, SampleDataError
-from geosoil.io.flux import SUMMARY_NAMES, FluxRecord
+from geosoil.errors import ConfigError
+from geosoil.io.flux import FluxRecord
 from geosoil.io.writers import staged_directory
 from geosoil.process.lsm_forcing import FLUX_NAMES, FORCING_NAMES, LsmForcing
 from geosoil.process.lsm_params import LSM_PARAMETER_NAMES
+from geosoil.synthetic.flux_truth import (
+    IGBP_CLASSES,
+    IGBP_TRAITS,
+    TRUTH_DRIVERS,
+    TRUTH_FUNCTIONS,
+    IgbpTraits,
+    true_parameters,
+)
+from geosoil.synthetic.flux_weather import (
+    CLIMATE_NAMES,
+    CLIMATE_RANGES,
+    SECONDS_PER_DAY,
+    forcing_summary_arrays,
+    saturation_vapour_pressure_kpa,
+    weather_anomalies,
+    weather_arrays,
+)
 from geosoil.synthetic.streams import component_rng, substream
 
 __all__ = [
@@ -71,12 +89,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SECONDS_PER_DAY = 86_400
-SOLAR_CONSTANT_W_M2 = 1361.0
-CLEAR_SKY_TRANSMISSIVITY = 0.75
-STEFAN_BOLTZMANN = 5.670374419e-8
-LAPSE_RATE_K_M = 0.0065
-WETNESS_PERSISTENCE = 0.6  # lag-one autocorrelation of the daily wetness process
 MAX_GAP_STEPS = 12
 
 ATTRIBUTE_NAMES: tuple[str, ...] = (
@@ -92,348 +104,6 @@ ATTRIBUTE_RANGES: dict[str, tuple[float, float]] = {
     "elevation_m": (0.0, 2000.0),
     "sand_fraction": (0.05, 0.9),
 }
-# site constants of the weather generator, drawn uniformly in these ranges
-CLIMATE_RANGES: dict[str, tuple[float, float]] = {
-    "clearness": (0.5, 0.85),
-    "rh_mean": (0.35, 0.85),
-    "wet_day_probability": (0.08, 0.45),
-    "storm_depth_mm": (3.0, 14.0),
-    "wind_mean_m_s": (1.2, 5.0),
-}
-CLIMATE_NAMES: tuple[str, ...] = tuple(CLIMATE_RANGES)
-
-
-@dataclass(frozen=True)
-class IgbpTraits:
-    """What an IGBP class sets in the truth functions (and its share of drawn sites)."""
-
-    albedo: float  # albedo at low latitude, before the snow-and-sun-angle term
-    g_peak_mm_s: float  # conductance scale, reached in saturated air
-    roughness_m: float  # momentum roughness length
-    weight: float  # relative frequency among the synthetic sites
-
-
-IGBP_TRAITS: dict[str, IgbpTraits] = {
-    "ENF": IgbpTraits(0.08, 12.0, 1.2, 1.0),
-    "DBF": IgbpTraits(0.13, 20.0, 1.0, 1.0),
-    "MF": IgbpTraits(0.11, 16.0, 1.1, 0.6),
-    "OSH": IgbpTraits(0.20, 7.0, 0.12, 0.6),
-    "SAV": IgbpTraits(0.18, 10.0, 0.35, 0.6),
-    "GRA": IgbpTraits(0.19, 18.0, 0.04, 1.2),
-    "WET": IgbpTraits(0.10, 22.0, 0.08, 0.5),
-    "CRO": IgbpTraits(0.16, 26.0, 0.07, 1.2),
-}
-IGBP_CLASSES: tuple[str, ...] = tuple(IGBP_TRAITS)
-
-
-# ------------------------------------------------------------------------ truth functions
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _potential_evaporation_mm_day(sw_in_mean_w_m2: np.ndarray) -> np.ndarray:
-    # ~ radiation-limited evaporation: 0.025 mm day-1 per W m-2 of mean shortwave
-    return 0.025 * np.maximum(sw_in_mean_w_m2, 0.0)
-
-
-def _dryness(summaries: Mapping[str, np.ndarray]) -> np.ndarray:
-    pet = _potential_evaporation_mm_day(summaries["sw_in_mean_w_m2"])
-    precip = np.maximum(summaries["precip_mm_day"], 0.0)
-    return pet / np.maximum(pet + precip, 1e-9)
-
-
-def _by_class(igbp: np.ndarray, trait: str) -> np.ndarray:
-    return np.array([getattr(IGBP_TRAITS[code], trait) for code in igbp], dtype=np.float64)
-
-
-# Each function of the drivers named in TRUTH_DRIVERS; a different leading driver per
-# parameter keeps them identifiable from attributes and summaries.
-_TRUTH = {
-    "albedo": lambda a, s: (
-        _by_class(a["igbp"], "albedo") + 0.10 * _sigmoid((np.abs(a["latitude_deg"]) - 45.0) / 6.0)
-    ),
-    "g_max_mm_s": lambda a, s: (
-        1.5 + _by_class(a["igbp"], "g_peak_mm_s") / (1.0 + np.maximum(s["vpd_mean_kpa"], 0) / 1.2)
-    ),
-    "light_half_w_m2": lambda a, s: 40.0 + 400.0 * _sigmoid((s["sw_in_mean_w_m2"] - 210.0) / 35.0),
-    "vpd_half_kpa": lambda a, s: 0.45 + 4.1 * _sigmoid((_dryness(s) - 0.6) / 0.1),
-    "soil_water_max_mm": lambda a, s: (
-        30.0 + 540.0 * np.clip(1.0 - a["sand_fraction"], 0.0, 1.0) ** 1.2
-    ),
-    "stress_onset_fraction": lambda a, s: 0.2 + 0.55 * _sigmoid((s["tair_mean_c"] - 15.0) / 4.0),
-    "roughness_length_m": lambda a, s: _by_class(a["igbp"], "roughness_m"),
-    "ground_heat_fraction": lambda a, s: (
-        0.03 + 0.27 * (1.0 - np.exp(-np.maximum(a["elevation_m"], 0.0) / 1000.0))
-    ),
-}
-
-TRUTH_DRIVERS: dict[str, tuple[str, ...]] = {
-    "albedo": ("igbp", "latitude_deg"),
-    "g_max_mm_s": ("igbp", "vpd_mean_kpa"),
-    "light_half_w_m2": ("sw_in_mean_w_m2",),
-    "vpd_half_kpa": ("precip_mm_day", "sw_in_mean_w_m2"),
-    "soil_water_max_mm": ("sand_fraction",),
-    "stress_onset_fraction": ("tair_mean_c",),
-    "roughness_length_m": ("igbp",),
-    "ground_heat_fraction": ("elevation_m",),
-}
-
-
-def _class_table(trait: str) -> str:
-    return ", ".join(f"{code} {getattr(t, trait):g}" for code, t in IGBP_TRAITS.items())
-
-
-TRUTH_FUNCTIONS: dict[str, str] = {
-    "albedo": "base(igbp) + 0.10 s((|latitude_deg| - 45) / 6), where s(x) = 1 / (1 + exp(-x)); "
-    f"base: {_class_table('albedo')}",
-    "g_max_mm_s": "1.5 + g_peak(igbp) / (1 + vpd_mean_kpa / 1.2) (drier air, lower "
-    f"conductance); g_peak (mm/s): {_class_table('g_peak_mm_s')}",
-    "light_half_w_m2": "40 + 400 s((sw_in_mean_w_m2 - 210) / 35) (sunnier sites saturate later)",
-    "vpd_half_kpa": "0.45 + 4.1 s((dryness - 0.6) / 0.1), dryness = PET / (PET + precip_mm_day), "
-    "PET = 0.025 sw_in_mean_w_m2 mm/day (dry-climate plants tolerate drier air)",
-    "soil_water_max_mm": "30 + 540 (1 - sand_fraction)^1.2 (finer soils store more water)",
-    "stress_onset_fraction": "0.2 + 0.55 s((tair_mean_c - 15) / 4) (warm sites stress earlier)",
-    "roughness_length_m": f"roughness(igbp) (m): {_class_table('roughness_m')}",
-    "ground_heat_fraction": "0.03 + 0.27 (1 - exp(-elevation_m / 1000)) (sparser cover higher up)",
-}
-
-
-def true_parameters(attributes: Mapping[str, Any], summaries: Mapping[str, Any]) -> np.ndarray:
-    """The true physical land-surface parameters from attributes and forcing summaries.
-
-    Parameters
-    ----------
-    attributes
-        Arrays (or scalars) ``latitude_deg``, ``elevation_m``, ``sand_fraction`` and ``igbp``
-        (codes of :data:`IGBP_CLASSES`), broadcastable to one shape.
-    summaries
-        Forcing summaries (:data:`SUMMARY_NAMES`) of the same sites or pixels.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 of shape ``(*shape, 8)``, last axis in ``LSM_PARAMETER_NAMES`` order; every
-        value lies strictly inside its bounds (see :data:`TRUTH_FUNCTIONS`).
-
-    Raises
-    ------
-    SampleDataError
-        A needed attribute or summary is missing, or an IGBP code has no traits.
-    """
-    needed = ("latitude_deg", "elevation_m", "sand_fraction", "igbp")
-    checks = ((attributes, needed, "attributes"), (summaries, SUMMARY_NAMES, "summaries"))
-    for source, names, what in checks:
-        missing = [name for name in names if name not in source]
-        if missing:
-            raise SampleDataError(
-                f"{what} lack {', '.join(missing)}, needed by the truth functions",
-                field=f"{what}.{missing[0]}",
-                fix=f"pass {', '.join(names)}",
-            )
-    numeric = {k: np.asarray(attributes[k], dtype=np.float64) for k in needed[:3]}
-    values = {k: np.asarray(summaries[k], dtype=np.float64) for k in SUMMARY_NAMES}
-    shape = np.broadcast_shapes(
-        *(v.shape for v in numeric.values()),
-        *(v.shape for v in values.values()),
-        np.shape(attributes["igbp"]),
-    )
-    igbp = np.broadcast_to(np.asarray(attributes["igbp"], dtype=object), shape).ravel()
-    unknown = sorted({str(code) for code in igbp} - set(IGBP_TRAITS))
-    if unknown:
-        raise SampleDataError(
-            f"IGBP classes {unknown} have no synthetic traits",
-            field="attributes.igbp",
-            fix=f"use one of {', '.join(IGBP_CLASSES)}",
-        )
-    flat_a = {k: np.broadcast_to(v, shape).ravel() for k, v in numeric.items()} | {"igbp": igbp}
-    flat_s = {k: np.broadcast_to(v, shape).ravel() for k, v in values.items()}
-    out = np.stack([_TRUTH[name](flat_a, flat_s) for name in LSM_PARAMETER_NAMES], axis=-1)
-    return out.reshape(*shape, len(LSM_PARAMETER_NAMES))
-
-
-# ---------------------------------------------------------------------------- weather
-def weather_anomalies(rng: np.random.Generator, rows: int, n_days: int) -> dict[str, np.ndarray]:
-    """The random daily draws of the weather generator, (rows, n_days) each.
-
-    ``wetness`` is a stationary AR(1) standard normal process (lag-one correlation 0.6);
-    ``temperature`` and ``wind`` are independent standard normals; ``storm_start``,
-    ``storm_hours`` uniform in [0, 1); ``storm_size`` exponential with mean 1.
-    """
-    shocks = substream(rng, "wetness").standard_normal((rows, n_days))
-    wetness = np.empty_like(shocks)
-    wetness[:, 0] = shocks[:, 0]
-    keep = math.sqrt(1.0 - WETNESS_PERSISTENCE**2)
-    for day in range(1, n_days):
-        wetness[:, day] = WETNESS_PERSISTENCE * wetness[:, day - 1] + keep * shocks[:, day]
-    return {
-        "wetness": wetness,
-        "temperature": substream(rng, "temperature").standard_normal((rows, n_days)),
-        "wind": substream(rng, "wind").standard_normal((rows, n_days)),
-        "storm_start": substream(rng, "storm_start").uniform(0.0, 1.0, (rows, n_days)),
-        "storm_hours": substream(rng, "storm_hours").uniform(0.0, 1.0, (rows, n_days)),
-        "storm_size": substream(rng, "storm_size").exponential(1.0, (rows, n_days)),
-    }
-
-
-def _saturation_vapour_pressure_kpa(tair_c: np.ndarray) -> np.ndarray:
-    return 0.6108 * np.exp(17.27 * tair_c / (tair_c + 237.3))
-
-
-def _column(values: Mapping[str, Any], name: str) -> np.ndarray:
-    return np.asarray(values[name], dtype=np.float64).reshape(-1, 1)
-
-
-def weather_arrays(
-    time_index: pd.DatetimeIndex,
-    time_step_s: float,
-    site: Mapping[str, Any],
-    anomalies: Mapping[str, np.ndarray],
-    *,
-    longwave: bool = True,
-) -> dict[str, np.ndarray]:
-    """Forcing of ``rows`` places over a regular record, in the units of ``FORCING_UNITS``.
-
-    Parameters
-    ----------
-    time_index
-        Step start times (local solar time) of a record that starts at midnight; the number
-        of whole days it covers must match ``anomalies``.
-    time_step_s
-        Step length, a divisor of one day.
-    site
-        Per-row values (length ``rows`` or scalars) of ``latitude_deg``, ``elevation_m`` and
-        the :data:`CLIMATE_NAMES`.
-    anomalies
-        Daily draws from :func:`weather_anomalies` with ``rows`` rows, or one row shared by
-        all (one regional weather over a map).
-    longwave
-        Give ``lw_in_w_m2`` (Brutsaert clear sky raised by clouds), else leave it out.
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-        (rows, t) float64 arrays named as ``FORCING_NAMES``.
-    """
-    steps_per_day = round(SECONDS_PER_DAY / time_step_s)
-    n_steps = len(time_index)
-    step = np.arange(n_steps)
-    day = step // steps_per_day
-    hour = ((step % steps_per_day) + 0.5) * time_step_s / 3600.0
-    doy = np.asarray(time_index.day_of_year, dtype=np.float64)
-    latitude = np.deg2rad(_column(site, "latitude_deg"))
-    elevation = _column(site, "elevation_m")
-    climate = {name: _column(site, name) for name in CLIMATE_NAMES}
-    daily = {name: np.asarray(values)[:, day] for name, values in anomalies.items()}
-    wetness = daily["wetness"]
-
-    # pressure: barometric formula, a little lower on wet (stormy) days
-    pressure = 101.325 * (1.0 - 2.25577e-5 * elevation) ** 5.25588 * (1.0 - 0.004 * wetness)
-
-    # shortwave: top-of-atmosphere times a clear-sky air-mass term times daily cloudiness
-    declination = np.deg2rad(23.44) * np.sin(2.0 * np.pi * (284.0 + doy) / 365.0)
-    hour_angle = np.deg2rad(15.0 * (hour - 12.0))
-    cos_zenith = np.sin(latitude) * np.sin(declination) + np.cos(latitude) * np.cos(
-        declination
-    ) * np.cos(hour_angle)
-    eccentricity = 1.0 + 0.033 * np.cos(2.0 * np.pi * doy / 365.0)
-    air_mass = (pressure / 101.325) / np.maximum(cos_zenith, 0.05)
-    clear_sky = (
-        SOLAR_CONSTANT_W_M2
-        * eccentricity
-        * np.maximum(cos_zenith, 0.0)
-        * CLEAR_SKY_TRANSMISSIVITY**air_mass
-    )
-    cloud_factor = np.clip(climate["clearness"] - 0.2 * wetness, 0.15, 1.0)
-    sw_in = clear_sky * cloud_factor
-
-    # air temperature: latitude and elevation, season, daily anomaly, diurnal wave
-    abs_lat = np.abs(_column(site, "latitude_deg"))
-    annual = 21.0 - 0.6 * (abs_lat - 30.0) - LAPSE_RATE_K_M * elevation
-    season = (6.0 + 0.3 * (abs_lat - 30.0)) * np.cos(2.0 * np.pi * (doy - 200.0) / 365.0)
-    daily_mean = (
-        annual
-        + season
-        + 1.5 * daily["temperature"]
-        + 4.0 * (cloud_factor - climate["clearness"])  # sunny days are warmer
-    )
-    diurnal_range = 4.0 + 10.0 * cloud_factor
-    tair = daily_mean + 0.5 * diurnal_range * np.cos(2.0 * np.pi * (hour - 15.0) / 24.0)
-
-    # humidity: vapour pressure fixed over the day by the daily mean relative humidity
-    rh = np.clip(climate["rh_mean"] + 0.1 * wetness, 0.15, 0.98)
-    vapour_kpa = rh * _saturation_vapour_pressure_kpa(daily_mean)
-    vpd = np.maximum(_saturation_vapour_pressure_kpa(tair) - vapour_kpa, 0.0)
-
-    # wind: log-normal daily level with a mean of wind_mean, windier in the afternoon
-    level = np.exp(0.45 * daily["wind"] - 0.45**2 / 2.0)
-    wind = (
-        climate["wind_mean_m_s"] * level * (1.0 + 0.35 * np.cos(2.0 * np.pi * (hour - 14.0) / 24))
-    )
-
-    precip = _storms(anomalies, climate, n_steps, steps_per_day, time_step_s)
-    forcing = {
-        "sw_in_w_m2": sw_in,
-        "tair_c": tair,
-        "vpd_kpa": vpd,
-        "wind_m_s": wind,
-        "pressure_kpa": pressure,
-        "precip_mm": precip,
-    }
-    if longwave:
-        tair_k = tair + 273.15
-        emissivity = 1.24 * (10.0 * vapour_kpa / tair_k) ** (1.0 / 7.0)
-        cloud_cover = np.clip((1.0 - cloud_factor) / 0.85, 0.0, 1.0)
-        emissivity = emissivity + (1.0 - emissivity) * 0.8 * cloud_cover
-        forcing["lw_in_w_m2"] = emissivity * STEFAN_BOLTZMANN * tair_k**4
-    rows = max(len(v) for v in forcing.values())
-    return {k: np.broadcast_to(v, (rows, n_steps)).astype(np.float64) for k, v in forcing.items()}
-
-
-def _storms(
-    anomalies: Mapping[str, np.ndarray],
-    climate: Mapping[str, np.ndarray],
-    n_steps: int,
-    steps_per_day: int,
-    time_step_s: float,
-) -> np.ndarray:
-    """Precipitation (rows, t) in mm per step: one storm on each wet day."""
-    wetness = np.asarray(anomalies["wetness"])
-    # a day is wet when its wetness exceeds the quantile that leaves p days wet
-    threshold = ndtri(1.0 - climate["wet_day_probability"])
-    wet = wetness > threshold  # (rows, days)
-    rows = max(len(wet), len(threshold))
-    precip = np.zeros((rows, n_steps))
-    step = np.arange(n_steps)[None, :]
-    hours_steps = 3600.0 / time_step_s
-    for day in range(wetness.shape[1]):
-        first = day * steps_per_day + np.floor(
-            anomalies["storm_start"][:, day : day + 1] * steps_per_day
-        )
-        hours = 1.0 + 7.0 * anomalies["storm_hours"][:, day : day + 1]
-        length = np.maximum(1.0, np.ceil(hours * hours_steps))
-        depth = climate["storm_depth_mm"] * anomalies["storm_size"][:, day : day + 1]
-        inside = (step >= first) & (step < first + length) & wet[:, day : day + 1]
-        precip = precip + np.where(inside, depth / length, 0.0)
-    return precip
-
-
-def forcing_summary_arrays(
-    forcing: Mapping[str, np.ndarray], time_step_s: float
-) -> dict[str, np.ndarray]:
-    """The forcing summaries of each row of (rows, t) forcing arrays.
-
-    Means over every step of shortwave, air temperature, VPD and wind, and the precipitation
-    total per day (mm day-1) — the definitions of ``geosoil.io.flux.forcing_summaries``.
-    """
-    n_steps = np.asarray(forcing["precip_mm"]).shape[-1]
-    days = n_steps * time_step_s / SECONDS_PER_DAY
-    return {
-        "sw_in_mean_w_m2": np.mean(forcing["sw_in_w_m2"], axis=-1),
-        "tair_mean_c": np.mean(forcing["tair_c"], axis=-1),
-        "vpd_mean_kpa": np.mean(forcing["vpd_kpa"], axis=-1),
-        "precip_mm_day": np.sum(forcing["precip_mm"], axis=-1) / days,
-        "wind_mean_m_s": np.mean(forcing["wind_m_s"], axis=-1),
-    }
 
 
 # ------------------------------------------------------------------------------ sites
@@ -675,7 +345,7 @@ def _met_dataset(site: SyntheticFluxSite) -> xr.Dataset:
             variables[alma] = _grid_variable(values, unit, long_name)
     pressure_kpa = site.forcing["pressure_kpa"].to_numpy()
     vapour_kpa = np.maximum(
-        _saturation_vapour_pressure_kpa(site.forcing["tair_c"].to_numpy())
+        saturation_vapour_pressure_kpa(site.forcing["tair_c"].to_numpy())
         - site.forcing["vpd_kpa"].to_numpy(),
         0.0,
     )
