@@ -8,13 +8,12 @@ m2/yr).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import torch
 
 from geosoil.errors import ConfigError
+from geosoil.process.parameters import ParameterSpec, check_within_bounds
 
 __all__ = [
     "CLM5_PARAMETERS",
@@ -27,17 +26,6 @@ __all__ = [
     "scale_parameters",
     "unscale_parameters",
 ]
-
-
-@dataclass(frozen=True)
-class ParameterSpec:
-    """One model parameter: its name, unit, bounds and meaning."""
-
-    name: str
-    unit: str
-    lower: float
-    upper: float
-    meaning: str
 
 
 CLM5_PARAMETERS: tuple[ParameterSpec, ...] = (
@@ -118,34 +106,13 @@ def unscale_parameters(physical: torch.Tensor) -> torch.Tensor:
 def check_parameters(values: Mapping[str, float]) -> None:
     """Refuse hand-given physical values that are unknown or outside their bounds.
 
-    Parameters
-    ----------
-    values
-        Parameter name -> physical value.
-
     Raises
     ------
     ConfigError
         For an unknown name, a non-finite value or a value outside the bounds; ``field`` is
         ``parameters.<name>``.
     """
-    for name, value in values.items():
-        if name not in _INDEX:
-            raise ConfigError(
-                f"unknown CLM5 parameter {name!r}",
-                field=f"parameters.{name}",
-                fix=f"use one of: {', '.join(PARAMETER_NAMES)}",
-            )
-        spec = CLM5_PARAMETERS[_INDEX[name]]
-        value = float(value)
-        if not (math.isfinite(value) and spec.lower <= value <= spec.upper):
-            raise ConfigError(
-                f"CLM5 parameter {name} = {value:g} {spec.unit} is outside its bounds "
-                f"[{spec.lower:g}, {spec.upper:g}]",
-                field=f"parameters.{name}",
-                fix=f"give {name} ({spec.meaning}) a value between {spec.lower:g} and "
-                f"{spec.upper:g} {spec.unit}",
-            )
+    check_within_bounds(values, CLM5_PARAMETERS, model="CLM5")
 
 
 def merge_parameters(

@@ -9,13 +9,12 @@ land surface models (albedo from surface climatologies, conductances from Kellih
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import torch
 
 from geosoil.errors import ConfigError
+from geosoil.process.parameters import ParameterSpec, check_within_bounds
 
 __all__ = [
     "IGBP_DEFAULTS",
@@ -32,16 +31,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class LsmParameterSpec:
-    """One land-surface parameter: name, unit, bounds and meaning."""
-
-    name: str
-    unit: str
-    lower: float
-    upper: float
-    meaning: str
-
+# The land-surface table uses the same declaration as every process model.
+LsmParameterSpec = ParameterSpec
 
 LSM_PARAMETERS: tuple[LsmParameterSpec, ...] = (
     LsmParameterSpec("albedo", "1", 0.05, 0.35, "shortwave albedo of the surface"),
@@ -62,7 +53,6 @@ LSM_PARAMETERS: tuple[LsmParameterSpec, ...] = (
 
 LSM_PARAMETER_NAMES: tuple[str, ...] = tuple(p.name for p in LSM_PARAMETERS)
 N_LSM_PARAMETERS = len(LSM_PARAMETERS)
-_INDEX = {name: i for i, name in enumerate(LSM_PARAMETER_NAMES)}
 
 # IGBP class -> defaults in table order:
 # albedo, g_max, light_half, vpd_half, soil_water_max, stress_onset, roughness, ground_heat
@@ -148,23 +138,7 @@ def check_lsm_parameters(values: Mapping[str, float]) -> None:
     ConfigError
         ``field`` is ``parameters.<name>``; the message gives the bounds and the unit.
     """
-    for name, value in values.items():
-        if name not in _INDEX:
-            raise ConfigError(
-                f"unknown land-surface parameter {name!r}",
-                field=f"parameters.{name}",
-                fix=f"use one of: {', '.join(LSM_PARAMETER_NAMES)}",
-            )
-        spec = LSM_PARAMETERS[_INDEX[name]]
-        value = float(value)
-        if not (math.isfinite(value) and spec.lower <= value <= spec.upper):
-            raise ConfigError(
-                f"land-surface parameter {name} = {value:g} {spec.unit} is outside its bounds "
-                f"[{spec.lower:g}, {spec.upper:g}]",
-                field=f"parameters.{name}",
-                fix=f"give {name} ({spec.meaning}) a value between {spec.lower:g} and "
-                f"{spec.upper:g} {spec.unit}",
-            )
+    check_within_bounds(values, LSM_PARAMETERS, model="land-surface")
 
 
 def default_parameters(igbp: str, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
