@@ -32,6 +32,7 @@ __all__ = [
     "file_sha256",
     "load_artifact",
     "read_header",
+    "restore_state",
     "save_artifact",
 ]
 
@@ -171,14 +172,27 @@ def read_header(path: str | Path) -> ArtifactHeader:
 
 def load_artifact(path: str | Path) -> Artifact:
     """Load an artifact: validate the header, look the estimator up, restore its state."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from geosoil.models.registry import get_estimator_class
 
     path = _existing(path)
     header = read_header(path)
     cls = get_estimator_class(header.estimator, source=path, field="geosoil.estimator")
+    estimator = restore_state(cls, header, path, what=f"estimator '{header.estimator}'")
+    return Artifact(estimator=estimator, header=header, path=path, sha256=file_sha256(path))
+
+
+def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: str) -> Any:
+    """``cls.from_state`` on the tensors and state of the artifact at ``path``.
+
+    Raises
+    ------
+    ArtifactError
+        The tensors cannot be read, or the state does not fit ``cls`` (``what`` names it).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
     try:
         tensors = load_file(path)
     except (SafetensorError, OSError) as err:
@@ -186,15 +200,14 @@ def load_artifact(path: str | Path) -> Artifact:
             f"artifact tensors cannot be read ({err})", path=path, fix="copy the file again"
         ) from err
     try:
-        estimator = cls.from_state(header.hyperparameters, tensors, header.fitted_state)
+        return cls.from_state(header.hyperparameters, tensors, header.fitted_state)
     except (KeyError, RuntimeError, TypeError, ValueError) as err:
         raise ArtifactError(
-            f"artifact state does not fit estimator '{header.estimator}' ({err})",
+            f"artifact state does not fit {what} ({err})",
             path=path,
             field="geosoil.fitted_state",
             fix="the file was edited or written by an incompatible version; retrain",
         ) from err
-    return Artifact(estimator=estimator, header=header, path=path, sha256=file_sha256(path))
 
 
 def _existing(path: str | Path) -> Path:

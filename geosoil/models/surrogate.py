@@ -30,6 +30,7 @@ from geosoil.artifacts import (
     OutputSpec,
     Provenance,
     read_header,
+    restore_state,
     save_artifact,
 )
 from geosoil.errors import ArtifactError, ConfigError, OutputError, SampleDataError
@@ -449,9 +450,6 @@ class FittedSurrogate:
         ArtifactError
             Not a surrogate artifact, a damaged one, or one for other parameters.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         header = read_header(path)
         path = Path(path)
         if header.estimator != REGISTRY_NAME:
@@ -462,21 +460,7 @@ class FittedSurrogate:
                 fix="point to a surrogate saved by fit_surrogate (or leave surrogate.path empty "
                 "to train one)",
             )
-        try:
-            tensors = load_file(path)
-        except (SafetensorError, OSError) as err:
-            raise ArtifactError(
-                f"surrogate tensors cannot be read ({err})", path=path, fix="copy the file again"
-            ) from err
-        try:
-            surrogate = cls.from_state(header.hyperparameters, tensors, header.fitted_state)
-        except (KeyError, RuntimeError, TypeError, ValueError) as err:
-            raise ArtifactError(
-                f"the surrogate's state does not fit this geosoil ({err})",
-                path=path,
-                field="geosoil.fitted_state",
-                fix="the file was edited or written by an incompatible version; retrain",
-            ) from err
+        surrogate = restore_state(cls, header, path, what="a land-surface surrogate")
         if parameter_specs is not None:
             surrogate.check_parameter_specs(parameter_specs, path=path)
         return surrogate
