@@ -28,6 +28,7 @@ from geosoil.errors import ConfigError, GeoSoilError
 from geosoil.process.lsm import check_forcing_rows, check_parameter_tensor, simulate
 from geosoil.process.lsm_forcing import FLUX_NAMES, LsmForcing
 from geosoil.process.lsm_params import LSM_PARAMETERS, LsmParameterSpec
+from geosoil.process.parameters import check_within_bounds
 
 if TYPE_CHECKING:
     from geosoil.models.simulator_command import CommandSimulator
@@ -236,25 +237,8 @@ def _checked_specs(
 def _checked_defaults(
     defaults: Mapping[str, float] | None, specs: tuple[LsmParameterSpec, ...]
 ) -> dict[str, float]:
-    by_name = {spec.name: spec for spec in specs}
-    values = {}
-    for key, value in (defaults or {}).items():
-        if key not in by_name:
-            raise ConfigError(
-                f"default given for unknown parameter {key!r}",
-                field=f"defaults.{key}",
-                fix=f"use one of {', '.join(by_name)}",
-            )
-        spec = by_name[key]
-        value = float(value)
-        if not (math.isfinite(value) and spec.lower <= value <= spec.upper):
-            raise ConfigError(
-                f"default {key} = {value:g} {spec.unit} is outside [{spec.lower:g}, "
-                f"{spec.upper:g}]",
-                field=f"defaults.{key}",
-                fix=f"give {key} a default within its bounds",
-            )
-        values[key] = value
+    values = {key: float(value) for key, value in (defaults or {}).items()}
+    check_within_bounds(values, specs, model="simulator", field_prefix="defaults")
     return values
 
 

@@ -28,7 +28,11 @@ class ParameterSpec:
 
 
 def check_within_bounds(
-    values: Mapping[str, float], specs: Sequence[ParameterSpec], *, model: str
+    values: Mapping[str, float],
+    specs: Sequence[ParameterSpec],
+    *,
+    model: str,
+    field_prefix: str = "parameters",
 ) -> None:
     """Refuse hand-given physical values that are unknown, non-finite or outside the bounds.
 
@@ -40,18 +44,20 @@ def check_within_bounds(
         The model's parameter table.
     model
         The model's name in messages, e.g. ``"CLM5"``.
+    field_prefix
+        The config section the values come from.
 
     Raises
     ------
     ConfigError
-        ``field`` is ``parameters.<name>``; the message gives the bounds and the unit.
+        ``field`` is ``<field_prefix>.<name>``; the message gives the bounds and the unit.
     """
     by_name = {spec.name: spec for spec in specs}
     for name, value in values.items():
         if name not in by_name:
             raise ConfigError(
                 f"unknown {model} parameter {name!r}",
-                field=f"parameters.{name}",
+                field=f"{field_prefix}.{name}",
                 fix=f"use one of: {', '.join(by_name)}",
             )
         spec = by_name[name]
@@ -60,7 +66,7 @@ def check_within_bounds(
             raise ConfigError(
                 f"{model} parameter {name} = {value:g} {spec.unit} is outside its bounds "
                 f"[{spec.lower:g}, {spec.upper:g}]",
-                field=f"parameters.{name}",
+                field=f"{field_prefix}.{name}",
                 fix=f"give {name} ({spec.meaning}) a value between {spec.lower:g} and "
                 f"{spec.upper:g} {spec.unit}",
             )
