@@ -15,11 +15,13 @@ The truth chain, site by site:
    :data:`COVARIATE_RANGES`; every generated value lies inside them.
 3. **Forcings** (:func:`forcing_arrays`, ``binn_ny`` magnitudes): soil temperature from air
    temperature with an annual wave damped and delayed with depth (damping depth 2.5 m);
-   a water scalar from precipitation and clay (kept below ~0.6 so that ``w_scaling`` is not
-   hidden by the ``min(w_scaling W, 1)`` cap); oxygen and nitrogen scalars close to 1 with
-   small reductions; annual carbon input ~100-580 g C m-2 yr-1 from productivity and
-   temperature, 42 % to CWD under forest, split 29/47/24 % between litter 1-3, litter with
-   an autumn pulse; permafrost (active layer < 2 m) below -1 degC.
+   a water scalar from precipitation and clay, at most ~0.3 so that ``w_scaling`` times it
+   stays below the ``min(w_scaling W, 1)`` cap, which would hide ``w_scaling``; oxygen and
+   nitrogen scalars close to 1 with small reductions; annual carbon input ~100-580
+   g C m-2 yr-1 from productivity and temperature, 42 % to CWD under forest, litter split
+   between the metabolic, cellulose and lignin pools (litter 1-3) by land cover and a
+   fine-scale pattern of species composition (:func:`litter_shares`), with an autumn
+   pulse; permafrost (active layer < 2 m) below -1 degC.
 4. **Parameters**: :class:`PrescribedParameters` maps the min-max scaled covariates to
    efolding, tau4s3, fs1s3 and w_scaling by declared smooth functions; the 17 others are
    fixed (:data:`FIXED_PARAMETERS`, CLM5 defaults where they lie inside the bounds).
@@ -30,6 +32,19 @@ The truth chain, site by site:
 
 :func:`soc_profile_set` returns the :class:`~geosoil.io.profiles.ProfileSet` and, apart,
 the true physical parameters per site (never among the covariates).
+
+Identifiability (why the default design looks as it does): a single profile pins about two
+combinations of the four prescribed parameters (the SOC level and its decline with depth).
+Below the water cap ``w_scaling`` scales every pool's turnover, so one site cannot tell it
+from ``tau4s3`` and ``fs1s3``, which act through the passive pool roughly as their product.
+The truth is learnable across sites instead: each parameter follows its own covariate
+(topsoil clay, mean annual temperature, topsoil silt, annual precipitation; pairwise
+correlations below 0.2) and spans most of its bounds; and the litter quality (a forcing)
+differs between land covers and, at a finer scale that no covariate holds, between
+neighbouring sites, so the share of carbon that bypasses the passive pool changes from site
+to site at the same parameter values. A model that makes the parameters smooth functions
+of the covariates then fits every site only close to the true functions; what freedom is
+left is mostly a common shift of the levels of ``w_scaling``, ``tau4s3`` and ``fs1s3``.
 """
 
 from __future__ import annotations
@@ -65,6 +80,10 @@ __all__ = [
     "DRIVER_NAMES",
     "FIXED_PARAMETERS",
     "LANDCOVER_CODES",
+    "LIGNIN_PATTERN_AMPLITUDE",
+    "LIGNIN_RICH_LITTER",
+    "LIGNIN_WEIGHT",
+    "METABOLIC_LITTER",
     "NO_PERMAFROST_ALT_M",
     "SOIL_ORDER_CODES",
     "TEXTURE_CODES",
@@ -76,6 +95,7 @@ __all__ = [
     "covariate_table",
     "describe_soc_profiles",
     "forcing_arrays",
+    "litter_shares",
     "sample_drivers",
     "scale_covariates",
     "simulate_soc_layers",
@@ -90,6 +110,9 @@ NO_PERMAFROST_ALT_M = 41.998  # CLM5's column bottom: the active layer never sto
 MAX_SAMPLE_DEPTH_M = 2.0
 MIN_SAMPLE_DEPTH_M = 0.02
 SOLVE_BATCH = 500  # sites per linear solve: ~80 MB of float64 matrices
+# The soil water scalar is this share of the site wetness (times its season and depth
+# factors): at most ~0.3, so that w_scaling up to 3.5 keeps w_scaling W below 1.
+WATER_SCALAR_SHARE = 0.5
 
 LANDCOVER_CODES: dict[int, str] = {
     1: "cropland",
@@ -112,6 +135,19 @@ TEXTURE_CODES: dict[int, str] = {
     6: "sandy clay loam", 7: "loam", 8: "silt loam", 9: "sandy loam", 10: "silt",
     11: "loamy sand", 12: "sand",
 }  # fmt: skip
+
+# Litter quality: the litter (after CWD) is split between litter 1 (metabolic), 2 (cellulose)
+# and 3 (lignin) as a mix of a metabolic-rich and a lignin-rich split. The lignin weight
+# follows land cover (crop residues are metabolic, forest litter woody) and varies within
+# it with species composition, a fine-scale pattern no covariate describes
+# (:func:`litter_shares`). Lignin (litter 3) feeds SOM 2 directly, bypassing the
+# SOM 1 -> SOM 3 step, so the share of carbon that reaches the passive pool changes from
+# site to site at the same parameters.
+METABOLIC_LITTER = (0.55, 0.40, 0.05)
+LIGNIN_RICH_LITTER = (0.10, 0.40, 0.50)
+LIGNIN_WEIGHT: dict[int, float] = {1: 0.2, 2: 0.2, 3: 0.35, 4: 0.6, 5: 0.5, 6: 0.35}
+LIGNIN_PATTERN_AMPLITUDE = 0.4
+LIGNIN_PATTERN_WAVELENGTH_DEG = (0.23, 0.17)  # lon, lat: ~20 km
 
 # (min, max) of every covariate for min-max scaling; generated values are clipped inside.
 COVARIATE_RANGES: dict[str, tuple[float, float]] = {
@@ -252,26 +288,23 @@ class PrescribedFunction:
 
 
 def _default_functions() -> tuple[PrescribedFunction, ...]:
+    # One covariate per parameter, pairwise weakly correlated, each function spanning most of
+    # its parameter's bounds over the sampled covariates (see the module notes).
     return (
-        # decomposition reaches deeper in sandy soils
+        # decomposition reaches deep in sandy soils and stays shallow in clayey ones
         PrescribedFunction(
             "efolding",
-            (PrescribedTerm("Clay_Content_0cm", "logistic", (0.15, 0.8, 0.35, -0.08)),),
+            (PrescribedTerm("Clay_Content_0cm", "logistic", (0.1, 0.8, 0.33, -0.08)),),
         ),
-        # the passive pool turns over slower where it is cold and where clay protects it
+        # the passive pool turns over slowly where it is cold, fast in the warm south
+        PrescribedFunction("tau4s3", (PrescribedTerm("BIO1", "logistic", (0.05, 0.9, 0.6, -0.1)),)),
+        # silt-sized minerals stabilise SOM 1 into the passive pool
         PrescribedFunction(
-            "tau4s3",
-            (
-                PrescribedTerm("BIO1", "exponential", (0.04, 0.6, -2.5)),
-                PrescribedTerm("Clay_Content_0cm", "linear", (0.0, 0.2)),
-            ),
+            "fs1s3",
+            (PrescribedTerm("Silt_Content_0cm", "logistic", (0.03, 0.94, 0.5, 0.1)),),
         ),
-        # stabilisation to SOM 3 peaks at neutral pH
-        PrescribedFunction(
-            "fs1s3", (PrescribedTerm("pH_Water_0cm", "hump", (0.05, 0.6, 0.5, 0.5)),)
-        ),
-        # an oscillating response to precipitation, kept below the w_scaling W = 1 cap
-        PrescribedFunction("w_scaling", (PrescribedTerm("BIO12", "sine", (0.35, 0.2, 1.0, 0.0)),)),
+        # an oscillating response to precipitation: w_scaling 0.5..3.5, below the W cap
+        PrescribedFunction("w_scaling", (PrescribedTerm("BIO12", "sine", (0.4, 0.3, 1.0, 0.0)),)),
     )
 
 
@@ -490,11 +523,11 @@ def sample_drivers(n_sites: int, rng: np.random.Generator) -> dict[str, np.ndarr
     elevation = np.clip(2800.0 * draw("elevation").beta(1.2, 4.0, n), 0.0, 2900.0)
     mat = 23.0 - (lat - 31.0) - 0.0065 * elevation + draw("mat").normal(0.0, 1.2, n)
     mat = np.clip(mat, -3.5, 23.5)
-    precipitation = np.exp(draw("map").normal(np.log(1000.0), 0.42, n)) + 0.3 * elevation
+    precipitation = np.exp(draw("map").normal(np.log(1050.0), 0.5, n)) + 0.3 * elevation
     precipitation = np.clip(precipitation, 320.0, 2750.0)
     clay = 3.0 + 55.0 * draw("clay").beta(2.0, 4.0, n) + 0.4 * (mat - 10.0)
     clay = np.clip(clay, 2.0, 65.0)
-    silt = np.minimum(10.0 + 55.0 * draw("silt").beta(2.5, 2.5, n), 95.0 - clay)
+    silt = np.minimum(draw("silt").uniform(10.0, 70.0, n), 95.0 - clay)
     ph = 8.0 - 0.0022 * (precipitation - 300.0) + draw("ph").normal(0.0, 0.5, n)
     ph = np.clip(ph, 3.7, 8.9)
     wet = (precipitation - 1000.0) / 400.0
@@ -699,7 +732,7 @@ def forcing_arrays(drivers: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     ]
     seasonal = 1.0 + 0.25 * np.cos(omega * (month - 1.5))  # wettest in late winter
     deeper = 1.0 + 0.3 * (1.0 - np.exp(-z / 0.6))
-    soil_water = np.clip(site_water * seasonal * deeper, 0.01, 1.0)
+    soil_water = np.clip(WATER_SCALAR_SHARE * site_water * seasonal * deeper, 0.01, 1.0)
 
     waterlogged = _sigmoid((site_water - 0.22) / 0.03)
     xio_layer = 1.0 - 0.1 * waterlogged * (1.0 - np.exp(-z / 1.0))
@@ -724,14 +757,15 @@ def forcing_arrays(drivers: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     litterfall = litterfall / litterfall.sum()  # autumn pulse, peak in October
     litter = (annual * (1.0 - cwd_share))[:, None] * litterfall[None, :]
 
+    shares = litter_shares(cover, drivers["lon"], drivers["lat"])
     permafrost = mat < -1.0
     alt = np.where(permafrost, np.clip(0.4 + 0.35 * (mat + 4.0), 0.3, 1.9), NO_PERMAFROST_ALT_M)
     altmax = np.repeat(alt[:, None], N_MONTHS, axis=1)
     return {
         "inputs_cwd": np.repeat((annual * cwd_share / N_MONTHS)[:, None], N_MONTHS, axis=1),
-        "inputs_litter1": 0.29 * litter,
-        "inputs_litter2": 0.47 * litter,
-        "inputs_litter3": 0.24 * litter,
+        "inputs_litter1": shares[:, 0, None] * litter,
+        "inputs_litter2": shares[:, 1, None] * litter,
+        "inputs_litter3": shares[:, 2, None] * litter,
         "altmax_lastyear": altmax,
         "altmax_current": altmax.copy(),
         "nbedrock": np.asarray(drivers["nbedrock"], dtype=np.int64),
@@ -741,6 +775,23 @@ def forcing_arrays(drivers: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         "soil_temp_k": soil_temp_k,
         "soil_water": soil_water,
     }
+
+
+def litter_shares(landcover: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Shares (n, 3) of the litter entering litter 1-3 (metabolic, cellulose, lignin).
+
+    A mix ``(1 - q) METABOLIC_LITTER + q LIGNIN_RICH_LITTER`` whose lignin weight ``q`` is
+    the land cover's :data:`LIGNIN_WEIGHT` plus ``LIGNIN_PATTERN_AMPLITUDE`` times
+    ``sin(2 pi lon / 0.23) sin(2 pi lat / 0.17)`` (degrees), clipped to [0, 1]: species
+    composition changing over ~20 km, finer than any covariate resolves.
+    """
+    base = _by_code(np.asarray(landcover), LIGNIN_WEIGHT)
+    wave_lon, wave_lat = LIGNIN_PATTERN_WAVELENGTH_DEG
+    pattern = np.sin(2 * np.pi * np.asarray(lon) / wave_lon) * np.sin(
+        2 * np.pi * np.asarray(lat) / wave_lat
+    )
+    weight = np.clip(base + LIGNIN_PATTERN_AMPLITUDE * pattern, 0.0, 1.0)[:, None]
+    return (1.0 - weight) * np.asarray(METABOLIC_LITTER) + weight * np.asarray(LIGNIN_RICH_LITTER)
 
 
 def clm5_forcings(forcings: Mapping[str, np.ndarray]) -> Clm5Forcings:
@@ -915,6 +966,10 @@ def describe_soc_profiles(
     landcover = ", ".join(f"{k} {v}" for k, v in LANDCOVER_CODES.items())
     orders = ", ".join(f"{k} {v}" for k, v in SOIL_ORDER_CODES.items())
     textures = ", ".join(f"{k} {v}" for k, v in TEXTURE_CODES.items())
+    weights = ", ".join(f"{LANDCOVER_CODES[k]} {v:g}" for k, v in LIGNIN_WEIGHT.items())
+    wave_lon, wave_lat = LIGNIN_PATTERN_WAVELENGTH_DEG
+    split = "/".join(f"{100 * v:g}" for v in METABOLIC_LITTER)
+    rich = "/".join(f"{100 * v:g}" for v in LIGNIN_RICH_LITTER)
     return f"""# Synthetic SOC profiles with known CLM5 parameters
 
 {n_sites} profiles, seed {seed}, made by `geosoil.synthetic.soc_profile_set`. The same
@@ -937,12 +992,17 @@ mean-one log-normal noise. Parameters are functions of covariates min-max scaled
 {prescribed.describe()}
 
 Forcings: soil temperature = air MAT + 1 K + an annual wave of semi-amplitude
-0.85 sqrt(2) BIO4/100 damped and delayed as exp(-z / 2.5 m); water scalar = (0.08 +
-0.22 sigmoid((MAP - 1100)/350) + 0.07 clay/60) x (1 + 0.25 cos(season)) x (1 + 0.3 (1 -
-exp(-z/0.6 m))); xio and xin near 1 with small reductions at depth; annual input = 100 +
-520 NDVI sigmoid((MAT + 1)/3) g C m-2 yr-1, to CWD 42 % under forest (5 % under crops and
-grass), the rest 29/47/24 % to litter 1-3 with an October pulse; active layer
-0.4 + 0.35 (MAT + 4) m where MAT < -1 degC, else {NO_PERMAFROST_ALT_M} m.
+0.85 sqrt(2) BIO4/100 damped and delayed as exp(-z / 2.5 m); water scalar =
+{WATER_SCALAR_SHARE:g} (0.08 + 0.22 sigmoid((MAP - 1100)/350) + 0.07 clay/60) x (1 + 0.25
+cos(season)) x (1 + 0.3 (1 - exp(-z/0.6 m))), at most ~0.3 so that w_scaling x water scalar
+stays below the cap of 1; xio and xin near 1 with small reductions at depth; annual input
+= 100 + 520 NDVI sigmoid((MAT + 1)/3) g C m-2 yr-1, to CWD 42 % under forest (5 % under
+crops and grass), the rest to litter 1-3 (metabolic, cellulose, lignin) with an October
+pulse, split (1 - q) x {split} % + q x {rich} % with the lignin weight q = land-cover
+weight ({weights}) + {LIGNIN_PATTERN_AMPLITUDE:g} sin(2 pi lon / {wave_lon:g}) sin(2 pi lat /
+{wave_lat:g}), clipped to [0, 1]: species composition varying over ~20 km, which no
+covariate describes; active layer 0.4 + 0.35 (MAT + 4) m where MAT < -1 degC, else
+{NO_PERMAFROST_ALT_M} m.
 
 Codes: land cover (`ESA_Land_Cover`) {landcover}; soil order (`USDA_Suborder`) {orders};
 `WRB_Subgroup` = 10 x soil order + topsoil clay class (1 < 18 %, 2 < 35 %, 3 otherwise);

@@ -11,20 +11,29 @@ import torch
 from geosoil.errors import ConfigError, InputFileNotFoundError, OutputExistsError, SampleDataError
 from geosoil.io.catalog import read_catalog
 from geosoil.io.profiles import CATEGORICAL_COLUMNS, ENV_COLUMNS, read_binn_ny, write_profile_folder
-from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, interpolate_to_depths
+from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, interpolate_to_depths, steady_state
 from geosoil.process.clm5_grid import ZISOI_M
 from geosoil.synthetic import soc_rasters, synthesize
 from geosoil.synthetic.soc_profiles import (
     COVARIATE_RANGES,
     DEFAULT_PRESCRIBED,
     FIXED_PARAMETERS,
+    LIGNIN_RICH_LITTER,
+    METABOLIC_LITTER,
     PrescribedFunction,
     PrescribedParameters,
     PrescribedTerm,
+    clm5_forcings,
+    covariate_table,
+    describe_soc_profiles,
+    forcing_arrays,
+    litter_shares,
+    sample_drivers,
     scale_covariates,
     simulate_soc_layers,
     soc_profile_set,
 )
+from geosoil.synthetic.streams import component_rng, substream
 
 N_SITES = 40
 PRESCRIBED = ("efolding", "tau4s3", "fs1s3", "w_scaling")
@@ -196,6 +205,91 @@ def test_scaling_matches_the_profile_sets_own(simulated):
     columns = list(DEFAULT_PRESCRIBED.covariates)
     mine = scale_covariates(profiles.covariates)[columns]
     pd.testing.assert_frame_equal(mine, profiles.scaled_covariates()[columns])
+
+
+@pytest.fixture(scope="module")
+def larger():
+    """Enough sites for correlations and spans (covariates and forcings only, no SOC solve)."""
+    rng = component_rng(11, "soc_profiles")
+    drivers = sample_drivers(3000, substream(rng, "drivers"))
+    scaled = scale_covariates(covariate_table(drivers))
+    return drivers, scaled, forcing_arrays(drivers)
+
+
+def test_each_parameter_follows_its_own_weakly_correlated_covariate(larger):
+    _, scaled, _ = larger
+    drivers = [[t.covariate for t in f.terms] for f in DEFAULT_PRESCRIBED.functions]
+    assert all(len(d) == 1 for d in drivers)
+    names = [d[0] for d in drivers]
+    assert len(set(names)) == len(PRESCRIBED)
+    correlation = np.corrcoef(scaled[names].to_numpy().T)
+    off_diagonal = correlation[~np.eye(len(names), dtype=bool)]
+    assert np.max(np.abs(off_diagonal)) < 0.3
+
+
+def test_prescribed_parameters_span_most_of_their_bounds(larger):
+    _, scaled, _ = larger
+    unit = DEFAULT_PRESCRIBED.unit_values(scaled)
+    for name in PRESCRIBED:
+        values = unit[:, PARAMETER_NAMES.index(name)]
+        low, high = np.quantile(values, [0.02, 0.98])
+        # the middle 96 % of sites cover most of the bounds, with a real spread
+        assert high - low > 0.5, name
+        assert values.std() > 0.15, name
+
+
+def test_w_scaling_times_the_water_scalar_stays_below_the_cap(larger):
+    _, scaled, forcings = larger
+    w = DEFAULT_PRESCRIBED.physical(scaled)[:, PARAMETER_NAMES.index("w_scaling")]
+    effective = w[:, None, None] * forcings["soil_water"]
+    # min(w W, 1) would hide w_scaling wherever it is reached
+    assert effective.max() < 0.95
+    # ... with room: the largest w_scaling sits where the soil is driest, not everywhere
+    assert w.max() > 3.0
+
+
+def test_litter_quality_follows_land_cover_and_varies_within_it(larger):
+    drivers, scaled, forcings = larger
+    litter = np.stack([forcings[f"inputs_litter{i}"].sum(axis=1) for i in (1, 2, 3)], axis=1)
+    measured = litter / litter.sum(axis=1, keepdims=True)
+    expected = litter_shares(drivers["landcover"], drivers["lon"], drivers["lat"])
+    assert np.allclose(measured, expected)
+    assert np.allclose(expected.sum(axis=1), 1.0) and expected.min() > 0
+    lignin = pd.Series(measured[:, 2])
+    cover = pd.Series(drivers["landcover"])
+    # forest litter is woodier than crop residues on average ...
+    assert lignin[cover == 4].mean() > lignin[cover == 1].mean() + 0.1
+    # ... but land cover explains well under half of the lignin share: the rest is a
+    # fine-scale pattern that no covariate (nor an additive function of Lon and Lat) holds
+    within = lignin - lignin.groupby(cover).transform("mean")
+    assert within.var() > 0.4 * lignin.var()
+    additive = np.column_stack([np.ones(len(lignin)), *(scaled[c] for c in ("Lon", "Lat"))])
+    coef, *_ = np.linalg.lstsq(additive, within.to_numpy(), rcond=None)
+    assert np.var(within.to_numpy() - additive @ coef) > 0.95 * within.var()
+
+
+def test_lignin_rich_litter_feeds_less_of_the_passive_pool(simulated):
+    # why the split varies: litter 3 reaches SOM 2 directly and skips the SOM 1 -> SOM 3 step,
+    # so at the same parameters the passive share of SOC differs between sites
+    profiles, truth = simulated
+    site = {name: values[:1] for name, values in profiles.forcings.items()}
+    total = sum(site[f"inputs_litter{i}"] for i in (1, 2, 3))
+    outside_passive = []
+    for shares in (METABOLIC_LITTER, LIGNIN_RICH_LITTER):
+        forcing = {**site, **{f"inputs_litter{i + 1}": s * total for i, s in enumerate(shares)}}
+        state = steady_state(torch.tensor(truth.to_numpy()[:1]), clm5_forcings(forcing))
+        pools = state.pools_gc_m2[0].sum(dim=1)  # per pool, over layers
+        outside_passive.append(float(pools[1:6].sum() / pools[1:].sum()))
+    # the SOC outside the passive pool (which scales as 1 / w_scaling alone) grows by half
+    assert outside_passive[1] > 1.5 * outside_passive[0]
+
+
+def test_the_readme_states_the_design():
+    text = describe_soc_profiles(10, 0)
+    for name in PRESCRIBED:
+        assert f"`{name}`: u = " in text
+    assert "forest 0.6" in text and "sin(2 pi lon / 0.23)" in text
+    assert "below the cap" in text
 
 
 def _term(shape="linear", coefficients=(0.1, 0.5), covariate="BIO1"):

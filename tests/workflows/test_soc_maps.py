@@ -47,7 +47,7 @@ def _one_thread():
 def trained(tmp_path_factory):
     """A BINN artifact fitted on 80 synthetic profiles (the four varying parameters)."""
     root = tmp_path_factory.mktemp("soc_train")
-    write_profile_folder(soc_profile_set(80, seed=1).profiles, root / "profiles")
+    write_profile_folder(soc_profile_set(200, seed=1).profiles, root / "profiles")
     config = load_config(
         CONFIGS / "soc" / "synthetic_train.yaml",
         SocTrainConfig,
