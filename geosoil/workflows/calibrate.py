@@ -62,6 +62,7 @@ from geosoil.io.writers import staged_directory, write_bytes_atomic
 from geosoil.models.mdpl import ParameterGenerator
 from geosoil.models.simulators import LsmSimulator, Simulator, simulator_from_spec
 from geosoil.models.surrogate import FittedSurrogate, fit_surrogate
+from geosoil.process.lsm_forcing import FLUX_NAMES
 from geosoil.process.lsm_params import default_parameters
 from geosoil.workflows.calibrate_report import (
     parameter_recovery,
@@ -84,7 +85,6 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "model.safetensors"
 SURROGATE_NAME = "surrogate.safetensors"
-RUNS = ("default", "calibrated", "loso")
 
 
 @dataclass(frozen=True)
@@ -426,12 +426,11 @@ def _taylor(
         for k, run in enumerate(runs):
             series.setdefault((sample.record_label, run), []).append(fluxes[k])
     rows = []
-    flux_names = ("h_w_m2", "le_w_m2")
     for label, parts in observed.items():
         obs = np.concatenate(parts, axis=1)
         for run in runs:
             sim = np.concatenate(series[(label, run)], axis=1)
-            for j, flux in enumerate(flux_names):
+            for j, flux in enumerate(FLUX_NAMES):
                 rows.append(
                     {
                         "site": label,
