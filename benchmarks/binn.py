@@ -30,7 +30,7 @@ given and the driver of each parameter.
   one covariate per parameter it is the published ``DEFAULT_PRESCRIBED.truth_curves()``.
   Covariates are scaled by their declared ranges (``scale_from="ranges"``) as the truth
   is, so the grids coincide. ``--figure PNG`` draws the curves.
-- ``speed``: BINN against PRODA (:class:`geosoil.models.proda.PRODA`: MCMC per site, then a
+- ``speed``: BINN against PRODA (:class:`geosoil.baselines.proda.PRODA`: MCMC per site, then a
   network) on the same sites, process model, learned parameters and threads, every
   covariate given. BINN trains until its validation NSE plateaus (early stopping). PRODA
   runs with a doubling number of MCMC steps (burn-in half of them), each run fitted from
@@ -486,9 +486,9 @@ def draw_curves(curves, learned: dict, support: dict, path: Path) -> Path:
 
 # -------------------------------------------------------------------------- speed
 def speed(args: argparse.Namespace) -> dict:
+    from geosoil.baselines.proda import PRODA
     from geosoil.evaluate.profiles import profile_metrics
     from geosoil.models import BINN
-    from geosoil.models.proda import PRODA
 
     n_train = args.n_sites
     n_valid = max(10, n_train // 3)

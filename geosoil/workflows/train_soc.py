@@ -261,7 +261,7 @@ def _write_cv(cv: ProfileCVResult, staging: Path, *, title: str) -> None:
 
 
 def _write_readout(model, staging: Path) -> None:
-    from geosoil.models.kan import plot_read_out
+    from geosoil.models.soc.kan import plot_read_out
 
     table = model.read_out()
     write_bytes_atomic(staging / "readout.csv", table.to_csv(index=False).encode())

@@ -11,7 +11,7 @@ import pytest
 from geosoil.models import SpectralEstimator, get_estimator_class, registered_names
 from geosoil.models.base import NotFittedError
 
-from .test_spectral_base import toy_spectra
+from .spectral.test_spectral_base import toy_spectra
 
 # Smallest settings per estimator that still learn the toy problems below.
 FAST = {
