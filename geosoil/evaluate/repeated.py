@@ -421,6 +421,7 @@ def run_repeated(
     group_columns: Sequence[str] = (),
     target_transform: Literal["none", "log10"] = "log10",
     on_fitted: Callable[[Split, Any, dict[str, float]], None] | None = None,
+    groups: ArrayLike | None = None,
 ) -> RepeatedResult:
     """Fit a fresh spectral estimator on each split's train set and predict its test set.
 
@@ -447,6 +448,9 @@ def run_repeated(
     on_fitted
         Called as ``on_fitted(split, estimator, test_metrics)`` after each split is scored,
         e.g. to save the model; the result does not keep the estimators.
+    groups
+        Group label (site) of each sample, passed to ``fit`` as ``groups``/``groups_valid``
+        so that inner cross-validation holds out whole groups as the outer split does.
 
     Returns
     -------
@@ -486,6 +490,10 @@ def run_repeated(
             if part.size and (part.min() < 0 or part.max() >= n_samples):
                 raise ValueError(f"split seed {split.seed} has positions outside [0, {n_samples})")
         estimator = make_estimator(split.seed)
+        group_kwargs = {}
+        if groups is not None:
+            labels = np.asarray(groups, dtype=object).reshape(-1)
+            group_kwargs = {"groups": labels[split.train], "groups_valid": labels[split.valid]}
         started = time.perf_counter()
         estimator.fit(
             spectra[split.train],
@@ -493,6 +501,7 @@ def run_repeated(
             axis=axis,
             X_valid=spectra[split.valid],
             y_valid=target[split.valid],
+            **group_kwargs,
         )
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()

@@ -241,6 +241,8 @@ def evaluate_from_config(config: EvaluateConfig) -> EvaluateResult:
                 group_columns=group_columns,
                 target_transform=transform,
                 on_fitted=saver,
+                # inner cross-validation holds out whole groups as the outer split does
+                groups=groups if splits_cfg.scheme == "grouped" else None,
             )
         curve = _learning_curve(config, factories, samples, y, groups)
         report = write_spectral_report(

@@ -6,7 +6,10 @@ standardized data and how it predicts from it:
 
 1. checks the spectra (2-D, finite, one column per band of the axis) and the target
    (finite, one per spectrum, positive under ``log10``);
-2. holds out a seeded validation share when no validation set is given;
+2. chooses hyperparameters (PLS components, SVR ``C``/``gamma``, ...) by inner k-fold
+   cross-validation on the training spectra (``selection: cv``, grouped when groups are
+   given) and refits the chosen setting on all of them; or, with ``selection: holdout``,
+   on a seeded validation share (or the given validation set), without refit;
 3. fits the :class:`~geosoil.spectra.SpectralPipeline` on the training spectra only;
 4. transforms the target (``none`` or ``log10``) and standardizes it with the training
    mean and standard deviation (or, for a model that returns False from
@@ -18,6 +21,7 @@ fitted one are refused with the fix (resample explicitly).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +33,7 @@ import torch
 from geosoil.artifacts import InputSpec
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.models.base import GeoSoilEstimator
+from geosoil.models.spectral.selection import best_candidate, inner_folds, out_of_fold, pooled_r2
 from geosoil.models.targets import TargetTransform
 from geosoil.spectra import SpectraError, SpectralAxis, SpectralPipeline
 
@@ -82,6 +87,13 @@ class SpectralEstimator(GeoSoilEstimator):
     target_transform: str
     valid_fraction: float
     seed: int
+    # How settings are chosen: "cv" (inner k-fold, then refit on all) or "holdout".
+    selection: str = "cv"
+    inner_folds: int = 5
+
+    # The setting chosen by inner cross-validation (overrides the hyperparameters of the
+    # same name in the final fit); {} when nothing was chosen that way.
+    _selected: dict[str, Any] = {}  # noqa: RUF012 (replaced, never mutated)
 
     # -- hooks ---------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -107,6 +119,31 @@ class SpectralEstimator(GeoSoilEstimator):
         """Standardized predictions, float64 of shape (N,), from preprocessed spectra."""
         raise NotImplementedError
 
+    def _candidates(self) -> list[dict[str, Any]]:
+        """The settings inner cross-validation chooses among; one (``{}``): nothing to
+        choose, the hyperparameters are used as given."""
+        return [{}]
+
+    def _candidate_predictions(self, data: PreparedData) -> np.ndarray:
+        """Standardized predictions (n_valid, n_candidates) of ``data.Z_valid``, one column
+        per candidate, each from a model fitted on ``data``'s training part only.
+
+        This default fits a fresh copy per candidate; a model that gets all candidates
+        from one fit (PLS: every component count at once) overrides it.
+        """
+        train_only = dataclasses.replace(data, Z_valid=None, t_valid=None)
+        columns = []
+        for setting in self._candidates():
+            model = type(self)(**self.get_params())
+            model._selected = dict(setting)
+            model._fit_prepared(train_only)
+            columns.append(model._predict_standardized(data.Z_valid))
+        return np.column_stack(columns)
+
+    def _setting(self, name: str) -> Any:
+        """The value of hyperparameter ``name`` for the final fit: chosen, or as given."""
+        return self._selected.get(name, getattr(self, name))
+
     # -- fitting -------------------------------------------------------------------------
     def fit(
         self,
@@ -116,6 +153,8 @@ class SpectralEstimator(GeoSoilEstimator):
         axis: SpectralAxis,
         X_valid: np.ndarray | None = None,
         y_valid: Sequence[float] | np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+        groups_valid: np.ndarray | None = None,
     ) -> SpectralEstimator:
         """Learn from spectra ``X`` (n, bands) on ``axis`` and targets ``y`` (n,); returns self.
 
@@ -128,8 +167,14 @@ class SpectralEstimator(GeoSoilEstimator):
         axis
             Band positions of the columns of ``X``; predictions later need the same axis.
         X_valid, y_valid
-            A validation set on the same axis (early stopping, choice of components). When
-            omitted, ``valid_fraction`` of ``X`` is held out at random (seeded by ``seed``).
+            A validation set on the same axis. With ``selection: cv`` (the default) it joins
+            the training spectra: settings are chosen by inner cross-validation over both
+            and the model is refitted on both. With ``selection: holdout`` settings are
+            chosen on it (when omitted, ``valid_fraction`` of ``X`` is held out, seeded by
+            ``seed``) and the model is not refitted.
+        groups, groups_valid
+            Group labels (sites) of ``X`` and ``X_valid``: inner folds then hold out whole
+            groups, as the outer split does.
 
         Raises
         ------
@@ -141,10 +186,67 @@ class SpectralEstimator(GeoSoilEstimator):
         ConfigError
             Invalid hyperparameters.
         """
-        data = self._prepare(X, y, axis=axis, X_valid=X_valid, y_valid=y_valid)
+        self._check_params()
+        _check_selection(self.selection, self.inner_folds)
+        self._selected, self.cv_scores_ = {}, []
+        candidates = self._candidates()
+        if self.selection == "cv" and len(candidates) > 1:
+            axis = _check_axis(axis)
+            X = _check_spectra(X, axis, field="X")
+            if X_valid is not None:
+                X_valid = _check_spectra(X_valid, axis, field="X_valid")
+            X, y, groups = _join_validation(X, y, X_valid, y_valid, groups, groups_valid)
+            folds = inner_folds(len(y), self.inner_folds, groups=groups, seed=self.seed)
+            transform = TargetTransform(_check_choice(self.target_transform))
+            transformed = transform.forward(_check_target(y, len(X), transform, field="y"))
+            scores = pooled_r2(self.out_of_fold(X, y, axis=axis, folds=folds), transformed)
+            chosen = best_candidate(scores)
+            self._selected = dict(candidates[chosen])
+            self.cv_scores_ = [
+                {**setting, "cv_r2": float(score) if np.isfinite(score) else None}
+                for setting, score in zip(candidates, scores, strict=False)
+            ]
+            log.info(
+                "%s: %s chosen by %d-fold inner CV (pooled R2 %.3f), refitted on all %d spectra",
+                type(self).__name__,
+                self._selected,
+                len(folds),
+                scores[chosen],
+                len(y),
+            )
+            data = self._prepare(X, y, axis=axis, hold_out=False)
+        else:
+            data = self._prepare(X, y, axis=axis, X_valid=X_valid, y_valid=y_valid)
         self._fit_prepared(data)
         self._set_prepared_state(data)
         return self
+
+    def out_of_fold(
+        self,
+        X: np.ndarray,
+        y: Sequence[float] | np.ndarray,
+        *,
+        axis: SpectralAxis,
+        folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    ) -> np.ndarray:
+        """Out-of-fold predictions on the transformed target scale, (n, n_candidates).
+
+        Row ``i`` of column ``j`` predicts spectrum ``i`` with candidate ``j`` fitted
+        (preprocessing included) on the folds without ``i``. Sets nothing on self.
+        """
+
+        def predict_fold(train: np.ndarray, valid: np.ndarray) -> np.ndarray:
+            data = self._prepare(
+                X[train],
+                np.asarray(y)[train],
+                axis=axis,
+                X_valid=X[valid],
+                y_valid=np.asarray(y)[valid],
+            )
+            return self._candidate_predictions(data) * data.target_scale + data.target_mean
+
+        X = np.asarray(X)
+        return out_of_fold(predict_fold, len(X), list(folds))
 
     def _set_prepared_state(self, data: PreparedData) -> None:
         """Set the learned attributes shared by all spectral estimators."""
@@ -164,10 +266,12 @@ class SpectralEstimator(GeoSoilEstimator):
         X_valid: np.ndarray | None = None,
         y_valid: Sequence[float] | np.ndarray | None = None,
         pipeline: SpectralPipeline | None = None,
+        hold_out: bool = True,
     ) -> PreparedData:
         """Checks, split, preprocessing and target scaling; sets no attribute on self.
 
-        A fitted ``pipeline`` (a transfer-learning parent's) is applied as it is, not refit,
+        Without ``X_valid`` a validation share is held out when the model needs one and
+        ``hold_out`` is True (False: the final refit on all spectra). A fitted ``pipeline`` (a transfer-learning parent's) is applied as it is, not refit,
         so that the inputs look like those the parent's network learned from.
         """
         self._check_params()
@@ -186,7 +290,7 @@ class SpectralEstimator(GeoSoilEstimator):
             X_valid = _check_spectra(X_valid, axis, field="X_valid")
             y_valid = _check_target(y_valid, len(X_valid), transform, field="y_valid")
             _check_min_rows(len(X_valid), 2, field="X_valid")
-        elif self._needs_validation():
+        elif hold_out and self._needs_validation():
             train_idx, valid_idx = self._split(len(X))
             X_train, y_train = X[train_idx], y[train_idx]
             X_valid, y_valid = X[valid_idx], y[valid_idx]
@@ -311,6 +415,8 @@ class SpectralEstimator(GeoSoilEstimator):
             "target_scale": self.target_scale_,
             "n_train": self.n_train_,
             "n_valid": self.n_valid_,
+            "selected": dict(self._selected),
+            "cv_scores": list(getattr(self, "cv_scores_", [])),
         }
         return dict(tensors), state
 
@@ -326,10 +432,55 @@ class SpectralEstimator(GeoSoilEstimator):
         self.target_scale_ = float(state["target_scale"])
         self.n_train_ = int(state["n_train"])
         self.n_valid_ = int(state["n_valid"])
+        self._selected = dict(state.get("selected", {}))
+        self.cv_scores_ = list(state.get("cv_scores", []))
         return {k: v for k, v in tensors.items() if not k.startswith(_PIPELINE_PREFIX)}
 
 
 # -- input checks ----------------------------------------------------------------------------
+def _check_selection(selection: Any, n_folds: Any) -> None:
+    if selection not in ("cv", "holdout"):
+        raise ConfigError(
+            f"selection={selection!r} is not 'cv' or 'holdout'",
+            field="model.params.selection",
+            fix="use 'cv' (inner k-fold choice, then refit on all training spectra) or "
+            "'holdout' (choice on one validation share, no refit)",
+        )
+    if selection == "cv" and (
+        isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2
+    ):
+        raise ConfigError(
+            f"inner_folds={n_folds!r} must be a whole number of at least 2",
+            field="model.params.inner_folds",
+            fix="use e.g. 5 or 10",
+        )
+
+
+def _join_validation(X, y, X_valid, y_valid, groups, groups_valid):
+    """Training and validation spectra as one set (with their groups) for inner CV."""
+    if (X_valid is None) != (y_valid is None):
+        raise SampleDataError(
+            "X_valid and y_valid must be given together",
+            field="X_valid" if X_valid is None else "y_valid",
+            fix="pass both (a validation set) or neither",
+        )
+    if X_valid is None or len(X_valid) == 0:
+        return np.asarray(X), np.asarray(y, dtype=np.float64), groups
+    if (groups is None) != (groups_valid is None):
+        raise SampleDataError(
+            "groups and groups_valid must be given together",
+            field="groups_valid" if groups_valid is None else "groups",
+            fix="pass the group labels of both sets, or of neither",
+        )
+    X = np.concatenate([np.asarray(X), np.asarray(X_valid)])
+    y = np.concatenate([np.asarray(y, dtype=np.float64), np.asarray(y_valid, dtype=np.float64)])
+    if groups is not None:
+        groups = np.concatenate(
+            [np.asarray(groups, dtype=object), np.asarray(groups_valid, dtype=object)]
+        )
+    return X, y, groups
+
+
 def _check_choice(target_transform: str) -> str:
     if target_transform not in ("none", "log10"):
         raise ConfigError(

@@ -257,11 +257,15 @@ class NetworkSpectralEstimator(SpectralEstimator):
         axis: SpectralAxis,
         X_valid: np.ndarray | None = None,
         y_valid: Sequence[float] | np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+        groups_valid: np.ndarray | None = None,
     ) -> NetworkSpectralEstimator:
         """Train the network(s) on spectra ``X`` on ``axis`` and targets ``y``; returns self.
 
         As :meth:`SpectralEstimator.fit <geosoil.models.spectral.base.SpectralEstimator.fit>`;
-        with ``init_from`` the networks start from the parent artifact's.
+        with ``init_from`` the networks start from the parent artifact's. The epoch count
+        is chosen by early stopping on the validation set (``groups`` are accepted for a
+        common signature and not used).
 
         Raises
         ------

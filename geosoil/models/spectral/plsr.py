@@ -2,7 +2,10 @@
 
 As in Albinet et al. (2022): spectra preprocessed by SNV and a Savitzky-Golay first
 derivative (window 11, polynomial order 1), the CO2 band 2269-2389 cm-1 dropped, the target
-log10-transformed, and the number of components chosen by R2 on a validation set.
+log10-transformed. The number of components is chosen by the pooled R2 of inner k-fold
+cross-validation (10 folds, grouped when the outer split is) and the model is then refitted
+on all training spectra; ``selection: holdout`` keeps the paper's choice on one validation
+set, without refit.
 
 The solver is PLS1 by NIPALS, written here so that one pass gives the models with 1, 2, ...
 ``max_components`` components at once, and so that the artifact holds nothing but the
@@ -88,13 +91,14 @@ def pls1_coefficients(X: np.ndarray, y: np.ndarray, n_components: int) -> np.nda
 
 @register
 class PLSR(SpectralEstimator):
-    """PLS regression on preprocessed spectra, components chosen on validation R2.
+    """PLS regression on preprocessed spectra, components chosen by inner CV, then refit.
 
     Parameters
     ----------
     n_components
         Components of the model; None chooses among 1..``max_components`` the count with the
-        best R2 on the validation set (on the transformed target scale).
+        best R2 (on the transformed target scale) of inner cross-validation, or of the
+        validation set with ``selection: holdout``.
     max_components
         Largest count tried when ``n_components`` is None.
     preprocessing
@@ -105,12 +109,18 @@ class PLSR(SpectralEstimator):
     seed
         Seeds the validation split.
     valid_fraction
-        Share of the spectra held out to choose ``n_components`` when ``fit`` gets no
-        validation set (none is held out when ``n_components`` is given).
+        With ``selection: holdout``: share of the spectra held out to choose
+        ``n_components`` when ``fit`` gets no validation set.
+    selection
+        ``"cv"``: inner ``inner_folds``-fold cross-validation, then refit on all training
+        spectra; ``"holdout"``: choice on one validation set, no refit.
+    inner_folds
+        Folds of the inner cross-validation.
 
     Notes
     -----
-    Learned state: ``n_components_``; ``validation_r2_`` (R2 on the validation set with
+    Learned state: ``n_components_``; ``cv_scores_`` (one dict per count tried by inner
+    CV: ``n_components``, ``cv_r2``); ``validation_r2_`` (R2 on the validation set with
     ``k`` components at index ``k - 1``; empty without a validation set); ``coef_`` (the
     regression vector over the preprocessed bands) and ``intercept_``, both on the
     standardized target scale; and the shared state of :class:`SpectralEstimator`.
@@ -139,6 +149,8 @@ class PLSR(SpectralEstimator):
         target_transform: Literal["none", "log10"] = "log10",
         seed: int = 0,
         valid_fraction: float = 0.1,
+        selection: Literal["cv", "holdout"] = "cv",
+        inner_folds: int = 10,
     ) -> None:
         self.n_components = n_components
         self.max_components = max_components
@@ -146,6 +158,8 @@ class PLSR(SpectralEstimator):
         self.target_transform = target_transform
         self.seed = seed
         self.valid_fraction = valid_fraction
+        self.selection = selection
+        self.inner_folds = inner_folds
 
     def _check_params(self) -> None:
         for name in ("n_components", "max_components"):
@@ -160,14 +174,27 @@ class PLSR(SpectralEstimator):
                 )
 
     def _needs_validation(self) -> bool:
-        return self.n_components is None
+        return self._setting("n_components") is None
+
+    def _candidates(self) -> list[dict[str, Any]]:
+        if self.n_components is not None:
+            return [{}]
+        return [{"n_components": k} for k in range(1, self.max_components + 1)]
+
+    def _candidate_predictions(self, data: PreparedData) -> np.ndarray:
+        # One NIPALS pass gives every count; counts the fold cannot support are NaN.
+        n, p = data.Z_train.shape
+        wanted = min(self.max_components, n - 1, p)
+        coefficients, intercepts = _pls_path(data.Z_train, data.t_train, wanted)
+        out = np.full((len(data.Z_valid), self.max_components), np.nan)
+        out[:, : len(coefficients)] = data.Z_valid.astype(np.float64) @ coefficients.T + intercepts
+        return out
 
     def _fit_prepared(self, data: PreparedData) -> None:
-        Z = data.Z_train.astype(np.float64)
-        t = data.t_train
-        n, p = Z.shape
-        field = "n_components" if self.n_components is not None else "max_components"
-        wanted = getattr(self, field)
+        n, p = data.Z_train.shape
+        fixed = self._setting("n_components")
+        field = "n_components" if fixed is not None else "max_components"
+        wanted = fixed if fixed is not None else self.max_components
         limit = min(n - 1, p)
         if wanted > limit:
             raise SampleDataError(
@@ -176,22 +203,17 @@ class PLSR(SpectralEstimator):
                 field=f"model.params.{field}",
                 fix=f"lower {field} to at most {limit}, or provide more spectra",
             )
-        x_mean = Z.mean(axis=0)
-        y_mean = float(t.mean())
-        Z -= x_mean
-        coefficients = pls1_coefficients(Z, t - y_mean, wanted)
-        del Z
+        coefficients, intercepts = _pls_path(data.Z_train, data.t_train, wanted)
         if len(coefficients) < wanted:
             log.info(
                 "PLSR: the target is explained exactly by %d component(s); no more are extracted",
                 len(coefficients),
             )
-        intercepts = y_mean - coefficients @ x_mean
 
         validation_r2 = np.zeros(0)
         if data.Z_valid is not None:
             validation_r2 = _r2_per_model(data.Z_valid, data.t_valid, coefficients, intercepts)
-        if self.n_components is None:
+        if fixed is None:
             chosen = int(np.argmax(validation_r2)) + 1
             log.info(
                 "PLSR: %d component(s) chosen, validation R2 %.3f (tried 1 to %d)",
@@ -200,7 +222,7 @@ class PLSR(SpectralEstimator):
                 len(coefficients),
             )
         else:
-            chosen = min(self.n_components, len(coefficients))
+            chosen = min(fixed, len(coefficients))
         self.n_components_ = chosen
         self.validation_r2_ = validation_r2
         self.coef_ = coefficients[chosen - 1].copy()
@@ -234,6 +256,16 @@ class PLSR(SpectralEstimator):
         model.n_components_ = int(state["n_components"])
         model.validation_r2_ = np.asarray(state["validation_r2"], dtype=np.float64)
         return model
+
+
+def _pls_path(Z: np.ndarray, t: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    """Regression vectors (k, p) and intercepts (k,) of the PLS models with 1..k components."""
+    Z = Z.astype(np.float64)
+    x_mean = Z.mean(axis=0)
+    y_mean = float(t.mean())
+    Z -= x_mean
+    coefficients = pls1_coefficients(Z, t - y_mean, n_components)
+    return coefficients, y_mean - coefficients @ x_mean
 
 
 def _linear_rows(Z: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:

@@ -5,9 +5,10 @@ SNV, a Savitzky-Golay first derivative (window 11, order 1) and a per-band stand
 (an RBF kernel measures Euclidean distances, which unscaled bands would dominate), and
 scikit-learn's ``SVR(kernel="rbf")`` is fitted on the standardized target for every pair of
 ``C`` in ``c_values`` and ``gamma`` in ``gamma_factors`` times the ``"scale"`` gamma
-(``1 / (n_bands * variance of the inputs)``). The pair with the best validation R2 is kept
-as it was fitted, on the training share only: no refit on training plus validation, so the
-validation score reported is that of the model saved.
+(``1 / (n_bands * variance of the inputs)``). The pair with the best pooled R2 of inner
+k-fold cross-validation (grouped when the outer split is) is refitted on all training
+spectra; with ``selection: holdout`` the pair best on one validation set is kept as it was
+fitted on the training share.
 
 The artifact holds the support vectors, dual coefficients and intercept as tensors and
 ``gamma``/``C`` in JSON; prediction evaluates the RBF decision function in numpy, so a
@@ -78,8 +79,8 @@ def rbf_decision_function(
 
 @register
 class SpectralSVR(SpectralEstimator):
-    """RBF support vector regression on preprocessed spectra, ``C`` and ``gamma`` chosen on
-    validation R2.
+    """RBF support vector regression on preprocessed spectra, ``C`` and ``gamma`` chosen by
+    inner cross-validation, then refitted.
 
     Parameters
     ----------
@@ -92,8 +93,11 @@ class SpectralSVR(SpectralEstimator):
     seed
         Seeds the validation split.
     valid_fraction
-        Share of the spectra held out to choose ``C`` and ``gamma`` when ``fit`` gets no
-        validation set (none is held out when there is a single candidate).
+        With ``selection: holdout``: share of the spectra held out to choose ``C`` and
+        ``gamma`` when ``fit`` gets no validation set.
+    selection, inner_folds
+        ``"cv"``: inner ``inner_folds``-fold cross-validation, then refit on all training
+        spectra; ``"holdout"``: choice on one validation set, no refit.
     c_values
         Candidate penalties ``C``.
     gamma_factors
@@ -131,6 +135,8 @@ class SpectralSVR(SpectralEstimator):
         c_values: Sequence[float] = (1.0, 10.0, 100.0),
         gamma_factors: Sequence[float] = (0.1, 1.0, 10.0),
         epsilon: float = 0.1,
+        selection: Literal["cv", "holdout"] = "cv",
+        inner_folds: int = 5,
     ) -> None:
         self.preprocessing = preprocessing
         self.target_transform = target_transform
@@ -139,6 +145,8 @@ class SpectralSVR(SpectralEstimator):
         self.c_values = c_values
         self.gamma_factors = gamma_factors
         self.epsilon = epsilon
+        self.selection = selection
+        self.inner_folds = inner_folds
 
     def _check_params(self) -> None:
         for name in ("c_values", "gamma_factors"):
@@ -164,7 +172,21 @@ class SpectralSVR(SpectralEstimator):
             )
 
     def _needs_validation(self) -> bool:
-        return len(self.c_values) * len(self.gamma_factors) > 1
+        return len(self._grid()) > 1
+
+    def _candidates(self) -> list[dict[str, Any]]:
+        grid = [
+            {"C": float(c), "gamma_factor": float(f)}
+            for c in self.c_values
+            for f in self.gamma_factors
+        ]
+        return grid if len(grid) > 1 else [{}]
+
+    def _grid(self) -> list[tuple[float, float]]:
+        """(C, gamma factor) pairs to fit: the chosen one, or every pair."""
+        if self._selected:
+            return [(self._selected["C"], self._selected["gamma_factor"])]
+        return [(float(c), float(f)) for c in self.c_values for f in self.gamma_factors]
 
     def _fit_prepared(self, data: PreparedData) -> None:
         from sklearn.svm import SVR
@@ -174,19 +196,18 @@ class SpectralSVR(SpectralEstimator):
         gamma_scale = 1.0 / (Z.shape[1] * variance) if variance > 0 else 1.0
         scores: list[dict[str, float]] = []
         best, best_r2 = None, -math.inf
-        for c in self.c_values:
-            for factor in self.gamma_factors:
-                gamma = float(factor) * gamma_scale
-                svr = SVR(kernel="rbf", C=float(c), gamma=gamma, epsilon=float(self.epsilon))
-                svr.fit(Z, data.t_train)
-                r2 = math.nan
-                if data.Z_valid is not None:
-                    r2 = _r2(svr.predict(data.Z_valid.astype(np.float64)), data.t_valid)
-                scores.append({"C": float(c), "gamma": gamma, "valid_r2": r2})
-                if r2 > best_r2:
-                    best, best_r2 = svr, r2
-                elif best is None:  # no R2 defined (no validation set, constant target)
-                    best = svr
+        for c, factor in self._grid():
+            gamma = float(factor) * gamma_scale
+            svr = SVR(kernel="rbf", C=float(c), gamma=gamma, epsilon=float(self.epsilon))
+            svr.fit(Z, data.t_train)
+            r2 = math.nan
+            if data.Z_valid is not None:
+                r2 = _r2(svr.predict(data.Z_valid.astype(np.float64)), data.t_valid)
+            scores.append({"C": float(c), "gamma": gamma, "valid_r2": r2})
+            if r2 > best_r2:
+                best, best_r2 = svr, r2
+            elif best is None:  # no R2 defined (no validation set, constant target)
+                best = svr
         log.info(
             "SVR: C=%g, gamma=%.3g (%d candidates, validation R2 %.3f), %d support vectors",
             best.C,

@@ -49,9 +49,52 @@ def test_pls1_stops_when_the_target_is_explained_exactly():
     np.testing.assert_allclose(X @ coefficients[-1], y, atol=1e-10)
 
 
-def test_components_chosen_on_data_of_known_rank():
+def test_components_chosen_by_inner_cv_then_refitted_on_all():
     X, y, axis = rank_three_spectra()
     model = PLSR(preprocessing=[], target_transform="none", max_components=10).fit(X, y, axis=axis)
+    scores = [row["cv_r2"] for row in model.cv_scores_]
+    assert [row["n_components"] for row in model.cv_scores_] == list(range(1, 11))
+    assert max(scores[:2]) < 0.95 and scores[2] > 0.9999
+    assert 3 <= model.n_components_ <= 10 and scores[model.n_components_ - 1] == max(scores)
+    assert model.n_train_ == 150 and model.n_valid_ == 0  # refitted on every spectrum
+    X_test, y_test, _ = rank_three_spectra(seed=1)
+    np.testing.assert_allclose(model.predict(X_test), y_test, atol=0.01)
+
+
+def test_grouped_inner_folds_keep_groups_together(monkeypatch):
+    from geosoil.models.spectral import base
+
+    seen = []
+    real = base.inner_folds
+
+    def spy(n, k, *, groups=None, seed=0):
+        folds = real(n, k, groups=groups, seed=seed)
+        seen.extend(folds)
+        return folds
+
+    monkeypatch.setattr(base, "inner_folds", spy)
+    X, y, axis = toy_spectra(n=120)
+    groups = np.repeat(np.arange(12), 10)
+    PLSR(max_components=5, inner_folds=4).fit(
+        X[:100],
+        y[:100],
+        axis=axis,
+        X_valid=X[100:],
+        y_valid=y[100:],
+        groups=groups[:100],
+        groups_valid=groups[100:],
+    )
+    assert len(seen) == 4
+    for train, valid in seen:
+        assert not set(groups[train]) & set(groups[valid])
+    assert sum(len(valid) for _, valid in seen) == 120  # the validation set joined
+
+
+def test_components_chosen_on_one_holdout_without_refit():
+    X, y, axis = rank_three_spectra()
+    model = PLSR(
+        preprocessing=[], target_transform="none", max_components=10, selection="holdout"
+    ).fit(X, y, axis=axis)
     r2 = model.validation_r2_
     assert r2.shape == (10,)
     assert r2[:2].max() < 0.95 and r2[2] > 0.9999  # three components are needed and enough
@@ -84,13 +127,16 @@ def test_fixed_component_count_holds_nothing_out():
 def test_fewer_samples_than_components():
     X, y, axis = toy_spectra(n=25)
     with pytest.raises(SampleDataError, match="30 PLS components need at least 31") as err:
-        PLSR().fit(X, y, axis=axis)
+        PLSR(selection="holdout").fit(X, y, axis=axis)
     assert err.value.field == "model.params.max_components"
     # 2 of 25 held out for validation: 23 training spectra carry at most 22 components.
     assert "lower max_components to at most 22" in err.value.fix
     with pytest.raises(SampleDataError, match="n_components") as err:
         PLSR(n_components=40).fit(X, y, axis=axis)
     assert "lower n_components to at most 24" in err.value.fix
+    # Inner CV scores only the counts every fold supports.
+    model = PLSR().fit(X, y, axis=axis)
+    assert model.n_components_ <= 20 and model.cv_scores_[-1]["cv_r2"] is None
 
 
 def test_prediction_does_not_depend_on_batching():

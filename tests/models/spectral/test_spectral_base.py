@@ -43,7 +43,7 @@ def toy_spectra(n=120, n_bands=300, *, seed=0, noise=0.005, unit="cm-1"):
 
 def test_fit_records_axis_pipeline_and_target_scaling():
     X, y, axis = toy_spectra()
-    model = PLSR(preprocessing=[{"name": "snv"}], seed=2).fit(X, y, axis=axis)
+    model = PLSR(preprocessing=[{"name": "snv"}], seed=2, selection="holdout").fit(X, y, axis=axis)
     assert model.axis_.same_as(axis)
     assert model.preprocessing_.to_spec() == [{"name": "snv"}]
     assert model.n_valid_ == 12 and model.n_train_ == 108
@@ -158,10 +158,12 @@ def test_bad_targets_are_refused():
 def test_too_few_samples_for_the_validation_split():
     X, y, axis = toy_spectra(n=10)
     with pytest.raises(SampleDataError, match="too few") as err:
-        PLSR(max_components=2).fit(X, y, axis=axis)
+        PLSR(max_components=2, selection="holdout").fit(X, y, axis=axis)
     assert err.value.field == "model.params.valid_fraction"
+    with pytest.raises(SampleDataError, match="too few for inner cross-validation"):
+        PLSR(max_components=2).fit(X[:3], y[:3], axis=axis)
     with pytest.raises(ConfigError, match="valid_fraction"):
-        PLSR(valid_fraction=1.5).fit(*toy_spectra()[:2], axis=toy_spectra()[2])
+        PLSR(valid_fraction=1.5, selection="holdout").fit(*toy_spectra()[:2], axis=toy_spectra()[2])
 
 
 def test_bad_hyperparameters_are_refused():

@@ -25,7 +25,7 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     X, y, axis = data
-    return SpectralSVR(**QUICK).fit(X, y, axis=axis)
+    return SpectralSVR(**QUICK, selection="holdout").fit(X, y, axis=axis)
 
 
 def test_rbf_decision_function_equals_scikit_learn():
@@ -43,7 +43,9 @@ def test_rbf_decision_function_equals_scikit_learn():
 def test_estimator_equals_scikit_learn_with_the_chosen_parameters(data):
     X, y, axis = data
     X_valid, y_valid, _ = toy_spectra(n=30, n_bands=80, seed=3)
-    model = SpectralSVR(**QUICK).fit(X, y, axis=axis, X_valid=X_valid, y_valid=y_valid)
+    model = SpectralSVR(**QUICK, selection="holdout").fit(
+        X, y, axis=axis, X_valid=X_valid, y_valid=y_valid
+    )
     t_train = (np.log10(y) - model.target_mean_) / model.target_scale_
     reference = SVR(kernel="rbf", C=model.c_, gamma=model.gamma_, epsilon=0.1)
     reference.fit(model.transform_inputs(X).astype(np.float64), t_train)
@@ -63,6 +65,25 @@ def test_c_and_gamma_are_chosen_on_validation_r2(fitted):
     assert (fitted.c_, fitted.gamma_) == (best["C"], best["gamma"])
     assert fitted.n_valid_ == 12 and fitted.n_train_ == 108
     assert len(fitted.dual_coef_) == len(fitted.support_vectors_) <= fitted.n_train_
+
+
+def test_inner_cv_chooses_then_refits_on_training_and_validation(data):
+    X, y, axis = data
+    X_valid, y_valid, _ = toy_spectra(n=30, n_bands=80, seed=3)
+    model = SpectralSVR(**QUICK, inner_folds=3).fit(
+        X, y, axis=axis, X_valid=X_valid, y_valid=y_valid
+    )
+    assert model.n_train_ == 150 and model.n_valid_ == 0
+    best = max(model.cv_scores_, key=lambda row: row["cv_r2"])
+    assert len(model.cv_scores_) == 9 and model.c_ == best["C"]
+    X_all, y_all = np.concatenate([X, X_valid]), np.concatenate([y, y_valid])
+    t_all = (np.log10(y_all) - model.target_mean_) / model.target_scale_
+    reference = SVR(kernel="rbf", C=model.c_, gamma=model.gamma_, epsilon=0.1)
+    reference.fit(model.transform_inputs(X_all).astype(np.float64), t_all)
+    Z_test = model.transform_inputs(X[:20]).astype(np.float64)
+    np.testing.assert_allclose(
+        model._predict_standardized(Z_test), reference.predict(Z_test), rtol=0, atol=1e-6
+    )
 
 
 def test_a_single_candidate_holds_nothing_out(data):
