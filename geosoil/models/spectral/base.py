@@ -271,7 +271,8 @@ class SpectralEstimator(GeoSoilEstimator):
         """Checks, split, preprocessing and target scaling; sets no attribute on self.
 
         Without ``X_valid`` a validation share is held out when the model needs one and
-        ``hold_out`` is True (False: the final refit on all spectra). A fitted ``pipeline`` (a transfer-learning parent's) is applied as it is, not refit,
+        ``hold_out`` is True (False: the final refit on all spectra). A fitted
+        ``pipeline`` (a transfer-learning parent's) is applied as it is, not refit,
         so that the inputs look like those the parent's network learned from.
         """
         self._check_params()
