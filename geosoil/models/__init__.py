@@ -9,6 +9,7 @@ from geosoil.models.soc.sciren import ScIReN
 from geosoil.models.spectral.base import SpectralEstimator
 from geosoil.models.spectral.cnn import SpectralCNN
 from geosoil.models.spectral.lr_schedule import LRFinderResult
+from geosoil.models.spectral.mbl import SpectralMBL
 from geosoil.models.spectral.network import NetworkSpectralEstimator
 from geosoil.models.spectral.plsr import PLSR
 from geosoil.models.spectral.resnet import SpectralResNet
@@ -26,6 +27,7 @@ __all__ = [
     "ScIReN",
     "SpectralCNN",
     "SpectralEstimator",
+    "SpectralMBL",
     "SpectralResNet",
     "SpectralSVR",
     "get_estimator_class",

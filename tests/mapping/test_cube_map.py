@@ -18,7 +18,7 @@ from geosoil.mapping.grid import Grid
 from geosoil.mapping.job import MapJob
 from geosoil.mapping.outputs import FLOAT_NODATA
 from geosoil.mapping.predictors import ModelLayers
-from geosoil.models import PLSR
+from geosoil.models import PLSR, SpectralMBL
 from geosoil.spectra import SpectralAxis
 from geosoil.spectra.resample import interpolation_matrix
 
@@ -381,3 +381,36 @@ def test_lazy_map_of_a_cube_equals_the_store(cube_tif, visible_model, tmp_path):
     store, _ = run_to_store(job, tmp_path / "m.zarr", chunk=16, execution=QUIET)
     stored = read_store(store)["clay_pct"]
     np.testing.assert_array_equal(np.where(np.isnan(lazy), FLOAT_NODATA, lazy), stored)
+
+
+def test_memory_based_learning_maps_a_cube(cube_tif, tmp_path):
+    rng = np.random.default_rng(2)
+    strengths = rng.uniform(0.0, 1.0, (120, len(FEATURES)))
+    positions = np.arange(500.0, 1301.0, 10.0)
+    model = SpectralMBL(k=30, preprocessing=[], target_transform="none", validation_size=40)
+    model.fit(
+        reflectance(strengths, positions),
+        target_of(strengths),
+        axis=SpectralAxis.from_values(positions, "nm"),
+    )
+    artifact = load_artifact(
+        save_artifact(
+            model,
+            tmp_path / "mbl.safetensors",
+            input_spec=model.input_spec(),
+            output_spec=OutputSpec(names=["clay_pct"], units=["%"]),
+            provenance=Provenance(data_fingerprint="toy", n_samples=120, seed=2),
+        )
+    )
+    cube = CubeSource.from_config(cube_config(cube_tif))
+    job = MapJob.build(grid_of(cube_tif), [], [ModelLayers.build(artifact)], cube=cube)
+    mapped = read_store(run_to_store(job, tmp_path / "m.zarr", chunk=16, execution=QUIET)[0])
+    values = cube_values()
+    values[:, 2:4, 5:9] = NODATA
+    values[10, 20, 20] = NODATA
+    good = ~(((CUBE_NM >= 1340) & (CUBE_NM <= 1460)) | ((CUBE_NM >= 1790) & (CUBE_NM <= 1960)))
+    expected = expected_map(artifact.estimator, values[good], CUBE_NM[good], positions)
+    valid = np.isfinite(expected)
+    np.testing.assert_allclose(mapped["clay_pct"][valid], expected[valid], rtol=1e-3, atol=1e-3)
+    truth = target_of(pixel_strengths()).reshape(SIDE, SIDE)
+    assert np.corrcoef(mapped["clay_pct"][valid], truth[valid])[0, 1] > 0.98

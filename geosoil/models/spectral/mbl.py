@@ -1,0 +1,500 @@
+"""Memory-based learning (``spectral_mbl``): a local PLS model per spectrum to predict.
+
+In the spirit of resemble's ``mbl`` (Ramirez-Lopez et al. 2013): the training spectra are
+kept as a library; each spectrum to predict gets its ``k`` most similar library spectra
+and a PLS model fitted on them alone. Soil libraries mix soils whose spectra relate to the
+property in different ways, and a local model follows those changes where one global
+model averages them out.
+
+* **Dissimilarity**: Mahalanobis distance in the space of the first ``d`` global PCA (or
+  PLS) scores of the preprocessed library, or the correlation dissimilarity
+  ``sqrt((1 - r) / 2)`` between spectra. ``d`` is fixed or chosen as the count whose
+  nearest neighbours have the closest targets (resemble's "optimal principal components").
+* **Neighbours**: ``k`` fixed, or chosen among several by nearest-neighbour validation:
+  library spectra are predicted from their own neighbourhoods with themselves left out,
+  and the ``k`` with the lowest RMSE is kept.
+* **Local model**: PLS with ``max_pls_components``, or weighted-average PLS (``wapls``,
+  resemble's default): the models with ``min..max`` components averaged with weights
+  ``1 / (s_j g_j)`` (s_j: residual of the spectrum to predict after ``j`` components, g_j:
+  root mean square of the regression vector), after Shenk et al. (1997).
+  The dissimilarities can weight the neighbours (tricube) or join them as predictors.
+
+The local models work in the space of the library's first ``n_local_features`` principal
+components: PLS is invariant to an orthogonal rotation of its predictors, so with every
+component this equals PLS on the spectra, and a truncation keeps all but a sliver of
+variance while making each local model cost ``k x n_local_features`` instead of
+``k x bands``. Prediction is batched (stacked matrix products, one per spectrum, so a
+spectrum's value never depends on its batch). The library (scores, targets, loadings) is
+stored in the artifact as tensors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from geosoil.errors import ConfigError, SampleDataError
+from geosoil.models.registry import register
+from geosoil.models.spectral.base import PreparedData, SpectralEstimator
+from geosoil.models.spectral.plsr import PLSR
+
+__all__ = ["SpectralMBL", "local_pls_predict"]
+
+log = logging.getLogger(__name__)
+
+_BATCH = 256  # spectra per batch at prediction: (256, k, m) float64 stays near 20 MB
+_TENSORS = ("library_features", "library_target", "loadings", "feature_mean", "score_scale")
+
+
+def local_pls_predict(
+    neighbours: np.ndarray,
+    target: np.ndarray,
+    query: np.ndarray,
+    *,
+    max_components: int,
+    min_components: int | None = None,
+    weights: np.ndarray | None = None,
+    single: bool = False,
+) -> np.ndarray:
+    """Predictions of local PLS1 models, one per query, batched.
+
+    NIPALS without deflating the predictors (in PLS1 ``X_a^T y_a = X^T y_a`` and the scores
+    are ``X w_a - T (P^T w_a)``; ``X^T y_(a+1) = X^T y_a - q_a X^T t_a``), so each component
+    reads the neighbourhood twice, in torch batched matrix products, one neighbourhood per
+    batch item, so a query's value never depends on its batch.
+
+    Parameters
+    ----------
+    neighbours
+        (B, k, m) predictors of each query's neighbourhood.
+    target
+        (B, k) targets of the neighbourhoods.
+    query
+        (B, m) the spectra to predict.
+    max_components
+        Components of the local model (at most ``k - 1``).
+    min_components
+        None: the prediction with ``max_components``. Otherwise weighted-average PLS over
+        the models with ``min_components..max_components`` components.
+    weights
+        (B, k) non-negative weights of the neighbours, or None (equal).
+    single
+        Compute in float32 (about twice as fast; the default is float64).
+
+    Returns
+    -------
+    ndarray of float64, shape (B,)
+    """
+    dtype = torch.float32 if single else torch.float64
+    X = torch.as_tensor(np.asarray(neighbours), dtype=dtype)
+    y = torch.as_tensor(np.asarray(target), dtype=dtype).clone()
+    x0 = torch.as_tensor(np.asarray(query), dtype=dtype).clone()
+    batch, k, m = X.shape
+    if weights is None:
+        w = torch.full((batch, k), 1.0 / k, dtype=dtype)
+    else:
+        w = torch.as_tensor(np.asarray(weights), dtype=dtype)
+        w = w / w.sum(dim=1, keepdim=True).clamp_min(1e-30)
+    x_mean = torch.bmm(w[:, None, :], X)[:, 0]
+    y_mean = (w * y).sum(dim=1)
+    root = torch.sqrt(w * k)
+    X = (X - x_mean[:, None, :]) * root[:, :, None]
+    y = (y - y_mean[:, None]) * root
+    x0 -= x_mean
+    n_comp = max(1, min(max_components, k - 1, m))
+    low = n_comp if min_components is None else max(1, min(min_components, n_comp))
+    T = torch.zeros((batch, k, n_comp), dtype=dtype)
+    P = torch.zeros((batch, m, n_comp), dtype=dtype)
+    R = torch.zeros((batch, m, n_comp), dtype=dtype)
+    coef = torch.zeros((batch, m), dtype=dtype)
+    prediction = y_mean.clone()
+    stacked, weight_terms = [], []
+    covariance = torch.bmm(y[:, None, :], X)[:, 0]  # X^T y_a, updated without X below
+    for a in range(n_comp):
+        wv = covariance / torch.linalg.vector_norm(covariance, dim=1, keepdim=True).clamp_min(1e-30)
+        ptw = torch.bmm(wv[:, None, :], P[:, :, :a])[:, 0]  # (B, a): P^T w
+        t = torch.bmm(X, wv[:, :, None])[:, :, 0] - torch.bmm(T[:, :, :a], ptw[:, :, None])[:, :, 0]
+        tt = (t * t).sum(dim=1).clamp_min(1e-30)
+        xt = torch.bmm(t[:, None, :], X)[:, 0]  # X^T t
+        p = xt / tt[:, None]
+        q = (y * t).sum(dim=1) / tt
+        y -= q[:, None] * t
+        covariance = covariance - q[:, None] * xt  # X^T y_(a+1)
+        t0 = (x0 * wv).sum(dim=1)
+        x0 -= t0[:, None] * p
+        prediction = prediction + q * t0
+        T[:, :, a], P[:, :, a] = t, p
+        if min_components is not None:
+            r = wv - torch.bmm(R[:, :, :a], ptw[:, :, None])[:, :, 0]
+            R[:, :, a] = r
+            coef += q[:, None] * r
+        if a + 1 < low:
+            continue
+        stacked.append(prediction)
+        if min_components is not None:
+            residual = torch.sqrt((x0 * x0).mean(dim=1))
+            coef_rms = torch.sqrt((coef * coef).mean(dim=1))
+            weight_terms.append(1.0 / (residual * coef_rms).clamp_min(1e-30))
+    if min_components is None:
+        return stacked[-1].numpy().astype(np.float64)
+    terms = torch.stack(weight_terms, dim=1)
+    terms /= terms.sum(dim=1, keepdim=True)
+    return (torch.stack(stacked, dim=1) * terms).sum(dim=1).numpy().astype(np.float64)
+
+
+@register
+class SpectralMBL(SpectralEstimator):
+    """Memory-based learning: a local (weighted-average) PLS per spectrum to predict.
+
+    Parameters
+    ----------
+    preprocessing
+        Preprocessing steps; None uses PLSR's (SNV, Savitzky-Golay first derivative, the
+        CO2 band dropped on a cm-1 axis).
+    target_transform
+        ``"log10"`` or ``"none"``.
+    dissimilarity
+        ``"pca"`` or ``"pls"`` (Mahalanobis distance on global scores) or ``"correlation"``.
+    n_dissimilarity_components
+        Score components of the dissimilarity; None chooses 1..``max_dissimilarity_
+        components`` by the targets of nearest neighbours.
+    max_dissimilarity_components
+        Largest count tried when ``n_dissimilarity_components`` is None.
+    k
+        Neighbours per spectrum: a count, or a list of counts chosen among by
+        nearest-neighbour validation.
+    local_model
+        ``"wapls"`` (weighted average of ``min..max_pls_components``) or ``"pls"``
+        (``max_pls_components``).
+    min_pls_components, max_pls_components
+        Components of the local models (capped at ``k - 1``).
+    dissimilarity_usage
+        ``"none"``, ``"weights"`` (tricube weights of the neighbours) or ``"predictors"``
+        (the dissimilarities to the neighbours join the local predictors).
+    n_local_features
+        Library principal components the local models work in.
+    validation_size
+        Library spectra left out one at a time to choose ``k`` (and ``d``).
+    seed
+        Seeds the choice of those spectra.
+    valid_fraction
+        Unused (MBL holds nothing out); kept for a common signature.
+    selection, inner_folds
+        Unused: ``k`` is chosen by nearest-neighbour validation.
+
+    Notes
+    -----
+    Learned state: ``library_features_`` (n, m), ``library_target_`` (n,, standardized),
+    ``loadings_`` (m, bands), ``feature_mean_`` (bands,), ``score_scale_`` (d,),
+    ``n_dissimilarity_components_``, ``k_``, ``validation_rmse_`` (per ``k`` tried, on the
+    standardized target), and the shared state of :class:`SpectralEstimator`.
+    """
+
+    registry_name = "spectral_mbl"
+    default_preprocessing = PLSR.default_preprocessing
+
+    def __init__(
+        self,
+        *,
+        preprocessing: list[dict[str, Any]] | None = None,
+        target_transform: Literal["none", "log10"] = "log10",
+        dissimilarity: Literal["pca", "pls", "correlation"] = "pca",
+        n_dissimilarity_components: int | None = None,
+        max_dissimilarity_components: int = 30,
+        k: int | Sequence[int] = (40, 60, 80, 100, 150),
+        local_model: Literal["wapls", "pls"] = "wapls",
+        min_pls_components: int = 3,
+        max_pls_components: int = 15,
+        dissimilarity_usage: Literal["none", "weights", "predictors"] = "none",
+        n_local_features: int = 100,
+        validation_size: int = 300,
+        seed: int = 0,
+        valid_fraction: float = 0.1,
+        selection: Literal["cv", "holdout"] = "cv",
+        inner_folds: int = 5,
+    ) -> None:
+        self.preprocessing = preprocessing
+        self.target_transform = target_transform
+        self.dissimilarity = dissimilarity
+        self.n_dissimilarity_components = n_dissimilarity_components
+        self.max_dissimilarity_components = max_dissimilarity_components
+        self.k = k
+        self.local_model = local_model
+        self.min_pls_components = min_pls_components
+        self.max_pls_components = max_pls_components
+        self.dissimilarity_usage = dissimilarity_usage
+        self.n_local_features = n_local_features
+        self.validation_size = validation_size
+        self.seed = seed
+        self.valid_fraction = valid_fraction
+        self.selection = selection
+        self.inner_folds = inner_folds
+
+    # ---------------------------------------------------------------- checks
+    def _check_params(self) -> None:
+        choices = {
+            "dissimilarity": ("pca", "pls", "correlation"),
+            "local_model": ("wapls", "pls"),
+            "dissimilarity_usage": ("none", "weights", "predictors"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"{name}={getattr(self, name)!r} is not one of {list(allowed)}",
+                    field=f"model.params.{name}",
+                    fix=f"use one of {list(allowed)}",
+                )
+        counts = {
+            "max_dissimilarity_components": self.max_dissimilarity_components,
+            "min_pls_components": self.min_pls_components,
+            "max_pls_components": self.max_pls_components,
+            "n_local_features": self.n_local_features,
+            "validation_size": self.validation_size,
+        }
+        if self.n_dissimilarity_components is not None:
+            counts["n_dissimilarity_components"] = self.n_dissimilarity_components
+        for value in self._k_values():
+            counts["k"] = value
+            for name, number in counts.items():
+                if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+                    raise ConfigError(
+                        f"{name}={number!r} must be a whole number of at least 1",
+                        field=f"model.params.{name}",
+                        fix="e.g. k: [40, 60, 80, 100], min_pls_components: 3, "
+                        "max_pls_components: 15",
+                    )
+        if self.min_pls_components > self.max_pls_components:
+            raise ConfigError(
+                f"min_pls_components={self.min_pls_components} exceeds "
+                f"max_pls_components={self.max_pls_components}",
+                field="model.params.min_pls_components",
+                fix="keep min_pls_components <= max_pls_components",
+            )
+
+    def _k_values(self) -> list[Any]:
+        values = [self.k] if isinstance(self.k, int | bool) or self.k is None else list(self.k)
+        if not values:
+            raise ConfigError(
+                "k is an empty list", field="model.params.k", fix="give at least one count"
+            )
+        return values
+
+    def _needs_validation(self) -> bool:
+        return False
+
+    # ---------------------------------------------------------------- fitting
+    def _fit_prepared(self, data: PreparedData) -> None:
+        Z = data.Z_train.astype(np.float64)
+        t = data.t_train
+        n, p = Z.shape
+        usable = [k for k in self._k_values() if k <= n - 1]
+        if not usable:
+            raise SampleDataError(
+                f"the library has {n} spectra, too few for k={self.k} neighbours (each "
+                "spectrum needs k others)",
+                field="model.params.k",
+                fix=f"lower k to at most {n - 1}, or provide more library spectra",
+            )
+        mean = Z.mean(axis=0)
+        _, singular, vt = np.linalg.svd(Z - mean, full_matrices=False)
+        m = int(min(self.n_local_features, n - 1, p, int(np.sum(singular > singular[0] * 1e-9))))
+        self.feature_mean_ = mean
+        self.loadings_ = vt[:m]
+        self.library_features_ = (Z - mean) @ vt[:m].T
+        self.library_target_ = t.copy()
+        self._fit_dissimilarity(singular[:m], n)
+        self._choose_k(usable)
+
+    def _fit_dissimilarity(self, singular: np.ndarray, n: int) -> None:
+        """The score space of the dissimilarity and its component count."""
+        F = self.library_features_
+        if self.dissimilarity == "pls":
+            weights = _pls_weights(F, self.library_target_, F.shape[1])
+            self.score_rotation_ = weights
+            scores = F @ weights
+        else:
+            self.score_rotation_ = np.eye(F.shape[1])
+            scores = F
+        scale = np.std(scores, axis=0)
+        scale[scale == 0] = 1.0
+        self.score_scale_ = scale
+        if self.dissimilarity == "correlation":
+            self.n_dissimilarity_components_ = F.shape[1]
+            return
+        if self.n_dissimilarity_components is not None:
+            self.n_dissimilarity_components_ = min(self.n_dissimilarity_components, scores.shape[1])
+            return
+        most = min(self.max_dissimilarity_components, scores.shape[1])
+        standardized = scores[:, :most] / scale[:most]
+        queries = self._validation_rows(n)
+        distances = np.zeros((len(queries), n))
+        errors = []
+        for d in range(most):
+            distances += np.square(standardized[queries, d, None] - standardized[None, :, d])
+            masked = distances.copy()
+            masked[np.arange(len(queries)), queries] = np.inf
+            nearest = np.argmin(masked, axis=1)
+            gap = self.library_target_[queries] - self.library_target_[nearest]
+            errors.append(float(np.sqrt(np.mean(np.square(gap)))))
+        self.n_dissimilarity_components_ = int(np.argmin(errors)) + 1
+
+    def _validation_rows(self, n: int) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        return np.sort(rng.permutation(n)[: min(self.validation_size, n)])
+
+    def _choose_k(self, usable: list[int]) -> None:
+        if len(usable) == 1:
+            self.k_, self.validation_rmse_ = usable[0], []
+            return
+        n = len(self.library_target_)
+        rows = self._validation_rows(n)
+        features = self.library_features_[rows]
+        rmse = []
+        for k in usable:
+            predicted = self._local_predictions(features, k, exclude=rows)
+            rmse.append(float(np.sqrt(np.mean(np.square(predicted - self.library_target_[rows])))))
+        self.k_ = usable[int(np.argmin(rmse))]
+        self.validation_rmse_ = [{"k": k, "rmse": r} for k, r in zip(usable, rmse, strict=True)]
+        log.info(
+            "MBL: k=%d chosen by nearest-neighbour validation on %d library spectra "
+            "(RMSE %s), %d dissimilarity components, %d local features",
+            self.k_,
+            len(rows),
+            ", ".join(f"{r:.3f}" for r in rmse),
+            self.n_dissimilarity_components_,
+            self.library_features_.shape[1],
+        )
+
+    # ---------------------------------------------------------------- prediction
+    def _predict_standardized(self, Z: np.ndarray) -> np.ndarray:
+        out = np.empty(len(Z))
+        for start in range(0, len(Z), _BATCH):
+            block = np.asarray(Z[start : start + _BATCH], dtype=np.float64) - self.feature_mean_
+            # One vector-matrix product per row: a row's features never depend on its batch.
+            features = np.matmul(block[:, None, :], self.loadings_.T)[:, 0]
+            out[start : start + len(block)] = self._local_predictions(features, self.k_)
+        return out
+
+    def _dissimilarities(self, features: np.ndarray) -> np.ndarray:
+        """(B, n_library) dissimilarity of each query to each library spectrum."""
+        library = self.library_features_
+        if self.dissimilarity == "correlation":
+            a = features - features.mean(axis=1, keepdims=True)
+            b = library - library.mean(axis=1, keepdims=True)
+            a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-300)
+            b /= np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-300)
+            r = np.matmul(a[:, None, :], b.T)[:, 0]
+            return np.sqrt(np.clip((1.0 - r) / 2.0, 0.0, None))
+        d = self.n_dissimilarity_components_
+        rotation = self.score_rotation_[:, :d]
+        scale = self.score_scale_[:d]
+        q = np.matmul(features[:, None, :], rotation)[:, 0] / scale
+        lib = (library @ rotation) / scale
+        squared = (
+            np.sum(q * q, axis=1)[:, None]
+            + np.sum(lib * lib, axis=1)[None, :]
+            - 2.0 * np.matmul(q[:, None, :], lib.T)[:, 0]
+        )
+        return np.sqrt(np.clip(squared, 0.0, None))
+
+    def _local_predictions(
+        self, features: np.ndarray, k: int, *, exclude: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Local predictions (standardized) for query ``features``; ``exclude[i]`` is a
+        library row left out of query ``i``'s neighbourhood (validation)."""
+        out = np.empty(len(features))
+        for start in range(0, len(features), _BATCH):
+            block = features[start : start + _BATCH]
+            diss = self._dissimilarities(block)
+            if exclude is not None:
+                diss[np.arange(len(block)), exclude[start : start + _BATCH]] = np.inf
+            index = np.argpartition(diss, k - 1, axis=1)[:, :k]
+            near = np.take_along_axis(diss, index, axis=1)
+            neighbours = self.library_features_[index]
+            weights = None
+            query = block
+            if self.dissimilarity_usage == "weights":
+                scaled = near / np.maximum(near.max(axis=1, keepdims=True), 1e-300)
+                weights = np.clip(1.0 - scaled**3, 0.0, None) ** 3 + 1e-6
+            elif self.dissimilarity_usage == "predictors":
+                among = _pairwise(neighbours)
+                spread = np.maximum(among.std(axis=(1, 2), keepdims=True), 1e-300)
+                neighbours = np.concatenate([neighbours, among / spread], axis=2)
+                query = np.concatenate([block, near / spread[:, 0]], axis=1)
+            out[start : start + len(block)] = local_pls_predict(
+                neighbours,
+                self.library_target_[index],
+                query,
+                max_components=self.max_pls_components,
+                min_components=self.min_pls_components if self.local_model == "wapls" else None,
+                weights=weights,
+            )
+        return out
+
+    # ---------------------------------------------------------------- artifact
+    def export_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Tensors ``preprocessing.*`` and the library: ``library_features``,
+        ``library_target``, ``loadings``, ``feature_mean``, ``score_scale``,
+        ``score_rotation`` (float64); JSON state with ``k`` and the dissimilarity."""
+        self._check_fitted()
+        tensors, state = self._export_common()
+        for name in (*_TENSORS, "score_rotation"):
+            tensors[name] = torch.from_numpy(np.ascontiguousarray(getattr(self, f"{name}_")))
+        state["k"] = self.k_
+        state["n_dissimilarity_components"] = self.n_dissimilarity_components_
+        state["validation_rmse"] = self.validation_rmse_
+        return tensors, state
+
+    @classmethod
+    def from_state(cls, params, tensors, state) -> SpectralMBL:
+        model = cls(**params)
+        rest = model._restore_common(tensors, state)
+        names = {*_TENSORS, "score_rotation"}
+        if unexpected := sorted(set(rest) - names):
+            raise ValueError(f"unexpected tensors {unexpected[:3]}")
+        for name in names:
+            setattr(model, f"{name}_", rest[name].numpy().astype(np.float64))
+        n, m = model.library_features_.shape
+        if model.loadings_.shape != (m, len(model.preprocessing_.axis_out_)):
+            raise ValueError(f"loadings has shape {tuple(model.loadings_.shape)}")
+        if model.library_target_.shape != (n,):
+            raise ValueError(f"library_target has shape {tuple(model.library_target_.shape)}")
+        model.k_ = int(state["k"])
+        if not 1 <= model.k_ < n:
+            raise ValueError(f"k={model.k_} does not fit a library of {n} spectra")
+        model.n_dissimilarity_components_ = int(state["n_dissimilarity_components"])
+        model.validation_rmse_ = list(state["validation_rmse"])
+        return model
+
+
+def _pairwise(points: np.ndarray) -> np.ndarray:
+    """(B, k, k) Euclidean distances among each batch's points (B, k, m)."""
+    squared = np.sum(points * points, axis=2)
+    gram = np.matmul(points, np.swapaxes(points, 1, 2))
+    return np.sqrt(np.clip(squared[:, :, None] + squared[:, None, :] - 2.0 * gram, 0.0, None))
+
+
+def _pls_weights(F: np.ndarray, t: np.ndarray, n_components: int) -> np.ndarray:
+    """(m, c) rotations giving global PLS scores ``F R`` of the (centred) features."""
+    X = F - F.mean(axis=0)
+    y = t - t.mean()
+    rotations = []
+    for _ in range(min(n_components, 40)):
+        w = X.T @ y
+        norm = np.linalg.norm(w)
+        if norm < 1e-12:
+            break
+        w /= norm
+        score = X @ w
+        tt = float(score @ score)
+        loading = X.T @ score / tt
+        rotations.append((w, loading))
+        X = X - np.outer(score, loading)
+        y = y - score * float(y @ score) / tt
+    W = np.stack([w for w, _ in rotations], axis=1)
+    P = np.stack([p for _, p in rotations], axis=1)
+    return W @ np.linalg.inv(P.T @ W)
