@@ -11,6 +11,7 @@ from geosoil.models.spectral.cnn import SpectralCNN
 from geosoil.models.spectral.lr_schedule import LRFinderResult
 from geosoil.models.spectral.mbl import SpectralMBL
 from geosoil.models.spectral.network import NetworkSpectralEstimator
+from geosoil.models.spectral.pca import SpectralPCA
 from geosoil.models.spectral.plsr import PLSR
 from geosoil.models.spectral.resnet import SpectralResNet
 from geosoil.models.spectral.svr import SpectralSVR
@@ -28,6 +29,7 @@ __all__ = [
     "SpectralCNN",
     "SpectralEstimator",
     "SpectralMBL",
+    "SpectralPCA",
     "SpectralResNet",
     "SpectralSVR",
     "get_estimator_class",

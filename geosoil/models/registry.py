@@ -67,6 +67,7 @@ def _load_builtin_estimators() -> None:
     import geosoil.models.soc.sciren
     import geosoil.models.spectral.cnn
     import geosoil.models.spectral.mbl
+    import geosoil.models.spectral.pca
     import geosoil.models.spectral.plsr
     import geosoil.models.spectral.resnet
     import geosoil.models.spectral.svr  # noqa: F401
