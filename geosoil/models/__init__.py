@@ -6,6 +6,7 @@ from geosoil.models.lsm.mdpl import ParameterGenerator
 from geosoil.models.registry import get_estimator_class, register, registered_names
 from geosoil.models.soc.binn import BINN
 from geosoil.models.soc.sciren import ScIReN
+from geosoil.models.spectral.auto import SpectralAuto
 from geosoil.models.spectral.base import SpectralEstimator
 from geosoil.models.spectral.cnn import SpectralCNN
 from geosoil.models.spectral.lr_schedule import LRFinderResult
@@ -26,6 +27,7 @@ __all__ = [
     "NotFittedError",
     "ParameterGenerator",
     "ScIReN",
+    "SpectralAuto",
     "SpectralCNN",
     "SpectralEstimator",
     "SpectralMBL",

@@ -65,6 +65,7 @@ def _load_builtin_estimators() -> None:
     import geosoil.models.lsm.mdpl
     import geosoil.models.soc.binn
     import geosoil.models.soc.sciren
+    import geosoil.models.spectral.auto
     import geosoil.models.spectral.cnn
     import geosoil.models.spectral.mbl
     import geosoil.models.spectral.pca

@@ -211,7 +211,7 @@ class SpectralMBL(SpectralEstimator):
         max_pls_components: int = 15,
         dissimilarity_usage: Literal["none", "weights", "predictors"] = "none",
         n_local_features: int = 100,
-        validation_size: int = 300,
+        validation_size: int = 200,
         seed: int = 0,
         valid_fraction: float = 0.1,
         selection: Literal["cv", "holdout"] = "cv",

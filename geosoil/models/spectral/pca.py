@@ -26,8 +26,8 @@ __all__ = ["SpectralPCA"]
 log = logging.getLogger(__name__)
 
 _GBM_DEFAULTS = {
-    "n_estimators": 600,
-    "learning_rate": 0.03,
+    "n_estimators": 400,
+    "learning_rate": 0.05,
     "num_leaves": 15,
     "min_child_samples": 10,
     "subsample": 0.8,
@@ -54,7 +54,7 @@ class SpectralPCA(SpectralEstimator):
     alphas
         Ridge penalties (on standardized scores) chosen among by inner cross-validation.
     gbm_params
-        LightGBM settings overriding the defaults (600 trees, learning rate 0.03, 15
+        LightGBM settings overriding the defaults (400 trees, learning rate 0.05, 15
         leaves, row and column subsampling).
     threads
         LightGBM threads.
