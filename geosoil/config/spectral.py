@@ -128,13 +128,21 @@ class SplitsConfig(StrictModel):
     paper. With ``scheme: grouped`` whole groups of ``group_column`` (a site, a profile) go to
     test and to valid, so no group straddles train and test. With ``scheme: predefined`` the
     folds of ``fold_column`` (a published cross-validation) are the test sets in turn, one
-    split per fold up to ``n_seeds``, and valid is drawn from the other folds.
+    split per fold up to ``n_seeds``, and valid is drawn from the other folds. With
+    ``scheme: holdout`` one fixed calibration/test split (an external test set): the rows
+    whose ``holdout_column`` equals ``test_value`` are the test set, all others train.
     """
 
-    scheme: Literal["random", "grouped", "predefined"] = "random"
+    scheme: Literal["random", "grouped", "predefined", "holdout"] = "random"
     group_column: str | None = None
     fold_column: str | None = Field(
         default=None, description="with scheme 'predefined': the published fold of each sample"
+    )
+    holdout_column: str | None = Field(
+        default=None, description="with scheme 'holdout': marks each sample calibration or test"
+    )
+    test_value: str = Field(
+        default="test", description="with scheme 'holdout': the value marking test rows"
     )
     n_seeds: int = Field(default=20, ge=1)
     test_fraction: float = Field(default=0.1, gt=0, lt=1)
@@ -151,6 +159,13 @@ class SplitsConfig(StrictModel):
             raise ValueError("splits.scheme 'predefined' needs splits.fold_column (e.g. 'fold')")
         if self.scheme != "predefined" and self.fold_column is not None:
             raise ValueError("splits.fold_column is only used with splits.scheme: predefined")
+        if self.scheme == "holdout" and self.holdout_column is None:
+            raise ValueError(
+                "splits.scheme 'holdout' needs splits.holdout_column (e.g. 'set', with "
+                "'test' on the test rows)"
+            )
+        if self.scheme != "holdout" and self.holdout_column is not None:
+            raise ValueError("splits.holdout_column is only used with splits.scheme: holdout")
         return self
 
 
@@ -216,10 +231,10 @@ class EvaluateConfig(StrictModel):
 
     @model_validator(mode="after")
     def _curve_models_exist(self) -> EvaluateConfig:
-        if self.learning_curve.enabled and self.splits.scheme == "predefined":
+        if self.learning_curve.enabled and self.splits.scheme in ("predefined", "holdout"):
             raise ValueError(
                 "a learning curve draws its own test set; use splits.scheme random or grouped "
-                "for it, or disable learning_curve with predefined folds"
+                "for it, or disable learning_curve with predefined folds or a holdout"
             )
         unknown = sorted(set(self.learning_curve.models or ()) - set(self.models))
         if unknown:

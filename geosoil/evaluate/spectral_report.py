@@ -301,6 +301,26 @@ def _markdown(
     ]
     overall = table[table["by"] == "all"]
     lines += _markdown_table(overall, first=["model"])
+    pooled = pd.DataFrame(
+        [
+            {"model": name, "n": len(result.predictions), **result.pooled()}
+            for name, result in results.items()
+        ]
+    )
+    lines += [
+        "",
+        "Pooled: every metric over all test predictions at once (with predefined folds or a "
+        "holdout, each sample predicted once).",
+        "",
+        "| model | n | " + " | ".join(_label(m, units, transform) for m in PAPER_METRICS) + " |",
+        "|" + "---|" * (len(PAPER_METRICS) + 2),
+        *[
+            f"| {escape_cell(row['model'])} | {row['n']} | "
+            + " | ".join(f"{row[m]:.3g}" for m in PAPER_METRICS)
+            + " |"
+            for _, row in pooled.iterrows()
+        ],
+    ]
     fit_lines = [
         f"- {escape_cell(name)}: {result.per_seed['fit_seconds'].mean():.1f} s per fit "
         f"({result.n_seeds} splits)"

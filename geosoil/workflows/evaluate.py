@@ -208,6 +208,14 @@ def evaluate_from_config(config: EvaluateConfig) -> EvaluateResult:
             [splits_cfg.fold_column], columns, source=spectra_cfg.path, field="splits.fold_column"
         )
         groups = samples.groups(splits_cfg.fold_column)
+    elif splits_cfg.scheme == "holdout":
+        check_group_columns(
+            [splits_cfg.holdout_column],
+            columns,
+            source=spectra_cfg.path,
+            field="splits.holdout_column",
+        )
+        groups = samples.frame[splits_cfg.holdout_column].to_numpy()
     splits = train_valid_test_splits(
         len(y),
         scheme=splits_cfg.scheme,
@@ -216,6 +224,7 @@ def evaluate_from_config(config: EvaluateConfig) -> EvaluateResult:
         test_fraction=splits_cfg.test_fraction,
         valid_fraction=splits_cfg.valid_fraction,
         seed=splits_cfg.seed,
+        test_value=splits_cfg.test_value,
     )
     fingerprint = data_fingerprint(samples, y)
     ids = samples.frame[spectra_cfg.id_column] if spectra_cfg.id_column else None
@@ -366,12 +375,24 @@ def _data_note(samples: SampleSet, y: np.ndarray, config: LabelledSpectraConfig)
 
 def _split_note(config: EvaluateConfig, splits: list[Split]) -> str:
     cfg = config.splits
+    first = splits[0]
+    if cfg.scheme == "predefined":
+        return (
+            f"{len(splits)} predefined folds of `{cfg.fold_column}` (each fold the test set "
+            f"once, valid {cfg.valid_fraction:.0%} drawn from the other folds; first fold: "
+            f"{first.train.size} train, {first.valid.size} valid, {first.test.size} test)."
+        )
+    if cfg.scheme == "holdout":
+        return (
+            f"one fixed calibration/test split from `{cfg.holdout_column}` (test rows: "
+            f"{cfg.test_value!r}): {first.train.size} train, {first.valid.size} valid, "
+            f"{first.test.size} test."
+        )
     how = (
         f"whole groups of `{cfg.group_column}` held out (no group in two sets)"
         if cfg.scheme == "grouped"
         else "random samples"
     )
-    first = splits[0]
     return (
         f"{len(splits)} {cfg.scheme} train/valid/test splits (seeds {splits[0].seed} to "
         f"{splits[-1].seed}; {how}): test {cfg.test_fraction:.0%} of the samples, valid "

@@ -327,3 +327,47 @@ def test_resampling_outside_the_table_range_is_refused(table):
         spectra_section(table, resample={"like": "m.safetensors", "step": 4})
     with pytest.raises(ConfigError, match="needs start, stop and step"):
         spectra_section(table, resample={"start": 700, "stop": 3900})
+
+
+def test_evaluate_on_a_fixed_holdout_reports_pooled_metrics(table, tmp_path):
+    frame = pd.read_parquet(table)
+    frame["set"] = np.where(np.arange(len(frame)) % 4 == 0, "test", "calibration")
+    path = tmp_path / "with_set.parquet"
+    frame.to_parquet(path)
+    config = evaluate_config(
+        path,
+        tmp_path / "eval",
+        splits={"scheme": "holdout", "holdout_column": "set"},
+        group_columns=[],
+    )
+    evaluate_from_config(config)
+    predictions = pd.read_csv(tmp_path / "eval" / "predictions.csv")
+    assert sorted(predictions["sample_id"]) == sorted(
+        frame.loc[frame["set"] == "test", "sample_id"]
+    )
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "one fixed calibration/test split from `set`" in report and "Pooled" in report
+    bad = evaluate_config(
+        path,
+        tmp_path / "bad",
+        splits={"scheme": "holdout", "holdout_column": "set", "test_value": "validation"},
+        group_columns=[],
+    )
+    with pytest.raises(SampleDataError, match="no test rows") as err:
+        evaluate_from_config(bad)
+    assert err.value.field == "splits.holdout_column" and "calibration" in err.value.message
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(ConfigError, match="needs splits.holdout_column"):
+        evaluate_config(path, tmp_path / "c", splits={"scheme": "holdout"})
+
+
+def test_predefined_split_note_names_the_folds(table, tmp_path):
+    config = evaluate_config(
+        table,
+        tmp_path / "eval",
+        splits={"scheme": "predefined", "fold_column": "site_id", "n_seeds": 2},
+        group_columns=[],
+    )
+    evaluate_from_config(config)
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "2 predefined folds of `site_id` (each fold the test set once" in report
