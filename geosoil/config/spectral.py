@@ -23,6 +23,7 @@ __all__ = [
     "SpectralModelConfig",
     "SpectralTrainConfig",
     "SplitsConfig",
+    "TargetScaleConfig",
 ]
 
 
@@ -101,6 +102,26 @@ class SpectraConfig(StrictModel):
         return options
 
 
+class TargetScaleConfig(StrictModel):
+    """The target column multiplied by ``factor`` on reading, then in ``units``.
+
+    E.g. exchangeable K in mg/kg to cmol(+)/kg: ``{factor: 0.002557, units: cmol(+)/kg}``
+    (1 cmol(+)/kg of K is 391 mg/kg).
+    """
+
+    factor: float = Field(gt=0, description="multiplier applied to the target column")
+    units: str = Field(default="", description="units of the scaled target (required)")
+
+    @model_validator(mode="after")
+    def _units_given(self) -> TargetScaleConfig:
+        if not self.units.strip():
+            raise ValueError(
+                "spectra.target_scale needs units: the units of the target after scaling "
+                "(e.g. units: cmol(+)/kg), so reports and maps are labelled correctly"
+            )
+        return self
+
+
 class LabelledSpectraConfig(SpectraConfig):
     """A spectra table with the target column to learn."""
 
@@ -109,6 +130,19 @@ class LabelledSpectraConfig(SpectraConfig):
     drop_missing_target: bool = Field(
         default=False, description="leave out (and log) samples without a target value"
     )
+    target_scale: TargetScaleConfig | None = Field(
+        default=None, description="convert the target's units on reading: factor and units"
+    )
+    drop_nonpositive: bool = Field(
+        default=False,
+        description="leave out samples whose target is zero or negative (e.g. below "
+        "detection) so that a log10 target can be learned; the count is reported",
+    )
+
+    @property
+    def units(self) -> str:
+        """Units of the target as learned: ``target_scale.units`` or ``target_units``."""
+        return self.target_scale.units if self.target_scale else self.target_units
 
 
 class SpectralModelConfig(StrictModel):

@@ -474,10 +474,12 @@ def _average_replicates(
     out = frame.iloc[first].reset_index(drop=True)
     if "n_scans" in out.columns:
         raise SampleDataError(
-            "the table already has a column 'n_scans', which averaging would overwrite",
+            "the table already has a column 'n_scans' (an already-averaged table?), which "
+            "averaging replicate scans would overwrite",
             path=path,
             field="n_scans",
-            fix="rename that column",
+            fix="if the table is already averaged, set average_replicates: false in the "
+            "spectra section; otherwise rename the 'n_scans' column",
         )
     out["n_scans"] = counts
     n_replicated = int((counts > 1).sum())

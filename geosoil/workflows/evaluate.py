@@ -26,7 +26,7 @@ from geosoil.config.spectral import (
     SpectraConfig,
     SpectralModelConfig,
 )
-from geosoil.errors import ConfigError
+from geosoil.errors import ConfigError, SampleDataError
 from geosoil.evaluate.learning_curve import LearningCurveResult, learning_curve
 from geosoil.evaluate.repeated import RepeatedResult, Split, run_repeated, train_valid_test_splits
 from geosoil.evaluate.spectral_report import comparison_table, write_spectral_report
@@ -35,6 +35,7 @@ from geosoil.io.spectra import SampleSet, read_spectra
 from geosoil.io.writers import staged_directory
 from geosoil.models.registry import get_estimator_class
 from geosoil.spectra import SpectraError, SpectralAxis
+from geosoil.spectra.resample import axis_from_range
 
 __all__ = [
     "EvaluateResult",
@@ -138,13 +139,20 @@ def read_configured_spectra(config: SpectraConfig) -> SampleSet:
                 fix="use a model trained on the same kind of spectra (vis-NIR or MIR)",
             )
     else:
-        descending = samples.axis.values[0] > samples.axis.values[-1]
-        positions = np.arange(resample.start, resample.stop + resample.step / 2, resample.step)
-        target = SpectralAxis.from_values(
-            positions[::-1] if descending else positions,
+        # start/stop may run either way (4000 -> 600 cm-1 or 600 -> 4000); the resampled
+        # table keeps the direction of the table's own axis.
+        positions = axis_from_range(
+            resample.start,
+            resample.stop,
+            resample.step,
             samples.axis.unit,
-            source=config.path,
             field="spectra.resample",
+        ).values
+        descending = samples.axis.values[0] > samples.axis.values[-1]
+        if (positions[0] > positions[-1]) != descending:
+            positions = positions[::-1]
+        target = SpectralAxis.from_values(
+            positions, samples.axis.unit, source=config.path, field="spectra.resample"
         )
     log.info("resampling %s onto %s", samples.axis.describe(), target.describe())
     return samples.resample(target)
@@ -153,11 +161,38 @@ def read_configured_spectra(config: SpectraConfig) -> SampleSet:
 def load_labelled_spectra(
     config: LabelledSpectraConfig, *, target_transform: str
 ) -> tuple[SampleSet, np.ndarray]:
-    """Read the spectra table and its target (positive under log10), as the config says."""
+    """Read the spectra table and its target (positive under log10), as the config says:
+    samples without a target or (``drop_nonpositive``) with a target <= 0 left out, the
+    target multiplied by ``target_scale.factor``. The count left out as non-positive is
+    in ``samples.frame.attrs["n_nonpositive_dropped"]``."""
     samples = read_configured_spectra(config)
     if config.drop_missing_target:
         samples = samples.drop_missing(config.target)
+    dropped = 0
+    if config.drop_nonpositive:
+        values = samples.target(config.target)
+        keep = values > 0
+        dropped = int(np.count_nonzero(~keep))
+        if dropped == len(values):
+            raise SampleDataError(
+                f"every value of '{config.target}' is zero or negative",
+                path=config.path,
+                field="spectra.drop_nonpositive",
+                fix="check the target column and its units",
+            )
+        if dropped:
+            log.warning(
+                "%s: %d of %d samples have '%s' <= 0 and are left out (drop_nonpositive)",
+                config.path.name,
+                dropped,
+                len(values),
+                config.target,
+            )
+            samples = samples.subset(np.flatnonzero(keep))
     y = samples.target(config.target, positive=target_transform == "log10")
+    if config.target_scale is not None:
+        y = y * config.target_scale.factor
+    samples.frame.attrs["n_nonpositive_dropped"] = dropped
     return samples, y
 
 
@@ -258,7 +293,7 @@ def evaluate_from_config(config: EvaluateConfig) -> EvaluateResult:
             results,
             staging,
             target=spectra_cfg.target,
-            units=spectra_cfg.target_units,
+            units=spectra_cfg.units,
             group_columns=group_columns,
             min_test_samples=config.min_group_test_samples,
             learning_curve=curve,
@@ -307,7 +342,7 @@ def _model_saver(
             input_spec=estimator.input_spec(),
             output_spec=OutputSpec(
                 names=[spectra_cfg.target],
-                units=[spectra_cfg.target_units],
+                units=[spectra_cfg.units],
                 back_transform=estimator.target_transform,
             ),
             provenance=Provenance(
@@ -364,13 +399,19 @@ def _learning_curve(
 
 
 def _data_note(samples: SampleSet, y: np.ndarray, config: LabelledSpectraConfig) -> str:
-    units = f" {config.target_units}" if config.target_units else ""
+    units = f" {config.units}" if config.units else ""
     quantity = f" of {samples.quantity}" if samples.quantity else ""
-    return (
+    note = (
         f"`{config.path.name}`, {len(y)} samples, spectra{quantity} on "
         f"{samples.axis.describe()}; {config.target} median {np.median(y):.3g}{units}, "
         f"range {y.min():.3g} to {y.max():.3g}{units}."
     )
+    if config.target_scale is not None:
+        note += f" Target multiplied by {config.target_scale.factor:g} into {config.units}."
+    dropped = samples.frame.attrs.get("n_nonpositive_dropped", 0)
+    if config.drop_nonpositive:
+        note += f" {dropped} sample(s) with a target <= 0 left out (drop_nonpositive)."
+    return note
 
 
 def _split_note(config: EvaluateConfig, splits: list[Split]) -> str:

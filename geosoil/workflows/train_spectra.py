@@ -101,7 +101,8 @@ def train_spectra_from_config(
     metrics = {
         "estimator": config.model.estimator,
         "target": spectra_cfg.target,
-        "target_units": spectra_cfg.target_units,
+        "target_units": spectra_cfg.units,
+        "n_nonpositive_dropped": samples.frame.attrs.get("n_nonpositive_dropped", 0),
         "metric_scale": transform,
         "n_train": int(train.size),
         "n_valid": int(valid.size),
@@ -123,7 +124,7 @@ def train_spectra_from_config(
             input_spec=estimator.input_spec(),
             output_spec=OutputSpec(
                 names=[spectra_cfg.target],
-                units=[spectra_cfg.target_units],
+                units=[spectra_cfg.units],
                 back_transform=transform,
             ),
             provenance=Provenance(

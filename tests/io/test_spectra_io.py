@@ -204,6 +204,18 @@ def test_replicates_are_averaged_with_their_count(tmp_path):
     assert len(kept) == 5 and "n_scans" not in kept.frame.columns
 
 
+def test_an_already_averaged_table_points_to_average_replicates_false(tmp_path):
+    frame = pd.DataFrame(
+        {"sample": ["a", "b"], "n_scans": [3, 2], "wn_4000": [1.0, 2.0], "wn_3998": [0.0, 1.0]}
+    )
+    with pytest.raises(SampleDataError, match="already-averaged") as err:
+        read_spectra(write(frame, tmp_path), id_column="sample")
+    assert err.value.field == "n_scans" and "average_replicates: false" in err.value.fix
+    assert (
+        len(read_spectra(write(frame, tmp_path), id_column="sample", average_replicates=False)) == 2
+    )
+
+
 def test_replicates_that_disagree_are_named(tmp_path):
     frame = pd.DataFrame(
         {

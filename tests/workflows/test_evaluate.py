@@ -294,6 +294,11 @@ def test_spectra_are_resampled_onto_a_regular_axis_or_an_artifacts(table, tmp_pa
     )
     assert regular.axis.unit == "cm-1" and len(regular.axis) == 801
     assert regular.axis.values[0] == 3900 and regular.axis.values[-1] == 700  # kept descending
+    high_to_low = read_configured_spectra(
+        spectra_section(table, resample={"start": 3900, "stop": 700, "step": 4})
+    )
+    np.testing.assert_array_equal(high_to_low.axis.values, regular.axis.values)
+    np.testing.assert_array_equal(high_to_low.spectra, regular.spectra)
     out = tmp_path / "plsr"
     train_spectra_from_config(
         validate_config(
@@ -371,3 +376,23 @@ def test_predefined_split_note_names_the_folds(table, tmp_path):
     evaluate_from_config(config)
     report = (tmp_path / "eval" / "report.md").read_text()
     assert "2 predefined folds of `site_id` (each fold the test set once" in report
+
+
+def test_target_scale_and_drop_nonpositive(table, tmp_path):
+    from geosoil.workflows.evaluate import load_labelled_spectra
+
+    frame = pd.read_parquet(table)
+    frame.loc[:4, "kex_cmol_kg"] = [0.0, -0.1, 0.0, 0.0, 0.0]
+    path = tmp_path / "zeros.parquet"
+    frame.to_parquet(path)
+    scaled = spectra_section(
+        path, target_scale={"factor": 391.0, "units": "mg/kg"}, drop_nonpositive=True
+    )
+    samples, y = load_labelled_spectra(scaled, target_transform="log10")
+    assert len(y) == len(frame) - 5 and samples.frame.attrs["n_nonpositive_dropped"] == 5
+    np.testing.assert_allclose(y, frame["kex_cmol_kg"].to_numpy()[5:] * 391.0)
+    assert scaled.units == "mg/kg"
+    with pytest.raises(SampleDataError, match="zero or negative"):
+        load_labelled_spectra(spectra_section(path), target_transform="log10")
+    with pytest.raises(ConfigError, match="target_scale needs units"):
+        spectra_section(path, target_scale={"factor": 391.0})
