@@ -24,8 +24,13 @@ joins them):
 Also: fit and predict seconds per model, and MBL prediction speed with a 5,000-spectrum
 library (AfSIS spectra and mixtures of them) on one thread.
 
-    OMP_NUM_THREADS=1 python benchmarks/spectral_real.py \
-        --json benchmarks/results/spectral_real.json
+    OMP_NUM_THREADS=1 python benchmarks/spectral_real.py --json OUT.json   # everything
+    # or in parts (same commit), then merged:
+    python benchmarks/spectral_real.py --cases afsis --afsis-splits 0:10 --json a.json
+    python benchmarks/spectral_real.py --cases afsis --afsis-splits 10:20 --json b.json
+    python benchmarks/spectral_real.py --cases limesoda --json c.json
+    python benchmarks/spectral_real.py --cases speed --json d.json
+    python benchmarks/spectral_real.py --merge a.json b.json c.json d.json --json OUT.json
 """
 
 from __future__ import annotations
@@ -131,75 +136,103 @@ PEERS = {"peer_plsr": peer_plsr, "peer_pca_gbm": peer_pca_gbm}
 
 
 # -- runs -------------------------------------------------------------------------------------
-def run_case(dataset: str, target: str) -> dict:
+def run_splits(dataset: str, target: str, chosen: slice = slice(None)) -> dict:
+    """Every model on the chosen splits of one case: raw per-split results."""
     from geosoil.models import SpectralAuto
     from geosoil.models.targets import TargetTransform
 
     X, y, axis, splits, groups, transform_name = load_case(dataset, target)
     transform = TargetTransform(transform_name)
     names = ["auto", *CANDIDATES, *PEERS]
-    predictions = {name: np.full(len(y), np.nan) for name in names}
-    per_split = {name: [] for name in names}
-    seconds = {name: {"fit": 0.0, "predict": 0.0} for name in names}
-    weights = []
-    for split in splits:
+    raw = {
+        "dataset": dataset,
+        "target": target,
+        "scale": transform_name,
+        "n": len(y),
+        "n_bands": len(axis),
+        "splits": [],
+    }
+    for split in splits[chosen]:
         train = np.concatenate([split.train, split.valid])
         test = split.test
         fit_groups = None if groups is None else groups[train]
+        row = {"seed": split.seed, "test": test.tolist(), "predicted": {}, "fit": {}, "predict": {}}
         started = time.perf_counter()
         auto = SpectralAuto(target_transform=transform_name, refit_all=True, seed=split.seed)
         auto.fit(X[train], y[train], axis=axis, groups=fit_groups)
-        seconds["auto"]["fit"] += time.perf_counter() - started
-        weights.append(auto.weights_)
+        row["fit"]["auto"] = time.perf_counter() - started
+        row["weights"] = auto.weights_
         fitted = {"auto": auto, **auto.members_}
         for name in ["auto", *CANDIDATES]:
             started = time.perf_counter()
-            predicted = fitted[name].predict(X[test])
-            seconds[name]["predict"] += time.perf_counter() - started
-            predictions[name][test] = predicted
-        for name in CANDIDATES:
-            seconds[name]["fit"] += auto.candidate_scores_[name]["seconds"]
+            row["predicted"][name] = fitted[name].predict(X[test]).astype(float).tolist()
+            row["predict"][name] = time.perf_counter() - started
+            if name != "auto":
+                row["fit"][name] = auto.candidate_scores_[name]["seconds"]
         t_train = transform.forward(y[train])
         for name, peer in PEERS.items():
             started = time.perf_counter()
-            predicted = peer(X[train], t_train, X[test], fit_groups)
-            seconds[name]["fit"] += time.perf_counter() - started  # fit and predict together
-            predictions[name][test] = transform.inverse(predicted)
-        for name in names:
-            per_split[name].append(scores(y[test], predictions[name][test], transform))
+            predicted = transform.inverse(peer(X[train], t_train, X[test], fit_groups))
+            row["fit"][name] = time.perf_counter() - started  # fit and predict together
+            row["predict"][name] = 0.0
+            row["predicted"][name] = np.asarray(predicted, dtype=float).tolist()
+        raw["splits"].append(row)
         print(
             f"{dataset} {target} split {split.seed}: "
-            + " ".join(f"{n}={per_split[n][-1]['r2']:.3f}" for n in names),
+            + " ".join(
+                f"{n}={scores(y[test], np.asarray(row['predicted'][n]), transform)['r2']:.3f}"
+                for n in names
+            ),
             flush=True,
         )
+    raw["observed"] = y.tolist()
+    return raw
+
+
+def finish_case(parts: list[dict]) -> dict:
+    """Metrics of one case from its raw split results (possibly run in several parts)."""
+    from geosoil.models.targets import TargetTransform
+
+    first = parts[0]
+    transform = TargetTransform(first["scale"])
+    y = np.asarray(first["observed"])
+    rows = sorted((row for part in parts for row in part["splits"]), key=lambda r: r["seed"])
+    names = list(rows[0]["predicted"])
+    grouped = first["dataset"] == "AfSIS"
     models = {}
     for name in names:
-        pooled = scores(y, predictions[name], transform)
-        r2_splits = [row["r2"] for row in per_split[name]]
+        predicted = np.full(len(y), np.nan)
+        per_split = []
+        for row in rows:
+            test = np.asarray(row["test"])
+            predicted[test] = row["predicted"][name]
+            per_split.append(scores(y[test], np.asarray(row["predicted"][name]), transform))
+        pooled = scores(y, predicted, transform)
+        r2_splits = [s["r2"] for s in per_split]
+        mean_rmse = float(np.mean([s["rmse"] for s in per_split]))
         models[name] = {
-            "r2": float(np.mean(r2_splits)) if dataset == "AfSIS" else pooled["r2"],
-            "rmse": (
-                float(np.mean([row["rmse"] for row in per_split[name]]))
-                if dataset == "AfSIS"
-                else pooled["rmse"]
-            ),
+            "r2": float(np.mean(r2_splits)) if grouped else pooled["r2"],
+            "rmse": mean_rmse if grouped else pooled["rmse"],
             "pooled_r2": pooled["r2"],
             "pooled_rmse": pooled["rmse"],
             "per_split_r2_mean": float(np.mean(r2_splits)),
             "per_split_r2_sd": float(np.std(r2_splits, ddof=1)),
-            "fit_seconds": seconds[name]["fit"],
-            "predict_seconds": seconds[name]["predict"],
+            "fit_seconds": float(sum(row["fit"][name] for row in rows)),
+            "predict_seconds": float(sum(row["predict"][name] for row in rows)),
         }
-    mean_weights = {c: float(np.mean([w.get(c, 0.0) for w in weights])) for c in CANDIDATES}
     return {
-        "dataset": dataset,
-        "target": target,
-        "scheme": "site-grouped, 20 splits" if dataset == "AfSIS" else "predefined 10 folds",
-        "scale": transform_name,
-        "n": len(y),
-        "n_bands": len(axis),
+        "dataset": first["dataset"],
+        "target": first["target"],
+        "scheme": f"site-grouped, {len(rows)} splits"
+        if grouped
+        else f"predefined {len(rows)} folds",
+        "scale": first["scale"],
+        "n": first["n"],
+        "n_bands": first["n_bands"],
         "models": models,
-        "auto_mean_weights": mean_weights,
+        "auto_mean_weights": {
+            c: float(np.mean([row["weights"].get(c, 0.0) for row in rows])) for c in CANDIDATES
+        },
     }
 
 
@@ -247,39 +280,52 @@ def mbl_speed(n_library: int = 5000, n_query: int = 2000, repeats: int = 3) -> d
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, required=True)
-    parser.add_argument("--cases", choices=["all", "afsis", "limesoda"], default="all")
-    parser.add_argument("--merge", type=Path, nargs="*", help="merge partial JSONs into --json")
+    parser.add_argument("--cases", choices=["all", "afsis", "limesoda", "speed"], default="all")
+    parser.add_argument("--afsis-splits", default=":", help="e.g. 0:10 (a part of the 20)")
+    parser.add_argument("--merge", type=Path, nargs="*", help="merge part JSONs into --json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.merge:
         parts = [json.loads(path.read_text()) for path in args.merge]
-        merged = {**parts[0], "cases": [c for part in parts for c in part["cases"]]}
-        for part in parts[1:]:
-            for key, value in part.items():
-                if key != "cases" and merged.get(key) is None:
-                    merged[key] = value
         if len({part["commit"] for part in parts}) != 1:
             raise SystemExit("the parts ran on different commits")
+        merged = {k: v for k, v in parts[0].items() if k != "raw"}
+        raw = [case for part in parts for case in part.get("raw", [])]
+        keys = list(dict.fromkeys((c["dataset"], c["target"]) for c in raw))
+        merged["cases"] = [
+            finish_case([c for c in raw if (c["dataset"], c["target"]) == key]) for key in keys
+        ]
+        for part in parts:
+            for key in ("mbl_speed", "mbl_predict_spectra_per_s", "correction"):
+                if part.get(key) is not None:
+                    merged[key] = part[key]
         args.json.write_text(json.dumps(summarize(merged), indent=2))
         return 0
     state = code_state()
     if state["uncommitted"]:
         print(f"warning: uncommitted changes {state['uncommitted']}", file=sys.stderr)
-    out = {**state, "cpu": cpu_name(), "threads": 1, "cases": []}
+    out = {**state, "cpu": cpu_name(), "threads": 1, "raw": []}
     cases = []
+    start, _, stop = args.afsis_splits.partition(":")
+    chosen = slice(int(start) if start else None, int(stop) if stop else None)
     if args.cases in ("all", "afsis"):
         cases.append(("AfSIS", "EXKM3S"))
     if args.cases in ("all", "limesoda"):
         cases += [(d, t) for d in LIMESODA for t in TARGETS]
     for dataset, target in cases:
-        out["cases"].append(run_case(dataset, target))
-        args.json.write_text(json.dumps(out, indent=2))
-    out["mbl_predict_spectra_per_s"] = None
-    if args.cases in ("all", "afsis"):
+        out["raw"].append(
+            run_splits(dataset, target, chosen if dataset == "AfSIS" else slice(None))
+        )
+        args.json.write_text(json.dumps(out))
+    if args.cases in ("all", "speed"):
         out["mbl_speed"] = mbl_speed()
         out["mbl_predict_spectra_per_s"] = out["mbl_speed"]["spectra_per_s_cpu"]
-    out["correction"] = correction()
-    args.json.write_text(json.dumps(summarize(out), indent=2))
+    if args.cases in ("all", "speed"):
+        out["correction"] = correction()
+    out["cases"] = [finish_case([case]) for case in out["raw"]]
+    if args.cases == "all":
+        out = summarize({k: v for k, v in out.items() if k != "raw"})
+    args.json.write_text(json.dumps(out, indent=None if "raw" in out else 2))
     return 0
 
 

@@ -188,39 +188,54 @@ class SpectralSVR(SpectralEstimator):
             return [(self._selected["C"], self._selected["gamma_factor"])]
         return [(float(c), float(f)) for c in self.c_values for f in self.gamma_factors]
 
-    def _fit_prepared(self, data: PreparedData) -> None:
+    def _fitted_grid(self, data: PreparedData):
+        """Yield ``(C, gamma, fitted SVR, validation predictions or None)`` per pair.
+
+        The squared distances are computed once and every pair is fitted on the
+        precomputed kernel ``exp(-gamma d^2)``: the grid then costs one distance matrix
+        instead of one per pair (the bands dominate the cost on MIR spectra).
+        """
         from sklearn.svm import SVR
 
         Z = data.Z_train.astype(np.float64)
         variance = float(Z.var())
         gamma_scale = 1.0 / (Z.shape[1] * variance) if variance > 0 else 1.0
-        scores: list[dict[str, float]] = []
-        best, best_r2 = None, -math.inf
+        distances = _squared_distances(Z, Z)
+        valid = None if data.Z_valid is None else _squared_distances(data.Z_valid, Z)
         for c, factor in self._grid():
             gamma = float(factor) * gamma_scale
-            svr = SVR(kernel="rbf", C=float(c), gamma=gamma, epsilon=float(self.epsilon))
-            svr.fit(Z, data.t_train)
-            r2 = math.nan
-            if data.Z_valid is not None:
-                r2 = _r2(svr.predict(data.Z_valid.astype(np.float64)), data.t_valid)
-            scores.append({"C": float(c), "gamma": gamma, "valid_r2": r2})
+            svr = SVR(kernel="precomputed", C=float(c), epsilon=float(self.epsilon))
+            svr.fit(np.exp(-gamma * distances), data.t_train)
+            predicted = None if valid is None else svr.predict(np.exp(-gamma * valid))
+            yield float(c), gamma, svr, predicted
+
+    def _candidate_predictions(self, data: PreparedData) -> np.ndarray:
+        return np.column_stack([p for _, _, _, p in self._fitted_grid(data)])
+
+    def _fit_prepared(self, data: PreparedData) -> None:
+        scores: list[dict[str, float]] = []
+        best, best_r2 = None, -math.inf
+        for c, gamma, svr, predicted in self._fitted_grid(data):
+            r2 = math.nan if predicted is None else _r2(predicted, data.t_valid)
+            scores.append({"C": c, "gamma": gamma, "valid_r2": r2})
             if r2 > best_r2:
-                best, best_r2 = svr, r2
+                best, best_r2 = (c, gamma, svr), r2
             elif best is None:  # no R2 defined (no validation set, constant target)
-                best = svr
+                best = (c, gamma, svr)
+        c, gamma, svr = best
         log.info(
             "SVR: C=%g, gamma=%.3g (%d candidates, validation R2 %.3f), %d support vectors",
-            best.C,
-            best.gamma,
+            c,
+            gamma,
             len(scores),
             best_r2,
-            len(best.support_),
+            len(svr.support_),
         )
-        self.c_ = float(best.C)
-        self.gamma_ = float(best.gamma)
-        self.support_vectors_ = np.asarray(best.support_vectors_, dtype=np.float64)
-        self.dual_coef_ = np.asarray(best.dual_coef_, dtype=np.float64).reshape(-1)
-        self.intercept_ = float(best.intercept_[0])
+        self.c_ = c
+        self.gamma_ = gamma
+        self.support_vectors_ = data.Z_train.astype(np.float64)[svr.support_]
+        self.dual_coef_ = np.asarray(svr.dual_coef_, dtype=np.float64).reshape(-1)
+        self.intercept_ = float(svr.intercept_[0])
         self.validation_scores_ = scores
 
     def _predict_standardized(self, Z: np.ndarray) -> np.ndarray:
@@ -271,6 +286,13 @@ class SpectralSVR(SpectralEstimator):
             for row in state["validation_scores"]
         ]
         return model
+
+
+def _squared_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """(len(A), len(B)) squared Euclidean distances, clipped at 0 (float64)."""
+    A = np.asarray(A, dtype=np.float64)
+    squared = np.sum(A * A, axis=1)[:, None] + np.sum(B * B, axis=1)[None, :] - 2.0 * (A @ B.T)
+    return np.clip(squared, 0.0, None)
 
 
 def _positive_number(value: Any) -> bool:

@@ -51,8 +51,10 @@ def test_estimator_equals_scikit_learn_with_the_chosen_parameters(data):
     reference.fit(model.transform_inputs(X).astype(np.float64), t_train)
     X_test, _, _ = toy_spectra(n=40, n_bands=80, seed=4)
     Z_test = model.transform_inputs(X_test).astype(np.float64)
+    # Fitted on the precomputed kernel: equal to libsvm's own RBF fit within its stopping
+    # tolerance (tol=1e-3), not to the last digit.
     np.testing.assert_allclose(
-        model._predict_standardized(Z_test), reference.predict(Z_test), rtol=0, atol=1e-6
+        model._predict_standardized(Z_test), reference.predict(Z_test), rtol=0, atol=3e-3
     )
 
 
@@ -81,8 +83,10 @@ def test_inner_cv_chooses_then_refits_on_training_and_validation(data):
     reference = SVR(kernel="rbf", C=model.c_, gamma=model.gamma_, epsilon=0.1)
     reference.fit(model.transform_inputs(X_all).astype(np.float64), t_all)
     Z_test = model.transform_inputs(X[:20]).astype(np.float64)
+    # Fitted on the precomputed kernel: equal to libsvm's own RBF fit within its stopping
+    # tolerance (tol=1e-3), not to the last digit.
     np.testing.assert_allclose(
-        model._predict_standardized(Z_test), reference.predict(Z_test), rtol=0, atol=1e-6
+        model._predict_standardized(Z_test), reference.predict(Z_test), rtol=0, atol=3e-3
     )
 
 
