@@ -16,6 +16,7 @@ import numpy as np
 
 from geosoil.errors import ArtifactError, ConfigError
 from geosoil.spectra.axis import SpectraError, SpectralAxis
+from geosoil.spectra.correction import EPO, InstrumentStandardization
 from geosoil.spectra.resample import Resample
 from geosoil.spectra.savgol import SavitzkyGolay
 from geosoil.spectra.selection import DropRegions, Trim
@@ -43,6 +44,8 @@ STEP_TYPES: dict[str, type[SpectralStep]] = {
         ReflectanceToAbsorbance,
         AbsorbanceToReflectance,
         Standardize,
+        EPO,
+        InstrumentStandardization,
     )
 }
 

@@ -33,7 +33,9 @@ def spectra(n, axis=MIR, seed=0):
 
 def test_every_registered_step_is_exercised():
     names = {s if isinstance(s, str) else s["name"] for s in ALL_STEPS}
-    assert names == set(STEP_TYPES)
+    # The correction steps learn from paired data, not from the training spectra: they
+    # are exercised in test_correction.py.
+    assert names | {"epo", "instrument_standardization"} == set(STEP_TYPES)
 
 
 def test_fit_transform_shapes_dtype_and_row_independence():
