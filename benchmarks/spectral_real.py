@@ -287,9 +287,18 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     if args.merge:
         parts = [json.loads(path.read_text()) for path in args.merge]
-        if len({part["commit"] for part in parts}) != 1:
-            raise SystemExit("the parts ran on different commits")
+        if any(part["uncommitted"] for part in parts):
+            raise SystemExit("a part ran on a dirty tree; rerun it from a clean commit")
         merged = {k: v for k, v in parts[0].items() if k != "raw"}
+        # Every part ran from a clean commit; each part's commit is kept.
+        merged["parts"] = [
+            {
+                "commit": part["commit"],
+                "cases": [f"{c['dataset']} {c['target']}" for c in part.get("raw", [])],
+                "speed_and_correction": part.get("mbl_speed") is not None,
+            }
+            for part in parts
+        ]
         raw = [case for part in parts for case in part.get("raw", [])]
         keys = list(dict.fromkeys((c["dataset"], c["target"]) for c in raw))
         merged["cases"] = [

@@ -148,7 +148,8 @@ class LabelledSpectraConfig(SpectraConfig):
 class SpectralModelConfig(StrictModel):
     """A spectral estimator from the registry and its params.
 
-    ``spectral_cnn``, ``spectral_resnet``, ``plsr`` or ``svr``.
+    ``spectral_auto``, ``plsr``, ``svr``, ``spectral_mbl``, ``spectral_pca``, ``spectral_cnn``
+    or ``spectral_resnet``.
     """
 
     estimator: str

@@ -103,7 +103,8 @@ def spectral_estimator_factory(
         raise ConfigError(
             f"estimator '{model.estimator}' does not learn from spectra",
             field=f"{where}.estimator",
-            fix="use a spectral estimator: spectral_cnn, spectral_resnet, plsr or svr",
+            fix="use a spectral estimator: spectral_auto, plsr, svr, spectral_mbl, spectral_pca, "
+            "spectral_cnn or spectral_resnet",
         )
     params = {"target_transform": target_transform, **model.params}
     cls.from_params(params, source=f"{where}.params")  # unknown keys fail now, not mid-run

@@ -396,3 +396,16 @@ def test_target_scale_and_drop_nonpositive(table, tmp_path):
         load_labelled_spectra(spectra_section(path), target_transform="log10")
     with pytest.raises(ConfigError, match="target_scale needs units"):
         spectra_section(path, target_scale={"factor": 391.0})
+
+
+def test_spectral_skill_configs_validate():
+    from geosoil.workflows.evaluate import spectral_estimator_factory
+
+    for path in (
+        CONFIGS / "limesoda" / "spectral_auto_soc.yaml",
+        CONFIGS / "kex" / "afsis_auto_evaluate.yaml",
+    ):
+        config = load_config(path, EvaluateConfig)
+        assert "auto" in config.models
+        for name, model in config.models.items():
+            assert spectral_estimator_factory(model, name=name, target_transform="none")(0)
