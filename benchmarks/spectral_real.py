@@ -136,22 +136,32 @@ PEERS = {"peer_plsr": peer_plsr, "peer_pca_gbm": peer_pca_gbm}
 
 
 # -- runs -------------------------------------------------------------------------------------
-def run_splits(dataset: str, target: str, chosen: slice = slice(None)) -> dict:
-    """Every model on the chosen splits of one case: raw per-split results."""
+def run_splits(
+    dataset: str,
+    target: str,
+    chosen: slice = slice(None),
+    *,
+    raw: dict | None = None,
+    on_split=None,
+) -> dict:
+    """Every model on the chosen splits of one case: raw per-split results, filled into
+    ``raw`` split by split (``on_split()`` called after each, e.g. to save progress)."""
     from geosoil.models import SpectralAuto
     from geosoil.models.targets import TargetTransform
 
     X, y, axis, splits, groups, transform_name = load_case(dataset, target)
     transform = TargetTransform(transform_name)
     names = ["auto", *CANDIDATES, *PEERS]
-    raw = {
-        "dataset": dataset,
-        "target": target,
-        "scale": transform_name,
-        "n": len(y),
-        "n_bands": len(axis),
-        "splits": [],
-    }
+    raw = {} if raw is None else raw
+    raw.update(
+        dataset=dataset,
+        target=target,
+        scale=transform_name,
+        n=len(y),
+        n_bands=len(axis),
+        splits=[],
+        observed=y.tolist(),
+    )
     for split in splits[chosen]:
         train = np.concatenate([split.train, split.valid])
         test = split.test
@@ -177,6 +187,8 @@ def run_splits(dataset: str, target: str, chosen: slice = slice(None)) -> dict:
             row["predict"][name] = 0.0
             row["predicted"][name] = np.asarray(predicted, dtype=float).tolist()
         raw["splits"].append(row)
+        if on_split is not None:
+            on_split()
         print(
             f"{dataset} {target} split {split.seed}: "
             + " ".join(
@@ -185,7 +197,6 @@ def run_splits(dataset: str, target: str, chosen: slice = slice(None)) -> dict:
             ),
             flush=True,
         )
-    raw["observed"] = y.tolist()
     return raw
 
 
