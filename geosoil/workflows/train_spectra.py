@@ -1,8 +1,9 @@
 """``geosoil train`` on spectra: one artifact fitted on a spectra table, and its metrics.
 
-A share of the samples (whole groups when a group column is set) is held out as the
-validation set that steers the fit (early stopping of the CNN, the number of PLS
-components); everything else trains the model. Skill on unseen data is what
+A share of the samples (whole groups when a group column is set) is set aside as the
+validation set. Estimators that choose settings by inner cross-validation (the default of
+PLSR, SVR, PCA models, spectral_auto) take it back for the inner folds and the final
+refit; networks stop early on it. Skill on unseen data is what
 ``geosoil evaluate`` measures; the metrics here only show that the fit went sensibly.
 """
 
@@ -95,7 +96,15 @@ def train_spectra_from_config(
         valid.size,
     )
     started = time.perf_counter()
-    estimator.fit(X[train], y[train], axis=samples.axis, X_valid=X[valid], y_valid=y[valid])
+    group_kwargs = {}
+    if groups is not None:
+        group_kwargs = {"groups": groups[train], "groups_valid": groups[valid]}
+    estimator.fit(
+        X[train], y[train], axis=samples.axis, X_valid=X[valid], y_valid=y[valid], **group_kwargs
+    )
+    # With inner-CV selection the validation share joins the training spectra for the
+    # final refit: its metrics are then in-sample.
+    refitted = estimator.n_train_ == train.size + valid.size
     fit_seconds = time.perf_counter() - started
     transform = estimator.target_transform
     metrics = {
@@ -113,8 +122,14 @@ def train_spectra_from_config(
         "valid": paper_metrics(
             y[valid], estimator.predict(X[valid], axis=samples.axis), target_transform=transform
         ),
-        "note": "valid steered the fit (early stopping / components), so its metrics are "
-        "optimistic; use geosoil evaluate for test skill",
+        "note": (
+            "settings were chosen by inner cross-validation and the model refitted on train "
+            "and valid, so valid metrics are in-sample; use geosoil evaluate for test skill"
+            if refitted
+            else "valid steered the fit (early stopping / components), so its metrics are "
+            "optimistic; use geosoil evaluate for test skill"
+        ),
+        "cv_scores": getattr(estimator, "cv_scores_", []),
     }
 
     with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
