@@ -207,7 +207,9 @@ def finish_case(parts: list[dict]) -> dict:
     first = parts[0]
     transform = TargetTransform(first["scale"])
     y = np.asarray(first["observed"])
-    rows = sorted((row for part in parts for row in part["splits"]), key=lambda r: r["seed"])
+    # A split run by two parts (a part restarted elsewhere) counts once.
+    unique = {row["seed"]: row for part in reversed(parts) for row in part["splits"]}
+    rows = [unique[seed] for seed in sorted(unique)]
     names = list(rows[0]["predicted"])
     grouped = first["dataset"] == "AfSIS"
     models = {}
@@ -293,6 +295,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--cases", choices=["all", "afsis", "limesoda", "speed"], default="all")
     parser.add_argument("--afsis-splits", default=":", help="e.g. 0:10 (a part of the 20)")
+    parser.add_argument("--datasets", nargs="*", default=list(LIMESODA), help="LimeSoDa sets")
     parser.add_argument("--merge", type=Path, nargs="*", help="merge part JSONs into --json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -331,7 +334,7 @@ def main(argv=None) -> int:
     if args.cases in ("all", "afsis"):
         cases.append(("AfSIS", "EXKM3S"))
     if args.cases in ("all", "limesoda"):
-        cases += [(d, t) for d in LIMESODA for t in TARGETS]
+        cases += [(d, t) for d in LIMESODA if d in args.datasets for t in TARGETS]
     for dataset, target in cases:
         out["raw"].append(
             run_splits(dataset, target, chosen if dataset == "AfSIS" else slice(None))
