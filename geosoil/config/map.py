@@ -85,7 +85,15 @@ class MapConfig(StrictModel):
     grid: GridConfig | None = Field(default=None, validate_default=True)
     output: MapOutputConfig = Field(default_factory=MapOutputConfig)
     chunk: int = Field(
-        default=1024, ge=16, description="block side in pixels (Zarr chunks); 256 with a cube"
+        default=1024,
+        ge=16,
+        le=8192,
+        description="block side in pixels (Zarr chunks); 256 with a cube; clamped to the grid",
+    )
+    max_pixels: int = Field(
+        default=10_000_000_000,
+        ge=1,
+        description="largest grid (width x height) accepted; raise it for a really huge run",
     )
     batch_pixels: int = Field(
         default=8192, ge=1, description="pixels per forward pass (small batches stay in cache)"
@@ -132,4 +140,4 @@ class MapConfig(StrictModel):
 
     def result_defining(self) -> dict[str, Any]:
         """The settings that decide the output values (not where or how the run went)."""
-        return self.model_dump(mode="json", exclude={"output", "execution"})
+        return self.model_dump(mode="json", exclude={"output", "execution", "max_pixels"})

@@ -20,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geosoil import __version__
 from geosoil.errors import ConfigError, CovariateError
+from geosoil.io.writers import check_file_name
 from geosoil.mapping.cube import CubeSource, SpectralResampling
 from geosoil.mapping.grid import Block, Grid
 from geosoil.mapping.outputs import OutputVariable
@@ -149,6 +150,18 @@ class MapJob:
         return job
 
     def _check_names(self, source) -> None:
+        for model in self.models:
+            for var in model.outputs():
+                # A name from the config (models[].name) or from the artifact's header.
+                from_artifact = model.name in ("", *model.artifact.header.output_spec.names)
+                check_file_name(
+                    var.name,
+                    path=model.artifact.path if from_artifact else None,
+                    field="geosoil.output_spec.names" if from_artifact else "models.name",
+                )
+        for product in self.products:
+            for var in product.outputs():
+                check_file_name(var.name, field=f"products.{product.name}.params")
         names = [var.name for var in self.variables]
         clashes = sorted(
             {n for n in names if names.count(n) > 1} | (set(names) & set(self.stack.names))
