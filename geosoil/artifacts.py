@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,6 +193,8 @@ def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: s
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    import torch
+
     path = Path(path)
     try:
         tensors = load_file(path)
@@ -199,15 +202,48 @@ def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: s
         raise ArtifactError(
             f"artifact tensors cannot be read ({err})", path=path, fix="copy the file again"
         ) from err
+    _check_finite(tensors, path)
+    try:
+        # A dry run on the meta device first: a header that implies other shapes than the
+        # tensors (hidden_layers: [40000, 40000] beside small weights) fails here, before a
+        # single parameter is allocated.
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "copying ... to a meta parameter"
+            cls.from_state(header.hyperparameters, tensors, header.fitted_state)
+    except (KeyError, RuntimeError, TypeError, ValueError, NotImplementedError) as err:
+        if "meta" not in str(err).lower():  # an estimator that cannot restore on meta
+            raise _state_error(err, path, what) from err
     try:
         return cls.from_state(header.hyperparameters, tensors, header.fitted_state)
     except (KeyError, RuntimeError, TypeError, ValueError) as err:
-        raise ArtifactError(
-            f"artifact state does not fit {what} ({err})",
-            path=path,
-            field="geosoil.fitted_state",
-            fix="the file was edited or written by an incompatible version; retrain",
-        ) from err
+        raise _state_error(err, path, what) from err
+
+
+def _state_error(err: Exception, path: Path, what: str) -> ArtifactError:
+    text = str(err)
+    if len(text) > 300:
+        text = text[:300] + " ..."
+    return ArtifactError(
+        f"artifact state does not fit {what} ({text})",
+        path=path,
+        field="geosoil.fitted_state",
+        fix="the file was edited or written by an incompatible version; retrain",
+    )
+
+
+def _check_finite(tensors: dict[str, Any], path: Path) -> None:
+    """Refuse NaN or infinite weights: they would map as nodata everywhere, silently."""
+    import torch
+
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ArtifactError(
+                f"tensor '{name}' holds NaN or infinite values",
+                path=path,
+                field=f"tensors.{name}",
+                fix="the file was damaged or the training diverged; retrain the model "
+                "(a lower learning rate helps a diverging run)",
+            )
 
 
 def _existing(path: str | Path) -> Path:

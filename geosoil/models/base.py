@@ -22,6 +22,10 @@ class NotFittedError(GeoSoilError):
     """``predict`` or ``save`` was called before ``fit``."""
 
 
+# Hyperparameters that count something a fit cannot do zero times.
+_POSITIVE_COUNTS = frozenset({"max_epochs", "batch_size", "n_members"})
+
+
 class GeoSoilEstimator:
     """Base class: hyperparameter handling, fitted checks and the artifact state hooks.
 
@@ -56,6 +60,14 @@ class GeoSoilEstimator:
                 field=f"{source}.{unknown[0]}",
                 fix=f"allowed: {', '.join(allowed)}",
             )
+        for name in _POSITIVE_COUNTS & set(params):
+            value = params[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(
+                    f"hyperparameter '{name}' must be a whole number of at least 1, got {value!r}",
+                    field=f"{source}.{name}",
+                    fix=f"set {source}.{name} to 1 or more",
+                )
         return cls(**params)
 
     def get_params(self) -> dict[str, Any]:
