@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,7 +36,14 @@ from geosoil.mapping.statistics import BandStatistics
 from geosoil.mapping.store import MARKERS, BlockStore
 from geosoil.products import build_product
 
-__all__ = ["MapResult", "build_job", "map_from_config", "resolve_grid"]
+__all__ = [
+    "MapResult",
+    "build_job",
+    "map_from_config",
+    "relocated",
+    "resolve_grid",
+    "run_fingerprint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +251,26 @@ def map_from_config(
         statistics=statistics,
         n_pixels=grid.width * grid.height,
     )
+
+
+def relocated(config: MapConfig, staging: Path, final: Path) -> MapConfig:
+    """A copy of ``config`` whose paths inside ``staging`` name where they will be published.
+
+    A workflow that runs a map inside its own staging folder saves this copy, so the
+    recorded config never points at a staging folder that no longer exists.
+    """
+    old, new = str(staging), str(final)
+
+    def move(value):
+        if isinstance(value, str) and (value == old or value.startswith(old + os.sep)):
+            return new + value[len(old) :]
+        if isinstance(value, dict):
+            return {key: move(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [move(item) for item in value]
+        return value
+
+    return MapConfig.model_validate(move(config.model_dump(mode="json")))
 
 
 def run_fingerprint(job: MapJob, *, chunk: int, output_format: str) -> str:

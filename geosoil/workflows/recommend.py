@@ -54,7 +54,7 @@ from geosoil.products.k_fertilizer import (
     k_targets,
     percentile_dose_names,
 )
-from geosoil.workflows.map import STORE_NAME, map_from_config, resolve_grid
+from geosoil.workflows.map import STORE_NAME, map_from_config, relocated, resolve_grid
 from geosoil.workflows.run_record import (
     RUN_RECORD,
     check_run_record,
@@ -141,9 +141,13 @@ def recommend_k_from_config(
                 _fit_kex_map_model(config, plan, staging)
         map_dir = staging / MAP_DIR
         if not (resumed and (map_dir / "summary.json").exists()):
+            map_config = map_config_for(
+                config, kex_model=kex_model, out_dir=map_dir, resume=resumed
+            )
             map_from_config(
-                map_config_for(config, kex_model=kex_model, out_dir=map_dir, resume=resumed),
+                map_config,
                 source=source,
+                published=relocated(map_config, staging, Path(out.dir)),
             )
         layers = json.loads((map_dir / "summary.json").read_text())["layers"]
         sources = layer_sources(map_dir, layers)

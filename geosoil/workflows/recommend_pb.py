@@ -48,7 +48,7 @@ from geosoil.products.pb_risk import (
     is_mg_kg,
     read_pb_thresholds,
 )
-from geosoil.workflows.map import STORE_NAME, map_from_config, resolve_grid
+from geosoil.workflows.map import STORE_NAME, map_from_config, relocated, resolve_grid
 from geosoil.workflows.run_record import (
     RUN_RECORD,
     check_run_record,
@@ -135,11 +135,13 @@ def recommend_pb_risk_from_config(
             write_catalog(_run_catalog(plan), catalog_path)
         map_dir = staging / MAP_DIR
         if not (resumed and (map_dir / "summary.json").exists()):
+            map_config = pb_risk_map_config(
+                config, plan, catalog=catalog_path, out_dir=map_dir, resume=resumed
+            )
             map_from_config(
-                pb_risk_map_config(
-                    config, plan, catalog=catalog_path, out_dir=map_dir, resume=resumed
-                ),
+                map_config,
                 source=source,
+                published=relocated(map_config, staging, Path(out.dir)),
             )
         layers = json.loads((map_dir / "summary.json").read_text())["layers"]
         product = _product(config, plan)
