@@ -15,6 +15,7 @@ from pathlib import Path
 
 import rasterio
 import rasterio.shutil
+from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 
 from geosoil.errors import OutputError
@@ -69,7 +70,7 @@ def write_cog(
             num_threads=str(threads),
         )
         os.replace(tmp, target)
-    except (OSError, RasterioError) as err:
+    except (OSError, RasterioError, CPLE_BaseError) as err:  # GDAL's own errors too
         raise OutputError(
             f"cannot write the Cloud-Optimized GeoTIFF ({err})",
             path=target,
