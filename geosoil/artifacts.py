@@ -190,10 +190,9 @@ def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: s
     ArtifactError
         The tensors cannot be read, or the state does not fit ``cls`` (``what`` names it).
     """
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-
-    import torch
 
     path = Path(path)
     try:

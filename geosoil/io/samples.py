@@ -182,8 +182,7 @@ def _read_csv_points(
             f"sample CSV cannot be read ({err})",
             path=path,
             field="samples.path",
-            fix="give a CSV with a header row (x, y and the target column) and one row per "
-            "sample",
+            fix="give a CSV with a header row (x, y and the target column) and one row per sample",
         ) from err
     missing = [c for c in (x_column, y_column) if c not in table.columns]
     if missing:

@@ -159,9 +159,7 @@ def output_lock(final: str | Path) -> Iterator[Path]:
                 )
                 lock.unlink(missing_ok=True)
         else:  # pragma: no cover - three takeovers lost in a row
-            raise OutputError(
-                "cannot take the output folder's lock", path=lock, field="output.dir"
-            )
+            raise OutputError("cannot take the output folder's lock", path=lock, field="output.dir")
     finally:
         draft.unlink(missing_ok=True)
     try:

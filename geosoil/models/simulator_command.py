@@ -20,10 +20,13 @@ three files. The folder is removed after the run, and after a failure too unless
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -183,16 +186,7 @@ class CommandSimulator(_Base):
             arguments.append(argument)
         fix_command = "check the simulator's command (program name, arguments, placeholders)"
         try:
-            completed = subprocess.run(
-                arguments,
-                cwd=folder,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=self.timeout_s,
-                check=False,
-            )
+            completed = _run_process_group(arguments, cwd=folder, timeout_s=self.timeout_s)
         except FileNotFoundError as exc:
             raise SimulatorError(
                 f"simulator {self.name!r}: program {arguments[0]!r} not found",
@@ -220,6 +214,34 @@ class CommandSimulator(_Base):
                 fix=fix_command,
             )
         return _read_output(paths["{output}"], len(forcing), self.name)
+
+
+def _run_process_group(
+    arguments: list[str], *, cwd: Path, timeout_s: float
+) -> subprocess.CompletedProcess:
+    """Run a program in its own process group; on a timeout (or Ctrl-C) kill the whole group,
+    so the children a simulator starts never outlive it as orphans."""
+    process = subprocess.Popen(
+        arguments,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    # Children that the program left running in its group go too.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(arguments, process.returncode, stdout, stderr)
 
 
 def _forcing_table(forcing: LsmForcing, row: int) -> pd.DataFrame:
