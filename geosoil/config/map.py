@@ -139,5 +139,10 @@ class MapConfig(StrictModel):
         return value
 
     def result_defining(self) -> dict[str, Any]:
-        """The settings that decide the output values (not where or how the run went)."""
-        return self.model_dump(mode="json", exclude={"output", "execution", "max_pixels"})
+        """The settings that decide the output values (not where or how the run went).
+
+        The chunk is left out: any chunking gives the same values (and the same COG bytes).
+        """
+        return self.model_dump(
+            mode="json", exclude={"output", "execution", "chunk", "max_pixels"}
+        )
