@@ -581,7 +581,7 @@ def test_8_an_aoi_smaller_than_a_pixel(run_cli, world_dir, model, tmp_path):
     aoi = tmp_path / "tiny.gpkg"
     # The world's pixels are 100 m: a 10 m square between pixel centres covers none.
     with rasterio.open(world_dir / "covariates" / "elevation_m.tif") as dataset:
-        left, top = dataset.transform * (50, 50)
+        left, top = dataset.transform @ (50, 50)
     tiny = box(left + 5, top - 15, left + 15, top - 5)
     gpd.GeoDataFrame(geometry=[tiny], crs="EPSG:32654").to_file(aoi)
     out = tmp_path / "map"
