@@ -143,6 +143,4 @@ class MapConfig(StrictModel):
 
         The chunk is left out: any chunking gives the same values (and the same COG bytes).
         """
-        return self.model_dump(
-            mode="json", exclude={"output", "execution", "chunk", "max_pixels"}
-        )
+        return self.model_dump(mode="json", exclude={"output", "execution", "chunk", "max_pixels"})

@@ -590,9 +590,7 @@ def test_8_an_aoi_smaller_than_a_pixel(run_cli, world_dir, model, tmp_path):
     assert_refused(result, guard, "covers no pixel centre", "tiny.gpkg", "grid.aoi")
 
 
-def test_8_input_layers_cut_from_the_header_name_the_artifact(
-    run_cli, world_dir, model, tmp_path
-):
+def test_8_input_layers_cut_from_the_header_name_the_artifact(run_cli, world_dir, model, tmp_path):
     edited = edited_artifact(
         model,
         tmp_path / "cut.safetensors",
@@ -635,14 +633,14 @@ def test_8_duplicated_sample_rows_are_dropped_with_a_warning(world_dir, tmp_path
     assert "10 of" in caplog.text and "repeat an earlier row" in caplog.text
 
 
-def test_8_a_killed_trains_staging_folder_is_removed_by_the_next_run(
-    run_cli, world_dir, tmp_path
-):
+def test_8_a_killed_trains_staging_folder_is_removed_by_the_next_run(run_cli, world_dir, tmp_path):
     orphan = tmp_path / ".train.partial-0123abcd"
     orphan.mkdir()
     (orphan / "model.safetensors").write_bytes(b"half")
     out = tmp_path / "train"
-    result = train_cli(run_cli, world_dir, out, "model.params.max_epochs=2", "evaluation.n_splits=2")
+    result = train_cli(
+        run_cli, world_dir, out, "model.params.max_epochs=2", "evaluation.n_splits=2"
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train"]
 
@@ -662,9 +660,9 @@ def test_8_ctrl_c_mentions_resume(run_cli, monkeypatch, world_dir, model, tmp_pa
 
 
 def test_8_a_command_simulator_leaves_no_orphans_after_its_timeout(tmp_path):
-    from ..models.test_simulators import command_simulator, make_forcing, toy_parameters
-
     from geosoil.models.simulators import SimulatorError
+
+    from ..models.test_simulators import command_simulator, make_forcing, toy_parameters
 
     child_pid = tmp_path / "child.pid"
     body = (
