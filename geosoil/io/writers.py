@@ -86,6 +86,15 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _unwritable(final: Path, err: OSError) -> OutputError:
+    return OutputError(
+        f"cannot create the output folder ({err.strerror or err})",
+        path=final.parent,
+        field="output.dir",
+        fix="choose a folder you can write to",
+    )
+
+
 def _lock_path(final: Path) -> Path:
     return final.parent / f".{final.name}.lock"
 
@@ -130,12 +139,7 @@ def output_lock(final: str | Path) -> Iterator[Path]:
         draft = final.parent / f".{final.name}.lock-{uuid.uuid4().hex[:8]}"
         draft.write_text(json.dumps(me))
     except OSError as err:
-        raise OutputError(
-            f"cannot create the output folder ({err.strerror or err})",
-            path=final.parent,
-            field="output.dir",
-            fix="choose a folder you can write to",
-        ) from err
+        raise _unwritable(final, err) from err
     try:
         for _ in range(3):
             try:
@@ -218,12 +222,7 @@ def _make_staging(staging: Path, final: Path) -> None:
             fix=f"make sure no other run writes {final}, then delete {staging}",
         ) from err
     except OSError as err:
-        raise OutputError(
-            f"cannot create the output folder ({err.strerror or err})",
-            path=final.parent,
-            field="output.dir",
-            fix="choose a folder you can write to",
-        ) from err
+        raise _unwritable(final, err) from err
 
 
 @contextmanager
@@ -267,6 +266,14 @@ def resumable_directory(
                 )
             staging.unlink()
         resumed = staging.is_dir()
+        links = [entry for entry in staging.iterdir() if entry.is_symlink()] if resumed else []
+        if links and resume:
+            raise OutputError(
+                "the interrupted run's folder holds a link, which geosoil never follows",
+                path=links[0],
+                field="output.resume",
+                fix="pass --overwrite to start over",
+            )
         if resumed and not resume:
             if not overwrite:
                 raise OutputExistsError(

@@ -412,6 +412,21 @@ def test_6_a_planted_staging_link_is_never_followed(run_cli, world_dir, model, t
     assert (elsewhere / "keep.txt").read_text() == "mine"
 
 
+def test_6_a_link_planted_inside_the_staging_folder_is_never_followed(
+    run_cli, world_dir, model, tmp_path
+):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    staging = tmp_path / ".map.partial"
+    staging.mkdir()
+    (staging / "map.zarr").symlink_to(elsewhere, target_is_directory=True)
+    out = tmp_path / "map"
+    guard = Guard(out, world_dir)
+    result = map_cli(run_cli, world_dir, model, out, "--resume")
+    assert_refused(result, guard, "holds a link", "map.zarr", "output.resume")
+    assert list(elsewhere.iterdir()) == []
+
+
 # -------------------------------------------------------------------------- 7. tracebacks
 def train_cli(run_cli, world: Path, out: Path, *extra: str):
     args = [f"--set={o}" for o in (*world_overrides(world), *FAST_TRAIN, *extra)]
