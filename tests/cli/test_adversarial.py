@@ -279,6 +279,36 @@ def test_3_the_lock_is_held_for_the_whole_run(run_cli, monkeypatch, world_dir, m
     assert not (tmp_path / ".map.lock").exists()
 
 
+@pytest.mark.slow
+def test_3_two_overwrite_runs_at_once(run_cli, world_dir, trained_dir, tmp_path):
+    from .test_kill_and_resume import map_command
+
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "old.txt").write_text("an earlier run")
+    first = subprocess.Popen(
+        map_command(world_dir, trained_dir, out, "--overwrite"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lock = tmp_path / ".m.lock"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not lock.exists() and first.poll() is None:
+        time.sleep(0.02)
+    assert lock.exists()
+    second = map_cli(run_cli, world_dir, trained_dir / "model.safetensors", out, "--overwrite")
+    assert second.exit_code != 0 and "Traceback" not in second.output
+    assert f"another geosoil run is writing this output (pid {first.pid}" in second.stderr
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert not (out / "old.txt").exists() and (out / "kex_cmol_kg.tif").is_file()
+    metadata = json.loads((out / "map.zarr" / ".zmetadata").read_text())["metadata"]
+    assert "spatial_ref/.zattrs" in metadata
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
 # -------------------------------------------------------------------- 4. chunk invariance
 def warped_world(world_dir: Path, target: Path) -> Path:
     """The world with elevation in EPSG:4326, so the map warps it as it reads."""
