@@ -5,7 +5,7 @@ import pytest
 
 from geosoil.baselines.soc import DepthMeanSOC, ProfileGBM, share_beating
 from geosoil.errors import ConfigError, SampleDataError
-from geosoil.evaluate.profiles import cross_validate_profiles, profile_metrics
+from geosoil.evaluate.profiles import cross_validate_profiles
 
 from ..models.soc.test_binn import replace, synthetic_profiles
 
