@@ -264,8 +264,8 @@ def load_dataset(args: argparse.Namespace):
 
 def make_factories(*, max_epochs: int, patience: int, threads: int) -> dict:
     """Model name -> callable(seed) -> unfitted estimator."""
-    from geosoil.models.plsr import PLSR
-    from geosoil.models.spectral_cnn import SpectralCNN
+    from geosoil.models.spectral.cnn import SpectralCNN
+    from geosoil.models.spectral.plsr import PLSR
 
     return {
         "cnn": lambda seed: SpectralCNN(

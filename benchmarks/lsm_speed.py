@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 from provenance import code_state, cpu_name
 
-from geosoil.models.parameter_sampling import latin_hypercube, scale_to_bounds
+from geosoil.models.lsm.parameter_sampling import latin_hypercube, scale_to_bounds
 from geosoil.process.lsm import simulate
 from geosoil.process.lsm_params import LSM_PARAMETERS
 from geosoil.synthetic import make_flux_sites

@@ -292,7 +292,7 @@ def multi_output_supported() -> bool:
     """Whether CovariateMLP fits a 2-D target and predicts one column per output."""
     import pandas as pd
 
-    from geosoil.models.mlp import CovariateMLP
+    from geosoil.models.covariate.mlp import CovariateMLP
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
@@ -344,7 +344,7 @@ def synthetic_target(X, n_outputs: int, rng: np.random.Generator) -> np.ndarray:
 def train_artifact(catalog: Path, path: Path, n_outputs: int, seed: int) -> Path:
     """Fit the 12 -> 64 -> 64 -> n_outputs MLP on a few thousand pixels and save it."""
     from geosoil.artifacts import InputLayer, InputSpec, OutputSpec, Provenance, save_artifact
-    from geosoil.models.mlp import CovariateMLP
+    from geosoil.models.covariate.mlp import CovariateMLP
 
     rng = np.random.default_rng(seed)
     X = training_table(catalog, 4000, rng)

@@ -66,7 +66,7 @@ class SimulatorConfig(StrictModel):
 
     ``parameters`` (name, unit, lower, upper, default for each) declare an external model's
     parameters; geosoil's own model uses its table and IGBP defaults. The keys are checked by
-    :func:`geosoil.models.simulators.simulator_from_spec`.
+    :func:`geosoil.models.lsm.simulators.simulator_from_spec`.
     """
 
     kind: Literal["lsm", "command", "python"] = "lsm"
@@ -78,7 +78,7 @@ class SimulatorConfig(StrictModel):
     initial_soil_water_fraction: float | None = Field(default=None, ge=0, le=1)
 
     def spec(self) -> dict[str, Any]:
-        """The mapping :func:`geosoil.models.simulators.simulator_from_spec` reads."""
+        """The mapping :func:`geosoil.models.lsm.simulators.simulator_from_spec` reads."""
         return self.model_dump(exclude_none=True)
 
 

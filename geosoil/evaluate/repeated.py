@@ -429,7 +429,7 @@ def run_repeated(
     make_estimator
         Called with each split's seed; returns an unfitted estimator with
         ``fit(X, y, *, axis, X_valid, y_valid)`` and ``predict(X, *, axis)``
-        (:class:`~geosoil.models.spectral.SpectralEstimator`).
+        (:class:`~geosoil.models.spectral.base.SpectralEstimator`).
     X
         Spectra, (n_samples, n_bands).
     y

@@ -1,18 +1,18 @@
 """Estimators and the registry that maps artifact names to them."""
 
 from geosoil.models.base import GeoSoilEstimator, NotFittedError
-from geosoil.models.binn import BINN
-from geosoil.models.lr_schedule import LRFinderResult
-from geosoil.models.mdpl import ParameterGenerator
-from geosoil.models.mlp import CovariateMLP
-from geosoil.models.plsr import PLSR
+from geosoil.models.covariate.mlp import CovariateMLP
+from geosoil.models.lsm.mdpl import ParameterGenerator
 from geosoil.models.registry import get_estimator_class, register, registered_names
-from geosoil.models.sciren import ScIReN
-from geosoil.models.spectral import SpectralEstimator
-from geosoil.models.spectral_cnn import SpectralCNN
-from geosoil.models.spectral_network import NetworkSpectralEstimator
-from geosoil.models.spectral_resnet import SpectralResNet
-from geosoil.models.svr import SpectralSVR
+from geosoil.models.soc.binn import BINN
+from geosoil.models.soc.sciren import ScIReN
+from geosoil.models.spectral.base import SpectralEstimator
+from geosoil.models.spectral.cnn import SpectralCNN
+from geosoil.models.spectral.lr_schedule import LRFinderResult
+from geosoil.models.spectral.network import NetworkSpectralEstimator
+from geosoil.models.spectral.plsr import PLSR
+from geosoil.models.spectral.resnet import SpectralResNet
+from geosoil.models.spectral.svr import SpectralSVR
 
 __all__ = [
     "BINN",

@@ -1,4 +1,4 @@
-"""Pieces shared by the spectral networks (:mod:`~geosoil.models.cnn1d`, ``resnet1d``)."""
+"""Pieces shared by the spectral networks (:mod:`~geosoil.models.spectral.cnn1d`, ``resnet1d``)."""
 
 from __future__ import annotations
 

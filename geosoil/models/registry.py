@@ -61,11 +61,11 @@ def get_estimator_class(
 
 def _load_builtin_estimators() -> None:
     # Importing the model modules runs their @register decorators.
-    import geosoil.models.binn
-    import geosoil.models.mdpl
-    import geosoil.models.mlp
-    import geosoil.models.plsr
-    import geosoil.models.sciren
-    import geosoil.models.spectral_cnn
-    import geosoil.models.spectral_resnet
-    import geosoil.models.svr  # noqa: F401
+    import geosoil.models.covariate.mlp
+    import geosoil.models.lsm.mdpl
+    import geosoil.models.soc.binn
+    import geosoil.models.soc.sciren
+    import geosoil.models.spectral.cnn
+    import geosoil.models.spectral.plsr
+    import geosoil.models.spectral.resnet
+    import geosoil.models.spectral.svr  # noqa: F401

@@ -4,10 +4,10 @@ Three steps (Xie, Li and Yoshimura 2025):
 
 1. a multi-task **surrogate** learns the simulator's sensible and latent heat from forcing
    windows and parameters, on runs over a Latin hypercube within the parameter bounds at
-   every site (:func:`~geosoil.models.surrogate.fit_surrogate`);
+   every site (:func:`~geosoil.models.lsm.surrogate.fit_surrogate`);
 2. the **parameter generator** g_z maps forcing summaries and site attributes to parameters
    and is trained through the frozen surrogate against the observed fluxes
-   (:class:`~geosoil.models.mdpl.ParameterGenerator`);
+   (:class:`~geosoil.models.lsm.mdpl.ParameterGenerator`);
 3. the **real simulator** runs with the calibrated and with the default parameters; Taylor
    statistics per site and flux, and the same for g_z trained without the site
    (leave-one-site-out transfer; a class of a categorical attribute that only the held-out
@@ -59,9 +59,9 @@ from geosoil.evaluate.taylor import taylor_diagram, taylor_table
 from geosoil.io.alma import read_alma
 from geosoil.io.flux import FluxRecord, read_flux
 from geosoil.io.writers import staged_directory, write_bytes_atomic
-from geosoil.models.mdpl import ParameterGenerator
-from geosoil.models.simulators import LsmSimulator, Simulator, simulator_from_spec
-from geosoil.models.surrogate import FittedSurrogate, fit_surrogate
+from geosoil.models.lsm.mdpl import ParameterGenerator
+from geosoil.models.lsm.simulators import LsmSimulator, Simulator, simulator_from_spec
+from geosoil.models.lsm.surrogate import FittedSurrogate, fit_surrogate
 from geosoil.process.lsm_forcing import FLUX_NAMES
 from geosoil.process.lsm_params import default_parameters
 from geosoil.workflows.calibrate_report import (

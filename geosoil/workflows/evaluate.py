@@ -94,7 +94,7 @@ def spectral_estimator_factory(
     ConfigError
         The estimator does not take spectra, or a hyperparameter is unknown.
     """
-    from geosoil.models.spectral import SpectralEstimator
+    from geosoil.models.spectral.base import SpectralEstimator
 
     where = f"models.{name}" if name else "model"
     cls = get_estimator_class(model.estimator, field=f"{where}.estimator")

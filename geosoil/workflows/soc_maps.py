@@ -57,7 +57,7 @@ from geosoil.io.writers import staged_directory, write_bytes_atomic
 from geosoil.mapping.grid import Grid
 from geosoil.mapping.outputs import FLOAT_NODATA, OutputVariable
 from geosoil.mapping.statistics import BandStatistics
-from geosoil.models.binn import BINN
+from geosoil.models.soc.binn import BINN
 from geosoil.process import CLM5_PARAMETERS, soc_stock_kg_m2
 from geosoil.workflows.train_soc import read_profile_folder
 

@@ -64,7 +64,7 @@ def fit_cnn(
     axis: SpectralAxis | None = None,
     **params,
 ):
-    from geosoil.models.spectral_cnn import SpectralCNN
+    from geosoil.models.spectral.cnn import SpectralCNN
 
     settings = {
         "threads": 1,  # restored after fit: the test session keeps its own setting

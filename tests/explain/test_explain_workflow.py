@@ -14,8 +14,8 @@ from geosoil.config import load_config, validate_config
 from geosoil.config.explain import ExplainConfig
 from geosoil.errors import ConfigError, InputFileNotFoundError, OutputExistsError, SampleDataError
 from geosoil.explain import ALL_GROUP, ExplainError
-from geosoil.models.mlp import CovariateMLP
-from geosoil.models.plsr import PLSR
+from geosoil.models.covariate.mlp import CovariateMLP
+from geosoil.models.spectral.plsr import PLSR
 from geosoil.spectra import SpectraError
 from geosoil.workflows.explain import explain_from_config, resolve_model_paths, select_rows
 

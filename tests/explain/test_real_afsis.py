@@ -14,7 +14,7 @@ from geosoil.config import load_config
 from geosoil.config.explain import ExplainConfig
 from geosoil.explain import ALL_GROUP, MIR_BANDS_CM1, bands_in_range
 from geosoil.io.spectra import read_spectra
-from geosoil.models.plsr import PLSR
+from geosoil.models.spectral.plsr import PLSR
 from geosoil.workflows.explain import explain_from_config
 
 from ..conftest import CONFIGS, real_data_dir

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from geosoil.explain import ExplainError, spectral_attributions
-from geosoil.models.plsr import PLSR
-from geosoil.models.spectral_cnn import SpectralCNN
+from geosoil.models.spectral.cnn import SpectralCNN
+from geosoil.models.spectral.plsr import PLSR
 from geosoil.spectra import SpectraError, SpectralAxis
 
 from . import data

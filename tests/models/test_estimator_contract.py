@@ -11,7 +11,7 @@ import pytest
 from geosoil.models import SpectralEstimator, get_estimator_class, registered_names
 from geosoil.models.base import NotFittedError
 
-from .test_spectral_base import toy_spectra
+from .spectral.test_spectral_base import toy_spectra
 
 # Smallest settings per estimator that still learn the toy problems below.
 FAST = {
@@ -74,7 +74,7 @@ def toy_problem(cls, n=120, seed=0) -> Problem:
 
 
 # Estimators fitted on SOC profile sets (covariates + CLM5 forcings + observations at depth)
-# have no (X, y) toy problem; tests/models/test_binn.py::test_estimator_contract runs the
+# have no (X, y) toy problem; tests/models/soc/test_binn.py::test_estimator_contract runs the
 # same contract on them.
 PROFILE_ESTIMATORS = {"binn", "sciren", "mdpl"}
 

@@ -242,7 +242,7 @@ def test_a_users_own_model_plugs_in_as_a_python_callable(towers, tmp_path, monke
 def test_a_failing_external_simulator_stops_the_run_with_its_message(towers, tmp_path):
     import sys
 
-    from geosoil.models.simulators import SimulatorError
+    from geosoil.models.lsm.simulators import SimulatorError
 
     folder, _ = towers
     script = tmp_path / "broken_model.py"

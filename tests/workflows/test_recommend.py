@@ -242,7 +242,7 @@ def spectra_route(world_dir, tmp_path_factory):
 
     from geosoil.artifacts import OutputSpec, Provenance, save_artifact
     from geosoil.io.spectra import read_spectra
-    from geosoil.models.plsr import PLSR
+    from geosoil.models.spectral.plsr import PLSR
 
     folder = tmp_path_factory.mktemp("spectra_route")
     samples = gpd.read_parquet(world_dir / "samples.parquet")

@@ -22,7 +22,7 @@ from geosoil.io.profiles import FORCING_SHAPES, ProfileSet, write_profile_folder
 from geosoil.mapping.engine import run_map
 from geosoil.mapping.execution import Execution
 from geosoil.mapping.store import BlockStore
-from geosoil.models.binn import BINN
+from geosoil.models.soc.binn import BINN
 from geosoil.synthetic import synthesize
 from geosoil.synthetic.soc_profiles import soc_profile_set
 from geosoil.synthetic.soc_rasters import forcing_band_names, soc_world_rasters

@@ -1,0 +1,1 @@
+"""Peers that benchmarks compare geosoil with; not part of the mapping path."""

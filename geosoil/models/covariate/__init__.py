@@ -1,0 +1,1 @@
+"""Covariate models: learners from covariates sampled at points, mapped over rasters."""

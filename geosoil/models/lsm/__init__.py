@@ -1,0 +1,1 @@
+"""Land-surface parameter learning (MdPL): parameter generator, surrogate, simulators."""

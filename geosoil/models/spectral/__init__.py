@@ -1,0 +1,1 @@
+"""Spectral models: shared base (preprocessing, axis, target transform), networks, PLSR, SVR."""
