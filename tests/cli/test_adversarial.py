@@ -705,9 +705,9 @@ def test_8_ctrl_c_mentions_resume(run_cli, monkeypatch, world_dir, model, tmp_pa
 
 
 def test_8_a_command_simulator_leaves_no_orphans_after_its_timeout(tmp_path):
-    from geosoil.models.simulators import SimulatorError
+    from geosoil.models.lsm.simulators import SimulatorError
 
-    from ..models.test_simulators import command_simulator, make_forcing, toy_parameters
+    from ..models.lsm.test_simulators import command_simulator, make_forcing, toy_parameters
 
     child_pid = tmp_path / "child.pid"
     body = (
