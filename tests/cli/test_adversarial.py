@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from shapely.geometry import Point, box
 
 from geosoil.artifacts import read_header
-from geosoil.errors import OutputError
+from geosoil.errors import ConfigError, OutputError
 
 from ..conftest import CONFIGS, FAST_TRAIN, world_overrides
 
@@ -152,6 +152,17 @@ def test_1_layer_names_cannot_leave_the_output_folder(
     assert_refused(result, guard, "cannot be a file name", field)
     assert victim.read_bytes() == b"precious"
     assert sorted(victim_dir.iterdir()) == [victim]
+
+
+def test_1_one_name_validator_and_path_containment(tmp_path):
+    from geosoil.io.writers import check_file_name, contained_path
+
+    with pytest.raises(OutputError, match="outside the output folder"):
+        contained_path(tmp_path, "../x.tif")
+    for bad in ("", "/abs", "a/b", "..", "a.b", "x\\y", "é"):
+        with pytest.raises(ConfigError, match="cannot be a file name"):
+            check_file_name(bad, field="models.name")
+    assert check_file_name("kex_cmol_kg_p05", field="models.name") == "kex_cmol_kg_p05"
 
 
 # ------------------------------------------------------------------- 2. resume fingerprint
@@ -762,14 +773,3 @@ def test_8_recommend_records_final_paths_and_writes_identical_geopackages(
     assert recorded["output"]["dir"] == str(first / "map")
     assert ".partial" not in (first / "map" / "config.yaml").read_text()
     assert (first / "fields.gpkg").read_bytes() == (second / "fields.gpkg").read_bytes()
-
-
-def test_writers_refuse_an_existing_staging_folder(tmp_path):
-    from geosoil.io.writers import check_file_name, contained_path
-
-    with pytest.raises(OutputError, match="outside the output folder"):
-        contained_path(tmp_path, "../x.tif")
-    for bad in ("", "/abs", "a/b", "..", "a.b", "x\\y", "é"):
-        with pytest.raises(Exception, match="cannot be a file name"):
-            check_file_name(bad, field="models.name")
-    assert check_file_name("kex_cmol_kg_p05", field="models.name") == "kex_cmol_kg_p05"
