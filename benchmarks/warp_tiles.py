@@ -86,6 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         world = Path(folder) / "world"
+        world.mkdir()
         write_world(synthesize(size="small", seed=0), world)
         record = {
             "window_reads": window_dependence(world, tiles=False),
