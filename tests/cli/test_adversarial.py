@@ -553,7 +553,6 @@ def test_7_a_full_disk_while_writing_cogs(run_cli, monkeypatch, world_dir, model
         raise CPLE_FileIOError(3, 3, "Free disk space available is 0 bytes")
 
     out = tmp_path / "map"
-    guard = Guard(out, world_dir)
     with monkeypatch.context() as patch:
         patch.setattr("geosoil.io.cog.rasterio.shutil.copy", full_disk)
         result = map_cli(run_cli, world_dir, model, out, "--chunk=128")
@@ -563,10 +562,12 @@ def test_7_a_full_disk_while_writing_cogs(run_cli, monkeypatch, world_dir, model
     # The finished blocks are kept for --resume, which then completes the run.
     assert (tmp_path / ".map.partial" / "map.zarr").is_dir()
     assert not (tmp_path / ".map.lock").exists()
-    del guard
     result = map_cli(run_cli, world_dir, model, out, "--chunk=128", "--resume")
     assert result.exit_code == 0, result.output
-    assert (out / "kex_cmol_kg.tif").is_file()
+    reference = tmp_path / "reference"
+    assert map_cli(run_cli, world_dir, model, reference, "--chunk=128").exit_code == 0
+    assert files_bytes(out) == files_bytes(reference) and len(files_bytes(out)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map", "reference"]
 
 
 LOCAL_CS = 'LOCAL_CS["site grid",UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]'
