@@ -39,6 +39,7 @@ from geosoil.products import build_product
 __all__ = [
     "MapResult",
     "build_job",
+    "check_output_path",
     "map_from_config",
     "relocated",
     "resolve_grid",
@@ -193,7 +194,7 @@ def map_from_config(
         raise ConfigError(
             "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
         )
-    _check_out_dir(Path(config.output.dir))
+    check_output_path(Path(config.output.dir))
     job = build_job(config, source=source)
     grid = job.grid
     with job.stack.open(grid):  # every covariate readable and overlapping, before any output
@@ -284,8 +285,11 @@ def _has_finished_blocks(staging: Path) -> bool:
     return any((staging / STORE_NAME / MARKERS).glob("*.json"))
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    # GDAL names the store's layers ZARR:"<path>":/<layer>; a quote cannot be escaped there.
+def check_output_path(out_dir: Path) -> None:
+    """Refuse an output path GDAL cannot name, before any work.
+
+    GDAL names the store's layers ``ZARR:"<path>":/<layer>``; a quote cannot be escaped there.
+    """
     if '"' in str(out_dir.absolute()):
         raise OutputError(
             "the output path contains a double quote, which GDAL cannot read back",

@@ -54,11 +54,18 @@ from geosoil.products.k_fertilizer import (
     k_targets,
     percentile_dose_names,
 )
-from geosoil.workflows.map import STORE_NAME, map_from_config, relocated, resolve_grid
+from geosoil.workflows.map import (
+    STORE_NAME,
+    check_output_path,
+    map_from_config,
+    relocated,
+    resolve_grid,
+)
 from geosoil.workflows.run_record import (
     RUN_RECORD,
     check_run_record,
     finite_or_none,
+    holds_finished_work,
     layer_sources,
     write_json,
 )
@@ -126,12 +133,12 @@ def recommend_k_from_config(
         raise ConfigError(
             "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
         )
+    check_output_path(Path(config.output.dir))
     plan = _plan(config, source=source)
     out = config.output
-    with resumable_directory(out.dir, overwrite=out.overwrite, resume=out.resume) as (
-        staging,
-        resumed,
-    ):
+    with resumable_directory(
+        out.dir, overwrite=out.overwrite, resume=out.resume, worth_keeping=holds_finished_work
+    ) as (staging, resumed):
         check_run_record(staging, _run_fingerprint(config, plan), resumed=resumed)
         if config.kex.model is not None:
             kex_model = Path(config.kex.model)

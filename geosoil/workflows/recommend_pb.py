@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,18 @@ from geosoil.products.pb_risk import (
     is_mg_kg,
     read_pb_thresholds,
 )
-from geosoil.workflows.map import STORE_NAME, map_from_config, relocated, resolve_grid
+from geosoil.workflows.map import (
+    STORE_NAME,
+    check_output_path,
+    map_from_config,
+    relocated,
+    resolve_grid,
+)
 from geosoil.workflows.run_record import (
     RUN_RECORD,
     check_run_record,
     finite_or_none,
+    holds_finished_work,
     layer_sources,
     write_json,
 )
@@ -122,12 +130,13 @@ def recommend_pb_risk_from_config(
         raise ConfigError(
             "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
         )
+    check_output_path(Path(config.output.dir))
     plan = _plan(config, source=source)
     out = config.output
-    with resumable_directory(out.dir, overwrite=out.overwrite, resume=out.resume) as (
-        staging,
-        resumed,
-    ):
+    keep = partial(holds_finished_work, cheap=(RUN_CATALOG,))
+    with resumable_directory(
+        out.dir, overwrite=out.overwrite, resume=out.resume, worth_keeping=keep
+    ) as (staging, resumed):
         check_run_record(staging, _run_fingerprint(config, plan), resumed=resumed)
         catalog_path = Path(config.covariates.catalog)
         if plan.extra_layers:

@@ -539,10 +539,13 @@ def test_7_bad_geojson_aoi(run_cli, world_dir, model, tmp_path, text, expected):
     assert_refused(result, guard, expected, "aoi.geojson", "grid.aoi")
 
 
-def test_7_an_output_path_with_a_quote_is_refused_up_front(run_cli, world_dir, model, tmp_path):
+@pytest.mark.parametrize("command", ["map", "recommend"])
+def test_7_an_output_path_with_a_quote_is_refused_up_front(
+    run_cli, world_dir, model, tmp_path, command
+):
     out = tmp_path / 'my "map"'
     guard = Guard(out, world_dir)
-    result = map_cli(run_cli, world_dir, model, out)
+    result = COMMANDS[command](run_cli, world_dir, model, out)
     assert_refused(result, guard, "double quote", "output.dir")
 
 
@@ -659,8 +662,9 @@ def test_8_input_layers_cut_from_the_header_name_the_artifact(run_cli, world_dir
     assert_refused(result, guard, "cut.safetensors", "geosoil.input_spec.layers", "fitted on")
 
 
+@pytest.mark.parametrize("command", ["map", "recommend"])
 def test_8_a_run_that_fails_its_input_checks_leaves_nothing(
-    run_cli, monkeypatch, world_dir, model, tmp_path
+    run_cli, monkeypatch, world_dir, model, tmp_path, command
 ):
     from geosoil.errors import CovariateError
     from geosoil.workflows import map as map_workflow
@@ -668,13 +672,13 @@ def test_8_a_run_that_fails_its_input_checks_leaves_nothing(
     def failing_run_map(job, store, **kwargs):
         raise CovariateError("a covariate went away", field="covariates", fix="restore it")
 
-    out = tmp_path / "map"
+    out = tmp_path / "out"
     guard = Guard(out, world_dir)
     with monkeypatch.context() as patch:
         patch.setattr(map_workflow, "run_map", failing_run_map)
-        assert_refused(map_cli(run_cli, world_dir, model, out), guard, "went away")
+        assert_refused(COMMANDS[command](run_cli, world_dir, model, out), guard, "went away")
     # The corrected rerun starts cleanly: no "interrupted run is waiting".
-    result = map_cli(run_cli, world_dir, model, out, "--chunk=128")
+    result = COMMANDS[command](run_cli, world_dir, model, out)
     assert result.exit_code == 0, result.output
 
 
@@ -761,6 +765,9 @@ def recommend_cli(run_cli, world: Path, model: Path, out: Path, *extra: str):
         world / "fields.gpkg",
         *extra,
     )
+
+
+COMMANDS = {"map": map_cli, "recommend": recommend_cli}
 
 
 def test_8_recommend_records_final_paths_and_writes_identical_geopackages(
