@@ -12,13 +12,20 @@ __all__ = [
     "ArtifactError",
     "ConfigError",
     "CovariateError",
+    "CubeError",
+    "ExplainError",
+    "FinalFitError",
     "GeoSoilError",
     "InputFileNotFoundError",
     "MissingCRSError",
+    "NotFittedError",
     "OutputError",
     "OutputExistsError",
     "RegistryError",
     "SampleDataError",
+    "SimulatorError",
+    "SpectraError",
+    "TrainingDivergedError",
 ]
 
 
@@ -101,3 +108,33 @@ class OutputError(GeoSoilError):
 
 class OutputExistsError(OutputError):
     """The output location is taken and the user did not ask to overwrite it."""
+
+
+class SpectraError(SampleDataError):
+    """Spectra or their axis are unusable: NaN/Inf, a bad axis, another axis than a model's."""
+
+
+class ExplainError(GeoSoilError):
+    """Attributions cannot be computed: an unsupported model, mixed axes, bad baselines."""
+
+
+class NotFittedError(GeoSoilError):
+    """``predict`` or ``save`` was called before ``fit``."""
+
+
+class TrainingDivergedError(GeoSoilError):
+    """The network's validation loss never became finite: the learning rate is too high."""
+
+
+class SimulatorError(GeoSoilError):
+    """A simulator failed: not found, crashed, timed out, or returned unusable fluxes."""
+
+    exit_code = 1
+
+
+class CubeError(GeoSoilError):
+    """An image cube is unreadable, or its bands cannot be placed on a model's axis."""
+
+
+class FinalFitError(GeoSoilError):
+    """A final model scores far below its cross-validated figures on its own training rows."""

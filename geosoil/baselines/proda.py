@@ -50,17 +50,17 @@ import torch
 
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.io.profiles import ProfileSet
+from geosoil.models import training as kit
 from geosoil.models.base import GeoSoilEstimator
-from geosoil.models.soc import training as bt
 from geosoil.models.soc.inputs import (
-    CovariateCoding,
     check_profile_settings,
     covariate_names,
+    encode_profiles,
     forcings_from_profiles,
+    learn_coding,
     resolve_parameters,
     usable_profiles,
 )
-from geosoil.models.spectral.network import batch_slices
 from geosoil.process import (
     PARAMETER_NAMES,
     Clm5Forcings,
@@ -500,8 +500,7 @@ class PRODA(GeoSoilEstimator):
             profiles, "profiles", below_column=self.below_column, drop_empty=self.drop_empty
         )
         names = covariate_names(profiles, self.covariates)
-        with bt.torch_threads(self.threads), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.seed))
+        with kit.torch_threads(self.threads), kit.seeded(int(self.seed)):
             mcmc = retrieve_parameters(
                 profiles,
                 learned,
@@ -516,12 +515,12 @@ class PRODA(GeoSoilEstimator):
                 seed=int(self.seed),
             )
             started = time.perf_counter()
-            coding = CovariateCoding.learn(
+            coding = learn_coding(
                 profiles, names, unseen=self.unseen_categories, scale_from=self.scale_from
             )
-            continuous, categories = coding.encode(profiles)
+            continuous, categories = encode_profiles(coding, profiles)
             frequency = [coding.frequency[name] for name in coding.categorical]
-            encoder = bt.MLPParameterEncoder(
+            encoder = kit.MLPParameterEncoder(
                 len(coding.continuous),
                 frequency,
                 len(learned),
@@ -593,9 +592,9 @@ class PRODA(GeoSoilEstimator):
             encoder.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
         shuffler = torch.Generator().manual_seed(int(self.seed))
-        slices = batch_slices(len(train), int(self.batch_size))
-        history, best, best_state, stale = [], math.inf, None, 0
-        for epoch in range(1, int(self.max_epochs) + 1):
+        slices = kit.batch_slices(len(train), int(self.batch_size))
+
+        def run_epoch(epoch: int) -> dict[str, float]:
             encoder.train()
             shuffled = train[torch.randperm(len(train), generator=shuffler)]
             total = 0.0
@@ -609,28 +608,35 @@ class PRODA(GeoSoilEstimator):
                 total += float(loss.detach()) * len(batch)
             encoder.eval()
             with torch.no_grad():
-                unit = bt.encode_padded(encoder, continuous[monitor], categories[monitor])
+                unit = kit.encode_padded(encoder, continuous[monitor], categories[monitor])
                 score = float(torch.mean((unit - target[monitor]) ** 2))
-            history.append(
-                {"epoch": epoch, "train_mse": total / max(len(train), 1), "monitor_mse": score}
+            return {"epoch": epoch, "train_mse": total / max(len(train), 1), "monitor_mse": score}
+
+        def diverged(history: list[dict[str, float]]) -> SampleDataError:
+            return SampleDataError(
+                "the PRODA network's monitored error was never finite",
+                field="model.params.learning_rate",
+                fix="lower model.params.learning_rate or check the retrieved parameters",
             )
-            if score < best:
-                best, stale = score, 0
-                best_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= int(self.patience):
-                    break
-        encoder.load_state_dict(best_state)
-        encoder.eval()
-        return history
+
+        stopped = kit.early_stopping(
+            encoder,
+            run_epoch,
+            max_epochs=int(self.max_epochs),
+            patience=int(self.patience),
+            monitor="monitor_mse",
+            diverged=diverged,
+            logger=log,
+            label="PRODA ",
+        )
+        return stopped.history
 
     # --------------------------------------------------------------- prediction
     def _unit(self, profiles: ProfileSet) -> torch.Tensor:
         self._check_fitted()
-        continuous, categories = self.coding_.encode(profiles)
-        with torch.no_grad(), bt.torch_threads(self.threads):
-            return bt.encode_padded(self.encoder_.eval(), continuous.double(), categories)
+        continuous, categories = encode_profiles(self.coding_, profiles)
+        with torch.no_grad(), kit.torch_threads(self.threads):
+            return kit.encode_padded(self.encoder_.eval(), continuous.double(), categories)
 
     def _physical(self, profiles: ProfileSet) -> torch.Tensor:
         return merge_parameters(
@@ -648,7 +654,7 @@ class PRODA(GeoSoilEstimator):
         physical = self._physical(profiles)
         forcings = forcings_from_profiles(profiles, dtype=torch.float64)
         parts = []
-        with torch.no_grad(), bt.torch_threads(self.threads):
+        with torch.no_grad(), kit.torch_threads(self.threads):
             for start in range(0, profiles.n_profiles, _SOLVE_BATCH):
                 rows = slice(start, start + _SOLVE_BATCH)
                 parts.append(steady_state(physical[rows], forcings.select(rows)).soc_gc_m3)

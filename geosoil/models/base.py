@@ -9,17 +9,14 @@ the artifact needs to save and restore it without pickle.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from geosoil.errors import ConfigError, GeoSoilError
+from geosoil.errors import ConfigError, NotFittedError
 
-__all__ = ["GeoSoilEstimator", "NotFittedError"]
-
-
-class NotFittedError(GeoSoilError):
-    """``predict`` or ``save`` was called before ``fit``."""
+__all__ = ["GeoSoilEstimator", "NotFittedError", "check_choice"]
 
 
 class GeoSoilEstimator:
@@ -98,3 +95,14 @@ class GeoSoilEstimator:
 
     def predict(self, X) -> np.ndarray:
         raise NotImplementedError
+
+
+def check_choice(value: Any, allowed: Sequence[Any], field: str) -> Any:
+    """Refuse a hyperparameter outside ``allowed`` with a ConfigError on ``field``."""
+    if value not in allowed:
+        raise ConfigError(
+            f"{field.rsplit('.', 1)[-1]}={value!r} is not one of {list(allowed)}",
+            field=field,
+            fix=f"choose one of {list(allowed)}",
+        )
+    return value

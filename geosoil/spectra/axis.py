@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from geosoil.errors import SampleDataError
+from geosoil.errors import SpectraError
 
 __all__ = ["AXIS_UNITS", "AxisUnit", "SpectraError", "SpectralAxis"]
 
@@ -25,10 +25,6 @@ RESAMPLE_FIX = (
     "preprocessing step (and retrain), or resample the table onto the model's axis "
     "(SampleSet.resample(axis) or geosoil.spectra.resample_spectra)"
 )
-
-
-class SpectraError(SampleDataError):
-    """Spectra or their axis are unusable: NaN/Inf, a bad axis, another axis than a model's."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,8 +11,8 @@ the real model and compared with the defaults (:mod:`geosoil.evaluate.taylor`). 
 checked in :mod:`~geosoil.models.lsm.inputs`; the series, the loss and the training loop
 live in :mod:`~geosoil.models.lsm.training`.
 
-The composition: inputs -> :class:`InputCoding` (z-scores, category indices) ->
-:class:`~geosoil.models.soc.training.MLPParameterEncoder` (embeddings, MLP, sigmoid: the
+The composition: inputs -> the input encoder (z-scores, category indices) ->
+:class:`~geosoil.models.training.MLPParameterEncoder` (embeddings, MLP, sigmoid: the
 learned parameters in [0, 1]) -> :class:`~geosoil.models.lsm.inputs.ParameterMerge`
 (learned and fixed parameters in [0, 1] over the surrogate's bounds) ->
 ``surrogate.module(features, parameters)`` -> H and LE (W m-2).
@@ -32,27 +32,32 @@ import torch
 from geosoil.artifacts import InputLayer, InputSpec, OutputSpec
 from geosoil.errors import SampleDataError
 from geosoil.io.flux import SUMMARY_NAMES
+from geosoil.models import training as kit
 from geosoil.models.base import GeoSoilEstimator
+from geosoil.models.encoding import CovariateEncoder
 from geosoil.models.lsm import training as mt
 from geosoil.models.lsm.inputs import (
     IGBP_CLASS_CODES,
     INPUT_UNITS,
-    InputCoding,
     ParameterMerge,
     check_settings,
     check_surrogate,
     class_tables,
+    coding_from_state,
+    coding_state,
+    encode_inputs,
+    flat_table,
     input_table,
+    learn_input_coding,
     record_list,
     resolve_flux_weights,
     resolve_parameters,
     spec_dict,
 )
 from geosoil.models.registry import register
-from geosoil.models.soc import training as bt
 from geosoil.process.lsm_params import LsmParameterSpec
 
-__all__ = ["IGBP_CLASS_CODES", "InputCoding", "ParameterGenerator"]
+__all__ = ["IGBP_CLASS_CODES", "ParameterGenerator"]
 
 log = logging.getLogger(__name__)
 
@@ -228,12 +233,11 @@ class ParameterGenerator(GeoSoilEstimator):
         valid = None
         if valid_list is not None:
             valid = (valid_list, input_table(valid_list, *names, "valid_records"))
-        with bt.torch_threads(self.threads), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.seed))
-            coding = InputCoding.learn(
+        with kit.torch_threads(self.threads), kit.seeded(int(self.seed)):
+            coding = learn_input_coding(
                 train_table, [*names[0], *names[1]], names[2], self.unseen_categories
             )
-            with mt.frozen(surrogate.module):
+            with kit.frozen(surrogate.module):
                 train_set, valid_set = mt.fit_samples(
                     (train_records, train_table),
                     valid,
@@ -304,9 +308,9 @@ class ParameterGenerator(GeoSoilEstimator):
             [str(n) for n in self.categorical_names],
         )
 
-    def _build_encoder(self, coding: InputCoding, n_outputs: int) -> bt.MLPParameterEncoder:
+    def _build_encoder(self, coding: CovariateEncoder, n_outputs: int) -> kit.MLPParameterEncoder:
         frequency = [coding.frequency[name] for name in coding.categorical]
-        return bt.MLPParameterEncoder(
+        return kit.MLPParameterEncoder(
             len(coding.continuous),
             frequency,
             n_outputs,
@@ -366,12 +370,12 @@ class ParameterGenerator(GeoSoilEstimator):
         out = np.full((len(table), len(self.parameter_specs_)), np.nan)
         if not len(table):
             return out
-        continuous, categories, usable = self.coding_.encode(table, ids, role)
+        continuous, categories, usable = encode_inputs(self.coding_, table, ids, role)
         merge = ParameterMerge(
             self.parameter_specs_, self.learned_parameters_, self.fixed_parameters_
         )
-        with bt.torch_threads(self.threads), torch.no_grad():
-            unit = merge(bt.encode_padded(self.encoder_.eval(), continuous, categories))
+        with kit.torch_threads(self.threads), torch.no_grad():
+            unit = merge(kit.encode_padded(self.encoder_.eval(), continuous, categories))
         out[usable] = unit.numpy().astype(np.float64)[usable]
         return out
 
@@ -437,7 +441,7 @@ class ParameterGenerator(GeoSoilEstimator):
         rows = np.flatnonzero(np.isfinite(X).all(axis=1))
         if not rows.size:
             return out
-        table = self.coding_.flat_table(X[rows], class_tables(self.class_codes))
+        table = flat_table(self.coding_, X[rows], class_tables(self.class_codes))
         ids = [f"pixel {i}" for i in rows]
         out[rows] = self._physical(self._unit_table(table, ids, "X"))
         return out
@@ -463,10 +467,10 @@ class ParameterGenerator(GeoSoilEstimator):
     def export_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Tensors ``encoder.*``, ``coding.mean``, ``coding.scale``; the rest as JSON."""
         self._check_fitted()
-        coding_tensors, coding_state = self.coding_.to_state()
-        tensors = {**bt.state_tensors(self.encoder_, "encoder."), **coding_tensors}
+        coding_tensors, coding_json = coding_state(self.coding_)
+        tensors = {**kit.state_tensors(self.encoder_, "encoder."), **coding_tensors}
         state = {
-            **coding_state,
+            **coding_json,
             "parameter_specs": [spec_dict(s) for s in self.parameter_specs_],
             "learned_parameters": self.learned_parameters_,
             "fixed_parameters": self.fixed_parameters_,
@@ -483,10 +487,10 @@ class ParameterGenerator(GeoSoilEstimator):
     def from_state(cls, params, tensors, state) -> ParameterGenerator:
         """Rebuild a fitted generator from :meth:`export_state`'s tensors and JSON."""
         model = cls(**params)
-        coding = InputCoding.from_state(tensors, state, model.unseen_categories)
+        coding = coding_from_state(tensors, state, model.unseen_categories)
         learned = list(state["learned_parameters"])
         encoder = model._build_encoder(coding, len(learned))
-        used = bt.load_prefixed(encoder, tensors, "encoder.") | {"coding.mean", "coding.scale"}
+        used = kit.load_prefixed(encoder, tensors, "encoder.") | {"coding.mean", "coding.scale"}
         if unexpected := sorted(set(tensors) - used):
             raise ValueError(f"tensors {unexpected[:3]} belong to no part of the model")
         model.coding_ = coding

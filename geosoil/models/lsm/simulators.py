@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from geosoil.errors import ConfigError, GeoSoilError
+from geosoil.errors import ConfigError, GeoSoilError, SimulatorError
 from geosoil.process.lsm import check_forcing_rows, check_parameter_tensor, simulate
 from geosoil.process.lsm_forcing import FLUX_NAMES, LsmForcing
 from geosoil.process.lsm_params import LSM_PARAMETERS, LsmParameterSpec
@@ -63,12 +63,6 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class SimulatorError(GeoSoilError):
-    """A simulator failed: not found, crashed, timed out, or returned unusable fluxes."""
-
-    exit_code = 1
 
 
 @runtime_checkable

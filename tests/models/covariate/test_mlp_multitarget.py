@@ -266,7 +266,8 @@ def test_ensemble_dist_comes_from_its_members(new_rows):
         member.networks_, member.n_members = [network], 1
         members.append(member.predict(new_rows))
     mean, std, _ = fitted.predict_dist(new_rows)
-    np.testing.assert_allclose(mean, np.mean(members, axis=0), rtol=1e-5)
+    # atol: a target column whose values come near 0 (float32 predictions of ~1e-7)
+    np.testing.assert_allclose(mean, np.mean(members, axis=0), rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(std, np.std(members, axis=0, ddof=1), rtol=1e-3, atol=1e-4)
 
 

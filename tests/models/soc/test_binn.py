@@ -20,7 +20,7 @@ from geosoil.io.profiles import ProfileSet, read_binn_ny
 from geosoil.models import BINN, ScIReN, get_estimator_class
 from geosoil.models.base import NotFittedError
 from geosoil.models.soc import binn as binn_module
-from geosoil.models.soc.inputs import forcings_from_profiles
+from geosoil.models.soc.inputs import encode_profiles, forcings_from_profiles
 from geosoil.process import (
     BULK_PROCESS_NAMES,
     CLM5_PARAMETERS,
@@ -317,7 +317,7 @@ def test_unseen_category_is_an_error_or_the_training_mix(profiles, fitted):
     embedding = encoder.embeddings[0].weight
     frequency = np.bincount(profiles.covariates["landuse"])[1:] / profiles.n_profiles
     mix = torch.as_tensor(frequency) @ embedding
-    continuous, _ = model.coding_.encode(profiles.subset([1]))
+    continuous, _ = encode_profiles(model.coding_, profiles.subset([1]))
     with torch.no_grad():
         unit = torch.sigmoid(encoder.mlp(torch.cat([continuous, mix[None]], dim=1)))
     expected = model._physical(unit)[0].numpy()
