@@ -8,9 +8,11 @@ Usage::
 Imports are read with :mod:`ast`, nothing is imported. A circle is a strongly connected
 group of modules in the graph of module-level imports (imports under ``TYPE_CHECKING`` and
 inside functions are left out: they run late and cannot deadlock an import); the figure
-with every import is printed beside it. Layers run from the ground floor (value objects and
-errors) up to the CLI, in the order of :data:`LAYERS`; an import from a module to one of a
-higher layer is an upward import.
+with every import, the late ones and those named in strings for ``importlib`` (module
+``__getattr__`` shims) included, is printed beside it. The package root's lazy table of the
+public API is a facade, not an import of the layers: it is left out. Layers run from the
+ground floor (value objects and errors) up to the CLI, in the order of :data:`LAYERS`; an
+import from a module to one of a higher layer is an upward import.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ LAYERS = [
     ["artifacts"],
     ["models", "baselines"],
     ["evaluate", "explain", "synthetic"],
-    ["products"],
     ["mapping"],
+    ["products"],
     ["config"],
     ["workflows"],
     ["cli"],
@@ -71,8 +73,9 @@ def imports(path: Path, name: str, is_package: bool) -> tuple[set[str], set[str]
                 module = ".".join([*anchor, node.module] if node.module else anchor)
             else:
                 module = node.module or ""
-            # ``from pkg import sub`` may name a submodule: keep both candidates.
-            return [module, *(f"{module}.{alias.name}" for alias in node.names)]
+            # ``from pkg import sub`` names a submodule where one exists (resolved later):
+            # ``module|alias`` pairs.
+            return [f"{module}|{alias.name}" for alias in node.names]
         return []
 
     def walk(nodes: list[ast.stmt], module_level: bool) -> None:
@@ -91,6 +94,12 @@ def imports(path: Path, name: str, is_package: bool) -> tuple[set[str], set[str]
                     walk([child], inner)
 
     walk(tree.body, True)
+    # Lazy imports through importlib name their module in a string (``_LAZY`` tables behind a
+    # module ``__getattr__``): count them with the late imports, or a shim hides a circle.
+    for node in ast.walk(tree):
+        text = node.value if isinstance(node, ast.Constant) else None
+        if isinstance(text, str) and text.startswith("geosoil.") and " " not in text:
+            every.add(text)
     return top, every
 
 
@@ -100,10 +109,15 @@ def graph(root: Path) -> tuple[dict[str, Path], dict[str, set[str]], dict[str, s
     all_edges: dict[str, set[str]] = defaultdict(set)
     for name, path in files.items():
         top, every = imports(path, name, path.name == "__init__.py")
+        if name == root.name:
+            every = set(top)  # the root's lazy public API (see the module docstring)
         for edges, found in ((top_edges, top), (all_edges, every)):
             for target in found:
-                if target in files and target != name:
-                    edges[name].add(target)
+                module, _, alias = target.partition("|")
+                if alias and f"{module}.{alias}" in files:
+                    module = f"{module}.{alias}"
+                if module in files and module != name:
+                    edges[name].add(module)
     return files, top_edges, all_edges
 
 

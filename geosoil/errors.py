@@ -6,6 +6,8 @@ exit non-zero without a traceback.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "SimulatorError",
     "SpectraError",
     "TrainingDivergedError",
+    "params_at",
 ]
 
 
@@ -138,3 +141,26 @@ class CubeError(GeoSoilError):
 
 class FinalFitError(GeoSoilError):
     """A final model scores far below its cross-validated figures on its own training rows."""
+
+
+ESTIMATOR_PARAMS = "model.params"
+
+
+@contextlib.contextmanager
+def params_at(section: str) -> Iterator[None]:
+    """Report estimator errors under the config path of their hyperparameters.
+
+    Estimators name a bad hyperparameter ``model.params.<name>``, the path in ``geosoil
+    train``; a command that keeps its estimator elsewhere (``models.<name>.params`` in
+    ``geosoil evaluate``, ``kex.covariate_model.params``) runs the estimator inside this
+    block, which rewrites the field and the fix to ``<section>.<name>``.
+    """
+    try:
+        yield
+    except GeoSoilError as err:
+        prefix = ESTIMATOR_PARAMS + "."
+        if section != ESTIMATOR_PARAMS and err.field and err.field.startswith(prefix):
+            err.field = f"{section}.{err.field.removeprefix(prefix)}"
+            if err.fix:
+                err.fix = err.fix.replace(prefix, section + ".")
+        raise

@@ -18,8 +18,8 @@ import rasterio.shutil
 from rasterio.errors import RasterioError
 
 from geosoil.errors import OutputError
-from geosoil.mapping.grid import Grid
-from geosoil.mapping.outputs import OutputVariable
+from geosoil.geo.grid import Grid
+from geosoil.geo.outputs import OutputVariable
 
 __all__ = ["COG_BLOCK_SIZE", "write_cog"]
 

@@ -9,6 +9,8 @@ the artifact needs to save and restore it without pickle.
 from __future__ import annotations
 
 import inspect
+import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -17,6 +19,8 @@ import numpy as np
 from geosoil.errors import ConfigError, NotFittedError
 
 __all__ = ["GeoSoilEstimator", "NotFittedError", "check_choice"]
+
+log = logging.getLogger(__name__)
 
 
 class GeoSoilEstimator:
@@ -35,6 +39,9 @@ class GeoSoilEstimator:
     """
 
     registry_name: ClassVar[str]
+    #: Old hyperparameter name -> its current name: configs and artifacts written with the
+    #: old name still load, with a deprecation message.
+    renamed_params: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def param_names(cls) -> list[str]:
@@ -45,6 +52,7 @@ class GeoSoilEstimator:
     @classmethod
     def from_params(cls, params: dict[str, Any], *, source: str = "model.params"):
         """Build an estimator, refusing hyperparameters it does not have."""
+        params = cls.upgrade_params(params, source=source)
         allowed = cls.param_names()
         unknown = sorted(set(params) - set(allowed))
         if unknown:
@@ -54,6 +62,26 @@ class GeoSoilEstimator:
                 fix=f"allowed: {', '.join(allowed)}",
             )
         return cls(**params)
+
+    @classmethod
+    def upgrade_params(cls, params: dict[str, Any], *, source: str = "model.params") -> dict:
+        """``params`` with deprecated names (:attr:`renamed_params`) renamed, each with a
+        deprecation message; a ConfigError where both the old and the new name are given."""
+        params = dict(params)
+        for old, new in cls.renamed_params.items():
+            if old not in params:
+                continue
+            if new in params:
+                raise ConfigError(
+                    f"both {old} (deprecated) and {new} are given",
+                    field=f"{source}.{old}",
+                    fix=f"keep only {new}",
+                )
+            message = f"{source}.{old} is deprecated: it is now called {new}"
+            log.warning("%s", message)
+            warnings.warn(message, DeprecationWarning, stacklevel=3)
+            params[new] = params.pop(old)
+        return params
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as given to ``__init__``."""

@@ -202,10 +202,6 @@ class SpectralAxis:
         values = self.values[::-1] if self.is_descending else self.values
         return SpectralAxis.from_values(values.copy(), self.unit)
 
-    def index_of(self, position: float) -> int:
-        """Index of the band nearest ``position``."""
-        return int(np.argmin(np.abs(self.values - position)))
-
     def step(self) -> float:
         """Median absolute spacing between neighbouring bands."""
         return float(np.median(np.abs(np.diff(self.values))))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geosoil.artifacts import InputLayer, InputSpec, OutputSpec, Provenance, save_artifact
+from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import TrainConfig, save_config
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.evaluate import cross_validate, random_kfold, spatial_block_kfold, write_cv_report
@@ -21,6 +21,7 @@ from geosoil.io.samples import read_samples, target_values
 from geosoil.io.writers import staged_directory
 from geosoil.models.registry import get_estimator_class
 from geosoil.models.training import check_final_fit
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 __all__ = ["TrainResult", "build_training_table", "train_from_config"]
 

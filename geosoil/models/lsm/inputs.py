@@ -19,7 +19,8 @@ import torch
 from geosoil.errors import ConfigError, CovariateError, GeoSoilError, SampleDataError
 from geosoil.models.base import check_choice
 from geosoil.models.encoding import CovariateEncoder
-from geosoil.process.lsm_params import IGBP_RASTER_CODES, LsmParameterSpec
+from geosoil.process.lsm_params import IGBP_RASTER_CODES
+from geosoil.process.parameters import ParameterSpec
 
 __all__ = [
     "IGBP_CLASS_CODES",
@@ -295,16 +296,17 @@ def check_settings(model: Any) -> None:
         names the hyperparameter).
     """
     check_choice(model.unseen_categories, _UNSEEN, "model.params.unseen_categories")
-    for name in ("epochs", "patience", "batch_size", "steps_per_sample", "embedding_dim"):
+    for name in ("max_epochs", "patience", "batch_size", "steps_per_sample", "embedding_dim"):
         _check_positive_int(getattr(model, name), name)
-    if isinstance(model.hidden, str) or not isinstance(model.hidden, Sequence):
+    hidden = model.hidden_layers
+    if isinstance(hidden, str) or not isinstance(hidden, Sequence):
         raise ConfigError(
-            f"hidden={model.hidden!r} is not a list of layer widths",
-            field="model.params.hidden",
-            fix="give hidden widths as a list, e.g. [64, 64]",
+            f"hidden_layers={hidden!r} is not a list of layer widths",
+            field="model.params.hidden_layers",
+            fix="give hidden_layers as a list of widths, e.g. [64, 64]",
         )
-    for width in model.hidden:
-        _check_positive_int(width, "hidden")
+    for width in hidden:
+        _check_positive_int(width, "hidden_layers")
     for name, (low, high, open_low) in _INTERVALS.items():
         value = getattr(model, name)
         ok = isinstance(value, int | float) and not isinstance(value, bool)
@@ -376,7 +378,7 @@ def check_surrogate(surrogate: Any) -> None:
         raise ConfigError(
             f"the surrogate ({type(surrogate).__name__}) has no {missing}",
             field="surrogate",
-            fix="pass a FittedSurrogate (geosoil.models.lsm.surrogate.fit_surrogate or load)",
+            fix="pass a FittedSurrogate (from surrogate_training.fit_surrogate, or loaded)",
         )
     specs = tuple(surrogate.parameter_specs)
     bad = [s.name for s in specs if not s.lower < s.upper]
@@ -419,7 +421,7 @@ def resolve_flux_weights(
 
 # ------------------------------------------------------------------------ parameters
 def resolve_parameters(
-    specs: Sequence[LsmParameterSpec],
+    specs: Sequence[ParameterSpec],
     learned_parameters: Sequence[str] | None,
     fixed_parameters: Mapping[str, float] | None,
 ) -> tuple[list[str], dict[str, float]]:
@@ -488,7 +490,7 @@ def resolve_parameters(
     return learned, {n: given[n] for n in names if n not in learned}
 
 
-def spec_dict(spec: LsmParameterSpec) -> dict[str, Any]:
+def spec_dict(spec: ParameterSpec) -> dict[str, Any]:
     """A parameter spec as JSON (the artifact's ``parameter_specs`` entries)."""
     return {
         "name": spec.name,
@@ -503,7 +505,7 @@ class ParameterMerge:
     """Learned unit parameters (n, k) -> every parameter in [0, 1] (n, p), fixed ones constant."""
 
     def __init__(
-        self, specs: Sequence[LsmParameterSpec], learned: Sequence[str], fixed: Mapping[str, float]
+        self, specs: Sequence[ParameterSpec], learned: Sequence[str], fixed: Mapping[str, float]
     ) -> None:
         names = [s.name for s in specs]
         self.positions = torch.tensor([names.index(n) for n in learned], dtype=torch.long)

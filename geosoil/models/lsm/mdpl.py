@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from geosoil.artifacts import InputLayer, InputSpec, OutputSpec
 from geosoil.errors import SampleDataError
 from geosoil.io.flux import SUMMARY_NAMES
 from geosoil.models import training as kit
@@ -55,7 +54,8 @@ from geosoil.models.lsm.inputs import (
     spec_dict,
 )
 from geosoil.models.registry import register
-from geosoil.process.lsm_params import LsmParameterSpec
+from geosoil.process.parameters import ParameterSpec
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 __all__ = ["IGBP_CLASS_CODES", "ParameterGenerator"]
 
@@ -74,13 +74,15 @@ class ParameterGenerator(GeoSoilEstimator):
         Numeric site attributes (``A``), keys of ``record.attributes``.
     categorical_names
         Categorical site attributes (labels such as IGBP codes), embedded.
-    hidden, embedding_dim, dropout
+    hidden_layers, embedding_dim, dropout
         MLP widths (SiLU, dropout), and the embedding width of each categorical input.
+        (``hidden`` before; the old name still loads, with a deprecation message.)
     learning_rate, weight_decay
         AdamW settings.
-    epochs, patience
-        Training length; stop after ``patience`` epochs without a lower monitored loss and
-        keep the best epoch.
+    max_epochs, patience
+        Training length (``epochs`` before, still accepted with a deprecation message);
+        stop after ``patience`` epochs without a lower monitored loss and keep the best
+        epoch.
     batch_size
         Samples per optimisation step (an epoch draws each training sample once).
     steps_per_sample
@@ -135,6 +137,7 @@ class ParameterGenerator(GeoSoilEstimator):
     """
 
     registry_name: ClassVar[str] = "mdpl"
+    renamed_params: ClassVar[dict[str, str]] = {"epochs": "max_epochs", "hidden": "hidden_layers"}
 
     def __init__(
         self,
@@ -142,12 +145,12 @@ class ParameterGenerator(GeoSoilEstimator):
         summary_names: Sequence[str] = SUMMARY_NAMES,
         attribute_names: Sequence[str] = ("latitude_deg",),
         categorical_names: Sequence[str] = ("igbp",),
-        hidden: Sequence[int] = (64, 64),
+        hidden_layers: Sequence[int] = (64, 64),
         embedding_dim: int = 4,
         dropout: float = 0.0,
         learning_rate: float = 1e-3,
         weight_decay: float = 1e-4,
-        epochs: int = 200,
+        max_epochs: int = 200,
         patience: int = 20,
         batch_size: int = 16,
         steps_per_sample: int = 256,
@@ -165,12 +168,12 @@ class ParameterGenerator(GeoSoilEstimator):
         self.summary_names = summary_names
         self.attribute_names = attribute_names
         self.categorical_names = categorical_names
-        self.hidden = hidden
+        self.hidden_layers = hidden_layers
         self.embedding_dim = embedding_dim
         self.dropout = dropout
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
-        self.epochs = epochs
+        self.max_epochs = max_epochs
         self.patience = patience
         self.batch_size = batch_size
         self.steps_per_sample = steps_per_sample
@@ -257,7 +260,7 @@ class ParameterGenerator(GeoSoilEstimator):
                 settings = mt.TrainSettings(
                     learning_rate=float(self.learning_rate),
                     weight_decay=float(self.weight_decay),
-                    epochs=int(self.epochs),
+                    max_epochs=int(self.max_epochs),
                     patience=int(self.patience),
                     batch_size=int(self.batch_size),
                     steps_per_sample=int(self.steps_per_sample),
@@ -314,7 +317,7 @@ class ParameterGenerator(GeoSoilEstimator):
             len(coding.continuous),
             frequency,
             n_outputs,
-            hidden_layers=[int(h) for h in self.hidden],
+            hidden_layers=[int(h) for h in self.hidden_layers],
             embedding_dim=int(self.embedding_dim),
             dropout=float(self.dropout),
         )
@@ -486,7 +489,7 @@ class ParameterGenerator(GeoSoilEstimator):
     @classmethod
     def from_state(cls, params, tensors, state) -> ParameterGenerator:
         """Rebuild a fitted generator from :meth:`export_state`'s tensors and JSON."""
-        model = cls(**params)
+        model = cls(**cls.upgrade_params(params, source="geosoil.hyperparameters"))
         coding = coding_from_state(tensors, state, model.unseen_categories)
         learned = list(state["learned_parameters"])
         encoder = model._build_encoder(coding, len(learned))
@@ -495,7 +498,7 @@ class ParameterGenerator(GeoSoilEstimator):
             raise ValueError(f"tensors {unexpected[:3]} belong to no part of the model")
         model.coding_ = coding
         model.encoder_ = encoder.eval()
-        model.parameter_specs_ = tuple(LsmParameterSpec(**s) for s in state["parameter_specs"])
+        model.parameter_specs_ = tuple(ParameterSpec(**s) for s in state["parameter_specs"])
         model.learned_parameters_ = learned
         model.fixed_parameters_ = {k: float(v) for k, v in state["fixed_parameters"].items()}
         model.flux_names_ = list(state["flux_names"])

@@ -36,18 +36,18 @@ from geosoil.models.lsm.forcing_windows import (
     check_window_settings,
     window_features,
 )
-from geosoil.models.lsm.parameter_sampling import _check_specs, latin_hypercube, scale_to_bounds
+from geosoil.models.lsm.parameter_sampling import check_specs, latin_hypercube, scale_to_bounds
 from geosoil.models.lsm.simulators import Simulator, SimulatorError
 from geosoil.models.lsm.surrogate import (
-    _PREDICT_BATCH,
     ACTIVATIONS,
+    PREDICT_BATCH,
     FittedSurrogate,
     LsmSurrogate,
     flux_accuracy,
 )
 from geosoil.models.training import early_stopping, torch_threads
 from geosoil.process.lsm_forcing import FLUX_NAMES, LsmForcing
-from geosoil.process.lsm_params import LsmParameterSpec
+from geosoil.process.parameters import ParameterSpec
 
 __all__ = ["fit_surrogate"]
 
@@ -166,7 +166,7 @@ def _simulate_split(
     forcings: list[LsmForcing],
     sites: list[str],
     offsets: list[int],
-    specs: tuple[LsmParameterSpec, ...],
+    specs: tuple[ParameterSpec, ...],
     *,
     n_sets: int,
     steps_per_run: int,
@@ -202,8 +202,8 @@ def _predict_samples(module: LsmSurrogate, table: torch.Tensor, samples: _Sample
     module.eval()
     out = []
     with torch.no_grad():
-        for start in range(0, len(samples), _PREDICT_BATCH):
-            out.append(module(*samples.inputs(table, slice(start, start + _PREDICT_BATCH))))
+        for start in range(0, len(samples), PREDICT_BATCH):
+            out.append(module(*samples.inputs(table, slice(start, start + PREDICT_BATCH))))
     return torch.cat(out)
 
 
@@ -288,7 +288,7 @@ def _train(
 
 
 def _fingerprint(
-    forcings: list[LsmForcing], specs: tuple[LsmParameterSpec, ...], simulator_name: str
+    forcings: list[LsmForcing], specs: tuple[ParameterSpec, ...], simulator_name: str
 ) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps([asdict(s) for s in specs], sort_keys=True).encode())
@@ -375,7 +375,7 @@ def fit_surrogate(
     SampleDataError
         For forcings that are not single-row :class:`LsmForcing` of one time step.
     """
-    specs = _check_specs(simulator.parameter_specs)
+    specs = check_specs(simulator.parameter_specs)
     forcings, sites = _check_forcings(forcings, site_names)
     _positive_int("n_parameter_sets", n_parameter_sets, field="surrogate.n_parameter_sets")
     _positive_int("n_valid_sets", n_valid_sets, 2, field="surrogate.n_valid_sets")

@@ -335,7 +335,7 @@ class TrainSettings:
 
     learning_rate: float
     weight_decay: float
-    epochs: int
+    max_epochs: int
     patience: int
     batch_size: int
     steps_per_sample: int
@@ -412,7 +412,7 @@ def train(
     stopped = kit.early_stopping(
         encoder,
         run_epoch,
-        max_epochs=settings.epochs,
+        max_epochs=settings.max_epochs,
         patience=settings.patience,
         monitor="monitor_loss",
         diverged=diverged,

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from geosoil.artifacts import InputLayer, InputSpec, OutputSpec
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.io.profiles import FORCING_SHAPES, ProfileSet
 from geosoil.models import training as kit
@@ -52,6 +51,7 @@ from geosoil.process import (
     merge_parameters,
     steady_state,
 )
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 __all__ = ["BINN", "DTYPES", "STOCK_COLUMNS"]
 

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from geosoil.errors import ConfigError, GeoSoilError, InputFileNotFoundError, TrainingDivergedError
-from geosoil.models.spectral.base import PreparedData, SpectralEstimator, _check_axis
+from geosoil.errors import ConfigError, GeoSoilError, TrainingDivergedError
+from geosoil.models.spectral.base import PreparedData, SpectralEstimator, check_axis
 from geosoil.models.spectral.lr_schedule import LRFinderResult, lr_range_test, triangular_lr
 from geosoil.models.targets import TargetTransform
 from geosoil.models.training import batch_slices, check_threads, early_stopping, torch_threads
@@ -269,7 +269,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
             The validation loss never became finite.
         """
         self._check_params()
-        parent = self._load_parent(_check_axis(axis))
+        parent = self._load_parent(check_axis(axis))
         data = self._prepare(
             X,
             y,
@@ -423,22 +423,30 @@ class NetworkSpectralEstimator(SpectralEstimator):
         return stopped.history
 
     # ------------------------------------------------------------ transfer
+    def attach_parent(self, artifact: Any) -> NetworkSpectralEstimator:
+        """Hand over the loaded ``init_from`` artifact; returns self.
+
+        The workflow reads the file (:func:`geosoil.artifacts.load_parent_artifact`): a
+        model never loads artifacts itself. The artifact is not a hyperparameter; ``fit``
+        checks it against this model and the spectra.
+        """
+        self._parent_artifact = artifact
+        return self
+
     def _load_parent(self, axis: SpectralAxis) -> _Parent | None:
         """The ``init_from`` artifact, checked against this model and ``axis``; None
         without ``init_from``."""
         if self.init_from is None:
             return None
-        from geosoil.artifacts import load_artifact
-
-        try:
-            artifact = load_artifact(self.init_from)
-        except InputFileNotFoundError:
-            raise InputFileNotFoundError(
-                "the parent artifact of init_from does not exist",
+        artifact = getattr(self, "_parent_artifact", None)
+        if artifact is None:
+            raise ConfigError(
+                "init_from names a parent artifact, but none was handed to the model",
                 path=self.init_from,
                 field="model.params.init_from",
-                fix="point init_from at an artifact saved by a previous training run",
-            ) from None
+                fix="load it with geosoil.artifacts.load_parent_artifact(init_from) and pass "
+                "it to attach_parent() before fit (the geosoil workflows do this)",
+            )
         parent = artifact.estimator
         if type(parent) is not type(self):
             raise ConfigError(
@@ -531,7 +539,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
             Rates, smoothed losses and ``suggested_lr`` (steepest descent of the loss).
         """
         self._check_params()
-        parent = self._load_parent(_check_axis(axis))
+        parent = self._load_parent(check_axis(axis))
         pipeline = None if parent is None else parent.estimator.preprocessing_
         data = self._prepare(X, y, axis=axis, pipeline=pipeline)
         self._check_prepared(data)

@@ -7,18 +7,11 @@ import pandas as pd
 import pytest
 
 import geosoil.models.covariate.mlp as mlp_module
-from geosoil.artifacts import (
-    InputLayer,
-    InputSpec,
-    OutputSpec,
-    Provenance,
-    load_artifact,
-    read_header,
-    save_artifact,
-)
+from geosoil.artifacts import Provenance, load_artifact, read_header, save_artifact
 from geosoil.errors import SampleDataError
 from geosoil.mapping.predictors import predict_pixels
 from geosoil.models import CovariateMLP
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 # Tiny networks and short training: most tests check plumbing, not skill.
 TINY = {"hidden_layers": (8,), "max_epochs": 15, "patience": 15, "dropout": 0.0}

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from geosoil.artifacts import Provenance, load_artifact, save_artifact
+from geosoil.artifacts import load_artifact
 from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.io.profiles import ProfileSet, read_binn_ny
 from geosoil.models import BINN, ScIReN, get_estimator_class
@@ -29,7 +29,7 @@ from geosoil.process import (
     steady_state,
 )
 
-from ...conftest import real_data_dir
+from ...conftest import real_data_dir, save_model
 
 TRUTH = ("efolding", "tau4s3", "fs1s3", "w_scaling")
 MID = {p.name: 0.5 * (p.lower + p.upper) for p in CLM5_PARAMETERS}
@@ -391,13 +391,7 @@ def test_estimator_contract(profiles, cls):
 @pytest.mark.parametrize("which", ["fitted", "sciren"])
 def test_artifact_round_trip_gives_identical_predictions(profiles, tmp_path, request, which):
     model = request.getfixturevalue(which)
-    path = save_artifact(
-        model,
-        tmp_path / "model.safetensors",
-        input_spec=model.input_spec(),
-        output_spec=model.output_spec(),
-        provenance=Provenance(data_fingerprint="synthetic", n_samples=48, seed=0),
-    )
+    path = save_model(model, tmp_path / "model.safetensors", n_samples=48)
     loaded = load_artifact(path)
     restored = loaded.estimator
     assert type(restored) is type(model)
@@ -414,13 +408,7 @@ def test_artifact_round_trip_gives_identical_predictions(profiles, tmp_path, req
 def test_artifact_keeps_a_history_without_validation(profiles, tmp_path):
     model = BINN(max_epochs=1, valid_fraction=0.0, **FAST).fit(profiles)
     assert np.isnan(model.history_[0]["valid_nse"])
-    path = save_artifact(
-        model,
-        tmp_path / "model.safetensors",
-        input_spec=model.input_spec(),
-        output_spec=model.output_spec(),
-        provenance=Provenance(data_fingerprint="synthetic", n_samples=48, seed=0),
-    )
+    path = save_model(model, tmp_path / "model.safetensors", n_samples=48)
     restored = load_artifact(path).estimator
     pd.testing.assert_frame_equal(pd.DataFrame(restored.history_), pd.DataFrame(model.history_))
 

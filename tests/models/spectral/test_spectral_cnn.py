@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from geosoil.artifacts import OutputSpec, Provenance, load_artifact, save_artifact
+from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.errors import ConfigError, TrainingDivergedError
 from geosoil.models import SpectralCNN
 from geosoil.models.spectral.cnn1d import (
@@ -20,6 +20,7 @@ from geosoil.models.spectral.cnn1d import (
 )
 from geosoil.models.spectral.lr_schedule import lr_range_test, suggest_lr, triangular_lr
 from geosoil.models.training import batch_slices
+from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectraError, SpectralAxis, SpectralPipeline
 
 from .test_spectral_base import toy_spectra
