@@ -28,8 +28,8 @@ from provenance import code_state, cpu_name
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 import geosoil.mapping.stack as stack_module
+from geosoil.geo.grid import Grid
 from geosoil.io.catalog import CovariateLayer, read_catalog
-from geosoil.mapping.grid import Grid
 from geosoil.mapping.stack import CovariateStack
 from geosoil.synthetic import synthesize, write_world
 

@@ -15,12 +15,13 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from geosoil import __version__
 from geosoil.errors import ArtifactError, InputFileNotFoundError
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -32,6 +33,7 @@ __all__ = [
     "Provenance",
     "file_sha256",
     "load_artifact",
+    "load_parent_artifact",
     "read_header",
     "restore_state",
     "save_artifact",
@@ -43,31 +45,6 @@ METADATA_KEY = "geosoil"
 
 class _Header(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class InputLayer(_Header):
-    name: str
-    units: str = ""
-    categorical: bool = False
-
-
-class InputSpec(_Header):
-    """What the model reads: named covariate layers (or, later, a spectral axis)."""
-
-    kind: Literal["covariates", "spectra"]
-    layers: list[InputLayer] = Field(default_factory=list)
-    axis: list[float] | None = None
-    axis_unit: Literal["cm-1", "nm"] | None = None
-
-    @property
-    def names(self) -> list[str]:
-        return [layer.name for layer in self.layers]
-
-
-class OutputSpec(_Header):
-    names: list[str]
-    units: list[str]
-    back_transform: Literal["none", "log10"] = "none"
 
 
 class Provenance(_Header):
@@ -180,6 +157,25 @@ def load_artifact(path: str | Path) -> Artifact:
     cls = get_estimator_class(header.estimator, source=path, field="geosoil.estimator")
     estimator = restore_state(cls, header, path, what=f"estimator '{header.estimator}'")
     return Artifact(estimator=estimator, header=header, path=path, sha256=file_sha256(path))
+
+
+def load_parent_artifact(path: str | Path, *, field: str = "model.params.init_from") -> Artifact:
+    """:func:`load_artifact` for the parent of a fine-tuned model (``init_from``).
+
+    Raises
+    ------
+    InputFileNotFoundError
+        The file does not exist; the message names ``field``.
+    """
+    try:
+        return load_artifact(path)
+    except InputFileNotFoundError:
+        raise InputFileNotFoundError(
+            "the parent artifact of init_from does not exist",
+            path=path,
+            field=field,
+            fix="point init_from at an artifact saved by a previous training run",
+        ) from None
 
 
 def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: str) -> Any:

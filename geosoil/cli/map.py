@@ -16,6 +16,7 @@ from geosoil.cli.options import (
     resume_option,
     set_option,
 )
+from geosoil.geo.grid import DEFAULT_CHUNK_PX
 
 
 @click.command("map")
@@ -47,7 +48,9 @@ from geosoil.cli.options import (
     default=None,
     help="Cloud-Optimized GeoTIFFs, the Zarr store, or both (default: cog).",
 )
-@click.option("--chunk", type=int, default=None, help="Block side in pixels (default 1024).")
+@click.option(
+    "--chunk", type=int, default=None, help=f"Block side in pixels (default {DEFAULT_CHUNK_PX})."
+)
 @click.option(
     "--max-pixels",
     type=int,

@@ -19,8 +19,8 @@ from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 
 from geosoil.errors import OutputError
-from geosoil.mapping.grid import Grid
-from geosoil.mapping.outputs import OutputVariable
+from geosoil.geo.grid import Grid
+from geosoil.geo.outputs import OutputVariable
 
 __all__ = ["COG_BLOCK_SIZE", "write_cog"]
 

@@ -20,7 +20,7 @@ from dask.callbacks import Callback
 from tqdm import tqdm
 
 from geosoil.errors import ConfigError
-from geosoil.mapping.grid import Block
+from geosoil.geo.grid import Block
 from geosoil.mapping.job import MapJob, compute_block
 from geosoil.mapping.runtime import (
     available_cores,

@@ -20,13 +20,13 @@ from shapely.geometry.base import BaseGeometry
 
 from geosoil import __version__
 from geosoil.errors import ConfigError, CovariateError
+from geosoil.geo.grid import Block, Grid
+from geosoil.geo.outputs import OutputVariable
+from geosoil.geo.product import Product
 from geosoil.io.writers import check_file_name
 from geosoil.mapping.cube import CubeSource, SpectralResampling
-from geosoil.mapping.grid import Block, Grid
-from geosoil.mapping.outputs import OutputVariable
 from geosoil.mapping.predictors import ModelLayers
 from geosoil.mapping.stack import CovariateStack
-from geosoil.products import Product
 from geosoil.spectra.axis import SpectralAxis
 
 __all__ = ["MapJob", "aoi_mask", "compute_block"]

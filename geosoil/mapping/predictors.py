@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from geosoil.artifacts import Artifact, OutputSpec
+from geosoil.artifacts import Artifact
 from geosoil.errors import ArtifactError, ConfigError
-from geosoil.mapping.outputs import OutputVariable
+from geosoil.geo.outputs import OutputVariable
+from geosoil.specs import OutputSpec
 
 if TYPE_CHECKING:
     from geosoil.mapping.cube import SpectralResampling

@@ -33,10 +33,10 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from geosoil.errors import CovariateError
+from geosoil.geo.grid import Grid
 from geosoil.io.catalog import CovariateLayer
 from geosoil.io.cube import CubeError
 from geosoil.io.rasters import layer_nodata, open_layer, to_float
-from geosoil.mapping.grid import Grid
 
 if TYPE_CHECKING:
     from geosoil.mapping.cube import CubeSource

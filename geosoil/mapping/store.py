@@ -24,9 +24,9 @@ from rasterio.crs import CRS
 
 from geosoil import __version__
 from geosoil.errors import OutputError
+from geosoil.geo.grid import Block, Grid
+from geosoil.geo.outputs import OutputVariable
 from geosoil.io.writers import write_bytes_atomic
-from geosoil.mapping.grid import Block, Grid
-from geosoil.mapping.outputs import OutputVariable
 
 __all__ = ["MARKERS", "BlockStore", "store_write_error"]
 

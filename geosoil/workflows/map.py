@@ -19,6 +19,8 @@ from geosoil import __version__
 from geosoil.artifacts import load_artifact
 from geosoil.config import MapConfig, save_config
 from geosoil.errors import ConfigError, OutputError
+from geosoil.geo.grid import Grid
+from geosoil.geo.outputs import OutputVariable
 from geosoil.io.aoi import read_aoi
 from geosoil.io.catalog import CovariateCatalog, read_catalog
 from geosoil.io.cog import write_cog
@@ -27,9 +29,7 @@ from geosoil.io.writers import contained_path, resumable_directory, write_bytes_
 from geosoil.mapping.cube import CubeSource
 from geosoil.mapping.engine import run_map
 from geosoil.mapping.execution import Execution
-from geosoil.mapping.grid import Grid
 from geosoil.mapping.job import MapJob, aoi_mask
-from geosoil.mapping.outputs import OutputVariable
 from geosoil.mapping.predictors import ModelLayers
 from geosoil.mapping.runtime import available_cores
 from geosoil.mapping.statistics import BandStatistics
@@ -73,7 +73,7 @@ def build_job(config: MapConfig, *, source: Path | None = None) -> MapJob:
     and the cube's bands must reach the model's axis (see :class:`CubeSource`).
     """
     catalog = read_catalog(config.covariates.catalog) if config.covariates is not None else None
-    cube = CubeSource.from_config(config.cube) if config.cube is not None else None
+    cube = CubeSource.open(**config.cube.model_dump()) if config.cube is not None else None
     models = [
         ModelLayers.build(load_artifact(entry.path), name=entry.name, uncertainty=entry.uncertainty)
         for entry in config.models

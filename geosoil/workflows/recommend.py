@@ -28,19 +28,10 @@ import numpy as np
 import pandas as pd
 from rasterio.crs import CRS
 
-from geosoil.artifacts import (
-    Artifact,
-    InputLayer,
-    InputSpec,
-    OutputSpec,
-    Provenance,
-    file_sha256,
-    load_artifact,
-    save_artifact,
-)
+from geosoil.artifacts import Artifact, Provenance, file_sha256, load_artifact, save_artifact
 from geosoil.config import MapConfig, save_config
 from geosoil.config.recommend import CovariateModelConfig, KexSpectraConfig, RecommendKConfig
-from geosoil.errors import ConfigError, MissingCRSError, SampleDataError
+from geosoil.errors import ConfigError, MissingCRSError, SampleDataError, params_at
 from geosoil.io.catalog import CovariateCatalog, CovariateLayer, read_catalog
 from geosoil.io.rasters import extract_at_points
 from geosoil.io.writers import resumable_directory, write_bytes_atomic
@@ -54,6 +45,7 @@ from geosoil.products.k_fertilizer import (
     k_targets,
     percentile_dose_names,
 )
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 from geosoil.workflows.map import (
     STORE_NAME,
     check_output_path,
@@ -202,10 +194,7 @@ def map_config_for(
             "products": [{"name": KFertilizer.name, "params": config.product_params()}],
             "covariates": config.covariates.model_dump(),
             "grid": config.grid.model_dump(),
-            "output": {"dir": out_dir, "resume": resume, "format": config.output.format},
-            "chunk": config.chunk,
-            "batch_pixels": config.batch_pixels,
-            "execution": config.execution.model_dump(),
+            **config.map_run_fields(out_dir, resume=resume),
         }
     )
 
@@ -413,7 +402,8 @@ def _fit_kex_map_model(config: RecommendKConfig, plan: _Plan, staging: Path) -> 
     estimator = _covariate_estimator(model_cfg, plan.layers)
     X_fit, y_fit = X[keep].reset_index(drop=True), y[keep]
     log.info("fitting the Kex map model (%s) on %d points", model_cfg.estimator, len(y_fit))
-    estimator.fit(X_fit, y_fit)
+    with params_at("kex.covariate_model.params"):
+        estimator.fit(X_fit, y_fit)
     table = pd.DataFrame(points.drop(columns=points.geometry.name))
     table.insert(len(table.columns), "x", points.geometry.x.to_numpy())
     table.insert(len(table.columns), "y", points.geometry.y.to_numpy())

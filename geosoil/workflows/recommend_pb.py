@@ -39,9 +39,9 @@ from geosoil.artifacts import Artifact, file_sha256, load_artifact
 from geosoil.config import MapConfig, save_config
 from geosoil.config.pb_risk import RecommendPbRiskConfig
 from geosoil.errors import ConfigError, InputFileNotFoundError
+from geosoil.geo.outputs import CLASS_NODATA
 from geosoil.io.catalog import CovariateCatalog, CovariateLayer, read_catalog, write_catalog
 from geosoil.io.writers import resumable_directory, write_bytes_atomic
-from geosoil.mapping.outputs import CLASS_NODATA
 from geosoil.products.pb_risk import (
     PB_RISK_CLASSES,
     PbRisk,
@@ -201,10 +201,7 @@ def pb_risk_map_config(
         "products": [{"name": PbRisk.name, "params": _product_params(config, plan)}],
         "covariates": {"catalog": catalog, "names": config.covariates.names},
         "grid": config.grid.model_dump(),
-        "output": {"dir": out_dir, "resume": resume, "format": config.output.format},
-        "chunk": config.chunk,
-        "batch_pixels": config.batch_pixels,
-        "execution": config.execution.model_dump(),
+        **config.map_run_fields(out_dir, resume=resume),
     }
     return MapConfig.model_validate(body)
 

@@ -37,16 +37,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from geosoil.errors import ConfigError, OutputError
-from geosoil.models.lsm.simulators import (
-    _FINITE_FIX,
-    SimulatorError,
-    _Base,
-    _checked_defaults,
-    _checked_specs,
+from geosoil.errors import ConfigError, OutputError, SimulatorError
+from geosoil.models.lsm.simulator_base import (
+    FINITE_FIX,
+    SimulatorBase,
+    checked_defaults,
+    checked_specs,
 )
 from geosoil.process.lsm_forcing import FLUX_NAMES, FORCING_NAMES, LsmForcing
-from geosoil.process.lsm_params import LsmParameterSpec
+from geosoil.process.parameters import ParameterSpec
 
 __all__ = ["CommandSimulator"]
 
@@ -59,7 +58,7 @@ PLACEHOLDERS = ("{forcing}", "{parameters}", "{output}")
 _STDERR_LINES = 20
 
 
-class CommandSimulator(_Base):
+class CommandSimulator(SimulatorBase):
     """An external program as a simulator, run once per parameter set through files.
 
     See the module docstring for the file contract.
@@ -87,7 +86,7 @@ class CommandSimulator(_Base):
         self,
         command: Sequence[str] | str,
         *,
-        parameter_specs: Sequence[LsmParameterSpec],
+        parameter_specs: Sequence[ParameterSpec],
         name: str = "command",
         timeout_s: float = 600,
         workdir: str | Path | None = None,
@@ -109,12 +108,12 @@ class CommandSimulator(_Base):
                 fix="give the seconds one run may take, > 0",
             )
         self.command = arguments
-        self.parameter_specs = _checked_specs(parameter_specs)
+        self.parameter_specs = checked_specs(parameter_specs)
         self.name = name
         self.timeout_s = timeout_s
         self.workdir = Path(workdir) if workdir is not None else None
         self.keep_failed = keep_failed
-        self.defaults = _checked_defaults(defaults, self.parameter_specs)
+        self.defaults = checked_defaults(defaults, self.parameter_specs)
 
     def _run(self, forcing: LsmForcing, parameters: torch.Tensor) -> torch.Tensor:
         n = parameters.shape[0]
@@ -307,6 +306,6 @@ def _read_output(path: Path, steps: int, name: str) -> np.ndarray:
             "non-finite flux values",
             path=path,
             field="output",
-            fix=_FINITE_FIX,
+            fix=FINITE_FIX,
         )
     return values.T
