@@ -127,31 +127,7 @@ class PRODA(GeoSoilEstimator):
         seed: int = 0,
         threads: int | None = None,
     ) -> None:
-        self.n_steps = n_steps
-        self.burn_in = burn_in
-        self.thin = thin
-        self.proposal_scale = proposal_scale
-        self.target_acceptance = target_acceptance
-        self.misfit_weight = misfit_weight
-        self.sd_floor_rel = sd_floor_rel
-        self.learned_parameters = learned_parameters
-        self.fixed_parameters = fixed_parameters
-        self.covariates = covariates
-        self.scale_from = scale_from
-        self.unseen_categories = unseen_categories
-        self.drop_empty = drop_empty
-        self.below_column = below_column
-        self.hidden_layers = hidden_layers
-        self.embedding_dim = embedding_dim
-        self.dropout = dropout
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.valid_fraction = valid_fraction
-        self.seed = seed
-        self.threads = threads
+        self._store_params(locals())
 
     def fit(self, profiles: ProfileSet) -> PRODA:
         """Retrieve parameters site by site, then fit the covariate network; returns self.

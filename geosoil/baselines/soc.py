@@ -116,14 +116,7 @@ class ProfileGBM:
         seed: int = 0,
         threads: int = 1,
     ) -> None:
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.min_child_samples = min_child_samples
-        self.subsample = subsample
-        self.colsample = colsample
-        self.seed = seed
-        self.threads = threads
+        self._store_params(locals())
 
     def fit(self, profiles: ProfileSet) -> ProfileGBM:
         import lightgbm

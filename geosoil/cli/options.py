@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,6 +48,27 @@ def apply_output_flags(
     if overwrite:
         extra.append("output.overwrite=true")
     return extra
+
+
+def config_options(command: Callable[..., None]) -> Callable[..., None]:
+    """CONFIG, --out, --overwrite and --set, declared once for a command.
+
+    The command receives ``config`` and ``overrides``: the --set values followed by those
+    that --out and --overwrite stand for (see :func:`apply_output_flags`), plus its own
+    options by keyword.
+    """
+
+    @functools.wraps(command)
+    def with_overrides(
+        config: Path,
+        out_dir: Path | None,
+        overwrite: bool,
+        overrides: tuple[str, ...],
+        **options,
+    ) -> None:
+        return command(config, apply_output_flags(overrides, out_dir, overwrite), **options)
+
+    return config_argument(out_option(overwrite_option(set_option(with_overrides))))
 
 
 @contextmanager

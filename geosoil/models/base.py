@@ -95,6 +95,15 @@ class GeoSoilEstimator:
             params[new] = params.pop(old)
         return params
 
+    def _store_params(self, arguments: dict[str, Any]) -> None:
+        """Store every keyword hyperparameter of ``__init__`` unchanged.
+
+        Call it as ``self._store_params(locals())`` as the whole body of ``__init__``: the
+        scikit-learn convention (``__init__`` only stores its arguments) in one place.
+        """
+        for name in self.param_names():
+            setattr(self, name, arguments[name])
+
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as given to ``__init__``."""
         return {name: getattr(self, name) for name in self.param_names()}

@@ -117,19 +117,7 @@ class CovariateMLP(GeoSoilEstimator):
         n_members: int = 1,
         final_fit: Literal["refit", "validated"] = "refit",
     ) -> None:
-        self.hidden_layers = hidden_layers
-        self.dropout = dropout
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.categorical_features = categorical_features
-        self.target_transform = target_transform
-        self.seed = seed
-        self.n_members = n_members
-        self.final_fit = final_fit
+        self._store_params(locals())
 
     @property
     def supports_dist(self) -> bool:

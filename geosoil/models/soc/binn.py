@@ -183,28 +183,7 @@ class BINN(GeoSoilEstimator):
         threads: int | None = None,
         progress: bool = False,
     ) -> None:
-        self.hidden_layers = hidden_layers
-        self.embedding_dim = embedding_dim
-        self.dropout = dropout
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.valid_fraction = valid_fraction
-        self.seed = seed
-        self.penalty_weight = penalty_weight
-        self.learned_parameters = learned_parameters
-        self.fixed_parameters = fixed_parameters
-        self.covariates = covariates
-        self.scale_from = scale_from
-        self.unseen_categories = unseen_categories
-        self.drop_empty = drop_empty
-        self.below_column = below_column
-        self.encoder = encoder
-        self.dtype = dtype
-        self.threads = threads
-        self.progress = progress
+        self._store_params(locals())
 
     # ------------------------------------------------------------------ fitting
     def fit(self, profiles: ProfileSet, *, valid: ProfileSet | None = None) -> BINN:

@@ -98,23 +98,7 @@ class SpectralCNN(NetworkSpectralEstimator):
         init_from: str | None = None,
         freeze: Sequence[str] = ("features",),
     ) -> None:
-        self.preprocessing = preprocessing
-        self.target_transform = target_transform
-        self.seed = seed
-        self.valid_fraction = valid_fraction
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.batch_size = batch_size
-        self.base_lr = base_lr
-        self.max_lr = max_lr
-        self.cycle_epochs = cycle_epochs
-        self.dropout = dropout
-        self.n_members = n_members
-        self.mc_dropout = mc_dropout
-        self.threads = threads
-        self.progress = progress
-        self.init_from = init_from
-        self.freeze = freeze
+        self._store_params(locals())
 
     def _build_network(self, n_bands: int) -> SpectralCNNNetwork:
         return SpectralCNNNetwork(n_bands, dropout=self.dropout)
