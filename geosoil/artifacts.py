@@ -159,7 +159,7 @@ def load_artifact(path: str | Path) -> Artifact:
     return Artifact(estimator=estimator, header=header, path=path, sha256=file_sha256(path))
 
 
-def load_parent_artifact(path: str | Path, *, field: str = "model.params.init_from") -> Artifact:
+def load_parent_artifact(path: str | Path, *, field: str = "params.init_from") -> Artifact:
     """:func:`load_artifact` for the parent of a fine-tuned model (``init_from``).
 
     Raises

@@ -54,7 +54,7 @@ class GeoSoilEstimator:
         return [p.name for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
 
     @classmethod
-    def from_params(cls, params: dict[str, Any], *, source: str = "model.params"):
+    def from_params(cls, params: dict[str, Any], *, source: str = "params"):
         """Build an estimator, refusing hyperparameters it does not have."""
         params = cls.upgrade_params(params, source=source)
         allowed = cls.param_names()
@@ -76,7 +76,7 @@ class GeoSoilEstimator:
         return cls(**params)
 
     @classmethod
-    def upgrade_params(cls, params: dict[str, Any], *, source: str = "model.params") -> dict:
+    def upgrade_params(cls, params: dict[str, Any], *, source: str = "params") -> dict:
         """``params`` with deprecated names (:attr:`renamed_params`) renamed, each with a
         deprecation message; a ConfigError where both the old and the new name are given."""
         params = dict(params)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import TrainConfig, save_config
-from geosoil.errors import ConfigError, SampleDataError
+from geosoil.errors import ConfigError, SampleDataError, params_at
 from geosoil.evaluate import cross_validate, random_kfold, spatial_block_kfold, write_cv_report
 from geosoil.evaluate.metrics import r2
 from geosoil.io.catalog import CovariateLayer, read_catalog
@@ -87,6 +87,7 @@ def build_training_table(
     return X[keep].reset_index(drop=True), y[keep], xy, layers
 
 
+@params_at("model.params")
 def train_from_config(config: TrainConfig) -> TrainResult:
     """Cross-validate, fit on all samples and write artifact, report and config.
 

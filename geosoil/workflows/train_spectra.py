@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import save_config
 from geosoil.config.spectral import SpectralTrainConfig
-from geosoil.errors import ConfigError
+from geosoil.errors import ConfigError, params_at
 from geosoil.evaluate.repeated import holdout_split
 from geosoil.evaluate.tables import check_group_columns, paper_metrics
 from geosoil.io.writers import staged_directory, write_bytes_atomic
@@ -53,6 +53,7 @@ class SpectralTrainResult:
     metrics: dict[str, Any]
 
 
+@params_at("model.params")
 def train_spectra_from_config(
     config: SpectralTrainConfig, *, record: BaseModel | None = None
 ) -> SpectralTrainResult:

@@ -157,14 +157,14 @@ def test_proda_is_deterministic_per_seed(known_sites):
 @pytest.mark.parametrize(
     ("settings", "field", "match"),
     [
-        ({"n_steps": 100, "burn_in": 100}, "model.params.burn_in", "no samples"),
-        ({"n_steps": 0}, "model.params.n_steps", "at least 1"),
-        ({"thin": 0}, "model.params.thin", "at least 1"),
-        ({"misfit_weight": -1.0}, "model.params.misfit_weight", "positive"),
-        ({"target_acceptance": 1.5}, "model.params.target_acceptance", "outside"),
-        ({"below_column": "drop"}, "model.params.below_column", "not one of"),
-        ({"learned_parameters": ["nope"]}, "model.params.learned_parameters", "unknown"),
-        ({"covariates": ["nope"]}, "model.params.covariates", "not columns"),
+        ({"n_steps": 100, "burn_in": 100}, "params.burn_in", "no samples"),
+        ({"n_steps": 0}, "params.n_steps", "at least 1"),
+        ({"thin": 0}, "params.thin", "at least 1"),
+        ({"misfit_weight": -1.0}, "params.misfit_weight", "positive"),
+        ({"target_acceptance": 1.5}, "params.target_acceptance", "outside"),
+        ({"below_column": "drop"}, "params.below_column", "not one of"),
+        ({"learned_parameters": ["nope"]}, "params.learned_parameters", "unknown"),
+        ({"covariates": ["nope"]}, "params.covariates", "not columns"),
     ],
 )
 def test_bad_settings_are_refused(known_sites, settings, field, match):

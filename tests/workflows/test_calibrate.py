@@ -181,6 +181,18 @@ def test_unknown_surrogate_settings_are_refused(towers, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_bad_generator_setting_is_named_by_its_path_in_the_calibrate_config(towers, tmp_path):
+    # The generator raises on params.hidden_layers; calibrate keeps it under generator.
+    folder, _ = towers
+    cfg = tiny_config(folder, tmp_path / "out")
+    cfg.generator["hidden_layers"] = 16
+    with pytest.raises(ConfigError) as err:
+        calibrate_from_config(cfg)
+    assert err.value.field == "generator.hidden_layers"
+    assert "generator.hidden_layers" in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_site_table_that_contradicts_the_files_is_refused(towers, tmp_path):
     folder, _ = towers
     table = pd.read_csv(folder / "sites.csv")

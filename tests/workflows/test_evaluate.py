@@ -327,3 +327,12 @@ def test_resampling_outside_the_table_range_is_refused(table):
         spectra_section(table, resample={"like": "m.safetensors", "step": 4})
     with pytest.raises(ConfigError, match="needs start, stop and step"):
         spectra_section(table, resample={"start": 700, "stop": 3900})
+
+
+def test_a_bad_hyperparameter_is_named_by_its_path_in_the_evaluate_config(table, tmp_path):
+    # plsr raises on params.max_components while fitting; evaluate names the model entry.
+    models = {"fast": {"estimator": "plsr", "params": {"max_components": 0}}}
+    with pytest.raises(ConfigError) as err:
+        evaluate_from_config(evaluate_config(table, tmp_path / "e", models=models))
+    assert err.value.field == "models.fast.params.max_components"
+    assert "models.fast.params.max_components" in str(err.value)

@@ -266,15 +266,15 @@ class BINN(GeoSoilEstimator):
         return self
 
     def _check_settings(self) -> None:
-        check_choice(self.dtype, tuple(DTYPES), "model.params.dtype")
-        check_choice(self.encoder, ("mlp", "kan"), "model.params.encoder")
+        check_choice(self.dtype, tuple(DTYPES), "params.dtype")
+        check_choice(self.encoder, ("mlp", "kan"), "params.encoder")
         check_profile_settings(self)
         for name in ("batch_size", "max_epochs", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ConfigError(
                     f"{name}={value!r} is not a whole number of at least 1",
-                    field=f"model.params.{name}",
+                    field=f"params.{name}",
                     fix="use a positive integer",
                 )
 

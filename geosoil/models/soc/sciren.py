@@ -86,7 +86,7 @@ class ScIReN(BINN):
 
     def _check_settings(self) -> None:
         super()._check_settings()
-        check_choice(self.output, ("sigmoid", "hard_sigmoid"), "model.params.output")
+        check_choice(self.output, ("sigmoid", "hard_sigmoid"), "params.output")
 
     def read_out(self, *, n_points: int = 101) -> pd.DataFrame:
         """Every (KAN input, learned parameter) function as a table.
@@ -107,7 +107,7 @@ class ScIReN(BINN):
         if self.encoder != "kan":
             raise ConfigError(
                 "read_out needs the KAN encoder",
-                field="model.params.encoder",
+                field="params.encoder",
                 fix="set encoder='kan', or use partial_dependence for the MLP",
             )
         coding, kan = self.coding_, self.encoder_.kan

@@ -110,7 +110,7 @@ class SpectralCNN(NetworkSpectralEstimator):
                 f"SpectralCNN needs at least {MIN_INPUT_BANDS} bands after preprocessing (five "
                 f"pooling steps divide the length by 3^5), but the preprocessing leaves "
                 f"{n_bands} of the {len(data.axis)} input bands ({data.axis.describe()})",
-                field="model.params.preprocessing",
+                field="params.preprocessing",
                 fix="trim less, or add a {'name': 'resample', ...} step to a finer axis; for "
                 "few bands use PLSR",
             )

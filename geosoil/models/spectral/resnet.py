@@ -121,14 +121,14 @@ class SpectralResNet(NetworkSpectralEstimator):
         if isinstance(self.pool, bool) or not isinstance(self.pool, int) or self.pool < 1:
             raise ConfigError(
                 f"pool={self.pool!r} must be a whole number of at least 1",
-                field="model.params.pool",
+                field="params.pool",
                 fix="use the paper's 10 for 1 nm vis-NIR spectra (1 for no pooling)",
             )
         if self.output_activation not in OUTPUT_ACTIVATIONS:
             raise ConfigError(
                 f"output_activation={self.output_activation!r} is not one of "
                 f"{list(OUTPUT_ACTIVATIONS)}",
-                field="model.params.output_activation",
+                field="params.output_activation",
                 fix="use 'relu' (the paper, non-negative targets) or 'identity'",
             )
 
@@ -150,9 +150,9 @@ class SpectralResNet(NetworkSpectralEstimator):
                 f"preprocessing (the pooling by {self.pool} and two by 2 must leave one "
                 f"position), but the preprocessing leaves {n_bands} of the {len(data.axis)} "
                 f"input bands ({data.axis.describe()})",
-                field="model.params.preprocessing",
+                field="params.preprocessing",
                 fix="trim less or resample to a finer axis (a {'name': 'resample', ...} step), "
-                "or lower model.params.pool",
+                "or lower params.pool",
             )
         if self.output_activation == "relu":
             negative = int(np.count_nonzero(data.t_train < 0))
@@ -161,7 +161,7 @@ class SpectralResNet(NetworkSpectralEstimator):
                     f"{negative} of {len(data.t_train)} training targets are below 0 after "
                     f"the {self.target_transform!r} target transform, but the ReLU output "
                     "cannot predict negative values",
-                    field="model.params.output_activation",
+                    field="params.output_activation",
                     fix="use a target_transform that keeps the values >= 0 (none for a "
                     "non-negative property, log10 for values >= 1), or output_activation: "
                     "identity",
