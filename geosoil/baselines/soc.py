@@ -116,7 +116,14 @@ class ProfileGBM:
         seed: int = 0,
         threads: int = 1,
     ) -> None:
-        self._store_params(locals())
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample = colsample
+        self.seed = seed
+        self.threads = threads
 
     def fit(self, profiles: ProfileSet) -> ProfileGBM:
         import lightgbm

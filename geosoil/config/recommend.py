@@ -17,17 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from geosoil.config.base import StrictModel
+from geosoil.config.base import StrictModel, config_error
 from geosoil.config.common import CovariatesConfig, EstimatorConfig, GridConfig
 from geosoil.config.map import MapRunConfig
-from geosoil.products.k_fertilizer import (
-    check_bulk_density_g_cm3,
-    check_bulk_density_options,
-    check_crop,
-    check_percentile,
-)
+from geosoil.errors import ConfigError
+from geosoil.products.k_fertilizer import KFertilizer
 
 __all__ = [
     "CovariateModelConfig",
@@ -128,30 +124,28 @@ class RecommendKConfig(MapRunConfig):
     )
     fields: FieldsConfig | None = None
 
-    @field_validator("bulk_density_g_cm3")
-    @classmethod
-    def _bulk_density(cls, value: float | None, info: ValidationInfo) -> float | None:
-        check_bulk_density_options(info.data.get("bulk_density"), value)
-        return check_bulk_density_g_cm3(value)
-
-    @field_validator("crop")
-    @classmethod
-    def _crop(cls, value: str | None, info: ValidationInfo) -> str | None:
-        check_crop(value, info.data.get("target_mg_k2o_100g"))
-        return value
-
-    @field_validator("percentile")
-    @classmethod
-    def _percentile(cls, value: float | None, info: ValidationInfo) -> float | None:
-        check_percentile(value)
-        kex = info.data.get("kex")
-        model = kex.covariate_model if kex is not None else None
-        if value is not None and model is not None and _members(model.params) < 2:
-            raise ValueError(
-                f"percentile {value:g} needs the Kex uncertainty layers, which only an ensemble "
-                "maps: set kex.covariate_model.params.n_members: 5 (>= 2), or percentile: null"
+    @model_validator(mode="after")
+    def _product(self) -> RecommendKConfig:
+        # The k_fertilizer product owns the rules for its parameters (products/): they are
+        # checked once, through it, when the config loads.
+        try:
+            KFertilizer.Params.model_validate(self.product_params())
+        except ValidationError as err:
+            error = config_error(err, KFertilizer.Params, None)
+            if error.field == "kex_layer":
+                error.field = "kex.layer"
+                error.args = (str(error),)
+            raise error from None
+        model = self.kex.covariate_model
+        given = "percentile" in self.model_fields_set  # as before: a percentile the config sets
+        if given and self.percentile is not None and model and _members(model.params) < 2:
+            raise ConfigError(
+                f"percentile {self.percentile:g} needs the Kex uncertainty layers, which only "
+                "an ensemble maps",
+                field="percentile",
+                fix="set kex.covariate_model.params.n_members: 5 (>= 2), or percentile: null",
             )
-        return value
+        return self
 
     def product_params(self) -> dict[str, Any]:
         """Parameters of the ``k_fertilizer`` product this config asks for."""
