@@ -21,7 +21,7 @@ from geosoil.cli.options import blame_config, config_options
 def command(config: Path, overrides: list[str], n_seeds: int | None) -> None:
     """Evaluate the spectral models of CONFIG (YAML) over repeated train/valid/test splits."""
     from geosoil.config import load_config
-    from geosoil.config.spectral import EvaluateConfig
+    from geosoil.config.evaluate import EvaluateConfig
     from geosoil.evaluate.tables import format_mean_sd
     from geosoil.workflows.evaluate import evaluate_from_config
 

@@ -53,7 +53,7 @@ import torch
 
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import save_config
-from geosoil.config.mdpl import CalibrateConfig
+from geosoil.config.calibrate import CalibrateConfig
 from geosoil.errors import ConfigError, InputFileNotFoundError, SampleDataError, params_at
 from geosoil.evaluate.taylor import taylor_diagram, taylor_table
 from geosoil.io.alma import read_alma
