@@ -13,7 +13,8 @@ import torch
 
 from geosoil.artifacts import file_sha256, load_artifact
 from geosoil.config import load_config
-from geosoil.config.evaluate import EvaluateConfig, SpectralTrainConfig
+from geosoil.config.evaluate import EvaluateConfig
+from geosoil.config.train import SpectralTrainConfig
 from geosoil.workflows.evaluate import evaluate_from_config
 from geosoil.workflows.train_spectra import train_spectra_from_config
 

@@ -9,7 +9,8 @@ import torch
 
 from geosoil.artifacts import load_artifact, read_header
 from geosoil.config import load_config, validate_config
-from geosoil.config.evaluate import EvaluateConfig, LabelledSpectraConfig, SpectralTrainConfig
+from geosoil.config.evaluate import EvaluateConfig, LabelledSpectraConfig
+from geosoil.config.train import SpectralTrainConfig
 from geosoil.errors import ConfigError, RegistryError, SampleDataError
 from geosoil.spectra import SpectraError
 from geosoil.workflows.evaluate import evaluate_from_config, read_configured_spectra
