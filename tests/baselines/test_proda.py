@@ -17,6 +17,7 @@ from geosoil.baselines.proda import PRODA
 from geosoil.baselines.proda_mcmc import adaptive_metropolis, retrieve_parameters
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.models.base import NotFittedError
+from geosoil.models.training import torch_threads
 from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, unscale_parameters
 from geosoil.synthetic.soc_profiles import (
     DEFAULT_PRESCRIBED,
@@ -32,10 +33,8 @@ SMALL_NET = {"hidden_layers": (8,), "embedding_dim": 2, "max_epochs": 5, "thread
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ comparison is `python benchmarks/pb_transfer.py --dataset limesoda`.
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from geosoil.artifacts import file_sha256, load_artifact
 from geosoil.config import load_config
 from geosoil.config.evaluate import EvaluateConfig
 from geosoil.config.train import SpectralTrainConfig
+from geosoil.models.training import torch_threads
 from geosoil.workflows.evaluate import evaluate_from_config
 from geosoil.workflows.train_spectra import train_spectra_from_config
 
@@ -33,10 +33,8 @@ pytestmark = [
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 def test_pretrain_on_ssp_and_transfer_to_sc_over_its_folds(tmp_path):

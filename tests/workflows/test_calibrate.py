@@ -8,12 +8,12 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from geosoil.artifacts import load_artifact
 from geosoil.config import CalibrateConfig, validate_config
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.io.alma import read_alma
+from geosoil.models.training import torch_threads
 from geosoil.process.lsm_params import LSM_PARAMETER_NAMES
 from geosoil.synthetic import make_flux_sites
 from geosoil.workflows.calibrate import (
@@ -28,10 +28,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

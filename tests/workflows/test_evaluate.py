@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from geosoil.artifacts import load_artifact, read_header
 from geosoil.config import load_config, validate_config
 from geosoil.config.evaluate import EvaluateConfig, LabelledSpectraConfig
 from geosoil.config.train import SpectralTrainConfig
 from geosoil.errors import ConfigError, RegistryError, SampleDataError
+from geosoil.models.training import torch_threads
 from geosoil.spectra import SpectraError
 from geosoil.workflows.evaluate import evaluate_from_config, read_configured_spectra
 from geosoil.workflows.train_spectra import train_spectra_from_config
@@ -25,10 +25,8 @@ FAST_PLSR = {"estimator": "plsr", "params": {"max_components": 5}}
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
