@@ -50,13 +50,18 @@ def apply_output_flags(
     return extra
 
 
-def config_options(command: Callable[..., None]) -> Callable[..., None]:
-    """CONFIG, --out, --overwrite and --set, declared once for a command.
+def config_options(
+    command: Callable[..., None] | None = None, *, with_resume: bool = False
+) -> Callable[..., None]:
+    """CONFIG, --out, (--resume,) --overwrite and --set, declared once for a command.
 
     The command receives ``config`` and ``overrides``: the --set values followed by those
-    that --out and --overwrite stand for (see :func:`apply_output_flags`), plus its own
-    options by keyword.
+    that --out and --overwrite stand for (see :func:`apply_output_flags`) and, with
+    ``with_resume``, ``output.resume=true`` for --resume; its own options come by keyword.
+    Use as ``@config_options`` or ``@config_options(with_resume=True)``.
     """
+    if command is None:
+        return functools.partial(config_options, with_resume=with_resume)
 
     @functools.wraps(command)
     def with_overrides(
@@ -64,11 +69,18 @@ def config_options(command: Callable[..., None]) -> Callable[..., None]:
         out_dir: Path | None,
         overwrite: bool,
         overrides: tuple[str, ...],
+        resume: bool = False,
         **options,
     ) -> None:
-        return command(config, apply_output_flags(overrides, out_dir, overwrite), **options)
+        extra = apply_output_flags(overrides, out_dir, overwrite)
+        if resume:
+            extra.append("output.resume=true")
+        return command(config, extra, **options)
 
-    return config_argument(out_option(overwrite_option(set_option(with_overrides))))
+    declared = overwrite_option(set_option(with_overrides))
+    if with_resume:
+        declared = resume_option(declared)
+    return config_argument(out_option(declared))
 
 
 @contextmanager
