@@ -162,7 +162,7 @@ def run_limesoda(args, work: Path) -> dict:
 def pretrain_source(config: str, out: Path, args, sets: list[str]) -> dict:
     """``geosoil train`` of the pretraining config; its fit time and validation skill."""
     from geosoil.config import load_config
-    from geosoil.config.train import SpectralTrainConfig
+    from geosoil.config.evaluate import SpectralTrainConfig
     from geosoil.workflows.train_spectra import train_spectra_from_config
 
     sets = [*sets, f"output.dir={out}", "output.overwrite=true"]

@@ -1,8 +1,8 @@
 """``geosoil train``: fit a model from a config and write its artifact.
 
 A config with a top-level ``spectra:`` section trains a spectral model
-(:class:`~geosoil.config.train.SpectralTrainConfig`); one with ``profiles:`` trains BINN or
-ScIReN on SOC profiles (:class:`~geosoil.config.train.SocTrainConfig`); any other is a covariate
+(:class:`~geosoil.config.evaluate.SpectralTrainConfig`); one with ``profiles:`` trains BINN or
+ScIReN on SOC profiles (:class:`~geosoil.config.soc_cells.SocTrainConfig`); any other is a covariate
 model (:class:`~geosoil.config.TrainConfig`) with its cross-validation report.
 """
 
@@ -21,7 +21,8 @@ def command(config: Path, overrides: list[str]) -> None:
     """Train the model described by CONFIG (YAML): covariates with CV, spectra, or SOC
     profiles (BINN/ScIReN)."""
     from geosoil.config import TrainConfig, read_config_mapping, validate_config
-    from geosoil.config.train import SocTrainConfig, SpectralTrainConfig
+    from geosoil.config.evaluate import SpectralTrainConfig
+    from geosoil.config.soc_cells import SocTrainConfig
 
     raw = read_config_mapping(config, overrides)
     if "profiles" in raw:

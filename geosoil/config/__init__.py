@@ -26,6 +26,7 @@ from geosoil.config.evaluate import (
     EvaluateConfig,
     LabelledSpectraConfig,
     SpectraConfig,
+    SpectralTrainConfig,
 )
 from geosoil.config.explain import ExplainConfig
 from geosoil.config.finetune import FinetuneConfig
@@ -38,8 +39,8 @@ from geosoil.config.map import (
 )
 from geosoil.config.pb_risk import RecommendPbRiskConfig
 from geosoil.config.recommend import RecommendKConfig
-from geosoil.config.soc_cells import SocCellsConfig
-from geosoil.config.train import SocTrainConfig, SpectralTrainConfig, SynthConfig, TrainConfig
+from geosoil.config.soc_cells import SocCellsConfig, SocTrainConfig
+from geosoil.config.train import SynthConfig, TrainConfig
 
 __all__ = [
     "CalibrateConfig",

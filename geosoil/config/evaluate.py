@@ -21,6 +21,7 @@ __all__ = [
     "ResampleConfig",
     "SpectraConfig",
     "SpectralModelConfig",
+    "SpectralTrainConfig",
     "SplitsConfig",
 ]
 
@@ -220,3 +221,22 @@ class EvaluateConfig(StrictModel):
                 f"learning_curve.models names {unknown}, not in models: {sorted(self.models)}"
             )
         return self
+
+
+class SpectralTrainConfig(StrictModel):
+    """``geosoil train`` on spectra: one artifact fitted on all samples.
+
+    A share ``valid_fraction`` of the samples (whole groups of ``group_column`` when set) is
+    held out for early stopping or the choice of PLS components; the metrics JSON reports
+    the fit on it (optimistic: it steered the fit) and on the training part.
+    """
+
+    spectra: LabelledSpectraConfig
+    model: SpectralModelConfig
+    target_transform: Literal["none", "log10"] = "log10"
+    valid_fraction: float = Field(default=0.1, gt=0, lt=1)
+    group_column: str | None = Field(
+        default=None, description="hold out whole groups (sites) for validation"
+    )
+    seed: int = Field(default=0, ge=0)
+    output: OutputConfig = Field(default_factory=OutputConfig)

@@ -1,5 +1,4 @@
-"""Config of ``geosoil soc-cells`` and the SOC sections ``geosoil train`` on profiles shares
-(:class:`~geosoil.config.train.SocTrainConfig`).
+"""Configs of the SOC workflows: ``geosoil train`` on profiles, ``geosoil soc-cells``.
 
 A training config is recognised by its ``profiles:`` section (a folder in the ``binn_ny``
 layout, see :func:`geosoil.io.profiles.read_binn_ny`); a cells config maps a trained
@@ -23,6 +22,7 @@ __all__ = [
     "ProfilesConfig",
     "SocCellsConfig",
     "SocModelConfig",
+    "SocTrainConfig",
 ]
 
 # The GlobalSoilMap depth intervals down to 1 m, as boundaries in cm.
@@ -72,6 +72,15 @@ class ProfileCVConfig(StrictModel):
             "SOC per depth interval, no covariates), gbm (LightGBM on covariates plus depth)"
         ),
     )
+
+
+class SocTrainConfig(StrictModel):
+    """``geosoil train`` on SOC profiles: BINN or ScIReN -> artifact, metrics, CV report."""
+
+    profiles: ProfilesConfig
+    model: SocModelConfig = Field(default_factory=SocModelConfig)
+    cv: ProfileCVConfig = Field(default_factory=ProfileCVConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
 
 
 class CellsConfig(StrictModel):

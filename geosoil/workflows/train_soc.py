@@ -34,7 +34,7 @@ import pandas as pd
 
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import save_config
-from geosoil.config.train import SocTrainConfig
+from geosoil.config.soc_cells import SocTrainConfig
 from geosoil.errors import ConfigError, GeoSoilError, InputFileNotFoundError, params_at
 from geosoil.evaluate.profiles import ProfileCVResult, cross_validate_profiles, profile_metrics
 from geosoil.io.profiles import FORCING_SHAPES, ProfileSet, read_binn_ny

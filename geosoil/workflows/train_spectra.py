@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import save_config
-from geosoil.config.train import SpectralTrainConfig
+from geosoil.config.evaluate import SpectralTrainConfig
 from geosoil.errors import ConfigError, params_at
 from geosoil.evaluate.repeated import holdout_split
 from geosoil.evaluate.tables import check_group_columns, paper_metrics

@@ -12,8 +12,7 @@ import pytest
 
 from geosoil.artifacts import file_sha256, load_artifact
 from geosoil.config import load_config
-from geosoil.config.evaluate import EvaluateConfig
-from geosoil.config.train import SpectralTrainConfig
+from geosoil.config.evaluate import EvaluateConfig, SpectralTrainConfig
 from geosoil.models.training import torch_threads
 from geosoil.workflows.evaluate import evaluate_from_config
 from geosoil.workflows.train_spectra import train_spectra_from_config

@@ -8,8 +8,7 @@ import pytest
 
 from geosoil.artifacts import load_artifact, read_header
 from geosoil.config import load_config, validate_config
-from geosoil.config.evaluate import EvaluateConfig, LabelledSpectraConfig
-from geosoil.config.train import SpectralTrainConfig
+from geosoil.config.evaluate import EvaluateConfig, LabelledSpectraConfig, SpectralTrainConfig
 from geosoil.errors import ConfigError, RegistryError, SampleDataError
 from geosoil.models.training import torch_threads
 from geosoil.spectra import SpectraError

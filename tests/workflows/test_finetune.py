@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from geosoil.artifacts import file_sha256, load_artifact
 from geosoil.cli.main import cli
 from geosoil.config import validate_config
+from geosoil.config.evaluate import SpectralTrainConfig
 from geosoil.config.finetune import FinetuneConfig
-from geosoil.config.train import SpectralTrainConfig
 from geosoil.errors import ConfigError
 from geosoil.models.training import torch_threads
 from geosoil.spectra import SpectraError
