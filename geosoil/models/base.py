@@ -53,6 +53,15 @@ class GeoSoilEstimator:
         signature = inspect.signature(cls.__init__)
         return [p.name for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
 
+    def _store_params(self, arguments: dict[str, Any]) -> None:
+        """Store every keyword hyperparameter of ``__init__`` unchanged.
+
+        Call it as ``self._store_params(locals())`` as the whole body of ``__init__``: the
+        scikit-learn convention (``__init__`` only stores its arguments) in one place.
+        """
+        for name in self.param_names():
+            setattr(self, name, arguments[name])
+
     @classmethod
     def from_params(cls, params: dict[str, Any], *, source: str = "params"):
         """Build an estimator, refusing hyperparameters it does not have."""
@@ -94,15 +103,6 @@ class GeoSoilEstimator:
             warnings.warn(message, DeprecationWarning, stacklevel=3)
             params[new] = params.pop(old)
         return params
-
-    def _store_params(self, arguments: dict[str, Any]) -> None:
-        """Store every keyword hyperparameter of ``__init__`` unchanged.
-
-        Call it as ``self._store_params(locals())`` as the whole body of ``__init__``: the
-        scikit-learn convention (``__init__`` only stores its arguments) in one place.
-        """
-        for name in self.param_names():
-            setattr(self, name, arguments[name])
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as given to ``__init__``."""
