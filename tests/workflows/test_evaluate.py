@@ -177,6 +177,15 @@ def test_missing_group_column_lists_the_available_ones(table, tmp_path):
         assert column in err.value.fix
 
 
+def test_a_bad_hyperparameter_is_named_by_its_path_in_the_evaluate_config(table, tmp_path):
+    # plsr raises on params.max_components while fitting; evaluate names the model entry.
+    models = {"fast": {"estimator": "plsr", "params": {"max_components": 0}}}
+    with pytest.raises(ConfigError) as err:
+        evaluate_from_config(evaluate_config(table, tmp_path / "e", models=models))
+    assert err.value.field == "models.fast.params.max_components"
+    assert "models.fast.params.max_components" in str(err.value)
+
+
 def test_zero_targets_under_log10_and_nan_spectra_are_refused(tmp_path):
     zeros = write_spectra_table(
         tmp_path / "zeros.parquet",
@@ -325,12 +334,3 @@ def test_resampling_outside_the_table_range_is_refused(table):
         spectra_section(table, resample={"like": "m.safetensors", "step": 4})
     with pytest.raises(ConfigError, match="needs start, stop and step"):
         spectra_section(table, resample={"start": 700, "stop": 3900})
-
-
-def test_a_bad_hyperparameter_is_named_by_its_path_in_the_evaluate_config(table, tmp_path):
-    # plsr raises on params.max_components while fitting; evaluate names the model entry.
-    models = {"fast": {"estimator": "plsr", "params": {"max_components": 0}}}
-    with pytest.raises(ConfigError) as err:
-        evaluate_from_config(evaluate_config(table, tmp_path / "e", models=models))
-    assert err.value.field == "models.fast.params.max_components"
-    assert "models.fast.params.max_components" in str(err.value)

@@ -5,13 +5,13 @@ output, and resuming a failed run."""
 import numpy as np
 import pytest
 import rasterio
+import torch
 import yaml
 from rio_cogeo.cogeo import cog_validate
 
 from geosoil.config import TrainConfig, load_config
 from geosoil.config.pb_risk import RecommendPbRiskConfig
 from geosoil.errors import ConfigError, InputFileNotFoundError, OutputError
-from geosoil.models.training import torch_threads
 from geosoil.workflows import recommend_pb as pb_module
 from geosoil.workflows import train_from_config
 from geosoil.workflows.recommend_pb import recommend_pb_risk_from_config
@@ -31,8 +31,10 @@ QUIET = ["execution.threads=1", "execution.progress=false"]
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    with torch_threads(1):
-        yield
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def train(world_dir, tmp_path_factory, name, *extra):
