@@ -19,6 +19,7 @@ from geosoil.config.common import (
     ModelConfig,
     OutputConfig,
     SamplesConfig,
+    TrustConfig,
 )
 from geosoil.config.cube import CubeConfig
 from geosoil.config.explain import ExplainConfig
@@ -68,6 +69,7 @@ __all__ = [
     "SpectralTrainConfig",
     "StrictModel",
     "SynthConfig",
+    "TrustConfig",
     "TrainConfig",
     "load_config",
     "parse_overrides",

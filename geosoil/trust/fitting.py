@@ -26,7 +26,7 @@ from geosoil.trust.conformal import (
 from geosoil.trust.estimators import feature_importance, model_scale
 from geosoil.trust.layer import TrustLayer
 
-__all__ = ["OutOfFold", "fit_covariate_trust", "interval_report"]
+__all__ = ["OutOfFold", "fit_covariate_trust", "importance_weights", "interval_report"]
 
 log = logging.getLogger(__name__)
 
@@ -48,31 +48,36 @@ class OutOfFold:
     spread: np.ndarray | None = None
 
 
+def importance_weights(estimator, X: np.ndarray, y: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Variable importance of a fitted model, the AOA's covariate weights."""
+    return feature_importance(estimator, np.asarray(X, dtype=np.float64), y, seed=seed)
+
+
 def fit_covariate_trust(
-    estimator,
     X: np.ndarray,
-    y: np.ndarray,
     oof: OutOfFold,
     *,
     feature_names: Sequence[str],
+    weights: np.ndarray | None = None,
     categorical: Sequence[str] = (),
     transform: str = "none",
     estimate: str = "median",
     mean_method: str = "smearing",
     aoa: bool = True,
     intervals: bool = True,
-    importance_weighted: bool = True,
     level: float = 0.9,
     seed: int = 0,
 ) -> TrustLayer:
-    """The trust layer of a fitted covariate model (``estimator`` fitted on ``X``, ``y``)."""
+    """The trust layer of a covariate model trained on ``X`` and cross-validated as ``oof``.
+
+    ``weights`` are the covariates' importance (:func:`importance_weights`); equal if None.
+    """
     X = np.asarray(X, dtype=np.float64)
     scale = model_scale(transform)
     residuals = scale(oof.observed) - scale(oof.predicted)
     notes: list[str] = []
     applicability = None
     if aoa:
-        weights = feature_importance(estimator, X, y, seed=seed) if importance_weighted else None
         try:
             applicability = fit_applicability(
                 X, feature_names=feature_names, weights=weights, categorical=categorical,
@@ -141,6 +146,17 @@ def interval_report(oof: OutOfFold, trust: TrustLayer, *, level: float = 0.9) ->
         out["spread_uncalibrated"] = interval_scores(
             oof.observed, *bounds(_z(level) * np.asarray(oof.spread))
         )
+    app = trust.applicability
+    if app is not None and len(app.train_di) == len(residuals):
+        inside = app.train_di <= app.threshold
+        error = np.asarray(oof.observed, np.float64) - np.asarray(oof.predicted, np.float64)
+        out["aoa"] = {
+            "share_inside": float(inside.mean()),
+            "n_outside": int((~inside).sum()),
+            "rmse_inside": _rmse(error[inside]),
+            "rmse_outside": _rmse(error[~inside]),
+            "threshold": app.threshold,
+        }
     point = trust.back_transform.apply(np.asarray(oof.predicted, dtype=np.float64))
     out["back_transform"] = {
         "estimate": trust.back_transform.estimate,
@@ -150,6 +166,10 @@ def interval_report(oof: OutOfFold, trust: TrustLayer, *, level: float = 0.9) ->
         "bias": float(np.mean(point) - np.mean(oof.observed)),
     }
     return out
+
+
+def _rmse(error: np.ndarray) -> float | None:
+    return float(np.sqrt(np.mean(error**2))) if error.size else None
 
 
 def _z(level: float) -> float:
