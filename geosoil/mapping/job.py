@@ -198,7 +198,11 @@ class MapJob:
             "geosoil": __version__,
             "grid": [self.grid.crs, list(self.grid.transform)[:6], *self.grid.shape],
             "layers": layers,
-            "models": [[m.sha256, m.name, m.uncertainty] for m in self.models],
+            "models": [
+                [m.sha256, m.name, m.uncertainty]
+                + ([m.aoa, m.interval_level] if m.aoa or m.interval_level else [])
+                for m in self.models
+            ],
             "products": [[p.name, p.params.model_dump(mode="json")] for p in self.products],
             "aoi": None
             if self.aoi is None
