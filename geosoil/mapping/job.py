@@ -134,6 +134,9 @@ class MapJob:
                         fix=f"use one of: {', '.join(sorted(produced | set(by_name)))}",
                     )
                 needed.append(name)
+            for name in product.optional_inputs():
+                if name not in produced and name in by_name and name not in needed:
+                    needed.append(name)
             produced.update(var.name for var in product.outputs())
         job = cls(
             grid=grid,
@@ -248,6 +251,7 @@ def compute_block(job: MapJob, block: Block, features: np.ndarray) -> dict[str, 
         layers.update(model.predict(model_features, batch_pixels=job.batch_pixels))
     for product in job.products:
         inputs = [layers[name] for name in product.inputs()]
+        # Optional inputs the run does not have are simply absent from ``layers``.
         undefined = ~np.logical_and.reduce([np.isfinite(values) for values in inputs])
         for name, values in product.compute(layers).items():
             values = np.array(values, dtype=np.float32)
