@@ -60,3 +60,19 @@ def run_cli():
 
 def real_data_dir() -> Path:
     return Path(os.environ.get("GEOSOIL_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
+
+
+def artifact_without_trust(source: Path, target: Path) -> Path:
+    """A copy of an artifact as geosoil wrote it before the trust layer: no ``trust`` header
+    section, no ``trust.*`` tensors."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from geosoil.artifacts import read_header
+
+    header = read_header(source).model_dump(mode="json")
+    header.pop("trust")
+    tensors = {k: v for k, v in load_file(source).items() if not k.startswith("trust.")}
+    save_file(tensors, target, metadata={"geosoil": json.dumps(header)})
+    return target

@@ -2,14 +2,15 @@
 
 Exchangeable K comes by one of two routes:
 
-(a) ``kex.model``: a covariate artifact (a ``covariate_mlp``, ideally an ensemble with
-    ``n_members >= 2`` so it maps uncertainty) mapped over the covariates; or
+(a) ``kex.model``: a covariate artifact mapped over the covariates; or
 (b) ``kex.spectra``: a spectral artifact predicts Kex at the spectra's sample points, and a
     covariate model (``kex.covariate_model``) fitted on those predictions maps it.
 
-The dose at ``percentile`` (default 90) needs the Kex uncertainty layers ``<kex>_p05`` and
-``<kex>_p95``: route (a) needs an ensemble artifact, route (b) a covariate model with
-``n_members >= 2``. Set ``percentile: null`` to map only the dose at the mapped Kex.
+The dose at ``percentile`` (default 90) rests on the calibrated conformal Kex bounds
+``<kex>_lo`` and ``<kex>_hi``: route (a) needs an artifact trained with intervals (every
+``geosoil train`` since the trust layer), route (b) calibrates its covariate model by 5-fold
+CV. Set ``percentile: null`` to map only the dose at the mapped Kex. Pixels outside the Kex
+model's area of applicability get no dose and their own ``dose_status`` class.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class CovariateModelConfig(StrictModel):
             "n_members": 5,
             "seed": 0,
         },
-        description="hyperparameters; n_members >= 2 maps the uncertainty a percentile needs",
+        description="hyperparameters; an ensemble's spread can normalise the conformal bounds",
     )
 
 
@@ -146,16 +147,8 @@ class RecommendKConfig(StrictModel):
 
     @field_validator("percentile")
     @classmethod
-    def _percentile(cls, value: float | None, info: ValidationInfo) -> float | None:
-        check_percentile(value)
-        kex = info.data.get("kex")
-        model = kex.covariate_model if kex is not None else None
-        if value is not None and model is not None and _members(model.params) < 2:
-            raise ValueError(
-                f"percentile {value:g} needs the Kex uncertainty layers, which only an ensemble "
-                "maps: set kex.covariate_model.params.n_members: 5 (>= 2), or percentile: null"
-            )
-        return value
+    def _percentile(cls, value: float | None) -> float | None:
+        return check_percentile(value)
 
     def product_params(self) -> dict[str, Any]:
         """Parameters of the ``k_fertilizer`` product this config asks for."""
@@ -173,9 +166,3 @@ class RecommendKConfig(StrictModel):
         """The settings that decide the outputs (not where or how the run went)."""
         return self.model_dump(mode="json", exclude={"output", "execution"})
 
-
-def _members(params: dict[str, Any]) -> int:
-    try:
-        return int(params.get("n_members", 1))
-    except (TypeError, ValueError):
-        return 1  # the estimator refuses it with its own message when it is built

@@ -28,7 +28,13 @@ from geosoil.trust.fitting import (
     interval_report,
 )
 
-__all__ = ["TrainResult", "build_training_table", "train_from_config"]
+__all__ = [
+    "TrainResult",
+    "build_training_table",
+    "fit_trust_from_cv",
+    "spread_recorder",
+    "train_from_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +144,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
                 X,
                 y,
                 fold_sets[scheme](),
-                on_fold=_spread_recorder(X, spreads[scheme], transform),
+                on_fold=spread_recorder(X, spreads[scheme], transform),
             )
         summary = {scheme: result.summary() for scheme, result in results.items()}
 
@@ -196,7 +202,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
     )
 
 
-def _spread_recorder(X: pd.DataFrame, into: np.ndarray, transform: str):
+def spread_recorder(X: pd.DataFrame, into: np.ndarray, transform: str):
     """An ``on_fold`` callback keeping each fold model's spread on its test rows."""
 
     def record(fold: int, model, test_idx: np.ndarray) -> None:
