@@ -165,4 +165,3 @@ class RecommendKConfig(StrictModel):
     def result_defining(self) -> dict[str, Any]:
         """The settings that decide the outputs (not where or how the run went)."""
         return self.model_dump(mode="json", exclude={"output", "execution"})
-

@@ -196,7 +196,9 @@ class ModelLayers:
                 "spread_hi": "upper end of the model's uncalibrated 5-95 % spread band",
             }
             variables += [
-                OutputVariable(f"{self.name}_{suffix}", units, f"{described[suffix]} of {self.name}")
+                OutputVariable(
+                    f"{self.name}_{suffix}", units, f"{described[suffix]} of {self.name}"
+                )
                 for suffix in UNCERTAINTY_SUFFIXES
             ]
         if self.interval_level is not None:
@@ -264,9 +266,7 @@ class ModelLayers:
         if self.aoa and not self.is_spectral:
             di, inside = trust.applicability.evaluate(pixels)
         if self.interval_level is not None:
-            columns += trust.interval(
-                estimator, pixels, median, level=self.interval_level, di=di
-            )
+            columns += trust.interval(estimator, pixels, median, level=self.interval_level, di=di)
         if self.aoa and self.is_spectral:
             t2, q = trust.spectral_domain.statistics(_preprocessed(estimator, pixels))
             columns += [t2, q, trust.spectral_domain.in_domain(t2, q)]

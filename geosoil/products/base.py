@@ -48,6 +48,7 @@ def outside_applicability(layers: Mapping[str, np.ndarray], layer: str, shape) -
             outside |= np.isfinite(flag) & (flag < 0.5)
     return outside
 
+
 _PRODUCTS: dict[str, type[Product]] = {}
 
 

@@ -505,7 +505,11 @@ class KFertilizer(Product):
         outside = outside_applicability(layers, params.kex_layer, kex.shape)
         k2o = np.where(outside, np.nan, dose(kex))
         status = np.where(np.isfinite(k2o), (k2o > 0).astype(np.float64), np.nan)
-        out = {DOSE_K2O: k2o, DOSE_KCL: kcl_dose_kg_ha(k2o), DOSE_STATUS: np.where(outside, 2.0, status)}
+        out = {
+            DOSE_K2O: k2o,
+            DOSE_KCL: kcl_dose_kg_ha(k2o),
+            DOSE_STATUS: np.where(outside, 2.0, status),
+        }
         if params.percentile is not None:
             low, high = (layers[name] for name in self.interval_layers)
             low_kex = kex_quantile_from_interval(

@@ -190,9 +190,7 @@ def calibrate(
     )
 
 
-def interval_scores(
-    observed: np.ndarray, low: np.ndarray, high: np.ndarray
-) -> dict[str, float]:
+def interval_scores(observed: np.ndarray, low: np.ndarray, high: np.ndarray) -> dict[str, float]:
     """PICP (share of observations inside [low, high]) and mean interval width."""
     observed, low, high = (np.asarray(a, dtype=np.float64) for a in (observed, low, high))
     ok = np.isfinite(observed) & np.isfinite(low) & np.isfinite(high)

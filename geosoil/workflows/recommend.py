@@ -491,7 +491,9 @@ def _summary(
     kex_valid = layers[config.kex.layer]["valid_pixels"]
     dose_valid = layers[DOSE_K2O]["valid_pixels"]
     aoa = layers.get(f"{config.kex.layer}_aoa")
-    outside = round(aoa["valid_pixels"] * (1.0 - aoa["mean"])) if aoa and aoa["mean"] is not None else 0
+    outside = (
+        round(aoa["valid_pixels"] * (1.0 - aoa["mean"])) if aoa and aoa["mean"] is not None else 0
+    )
     if outside:
         log.warning(
             "%d pixels lie outside the Kex model's area of applicability: no dose there "

@@ -99,9 +99,7 @@ def test_percentile_from_an_artifact_without_calibration(world_dir, trained_dir,
     old = artifact_without_trust(trained_dir / "model.safetensors", tmp_path / "old.safetensors")
     out = tmp_path / "rec"
     result = run(world_dir, old, out, "--set=percentile=90")
-    assert_clean_failure(
-        result, out, "percentile", "kex_cmol_kg_lo", "retrain", "percentile: null"
-    )
+    assert_clean_failure(result, out, "percentile", "kex_cmol_kg_lo", "retrain", "percentile: null")
 
 
 def test_model_that_does_not_predict_kex_in_cmol(world_dir, trained_dir, tmp_path):

@@ -266,9 +266,10 @@ def test_doses_outside_applicability_are_nodata_with_their_own_status():
     assert out["dose_k2o_p90_kg_ha"][0] > out[DOSE_K2O][0] > 0
     status = {v.name: v for v in product.outputs()}[DOSE_STATUS]
     assert status.is_classes and "outside applicability" in status.classes[2].label
-    assert "calibrated conformal" in {v.name: v for v in product.outputs()}[
-        "dose_k2o_p90_kg_ha"
-    ].description
+    assert (
+        "calibrated conformal"
+        in {v.name: v for v in product.outputs()}["dose_k2o_p90_kg_ha"].description
+    )
 
 
 def test_interval_level_sets_the_lognormal_fit():
