@@ -140,9 +140,8 @@ def save_artifact(
     Path
         The artifact path; the file appears there only once complete.
     """
-    from safetensors.torch import save_file
-
     import torch
+    from safetensors.torch import save_file
 
     tensors, state = estimator.export_state()
     trust_header = None
@@ -215,7 +214,8 @@ def read_trust(path: str | Path, header: ArtifactHeader):
     arrays = {}
     if header.trust:
         with safe_open(Path(path), framework="numpy") as handle:
-            arrays = {k: handle.get_tensor(k) for k in handle.keys() if k.startswith(TENSOR_PREFIX)}
+            names = [k for k in handle.keys() if k.startswith(TENSOR_PREFIX)]  # noqa: SIM118
+            arrays = {k: handle.get_tensor(k) for k in names}
     try:
         return TrustLayer.from_parts(arrays, header.trust)
     except (KeyError, TypeError, ValueError) as err:

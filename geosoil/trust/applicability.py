@@ -139,7 +139,7 @@ class ApplicabilityModel:
             "categories": {k: list(v) for k, v in self.categories.items()},
             "mean_distance": self.mean_distance,
             "threshold": self.threshold,
-            "n_rows_stored": int(len(self.train_rows)),
+            "n_rows_stored": len(self.train_rows),
             "n_rows_total": self.n_rows_total,
             "di_error": self.di_error,
             "method": "CAST dissimilarity index (Meyer and Pebesma 2021), CV nearest neighbour",

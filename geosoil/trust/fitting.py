@@ -123,7 +123,7 @@ def interval_report(oof: OutOfFold, trust: TrustLayer, *, level: float = 0.9) ->
     scale = model_scale(transform)
     centre = scale(oof.predicted)
     residuals = scale(oof.observed) - centre
-    out: dict = {"level": level, "n": int(len(residuals))}
+    out: dict = {"level": level, "n": len(residuals)}
 
     def bounds(half):
         low, high = centre - half, centre + half

@@ -8,7 +8,7 @@ of the JSON header; :meth:`TrustLayer.to_parts` and :meth:`TrustLayer.from_parts
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -48,7 +48,7 @@ class TrustLayer:
     ``notes`` records parts that could not be fitted and why (e.g. too few residuals).
     """
 
-    back_transform: BackTransform = BackTransform()
+    back_transform: BackTransform = field(default_factory=BackTransform)
     applicability: ApplicabilityModel | None = None
     intervals: ConformalCalibration | None = None
     spectral_domain: SpectralDomain | None = None
