@@ -198,6 +198,8 @@ class SpectralResampling:
     right: np.ndarray
     weight: np.ndarray | None  # float32; None: ``left`` is a plain reordering
     input_names: tuple[str, ...]
+    # Absorbance <-> reflectance after the resampling: the model's quantity, or None.
+    convert_to: str | None = None
 
     @classmethod
     def build(
@@ -287,6 +289,15 @@ class SpectralResampling:
 
     def apply(self, pixels: np.ndarray) -> np.ndarray:
         """float32 (N, model bands) from float32 ``pixels`` (N, good bands)."""
+        out = self._resample(pixels)
+        if self.convert_to is None:
+            return out
+        from geosoil.trust.spectral_domain import match_quantity
+
+        other = "reflectance" if self.convert_to == "absorbance" else "absorbance"
+        return match_quantity(out, data=other, model=self.convert_to, convert=True)
+
+    def _resample(self, pixels: np.ndarray) -> np.ndarray:
         if self.weight is None:
             if np.array_equal(self.left, np.arange(pixels.shape[1])):
                 return pixels

@@ -7,6 +7,7 @@ pipeline of DESIGN 4.4: read -> valid mask -> gather -> batched predict -> scatt
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from geosoil.mapping.predictors import ModelLayers
 from geosoil.mapping.stack import CovariateStack
 from geosoil.products import Product
 from geosoil.spectra.axis import SpectralAxis
+from geosoil.trust.spectral_domain import match_quantity
 
 __all__ = ["MapJob", "aoi_mask", "compute_block"]
 
@@ -277,6 +279,17 @@ def _with_cube(model: ModelLayers, cube: CubeSource | None) -> ModelLayers:
     )
     pipeline = getattr(model.artifact.estimator, "preprocessing_", None)
     used = None if pipeline is None else pipeline.used_input_bands(axis)
-    return model.with_resampling(
-        SpectralResampling.build(cube, axis, model_path=model.artifact.path, used=used)
-    )
+    resampling = SpectralResampling.build(cube, axis, model_path=model.artifact.path, used=used)
+    data = cube.settings.get("quantity", "reflectance")
+    trained = model.trust.spectral_quantity
+    if trained is not None and trained != data:
+        match_quantity(
+            np.zeros((1, 1)),
+            data=data,
+            model=trained,
+            convert=bool(cube.settings.get("convert_quantity")),
+            path=model.artifact.path,
+            field="cube.quantity",
+        )  # refuses, naming the fix, unless the config converts
+        resampling = dataclasses.replace(resampling, convert_to=trained)
+    return model.with_resampling(resampling)

@@ -17,7 +17,7 @@ import numpy as np
 
 from geosoil.errors import CalibrationError
 
-__all__ = ["SpectralDomain", "fit_spectral_domain"]
+__all__ = ["SpectralDomain", "fit_spectral_domain", "match_quantity"]
 
 
 @dataclass(frozen=True)
@@ -123,3 +123,38 @@ def _q_limit(residual_variances: np.ndarray, confidence: float) -> float:
     base = z * np.sqrt(2.0 * theta[1] * h0**2) / theta[0] + 1.0
     base += theta[1] * h0 * (h0 - 1.0) / theta[0] ** 2
     return float(theta[0] * base ** (1.0 / h0))
+
+
+def match_quantity(
+    spectra: np.ndarray,
+    *,
+    data: str | None,
+    model: str | None,
+    convert: bool = False,
+    path=None,
+    field: str = "spectra.quantity",
+) -> np.ndarray:
+    """Spectra in the quantity the model was trained on, or a refusal naming the fix.
+
+    ``data`` and ``model`` are ``absorbance``, ``reflectance`` or None (unknown: nothing is
+    checked). With ``convert``, absorbance ``A = log10(1 / R)`` and reflectance (a fraction)
+    are converted into each other; otherwise a mismatch is refused: absorbance given to a
+    reflectance model gave R2 of -2 to -3 on real spectra, silently.
+    """
+    if data is None or model is None or data == model:
+        return spectra
+    if not convert:
+        switch = "cube.convert_quantity" if field.startswith("cube") else "spectra.convert_quantity"
+        raise CalibrationError(
+            f"the spectra are {data}, and the model was trained on {model}",
+            path=path,
+            field=field,
+            fix=f"give {model} spectra, set {switch}: true to convert them (A = log10(1/R), "
+            f"reflectance as a fraction), or use a model trained on {data}",
+        )
+    values = np.asarray(spectra, dtype=np.float64)
+    if model == "absorbance":
+        converted = -np.log10(np.clip(values, 1e-6, None))
+    else:
+        converted = 10.0 ** (-values)
+    return converted.astype(np.float32)
