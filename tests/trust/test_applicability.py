@@ -77,3 +77,13 @@ def test_refuses_too_few_or_zero_weight_rows():
         fit_applicability(np.zeros((2, 2)), feature_names=["a", "b"])
     with pytest.raises(CalibrationError, match="all zero"):
         fit_applicability(_training(), feature_names=list("abc"), weights=[0, 0, 0])
+
+
+def test_di_does_not_depend_on_how_rows_are_batched():
+    model = fit_applicability(_training(300), feature_names=list("abc"))
+    new = np.random.default_rng(5).uniform(-1, 2, size=(1000, 3))
+    whole = model.dissimilarity(new)
+    parts = np.concatenate([model.dissimilarity(new[:7]), model.dissimilarity(new[7:])])
+    np.testing.assert_array_equal(whole, parts)
+    tree = model.tree.query(model.encode(new), k=1)[0][:, 0] / model.mean_distance
+    np.testing.assert_allclose(whole, tree, rtol=1e-5)
