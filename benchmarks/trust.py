@@ -270,7 +270,8 @@ def afsis_case(max_components: int = 20) -> dict:
         residuals = z[train] - oof[:, n_comp - 1]
         cal = calibrate(residuals, method="cv", scheme="site_grouped")
         final = PLSRegression(n_components=n_comp, scale=False).fit(spectra[train], z[train])
-        domain = fit_spectral_domain(spectra[train])
+        site_folds = np.unique(sites[train], return_inverse=True)[1] % 5
+        domain = fit_spectral_domain(spectra[train], fold_ids=site_folds)
         centre = final.predict(spectra[test]).ravel()
         half = cal.half_width(LEVEL, 1.0)
         t2, q = domain.statistics(spectra[test])
@@ -313,52 +314,64 @@ def synthetic_extrapolation(workdir: Path) -> dict:
     for folder, size in ((small, "small"), (medium, "medium")):
         folder.mkdir(parents=True, exist_ok=True)
         write_world(synthesize(size=size, seed=0), folder)
-    config = load_config(
-        REPO / "configs" / "demo" / "train.yaml",
-        TrainConfig,
-        [
-            f"samples.path={small / 'samples.parquet'}",
-            f"covariates.catalog={small / 'covariates.yaml'}",
-            "model.params.max_epochs=100",
-            f"output.dir={workdir / 'model'}",
-            "output.overwrite=true",
-        ],
-    )
-    train_from_config(config)
-    X, _, _, _ = build_training_table(config)
-    out = workdir / "map"
-    map_config = MapConfig.model_validate(
-        {
-            "models": [str(workdir / "model" / "model.safetensors")],
-            "covariates": {"catalog": str(medium / "covariates.yaml")},
-            "grid": {"reference": "elevation_m"},
-            "output": {"dir": str(out), "overwrite": True},
-            "execution": {"progress": False},
-        }
-    )
-    map_from_config(map_config)
     layers = read_catalog(medium / "covariates.yaml").layers
     by_name = {layer.name: layer for layer in layers}
-    with rasterio.open(out / "kex_cmol_kg_aoa.tif") as dataset:
-        aoa = dataset.read(1, masked=True)
-        grid = Grid.from_raster(out / "kex_cmol_kg_aoa.tif")
-    stack = CovariateStack.from_layers([by_name[name] for name in X.columns])
-    with stack.open(grid) as reader:
-        features = reader.read(rasterio.windows.Window(0, 0, grid.width, grid.height))
-    low, high = X.min().to_numpy()[:, None, None], X.max().to_numpy()[:, None, None]
-    outside_range = ((features < low) | (features > high)).any(axis=0)
-    mapped = ~np.ma.getmaskarray(aoa)
-    beyond = outside_range & mapped
-    flagged = (aoa.filled(255) == 0) & beyond
+    shares = {}
+    for floor in (0.25, 0.0):  # the default floor on DI weights, and CAST's pure weights
+        config = load_config(
+            REPO / "configs" / "demo" / "train.yaml",
+            TrainConfig,
+            [
+                f"samples.path={small / 'samples.parquet'}",
+                f"covariates.catalog={small / 'covariates.yaml'}",
+                "model.params.max_epochs=100",
+                f"trust.min_weight_share={floor}",
+                f"output.dir={workdir / 'model'}",
+                "output.overwrite=true",
+            ],
+        )
+        train_from_config(config)
+        X, _, _, _ = build_training_table(config)
+        out = workdir / "map"
+        map_config = MapConfig.model_validate(
+            {
+                "models": [str(workdir / "model" / "model.safetensors")],
+                "covariates": {"catalog": str(medium / "covariates.yaml")},
+                "grid": {"reference": "elevation_m"},
+                "output": {"dir": str(out), "overwrite": True},
+                "execution": {"progress": False},
+            }
+        )
+        map_from_config(map_config)
+        with rasterio.open(out / "kex_cmol_kg_aoa.tif") as dataset:
+            aoa = dataset.read(1, masked=True)
+            grid = Grid.from_raster(out / "kex_cmol_kg_aoa.tif")
+        stack = CovariateStack.from_layers([by_name[name] for name in X.columns])
+        with stack.open(grid) as reader:
+            features = reader.read(rasterio.windows.Window(0, 0, grid.width, grid.height))
+        low, high = X.min().to_numpy()[:, None, None], X.max().to_numpy()[:, None, None]
+        outside_range = ((features < low) | (features > high)).any(axis=0)
+        mapped = ~np.ma.getmaskarray(aoa)
+        beyond = outside_range & mapped
+        flagged = (aoa.filled(255) == 0) & beyond
+        shares[floor] = {
+            "share_flagged": float(flagged.sum() / beyond.sum()) if beyond.any() else None,
+            "share_of_map_outside_aoa": float((aoa.filled(255) == 0).sum() / mapped.sum()),
+            "share_flagged_inside_range": float(
+                ((aoa.filled(255) == 0) & ~outside_range & mapped).sum()
+                / (~outside_range & mapped).sum()
+            ),
+        }
     per_layer = {
         name: float(((features[i] < low[i]) | (features[i] > high[i]))[mapped].mean())
         for i, name in enumerate(X.columns)
     }
     return {
-        "share_flagged": float(flagged.sum() / beyond.sum()) if beyond.any() else None,
+        "share_flagged": shares[0.25]["share_flagged"],
+        "min_weight_share_0.25": shares[0.25],
+        "min_weight_share_0_cast": shares[0.0],
         "n_pixels_outside_range": int(beyond.sum()),
         "share_of_map_outside_range": float(beyond.sum() / mapped.sum()),
-        "share_of_map_outside_aoa": float((aoa.filled(255) == 0).sum() / mapped.sum()),
         "share_outside_range_per_covariate": per_layer,
     }
 
@@ -400,9 +413,15 @@ def throughput(workdir: Path, size: int, repeats: int, n_rows: int) -> dict:
         provenance=Provenance(data_fingerprint="synthetic", n_samples=len(X), seed=0),
         trust=trust,
     )
-    times: dict[str, list[float]] = {"without": [], "with": []}
+    variants = (
+        ("without", {"aoa": False, "intervals": False}),
+        ("with", {}),
+        ("aoa_only", {"intervals": False}),
+        ("intervals_only", {"aoa": False}),
+    )
+    times: dict[str, list[float]] = {label: [] for label, _ in variants}
     for _ in range(repeats):
-        for label, flags in (("without", {"aoa": False, "intervals": False}), ("with", {})):
+        for label, flags in variants:
             config = mt.engine_config(catalog, artifact, workdir / f"out_{label}", None)
             config.models[0] = config.models[0].model_copy(update=flags)
             started = time.perf_counter()
@@ -415,6 +434,8 @@ def throughput(workdir: Path, size: int, repeats: int, n_rows: int) -> dict:
         "seconds": {k: [round(v, 3) for v in values] for k, values in times.items()},
         "median_s": {k: round(v, 3) for k, v in median.items()},
         "ratio": round(median["with"] / median["without"], 3),
+        "ratio_aoa_only": round(median["aoa_only"] / median["without"], 3),
+        "ratio_intervals_only": round(median["intervals_only"] / median["without"], 3),
     }
 
 

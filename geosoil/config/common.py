@@ -121,6 +121,13 @@ class TrustConfig(StrictModel):
     importance_weighted: bool = Field(
         default=True, description="weight covariates in the DI by the model's importance"
     )
+    min_weight_share: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="every covariate keeps at least this share of an equal DI weight "
+        "(in-range importance cannot see extrapolation); 0: CAST's pure importance weights",
+    )
     back_transform: Literal["median", "mean"] = Field(
         default="median",
         description="for log10 targets: map the median (10**prediction) or the mean",

@@ -48,6 +48,11 @@ class KexSpectraConfig(StrictModel):
     x_column: str | None = None
     y_column: str | None = None
     crs: str | None = Field(default=None, description="CRS of x/y columns, e.g. EPSG:32654")
+    convert_quantity: bool = Field(
+        default=False,
+        description="convert absorbance <-> reflectance to the artifact's quantity instead of "
+        "refusing spectra of the other quantity",
+    )
 
 
 class CovariateModelConfig(StrictModel):

@@ -189,6 +189,7 @@ def fit_applicability(
     categorical: Sequence[str] = (),
     fold_ids: Sequence[int] | None = None,
     max_rows: int = 20000,
+    min_weight_share: float = 0.25,
     seed: int = 0,
 ) -> ApplicabilityModel:
     """Fit the AOA of a model trained on the (n, F) rows ``X``.
@@ -210,6 +211,11 @@ def fit_applicability(
     max_rows
         Rows kept for the nearest-neighbour search; above it a random subset is stored and
         ``di_error`` says how far the DI moved on a check sample.
+    min_weight_share
+        Every covariate keeps at least this share of an equal weight (``1 / F``), however
+        unimportant. Importance is measured inside the training range and cannot see
+        extrapolation: a network whose output barely moves with a covariate in range may move
+        a lot beyond it. 0 gives CAST's pure importance weighting.
 
     Raises
     ------
@@ -239,6 +245,9 @@ def fit_applicability(
             fix="use equal weights (importance: none) or check the model's importance",
         )
     w = w / w.sum()
+    if min_weight_share > 0:
+        w = np.maximum(w, min_weight_share / len(w))
+        w = w / w.sum()
     categories = {
         name: tuple(int(c) for c in np.unique(X[:, names.index(name)])) for name in categorical
     }

@@ -3,9 +3,13 @@
 A principal component model of the preprocessed training spectra gives each new spectrum two
 distances: Hotelling's T2 (how far its scores lie from the training centre, within the model
 plane) and Q, the squared residual off that plane. Critical values at a confidence level
-(0.99 by default) come from the F distribution for T2 (a new observation, Tracy et al. 1992)
-and from Jackson and Mudholkar (1979) for Q. A spectrum is in domain when both stay at or
-under their limits; this is the "represented by the calibration set" flag of the OSSL models.
+(0.99 by default) are, by default, the empirical quantiles of *cross-validated* T2 and Q:
+each training spectrum scored by a PCA fitted without its fold (``limits="cv"``). The
+textbook limits (the F distribution for T2, Tracy et al. 1992; Jackson and Mudholkar 1979 for
+Q; ``limits="analytic"``) score new spectra against limits derived from the spectra the PCA
+was fitted on, whose residuals are smaller than any new spectrum's: on AfSIS MIR they flagged
+82 % of the spectra of unseen sites. A spectrum is in domain when both stay at or under their
+limits; this is the "represented by the calibration set" flag of the OSSL models.
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ class SpectralDomain:
             "confidence": self.confidence,
             "n_components": self.n_components,
             "n_train": self.n_train,
-            "method": "PCA Hotelling T2 (F limit) and Q residual (Jackson-Mudholkar limit)",
+            "method": "PCA Hotelling T2 and Q residual; limits: cross-validated quantiles "
+            "(analytic F and Jackson-Mudholkar below 20 spectra)",
         }
         return arrays, state
 
@@ -79,9 +84,16 @@ def fit_spectral_domain(
     explained_variance: float = 0.99,
     max_components: int = 20,
     confidence: float = 0.99,
+    limits: str = "cv",
+    fold_ids: np.ndarray | None = None,
+    seed: int = 0,
 ) -> SpectralDomain:
     """PCA of (n, n_bands) preprocessed training spectra, keeping the components that explain
-    ``explained_variance`` of the variance (at most ``max_components``, at most n - 2)."""
+    ``explained_variance`` of the variance (at most ``max_components``, at most n - 2).
+
+    ``limits="cv"`` takes the critical values from cross-validated statistics (``fold_ids``,
+    e.g. sites, or 5 random folds); fewer than 20 spectra fall back to ``"analytic"``.
+    """
     from scipy import stats
 
     X = np.asarray(spectra, dtype=np.float64)
@@ -100,6 +112,22 @@ def fit_spectral_domain(
     k = max(1, min(k, max_components, n - 2, len(variances)))
     t2_limit = k * (n - 1) * (n + 1) / (n * (n - k)) * stats.f.ppf(confidence, k, n - k)
     q_limit = _q_limit(variances[k:], confidence)
+    if limits == "cv" and n >= 20:
+        folds = (
+            np.asarray(fold_ids)
+            if fold_ids is not None
+            else np.random.default_rng(seed).permutation(n) % 5
+        )
+        t2_cv, q_cv = np.full(n, np.nan), np.full(n, np.nan)
+        for fold in np.unique(folds):
+            held = folds == fold
+            if (~held).sum() < k + 2:
+                continue
+            part = _pca(X[~held], k)
+            t2_cv[held], q_cv[held] = part.statistics(X[held])
+        if np.isfinite(t2_cv).sum() >= 20:
+            t2_limit = float(np.nanquantile(t2_cv, confidence))
+            q_limit = float(np.nanquantile(q_cv, confidence))
     return SpectralDomain(
         mean=mean,
         loadings=vt[:k].T.copy(),
@@ -109,6 +137,14 @@ def fit_spectral_domain(
         confidence=confidence,
         n_train=n,
     )
+
+
+def _pca(X: np.ndarray, k: int) -> SpectralDomain:
+    """A k-component PCA without limits (for cross-validated statistics)."""
+    mean = X.mean(axis=0)
+    _, singular, vt = np.linalg.svd(X - mean, full_matrices=False)
+    variances = singular[:k] ** 2 / (len(X) - 1)
+    return SpectralDomain(mean, vt[:k].T.copy(), variances, np.inf, np.inf, 0.0, len(X))
 
 
 def _q_limit(residual_variances: np.ndarray, confidence: float) -> float:

@@ -55,6 +55,7 @@ from geosoil.products.k_fertilizer import (
     k_targets,
     percentile_dose_names,
 )
+from geosoil.trust.spectral_domain import match_quantity
 from geosoil.workflows.map import STORE_NAME, map_from_config, resolve_grid
 from geosoil.workflows.run_record import (
     RUN_RECORD,
@@ -359,15 +360,23 @@ def predict_kex_at_points(
         )
     estimator = artifact.estimator
     n = len(samples)
+    spectra = match_quantity(
+        samples.spectra,
+        data=samples.quantity,
+        model=artifact.trust.spectral_quantity,
+        convert=spectra_cfg.convert_quantity,
+        path=spectra_cfg.table,
+        field="kex.spectra.table",
+    )
     std = p05 = p95 = np.full(n, np.nan)
     if estimator.supports_dist:
         mean, std, quantiles = estimator.predict_dist(
-            samples.spectra, axis=samples.axis, levels=(0.05, 0.95)
+            spectra, axis=samples.axis, levels=(0.05, 0.95)
         )
         p05, p95 = quantiles
     else:
         log.info("%s offers no predictive distribution: points carry no Kex spread", artifact.path)
-        mean = estimator.predict(samples.spectra, axis=samples.axis)
+        mean = estimator.predict(spectra, axis=samples.axis)
     columns: dict[str, Any] = {}
     if spectra_cfg.id_column and spectra_cfg.id_column in frame.columns:
         columns[spectra_cfg.id_column] = frame[spectra_cfg.id_column].to_numpy()
@@ -375,6 +384,17 @@ def predict_kex_at_points(
     columns[f"{kex_column}_spread_sd"] = np.asarray(std, dtype=np.float64)
     columns[f"{kex_column}_spread_lo"] = np.asarray(p05, dtype=np.float64)
     columns[f"{kex_column}_spread_hi"] = np.asarray(p95, dtype=np.float64)
+    domain = artifact.trust.spectral_domain
+    if domain is not None:
+        t2, q = domain.statistics(estimator.transform_inputs(spectra, axis=samples.axis))
+        columns[f"{kex_column}_t2"], columns[f"{kex_column}_q"] = t2, q
+        columns[f"{kex_column}_in_domain"] = domain.in_domain(t2, q)
+        if not columns[f"{kex_column}_in_domain"].all():
+            log.warning(
+                "%d of %d spectra lie outside the Kex model's training domain (T2/Q)",
+                int((~columns[f"{kex_column}_in_domain"]).sum()),
+                n,
+            )
     log.info("predicted Kex at %d sample points from %s", n, spectra_cfg.table)
     return gpd.GeoDataFrame(columns, geometry=frame.geometry.to_numpy(), crs=frame.crs)
 

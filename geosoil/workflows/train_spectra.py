@@ -118,7 +118,7 @@ def train_spectra_from_config(
         "optimistic; use geosoil evaluate for test skill",
     }
 
-    trust = spectral_trust(estimator, samples, y, train, valid, config)
+    trust = spectral_trust(estimator, samples, y, train, valid, config, groups=groups)
     metrics["trust"] = spectral_trust_summary(trust, estimator, X[valid], y[valid])
     with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
         save_artifact(
@@ -159,7 +159,7 @@ def train_spectra_from_config(
     )
 
 
-def spectral_trust(estimator, samples, y, train, valid, config) -> TrustLayer:
+def spectral_trust(estimator, samples, y, train, valid, config, groups=None) -> TrustLayer:
     """Spectral domain of the training spectra, split-conformal intervals from the validation
     part (it steered early stopping or the PLS components, so they may be a little narrow),
     the back-transform and the spectral quantity."""
@@ -167,7 +167,13 @@ def spectral_trust(estimator, samples, y, train, valid, config) -> TrustLayer:
     domain = None
     if config.spectral_domain:
         try:
-            domain = fit_spectral_domain(estimator.transform_inputs(samples.spectra[train]))
+            # Cross-validated limits over whole groups (sites) when the holdout is grouped.
+            folds = None
+            if groups is not None:
+                folds = np.unique(np.asarray(groups)[train], return_inverse=True)[1] % 5
+            domain = fit_spectral_domain(
+                estimator.transform_inputs(samples.spectra[train]), fold_ids=folds
+            )
         except CalibrationError as err:
             notes.append(f"no spectral domain: {err.message}")
     transform = estimator.target_transform

@@ -87,3 +87,17 @@ def test_di_does_not_depend_on_how_rows_are_batched():
     np.testing.assert_array_equal(whole, parts)
     tree = model.tree.query(model.encode(new), k=1)[0][:, 0] / model.mean_distance
     np.testing.assert_allclose(whole, tree, rtol=1e-5)
+
+
+def test_unimportant_covariates_keep_a_floor_weight():
+    # In-range importance says b does not matter; far beyond b's range the model still
+    # extrapolates, and the floor keeps the AOA able to see it (0: CAST's pure weighting).
+    X = _training()
+    far_in_b = np.array([[0.5, 40.0, 0.5]])
+    floored = fit_applicability(X, feature_names=list("abc"), weights=[1.0, 0.0, 0.0])
+    pure = fit_applicability(
+        X, feature_names=list("abc"), weights=[1.0, 0.0, 0.0], min_weight_share=0.0
+    )
+    assert floored.weights[1] == pytest.approx(0.25 / 3 / (1 + 2 * 0.25 / 3))
+    assert not floored.evaluate(far_in_b)[1][0]
+    assert pure.evaluate(far_in_b)[1][0]

@@ -226,6 +226,15 @@ def test_train_spectra_writes_artifact_and_metrics(table, tmp_path):
     header = read_header(out / "model.safetensors")
     assert header.estimator == "spectral_cnn" and header.provenance.n_samples == 100
     assert header.input_spec.kind == "spectra" and len(header.input_spec.axis) == 300
+    # The trust layer: the training spectra's domain, split-conformal bounds from the 20
+    # validation spectra, and the spectral quantity the table declares.
+    from geosoil.artifacts import load_artifact
+
+    trust = load_artifact(out / "model.safetensors").trust
+    assert trust.spectral_domain.n_train == 80 and trust.spectral_domain.t2_limit > 0
+    assert trust.intervals.method == "split" and trust.intervals.n == 20
+    assert header.trust["spectral_quantity"] == trust.spectral_quantity
+    assert 0.8 <= metrics["trust"]["valid_share_in_domain"] <= 1.0
 
 
 def test_kex_configs_validate():
