@@ -302,6 +302,7 @@ def synthetic_extrapolation(workdir: Path) -> dict:
     that the small-world model's AOA puts outside."""
     import rasterio
 
+    from geosoil.artifacts import load_artifact
     from geosoil.config import MapConfig, TrainConfig, load_config
     from geosoil.io.catalog import read_catalog
     from geosoil.mapping.grid import Grid
@@ -317,7 +318,7 @@ def synthetic_extrapolation(workdir: Path) -> dict:
     layers = read_catalog(medium / "covariates.yaml").layers
     by_name = {layer.name: layer for layer in layers}
     shares = {}
-    for floor in (0.25, 0.0):  # the default floor on DI weights, and CAST's pure weights
+    for floor in (0.25,):  # the default floor on DI weights (0 is CAST's pure weighting)
         config = load_config(
             REPO / "configs" / "demo" / "train.yaml",
             TrainConfig,
@@ -346,6 +347,10 @@ def synthetic_extrapolation(workdir: Path) -> dict:
         with rasterio.open(out / "kex_cmol_kg_aoa.tif") as dataset:
             aoa = dataset.read(1, masked=True)
             grid = Grid.from_raster(out / "kex_cmol_kg_aoa.tif")
+        with rasterio.open(out / "kex_cmol_kg_di.tif") as dataset:
+            di = dataset.read(1, masked=True)
+        threshold = load_artifact(workdir / "model" / "model.safetensors").trust.applicability
+        di_outside = di.filled(0) > threshold.threshold
         stack = CovariateStack.from_layers([by_name[name] for name in X.columns])
         with stack.open(grid) as reader:
             features = reader.read(rasterio.windows.Window(0, 0, grid.width, grid.height))
@@ -356,6 +361,7 @@ def synthetic_extrapolation(workdir: Path) -> dict:
         flagged = (aoa.filled(255) == 0) & beyond
         shares[floor] = {
             "share_flagged": float(flagged.sum() / beyond.sum()) if beyond.any() else None,
+            "share_flagged_by_di_alone": float((di_outside & beyond).sum() / beyond.sum()),
             "share_of_map_outside_aoa": float((aoa.filled(255) == 0).sum() / mapped.sum()),
             "share_flagged_inside_range": float(
                 ((aoa.filled(255) == 0) & ~outside_range & mapped).sum()
@@ -367,9 +373,8 @@ def synthetic_extrapolation(workdir: Path) -> dict:
         for i, name in enumerate(X.columns)
     }
     return {
-        "share_flagged": shares[0.25]["share_flagged"],
-        "min_weight_share_0.25": shares[0.25],
-        "min_weight_share_0_cast": shares[0.0],
+        **shares[0.25],
+        "range_margin": threshold.range_margin,
         "n_pixels_outside_range": int(beyond.sum()),
         "share_of_map_outside_range": float(beyond.sum() / mapped.sum()),
         "share_outside_range_per_covariate": per_layer,

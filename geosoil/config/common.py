@@ -128,6 +128,12 @@ class TrustConfig(StrictModel):
         description="every covariate keeps at least this share of an equal DI weight "
         "(in-range importance cannot see extrapolation); 0: CAST's pure importance weights",
     )
+    range_margin: float | None = Field(
+        default=0.05,
+        ge=0,
+        description="a continuous covariate beyond the training range by more than this share "
+        "of the range puts a pixel outside the AOA; null: the DI alone (CAST)",
+    )
     back_transform: Literal["median", "mean"] = Field(
         default="median",
         description="for log10 targets: map the median (10**prediction) or the mean",

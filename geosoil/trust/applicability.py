@@ -6,7 +6,10 @@ by the mean distance between training samples. The AOA threshold is the outlier-
 maximum (upper whisker of a boxplot) of the training samples' cross-validated DI: each
 training sample's distance to the nearest sample *outside its own CV fold*. Pixels with a DI
 above the threshold, or with a class a categorical covariate never took in training, lie
-outside the AOA.
+outside the AOA; so do pixels with a continuous covariate beyond the training range by more
+than ``range_margin`` of that range (the envelope rule of MESS maps, Elith et al. 2010): the
+DI sums over covariates, so one covariate far out of range with a small importance weight
+would otherwise slip through, and every learner extrapolates there.
 
 Written from the description in the paper and the CAST R package's ``trainDI``/``aoa``
 documentation; no CAST code is used. Differences: categorical covariates are one-hot encoded
@@ -75,6 +78,9 @@ class ApplicabilityModel:
     train_di: np.ndarray
     n_rows_total: int
     di_error: float = 0.0
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    range_margin: float | None = None
     _tree: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------------ encoding
@@ -137,10 +143,23 @@ class ApplicabilityModel:
         difference = rows - nearest
         return np.sqrt(np.einsum("ij,ij->i", difference, difference, dtype=np.float64))
 
+    def beyond_range(self, X: np.ndarray) -> np.ndarray:
+        """Boolean (N,): a continuous covariate lies beyond the training range by more than
+        ``range_margin`` of that range (all False without a range check)."""
+        X = np.asarray(X)
+        if self.range_margin is None or self.low is None:
+            return np.zeros(len(X), dtype=bool)
+        cont = self._continuous
+        span = (self.high - self.low)[cont]
+        low = (self.low[cont] - self.range_margin * span).astype(np.float32)
+        high = (self.high[cont] + self.range_margin * span).astype(np.float32)
+        values = X[:, cont]
+        return ((values < low) | (values > high)).any(axis=1)
+
     def evaluate(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """DI (float32) and inside-AOA flag (bool) of (N, F) rows."""
         di = self.dissimilarity(X)
-        return di, (di <= self.threshold) & ~self.unseen_class(X)
+        return di, (di <= self.threshold) & ~self.unseen_class(X) & ~self.beyond_range(X)
 
     # ----------------------------------------------------------------- artifact
     def to_parts(self) -> tuple[dict[str, np.ndarray], dict]:
@@ -152,6 +171,8 @@ class ApplicabilityModel:
             "train_rows": self.train_rows,
             "train_di": self.train_di,
         }
+        if self.low is not None:
+            arrays |= {"low": self.low, "high": self.high}
         state = {
             "feature_names": list(self.feature_names),
             "categories": {k: list(v) for k, v in self.categories.items()},
@@ -160,6 +181,7 @@ class ApplicabilityModel:
             "n_rows_stored": len(self.train_rows),
             "n_rows_total": self.n_rows_total,
             "di_error": self.di_error,
+            "range_margin": self.range_margin,
             "method": "CAST dissimilarity index (Meyer and Pebesma 2021), CV nearest neighbour",
         }
         return arrays, state
@@ -178,6 +200,9 @@ class ApplicabilityModel:
             train_di=np.asarray(arrays["train_di"], np.float64),
             n_rows_total=int(state["n_rows_total"]),
             di_error=float(state["di_error"]),
+            low=np.asarray(arrays["low"], np.float64) if "low" in arrays else None,
+            high=np.asarray(arrays["high"], np.float64) if "high" in arrays else None,
+            range_margin=state.get("range_margin"),
         )
 
 
@@ -190,6 +215,7 @@ def fit_applicability(
     fold_ids: Sequence[int] | None = None,
     max_rows: int = 20000,
     min_weight_share: float = 0.25,
+    range_margin: float | None = 0.05,
     seed: int = 0,
 ) -> ApplicabilityModel:
     """Fit the AOA of a model trained on the (n, F) rows ``X``.
@@ -216,6 +242,9 @@ def fit_applicability(
         unimportant. Importance is measured inside the training range and cannot see
         extrapolation: a network whose output barely moves with a covariate in range may move
         a lot beyond it. 0 gives CAST's pure importance weighting.
+    range_margin
+        A continuous covariate beyond the training range by more than this share of the
+        range puts a row outside the AOA; None: the DI and unseen classes alone (CAST).
 
     Raises
     ------
@@ -282,6 +311,9 @@ def fit_applicability(
         train_di=train_di,
         n_rows_total=len(X),
         di_error=float(di_error),
+        low=X.min(axis=0),
+        high=X.max(axis=0),
+        range_margin=range_margin,
     )
 
 

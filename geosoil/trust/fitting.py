@@ -67,6 +67,7 @@ def fit_covariate_trust(
     intervals: bool = True,
     level: float = 0.9,
     min_weight_share: float = 0.25,
+    range_margin: float | None = 0.05,
     seed: int = 0,
 ) -> TrustLayer:
     """The trust layer of a covariate model trained on ``X`` and cross-validated as ``oof``.
@@ -82,7 +83,8 @@ def fit_covariate_trust(
         try:
             applicability = fit_applicability(
                 X, feature_names=feature_names, weights=weights, categorical=categorical,
-                fold_ids=oof.fold, min_weight_share=min_weight_share, seed=seed,
+                fold_ids=oof.fold, min_weight_share=min_weight_share,
+                range_margin=range_margin, seed=seed,
             )  # fmt: skip
         except CalibrationError as err:
             notes.append(f"no area of applicability: {err.message}")

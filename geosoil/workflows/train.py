@@ -255,7 +255,8 @@ def fit_trust_from_cv(
             categorical=categorical, transform=transform,
             estimate=trust_config.back_transform, mean_method=trust_config.mean_method,
             aoa=trust_config.aoa, intervals=trust_config.intervals, level=trust_config.level,
-            min_weight_share=trust_config.min_weight_share, seed=seed,
+            min_weight_share=trust_config.min_weight_share,
+            range_margin=trust_config.range_margin, seed=seed,
         )  # fmt: skip
         reports[scheme] = interval_report(oof, layers[scheme], level=trust_config.level)
     chosen = trust_config.calibration_scheme

@@ -94,10 +94,31 @@ def test_unimportant_covariates_keep_a_floor_weight():
     # extrapolates, and the floor keeps the AOA able to see it (0: CAST's pure weighting).
     X = _training()
     far_in_b = np.array([[0.5, 40.0, 0.5]])
-    floored = fit_applicability(X, feature_names=list("abc"), weights=[1.0, 0.0, 0.0])
+    floored = fit_applicability(
+        X, feature_names=list("abc"), weights=[1.0, 0.0, 0.0], range_margin=None
+    )
     pure = fit_applicability(
-        X, feature_names=list("abc"), weights=[1.0, 0.0, 0.0], min_weight_share=0.0
+        X,
+        feature_names=list("abc"),
+        weights=[1.0, 0.0, 0.0],
+        min_weight_share=0.0,
+        range_margin=None,
     )
     assert floored.weights[1] == pytest.approx(0.25 / 3 / (1 + 2 * 0.25 / 3))
     assert not floored.evaluate(far_in_b)[1][0]
     assert pure.evaluate(far_in_b)[1][0]
+
+
+def test_a_covariate_beyond_the_training_range_is_outside():
+    X = _training()
+    model = fit_applicability(X, feature_names=list("abc"), weights=[1.0, 0.0, 0.0])
+    rows = np.array([[0.5, 1.04, 0.5], [0.5, 1.2, 0.5]])  # b: 4 % and 20 % beyond its max
+    di, inside = model.evaluate(rows)
+    assert (di <= model.threshold).all()  # the DI alone lets both through
+    assert inside.tolist() == [True, False]
+    cast = fit_applicability(
+        X, feature_names=list("abc"), weights=[1.0, 0.0, 0.0], range_margin=None
+    )
+    assert cast.evaluate(rows)[1].tolist() == [True, True]
+    again = ApplicabilityModel.from_parts(*model.to_parts())
+    assert again.evaluate(rows)[1].tolist() == [True, False]
