@@ -8,7 +8,7 @@ Exchangeable K comes by one of two routes:
 
 The dose at ``percentile`` (default 90) rests on the calibrated conformal Kex bounds
 ``<kex>_lo`` and ``<kex>_hi``: route (a) needs an artifact trained with intervals (every
-``geosoil train`` since the trust layer), route (b) calibrates its covariate model by 5-fold
+``geosoil train`` since the trust layer), route (b) calibrates its covariate model by 3-fold
 CV. Set ``percentile: null`` to map only the dose at the mapped Kex. Pixels outside the Kex
 model's area of applicability get no dose and their own ``dose_status`` class.
 """
