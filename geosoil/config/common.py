@@ -11,6 +11,7 @@ from geosoil.config.base import StrictModel
 
 __all__ = [
     "CovariatesConfig",
+    "EstimatorConfig",
     "EvaluationConfig",
     "GridConfig",
     "ModelConfig",
@@ -43,11 +44,21 @@ class CovariatesConfig(StrictModel):
     )
 
 
-class ModelConfig(StrictModel):
-    """Estimator name from the registry and its hyperparameters."""
+class EstimatorConfig(StrictModel):
+    """The estimator section every command shares: a registry name and its hyperparameters.
+
+    The estimator validates ``params`` itself when it is built (``from_params``), and its
+    errors name the field under the section's path.
+    """
+
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelConfig(EstimatorConfig):
+    """``geosoil train``'s model: a covariate estimator, the MLP unless named."""
 
     estimator: str = "covariate_mlp"
-    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class EvaluationConfig(StrictModel):

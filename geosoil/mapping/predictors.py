@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from geosoil.artifacts import Artifact, OutputSpec
-from geosoil.errors import ConfigError, GeoSoilError
-from geosoil.mapping.outputs import MapClass, OutputVariable
+from geosoil.artifacts import Artifact
+from geosoil.errors import ArtifactError, ConfigError, GeoSoilError
+from geosoil.geo.outputs import MapClass, OutputVariable
+from geosoil.specs import OutputSpec
 from geosoil.trust import TrustLayer, check_level
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class ModelLayers:
                 fix="set uncertainty: false, or train an ensemble "
                 "(e.g. --set model.params.n_members=5)",
             )
+        _check_inputs(artifact)
         names = _output_spec(artifact).names
         if uncertainty and len(names) > 1:
             raise ConfigError(
@@ -304,6 +306,24 @@ def _preprocessed(estimator, pixels: np.ndarray) -> np.ndarray:
     """Spectra as the spectral domain saw them in training: through the model's preprocessing."""
     pipeline = getattr(estimator, "preprocessing_", None)
     return pixels if pipeline is None else pipeline.transform(pixels)
+
+
+def _check_inputs(artifact: Artifact) -> None:
+    """The header's input layers are the columns the fitted estimator was trained on."""
+    if artifact.header.input_spec.kind != "covariates" or isinstance(
+        artifact.estimator, FlatMapper
+    ):
+        return
+    fitted = getattr(artifact.estimator, "feature_names_in_", None)
+    declared = artifact.header.input_spec.names
+    if fitted is not None and list(fitted) != declared:
+        raise ArtifactError(
+            f"the artifact's header lists input layers {declared}, but its model was fitted "
+            f"on {list(fitted)}",
+            path=artifact.path,
+            field="geosoil.input_spec.layers",
+            fix="the header was edited or damaged; restore the original file or retrain",
+        )
 
 
 def _output_spec(artifact: Artifact) -> OutputSpec:

@@ -13,8 +13,8 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,8 +32,8 @@ from geosoil.errors import (
     OutputError,
     SampleDataError,
 )
+from geosoil.geo.outputs import CLASS_NODATA
 from geosoil.io.writers import write_bytes_atomic
-from geosoil.mapping.outputs import CLASS_NODATA
 from geosoil.products.k_fertilizer import DOSE_K2O, DOSE_KCL, DOSE_STATUS, percentile_dose_names
 
 __all__ = ["k_dose_field_table", "read_fields", "write_field_table"]
@@ -363,6 +363,22 @@ def _metres_per_unit(crs, *, source) -> float:
     return float(factor)
 
 
+# GeoPackages record a last_change time; a fixed one makes identical runs give identical bytes.
+GPKG_TIMESTAMP = "2000-01-01T00:00:00Z"
+
+
+@contextmanager
+def _fixed_gpkg_timestamp() -> Iterator[None]:
+    import pyogrio
+
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_TIMESTAMP})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+
+
 def write_field_table(
     table: gpd.GeoDataFrame, directory: str | Path, *, stem: str = "fields"
 ) -> tuple[Path, Path]:
@@ -377,7 +393,8 @@ def write_field_table(
     gpkg = directory / f"{stem}.gpkg"
     temporary = directory / f".{stem}.{os.getpid()}.{uuid.uuid4().hex}.gpkg"
     try:
-        table.to_file(temporary, driver="GPKG", layer=stem)
+        with _fixed_gpkg_timestamp():
+            table.to_file(temporary, driver="GPKG", layer=stem)
         os.replace(temporary, gpkg)
     except Exception as err:
         temporary.unlink(missing_ok=True)

@@ -37,8 +37,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from geosoil.errors import ConfigError, SampleDataError
-from geosoil.mapping.outputs import MapClass, OutputVariable
-from geosoil.products.base import (
+from geosoil.geo.outputs import MapClass, OutputVariable
+from geosoil.geo.product import (
     OUTSIDE_APPLICABILITY,
     Product,
     outside_applicability,

@@ -10,15 +10,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geosoil.artifacts import InputLayer, InputSpec, OutputSpec, Provenance, save_artifact
+from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import TrainConfig, TrustConfig, save_config
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.evaluate import cross_validate, random_kfold, spatial_block_kfold, write_cv_report
+from geosoil.evaluate.metrics import r2
 from geosoil.io.catalog import CovariateLayer, read_catalog
 from geosoil.io.rasters import extract_at_points
 from geosoil.io.samples import read_samples, target_values
 from geosoil.io.writers import staged_directory
 from geosoil.models.registry import get_estimator_class
+from geosoil.models.training import check_final_fit
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 from geosoil.trust import TrustLayer
 from geosoil.trust.estimators import spread_of
 from geosoil.trust.fitting import (
@@ -150,6 +153,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
 
         log.info("final fit on all %d samples", len(y))
         model = make_estimator().fit(X, y)
+        _check_final_model(model, X, y, summary)
         trust, trust_reports = fit_trust_from_cv(
             model, X, y, results, spreads, config.trust, categorical=categorical,
             transform=transform, seed=int(params.get("seed", 0)),
@@ -269,6 +273,14 @@ def fit_trust_from_cv(
             fix=f"use one of evaluation.schemes ({', '.join(results)}) or auto",
         )
     return layers[chosen], reports
+
+
+def _check_final_model(model, X: pd.DataFrame, y: np.ndarray, summary: dict) -> None:
+    """Refuse a final model that scores far below its CV figures on its own samples."""
+    cv_r2 = [s["pooled"].get("r2", np.nan) for s in summary.values()]
+    finite = [v for v in cv_r2 if np.isfinite(v)]
+    if finite:
+        check_final_fit(r2(y, model.predict(X)), max(finite), metric="r2")
 
 
 def table_fingerprint(X: pd.DataFrame, y: np.ndarray) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from geosoil.errors import ConfigError
-from geosoil.mapping.outputs import OutputVariable
+from geosoil.geo.outputs import OutputVariable
 
 __all__ = [
     "OUTSIDE_APPLICABILITY",
