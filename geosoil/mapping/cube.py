@@ -84,6 +84,8 @@ class CubeSource:
         fill_gaps: bool = False,
         scale: float = 1.0,
         nodata: float | None = None,
+        quantity: str = "reflectance",
+        convert_quantity: bool = False,
     ) -> CubeSource:
         """Read the cube's axis and drop its bad bands (nothing but metadata is read).
 
@@ -106,6 +108,8 @@ class CubeSource:
             "fill_gaps": bool(fill_gaps),
             "scale": float(scale),
             "nodata": None if nodata is None else float(nodata),
+            "quantity": quantity,
+            "convert_quantity": bool(convert_quantity),
         }
         cube = read_cube_axis(path, wavelengths=wavelengths, wavelength_unit=wavelength_unit)
         with rasterio.open(path) as dataset:
