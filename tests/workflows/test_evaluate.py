@@ -94,6 +94,12 @@ def test_evaluate_writes_tables_figures_models_and_report(table, tmp_path):
 
     predictions = pd.read_csv(out / "predictions.csv")
     assert len(predictions) == 2 * 2 * 20  # models x seeds x test samples (2 sites of 10)
+    # Trust columns: T2/Q and the in-domain flag of each split's training spectra, and the
+    # bounds of a split-conformal 90 % interval (only 15 validation spectra: too few, NaN).
+    assert {"t2", "q", "in_domain", "lo_90", "hi_90"} <= set(predictions.columns)
+    assert (predictions["t2"] >= 0).all() and set(predictions["in_domain"]) <= {0.0, 1.0}
+    assert predictions["lo_90"].isna().all()
+    assert "Prediction intervals and spectral domain" in (out / "report.md").read_text()
     frame = pd.read_parquet(table)
     assert (predictions["sample_id"] == frame["sample_id"].to_numpy()[predictions["row"]]).all()
     for _, part in predictions.groupby(["model", "seed"]):
