@@ -13,6 +13,7 @@ from pathlib import Path
 
 __all__ = [
     "ArtifactError",
+    "CalibrationError",
     "ConfigError",
     "CovariateError",
     "CubeError",
@@ -112,6 +113,12 @@ class OutputError(GeoSoilError):
 
 class OutputExistsError(OutputError):
     """The output location is taken and the user did not ask to overwrite it."""
+
+
+class CalibrationError(GeoSoilError):
+    """A trust layer (area of applicability, conformal intervals, spectral domain) cannot be
+    fitted or applied: too few calibration residuals, a bad coverage level, an artifact
+    trained before the trust layer existed, a spectral quantity mismatch."""
 
 
 class SpectraError(SampleDataError):

@@ -20,6 +20,7 @@ from geosoil.config.common import (
     ModelConfig,
     OutputConfig,
     SamplesConfig,
+    TrustConfig,
 )
 from geosoil.config.cube import CubeConfig
 from geosoil.config.evaluate import (
@@ -69,6 +70,7 @@ __all__ = [
     "StrictModel",
     "SynthConfig",
     "TrainConfig",
+    "TrustConfig",
     "load_config",
     "parse_overrides",
     "read_config_mapping",

@@ -92,6 +92,12 @@ def test_evaluate_writes_tables_figures_models_and_report(table, tmp_path):
 
     predictions = pd.read_csv(out / "predictions.csv")
     assert len(predictions) == 2 * 2 * 20  # models x seeds x test samples (2 sites of 10)
+    # Trust columns: T2/Q and the in-domain flag of each split's training spectra, and the
+    # bounds of a split-conformal 90 % interval (only 15 validation spectra: too few, NaN).
+    assert {"t2", "q", "in_domain", "lo_90", "hi_90"} <= set(predictions.columns)
+    assert (predictions["t2"] >= 0).all() and set(predictions["in_domain"]) <= {0.0, 1.0}
+    assert predictions["lo_90"].isna().all()
+    assert "Prediction intervals and spectral domain" in (out / "report.md").read_text()
     frame = pd.read_parquet(table)
     assert (predictions["sample_id"] == frame["sample_id"].to_numpy()[predictions["row"]]).all()
     for _, part in predictions.groupby(["model", "seed"]):
@@ -233,6 +239,15 @@ def test_train_spectra_writes_artifact_and_metrics(table, tmp_path):
     header = read_header(out / "model.safetensors")
     assert header.estimator == "spectral_cnn" and header.provenance.n_samples == 100
     assert header.input_spec.kind == "spectra" and len(header.input_spec.axis) == 300
+    # The trust layer: the training spectra's domain, split-conformal bounds from the 20
+    # validation spectra, and the spectral quantity the table declares.
+    from geosoil.artifacts import load_artifact
+
+    trust = load_artifact(out / "model.safetensors").trust
+    assert trust.spectral_domain.n_train == 80 and trust.spectral_domain.t2_limit > 0
+    assert trust.intervals.method == "split" and trust.intervals.n == 20
+    assert header.trust["spectral_quantity"] == trust.spectral_quantity
+    assert 0.8 <= metrics["trust"]["valid_share_in_domain"] <= 1.0
 
 
 def test_kex_configs_validate():
