@@ -11,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from geosoil import __version__
 from geosoil.errors import ArtifactError, InputFileNotFoundError
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -31,7 +33,9 @@ __all__ = [
     "Provenance",
     "file_sha256",
     "load_artifact",
+    "load_parent_artifact",
     "read_header",
+    "read_trust",
     "restore_state",
     "save_artifact",
 ]
@@ -42,31 +46,6 @@ METADATA_KEY = "geosoil"
 
 class _Header(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class InputLayer(_Header):
-    name: str
-    units: str = ""
-    categorical: bool = False
-
-
-class InputSpec(_Header):
-    """What the model reads: named covariate layers (or, later, a spectral axis)."""
-
-    kind: Literal["covariates", "spectra"]
-    layers: list[InputLayer] = Field(default_factory=list)
-    axis: list[float] | None = None
-    axis_unit: Literal["cm-1", "nm"] | None = None
-
-    @property
-    def names(self) -> list[str]:
-        return [layer.name for layer in self.layers]
-
-
-class OutputSpec(_Header):
-    names: list[str]
-    units: list[str]
-    back_transform: Literal["none", "log10"] = "none"
 
 
 class Provenance(_Header):
@@ -91,16 +70,23 @@ class ArtifactHeader(_Header):
     preprocessing: list[dict[str, Any]] = Field(default_factory=list)
     fitted_state: dict[str, Any] = Field(default_factory=dict)
     provenance: Provenance
+    trust: dict[str, Any] | None = Field(
+        default=None,
+        description="area of applicability, intervals, back-transform, spectral domain "
+        "(geosoil.trust); absent in artifacts trained before the trust layer",
+    )
 
 
 @dataclass(frozen=True)
 class Artifact:
-    """A loaded artifact: the fitted estimator, its header and the file's SHA-256."""
+    """A loaded artifact: the fitted estimator, its header, the file's SHA-256 and its trust
+    layer (:class:`geosoil.trust.TrustLayer`; an empty one for older artifacts)."""
 
     estimator: Any
     header: ArtifactHeader
     path: Path
     sha256: str
+    trust: Any = None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -120,17 +106,26 @@ def save_artifact(
     output_spec: OutputSpec,
     provenance: Provenance,
     preprocessing: list[dict[str, Any]] | None = None,
+    trust: Any = None,
 ) -> Path:
     """Write a fitted estimator as one ``.safetensors`` file, atomically.
+
+    ``trust`` (a :class:`geosoil.trust.TrustLayer`) adds tensors ``trust.*`` and the
+    header's ``trust`` section.
 
     Returns
     -------
     Path
         The artifact path; the file appears there only once complete.
     """
+    import torch
     from safetensors.torch import save_file
 
     tensors, state = estimator.export_state()
+    trust_header = None
+    if trust is not None:
+        trust_arrays, trust_header = trust.to_parts()
+        tensors = {**tensors, **{k: torch.from_numpy(v.copy()) for k, v in trust_arrays.items()}}
     header = ArtifactHeader(
         schema_version=SCHEMA_VERSION,
         estimator=estimator.registry_name,
@@ -140,6 +135,7 @@ def save_artifact(
         preprocessing=preprocessing or [],
         fitted_state=_jsonable(state),
         provenance=provenance,
+        trust=_jsonable(trust_header) if trust_header is not None else None,
     )
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
@@ -178,7 +174,54 @@ def load_artifact(path: str | Path) -> Artifact:
     header = read_header(path)
     cls = get_estimator_class(header.estimator, source=path, field="geosoil.estimator")
     estimator = restore_state(cls, header, path, what=f"estimator '{header.estimator}'")
-    return Artifact(estimator=estimator, header=header, path=path, sha256=file_sha256(path))
+    return Artifact(
+        estimator=estimator,
+        header=header,
+        path=path,
+        sha256=file_sha256(path),
+        trust=read_trust(path, header),
+    )
+
+
+def read_trust(path: str | Path, header: ArtifactHeader):
+    """The artifact's :class:`~geosoil.trust.TrustLayer` (empty for older artifacts)."""
+    from safetensors import safe_open
+
+    from geosoil.trust.layer import TENSOR_PREFIX, TrustLayer
+
+    arrays = {}
+    if header.trust:
+        with safe_open(Path(path), framework="numpy") as handle:
+            names = [k for k in handle.keys() if k.startswith(TENSOR_PREFIX)]  # noqa: SIM118
+            arrays = {k: handle.get_tensor(k) for k in names}
+    try:
+        return TrustLayer.from_parts(arrays, header.trust)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ArtifactError(
+            f"the artifact's trust layer cannot be read ({err})",
+            path=path,
+            field="geosoil.trust",
+            fix="the file was edited or written by an incompatible version; retrain",
+        ) from err
+
+
+def load_parent_artifact(path: str | Path, *, field: str = "params.init_from") -> Artifact:
+    """:func:`load_artifact` for the parent of a fine-tuned model (``init_from``).
+
+    Raises
+    ------
+    InputFileNotFoundError
+        The file does not exist; the message names ``field``.
+    """
+    try:
+        return load_artifact(path)
+    except InputFileNotFoundError:
+        raise InputFileNotFoundError(
+            "the parent artifact of init_from does not exist",
+            path=path,
+            field=field,
+            fix="point init_from at an artifact saved by a previous training run",
+        ) from None
 
 
 def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: str) -> Any:
@@ -189,6 +232,7 @@ def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: s
     ArtifactError
         The tensors cannot be read, or the state does not fit ``cls`` (``what`` names it).
     """
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -199,15 +243,50 @@ def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: s
         raise ArtifactError(
             f"artifact tensors cannot be read ({err})", path=path, fix="copy the file again"
         ) from err
+    # Trust-layer tensors belong to the artifact, not to the estimator's state.
+    tensors = {k: v for k, v in tensors.items() if not k.startswith("trust.")}
+    _check_finite(tensors, path)
+    try:
+        # A dry run on the meta device first: a header that implies other shapes than the
+        # tensors (hidden_layers: [40000, 40000] beside small weights) fails here, before a
+        # single parameter is allocated.
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "copying ... to a meta parameter"
+            cls.from_state(header.hyperparameters, tensors, header.fitted_state)
+    except (KeyError, RuntimeError, TypeError, ValueError, NotImplementedError) as err:
+        if "meta" not in str(err).lower():  # an estimator that cannot restore on meta
+            raise _state_error(err, path, what) from err
     try:
         return cls.from_state(header.hyperparameters, tensors, header.fitted_state)
     except (KeyError, RuntimeError, TypeError, ValueError) as err:
-        raise ArtifactError(
-            f"artifact state does not fit {what} ({err})",
-            path=path,
-            field="geosoil.fitted_state",
-            fix="the file was edited or written by an incompatible version; retrain",
-        ) from err
+        raise _state_error(err, path, what) from err
+
+
+def _state_error(err: Exception, path: Path, what: str) -> ArtifactError:
+    text = str(err)
+    if len(text) > 300:
+        text = text[:300] + " ..."
+    return ArtifactError(
+        f"artifact state does not fit {what} ({text})",
+        path=path,
+        field="geosoil.fitted_state",
+        fix="the file was edited or written by an incompatible version; retrain",
+    )
+
+
+def _check_finite(tensors: dict[str, Any], path: Path) -> None:
+    """Refuse NaN or infinite weights: they would map as nodata everywhere, silently."""
+    import torch
+
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ArtifactError(
+                f"tensor '{name}' holds NaN or infinite values",
+                path=path,
+                field=f"tensors.{name}",
+                fix="the file was damaged or the training diverged; retrain the model "
+                "(a lower learning rate helps a diverging run)",
+            )
 
 
 def _existing(path: str | Path) -> Path:

@@ -6,19 +6,31 @@ exit non-zero without a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
     "ArtifactError",
+    "CalibrationError",
     "ConfigError",
     "CovariateError",
+    "CubeError",
+    "ExplainError",
+    "FinalFitError",
     "GeoSoilError",
     "InputFileNotFoundError",
     "MissingCRSError",
+    "NotFittedError",
     "OutputError",
     "OutputExistsError",
     "RegistryError",
     "SampleDataError",
+    "SimulatorError",
+    "SpectraError",
+    "TrainingDivergedError",
+    "params_at",
 ]
 
 
@@ -101,3 +113,73 @@ class OutputError(GeoSoilError):
 
 class OutputExistsError(OutputError):
     """The output location is taken and the user did not ask to overwrite it."""
+
+
+class CalibrationError(GeoSoilError):
+    """A trust layer (area of applicability, conformal intervals, spectral domain) cannot be
+    fitted or applied: too few calibration residuals, a bad coverage level, an artifact
+    trained before the trust layer existed, a spectral quantity mismatch."""
+
+
+class SpectraError(SampleDataError):
+    """Spectra or their axis are unusable: NaN/Inf, a bad axis, another axis than a model's."""
+
+
+class ExplainError(GeoSoilError):
+    """Attributions cannot be computed: an unsupported model, mixed axes, bad baselines."""
+
+
+class NotFittedError(GeoSoilError):
+    """``predict`` or ``save`` was called before ``fit``."""
+
+
+class TrainingDivergedError(GeoSoilError):
+    """The network's validation loss never became finite: the learning rate is too high."""
+
+
+class SimulatorError(GeoSoilError):
+    """A simulator failed: not found, crashed, timed out, or returned unusable fluxes."""
+
+    exit_code = 1
+
+
+class CubeError(GeoSoilError):
+    """An image cube is unreadable, or its bands cannot be placed on a model's axis."""
+
+
+class FinalFitError(GeoSoilError):
+    """A final model scores far below its cross-validated figures on its own training rows."""
+
+
+ESTIMATOR_PARAMS = "params"
+"""How an estimator names its hyperparameters in errors: ``params.<name>``."""
+
+# ``params.`` at the start of a path, not inside one (``model.params.`` is already placed).
+_BARE_PARAMS = re.compile(r"(?<![\w.])" + re.escape(ESTIMATOR_PARAMS) + r"\.")
+
+
+@contextlib.contextmanager
+def params_at(section: str) -> Iterator[None]:
+    """Report estimator errors under the config path of their hyperparameters.
+
+    Estimators name a bad hyperparameter ``params.<name>``: they do not know where a
+    command keeps them. A workflow runs its estimator inside this block (or decorates its
+    entry point with it), which rewrites the field, the fix and the message to
+    ``<section>.<name>``: ``model.params`` in ``geosoil train``, ``models.<name>.params``
+    in ``geosoil evaluate``, ``generator`` in ``geosoil calibrate``. Nested blocks are
+    fine: the innermost one places the path, the others leave it.
+    """
+    try:
+        yield
+    except GeoSoilError as err:
+        if err.field and err.field.startswith(ESTIMATOR_PARAMS + "."):
+
+            def place(text: str) -> str:
+                return _BARE_PARAMS.sub(lambda _: section + ".", text)
+
+            err.field = place(err.field)
+            err.message = place(err.message)
+            if err.fix:
+                err.fix = place(err.fix)
+            err.args = (str(err),)
+        raise

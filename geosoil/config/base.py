@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from geosoil.errors import ConfigError, GeoSoilError, InputFileNotFoundError
+from geosoil.errors import ConfigError, GeoSoilError, InputFileNotFoundError, OutputError
 
 __all__ = [
     "StrictModel",
@@ -103,7 +103,7 @@ def validate_config(raw: dict, model: type[ConfigT], *, source: Path | str) -> C
     try:
         return model.model_validate(raw)
     except ValidationError as err:
-        raise _config_error(err, model, source) from err
+        raise config_error(err, model, source) from err
     except GeoSoilError as err:
         # A validator that raises our own error (to give a richer fix) knows no file name.
         if err.path is None and source is not None:
@@ -115,7 +115,15 @@ def validate_config(raw: dict, model: type[ConfigT], *, source: Path | str) -> C
 def save_config(config: BaseModel, path: str | Path) -> None:
     """Write the resolved config as YAML (what was actually run)."""
     data = config.model_dump(mode="json")
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    except OSError as err:
+        raise OutputError(
+            f"cannot write the config ({err.strerror or err})",
+            path=path,
+            field="output.dir",
+            fix="check free space and permissions, then rerun",
+        ) from err
 
 
 def _set_nested(raw: dict, keys: list[str], value: Any) -> None:
@@ -133,7 +141,10 @@ def _set_nested(raw: dict, keys: list[str], value: Any) -> None:
     node[keys[-1]] = value
 
 
-def _config_error(err: ValidationError, model: type[BaseModel], source: Path | str) -> ConfigError:
+def config_error(
+    err: ValidationError, model: type[BaseModel], source: Path | str | None
+) -> ConfigError:
+    """One actionable ConfigError from pydantic's first error in validating ``model``."""
     first = err.errors()[0]
     loc = [str(part) for part in first["loc"]]
     field = ".".join(loc) or "(top level)"

@@ -7,6 +7,7 @@ pipeline of DESIGN 4.4: read -> valid mask -> gather -> batched predict -> scatt
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -20,13 +21,15 @@ from shapely.geometry.base import BaseGeometry
 
 from geosoil import __version__
 from geosoil.errors import ConfigError, CovariateError
+from geosoil.geo.grid import Block, Grid
+from geosoil.geo.outputs import OutputVariable
+from geosoil.geo.product import Product
+from geosoil.io.writers import check_file_name
 from geosoil.mapping.cube import CubeSource, SpectralResampling
-from geosoil.mapping.grid import Block, Grid
-from geosoil.mapping.outputs import OutputVariable
 from geosoil.mapping.predictors import ModelLayers
 from geosoil.mapping.stack import CovariateStack
-from geosoil.products import Product
 from geosoil.spectra.axis import SpectralAxis
+from geosoil.trust.spectral_domain import match_quantity
 
 __all__ = ["MapJob", "aoi_mask", "compute_block"]
 
@@ -89,6 +92,7 @@ class MapJob:
             The cube's bands cannot be moved onto a spectral model's axis, or the cube is
             not on the grid's lattice.
         """
+        _check_file_names(models, products)
         by_name = {layer.name: layer for layer in catalog_layers}
         produced: set[str] = set()
         needed: list[str] = []
@@ -134,6 +138,9 @@ class MapJob:
                         fix=f"use one of: {', '.join(sorted(produced | set(by_name)))}",
                     )
                 needed.append(name)
+            for name in product.optional_inputs():
+                if name not in produced and name in by_name and name not in needed:
+                    needed.append(name)
             produced.update(var.name for var in product.outputs())
         job = cls(
             grid=grid,
@@ -198,7 +205,11 @@ class MapJob:
             "geosoil": __version__,
             "grid": [self.grid.crs, list(self.grid.transform)[:6], *self.grid.shape],
             "layers": layers,
-            "models": [[m.sha256, m.name, m.uncertainty] for m in self.models],
+            "models": [
+                [m.sha256, m.name, m.uncertainty]
+                + ([m.aoa, m.interval_level] if m.aoa or m.interval_level else [])
+                for m in self.models
+            ],
             "products": [[p.name, p.params.model_dump(mode="json")] for p in self.products],
             "aoi": None
             if self.aoi is None
@@ -209,6 +220,22 @@ class MapJob:
             # Only with a cube, so that covariate runs keep the fingerprints they had.
             record["cube"] = self.stack.cube.fingerprint_record()
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def _check_file_names(models: Sequence[ModelLayers], products: Sequence[Product]) -> None:
+    """Every output name becomes a file name: each passes the one validator, first."""
+    for model in models:
+        for var in model.outputs():
+            # A name from the config (models[].name) or from the artifact's header.
+            from_artifact = model.name in ("", *model.artifact.header.output_spec.names)
+            check_file_name(
+                var.name,
+                path=model.artifact.path if from_artifact else None,
+                field="geosoil.output_spec.names" if from_artifact else "models.name",
+            )
+    for product in products:
+        for var in product.outputs():
+            check_file_name(var.name, field=f"products.{product.name}.params")
 
 
 def aoi_mask(aoi: BaseGeometry, grid: Grid) -> np.ndarray:
@@ -244,6 +271,7 @@ def compute_block(job: MapJob, block: Block, features: np.ndarray) -> dict[str, 
         layers.update(model.predict(model_features, batch_pixels=job.batch_pixels))
     for product in job.products:
         inputs = [layers[name] for name in product.inputs()]
+        # Optional inputs the run does not have are simply absent from ``layers``.
         undefined = ~np.logical_and.reduce([np.isfinite(values) for values in inputs])
         for name, values in product.compute(layers).items():
             values = np.array(values, dtype=np.float32)
@@ -269,6 +297,17 @@ def _with_cube(model: ModelLayers, cube: CubeSource | None) -> ModelLayers:
     )
     pipeline = getattr(model.artifact.estimator, "preprocessing_", None)
     used = None if pipeline is None else pipeline.used_input_bands(axis)
-    return model.with_resampling(
-        SpectralResampling.build(cube, axis, model_path=model.artifact.path, used=used)
-    )
+    resampling = SpectralResampling.build(cube, axis, model_path=model.artifact.path, used=used)
+    data = cube.settings.get("quantity", "reflectance")
+    trained = model.trust.spectral_quantity
+    if trained is not None and trained != data:
+        match_quantity(
+            np.zeros((1, 1)),
+            data=data,
+            model=trained,
+            convert=bool(cube.settings.get("convert_quantity")),
+            path=model.artifact.path,
+            field="cube.quantity",
+        )  # refuses, naming the fix, unless the config converts
+        resampling = dataclasses.replace(resampling, convert_to=trained)
+    return model.with_resampling(resampling)

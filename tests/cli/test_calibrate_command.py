@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-import torch
 import yaml
 
 from geosoil.artifacts import load_artifact
 from geosoil.io.catalog import read_catalog
+from geosoil.models.training import torch_threads
 from geosoil.process.lsm_params import LSM_PARAMETERS
 
 pytestmark = pytest.mark.slow
@@ -21,10 +21,8 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "mdpl"
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +44,7 @@ def small_config(world: Path, tmp_path: Path) -> Path:
     text = yaml.safe_dump(raw).replace("demo/mdpl_world", str(world))
     raw = yaml.safe_load(text)
     raw["surrogate"] = {"n_parameter_sets": 8, "n_valid_sets": 4, "params": {"epochs": 2}}
-    raw["generator"].update(epochs=3, patience=3, steps_per_sample=64)
+    raw["generator"].update(max_epochs=3, patience=3, steps_per_sample=64)
     raw["output"]["dir"] = str(tmp_path / "calibrated")
     path = tmp_path / "calibrate.yaml"
     path.write_text(yaml.safe_dump(raw))

@@ -1,14 +1,13 @@
 """Inputs of :class:`~geosoil.models.soc.binn.BINN`: parameters, observations, covariates, forcings.
 
-Everything a fit validates before it learns lives here, as plain functions and one fitted
-value object (:class:`CovariateCoding`).
+Everything a fit validates before it learns lives here, as plain functions; the covariate
+encoder is the shared :class:`~geosoil.models.encoding.CovariateEncoder`, scaled min-max.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,16 +16,19 @@ import torch
 
 from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.io.profiles import ProfileSet
+from geosoil.models.base import check_choice
+from geosoil.models.encoding import CovariateEncoder
 from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, Clm5Forcings, check_parameters
 from geosoil.process.clm5_grid import COLUMN_BOTTOM_M
 
 __all__ = [
-    "CovariateCoding",
-    "check_choice",
     "check_profile_settings",
     "covariate_names",
+    "encode_profiles",
     "forcings_from_profiles",
+    "learn_coding",
     "resolve_parameters",
+    "scaled_medians",
     "usable_profiles",
 ]
 
@@ -36,29 +38,18 @@ _SPEC = {p.name: p for p in CLM5_PARAMETERS}
 _SHOWN = 10
 
 
-def check_choice(value: Any, allowed: Sequence[Any], field: str) -> Any:
-    """Refuse a hyperparameter outside ``allowed`` with a ConfigError on ``field``."""
-    if value not in allowed:
-        raise ConfigError(
-            f"{field.rsplit('.', 1)[-1]}={value!r} is not one of {list(allowed)}",
-            field=field,
-            fix=f"choose one of {list(allowed)}",
-        )
-    return value
-
-
 def check_profile_settings(model: Any) -> None:
     """Refuse bad settings shared by the profile models (BINN, ScIReN, PRODA).
 
     ``unseen_categories``, ``below_column``, ``scale_from`` and ``valid_fraction``.
     """
-    check_choice(model.unseen_categories, ("error", "mean"), "model.params.unseen_categories")
-    check_choice(model.below_column, ("error", "ignore"), "model.params.below_column")
-    check_choice(model.scale_from, ("training", "ranges"), "model.params.scale_from")
+    check_choice(model.unseen_categories, ("error", "mean"), "params.unseen_categories")
+    check_choice(model.below_column, ("error", "ignore"), "params.below_column")
+    check_choice(model.scale_from, ("training", "ranges"), "params.scale_from")
     if not 0.0 <= float(model.valid_fraction) < 1.0:
         raise ConfigError(
             f"valid_fraction={model.valid_fraction!r} is outside [0, 1)",
-            field="model.params.valid_fraction",
+            field="params.valid_fraction",
             fix="use e.g. 0.1, or 0 to select on the training set",
         )
 
@@ -74,7 +65,7 @@ def resolve_parameters(
     ------
     ConfigError
         An unknown name, a fixed value outside its bounds (``field``
-        ``model.params.fixed_parameters.<name>``), a parameter both learned and fixed, or
+        ``params.fixed_parameters.<name>``), a parameter both learned and fixed, or
         nothing left to learn.
     """
     given = dict(fixed_parameters or {})
@@ -82,14 +73,14 @@ def resolve_parameters(
         if name not in _SPEC:
             raise ConfigError(
                 f"unknown CLM5 parameter {name!r} in fixed_parameters",
-                field=f"model.params.fixed_parameters.{name}",
+                field=f"params.fixed_parameters.{name}",
                 fix=f"use one of: {', '.join(PARAMETER_NAMES)}",
             )
         try:
             check_parameters({name: value})
         except ConfigError as err:
             raise ConfigError(
-                err.message, field=f"model.params.fixed_parameters.{name}", fix=err.fix
+                err.message, field=f"params.fixed_parameters.{name}", fix=err.fix
             ) from None
     if learned_parameters is None:
         learned = [n for n in PARAMETER_NAMES if n not in given]
@@ -100,21 +91,21 @@ def resolve_parameters(
             raise ConfigError(
                 f"learned_parameters {chosen} must be distinct CLM5 parameter names"
                 + (f"; unknown: {unknown}" if unknown else ""),
-                field="model.params.learned_parameters",
+                field="params.learned_parameters",
                 fix=f"choose among: {', '.join(PARAMETER_NAMES)}",
             )
         both = [n for n in chosen if n in given]
         if both:
             raise ConfigError(
                 f"CLM5 parameter {both[0]} is both learned and fixed",
-                field=f"model.params.fixed_parameters.{both[0]}",
+                field=f"params.fixed_parameters.{both[0]}",
                 fix=f"remove {both[0]} from fixed_parameters or from learned_parameters",
             )
         learned = [n for n in PARAMETER_NAMES if n in chosen]
     if not learned:
         raise ConfigError(
             "every CLM5 parameter is fixed: there is nothing to learn",
-            field="model.params.fixed_parameters",
+            field="params.fixed_parameters",
             fix="leave at least one parameter out of fixed_parameters",
         )
     fixed = {
@@ -156,8 +147,7 @@ def usable_profiles(
                 f"below the CLM5 column ({COLUMN_BOTTOM_M} m), the deepest at "
                 f"{depth[below].max():.2f} m (ids {profiles.profile_id[rows][:10].tolist()})",
                 field=f"{role}.depth_m",
-                fix="drop them, or set model.params.below_column='ignore' to leave them "
-                "out of the loss",
+                fix="drop them, or set params.below_column='ignore' to leave them out of the loss",
             )
         log.info("%s: ignoring %d observations below the column", role, int(below.sum()))
         soc[below] = depth[below] = np.nan
@@ -174,7 +164,7 @@ def usable_profiles(
             raise SampleDataError(
                 message,
                 field=f"{role}.soc",
-                fix="remove them, or set model.params.drop_empty=True to drop them",
+                fix="remove them, or set params.drop_empty=True to drop them",
             )
         log.info("dropped %s", message)
     cleaned = ProfileSet(
@@ -202,7 +192,7 @@ def covariate_names(profiles: ProfileSet, requested: Sequence[str] | None) -> li
     Raises
     ------
     ConfigError
-        A requested name is not a column (field ``model.params.covariates``).
+        A requested name is not a column (field ``params.covariates``).
     """
     columns = [str(c) for c in profiles.covariates.columns]
     if requested is None:
@@ -212,7 +202,7 @@ def covariate_names(profiles: ProfileSet, requested: Sequence[str] | None) -> li
     if unknown or not names:
         raise ConfigError(
             f"covariates {unknown or names} are not columns of the profiles",
-            field="model.params.covariates",
+            field="params.covariates",
             fix=f"choose among {columns[:20]}",
         )
     return names
@@ -224,114 +214,74 @@ def forcings_from_profiles(profiles: ProfileSet, *, dtype: torch.dtype) -> Clm5F
 
 
 # ----------------------------------------------------------------------- covariates
-@dataclass
-class CovariateCoding:
-    """Min-max scaling of continuous covariates and code tables of categorical ones.
+def learn_coding(
+    profiles: ProfileSet, names: Sequence[str], *, unseen: str, scale_from: str
+) -> CovariateEncoder:
+    """The covariate encoder of the profile models, learnt from training profiles.
 
-    Attributes
-    ----------
-    continuous, categorical
-        Column names, in the order the encoder takes them.
-    low, high
-        (n_continuous,) range each continuous column is scaled from (span 0 -> 1).
-    codes
-        Column -> sorted codes seen in training; code ``codes[c][i]`` gets index ``i``.
-    frequency
-        Column -> share of the training profiles holding each code (the fallback weights).
-    unseen
-        ``"error"`` or ``"mean"`` (see :class:`~geosoil.models.soc.binn.BINN`).
+    Continuous covariates are scaled min-max to [0, 1] (clipped, as the BINN code does):
+    ``scale_from="training"`` by the training minimum and maximum, ``"ranges"`` by
+    ``profiles.covariate_ranges``. Categorical ones get class indices; ``unseen`` is
+    ``"error"`` or ``"mean"`` (see :class:`~geosoil.models.soc.binn.BINN`).
     """
+    table = _covariate_table(profiles, names)
+    categorical = [n for n in names if n in profiles.categorical]
+    continuous = [n for n in names if n not in categorical]
+    ranges = None
+    if scale_from == "ranges":
+        if profiles.covariate_ranges is None:
+            raise SampleDataError(
+                "the training profiles have no covariate_ranges to scale by",
+                field="params.scale_from",
+                fix="set params.scale_from='training', or read profiles with their col_max_min.txt",
+            )
+        position = {c: i for i, c in enumerate(profiles.covariates.columns)}
+        given = np.asarray(profiles.covariate_ranges, dtype=np.float64)
+        ranges = (
+            np.array([given[position[c], 0] for c in continuous], dtype=np.float64),
+            np.array([given[position[c], 1] for c in continuous], dtype=np.float64),
+        )
+    return CovariateEncoder.learn(
+        table, continuous, categorical, unseen=unseen, scaling="minmax", ranges=ranges
+    )
 
-    continuous: list[str]
-    categorical: list[str]
-    low: np.ndarray
-    high: np.ndarray
-    codes: dict[str, list[int]]
-    frequency: dict[str, list[float]]
-    unseen: str = "error"
 
-    @property
-    def names(self) -> list[str]:
-        """Every covariate the model reads."""
-        return [*self.continuous, *self.categorical]
+def encode_profiles(
+    coding: CovariateEncoder, profiles: ProfileSet
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled continuous covariates in [0, 1] (n, c) and category indices (n, k).
 
-    @classmethod
-    def learn(
-        cls, profiles: ProfileSet, names: Sequence[str], *, unseen: str, scale_from: str
-    ) -> CovariateCoding:
-        """Learn the coding from training profiles.
+    An unseen code gets index -1 (the fallback) when ``coding.unseen="mean"``.
 
-        ``scale_from="training"`` scales by the training minimum and maximum;
-        ``"ranges"`` by ``profiles.covariate_ranges`` (as the BINN code does).
-        """
-        table = _covariate_table(profiles, names)
-        categorical = [n for n in names if n in profiles.categorical]
-        continuous = [n for n in names if n not in categorical]
-        values = table[continuous].to_numpy(dtype=np.float64)
-        if scale_from == "ranges":
-            if profiles.covariate_ranges is None:
-                raise SampleDataError(
-                    "the training profiles have no covariate_ranges to scale by",
-                    field="model.params.scale_from",
-                    fix="set model.params.scale_from='training', or read profiles with "
-                    "their col_max_min.txt",
-                )
-            position = {c: i for i, c in enumerate(profiles.covariates.columns)}
-            ranges = np.asarray(profiles.covariate_ranges, dtype=np.float64)
-            low = np.array([ranges[position[c], 0] for c in continuous], dtype=np.float64)
-            high = np.array([ranges[position[c], 1] for c in continuous], dtype=np.float64)
-        else:
-            low, high = values.min(axis=0), values.max(axis=0)
-        codes, frequency = {}, {}
-        for name in categorical:
-            column = table[name].to_numpy()
-            seen, counts = np.unique(column, return_counts=True)
-            _check_whole(seen, name)
-            codes[name] = [int(v) for v in seen]
-            frequency[name] = (counts / counts.sum()).tolist()
-        return cls(continuous, categorical, low, high, codes, frequency, unseen)
+    Raises
+    ------
+    CovariateError
+        A covariate is missing, or a categorical code was not seen in training and
+        ``coding.unseen="error"``.
+    SampleDataError
+        A covariate is not finite.
+    """
+    table = _covariate_table(profiles, coding.names)
+    scaled = coding.scaled(table[coding.continuous].to_numpy(dtype=np.float64))
+    index, _ = coding.indices(table, describe=_unseen_codes)
+    return torch.from_numpy(scaled), torch.from_numpy(index)
 
-    def encode(self, profiles: ProfileSet) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scaled continuous covariates in [0, 1] (n, c) and category indices (n, k).
 
-        An unseen code gets index -1 (the fallback) when ``unseen="mean"``.
+def scaled_medians(coding: CovariateEncoder, profiles: ProfileSet) -> tuple[np.ndarray, np.ndarray]:
+    """Medians of the scaled continuous covariates and most frequent category indices."""
+    continuous, _ = encode_profiles(coding, profiles)
+    medians = np.median(continuous.numpy(), axis=0) if len(continuous) else continuous
+    return np.asarray(medians, dtype=np.float64), coding.modes()
 
-        Raises
-        ------
-        CovariateError
-            A covariate is missing, or a categorical code was not seen in training and
-            ``unseen="error"``.
-        SampleDataError
-            A covariate is not finite.
-        """
-        table = _covariate_table(profiles, self.names)
-        span = np.where(self.high > self.low, self.high - self.low, 1.0)
-        scaled = (table[self.continuous].to_numpy(dtype=np.float64) - self.low) / span
-        # Clipped like the BINN code: a cell outside the training ranges gets the edge value.
-        scaled = np.clip(scaled, 0.0, 1.0)
-        index = np.zeros((len(table), len(self.categorical)), dtype=np.int64)
-        for j, name in enumerate(self.categorical):
-            column = table[name].to_numpy()
-            lookup = {code: i for i, code in enumerate(self.codes[name])}
-            found = np.array([lookup.get(int(v), -1) for v in column], dtype=np.int64)
-            if (found < 0).any() and self.unseen == "error":
-                new = sorted({int(v) for v in column[found < 0]})
-                raise CovariateError(
-                    f"categorical covariate {name} has codes {new[:_SHOWN]} in "
-                    f"{int((found < 0).sum())} profile(s) that training never saw",
-                    field=f"covariates.{name}",
-                    fix="drop those profiles, train on data that holds the codes, or set "
-                    "model.params.unseen_categories='mean' to give them the training mix",
-                )
-            index[:, j] = found
-        return torch.from_numpy(scaled), torch.from_numpy(index)
 
-    def scaled_medians(self, profiles: ProfileSet) -> tuple[np.ndarray, np.ndarray]:
-        """Medians of the scaled continuous covariates and most frequent category indices."""
-        continuous, _ = self.encode(profiles)
-        medians = np.median(continuous.numpy(), axis=0) if len(continuous) else continuous
-        modes = np.array([int(np.argmax(self.frequency[n])) for n in self.categorical])
-        return np.asarray(medians, dtype=np.float64), modes.astype(np.int64)
+def _unseen_codes(name: str, codes: list, rows: np.ndarray) -> CovariateError:
+    return CovariateError(
+        f"categorical covariate {name} has codes {codes[:_SHOWN]} in "
+        f"{len(rows)} profile(s) that training never saw",
+        field=f"covariates.{name}",
+        fix="drop those profiles, train on data that holds the codes, or set "
+        "params.unseen_categories='mean' to give them the training mix",
+    )
 
 
 def _covariate_table(profiles: ProfileSet, names: Sequence[str]) -> pd.DataFrame:
@@ -355,12 +305,3 @@ def _covariate_table(profiles: ProfileSet, names: Sequence[str]) -> pd.DataFrame
             fix="drop those profiles (read_binn_ny(..., drop_incomplete=True)) or fill them",
         )
     return table
-
-
-def _check_whole(codes: np.ndarray, name: str) -> None:
-    if not np.all(codes == np.round(codes)):
-        raise SampleDataError(
-            f"categorical covariate {name} holds non-integer codes",
-            field=f"covariates.{name}",
-            fix="use integer class codes, or leave the column out of profiles.categorical",
-        )

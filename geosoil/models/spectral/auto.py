@@ -31,11 +31,11 @@ from geosoil.errors import ConfigError
 from geosoil.models.registry import get_estimator_class, register
 from geosoil.models.spectral.base import (
     SpectralEstimator,
-    _check_axis,
     _check_choice,
     _check_spectra,
     _check_target,
     _join_validation,
+    check_axis,
 )
 from geosoil.models.spectral.selection import best_candidate, inner_folds, nested_oof, pooled_r2
 from geosoil.models.targets import TargetTransform
@@ -127,14 +127,14 @@ class SpectralAuto(SpectralEstimator):
         if self.combine not in ("stack", "select"):
             raise ConfigError(
                 f"combine={self.combine!r} is not 'stack' or 'select'",
-                field="model.params.combine",
+                field="params.combine",
                 fix="use 'stack' (weighted candidates) or 'select' (the best one)",
             )
         names = list(DEFAULT_CANDIDATES) if self.candidates is None else self.candidates
         if isinstance(names, str) or not names:
             raise ConfigError(
                 f"candidates={self.candidates!r} must be a non-empty list of names",
-                field="model.params.candidates",
+                field="params.candidates",
                 fix=f"choose among {list(DEFAULT_CANDIDATES)}, or null for all",
             )
         params = self.candidate_params or {}
@@ -142,7 +142,7 @@ class SpectralAuto(SpectralEstimator):
             if name not in DEFAULT_CANDIDATES:
                 raise ConfigError(
                     f"'{name}' is not a spectral_auto candidate",
-                    field="model.params.candidates",
+                    field="params.candidates",
                     fix=f"choose among {list(DEFAULT_CANDIDATES)}",
                 )
 
@@ -164,7 +164,7 @@ class SpectralAuto(SpectralEstimator):
             **(self.candidate_params or {}).get(name, {}),
         }
         cls = get_estimator_class(registered)
-        return cls.from_params(params, source=f"model.params.candidate_params.{name}")
+        return cls.from_params(params, source=f"params.candidate_params.{name}")
 
     # ---------------------------------------------------------------- fitting
     def fit(
@@ -186,7 +186,7 @@ class SpectralAuto(SpectralEstimator):
         import time
 
         self._check_params()
-        axis = _check_axis(axis)
+        axis = check_axis(axis)
         X = _check_spectra(X, axis, field="X")
         if X_valid is not None:
             X_valid = _check_spectra(X_valid, axis, field="X_valid")

@@ -30,11 +30,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from geosoil.artifacts import InputSpec
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.spectral.selection import best_candidate, inner_folds, out_of_fold, pooled_r2
 from geosoil.models.targets import TargetTransform
+from geosoil.specs import InputSpec
 from geosoil.spectra import SpectraError, SpectralAxis, SpectralPipeline
 
 __all__ = ["PreparedData", "SpectralEstimator"]
@@ -191,7 +191,7 @@ class SpectralEstimator(GeoSoilEstimator):
         self._selected, self.cv_scores_ = {}, []
         candidates = self._candidates()
         if self.selection == "cv" and len(candidates) > 1:
-            axis = _check_axis(axis)
+            axis = check_axis(axis)
             X = _check_spectra(X, axis, field="X")
             if X_valid is not None:
                 X_valid = _check_spectra(X_valid, axis, field="X_valid")
@@ -277,7 +277,7 @@ class SpectralEstimator(GeoSoilEstimator):
         """
         self._check_params()
         transform = TargetTransform(_check_choice(self.target_transform))
-        axis = _check_axis(axis)
+        axis = check_axis(axis)
         X = _check_spectra(X, axis, field="X")
         y = _check_target(y, len(X), transform, field="y")
         if (X_valid is None) != (y_valid is None):
@@ -343,7 +343,7 @@ class SpectralEstimator(GeoSoilEstimator):
         if not 0.0 < fraction < 1.0:
             raise ConfigError(
                 f"valid_fraction={fraction!r} must be strictly between 0 and 1",
-                field="model.params.valid_fraction",
+                field="params.valid_fraction",
                 fix="use e.g. 0.1, or pass X_valid and y_valid",
             )
         n_valid = round(fraction * n)
@@ -351,7 +351,7 @@ class SpectralEstimator(GeoSoilEstimator):
             raise SampleDataError(
                 f"{n} samples are too few to hold out valid_fraction={fraction} for validation "
                 f"({n_valid} validation, {n - n_valid} training)",
-                field="model.params.valid_fraction",
+                field="params.valid_fraction",
                 fix="provide more samples, change valid_fraction, or pass X_valid and y_valid",
             )
         order = np.random.default_rng(self.seed).permutation(n)
@@ -379,7 +379,7 @@ class SpectralEstimator(GeoSoilEstimator):
         """
         self._check_fitted()
         if axis is not None:
-            self.axis_.check_matches(_check_axis(axis), field="axis")
+            self.axis_.check_matches(check_axis(axis), field="axis")
         X = _check_spectra(X, self.axis_, field="X")
         return self.preprocessing_.transform(X, self.axis_)
 
@@ -443,7 +443,7 @@ def _check_selection(selection: Any, n_folds: Any) -> None:
     if selection not in ("cv", "holdout"):
         raise ConfigError(
             f"selection={selection!r} is not 'cv' or 'holdout'",
-            field="model.params.selection",
+            field="params.selection",
             fix="use 'cv' (inner k-fold choice, then refit on all training spectra) or "
             "'holdout' (choice on one validation share, no refit)",
         )
@@ -452,7 +452,7 @@ def _check_selection(selection: Any, n_folds: Any) -> None:
     ):
         raise ConfigError(
             f"inner_folds={n_folds!r} must be a whole number of at least 2",
-            field="model.params.inner_folds",
+            field="params.inner_folds",
             fix="use e.g. 5 or 10",
         )
 
@@ -486,13 +486,13 @@ def _check_choice(target_transform: str) -> str:
     if target_transform not in ("none", "log10"):
         raise ConfigError(
             f"target_transform={target_transform!r} is not 'none' or 'log10'",
-            field="model.params.target_transform",
+            field="params.target_transform",
             fix="use 'log10' for skewed properties such as Kex, otherwise 'none'",
         )
     return target_transform
 
 
-def _check_axis(axis: Any) -> SpectralAxis:
+def check_axis(axis: Any) -> SpectralAxis:
     if not isinstance(axis, SpectralAxis):
         raise SpectraError(
             f"axis must be a SpectralAxis, got {type(axis).__name__}",
@@ -571,7 +571,7 @@ def _check_target(y: Any, n_rows: int, transform: TargetTransform, *, field: str
             raise SampleDataError(
                 f"{field} has {non_positive} zero or negative value(s) of {n_rows}, but the "
                 "log10 target transform needs strictly positive targets",
-                field="model.params.target_transform",
+                field="params.target_transform",
                 fix="drop those samples (e.g. values below detection), or use "
                 "target_transform: none",
             )

@@ -245,7 +245,7 @@ class SpectralMBL(SpectralEstimator):
             if getattr(self, name) not in allowed:
                 raise ConfigError(
                     f"{name}={getattr(self, name)!r} is not one of {list(allowed)}",
-                    field=f"model.params.{name}",
+                    field=f"params.{name}",
                     fix=f"use one of {list(allowed)}",
                 )
         counts = {
@@ -263,7 +263,7 @@ class SpectralMBL(SpectralEstimator):
                 if isinstance(number, bool) or not isinstance(number, int) or number < 1:
                     raise ConfigError(
                         f"{name}={number!r} must be a whole number of at least 1",
-                        field=f"model.params.{name}",
+                        field=f"params.{name}",
                         fix="e.g. k: [40, 60, 80, 100], min_pls_components: 3, "
                         "max_pls_components: 15",
                     )
@@ -271,16 +271,14 @@ class SpectralMBL(SpectralEstimator):
             raise ConfigError(
                 f"min_pls_components={self.min_pls_components} exceeds "
                 f"max_pls_components={self.max_pls_components}",
-                field="model.params.min_pls_components",
+                field="params.min_pls_components",
                 fix="keep min_pls_components <= max_pls_components",
             )
 
     def _k_values(self) -> list[Any]:
         values = [self.k] if isinstance(self.k, int | bool) or self.k is None else list(self.k)
         if not values:
-            raise ConfigError(
-                "k is an empty list", field="model.params.k", fix="give at least one count"
-            )
+            raise ConfigError("k is an empty list", field="params.k", fix="give at least one count")
         return values
 
     def _needs_validation(self) -> bool:
@@ -296,7 +294,7 @@ class SpectralMBL(SpectralEstimator):
             raise SampleDataError(
                 f"the library has {n} spectra, too few for k={self.k} neighbours (each "
                 "spectrum needs k others)",
-                field="model.params.k",
+                field="params.k",
                 fix=f"lower k to at most {n - 1}, or provide more library spectra",
             )
         mean = Z.mean(axis=0)

@@ -105,7 +105,7 @@ class SpectralPCA(SpectralEstimator):
         if self.learner not in ("ridge", "gbm"):
             raise ConfigError(
                 f"learner={self.learner!r} is not 'ridge' or 'gbm'",
-                field="model.params.learner",
+                field="params.learner",
                 fix="use 'gbm' (LightGBM, the OSSL-like default) or 'ridge'",
             )
         if (
@@ -115,7 +115,7 @@ class SpectralPCA(SpectralEstimator):
         ):
             raise ConfigError(
                 f"n_components={self.n_components!r} must be a whole number of at least 1",
-                field="model.params.n_components",
+                field="params.n_components",
                 fix="e.g. 120 (the OSSL recipe)",
             )
         alphas = self.alphas
@@ -129,13 +129,13 @@ class SpectralPCA(SpectralEstimator):
         ):
             raise ConfigError(
                 f"alphas={alphas!r} must be a non-empty list of positive numbers",
-                field="model.params.alphas",
+                field="params.alphas",
                 fix="e.g. alphas: [0.1, 1, 10, 100]",
             )
         if self.gbm_params is not None and not isinstance(self.gbm_params, dict):
             raise ConfigError(
                 "gbm_params must be a mapping of LightGBM settings",
-                field="model.params.gbm_params",
+                field="params.gbm_params",
                 fix="e.g. gbm_params: {n_estimators: 400, learning_rate: 0.05}",
             )
 

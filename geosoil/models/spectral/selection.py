@@ -41,7 +41,7 @@ def inner_folds(
     if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2:
         raise ConfigError(
             f"inner_folds={n_folds!r} must be a whole number of at least 2",
-            field="model.params.inner_folds",
+            field="params.inner_folds",
             fix="use e.g. 5 or 10 inner folds, or selection: holdout",
         )
     if groups is None:
@@ -49,7 +49,7 @@ def inner_folds(
             if n_samples < 4:
                 raise SampleDataError(
                     f"{n_samples} spectra are too few for inner cross-validation",
-                    field="model.params.inner_folds",
+                    field="params.inner_folds",
                     fix="provide more spectra, or fix the hyperparameters (no selection)",
                 )
             n_folds = n_samples // 2

@@ -11,17 +11,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import geosoil.models.covariate.mlp as mlp_module
-from geosoil.artifacts import (
-    InputLayer,
-    InputSpec,
-    OutputSpec,
-    Provenance,
-    load_artifact,
-    read_header,
-    save_artifact,
-)
+from geosoil.artifacts import Provenance, load_artifact, read_header, save_artifact
 from geosoil.errors import ArtifactError, ConfigError
 from geosoil.models import CovariateMLP, NotFittedError
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 # Tiny networks and short training: the tests check the ensemble's plumbing, not its skill.
 TINY = {"hidden_layers": (8,), "max_epochs": 15, "patience": 15, "dropout": 0.0}
@@ -191,7 +184,7 @@ def test_single_network_refuses_predict_dist(new_rows):
     X, y = regression()
     model = CovariateMLP(**TINY).fit(X, y)
     assert not model.supports_dist
-    with pytest.raises(ConfigError, match=r"model.params.n_members >= 2"):
+    with pytest.raises(ConfigError, match=r"params.n_members >= 2"):
         model.predict_dist(new_rows)
 
 

@@ -99,9 +99,9 @@ def test_cnn_joins_the_default_candidates_from_the_threshold():
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"candidates": ["plsr", "cubist"]}, "model.params.candidates"),
-        ({"candidates": []}, "model.params.candidates"),
-        ({"combine": "vote"}, "model.params.combine"),
+        ({"candidates": ["plsr", "cubist"]}, "params.candidates"),
+        ({"candidates": []}, "params.candidates"),
+        ({"combine": "vote"}, "params.combine"),
     ],
 )
 def test_bad_hyperparameters(data, params, field):

@@ -131,7 +131,7 @@ def test_fewer_library_spectra_than_neighbours_is_refused():
     X, y, axis = local_world(n=30)
     with pytest.raises(SampleDataError, match="30 spectra, too few for k=50") as err:
         SpectralMBL(**QUICK, k=50).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.k" and "at most 29" in err.value.fix
+    assert err.value.field == "params.k" and "at most 29" in err.value.fix
     # From a list, the counts the library allows are kept.
     assert SpectralMBL(**QUICK, k=[10, 50]).fit(X, y, axis=axis).k_ == 10
 
@@ -139,11 +139,11 @@ def test_fewer_library_spectra_than_neighbours_is_refused():
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"k": 0}, "model.params.k"),
-        ({"k": []}, "model.params.k"),
-        ({"dissimilarity": "euclid"}, "model.params.dissimilarity"),
-        ({"min_pls_components": 9, "max_pls_components": 4}, "model.params.min_pls_components"),
-        ({"dissimilarity_usage": "both"}, "model.params.dissimilarity_usage"),
+        ({"k": 0}, "params.k"),
+        ({"k": []}, "params.k"),
+        ({"dissimilarity": "euclid"}, "params.dissimilarity"),
+        ({"min_pls_components": 9, "max_pls_components": 4}, "params.min_pls_components"),
+        ({"dissimilarity_usage": "both"}, "params.dissimilarity_usage"),
     ],
 )
 def test_bad_hyperparameters(params, field):

@@ -48,10 +48,10 @@ def test_ridge_penalty_chosen_by_inner_cv_then_refit():
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"learner": "cubist"}, "model.params.learner"),
-        ({"n_components": 0}, "model.params.n_components"),
-        ({"alphas": []}, "model.params.alphas"),
-        ({"gbm_params": [1]}, "model.params.gbm_params"),
+        ({"learner": "cubist"}, "params.learner"),
+        ({"n_components": 0}, "params.n_components"),
+        ({"alphas": []}, "params.alphas"),
+        ({"gbm_params": [1]}, "params.gbm_params"),
     ],
 )
 def test_bad_hyperparameters(params, field):

@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 from sklearn.cross_decomposition import PLSRegression
 
-from geosoil.artifacts import OutputSpec, Provenance, load_artifact, save_artifact
+from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.errors import SampleDataError
 from geosoil.models import PLSR
 from geosoil.models.spectral.plsr import pls1_coefficients
+from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectralAxis
 
 from .test_spectral_base import toy_spectra
@@ -128,7 +129,7 @@ def test_fewer_samples_than_components():
     X, y, axis = toy_spectra(n=25)
     with pytest.raises(SampleDataError, match="30 PLS components need at least 31") as err:
         PLSR(selection="holdout").fit(X, y, axis=axis)
-    assert err.value.field == "model.params.max_components"
+    assert err.value.field == "params.max_components"
     # 2 of 25 held out for validation: 23 training spectra carry at most 22 components.
     assert "lower max_components to at most 22" in err.value.fix
     with pytest.raises(SampleDataError, match="n_components") as err:

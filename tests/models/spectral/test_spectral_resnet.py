@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from geosoil.artifacts import OutputSpec, Provenance, load_artifact, save_artifact
+from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.explain import spectral_attributions
 from geosoil.models import SpectralResNet
@@ -17,6 +17,7 @@ from geosoil.models.spectral.resnet1d import (
     min_input_bands,
     resnet_flattened_features,
 )
+from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectraError
 
 from .test_spectral_base import toy_spectra
@@ -111,7 +112,7 @@ def test_too_short_input_is_refused(data):
     trim = [{"name": "trim", "min": 2400, "max": 4000}]  # about 30 of the 64 bands
     with pytest.raises(SpectraError, match="at least 40 bands") as err:
         SpectralResNet(**{**QUICK, "pool": 10, "preprocessing": trim}).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.preprocessing"
+    assert err.value.field == "params.preprocessing"
     assert "pool" in err.value.fix
     with pytest.raises(ValueError, match="at least 40"):
         SpectralResNetNetwork(39)
@@ -155,7 +156,7 @@ def test_negative_targets_are_refused_under_relu(data):
     X, y, axis = data
     with pytest.raises(SampleDataError, match="below 0") as err:
         SpectralResNet(**QUICK).fit(X, y - 5.0, axis=axis)
-    assert err.value.field == "model.params.output_activation"
+    assert err.value.field == "params.output_activation"
     assert "identity" in err.value.fix
     # log10 of values below 1 is negative too; identity takes them.
     with pytest.raises(SampleDataError, match="below 0"):
@@ -169,13 +170,13 @@ def test_bad_hyperparameters(data):
     X, y, axis = data
     with pytest.raises(ConfigError, match="pool") as err:
         SpectralResNet(**{**QUICK, "pool": 0}).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.pool"
+    assert err.value.field == "params.pool"
     with pytest.raises(ConfigError, match="output_activation") as err:
         SpectralResNet(**QUICK, output_activation="tanh").fit(X, y, axis=axis)
-    assert err.value.field == "model.params.output_activation"
+    assert err.value.field == "params.output_activation"
     with pytest.raises(ConfigError, match="mc_dropout needs dropout") as err:
         SpectralResNet(**QUICK, mc_dropout=4).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.dropout"
+    assert err.value.field == "params.dropout"
 
 
 # -- training, uncertainty, artifact ---------------------------------------------------------

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from sklearn.svm import SVR
 
-from geosoil.artifacts import OutputSpec, Provenance, load_artifact, save_artifact
+from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.errors import ConfigError
 from geosoil.models import SpectralSVR
 from geosoil.models.spectral.svr import rbf_decision_function
+from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectralPipeline
 
 from .test_spectral_base import toy_spectra
@@ -152,10 +153,10 @@ def test_default_preprocessing_per_unit():
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"c_values": []}, "model.params.c_values"),
-        ({"c_values": [1.0, -2.0]}, "model.params.c_values"),
-        ({"gamma_factors": "scale"}, "model.params.gamma_factors"),
-        ({"epsilon": -0.1}, "model.params.epsilon"),
+        ({"c_values": []}, "params.c_values"),
+        ({"c_values": [1.0, -2.0]}, "params.c_values"),
+        ({"gamma_factors": "scale"}, "params.gamma_factors"),
+        ({"epsilon": -0.1}, "params.epsilon"),
     ],
 )
 def test_bad_hyperparameters(data, params, field):

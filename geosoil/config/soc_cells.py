@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
 from geosoil.config.base import StrictModel
-from geosoil.config.common import OutputConfig
+from geosoil.config.common import EstimatorConfig, OutputConfig
 
 __all__ = [
     "GLOBALSOILMAP_DEPTHS_CM",
@@ -53,11 +53,10 @@ class ProfilesConfig(StrictModel):
         return part
 
 
-class SocModelConfig(StrictModel):
+class SocModelConfig(EstimatorConfig):
     """``binn`` (MLP encoder) or ``sciren`` (KAN encoder) and its hyperparameters."""
 
     estimator: Literal["binn", "sciren"] = "binn"
-    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class ProfileCVConfig(StrictModel):
@@ -66,6 +65,13 @@ class ProfileCVConfig(StrictModel):
     enabled: bool = False
     n_folds: int = Field(default=10, ge=2)
     seed: int = Field(default=0, ge=0)
+    baselines: list[Literal["depth_only", "gbm"]] = Field(
+        default=["depth_only", "gbm"],
+        description=(
+            "baselines scored under the same folds and compared in the report: depth_only (mean "
+            "SOC per depth interval, no covariates), gbm (LightGBM on covariates plus depth)"
+        ),
+    )
 
 
 class SocTrainConfig(StrictModel):

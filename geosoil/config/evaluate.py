@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from geosoil.config.base import StrictModel
-from geosoil.config.common import OutputConfig
+from geosoil.config.common import EstimatorConfig, OutputConfig
 
 __all__ = [
     "EvaluateConfig",
@@ -81,6 +81,11 @@ class SpectraConfig(StrictModel):
     resample: ResampleConfig | None = Field(
         default=None, description="interpolate the spectra onto another axis after reading"
     )
+    convert_quantity: bool = Field(
+        default=False,
+        description="convert absorbance <-> reflectance to the model's quantity instead of "
+        "refusing spectra of the other quantity",
+    )
 
     @model_validator(mode="after")
     def _both_coordinates(self) -> SpectraConfig:
@@ -145,15 +150,9 @@ class LabelledSpectraConfig(SpectraConfig):
         return self.target_scale.units if self.target_scale else self.target_units
 
 
-class SpectralModelConfig(StrictModel):
-    """A spectral estimator from the registry and its params.
-
-    ``spectral_auto``, ``plsr``, ``svr``, ``spectral_mbl``, ``spectral_pca``, ``spectral_cnn``
-    or ``spectral_resnet``.
-    """
-
-    estimator: str
-    params: dict[str, Any] = Field(default_factory=dict)
+class SpectralModelConfig(EstimatorConfig):
+    """A spectral estimator: ``spectral_auto``, ``plsr``, ``svr``, ``spectral_mbl``,
+    ``spectral_pca``, ``spectral_cnn`` or ``spectral_resnet``."""
 
 
 class SplitsConfig(StrictModel):
@@ -296,3 +295,9 @@ class SpectralTrainConfig(StrictModel):
     )
     seed: int = Field(default=0, ge=0)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    spectral_domain: bool = Field(
+        default=True, description="store a PCA model with T2/Q limits of the training spectra"
+    )
+    back_transform: Literal["median", "mean"] = Field(
+        default="median", description="for log10 targets: predict the median or the mean"
+    )
