@@ -60,8 +60,13 @@ def predict(name: str, estimator, inputs: dict[str, np.ndarray]) -> np.ndarray:
     raise AssertionError(f"no old artifact test for estimator '{name}'")
 
 
+# Estimators added after the redesign have no artifact from before it.
+NEWER = {"spectral_auto", "spectral_mbl", "spectral_pca"}
+
+
 def test_every_registered_estimator_has_an_old_artifact():
-    assert sorted(p.stem for p in DATA.glob("*.safetensors")) == registered_names()
+    names = sorted(p.stem for p in DATA.glob("*.safetensors"))
+    assert names == sorted(set(registered_names()) - NEWER)
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in DATA.glob("*.safetensors")))
