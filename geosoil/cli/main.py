@@ -59,6 +59,7 @@ def _register_commands() -> None:
         "soc_cells",
         "calibrate",
         "info",
+        "config",
     ):
         cli.add_command(importlib.import_module(f"geosoil.cli.{name}").command)
 

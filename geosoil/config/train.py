@@ -21,8 +21,10 @@ __all__ = ["SynthConfig", "TrainConfig"]
 class SynthConfig(StrictModel):
     """``geosoil synth``: which synthetic world to write."""
 
-    size: Literal["small", "medium", "large"] = "small"
-    seed: int = Field(default=0, ge=0)
+    size: Literal["small", "medium", "large"] = Field(
+        default="small", description="extent of the synthetic world"
+    )
+    seed: int = Field(default=0, ge=0, description="seed of the synthetic world")
 
 
 class TrainConfig(StrictModel):

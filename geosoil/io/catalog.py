@@ -36,16 +36,20 @@ class CovariateLayer(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    path: Path
-    band: int = Field(default=1, ge=1)
-    units: str = ""
-    categorical: bool = False
-    resampling: Resampling | None = None
-    scale: float = 1.0
-    offset: float = 0.0
-    nodata: float | None = None
-    description: str = ""
+    name: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="layer name the models know it by"
+    )
+    path: Path = Field(description="raster file (GeoTIFF, VRT, ...), relative to the catalog")
+    band: int = Field(default=1, ge=1, description="band of the file, from 1")
+    units: str = Field(default="", description="units of the values after scale/offset")
+    categorical: bool = Field(default=False, description="classes (one-hot), not a quantity")
+    resampling: Resampling | None = Field(
+        default=None, description="resampling onto the grid; nearest for classes, else bilinear"
+    )
+    scale: float = Field(default=1.0, description="value = raw * scale + offset")
+    offset: float = Field(default=0.0, description="value = raw * scale + offset")
+    nodata: float | None = Field(default=None, description="overrides the file's nodata")
+    description: str = Field(default="", description="free text")
 
     @property
     def resampling_method(self) -> Resampling:
@@ -76,9 +80,9 @@ class CovariateCatalog(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = CATALOG_VERSION
-    crs: str | None = None
-    layers: list[CovariateLayer]
+    version: int = Field(default=CATALOG_VERSION, description="catalog format version")
+    crs: str | None = Field(default=None, description="CRS of the rasters, when all share one")
+    layers: list[CovariateLayer] = Field(description="the layers, one band each")
 
     def names(self) -> list[str]:
         return [layer.name for layer in self.layers]
