@@ -1,0 +1,103 @@
+"""What a map folder tells other tools: STAC item, class names, Zarr class flags, one
+colour stretch per model, absolute provenance."""
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pystac
+import pytest
+import rasterio
+import xarray as xr
+import yaml
+from pystac.validation import validate_dict
+
+from geosoil.geo.outputs import OutputVariable
+from geosoil.mapping.statistics import BandStatistics
+from geosoil.workflows import map_from_config
+from geosoil.workflows.map import shared_stretches
+
+from .test_map import config_for
+
+
+@pytest.fixture(scope="module")
+def mapped(world_dir, trained_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("metadata") / "map"
+    config = config_for(world_dir, trained_dir, out, "grid.bounds=null")
+    return map_from_config(config)
+
+
+def test_stac_item_links_every_file_and_validates(mapped):
+    path = mapped.out_dir / "item.json"
+    data = json.loads(path.read_text())
+    # The core schema ships with pystac and is checked offline; the projection and raster
+    # extension schemas would be fetched over the network, so their fields are checked here.
+    assert validate_dict(data, extensions=[]) is not None
+    assert any("projection" in ext for ext in data["stac_extensions"])
+    assert any("raster" in ext for ext in data["stac_extensions"])
+    item = pystac.Item.from_file(str(path))
+    assets = item.get_assets()
+    assert {"kex_cmol_kg", "kex_cmol_kg_style", "zarr", "config"} <= set(assets)
+    for asset in assets.values():
+        assert (mapped.out_dir / asset.href).exists(), asset.href
+    with rasterio.open(mapped.cogs["kex_cmol_kg"]) as cog:
+        assert item.properties["proj:shape"] == [cog.height, cog.width]
+        assert item.properties["proj:code"] == cog.crs.to_string()
+    band = assets["kex_cmol_kg"].extra_fields["raster:bands"][0]
+    assert band["data_type"] == "float32" and band["statistics"]["minimum"] > 0
+    artifact = item.properties["geosoil:artifacts"][0]
+    assert Path(artifact["path"]).is_absolute() and len(artifact["sha256"]) == 64
+    catalog = item.properties["geosoil:config"]["covariates"]["catalog"]
+    assert Path(catalog).is_absolute() and Path(catalog).is_file()
+
+
+def test_class_layer_names_its_categories(mapped):
+    classes = "kex_cmol_kg_class" if "kex_cmol_kg_class" in mapped.cogs else None
+    name = classes or next(n for n in mapped.cogs if n.startswith("threshold"))
+    sidecar = mapped.cogs[name].with_name(mapped.cogs[name].name + ".aux.xml")
+    root = ET.parse(sidecar).getroot()
+    categories = [c.text for c in root.iter("Category")]
+    assert categories == ["low", "below target", "at or above target"]
+    rows = [[f.text for f in row] for row in root.iter("Row")]
+    assert rows[0] == ["0", "low", "215", "25", "28"]
+
+
+def test_zarr_classes_keep_integer_codes_with_flags(mapped):
+    # xarray masks a fill value by turning integers into floats; without masking the codes
+    # stay integers and flag_values/flag_meanings name them (255 is nodata).
+    dataset = xr.open_zarr(mapped.zarr, consolidated=True, mask_and_scale=False)
+    name = next(n for n in mapped.cogs if n not in ("kex_cmol_kg",))
+    layer = dataset[name]
+    assert layer.dtype == "uint8"
+    assert list(layer.attrs["flag_values"]) == [0, 1, 2]
+    assert layer.attrs["flag_meanings"] == "low below_target at_or_above_target"
+
+
+def test_provenance_tags_hold_absolute_paths(mapped):
+    with rasterio.open(mapped.cogs["kex_cmol_kg"]) as cog:
+        recorded = yaml.safe_load(cog.tags()["geosoil_config"])
+    assert Path(recorded["covariates"]["catalog"]).is_absolute()
+    assert all(Path(model["path"]).is_absolute() for model in recorded["models"])
+
+
+def stats(low, high):
+    return BandStatistics.of(np.linspace(low, high, 101))
+
+
+def test_mean_and_interval_layers_share_one_stretch():
+    names = ["kex", "kex_std", "kex_p05", "kex_p95", "ph"]
+    variables = [OutputVariable(name) for name in names]
+    statistics = {
+        "kex": stats(1, 2),
+        "kex_std": stats(0.1, 0.3),
+        "kex_p05": stats(0.5, 1.5),
+        "kex_p95": stats(1.5, 3),
+        "ph": stats(5, 7),
+    }
+    stretches = shared_stretches(variables, statistics)
+    assert stretches["kex"] == stretches["kex_p05"] == stretches["kex_p95"]
+    assert stretches["kex"][0] < statistics["kex"].display_range()[0]
+    assert stretches["kex"][1] > statistics["kex"].display_range()[1]
+    assert stretches["kex_std"] == statistics["kex_std"].display_range()
+    assert stretches["ph"] == statistics["ph"].display_range()
