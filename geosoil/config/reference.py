@@ -76,7 +76,7 @@ def example_yaml(command: str) -> str:
     model = config_model(command)
     head = [f"# geosoil {command}: {COMMANDS[command][1]}"]
     head += [f"# {line}".rstrip() for line in _doc(model).splitlines()]
-    return "\n".join(head + [""] + _yaml_lines(model, 0)) + "\n"
+    return "\n".join([*head, "", *_yaml_lines(model, 0)]) + "\n"
 
 
 def markdown_reference() -> str:
@@ -98,7 +98,12 @@ def markdown_reference() -> str:
         out += [_doc(model).replace("\n", " "), ""] if _doc(model) else []
         out += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
         for key, field in _flat_fields(model, ""):
-            cells = [f"`{key}`", _type_name(field.annotation), _default_text(field), _meaning(field)]
+            cells = [
+                f"`{key}`",
+                _type_name(field.annotation),
+                _default_text(field),
+                _meaning(field),
+            ]
             out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
         out.append("")
     return "\n".join(out)
@@ -134,7 +139,9 @@ def _yaml_lines(model: type[BaseModel], indent: int) -> list[str]:
         meaning = _meaning(field)
         if meaning:
             lines.append(f"{pad}# {meaning}")
-        lines.append(f"{pad}# type: {_type_name(field.annotation)}; default: {_default_text(field)}")
+        lines.append(
+            f"{pad}# type: {_type_name(field.annotation)}; default: {_default_text(field)}"
+        )
         sub = _sub_model(field.annotation)
         if sub is None:
             value = _yaml_value(field)

@@ -8,12 +8,22 @@ catalog's own folder, so a catalog and its rasters can be moved together.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+import rasterio
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from rasterio.errors import RasterioError
 
 from geosoil.errors import ConfigError, CovariateError, InputFileNotFoundError
 
@@ -21,6 +31,7 @@ __all__ = [
     "CATALOG_VERSION",
     "CovariateCatalog",
     "CovariateLayer",
+    "CovariateSource",
     "read_catalog",
     "write_catalog",
     "write_union_catalog",
@@ -75,14 +86,54 @@ class CovariateLayer(BaseModel):
         return self.model_copy(update={"path": base_dir / self.path})
 
 
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc")
+
+
+class CovariateSource(BaseModel):
+    """Many layers at once: every band of a multi-band raster or VRT, or of a folder's rasters.
+
+    A band is named by its description (GDAL band description), a single-band file in a
+    folder by its description or else its file stem; ``names`` overrides them in band (and
+    sorted file) order. Names are made valid (other characters become ``_``). Rasters of a
+    folder may differ in CRS and resolution: each is warped onto the grid when read.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Field(description="a multi-band raster, a VRT or a folder of rasters")
+    names: list[str] | None = Field(
+        default=None, description="layer names in band order; the band descriptions if null"
+    )
+    pattern: str = Field(default="*", description="file pattern inside a folder")
+    categorical: list[str] = Field(default_factory=list, description="names of class layers")
+    units: dict[str, str] = Field(default_factory=dict, description="units by layer name")
+
+    def resolved(self, base_dir: Path) -> CovariateSource:
+        """Return a copy whose relative path is anchored at ``base_dir``."""
+        if self.path.is_absolute():
+            return self
+        return self.model_copy(update={"path": base_dir / self.path})
+
+
 class CovariateCatalog(BaseModel):
-    """The content of a ``covariates.yaml`` file."""
+    """The content of a ``covariates.yaml`` file: single layers and/or multi-layer sources."""
 
     model_config = ConfigDict(extra="forbid")
 
     version: int = Field(default=CATALOG_VERSION, description="catalog format version")
     crs: str | None = Field(default=None, description="CRS of the rasters, when all share one")
-    layers: list[CovariateLayer] = Field(description="the layers, one band each")
+    layers: list[CovariateLayer] = Field(
+        default_factory=list, description="the layers, one band each"
+    )
+    sources: list[CovariateSource] = Field(
+        default_factory=list, description="multi-band rasters, VRTs or folders, expanded to layers"
+    )
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> CovariateCatalog:
+        if not self.layers and not self.sources:
+            raise ValueError("a catalog needs layers or sources")
+        return self
 
     def names(self) -> list[str]:
         return [layer.name for layer in self.layers]
@@ -130,7 +181,97 @@ def read_catalog(path: str | Path) -> CovariateCatalog:
             fix="see docs of CovariateLayer for the allowed keys and values",
         ) from err
     base = path.parent
-    return catalog.model_copy(update={"layers": [layer.resolved(base) for layer in catalog.layers]})
+    layers = [layer.resolved(base) for layer in catalog.layers]
+    for index, source in enumerate(catalog.sources):
+        layers += source_layers(source.resolved(base), catalog=path, field=f"sources.{index}")
+    names = [layer.name for layer in layers]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(
+            f"layer name(s) {twice} appear more than once",
+            path=path,
+            field="layers",
+            fix="rename them (a source's `names:` overrides band descriptions)",
+        )
+    return catalog.model_copy(update={"layers": layers, "sources": []})
+
+
+def source_layers(source: CovariateSource, *, catalog: Path, field: str) -> list[CovariateLayer]:
+    """The layers of a multi-band raster, VRT or folder of rasters, named as documented."""
+    if source.path.is_dir():
+        files = sorted(
+            p for p in source.path.glob(source.pattern) if p.suffix.lower() in RASTER_SUFFIXES
+        )
+        if not files:
+            raise CovariateError(
+                f"no raster matches '{source.pattern}' in the folder",
+                path=source.path,
+                field=f"{field}.path",
+                fix=f"put rasters ({', '.join(RASTER_SUFFIXES)}) there or change `pattern`",
+            )
+    elif source.path.is_file():
+        files = [source.path]
+    else:
+        raise InputFileNotFoundError(
+            "covariate source not found", path=source.path, field=f"{field}.path"
+        )
+    bands = []  # (file, band, name or None)
+    for file in files:
+        try:
+            with rasterio.open(file) as dataset:
+                descriptions = dataset.descriptions
+        except RasterioError as err:
+            raise CovariateError(
+                f"cannot read the raster ({err})", path=file, field=f"{field}.path"
+            ) from err
+        single_file = len(files) == 1 or len(descriptions) > 1
+        for band, description in enumerate(descriptions, start=1):
+            fallback = None if single_file else file.stem
+            bands.append((file, band, description or fallback))
+    if source.names is not None:
+        if len(source.names) != len(bands):
+            raise ConfigError(
+                f"{len(source.names)} names for {len(bands)} bands",
+                path=catalog,
+                field=f"{field}.names",
+                fix="give one name per band, in band order (files sorted by name)",
+            )
+        names = list(source.names)
+    else:
+        unnamed = [f"{file.name} band {band}" for file, band, name in bands if not name]
+        if unnamed:
+            raise ConfigError(
+                f"bands without a description cannot be named: {', '.join(unnamed[:5])}",
+                path=source.path,
+                field=f"{field}.names",
+                fix="list the layer names in band order under `names:` in the catalog, or "
+                "set band descriptions (gdal_edit.py -mo / rasterio set_band_description)",
+            )
+        names = [name for _, _, name in bands]
+    names = [_valid_name(name) for name in names]
+    unknown = sorted(set(source.categorical) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"categorical names {unknown} are not layers of the source",
+            path=catalog,
+            field=f"{field}.categorical",
+            fix=f"use names among {names}",
+        )
+    return [
+        CovariateLayer(
+            name=name,
+            path=file,
+            band=band,
+            units=source.units.get(name, ""),
+            categorical=name in source.categorical,
+        )
+        for (file, band, _), name in zip(bands, names, strict=True)
+    ]
+
+
+def _valid_name(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text.strip())
+    return name if re.match(r"[A-Za-z_]", name) else f"_{name}"
 
 
 def write_catalog(catalog: CovariateCatalog, path: str | Path) -> None:
@@ -143,6 +284,14 @@ def write_catalog(catalog: CovariateCatalog, path: str | Path) -> None:
         data["path"] = _relative_to(layer.path, path.parent).as_posix()
         layers.append(data)
     body = {"version": catalog.version, "crs": catalog.crs, "layers": layers}
+    if catalog.sources:
+        body["sources"] = [
+            {
+                **source.model_dump(mode="json", exclude_defaults=True),
+                "path": _relative_to(source.path, path.parent).as_posix(),
+            }
+            for source in catalog.sources
+        ]
     path.write_text(yaml.safe_dump(body, sort_keys=False))
 
 

@@ -34,7 +34,7 @@ def test_example_names_every_key_and_parses(command):
 
 def test_example_of_map_documents_nested_keys_with_type_and_default():
     text = example_yaml("map")
-    assert "# type: one of \"cog\", \"zarr\", \"both\"; default: \"cog\"" in text
+    assert '# type: one of "cog", "zarr", "both"; default: "cog"' in text
     parsed = yaml.safe_load(text)
     assert parsed["output"]["format"] == "cog"
     assert parsed["models"][0] == {"path": None, "name": None, "uncertainty": False}
