@@ -60,6 +60,7 @@ def _register_commands() -> None:
         "calibrate",
         "info",
         "config",
+        "catalog",
     ):
         cli.add_command(importlib.import_module(f"geosoil.cli.{name}").command)
 
