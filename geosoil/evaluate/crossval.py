@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+from tqdm import tqdm
 
 from geosoil.errors import ConfigError
 from geosoil.evaluate.metrics import DEFAULT_METRICS, check_metric_names, regression_metrics
@@ -153,7 +154,9 @@ def cross_validate(
     fold_rows: list[dict[str, float]] = []
     prediction_parts: list[pd.DataFrame] = []
     n_folds = len(folds)
-    for fold, (train, test) in enumerate(folds):
+    # A bar on a terminal only (disable=None): logs and captured output stay clean.
+    bar = tqdm(folds, desc="cross-validation", unit="fold", disable=None, leave=False)
+    for fold, (train, test) in enumerate(bar):
         train_idx = _check_indices(train, n_samples, fold, "train")
         test_idx = _check_indices(test, n_samples, fold, "test")
         if np.intersect1d(train_idx, test_idx).size:

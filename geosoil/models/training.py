@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the plain bar: tqdm.auto warns in notebooks without ipywidgets
 
 from geosoil.errors import ConfigError, FinalFitError
 
@@ -108,7 +108,8 @@ def early_stopping(
     sign = 1.0 if mode == "min" else -1.0
     stopped = Stopped()
     best_state, stale = None, 0
-    bar = tqdm(total=max_epochs, desc=desc, disable=not progress)
+    # On a terminal only (disable=None), so redirected logs carry no bar.
+    bar = tqdm(total=max_epochs, desc=desc, disable=None if progress else True)
     with bar:
         for epoch in range(1, max_epochs + 1):
             row = run_epoch(epoch)
