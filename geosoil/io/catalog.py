@@ -90,17 +90,21 @@ RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".nc")
 
 
 class CovariateSource(BaseModel):
-    """Many layers at once: every band of a multi-band raster or VRT, or of a folder's rasters.
+    """Many layers at once: every band of a multi-band raster or VRT, of a folder's rasters,
+    or of a STAC item's raster assets (or a collection's items, read with pystac).
 
     A band is named by its description (GDAL band description), a single-band file in a
-    folder by its description or else its file stem; ``names`` overrides them in band (and
-    sorted file) order. Names are made valid (other characters become ``_``). Rasters of a
-    folder may differ in CRS and resolution: each is warped onto the grid when read.
+    folder by its description or else its file stem, a single-band STAC asset by its key;
+    ``names`` overrides them in band (and sorted file) order. Names are made valid (other
+    characters become ``_``). Rasters may differ in CRS and resolution: each is warped onto
+    the grid when read.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: Path = Field(description="a multi-band raster, a VRT or a folder of rasters")
+    path: Path = Field(
+        description="a multi-band raster, a VRT, a folder of rasters or a STAC item (.json)"
+    )
     names: list[str] | None = Field(
         default=None, description="layer names in band order; the band descriptions if null"
     )
@@ -197,11 +201,15 @@ def read_catalog(path: str | Path) -> CovariateCatalog:
 
 
 def source_layers(source: CovariateSource, *, catalog: Path, field: str) -> list[CovariateLayer]:
-    """The layers of a multi-band raster, VRT or folder of rasters, named as documented."""
+    """The layers of a multi-band raster, VRT, folder of rasters or STAC item, named as
+    documented in :class:`CovariateSource`."""
+    files: list[tuple[Path, str | None]]  # a raster and the name of its band if it has one
     if source.path.is_dir():
-        files = sorted(
-            p for p in source.path.glob(source.pattern) if p.suffix.lower() in RASTER_SUFFIXES
-        )
+        files = [
+            (p, p.stem)
+            for p in sorted(source.path.glob(source.pattern))
+            if p.suffix.lower() in RASTER_SUFFIXES
+        ]
         if not files:
             raise CovariateError(
                 f"no raster matches '{source.pattern}' in the folder",
@@ -209,14 +217,16 @@ def source_layers(source: CovariateSource, *, catalog: Path, field: str) -> list
                 field=f"{field}.path",
                 fix=f"put rasters ({', '.join(RASTER_SUFFIXES)}) there or change `pattern`",
             )
+    elif source.path.is_file() and source.path.suffix.lower() == ".json":
+        files = stac_rasters(source.path, field=f"{field}.path")
     elif source.path.is_file():
-        files = [source.path]
+        files = [(source.path, None)]
     else:
         raise InputFileNotFoundError(
             "covariate source not found", path=source.path, field=f"{field}.path"
         )
     bands = []  # (file, band, name or None)
-    for file in files:
+    for file, single_name in files:
         try:
             with rasterio.open(file) as dataset:
                 descriptions = dataset.descriptions
@@ -224,9 +234,8 @@ def source_layers(source: CovariateSource, *, catalog: Path, field: str) -> list
             raise CovariateError(
                 f"cannot read the raster ({err})", path=file, field=f"{field}.path"
             ) from err
-        single_file = len(files) == 1 or len(descriptions) > 1
+        fallback = single_name if len(descriptions) == 1 else None
         for band, description in enumerate(descriptions, start=1):
-            fallback = None if single_file else file.stem
             bands.append((file, band, description or fallback))
     if source.names is not None:
         if len(source.names) != len(bands):
@@ -267,6 +276,46 @@ def source_layers(source: CovariateSource, *, catalog: Path, field: str) -> list
         )
         for (file, band, _), name in zip(bands, names, strict=True)
     ]
+
+
+def stac_rasters(path: Path, *, field: str) -> list[tuple[Path, str | None]]:
+    """The raster assets of a STAC item (or of every item of a collection), resolved
+    relative to the file; a single-band asset is named by its key (``<item>_<key>`` in a
+    collection of several items)."""
+    import pystac
+
+    try:
+        stac = pystac.read_file(str(path))
+    except Exception as err:  # pystac raises many kinds on a malformed file
+        raise ConfigError(
+            f"not a readable STAC item or collection ({err})", path=path, field=field
+        ) from err
+    items = [stac] if isinstance(stac, pystac.Item) else list(stac.get_items(recursive=True))
+    files = []
+    for item in items:
+        for key, asset in item.get_assets().items():
+            is_raster = (asset.media_type or "").startswith(
+                "image/tiff"
+            ) or asset.href.lower().endswith(RASTER_SUFFIXES)
+            if not is_raster or "data" not in (asset.roles or ["data"]):
+                continue
+            href = Path(asset.get_absolute_href() or asset.href)
+            if not href.is_file():
+                raise InputFileNotFoundError(
+                    f"asset '{key}' of STAC item '{item.id}' not found",
+                    path=href,
+                    field=field,
+                    fix="correct the asset's href (relative to the item file) or add the file",
+                )
+            files.append((href, key if len(items) == 1 else f"{item.id}_{key}"))
+    if not files:
+        raise CovariateError(
+            "the STAC file has no raster data asset",
+            path=path,
+            field=field,
+            fix="add GeoTIFF assets with role 'data'",
+        )
+    return files
 
 
 def _valid_name(text: str) -> str:

@@ -1,13 +1,17 @@
 """Catalog sources: a multi-band raster, a VRT or a folder of rasters expand to layers."""
 
+import datetime
+import json
+
 import numpy as np
+import pystac
 import pytest
 import rasterio
 import yaml
 from rasterio.transform import from_bounds
 from rasterio.warp import transform_bounds
 
-from geosoil.errors import ConfigError, CovariateError
+from geosoil.errors import ConfigError, CovariateError, InputFileNotFoundError
 from geosoil.geo.grid import Grid
 from geosoil.io.catalog import read_catalog
 from geosoil.mapping.stack import CovariateStack
@@ -98,3 +102,36 @@ def test_an_empty_folder_is_refused(tmp_path):
     (tmp_path / "rasters").mkdir()
     with pytest.raises(CovariateError, match="no raster matches"):
         read_catalog(catalog(tmp_path, {"path": "rasters"}))
+
+
+def stac_item(folder, assets):
+    item = pystac.Item(
+        id="covariates",
+        geometry=None,
+        bbox=None,
+        datetime=datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC),
+        properties={},
+    )
+    for key, href in assets.items():
+        item.add_asset(key, pystac.Asset(href, media_type=pystac.MediaType.COG, roles=["data"]))
+    item.add_asset("thumbnail", pystac.Asset("./thumb.png", media_type=pystac.MediaType.PNG))
+    path = folder / "item.json"
+    path.write_text(json.dumps(item.to_dict(include_self_link=False, transform_hrefs=False)))
+    return path
+
+
+def test_a_stac_item_names_layers_by_asset_key(tmp_path):
+    (tmp_path / "data").mkdir()
+    write_raster(tmp_path / "data" / "dem.tif", np.ones((4, 5), "float32"))
+    multiband(tmp_path / "data" / "climate.tif", ["rain_mm", "temp_c"], count=2)
+    stac_item(tmp_path, {"elevation": "./data/dem.tif", "climate": "./data/climate.tif"})
+    layers = read_catalog(catalog(tmp_path, {"path": "item.json"})).layers
+    assert [layer.name for layer in layers] == ["elevation", "rain_mm", "temp_c"]
+    assert layers[0].path == tmp_path / "data" / "dem.tif"
+
+
+def test_a_stac_item_with_a_missing_asset_is_refused(tmp_path):
+    stac_item(tmp_path, {"elevation": "./data/absent.tif"})
+    with pytest.raises(InputFileNotFoundError, match="asset 'elevation'") as info:
+        read_catalog(catalog(tmp_path, {"path": "item.json"}))
+    assert info.value.path.name == "absent.tif" and info.value.field == "sources.0.path"
