@@ -87,6 +87,8 @@ def test_maps_open_styled_in_qgis(qgis, world_dir, trained_dir, tmp_path):
     assert classes["style_loaded"], classes["style_message"]
     assert classes["renderer"] == "paletted"
     assert classes["legend"] == ["low", "below target", "at or above target"]
+    # The names also travel with the file (GDAL categories in its .aux.xml), not only the .qml.
+    assert classes["gdal_categories"] == ["low", "below target", "at or above target"]
 
     # The Zarr store opens through QGIS's GDAL as a georeferenced layer with nodata.
     assert reports["zarr"]["nodata"] == [-9999.0]
