@@ -108,8 +108,7 @@ def early_stopping(
     sign = 1.0 if mode == "min" else -1.0
     stopped = Stopped()
     best_state, stale = None, 0
-    # On a terminal only (disable=None), so redirected logs carry no bar.
-    bar = tqdm(total=max_epochs, desc=desc, disable=None if progress else True)
+    bar = tqdm(total=max_epochs, desc=desc, disable=not progress)
     with bar:
         for epoch in range(1, max_epochs + 1):
             row = run_epoch(epoch)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -110,10 +110,10 @@ class SpectralEstimator(GeoSoilEstimator):
     # -- fitting -------------------------------------------------------------------------
     def fit(
         self,
-        X: np.ndarray,
-        y: Sequence[float] | np.ndarray,
+        X: np.ndarray | SampleSetLike,
+        y: Sequence[float] | np.ndarray | str,
         *,
-        axis: SpectralAxis,
+        axis: SpectralAxis | None = None,
         X_valid: np.ndarray | None = None,
         y_valid: Sequence[float] | np.ndarray | None = None,
     ) -> SpectralEstimator:
@@ -122,9 +122,11 @@ class SpectralEstimator(GeoSoilEstimator):
         Parameters
         ----------
         X
-            Spectra, one row per sample and one column per band of ``axis``.
+            Spectra, one row per sample and one column per band of ``axis``; or a
+            :class:`~geosoil.io.spectra.SampleSet`, which brings its axis.
         y
-            Target values in their units (e.g. Kex in cmol(+)/kg).
+            Target values in their units (e.g. Kex in cmol(+)/kg); with a SampleSet, also
+            the name of a column of its frame.
         axis
             Band positions of the columns of ``X``; predictions later need the same axis.
         X_valid, y_valid
@@ -141,6 +143,7 @@ class SpectralEstimator(GeoSoilEstimator):
         ConfigError
             Invalid hyperparameters.
         """
+        X, y, axis = unpack_samples(X, y, axis)
         data = self._prepare(X, y, axis=axis, X_valid=X_valid, y_valid=y_valid)
         self._fit_prepared(data)
         self._set_prepared_state(data)
@@ -273,12 +276,15 @@ class SpectralEstimator(GeoSoilEstimator):
             The estimator is not fitted.
         """
         self._check_fitted()
+        X, _, axis = unpack_samples(X, None, axis)
         if axis is not None:
             self.axis_.check_matches(check_axis(axis), field="axis")
         X = _check_spectra(X, self.axis_, field="X")
         return self.preprocessing_.transform(X, self.axis_)
 
-    def predict(self, X: np.ndarray, *, axis: SpectralAxis | None = None) -> np.ndarray:
+    def predict(
+        self, X: np.ndarray | SampleSetLike, *, axis: SpectralAxis | None = None
+    ) -> np.ndarray:
         """Predictions in the target's units, float32 of shape (N,).
 
         Every value depends only on its own row, never on how rows are batched.
@@ -433,3 +439,30 @@ def _check_min_rows(n: int, minimum: int, *, field: str) -> None:
             field=field,
             fix="provide more samples",
         )
+
+
+class SampleSetLike(Protocol):
+    """What the estimators take from a :class:`~geosoil.io.spectra.SampleSet`."""
+
+    spectra: np.ndarray
+    axis: SpectralAxis
+    frame: Any
+
+
+def unpack_samples(
+    X: Any, y: Any, axis: SpectralAxis | None
+) -> tuple[np.ndarray, Any, SpectralAxis | None]:
+    """Spectra, targets and axis from arrays or from a SampleSet (its axis unless given;
+    ``y`` may name a column of its frame)."""
+    if not (hasattr(X, "spectra") and hasattr(X, "axis")):
+        return X, y, axis
+    if isinstance(y, str):
+        if y not in X.frame.columns:
+            raise SampleDataError(
+                f"the samples have no column '{y}'",
+                path=getattr(X, "source", None),
+                field=y,
+                fix=f"use one of {list(X.frame.columns)}",
+            )
+        y = X.frame[y].to_numpy(dtype=float)
+    return X.spectra, y, X.axis if axis is None else axis
