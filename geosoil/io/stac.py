@@ -1,19 +1,22 @@
 """A STAC item per map output folder: what each file is, on which grid, made by what.
 
-The item (``item.json``) uses the projection and raster extensions, links every COG, the Zarr
-store, the QML styles and the config by paths relative to itself (so the folder can move),
-and stores the artifacts' sha256 and the resolved config with absolute paths.
+The item (``item.json``) uses the projection and raster extensions (classification for class
+layers), links every COG, the Zarr store, the QML styles and the config by paths relative to
+itself (so the folder can move), and stores the artifacts' sha256 and the resolved config
+with absolute paths.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pystac
+from pystac.extensions.classification import Classification, ClassificationExtension
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Statistics
 from rasterio.warp import transform_bounds, transform_geom
@@ -117,13 +120,20 @@ def _add_layer(item: pystac.Item, folder: Path, var: OutputVariable, stats: Any)
             title=var.description or var.name,
             roles=["data"],
         )
-        if var.is_classes:
-            asset.extra_fields["geosoil:classes"] = [
-                {"value": c.value, "name": c.label, "color_hint": c.color.lstrip("#")}
-                for c in var.classes
-            ]
         item.add_asset(var.name, asset)
         RasterExtension.ext(asset).bands = [band]
+        if var.is_classes:
+            classes = [
+                Classification.create(
+                    value=c.value,
+                    name=re.sub(r"[^0-9A-Za-z_-]", "_", c.label),
+                    title=c.label,
+                    color_hint=c.color.lstrip("#").upper(),
+                )
+                for c in var.classes
+            ]
+            classes.append(Classification.create(value=var.nodata, name="nodata", nodata=True))
+            ClassificationExtension.ext(asset, add_if_missing=True).classes = classes
     style = folder / f"{var.name}.qml"
     if style.exists():
         item.add_asset(
