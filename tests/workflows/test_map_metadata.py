@@ -14,6 +14,7 @@ import yaml
 from pystac.validation import validate_dict
 
 from geosoil.geo.outputs import OutputVariable
+from geosoil.io.maps import open_map_zarr
 from geosoil.mapping.statistics import BandStatistics
 from geosoil.workflows import map_from_config
 from geosoil.workflows.map import shared_stretches
@@ -75,6 +76,9 @@ def test_zarr_classes_keep_integer_codes_with_flags(mapped):
     assert layer.dtype == "uint8"
     assert list(layer.attrs["flag_values"]) == [0, 1, 2]
     assert layer.attrs["flag_meanings"] == "low below_target at_or_above_target"
+    opened = open_map_zarr(mapped.zarr)
+    assert opened[name].dtype == "uint8" and opened["kex_cmol_kg"].dtype == "float32"
+    assert bool(opened["kex_cmol_kg"].isnull().any()) == bool((opened[name] == 255).any())
 
 
 def test_provenance_tags_hold_absolute_paths(mapped):
