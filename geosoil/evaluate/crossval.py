@@ -89,6 +89,7 @@ def cross_validate(
     *,
     groups: ArrayLike | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
+    on_fold: Callable[[int, Any, np.ndarray], None] | None = None,
 ) -> CVResult:
     """Fit a fresh estimator on each training fold and predict its test fold.
 
@@ -113,6 +114,9 @@ def cross_validate(
         train and test is refused, which catches folds built from another grouping.
     metrics
         Metric names from :data:`~geosoil.evaluate.metrics.METRICS`.
+    on_fold
+        Called as ``on_fold(fold, fitted_model, test_idx)`` after each fold's prediction,
+        e.g. to record the model's spread on the test rows for conformal calibration.
 
     Returns
     -------
@@ -184,6 +188,8 @@ def cross_validate(
                 n_nonfinite,
             )
 
+        if on_fold is not None:
+            on_fold(fold, model, test_idx)
         scores = _fold_metrics(target[test_idx], predicted, metric_names)
         fold_rows.append(
             {"fold": fold, "n_train": train_idx.size, "n_test": test_idx.size, **scores}

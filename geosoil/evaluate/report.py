@@ -9,6 +9,7 @@ several threads and without a display.
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 
 from geosoil.evaluate.crossval import CVResult
 from geosoil.evaluate.report_parts import check_report_folder, escape_cell, metrics_box
+from geosoil.evaluate.trust_report import trust_markdown
 from geosoil.io.writers import write_bytes_atomic
 
 __all__ = ["REPORT_FILES", "write_cv_report"]
@@ -29,6 +31,7 @@ REPORT_FILES: dict[str, str] = {
     "predictions": "cv_predictions.csv",
     "figure": "observed_vs_predicted.png",
     "report": "report.md",
+    "trust": "trust.json",
 }
 """Key of the returned mapping -> file name in the output folder."""
 
@@ -54,6 +57,7 @@ def write_cv_report(
     target: str,
     units: str,
     title: str = "Cross-validation report",
+    trust: Mapping[str, Mapping] | None = None,
 ) -> dict[str, Path]:
     """Write tables, a figure and a markdown report for one or more CV schemes.
 
@@ -70,6 +74,9 @@ def write_cv_report(
         Units of the target (e.g. ``"g/kg"``); RMSE, MAE and bias carry them.
     title
         Heading of the markdown report and of the figure.
+    trust
+        Scheme -> :func:`geosoil.trust.fitting.interval_report`: adds a section on interval
+        coverage, the area of applicability and the back-transform, and ``trust.json``.
 
     Returns
     -------
@@ -102,6 +109,9 @@ def write_cv_report(
         "figure": _figure_png(results, summaries, target=target, units=units, title=title),
         "report": _markdown(results, summaries, target=target, units=units, title=title).encode(),
     }
+    if trust:
+        contents["report"] += ("\n" + trust_markdown(trust, units=units)).encode()
+        contents["trust"] = (json.dumps(trust, indent=2) + "\n").encode()
     paths = {}
     for key, data in contents.items():
         paths[key] = write_bytes_atomic(out_dir / REPORT_FILES[key], data)

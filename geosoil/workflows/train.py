@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from geosoil.artifacts import Provenance, save_artifact
-from geosoil.config import TrainConfig, save_config
-from geosoil.errors import ConfigError, SampleDataError
+from geosoil.config import TrainConfig, TrustConfig, save_config
+from geosoil.errors import ConfigError, SampleDataError, params_at
 from geosoil.evaluate import cross_validate, random_kfold, spatial_block_kfold, write_cv_report
 from geosoil.evaluate.metrics import r2
 from geosoil.io.catalog import CovariateLayer, read_catalog
@@ -22,8 +22,22 @@ from geosoil.io.writers import staged_directory
 from geosoil.models.registry import get_estimator_class
 from geosoil.models.training import check_final_fit
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
+from geosoil.trust import TrustLayer
+from geosoil.trust.estimators import spread_of
+from geosoil.trust.fitting import (
+    OutOfFold,
+    fit_covariate_trust,
+    importance_weights,
+    interval_report,
+)
 
-__all__ = ["TrainResult", "build_training_table", "train_from_config"]
+__all__ = [
+    "TrainResult",
+    "build_training_table",
+    "fit_trust_from_cv",
+    "spread_recorder",
+    "train_from_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +101,7 @@ def build_training_table(
     return X[keep].reset_index(drop=True), y[keep], xy, layers
 
 
+@params_at("model.params")
 def train_from_config(config: TrainConfig) -> TrainResult:
     """Cross-validate, fit on all samples and write artifact, report and config.
 
@@ -122,11 +137,28 @@ def train_from_config(config: TrainConfig) -> TrainResult:
     target = config.samples.target
     units = config.samples.target_units
 
+    transform = params.get("target_transform", "none")
     with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
-        results = {}
+        results, spreads = {}, {}
         for scheme in evaluation.schemes:
             log.info("cross-validation: %s, %d folds", scheme, evaluation.n_splits)
-            results[scheme] = cross_validate(make_estimator, X, y, fold_sets[scheme]())
+            spreads[scheme] = np.full(len(y), np.nan)
+            results[scheme] = cross_validate(
+                make_estimator,
+                X,
+                y,
+                fold_sets[scheme](),
+                on_fold=spread_recorder(X, spreads[scheme], transform),
+            )
+        summary = {scheme: result.summary() for scheme, result in results.items()}
+
+        log.info("final fit on all %d samples", len(y))
+        model = make_estimator().fit(X, y)
+        _check_final_model(model, X, y, summary)
+        trust, trust_reports = fit_trust_from_cv(
+            model, X, y, results, spreads, config.trust, categorical=categorical,
+            transform=transform, seed=int(params.get("seed", 0)),
+        )  # fmt: skip
         (staging / "report").mkdir()
         report = write_cv_report(
             results,
@@ -134,12 +166,8 @@ def train_from_config(config: TrainConfig) -> TrainResult:
             target=target,
             units=units,
             title=f"{target}: {config.model.estimator} cross-validation",
+            trust=trust_reports,
         )
-        summary = {scheme: result.summary() for scheme, result in results.items()}
-
-        log.info("final fit on all %d samples", len(y))
-        model = make_estimator().fit(X, y)
-        _check_final_model(model, X, y, summary)
         pd.DataFrame(getattr(model, "history_", [])).to_csv(
             staging / "training_history.csv", index=False
         )
@@ -156,7 +184,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
             output_spec=OutputSpec(
                 names=[target],
                 units=[units],
-                back_transform=params.get("target_transform", "none"),
+                back_transform=transform,
             ),
             provenance=Provenance(
                 data_fingerprint=table_fingerprint(X, y),
@@ -165,6 +193,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
                 metrics=summary,
                 config=config.model_dump(mode="json"),
             ),
+            trust=trust,
         )
         save_config(config, staging / "config.yaml")
 
@@ -176,6 +205,75 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         report={name: out_dir / "report" / path.name for name, path in report.items()},
         cv_summary=summary,
     )
+
+
+def spread_recorder(X: pd.DataFrame, into: np.ndarray, transform: str):
+    """An ``on_fold`` callback keeping each fold model's spread on its test rows."""
+
+    def record(fold: int, model, test_idx: np.ndarray) -> None:
+        spread = spread_of(model, X.iloc[test_idx], transform=transform)
+        if spread is not None:
+            into[test_idx] = spread
+
+    return record
+
+
+def fit_trust_from_cv(
+    model,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    results: dict,
+    spreads: dict[str, np.ndarray],
+    trust_config: TrustConfig,
+    *,
+    categorical: list[str],
+    transform: str,
+    seed: int = 0,
+) -> tuple[TrustLayer | None, dict[str, dict]]:
+    """The trust layer to store (from the calibration scheme) and a report per CV scheme.
+
+    Every scheme gets its own AOA threshold and calibration for its report; the artifact keeps
+    the one of ``trust.calibration_scheme`` (spatial blocks when they ran: the honest choice
+    when maps extrapolate in space).
+    """
+    if not results:
+        return None, {}
+    weights = None
+    if trust_config.aoa and trust_config.importance_weighted:
+        weights = importance_weights(model, X.to_numpy(dtype=np.float64), y, seed=seed)
+    layers, reports = {}, {}
+    for scheme, result in results.items():
+        rows = result.predictions
+        if len(rows) != len(y) or not np.array_equal(rows["row"].to_numpy(), np.arange(len(y))):
+            log.warning("scheme %s does not predict every sample once: no trust layer", scheme)
+            continue
+        spread = spreads.get(scheme)
+        oof = OutOfFold(
+            scheme=scheme,
+            observed=rows["observed"].to_numpy(),
+            predicted=rows["predicted"].to_numpy(),
+            fold=rows["fold"].to_numpy(),
+            spread=spread if spread is not None and np.isfinite(spread).all() else None,
+        )
+        layers[scheme] = fit_covariate_trust(
+            X.to_numpy(dtype=np.float64), oof, feature_names=list(X.columns), weights=weights,
+            categorical=categorical, transform=transform,
+            estimate=trust_config.back_transform, mean_method=trust_config.mean_method,
+            aoa=trust_config.aoa, intervals=trust_config.intervals, level=trust_config.level,
+            min_weight_share=trust_config.min_weight_share,
+            range_margin=trust_config.range_margin, seed=seed,
+        )  # fmt: skip
+        reports[scheme] = interval_report(oof, layers[scheme], level=trust_config.level)
+    chosen = trust_config.calibration_scheme
+    if chosen == "auto":
+        chosen = "spatial_block" if "spatial_block" in layers else next(iter(layers), None)
+    if chosen not in layers:
+        raise ConfigError(
+            f"trust.calibration_scheme '{chosen}' did not run",
+            field="trust.calibration_scheme",
+            fix=f"use one of evaluation.schemes ({', '.join(results)}) or auto",
+        )
+    return layers[chosen], reports
 
 
 def _check_final_model(model, X: pd.DataFrame, y: np.ndarray, summary: dict) -> None:

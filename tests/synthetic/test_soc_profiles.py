@@ -11,6 +11,7 @@ import torch
 from geosoil.errors import ConfigError, InputFileNotFoundError, OutputExistsError, SampleDataError
 from geosoil.io.catalog import read_catalog
 from geosoil.io.profiles import CATEGORICAL_COLUMNS, ENV_COLUMNS, read_binn_ny, write_profile_folder
+from geosoil.models.training import torch_threads
 from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, interpolate_to_depths, steady_state
 from geosoil.process.clm5_grid import ZISOI_M
 from geosoil.synthetic import soc_rasters, synthesize
@@ -41,10 +42,8 @@ PRESCRIBED = ("efolding", "tau4s3", "fs1s3", "w_scaling")
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
