@@ -20,32 +20,33 @@ from pydantic_core import PydanticUndefined
 
 __all__ = ["COMMANDS", "config_model", "example_yaml", "json_schema", "markdown_reference"]
 
-#: command -> (module:class of its config, what the file is for). ``train`` picks its model
+#: command -> (module:class of its config, what the file is for; classes by their package
+#: export, so a module move does not break the reference). ``train`` picks its model
 #: from the file's sections (``spectra:`` or ``profiles:``), hence three entries.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("geosoil.config.train:TrainConfig", "`geosoil train` on sample points"),
+    "train": ("geosoil.config:TrainConfig", "`geosoil train` on sample points"),
     "train-spectra": (
-        "geosoil.config.spectral:SpectralTrainConfig",
+        "geosoil.config:SpectralTrainConfig",
         "`geosoil train` on a spectra table (a config with a `spectra:` section)",
     ),
     "train-soc": (
-        "geosoil.config.soc:SocTrainConfig",
+        "geosoil.config:SocTrainConfig",
         "`geosoil train` on SOC profiles (a config with a `profiles:` section)",
     ),
-    "evaluate": ("geosoil.config.spectral:EvaluateConfig", "`geosoil evaluate`"),
-    "finetune": ("geosoil.config.finetune:FinetuneConfig", "`geosoil finetune`"),
-    "explain": ("geosoil.config.explain:ExplainConfig", "`geosoil explain`"),
-    "map": ("geosoil.config.map:MapConfig", "`geosoil map`"),
+    "evaluate": ("geosoil.config:EvaluateConfig", "`geosoil evaluate`"),
+    "finetune": ("geosoil.config:FinetuneConfig", "`geosoil finetune`"),
+    "explain": ("geosoil.config:ExplainConfig", "`geosoil explain`"),
+    "map": ("geosoil.config:MapConfig", "`geosoil map`"),
     "recommend-k-fertilizer": (
-        "geosoil.config.recommend:RecommendKConfig",
+        "geosoil.config:RecommendKConfig",
         "`geosoil recommend k-fertilizer`",
     ),
     "recommend-pb-risk": (
-        "geosoil.config.pb_risk:RecommendPbRiskConfig",
+        "geosoil.config:RecommendPbRiskConfig",
         "`geosoil recommend pb-risk`",
     ),
-    "soc-cells": ("geosoil.config.soc:SocCellsConfig", "`geosoil soc-cells`"),
-    "calibrate": ("geosoil.config.mdpl:CalibrateConfig", "`geosoil calibrate`"),
+    "soc-cells": ("geosoil.config:SocCellsConfig", "`geosoil soc-cells`"),
+    "calibrate": ("geosoil.config:CalibrateConfig", "`geosoil calibrate`"),
     "catalog": (
         "geosoil.io.catalog:CovariateCatalog",
         "a covariate catalog (`covariates.yaml`), named by `covariates.catalog`",

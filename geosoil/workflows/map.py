@@ -402,7 +402,7 @@ def _write_layer_cog(
 
 
 #: Layers drawn on their model's colour stretch: the interval bounds of ``<name>``.
-INTERVAL_SUFFIXES = ("_p05", "_p95", "_lo", "_hi")
+INTERVAL_SUFFIXES = ("_spread_lo", "_spread_hi", "_lo", "_hi")
 
 
 def shared_stretches(
@@ -411,9 +411,9 @@ def shared_stretches(
 ) -> dict[str, tuple[float, float]]:
     """The colour stretch of each continuous layer with valid pixels.
 
-    A model's mean and its interval bounds (``_p05``/``_p95``, ``_lo``/``_hi``) share one
-    stretch, the union of their display ranges, so they can be compared by eye; other layers
-    (``_std``, products) keep their own.
+    A model's mean and its interval bounds (``_spread_lo``/``_spread_hi``, calibrated
+    ``_lo``/``_hi``) share one stretch, the union of their display ranges, so they can be
+    compared by eye; other layers (``_spread_sd``, trust layers, products) keep their own.
     """
     names = {var.name for var in variables}
     groups: dict[str, list[str]] = {}
