@@ -46,7 +46,13 @@ def build(
     import rasterio
 
     from geosoil.errors import OutputExistsError
-    from geosoil.io.catalog import CovariateCatalog, CovariateSource, source_layers, write_catalog
+    from geosoil.io.catalog import (
+        CovariateCatalog,
+        CovariateSource,
+        has_category_names,
+        source_layers,
+        write_catalog,
+    )
 
     if out.exists() and not overwrite:
         raise OutputExistsError(
@@ -69,9 +75,11 @@ def build(
     out.parent.mkdir(parents=True, exist_ok=True)
     write_catalog(CovariateCatalog(crs=crs.pop() if len(crs) == 1 else None, layers=layers), out)
     click.echo(f"catalog: {out} ({len(layers)} layers)")
+    named = {layer.name for layer in layers if has_category_names(layer.path, layer.band)}
     unconfirmed = [name for name in integer if name not in spec.categorical]
-    if unconfirmed:
+    for name in unconfirmed:
+        why = "has category names (GDAL categories or RAT)" if name in named else "is integer"
         click.echo(
-            f"integer layers {', '.join(unconfirmed)} may be classes: confirm with "
-            "--categorical NAMES or set `categorical: true` in the catalog"
+            f"layer {name} {why}: if it holds classes, confirm with --categorical {name} or "
+            "set `categorical: true` in the catalog"
         )

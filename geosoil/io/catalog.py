@@ -32,6 +32,7 @@ __all__ = [
     "CovariateCatalog",
     "CovariateLayer",
     "CovariateSource",
+    "has_category_names",
     "read_catalog",
     "write_catalog",
     "write_union_catalog",
@@ -316,6 +317,26 @@ def stac_rasters(path: Path, *, field: str) -> list[tuple[Path, str | None]]:
             fix="add GeoTIFF assets with role 'data'",
         )
     return files
+
+
+def has_category_names(path: Path, band: int) -> bool:
+    """Whether GDAL's sidecar ``<file>.aux.xml`` names the classes of ``band`` (category
+    names or a raster attribute table): how GeoTIFFs carry them."""
+    import xml.etree.ElementTree as ET
+
+    sidecar = path.with_name(path.name + ".aux.xml")
+    if not sidecar.is_file():
+        return False
+    try:
+        root = ET.parse(sidecar).getroot()
+    except ET.ParseError:
+        return False
+    for element in root.iter("PAMRasterBand"):
+        if element.get("band") == str(band):
+            return element.find("CategoryNames") is not None or (
+                element.find("GDALRasterAttributeTable") is not None
+            )
+    return False
 
 
 def _valid_name(text: str) -> str:

@@ -5,7 +5,9 @@ import rasterio
 import yaml
 
 from geosoil.geo.grid import Grid
+from geosoil.geo.outputs import MapClass, OutputVariable
 from geosoil.io.catalog import read_catalog
+from geosoil.io.cog import write_categories
 from geosoil.mapping.stack import CovariateStack
 
 from ..conftest import CONFIGS, FAST_TRAIN
@@ -71,3 +73,22 @@ def test_build_without_descriptions_asks_for_names(run_cli, tmp_path):
     assert "without a description" in result.stderr and "names:" in result.stderr
     named = run_cli("catalog", "build", path, "--out", tmp_path / "c.yaml", "--names", "a,b")
     assert named.exit_code == 0 and read_catalog(tmp_path / "c.yaml").names() == ["a", "b"]
+
+
+def test_build_flags_integer_layers_with_category_names(run_cli, tmp_path):
+    folder = tmp_path / "rasters"
+    folder.mkdir()
+    profile = {
+        "driver": "GTiff", "width": 4, "height": 3, "count": 1, "crs": "EPSG:32654",
+        "transform": rasterio.transform.from_origin(0, 300, 100, 100),
+    }  # fmt: skip
+    for name, dtype in (("geology", "uint8"), ("slope", "float32"), ("zone", "int16")):
+        with rasterio.open(folder / f"{name}.tif", "w", dtype=dtype, **profile) as out:
+            out.write(np.ones((1, 3, 4), dtype))
+    variable = OutputVariable("geology", kind="classes", classes=(MapClass(0, "clay", "#aa0000"),))
+    write_categories(folder / "geology.tif", variable)
+    result = run_cli("catalog", "build", folder, "--out", tmp_path / "c.yaml")
+    assert result.exit_code == 0, result.output
+    assert "layer geology has category names" in result.output
+    assert "layer zone is integer" in result.output and "layer slope" not in result.output
+    assert not any(layer.categorical for layer in read_catalog(tmp_path / "c.yaml").layers)
