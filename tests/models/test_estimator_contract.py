@@ -27,10 +27,16 @@ FAST = {
         "threads": 1,
     },
     "svr": {"preprocessing": []},
+    "random_forest": {"n_estimators": 30},
+    "quantile_forest": {"n_estimators": 30},
+    "gbm": {"n_estimators": 100},
 }
 # Settings added for the test that the toy problem is learnt.
 LEARN = {
     "covariate_mlp": {"categorical_features": ["c"]},
+    "random_forest": {"categorical_features": ["c"]},
+    "quantile_forest": {"categorical_features": ["c"]},
+    "gbm": {"categorical_features": ["c"]},
     "spectral_cnn": {"max_epochs": 25, "patience": 25},
     "spectral_resnet": {"max_epochs": 25, "patience": 25},
 }
@@ -39,6 +45,7 @@ WITH_DIST = {
     "covariate_mlp": {"n_members": 2},
     "spectral_cnn": {"n_members": 2},
     "spectral_resnet": {"n_members": 2},
+    "quantile_forest": {},
 }
 
 
