@@ -31,6 +31,9 @@ class SamplesConfig(StrictModel):
     )
     x_column: str = "x"
     y_column: str = "y"
+    id_column: str | None = Field(
+        default=None, description="sample id column, copied into cv_predictions.csv"
+    )
 
 
 class CovariatesConfig(StrictModel):
@@ -43,21 +46,38 @@ class CovariatesConfig(StrictModel):
 
 
 class ModelConfig(StrictModel):
-    """Estimator name from the registry and its hyperparameters."""
+    """Estimator name from the registry and its hyperparameters.
 
-    estimator: str = "covariate_mlp"
+    ``auto`` (the default) chooses among the covariate learners by inner cross-validation;
+    its params are ``candidates``, ``candidate_params``, ``inner_splits``, ``seed`` and
+    settings shared by every candidate (e.g. ``target_transform``).
+    """
+
+    estimator: str = "auto"
     params: dict[str, Any] = Field(default_factory=dict)
 
 
 class EvaluationConfig(StrictModel):
-    """Cross-validation run before the final fit."""
+    """Cross-validation run before the final fit.
+
+    ``predefined`` folds come from the samples' ``fold_column`` (one fold id per sample).
+    """
 
     n_splits: int = Field(default=5, ge=2)
-    schemes: list[Literal["random", "spatial_block"]] = Field(
-        default_factory=lambda: ["random", "spatial_block"]
+    schemes: list[Literal["random", "spatial_block", "predefined"]] = Field(
+        default_factory=lambda: ["random", "spatial_block"], min_length=1
     )
     spatial_block_size_m: float = Field(default=2000.0, gt=0)
+    fold_column: str | None = Field(
+        default=None, description="column of the samples holding predefined fold ids"
+    )
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _predefined_needs_a_column(self) -> EvaluationConfig:
+        if "predefined" in self.schemes and self.fold_column is None:
+            raise ValueError("evaluation.schemes has 'predefined': set evaluation.fold_column")
+        return self
 
 
 class OutputConfig(StrictModel):

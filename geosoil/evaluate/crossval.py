@@ -88,6 +88,7 @@ def cross_validate(
     *,
     groups: ArrayLike | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
+    intervals: bool = False,
 ) -> CVResult:
     """Fit a fresh estimator on each training fold and predict its test fold.
 
@@ -112,6 +113,9 @@ def cross_validate(
         train and test is refused, which catches folds built from another grouping.
     metrics
         Metric names from :data:`~geosoil.evaluate.metrics.METRICS`.
+    intervals
+        Also record ``lower_90`` and ``upper_90`` (the 5th and 95th percentiles of
+        ``predict_dist``) for estimators whose ``supports_dist`` is true.
 
     Returns
     -------
@@ -181,6 +185,11 @@ def cross_validate(
                 n_nonfinite,
             )
 
+        extra = {}
+        if intervals and getattr(model, "supports_dist", False):
+            _, _, quantiles = model.predict_dist(rows_of(test_idx), levels=(0.05, 0.95))
+            extra = {"lower_90": quantiles[0], "upper_90": quantiles[1]}
+
         scores = _fold_metrics(target[test_idx], predicted, metric_names)
         fold_rows.append(
             {"fold": fold, "n_train": train_idx.size, "n_test": test_idx.size, **scores}
@@ -192,6 +201,7 @@ def cross_validate(
                     "fold": np.full(test_idx.size, fold, dtype=np.int64),
                     "observed": target[test_idx],
                     "predicted": predicted,
+                    **extra,
                 }
             )
         )

@@ -12,15 +12,14 @@ import pandas as pd
 
 from geosoil.artifacts import InputLayer, InputSpec, OutputSpec, Provenance, save_artifact
 from geosoil.config import TrainConfig, save_config
-from geosoil.errors import ConfigError, SampleDataError
-from geosoil.evaluate import cross_validate, random_kfold, spatial_block_kfold, write_cv_report
-from geosoil.io.catalog import CovariateLayer, read_catalog
-from geosoil.io.rasters import extract_at_points
-from geosoil.io.samples import read_samples, target_values
+from geosoil.errors import ConfigError, GeoSoilError
+from geosoil.evaluate import cross_validate, write_cv_report
 from geosoil.io.writers import staged_directory
+from geosoil.models.covariate.auto import AutoCovariate
 from geosoil.models.registry import get_estimator_class
+from geosoil.workflows.training_data import TrainingTable, build_folds, read_training_table
 
-__all__ = ["TrainResult", "build_training_table", "train_from_config"]
+__all__ = ["TrainResult", "build_training_table", "estimator_factory", "train_from_config"]
 
 log = logging.getLogger(__name__)
 
@@ -40,127 +39,122 @@ class TrainResult:
 
 def build_training_table(
     config: TrainConfig,
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[CovariateLayer]]:
-    """Covariates extracted at the sample points, the target, and point coordinates.
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[InputLayer]]:
+    """Covariates at the sample points, the target, coordinates and input layers.
 
-    Rows without a target value or on covariate nodata are dropped (and logged).
-
-    Returns
-    -------
-    X, y, xy, layers
-        Covariate table (one column per layer, catalog order), target, (n, 2) coordinates in
-        the samples' CRS, and the layers used.
+    See :func:`~geosoil.workflows.training_data.read_training_table`, which also returns
+    ids, fold labels and duplicate groups.
     """
-    catalog = read_catalog(config.covariates.catalog)
-    layers = catalog.select(
-        config.covariates.names, source=config.covariates.catalog, field="covariates.names"
-    )
-    samples_cfg = config.samples
-    points = read_samples(
-        samples_cfg.path,
-        layer=samples_cfg.layer,
-        crs=samples_cfg.crs,
-        x_column=samples_cfg.x_column,
-        y_column=samples_cfg.y_column,
-    )
-    y = target_values(points, samples_cfg.target, source=samples_cfg.path)
-    X = extract_at_points(layers, points.geometry)
-    keep = np.isfinite(y) & X.notna().all(axis=1).to_numpy()
-    n_dropped = int((~keep).sum())
-    if n_dropped:
-        log.warning(
-            "dropped %d of %d samples without a target value or on covariate nodata",
-            n_dropped,
-            len(keep),
-        )
-    if keep.sum() < 10:
-        raise SampleDataError(
-            f"only {int(keep.sum())} samples have a target and valid covariates",
-            path=samples_cfg.path,
-            field="samples",
-            fix="check that the samples lie inside the covariate rasters",
-        )
-    xy = np.column_stack([points.geometry.x, points.geometry.y])[keep]
-    return X[keep].reset_index(drop=True), y[keep], xy, layers
+    table = read_training_table(config)
+    return table.X, table.y, table.xy, table.layers
+
+
+def estimator_factory(config: TrainConfig, table: TrainingTable):
+    """``() -> unfitted estimator`` for the config's model (``auto``: nested selection)."""
+    params = dict(config.model.params)
+    categorical = [layer.name for layer in table.layers if layer.categorical]
+    if config.model.estimator == "auto":
+        options = {
+            key: params.pop(key)
+            for key in ("candidates", "candidate_params", "inner_splits", "seed")
+            if key in params
+        }
+        shared = {"categorical_features": categorical, **params}
+        AutoCovariate(params=shared, **options)  # unknown candidates fail now
+        return lambda: AutoCovariate(params=shared, **options)
+    estimator_cls = get_estimator_class(config.model.estimator, field="model.estimator")
+    if "categorical_features" in estimator_cls.param_names():
+        params.setdefault("categorical_features", categorical)
+    estimator_cls.from_params(params)  # refuse unknown hyperparameters early
+    return lambda: estimator_cls.from_params(params)
 
 
 def train_from_config(config: TrainConfig) -> TrainResult:
     """Cross-validate, fit on all samples and write artifact, report and config.
 
-    The output folder appears only when everything in it is complete.
+    With ``model.estimator: auto`` every candidate learner is also cross-validated on the
+    same folds and reported beside ``auto`` (whose own score is nested), and the artifact
+    holds the learner chosen on all samples. The output folder appears only when everything
+    in it is complete.
     """
     if config.output.dir is None:
         raise ConfigError(
             "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
         )
-    estimator_cls = get_estimator_class(config.model.estimator, field="model.estimator")
-    estimator_cls.from_params(config.model.params)  # refuse unknown hyperparameters early
-
-    X, y, xy, layers = build_training_table(config)
-    params = dict(config.model.params)
-    categorical = [layer.name for layer in layers if layer.categorical]
-    if "categorical_features" in estimator_cls.param_names():
-        params.setdefault("categorical_features", categorical)
-
-    def make_estimator():
-        return estimator_cls.from_params(params)
-
-    evaluation = config.evaluation
-    fold_sets = {
-        "random": lambda: random_kfold(len(y), n_splits=evaluation.n_splits, seed=evaluation.seed),
-        "spatial_block": lambda: spatial_block_kfold(
-            xy[:, 0],
-            xy[:, 1],
-            block_size_m=evaluation.spatial_block_size_m,
-            n_splits=evaluation.n_splits,
-            seed=evaluation.seed,
-        ),
-    }
+    if config.model.estimator != "auto":
+        get_estimator_class(config.model.estimator, field="model.estimator")
+    table = read_training_table(config)
+    make_estimator = estimator_factory(config, table)
+    fold_sets = build_folds(config, table)
+    X, y = table.X, table.y
     target = config.samples.target
     units = config.samples.target_units
+    is_auto = config.model.estimator == "auto"
+    samples = pd.DataFrame({"sample_id": table.ids, "x": table.xy[:, 0], "y": table.xy[:, 1]})
 
     with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
-        results = {}
-        for scheme in evaluation.schemes:
-            log.info("cross-validation: %s, %d folds", scheme, evaluation.n_splits)
-            results[scheme] = cross_validate(make_estimator, X, y, fold_sets[scheme]())
+        results, candidates = {}, {}
+        for scheme, folds in fold_sets.items():
+            log.info("cross-validation: %s, %d folds", scheme, len(folds))
+            results[scheme] = cross_validate(make_estimator, X, y, folds, intervals=True)
+            if is_auto:
+                candidates[scheme] = candidate_results(make_estimator(), X, y, folds)
         (staging / "report").mkdir()
+        summary = {scheme: result.summary() for scheme, result in results.items()}
+        extra = duplicates_section(table.duplicates)
+        if is_auto:
+            extra += candidates_section(results, candidates, units)
+            for scheme, by_name in candidates.items():
+                summary[scheme]["candidates"] = {
+                    name: result.pooled() for name, result in by_name.items()
+                }
         report = write_cv_report(
             results,
             staging / "report",
             target=target,
             units=units,
             title=f"{target}: {config.model.estimator} cross-validation",
+            samples=samples,
+            extra_sections=extra,
         )
-        summary = {scheme: result.summary() for scheme, result in results.items()}
 
         log.info("final fit on all %d samples", len(y))
-        model = make_estimator().fit(X, y)
+        fitted = make_estimator().fit(X, y)
+        model = fitted.best_estimator_ if is_auto else fitted
         pd.DataFrame(getattr(model, "history_", [])).to_csv(
             staging / "training_history.csv", index=False
         )
+        metrics = dict(summary)
+        if is_auto:
+            metrics["selection"] = {
+                "chosen": fitted.best_name_,
+                "delivered_as": model.registry_name,
+                "inner_pooled": fitted.inner_scores_,
+                "failures": fitted.failures_,
+            }
+        importance = getattr(model, "feature_importance", None)
+        if importance is not None:
+            metrics["feature_importance"] = importance()
         save_artifact(
             model,
             staging / ARTIFACT_NAME,
-            input_spec=InputSpec(
-                kind="covariates",
-                layers=[
-                    InputLayer(name=layer.name, units=layer.units, categorical=layer.categorical)
-                    for layer in layers
-                ],
-            ),
+            input_spec=InputSpec(kind="covariates", layers=table.layers),
             output_spec=OutputSpec(
                 names=[target],
                 units=[units],
-                back_transform=params.get("target_transform", "none"),
+                back_transform=config.model.params.get("target_transform", "none"),
             ),
             provenance=Provenance(
                 data_fingerprint=table_fingerprint(X, y),
                 n_samples=len(y),
-                seed=int(params.get("seed", 0)),
-                metrics=summary,
+                seed=int(config.model.params.get("seed", 0)),
+                metrics=metrics,
                 config=config.model_dump(mode="json"),
             ),
+            preprocessing=[
+                {"step": "class_codes", "column": name, "codes": codes}
+                for name, codes in table.class_codes.items()
+            ],
         )
         save_config(config, staging / "config.yaml")
 
@@ -171,6 +165,58 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         config=out_dir / "config.yaml",
         report={name: out_dir / "report" / path.name for name, path in report.items()},
         cv_summary=summary,
+    )
+
+
+def candidate_results(auto: AutoCovariate, X, y, folds) -> dict:
+    """Each candidate of ``auto`` cross-validated on ``folds`` (failures left out)."""
+    results = {}
+    for name in auto.candidates:
+        try:
+            results[name] = cross_validate(lambda name=name: auto.make(name), X, y, folds)
+        except (GeoSoilError, ValueError, RuntimeError) as err:
+            log.warning("candidate %s failed in cross-validation: %s", name, err)
+    return results
+
+
+def candidates_section(results: dict, candidates: dict, units: str) -> str:
+    """Markdown: ``auto`` (nested) and every candidate side by side, pooled and per fold."""
+    lines = ["", "## Candidate learners on the same folds", ""]
+    lines.append(
+        "`auto` chooses a learner inside each training set (inner cross-validation), so its "
+        "score includes the choice; the candidates' rows are each learner alone."
+    )
+    for scheme, by_name in candidates.items():
+        rows = {"auto (nested)": results[scheme], **by_name}
+        n_folds = results[scheme].n_splits
+        lines += [
+            "",
+            f"### {scheme}",
+            "",
+            "| Learner | pooled R² | pooled RMSE | "
+            + " | ".join(f"R² fold {k}" for k in range(n_folds))
+            + " |",
+            "|---|---|---|" + "---|" * n_folds,
+        ]
+        for name, result in rows.items():
+            pooled = result.pooled()
+            folds = " | ".join(f"{v:.3g}" for v in result.per_fold["r2"])
+            lines.append(f"| {name} | {pooled['r2']:.3g} | {pooled['rmse']:.3g} | {folds} |")
+    return "\n".join(lines) + "\n"
+
+
+def duplicates_section(duplicates: dict) -> str:
+    """Markdown note on duplicated samples, empty when there are none."""
+    n_xy, n_rows = (
+        duplicates.get("n_duplicate_coordinates", 0),
+        duplicates.get("n_duplicate_rows", 0),
+    )
+    if not (n_xy or n_rows):
+        return ""
+    return (
+        f"\n## Duplicated samples\n\n{n_xy} sample(s) repeat the coordinates and {n_rows} "
+        "repeat a whole row of another sample. They were kept together on one side of every "
+        "split.\n"
     )
 
 

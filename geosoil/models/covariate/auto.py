@@ -1,0 +1,145 @@
+"""``model.estimator: auto``: choose a covariate learner by inner cross-validation.
+
+:class:`AutoCovariate` behaves as one estimator: ``fit`` cross-validates every candidate on
+inner folds of the rows it is given, keeps the one with the lowest pooled inner RMSE, and
+refits it on all those rows. Run inside an outer cross-validation, the choice is made
+afresh in every outer training set and never sees the outer test fold, so the outer score
+of ``auto`` is an honest (nested) estimate of the whole procedure, choice included.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geosoil.errors import ConfigError, GeoSoilError
+from geosoil.models.registry import get_estimator_class
+
+__all__ = ["DEFAULT_CANDIDATES", "AutoCovariate", "AutoSelectionError"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CANDIDATES: tuple[str, ...] = ("random_forest", "gbm", "linear", "covariate_mlp")
+"""Learners tried by default. The forest is chosen as ``random_forest`` and delivered as
+``quantile_forest``: the same trees (same seed and settings), plus intervals."""
+
+_DELIVERED_AS = {"random_forest": "quantile_forest"}
+
+
+class AutoSelectionError(GeoSoilError):
+    """Every candidate learner failed."""
+
+
+class AutoCovariate:
+    """Nested model selection among covariate learners (scikit-learn style estimator).
+
+    Parameters
+    ----------
+    candidates
+        Registry names of the learners to try.
+    params
+        Settings shared by every candidate that takes them (``categorical_features``,
+        ``target_transform``, ``seed``).
+    candidate_params
+        Per-candidate settings, ``{name: {param: value}}``.
+    inner_splits
+        Inner folds (random, shuffled by ``seed``) used to score the candidates.
+    seed
+        Seeds the inner folds; candidates get it too.
+    """
+
+    def __init__(
+        self,
+        *,
+        candidates: Sequence[str] = DEFAULT_CANDIDATES,
+        params: dict[str, Any] | None = None,
+        candidate_params: dict[str, dict[str, Any]] | None = None,
+        inner_splits: int = 5,
+        seed: int = 0,
+    ) -> None:
+        self.candidates = list(candidates)
+        self.params = dict(params or {})
+        self.candidate_params = dict(candidate_params or {})
+        self.inner_splits = inner_splits
+        self.seed = seed
+        unknown = sorted(set(self.candidate_params) - set(self.candidates))
+        if unknown:
+            raise ConfigError(
+                f"settings for {unknown}, which are not candidates",
+                field="model.params.candidate_params",
+                fix=f"candidates are {self.candidates}",
+            )
+        for name in self.candidates:
+            self.make(name)  # unknown names and settings fail before any data is read
+
+    def make(self, name: str, *, delivered: bool = False):
+        """An unfitted candidate with its settings (the delivered class with ``delivered``)."""
+        cls = get_estimator_class(
+            _DELIVERED_AS.get(name, name) if delivered else name, field="model.params.candidates"
+        )
+        allowed = set(cls.param_names())
+        shared = {k: v for k, v in {**self.params, "seed": self.seed}.items() if k in allowed}
+        return cls.from_params(
+            {**shared, **self.candidate_params.get(name, {})},
+            source=f"model.params.candidate_params.{name}",
+        )
+
+    @property
+    def supports_dist(self) -> bool:
+        return bool(getattr(getattr(self, "best_estimator_", None), "supports_dist", False))
+
+    def fit(self, X: pd.DataFrame, y) -> AutoCovariate:
+        """Score every candidate on inner folds, refit the best on all rows; returns self.
+
+        Raises
+        ------
+        AutoSelectionError
+            Every candidate failed (each failure is named in the message).
+        """
+        from geosoil.evaluate.crossval import cross_validate
+        from geosoil.evaluate.splits import random_kfold
+
+        y = np.asarray(y, dtype=np.float64)
+        folds = random_kfold(len(y), n_splits=min(self.inner_splits, len(y)), seed=self.seed)
+        scores, failures = {}, {}
+        for name in self.candidates:
+            try:
+                result = cross_validate(lambda name=name: self.make(name), X, y, folds)
+            except (GeoSoilError, ValueError, RuntimeError, FloatingPointError) as err:
+                failures[name] = f"{type(err).__name__}: {err}"
+                log.warning("auto: candidate %s failed (%s)", name, err)
+                continue
+            pooled = result.pooled()
+            if not np.isfinite(pooled["rmse"]):
+                failures[name] = "non-finite predictions"
+                continue
+            scores[name] = pooled
+        if not scores:
+            raise AutoSelectionError(
+                "every candidate learner failed: "
+                + "; ".join(f"{k}: {v}" for k, v in failures.items()),
+                field="model.params.candidates",
+                fix="check the covariates and target, or name candidates that suit the data",
+            )
+        best = min(scores, key=lambda name: scores[name]["rmse"])
+        log.info(
+            "auto: inner %d-fold RMSE %s; chose %s",
+            len(folds),
+            ", ".join(f"{k} {v['rmse']:.4g}" for k, v in scores.items()),
+            best,
+        )
+        self.inner_scores_ = scores
+        self.failures_ = failures
+        self.best_name_ = best
+        self.best_estimator_ = self.make(best, delivered=True).fit(X, y)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        return self.best_estimator_.predict(X)
+
+    def predict_dist(self, X, *, levels: Sequence[float] = (0.05, 0.95)):
+        return self.best_estimator_.predict_dist(X, levels=levels)
