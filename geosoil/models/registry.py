@@ -63,6 +63,7 @@ def _load_builtin_estimators() -> None:
     # Importing the model modules runs their @register decorators.
     import geosoil.models.covariate.linear
     import geosoil.models.covariate.mlp
+    import geosoil.models.covariate.stack
     import geosoil.models.covariate.trees
     import geosoil.models.lsm.mdpl
     import geosoil.models.soc.binn

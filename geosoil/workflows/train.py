@@ -56,7 +56,7 @@ def estimator_factory(config: TrainConfig, table: TrainingTable):
     if config.model.estimator == "auto":
         options = {
             key: params.pop(key)
-            for key in ("candidates", "candidate_params", "inner_splits", "seed")
+            for key in ("candidates", "candidate_params", "inner_splits", "stack", "seed")
             if key in params
         }
         shared = {"categorical_features": categorical, **params}
@@ -130,6 +130,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
                 "chosen": fitted.best_name_,
                 "delivered_as": model.registry_name,
                 "inner_pooled": fitted.inner_scores_,
+                "stack_weights": getattr(fitted, "weights_", None),
                 "failures": fitted.failures_,
             }
         importance = getattr(model, "feature_importance", None)

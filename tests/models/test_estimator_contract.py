@@ -30,6 +30,7 @@ FAST = {
     "random_forest": {"n_estimators": 30},
     "quantile_forest": {"n_estimators": 30},
     "gbm": {"n_estimators": 100},
+    "stack": {"members": ("linear", "gbm"), "member_params": {"gbm": {"n_estimators": 100}}},
 }
 # Settings added for the test that the toy problem is learnt.
 LEARN = {
@@ -38,6 +39,7 @@ LEARN = {
     "quantile_forest": {"categorical_features": ["c"]},
     "gbm": {"categorical_features": ["c"]},
     "linear": {"categorical_features": ["c"]},
+    "stack": {"categorical_features": ["c"]},
     "spectral_cnn": {"max_epochs": 25, "patience": 25},
     "spectral_resnet": {"max_epochs": 25, "patience": 25},
 }

@@ -4,7 +4,9 @@
 inner folds of the rows it is given, keeps the one with the lowest pooled inner RMSE, and
 refits it on all those rows. Run inside an outer cross-validation, the choice is made
 afresh in every outer training set and never sees the outer test fold, so the outer score
-of ``auto`` is an honest (nested) estimate of the whole procedure, choice included.
+of ``auto`` is an honest (nested) estimate of the whole procedure, choice included. A blend
+of the candidates (a stack) competes too; its weights come from the same inner predictions,
+so its inner score is slightly optimistic, but the outer score stays honest.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from geosoil.errors import ConfigError, GeoSoilError
+from geosoil.models.covariate.stack import CovariateStack, blend_weights, out_of_fold
 from geosoil.models.registry import get_estimator_class
 
 __all__ = ["DEFAULT_CANDIDATES", "AutoCovariate", "AutoSelectionError"]
@@ -48,6 +51,10 @@ class AutoCovariate:
         Per-candidate settings, ``{name: {param: value}}``.
     inner_splits
         Inner folds (random, shuffled by ``seed``) used to score the candidates.
+    stack
+        Also consider a non-negative blend of the candidates (:class:`CovariateStack`),
+        weighted on the same inner out-of-fold predictions; delivered when its inner RMSE is
+        the lowest.
     seed
         Seeds the inner folds; candidates get it too.
     """
@@ -58,13 +65,15 @@ class AutoCovariate:
         candidates: Sequence[str] = DEFAULT_CANDIDATES,
         params: dict[str, Any] | None = None,
         candidate_params: dict[str, dict[str, Any]] | None = None,
-        inner_splits: int = 5,
+        inner_splits: int = 3,
+        stack: bool = True,
         seed: int = 0,
     ) -> None:
         self.candidates = list(candidates)
         self.params = dict(params or {})
         self.candidate_params = dict(candidate_params or {})
         self.inner_splits = inner_splits
+        self.stack = stack
         self.seed = seed
         unknown = sorted(set(self.candidate_params) - set(self.candidates))
         if unknown:
@@ -93,31 +102,33 @@ class AutoCovariate:
         return bool(getattr(getattr(self, "best_estimator_", None), "supports_dist", False))
 
     def fit(self, X: pd.DataFrame, y) -> AutoCovariate:
-        """Score every candidate on inner folds, refit the best on all rows; returns self.
+        """Score every candidate (and their stack) on inner folds, refit the best on all rows.
+
+        Returns self.
 
         Raises
         ------
         AutoSelectionError
             Every candidate failed (each failure is named in the message).
         """
-        from geosoil.evaluate.crossval import cross_validate
+        from geosoil.evaluate.metrics import regression_metrics
         from geosoil.evaluate.splits import random_kfold
 
         y = np.asarray(y, dtype=np.float64)
         folds = random_kfold(len(y), n_splits=min(self.inner_splits, len(y)), seed=self.seed)
-        scores, failures = {}, {}
+        scores, failures, oof = {}, {}, {}
         for name in self.candidates:
             try:
-                result = cross_validate(lambda name=name: self.make(name), X, y, folds)
+                predicted = out_of_fold(lambda name=name: self.make(name), X, y, folds)
             except (GeoSoilError, ValueError, RuntimeError, FloatingPointError) as err:
                 failures[name] = f"{type(err).__name__}: {err}"
                 log.warning("auto: candidate %s failed (%s)", name, err)
                 continue
-            pooled = result.pooled()
-            if not np.isfinite(pooled["rmse"]):
+            if not np.isfinite(predicted).all():
                 failures[name] = "non-finite predictions"
                 continue
-            scores[name] = pooled
+            oof[name] = predicted
+            scores[name] = regression_metrics(y, predicted)
         if not scores:
             raise AutoSelectionError(
                 "every candidate learner failed: "
@@ -126,6 +137,14 @@ class AutoCovariate:
                 fix="check the covariates and target, or name candidates that suit the data",
             )
         best = min(scores, key=lambda name: scores[name]["rmse"])
+        weights = None
+        if self.stack and len(oof) >= 2:
+            names = list(oof)
+            weights = blend_weights(np.column_stack([oof[n] for n in names]), y)
+            blend = np.column_stack([oof[n] for n in names]) @ weights
+            scores["stack"] = regression_metrics(y, blend)
+            if scores["stack"]["rmse"] < scores[best]["rmse"]:
+                best = "stack"
         log.info(
             "auto: inner %d-fold RMSE %s; chose %s",
             len(folds),
@@ -135,7 +154,20 @@ class AutoCovariate:
         self.inner_scores_ = scores
         self.failures_ = failures
         self.best_name_ = best
-        self.best_estimator_ = self.make(best, delivered=True).fit(X, y)
+        if best == "stack":
+            stack = CovariateStack(
+                members=names,
+                member_params={
+                    n: self.candidate_params[n] for n in names if n in self.candidate_params
+                },
+                inner_splits=self.inner_splits,
+                **{k: v for k, v in self.params.items() if k in CovariateStack.param_names()},
+                seed=self.seed,
+            )
+            self.weights_ = dict(zip(names, weights.tolist(), strict=True))
+            self.best_estimator_ = stack.fit_with_weights(X, y, weights)
+        else:
+            self.best_estimator_ = self.make(best, delivered=True).fit(X, y)
         return self
 
     def predict(self, X) -> np.ndarray:
