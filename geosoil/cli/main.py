@@ -46,6 +46,7 @@ def _register_commands() -> None:
         "evaluate",
         "explain",
         "map",
+        "predict",
         "recommend",
         "soc_cells",
         "calibrate",
