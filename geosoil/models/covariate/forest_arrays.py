@@ -17,6 +17,7 @@ import torch
 
 __all__ = ["ForestArrays", "parse_lightgbm_model"]
 
+_PAIRS_PER_PASS = 131072
 _ARRAYS = ("left", "right", "feature", "threshold", "value", "roots")
 
 
@@ -140,16 +141,41 @@ class ForestArrays:
 
         ``features`` is a float64 (N, n_features) matrix without NaN.
         """
+        # A few hundred rows at a time keep the (rows x trees) work arrays in the CPU cache.
+        step = max(1, _PAIRS_PER_PASS // self.n_trees)
+        if len(features) <= step:
+            return self._apply(features)
+        return np.concatenate(
+            [self._apply(features[start : start + step]) for start in range(0, len(features), step)]
+        )
+
+    def _apply(self, features: np.ndarray) -> np.ndarray:
         children, feature, threshold = self._walk_arrays()
         n_rows, n_trees = len(features), self.n_trees
         flat = np.ascontiguousarray(features, dtype=np.float64).reshape(-1)
         node = np.broadcast_to(self.roots, (n_rows, n_trees)).reshape(-1).copy()
-        row_start = np.repeat(np.arange(n_rows, dtype=np.int64) * features.shape[1], n_trees)
-        # Leaves point to themselves, so every (row, tree) pair takes the same number of steps
-        # and no pair needs to be tracked: a few whole-array gathers per level.
+        offset = np.repeat(np.arange(n_rows, dtype=np.int32) * features.shape[1], n_trees)
+        index = None  # positions in ``node`` of the pairs still walking (None: all)
+        # Leaves point to themselves, so a pair at its leaf may take more steps unchanged;
+        # pairs leave the work set only once a quarter of it has arrived, which keeps each
+        # level to a few whole-array gathers.
+        current = node
         for _ in range(self.depth - 1):
-            go_right = flat[row_start + feature[node]] > threshold[node]
-            node = children[2 * node + go_right]
+            step = children[2 * current + (flat[offset + feature[current]] > threshold[current])]
+            arrived = step == current
+            current = step
+            n_arrived = int(np.count_nonzero(arrived))
+            if n_arrived <= len(arrived) // 4:
+                continue
+            positions = np.arange(len(arrived)) if index is None else index
+            node[positions[arrived]] = current[arrived]
+            if n_arrived == len(arrived):
+                return node.reshape(n_rows, n_trees)
+            keep = ~arrived
+            index, current, offset = positions[keep], current[keep], offset[keep]
+        if index is None:
+            return current.reshape(n_rows, n_trees)
+        node[index] = current
         return node.reshape(n_rows, n_trees)
 
     def _walk_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -161,7 +187,7 @@ class ForestArrays:
             children = np.empty(2 * len(index), dtype=np.int32)
             children[0::2] = np.where(leaf, index, self.left)
             children[1::2] = np.where(leaf, index, self.right)
-            cached = (children, self.feature.astype(np.int64), self.threshold)
+            cached = (children, self.feature.astype(np.int32), self.threshold)
             object.__setattr__(self, "_walk", cached)
         return cached
 
