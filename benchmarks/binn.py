@@ -40,10 +40,14 @@ given and the driver of each parameter.
   epochs until it first reaches it, ``proda_seconds`` the whole of the shortest PRODA run
   that reaches it (MCMC plus network).
 - ``binn_ny``: the 1406 New York profiles (``$GEOSOIL_REAL_DATA/binn_ny``, default
-  ``../shared/data/real``), incomplete and empty profiles dropped, BINN with all 21
-  parameters learned, 10-fold :func:`~geosoil.evaluate.cross_validate_profiles` with
-  observations below the 8.6 m column ignored: NSE mean and sd over folds, pooled metrics,
-  seconds per epoch. Peer figures (``/work/shared/ANCHORS.md``) are copied beside them.
+  ``../shared/data/real``), incomplete and empty profiles dropped, 10-fold
+  :func:`~geosoil.evaluate.cross_validate_profiles` per seed (``--seeds``), observations below
+  the 8.6 m column ignored. Under the same folds: BINN and ScIReN (all 21 parameters learned)
+  and two baselines from :mod:`geosoil.baselines.soc`, the mean SOC per depth interval (no
+  covariates) and LightGBM on covariates plus depth. Per model: NSE mean and sd over folds,
+  pooled NSE, RMSE, the share of test profiles it predicts better than the depth baseline,
+  each averaged over seeds (per-seed and per-fold figures kept), and the winner. Peer figures
+  (``/work/shared/ANCHORS.md``) are copied beside them.
 
 Training of the synthetic experiments: a fixed number of epochs (``--patience`` defaults to
 ``--epochs``: the validation NSE is noisy at these learning rates), the epoch with the best
@@ -181,6 +185,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=1, help="binn_ny: fold seeds from --seed")
+    parser.add_argument(
+        "--binn-ny-models",
+        default="depth_only,gbm,binn,sciren",
+        help="binn_ny: comma-separated subset of depth_only,gbm,binn,sciren",
+    )
     parser.add_argument("--noise", type=float, default=0.1, help="relative SOC noise")
     parser.add_argument(
         "--covariates",
@@ -569,51 +579,102 @@ def speed(args: argparse.Namespace) -> dict:
 
 # ------------------------------------------------------------------------- binn_ny
 def binn_ny(args: argparse.Namespace) -> dict:
+    """BINN, ScIReN and the two baselines under the same 10 folds, for each of ``--seeds``."""
+    from geosoil.baselines.soc import DepthMeanSOC, ProfileGBM, share_beating
     from geosoil.evaluate.profiles import cross_validate_profiles
     from geosoil.io.profiles import read_binn_ny
-    from geosoil.models import BINN
+    from geosoil.models import BINN, ScIReN
 
     root = Path(os.environ.get("GEOSOIL_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
     folder = root / "binn_ny"
     if not folder.is_dir():
         sys.exit(f"binn_ny data not found at {folder}: set GEOSOIL_REAL_DATA to its parent folder")
     profiles = read_binn_ny(folder, drop_incomplete=True, drop_empty=True)
-    models: list = []
+    wanted = [m.strip() for m in args.binn_ny_models.split(",") if m.strip()]
 
-    def make():
-        model = BINN(
+    def network(cls, seed: int, learning_rate: float, penalty_weight: float):
+        return cls(
             max_epochs=args.epochs,
             patience=args.patience,
             batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            penalty_weight=args.penalty_weight,
+            learning_rate=learning_rate,
+            penalty_weight=penalty_weight,
             dropout=args.dropout,
             below_column="ignore",
             unseen_categories="mean",
             drop_empty=True,
-            seed=args.seed,
+            seed=seed,
             threads=args.threads,
         )
-        models.append(model)
-        return model
 
-    cv = cross_validate_profiles(make, profiles, n_folds=10, seed=args.seed)
-    summary = cv.summary()
-    epoch_seconds = [row["seconds"] for m in models for row in m.history_]
+    makers = {
+        "depth_only": lambda seed: DepthMeanSOC(),
+        "gbm": lambda seed: ProfileGBM(seed=seed, threads=args.threads),
+        "binn": lambda seed: network(BINN, seed, args.learning_rate, args.penalty_weight),
+        "sciren": lambda seed: network(
+            ScIReN,
+            seed,
+            args.sciren_learning_rate or args.learning_rate,
+            args.sciren_penalty_weight or args.penalty_weight,
+        ),
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in makers if name in wanted}
+    for offset in range(args.seeds):
+        seed = args.seed + offset
+        oof = {}
+        for name in runs:
+            started = time.perf_counter()
+            cv = cross_validate_profiles(
+                lambda name=name, seed=seed: makers[name](seed), profiles, n_folds=10, seed=seed
+            )
+            oof[name] = cv.predictions
+            summary = cv.summary()
+            runs[name].append(
+                {
+                    "seed": seed,
+                    "nse_mean": summary["mean"]["nse"],
+                    "nse_sd": summary["sd"]["nse"],
+                    "nse_pooled": summary["pooled"]["nse"],
+                    "rmse_mean": summary["mean"]["rmse"],
+                    "rmse_pooled": summary["pooled"]["rmse"],
+                    "per_fold": cv.per_fold.to_dict(orient="records"),
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+            log.info(
+                "seed %d %s: NSE %.3f +- %.3f",
+                seed,
+                name,
+                summary["mean"]["nse"],
+                summary["sd"]["nse"],
+            )
+        if "depth_only" in oof:
+            base = oof["depth_only"]["predicted"].to_numpy()
+            for name, table in oof.items():
+                runs[name][-1]["share_profiles_beating_depth_only"] = share_beating(
+                    table["observed"], table["predicted"], base, table["profile_id"]
+                )
+
+    def averaged(entries: list[dict]) -> dict:
+        keys = [k for k in entries[0] if k not in ("seed", "per_fold")]
+        out = {k: float(np.mean([e[k] for e in entries])) for k in keys}
+        out["per_seed"] = entries
+        return out
+
+    summaries = {name: averaged(entries) for name, entries in runs.items()}
+    models = {k: v for k, v in summaries.items() if k in ("binn", "sciren")}
+    baselines = {k: v for k, v in summaries.items() if k in ("depth_only", "gbm")}
+    winner = max(summaries, key=lambda k: summaries[k]["nse_mean"])
     return {
         "folder": str(folder),
         "n_profiles": profiles.n_profiles,
         "n_observations": int(np.isfinite(profiles.soc).sum()),
         "learned_parameters": "all 21",
-        "nse_mean": summary["mean"]["nse"],
-        "nse_sd": summary["sd"]["nse"],
-        "summary": summary,
-        "pooled": cv.pooled(),
-        "per_fold": cv.per_fold.to_dict(orient="records"),
-        "seconds_per_epoch": float(np.mean(epoch_seconds)),
-        "epochs_per_fold": [len(m.history_) for m in models],
-        "best_epoch_per_fold": [m.best_epoch_ for m in models],
-        "n_train_per_epoch": [m.n_train_ for m in models],
+        "folds": "10 random folds of profiles per seed (cross_validate_profiles), shared by all",
+        "seeds": [args.seed + k for k in range(args.seeds)],
+        "models": models,
+        "baselines": baselines,
+        "winner": winner,
         "peer": PEER_BINN_NY,
     }
 

@@ -13,7 +13,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def code_state() -> dict:
-    """The commit measured and the files that differed from it (read-only git calls)."""
+    """The commit measured, the files that differed from it and a ``dirty`` flag.
+
+    A result with ``dirty: true`` was not measured on the commit it names; README figures come
+    only from clean runs.
+    """
 
     def git(*args: str) -> str:
         try:
@@ -25,7 +29,11 @@ def code_state() -> dict:
         return done.stdout
 
     changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line.strip()]
-    return {"commit": git("rev-parse", "HEAD").strip(), "uncommitted": changed}
+    return {
+        "commit": git("rev-parse", "HEAD").strip(),
+        "dirty": bool(changed),
+        "uncommitted": changed,
+    }
 
 
 def cpu_name() -> str:

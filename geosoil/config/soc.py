@@ -66,6 +66,13 @@ class ProfileCVConfig(StrictModel):
     enabled: bool = False
     n_folds: int = Field(default=10, ge=2)
     seed: int = Field(default=0, ge=0)
+    baselines: list[Literal["depth_only", "gbm"]] = Field(
+        default=["depth_only", "gbm"],
+        description=(
+            "baselines scored under the same folds and compared in the report: depth_only (mean "
+            "SOC per depth interval, no covariates), gbm (LightGBM on covariates plus depth)"
+        ),
+    )
 
 
 class SocTrainConfig(StrictModel):

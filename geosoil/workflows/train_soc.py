@@ -165,12 +165,21 @@ def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
             cv = cross_validate_profiles(
                 make_estimator, profiles, n_folds=config.cv.n_folds, seed=config.cv.seed
             )
-            _write_cv(cv, staging, title=f"SOC: {config.model.estimator} cross-validation")
+            baselines = _cross_validate_baselines(config, profiles)
+            comparison = compare_with_baselines(config.model.estimator, cv, baselines)
+            _write_cv(
+                cv,
+                staging,
+                title=f"SOC: {config.model.estimator} cross-validation",
+                comparison=comparison,
+            )
         log.info("fitting %s on %d profiles", config.model.estimator, profiles.n_profiles)
         started = time.perf_counter()
         model = make_estimator().fit(profiles)
         fit_seconds = time.perf_counter() - started
         metrics = _metrics(config, model, profiles, fit_seconds, cv)
+        if cv is not None:
+            metrics["cv"]["comparison"] = comparison
         save_artifact(
             model,
             staging / ARTIFACT_NAME,
@@ -246,7 +255,76 @@ def _metrics(
     return metrics
 
 
-def _write_cv(cv: ProfileCVResult, staging: Path, *, title: str) -> None:
+def _cross_validate_baselines(
+    config: SocTrainConfig, profiles: ProfileSet
+) -> dict[str, ProfileCVResult]:
+    """The configured baselines under the model's folds (same ``n_folds`` and ``seed``)."""
+    from geosoil.baselines.soc import DepthMeanSOC, ProfileGBM
+
+    makers = {"depth_only": DepthMeanSOC, "gbm": lambda: ProfileGBM(seed=config.cv.seed)}
+    results = {}
+    for name in config.cv.baselines:
+        log.info("baseline %s under the same %d folds", name, config.cv.n_folds)
+        results[name] = cross_validate_profiles(
+            makers[name], profiles, n_folds=config.cv.n_folds, seed=config.cv.seed
+        )
+    return results
+
+
+def compare_with_baselines(
+    model_name: str, cv: ProfileCVResult, baselines: dict[str, ProfileCVResult]
+) -> dict[str, Any]:
+    """Per model: NSE mean, sd and pooled, RMSE, share of profiles beating the depth baseline.
+
+    Returns
+    -------
+    dict
+        ``models`` (name -> figures) and ``winner`` (highest mean NSE over folds).
+    """
+    from geosoil.baselines.soc import share_beating
+
+    results = {model_name: cv, **baselines}
+    depth = baselines.get("depth_only")
+    models = {}
+    for name, result in results.items():
+        summary = result.summary()
+        figures = {
+            "nse_mean": summary["mean"]["nse"],
+            "nse_sd": summary["sd"]["nse"],
+            "nse_pooled": summary["pooled"]["nse"],
+            "rmse_mean": summary["mean"]["rmse"],
+            "rmse_pooled": summary["pooled"]["rmse"],
+        }
+        if depth is not None:
+            table = result.predictions
+            figures["share_profiles_beating_depth_only"] = share_beating(
+                table["observed"],
+                table["predicted"],
+                depth.predictions["predicted"],
+                table["profile_id"],
+            )
+        models[name] = figures
+    winner = max(models, key=lambda name: models[name]["nse_mean"])
+    return {"models": models, "winner": winner}
+
+
+def _comparison_markdown(comparison: dict[str, Any]) -> str:
+    header = "| model | NSE mean +- sd | pooled NSE | RMSE (pooled) | profiles beating depth-only |"
+    lines = [header, "|---|---|---|---|---|"]
+    for name, f in comparison["models"].items():
+        share = f.get("share_profiles_beating_depth_only", float("nan"))
+        lines.append(
+            f"| {name} | {f['nse_mean']:.3f} +- {f['nse_sd']:.3f} | {f['nse_pooled']:.3f} | "
+            f"{f['rmse_pooled']:.1f} | {share:.0%} |"
+        )
+    lines.append("")
+    lines.append(f"Best by mean NSE over folds: **{comparison['winner']}**.")
+    return "\n".join(lines)
+
+
+def _write_cv(
+    cv: ProfileCVResult, staging: Path, *, title: str, comparison: dict[str, Any] | None = None
+) -> None:
     write_bytes_atomic(staging / "cv_metrics.csv", cv.per_fold.to_csv(index=False).encode())
     write_bytes_atomic(staging / "cv_predictions.csv", cv.predictions.to_csv(index=False).encode())
     pooled = cv.pooled()
@@ -257,6 +335,13 @@ def _write_cv(cv: ProfileCVResult, staging: Path, *, title: str) -> None:
         f"{cv.to_markdown()}\n\n"
         f"Pooled out-of-fold NSE {pooled['nse']:.3f} over {pooled['n']} observations.\n"
     )
+    if comparison is not None and len(comparison["models"]) > 1:
+        text += (
+            "\n## Against baselines under the same folds\n\n"
+            "depth_only: mean SOC per depth interval, no covariates; gbm: LightGBM on the "
+            "covariates plus depth (geosoil.baselines.soc).\n\n"
+            f"{_comparison_markdown(comparison)}\n"
+        )
     write_bytes_atomic(staging / "report.md", text.encode())
 
 

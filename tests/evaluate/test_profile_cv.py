@@ -15,7 +15,7 @@ from geosoil.evaluate.profiles import (
 )
 from geosoil.models import BINN
 
-from ..models.test_binn import FAST, replace, synthetic_profiles
+from ..models.soc.test_binn import FAST, replace, synthetic_profiles
 
 
 class DepthMean:

@@ -84,7 +84,7 @@ def toy_problem(cls, n=120, seed=0) -> Problem:
 
 
 # Estimators fitted on SOC profile sets (covariates + CLM5 forcings + observations at depth)
-# have no (X, y) toy problem; tests/models/test_binn.py::test_estimator_contract runs the
+# have no (X, y) toy problem; tests/models/soc/test_binn.py::test_estimator_contract runs the
 # same contract on them.
 PROFILE_ESTIMATORS = {"binn", "sciren", "mdpl"}
 

@@ -103,7 +103,16 @@ def test_cli_trains_binn_with_cv_into_a_complete_folder(run_cli, profile_dir, si
     per_fold = pd.read_csv(out / "cv_metrics.csv")
     assert per_fold["n_test"].sum() == N_PROFILES and len(per_fold) == 2
     assert len(pd.read_csv(out / "cv_predictions.csv")) == n_obs
-    assert "| pooled |" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "| pooled |" in report
+    # the baselines ran under the same folds and the report names the winner
+    comparison = metrics["cv"]["comparison"]
+    assert set(comparison["models"]) == {"binn", "depth_only", "gbm"}
+    assert comparison["models"]["binn"]["nse_mean"] == pytest.approx(metrics["cv"]["mean"]["nse"])
+    assert comparison["models"]["depth_only"]["share_profiles_beating_depth_only"] == 0.0
+    assert comparison["winner"] in comparison["models"]
+    assert "Against baselines under the same folds" in report
+    assert f"**{comparison['winner']}**" in report
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["model"]["params"]["max_epochs"] == 2 and saved["cv"]["n_folds"] == 2
 
