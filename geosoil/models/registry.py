@@ -61,6 +61,7 @@ def get_estimator_class(
 
 def _load_builtin_estimators() -> None:
     # Importing the model modules runs their @register decorators.
+    import geosoil.models.covariate.kriging
     import geosoil.models.covariate.linear
     import geosoil.models.covariate.mlp
     import geosoil.models.covariate.stack

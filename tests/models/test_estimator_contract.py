@@ -30,6 +30,7 @@ FAST = {
     "random_forest": {"n_estimators": 30},
     "quantile_forest": {"n_estimators": 30},
     "gbm": {"n_estimators": 100},
+    "ordinary_kriging": {"coordinate_columns": ("a", "b"), "variogram_models": ("spherical",)},
     "stack": {"members": ("linear", "gbm"), "member_params": {"gbm": {"n_estimators": 100}}},
 }
 # Settings added for the test that the toy problem is learnt.
@@ -127,7 +128,7 @@ def test_predict_before_fit_raises(estimator_cls):
 
 
 # Estimators whose fit involves no randomness: their seed changes nothing.
-SEEDLESS = {"linear"}
+SEEDLESS = {"linear", "ordinary_kriging"}
 
 
 def test_fit_is_deterministic_for_a_seed(estimator_cls):

@@ -163,3 +163,41 @@ def test_auto_with_every_candidate_failing(run_cli, tmp_path):
     params = {**FAST_AUTO, "target_transform": "log10"}
     path = config(tmp_path, samples, model__params=params)
     refused(run_cli, tmp_path, path, "every candidate learner failed", "linear")
+
+
+def test_kriging_from_coordinate_columns(run_cli, tmp_path):
+    samples = write_table(sample_table(), tmp_path / "samples.csv")
+    path = config(
+        tmp_path,
+        samples,
+        model__estimator="ordinary_kriging",
+        model__params={},
+        covariates__columns=["x", "y"],
+        covariates__categorical=[],
+    )
+    result = run_cli("train", path)
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "out" / "report" / "cv_metrics.csv").read_text()
+    assert "predefined" in report
+
+
+def test_a_kriging_request_without_coordinates(run_cli, tmp_path):
+    samples = write_table(sample_table(), tmp_path / "samples.csv")
+    path = config(tmp_path, samples, model__estimator="ordinary_kriging", model__params={})
+    refused(run_cli, tmp_path, path, "kriging needs the coordinate columns")
+
+
+def test_a_kriging_request_with_duplicated_coordinates(run_cli, tmp_path):
+    table = sample_table()
+    table.loc[1, ["x", "y"]] = table.loc[0, ["x", "y"]].to_numpy()
+    table.loc[1, "fold"] = table.loc[0, "fold"]
+    samples = write_table(table, tmp_path / "samples.csv")
+    path = config(
+        tmp_path,
+        samples,
+        model__estimator="ordinary_kriging",
+        model__params={},
+        covariates__columns=["x", "y"],
+        covariates__categorical=[],
+    )
+    refused(run_cli, tmp_path, path, "repeat the coordinates")
