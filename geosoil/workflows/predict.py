@@ -18,6 +18,7 @@ import pandas as pd
 
 from geosoil.artifacts import Artifact, load_artifact
 from geosoil.errors import CovariateError, InputFileNotFoundError, OutputError, OutputExistsError
+from geosoil.models.covariate.auto import COORDINATE_COLUMNS
 
 __all__ = ["OUTPUT_SUFFIXES", "predict_points"]
 
@@ -96,6 +97,11 @@ def _predict_covariates(model: Artifact, path: Path, catalog, layer, options):
 
     names = model.header.input_spec.names
     frame = _read_rows(path, layer, options)
+    if "geometry" in frame.columns:
+        # A kriging model reads the sample coordinates under these names.
+        for name, axis in zip(COORDINATE_COLUMNS, ("x", "y"), strict=True):
+            if name in names and name not in frame.columns:
+                frame[name] = getattr(frame.geometry, axis).to_numpy()
     missing = [n for n in names if n not in frame.columns]
     if missing and catalog is None:
         raise CovariateError(

@@ -15,7 +15,7 @@ from geosoil.config import TrainConfig, save_config
 from geosoil.errors import ConfigError, GeoSoilError
 from geosoil.evaluate import cross_validate, write_cv_report
 from geosoil.io.writers import staged_directory
-from geosoil.models.covariate.auto import AutoCovariate
+from geosoil.models.covariate.auto import COORDINATE_COLUMNS, AutoCovariate
 from geosoil.models.registry import get_estimator_class
 from geosoil.workflows.training_data import TrainingTable, build_folds, read_training_table
 
@@ -87,6 +87,9 @@ def train_from_config(config: TrainConfig) -> TrainResult:
     make_estimator = estimator_factory(config, table)
     fold_sets = build_folds(config, table)
     X, y = table.X, table.y
+    if config.model.estimator == "auto" and make_estimator().uses_coordinates:
+        # Spatial candidates read the coordinates; the others never see them.
+        X = X.assign(**dict(zip(COORDINATE_COLUMNS, table.xy.T, strict=True)))
     target = config.samples.target
     units = config.samples.target_units
     is_auto = config.model.estimator == "auto"
@@ -139,7 +142,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         save_artifact(
             model,
             staging / ARTIFACT_NAME,
-            input_spec=InputSpec(kind="covariates", layers=table.layers),
+            input_spec=InputSpec(kind="covariates", layers=_input_layers(model, table)),
             output_spec=OutputSpec(
                 names=[target],
                 units=[units],
@@ -167,6 +170,13 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         report={name: out_dir / "report" / path.name for name, path in report.items()},
         cv_summary=summary,
     )
+
+
+def _input_layers(model, table: TrainingTable) -> list[InputLayer]:
+    """The artifact's inputs: the covariates, or the coordinates for a kriging model."""
+    if model.registry_name == "ordinary_kriging":
+        return [InputLayer(name=name, units="m") for name in model.coordinate_columns]
+    return table.layers
 
 
 def candidate_results(auto: AutoCovariate, X, y, folds) -> dict:

@@ -201,3 +201,30 @@ def test_a_kriging_request_with_duplicated_coordinates(run_cli, tmp_path):
         covariates__categorical=[],
     )
     refused(run_cli, tmp_path, path, "repeat the coordinates")
+
+
+def test_auto_with_kriging_as_a_candidate(run_cli, tmp_path):
+    table = sample_table(80)
+    # A target that is a smooth surface of the coordinates only: kriging should win.
+    table["soc"] = np.sin((table["x"] - 500000) / 2000) + np.cos((table["y"] - 4100000) / 2500)
+    samples = write_table(table, tmp_path / "samples.csv")
+    params = {
+        "candidates": ["ordinary_kriging", "linear"],
+        "inner_splits": 3,
+        "candidate_params": {"ordinary_kriging": {"variogram_models": ["spherical", "gaussian"]}},
+    }
+    result = run_cli("train", config(tmp_path, samples, model__params=params))
+    assert result.exit_code == 0, result.output
+    header = read_header(tmp_path / "out" / "model.safetensors")
+    assert header.provenance.metrics["selection"]["chosen"] == "ordinary_kriging"
+    assert header.input_spec.names == ["sample_x", "sample_y"]
+    assert header.fitted_state["variogram"]["model"] in {"spherical", "gaussian"}
+    assert header.provenance.metrics["predefined"]["pooled"]["r2"] > 0.8
+    # geosoil predict reads the coordinates of the points for a kriging model.
+    rows = write_table(table.drop(columns="soc").head(10), tmp_path / "rows.csv")
+    out = tmp_path / "kriged.csv"
+    model = tmp_path / "out" / "model.safetensors"
+    assert run_cli("predict", model, rows, "--out", out, "--crs", "EPSG:32654").exit_code == 0
+    coordinates = pd.DataFrame({"sample_x": table["x"].head(10), "sample_y": table["y"].head(10)})
+    expected = load_artifact(model).estimator.predict(coordinates)
+    np.testing.assert_allclose(pd.read_csv(out)["soc_pred"], expected, rtol=1e-6)

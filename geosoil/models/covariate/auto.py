@@ -32,6 +32,31 @@ DEFAULT_CANDIDATES: tuple[str, ...] = ("random_forest", "gbm", "linear", "covari
 
 _DELIVERED_AS = {"random_forest": "quantile_forest"}
 
+COORDINATE_COLUMNS: tuple[str, str] = ("sample_x", "sample_y")
+"""Columns holding the sample coordinates in the tables ``auto`` sees when a candidate
+interpolates in space (``ordinary_kriging``); the other candidates never see them."""
+
+SPATIAL_CANDIDATES = frozenset({"ordinary_kriging"})
+
+
+class _WithoutCoordinates:
+    """A covariate learner fed the table without the coordinate columns."""
+
+    def __init__(self, estimator) -> None:
+        self.estimator = estimator
+
+    def fit(self, X, y):
+        self.estimator.fit(without_coordinates(X), y)
+        return self
+
+    def predict(self, X):
+        return self.estimator.predict(without_coordinates(X))
+
+
+def without_coordinates(X: pd.DataFrame) -> pd.DataFrame:
+    """``X`` less :data:`COORDINATE_COLUMNS` (where present)."""
+    return X.drop(columns=list(COORDINATE_COLUMNS), errors="ignore")
+
 
 class AutoSelectionError(GeoSoilError):
     """Every candidate learner failed."""
@@ -86,16 +111,31 @@ class AutoCovariate:
             self.make(name)  # unknown names and settings fail before any data is read
 
     def make(self, name: str, *, delivered: bool = False):
-        """An unfitted candidate with its settings (the delivered class with ``delivered``)."""
+        """An unfitted candidate with its settings (the delivered class with ``delivered``).
+
+        A covariate learner is wrapped to ignore the coordinate columns, unless
+        ``delivered`` (it is then fitted on the covariates alone); a spatial candidate reads
+        only them.
+        """
         cls = get_estimator_class(
             _DELIVERED_AS.get(name, name) if delivered else name, field="model.params.candidates"
         )
         allowed = set(cls.param_names())
         shared = {k: v for k, v in {**self.params, "seed": self.seed}.items() if k in allowed}
-        return cls.from_params(
+        if name in SPATIAL_CANDIDATES:
+            shared["coordinate_columns"] = COORDINATE_COLUMNS
+        estimator = cls.from_params(
             {**shared, **self.candidate_params.get(name, {})},
             source=f"model.params.candidate_params.{name}",
         )
+        if delivered or name in SPATIAL_CANDIDATES:
+            return estimator
+        return _WithoutCoordinates(estimator)
+
+    @property
+    def uses_coordinates(self) -> bool:
+        """Whether a candidate needs the :data:`COORDINATE_COLUMNS` in the tables."""
+        return any(name in SPATIAL_CANDIDATES for name in self.candidates)
 
     @property
     def supports_dist(self) -> bool:
@@ -138,8 +178,8 @@ class AutoCovariate:
             )
         best = min(scores, key=lambda name: scores[name]["rmse"])
         weights = None
-        if self.stack and len(oof) >= 2:
-            names = list(oof)
+        names = [n for n in oof if n not in SPATIAL_CANDIDATES]  # a stack reads covariates
+        if self.stack and len(names) >= 2:
             weights = blend_weights(np.column_stack([oof[n] for n in names]), y)
             blend = np.column_stack([oof[n] for n in names]) @ weights
             scores["stack"] = regression_metrics(y, blend)
@@ -165,13 +205,18 @@ class AutoCovariate:
                 seed=self.seed,
             )
             self.weights_ = dict(zip(names, weights.tolist(), strict=True))
-            self.best_estimator_ = stack.fit_with_weights(X, y, weights)
-        else:
+            self.best_estimator_ = stack.fit_with_weights(without_coordinates(X), y, weights)
+        elif best in SPATIAL_CANDIDATES:
             self.best_estimator_ = self.make(best, delivered=True).fit(X, y)
+        else:
+            self.best_estimator_ = self.make(best, delivered=True).fit(without_coordinates(X), y)
         return self
 
     def predict(self, X) -> np.ndarray:
-        return self.best_estimator_.predict(X)
+        return self.best_estimator_.predict(self._inputs(X))
 
     def predict_dist(self, X, *, levels: Sequence[float] = (0.05, 0.95)):
-        return self.best_estimator_.predict_dist(X, levels=levels)
+        return self.best_estimator_.predict_dist(self._inputs(X), levels=levels)
+
+    def _inputs(self, X):
+        return X if self.best_name_ in SPATIAL_CANDIDATES else without_coordinates(X)

@@ -110,7 +110,7 @@ class OrdinaryKriging(GeoSoilEstimator):
                 "cr": float(cr),
             }
         best = min(fits, key=lambda m: fits[m]["cr"] if np.isfinite(fits[m]["cr"]) else np.inf)
-        self.feature_names_in_ = [str(c) for c in X.columns]
+        self.feature_names_in_ = [str(c) for c in self.coordinate_columns]
         self.xy_, self.z_ = xy, z
         self.variogram_ = {"model": best, **fits[best]}
         self.variogram_fits_ = fits
