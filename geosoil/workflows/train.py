@@ -87,7 +87,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
     make_estimator = estimator_factory(config, table)
     fold_sets = build_folds(config, table)
     X, y = table.X, table.y
-    if config.model.estimator == "auto" and make_estimator().uses_coordinates:
+    if getattr(make_estimator(), "uses_coordinates", False):
         # Spatial candidates read the coordinates; the others never see them.
         X = X.assign(**dict(zip(COORDINATE_COLUMNS, table.xy.T, strict=True)))
     target = config.samples.target
@@ -174,8 +174,11 @@ def train_from_config(config: TrainConfig) -> TrainResult:
 
 def _input_layers(model, table: TrainingTable) -> list[InputLayer]:
     """The artifact's inputs: the covariates, or the coordinates for a kriging model."""
+    coordinates = [InputLayer(name=name, units="m") for name in COORDINATE_COLUMNS]
     if model.registry_name == "ordinary_kriging":
-        return [InputLayer(name=name, units="m") for name in model.coordinate_columns]
+        return coordinates
+    if getattr(model, "uses_coordinates", False):
+        return [*table.layers, *coordinates]
     return table.layers
 
 

@@ -31,6 +31,13 @@ FAST = {
     "quantile_forest": {"n_estimators": 30},
     "gbm": {"n_estimators": 100},
     "ordinary_kriging": {"coordinate_columns": ("a", "b"), "variogram_models": ("spherical",)},
+    "residual_kriging": {
+        "coordinate_columns": ("a", "b"),
+        "base": "gbm",
+        "base_params": {"n_estimators": 50},
+        "variogram_models": ("spherical",),
+        "inner_splits": 3,
+    },
     "stack": {"members": ("linear", "gbm"), "member_params": {"gbm": {"n_estimators": 100}}},
 }
 # Settings added for the test that the toy problem is learnt.

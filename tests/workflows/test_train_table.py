@@ -228,3 +228,33 @@ def test_auto_with_kriging_as_a_candidate(run_cli, tmp_path):
     coordinates = pd.DataFrame({"sample_x": table["x"].head(10), "sample_y": table["y"].head(10)})
     expected = load_artifact(model).estimator.predict(coordinates)
     np.testing.assert_allclose(pd.read_csv(out)["soc_pred"], expected, rtol=1e-6)
+
+
+def test_residual_kriging_is_scored_under_the_same_folds(run_cli, tmp_path):
+    table = sample_table(80)
+    # Covariate trend plus a smooth spatial field the covariates do not explain.
+    table["soc"] += 2 * np.sin((table["x"] - 500000) / 2000)
+    samples = write_table(table, tmp_path / "samples.csv")
+    path = config(
+        tmp_path,
+        samples,
+        model__estimator="residual_kriging",
+        model__params={"base": "linear", "variogram_models": ["spherical", "gaussian"]},
+    )
+    result = run_cli("train", path)
+    assert result.exit_code == 0, result.output
+    header = read_header(tmp_path / "out" / "model.safetensors")
+    assert header.input_spec.names == ["elev", "ndvi", "landuse", "sample_x", "sample_y"]
+    kriging = header.fitted_state["kriging"]["state"]["variogram"]
+    assert kriging["model"] in {"spherical", "gaussian"} and len(kriging["parameters"]) == 3
+    loaded = load_artifact(tmp_path / "out" / "model.safetensors").estimator
+    rows = table.assign(sample_x=table["x"], sample_y=table["y"])
+    rows["landuse"] = rows["landuse"].map({"arable": 1, "forest": 2, "grass": 3})
+    fitted_values = loaded.predict(rows[header.input_spec.names])
+    assert np.corrcoef(fitted_values, table["soc"])[0, 1] > 0.95
+    with_kriging = header.provenance.metrics["predefined"]["pooled"]["r2"]
+    path = config(tmp_path, samples, model__estimator="linear", model__params={},
+                  output__dir=str(tmp_path / "plain"))  # fmt: skip
+    assert run_cli("train", path).exit_code == 0
+    plain = read_header(tmp_path / "plain" / "model.safetensors")
+    assert with_kriging > plain.provenance.metrics["predefined"]["pooled"]["r2"] + 0.1

@@ -155,3 +155,133 @@ class OrdinaryKriging(GeoSoilEstimator):
         model.feature_names_in_ = [str(n) for n in state["feature_names_in"]]
         model.xy_, model.z_, model.variogram_ = xy, z, variogram
         return model
+
+
+@register
+class ResidualKriging(GeoSoilEstimator):
+    """Regression kriging: a covariate learner plus ordinary kriging of its residuals.
+
+    The residuals kriged are out-of-fold residuals of the learner (inner random folds), so
+    the variogram describes the errors the learner makes on samples it did not see, not its
+    smaller training residuals. The learner is then refit on all rows. A prediction is the
+    learner's prediction plus the kriged residual at the row's coordinates, on the target's
+    scale. Reads the covariates plus the two coordinate columns.
+
+    Parameters
+    ----------
+    base, base_params
+        Registry name and settings of the covariate learner.
+    coordinate_columns, variogram_models, nlags
+        As for :class:`OrdinaryKriging`.
+    inner_splits
+        Inner folds giving the out-of-fold residuals.
+    categorical_features, target_transform, seed
+        Passed to the learner (``target_transform`` applies to the learner only).
+    """
+
+    registry_name = "residual_kriging"
+    uses_coordinates = True
+
+    def __init__(
+        self,
+        *,
+        base: str = "random_forest",
+        base_params: dict[str, Any] | None = None,
+        coordinate_columns: Sequence[str] = ("sample_x", "sample_y"),
+        variogram_models: Sequence[str] = VARIOGRAM_MODELS,
+        nlags: int = 12,
+        inner_splits: int = 5,
+        categorical_features: Sequence[str] = (),
+        target_transform: Literal["none", "log10"] = "none",
+        seed: int = 0,
+    ) -> None:
+        self.base = base
+        self.base_params = base_params
+        self.coordinate_columns = coordinate_columns
+        self.variogram_models = variogram_models
+        self.nlags = nlags
+        self.inner_splits = inner_splits
+        self.categorical_features = categorical_features
+        self.target_transform = target_transform
+        self.seed = seed
+
+    def _make_base(self) -> GeoSoilEstimator:
+        from geosoil.models.registry import get_estimator_class
+
+        cls = get_estimator_class(self.base, field="model.params.base")
+        shared = {
+            "categorical_features": list(self.categorical_features),
+            "target_transform": self.target_transform,
+            "seed": self.seed,
+        }
+        params = {k: v for k, v in shared.items() if k in cls.param_names()}
+        return cls.from_params({**params, **(self.base_params or {})}, source="base_params")
+
+    def _make_kriging(self) -> OrdinaryKriging:
+        return OrdinaryKriging(
+            coordinate_columns=self.coordinate_columns,
+            variogram_models=self.variogram_models,
+            nlags=self.nlags,
+        )
+
+    def _covariates(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X.drop(columns=list(self.coordinate_columns), errors="ignore")
+
+    def fit(self, X: pd.DataFrame, y) -> ResidualKriging:
+        """Learner, out-of-fold residuals, their variogram and kriging; returns self."""
+        from geosoil.evaluate.splits import random_kfold
+        from geosoil.models.covariate.stack import out_of_fold
+
+        y = check_training_target(y, len(X))
+        coordinates = X[list(self.coordinate_columns)] if isinstance(X, pd.DataFrame) else None
+        self._make_kriging()._coordinates(X)  # refuses a table without coordinates now
+        covariates = self._covariates(X)
+        folds = random_kfold(len(y), n_splits=min(self.inner_splits, len(y)), seed=self.seed)
+        residuals = y - out_of_fold(self._make_base, covariates, y, folds)
+        self.kriging_ = self._make_kriging().fit(coordinates, residuals)
+        self.base_ = self._make_base().fit(covariates, y)
+        self.feature_names_in_ = [str(c) for c in X.columns]
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        self._check_fitted()
+        if not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(np.asarray(X, dtype=np.float64), columns=self.feature_names_in_)
+        trend = self.base_.predict(self._covariates(X)).astype(np.float64)
+        return (trend + self.kriging_.predict(X).astype(np.float64)).astype(np.float32)
+
+    def export_state(self):
+        self._check_fitted()
+        base_tensors, base_state = self.base_.export_state()
+        kriging_tensors, kriging_state = self.kriging_.export_state()
+        tensors = {f"base.{k}": v for k, v in base_tensors.items()}
+        tensors.update({f"kriging.{k}": v for k, v in kriging_tensors.items()})
+        state = {
+            "feature_names_in": self.feature_names_in_,
+            "base": {"params": self.base_.get_params(), "state": base_state},
+            "kriging": {"params": self.kriging_.get_params(), "state": kriging_state},
+        }
+        return tensors, state
+
+    @classmethod
+    def from_state(cls, params, tensors, state) -> ResidualKriging:
+        from geosoil.models.registry import get_estimator_class
+
+        model = cls(**params)
+        parts = {}
+        for part in ("base", "kriging"):
+            prefix = f"{part}."
+            parts[part] = {
+                k.removeprefix(prefix): t for k, t in tensors.items() if k.startswith(prefix)
+            }
+        if len(parts["base"]) + len(parts["kriging"]) != len(tensors):
+            raise ValueError("tensors belong to neither the learner nor the kriging")
+        base_cls = get_estimator_class(model.base, field="geosoil.hyperparameters.base")
+        model.base_ = base_cls.from_state(
+            state["base"]["params"], parts["base"], state["base"]["state"]
+        )
+        model.kriging_ = OrdinaryKriging.from_state(
+            state["kriging"]["params"], parts["kriging"], state["kriging"]["state"]
+        )
+        model.feature_names_in_ = [str(n) for n in state["feature_names_in"]]
+        return model
