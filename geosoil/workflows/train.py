@@ -111,6 +111,10 @@ def train_from_config(config: TrainConfig) -> TrainResult:
                 summary[scheme]["candidates"] = {
                     name: result.pooled() for name, result in by_name.items()
                 }
+        log.info("final fit on all %d samples", len(y))
+        fitted = make_estimator().fit(X, y)
+        model = fitted.best_estimator_ if is_auto else fitted
+        extra += variogram_section(model, units)
         report = write_cv_report(
             results,
             staging / "report",
@@ -120,10 +124,6 @@ def train_from_config(config: TrainConfig) -> TrainResult:
             samples=samples,
             extra_sections=extra,
         )
-
-        log.info("final fit on all %d samples", len(y))
-        fitted = make_estimator().fit(X, y)
-        model = fitted.best_estimator_ if is_auto else fitted
         pd.DataFrame(getattr(model, "history_", [])).to_csv(
             staging / "training_history.csv", index=False
         )
@@ -216,6 +216,31 @@ def candidates_section(results: dict, candidates: dict, units: str) -> str:
             pooled = result.pooled()
             folds = " | ".join(f"{v:.3g}" for v in result.per_fold["r2"])
             lines.append(f"| {name} | {pooled['r2']:.3g} | {pooled['rmse']:.3g} | {folds} |")
+    return "\n".join(lines) + "\n"
+
+
+def variogram_section(model, units: str) -> str:
+    """Markdown: the variogram of a kriging model (or of a learner's residuals), if any."""
+    kriging = getattr(model, "kriging_", model)
+    variogram = getattr(kriging, "variogram_", None)
+    if variogram is None:
+        return ""
+    what = "residuals of the learner (out of fold)" if kriging is not model else "target"
+    psill, range_m, nugget = variogram["parameters"]
+    lines = [
+        "",
+        f"## Variogram of the {what}",
+        "",
+        f"Model chosen automatically: **{variogram['model']}** (lowest leave-one-out cR "
+        "among the models tried). Partial sill {:.4g}, range {:.4g} m, nugget {:.4g}{}.".format(
+            psill, range_m, nugget, f" ({units} squared)" if units else ""
+        ),
+        "",
+        "| Model | cR | Q1 | Q2 |",
+        "|---|---|---|---|",
+    ]
+    for name, fit in kriging.variogram_fits_.items() if hasattr(kriging, "variogram_fits_") else []:
+        lines.append(f"| {name} | {fit['cr']:.4g} | {fit['q1']:.3g} | {fit['q2']:.3g} |")
     return "\n".join(lines) + "\n"
 
 

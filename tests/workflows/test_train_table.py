@@ -252,6 +252,8 @@ def test_residual_kriging_is_scored_under_the_same_folds(run_cli, tmp_path):
     rows["landuse"] = rows["landuse"].map({"arable": 1, "forest": 2, "grass": 3})
     fitted_values = loaded.predict(rows[header.input_spec.names])
     assert np.corrcoef(fitted_values, table["soc"])[0, 1] > 0.95
+    report = (tmp_path / "out" / "report" / "report.md").read_text()
+    assert "## Variogram of the residuals" in report and f"**{kriging['model']}**" in report
     with_kriging = header.provenance.metrics["predefined"]["pooled"]["r2"]
     path = config(tmp_path, samples, model__estimator="linear", model__params={},
                   output__dir=str(tmp_path / "plain"))  # fmt: skip
