@@ -6,8 +6,9 @@ Cases: Meuse lead and zinc (40 m covariate raster, log10 target as the shipped c
 under 600 m spatial blocks and random 5-fold CV; LimeSoDa BB.250 and G.150 SOC, pH and clay
 (covariates already extracted at the points) on their published 10 folds. For every case,
 on the same folds: geosoil's ``auto`` (nested selection, from the shipped configs), each of
-its candidates alone, and two peers fitted here: scikit-learn's RandomForestRegressor with 500
-trees and default settings, and ordinary least squares (one-hot classes). Pooled
+its candidates alone (ordinary kriging of the target from the coordinates among them), and
+two peers fitted here: scikit-learn's RandomForestRegressor with 500 trees and default
+settings, and ordinary least squares (one-hot classes). Pooled
 out-of-fold R2 and RMSE, per-fold R2, and ``fit_s``: wall seconds of one fit on all samples
 (2 threads for the peer forest; geosoil's learners use 1). Reads the data from
 $GEOSOIL_REAL_DATA (default ../shared/data/real).
@@ -139,20 +140,21 @@ def score(make, X, y, folds) -> dict:
 
 
 def run_case(dataset, target, scheme, config) -> dict:
-    from geosoil.workflows.train import estimator_factory
+    from geosoil.workflows.train import estimator_factory, with_coordinates
     from geosoil.workflows.training_data import build_folds, read_training_table
 
     table = read_training_table(config)
     folds = build_folds(config, table)[scheme]
     categorical = [layer.name for layer in table.layers if layer.categorical]
     make_auto = estimator_factory(config, table)
-    X, y = table.X, table.y
+    X, y = with_coordinates(make_auto(), table), table.y
     models = {"auto": score(make_auto, X, y, folds)}
     template = make_auto()
     for name in template.candidates:
         models[name] = score(lambda name=name: template.make(name), X, y, folds)
-    models["peer_random_forest"] = score(lambda: PeerForest(categorical), X, y, folds)
-    models["peer_linear"] = score(lambda: PeerLinear(categorical), X, y, folds)
+    covariates = table.X  # the peers see the covariates only
+    models["peer_random_forest"] = score(lambda: PeerForest(categorical), covariates, y, folds)
+    models["peer_linear"] = score(lambda: PeerLinear(categorical), covariates, y, folds)
     chosen = make_auto().fit(X, y)
     return {
         "dataset": dataset,

@@ -15,11 +15,17 @@ from geosoil.config import TrainConfig, save_config
 from geosoil.errors import ConfigError, GeoSoilError
 from geosoil.evaluate import cross_validate, write_cv_report
 from geosoil.io.writers import staged_directory
-from geosoil.models.covariate.auto import COORDINATE_COLUMNS, AutoCovariate
+from geosoil.models.covariate.auto import COORDINATE_COLUMNS, DEFAULT_CANDIDATES, AutoCovariate
 from geosoil.models.registry import get_estimator_class
 from geosoil.workflows.training_data import TrainingTable, build_folds, read_training_table
 
-__all__ = ["TrainResult", "build_training_table", "estimator_factory", "train_from_config"]
+__all__ = [
+    "TrainResult",
+    "build_training_table",
+    "estimator_factory",
+    "train_from_config",
+    "with_coordinates",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,8 @@ def estimator_factory(config: TrainConfig, table: TrainingTable):
             for key in ("candidates", "candidate_params", "inner_splits", "stack", "seed")
             if key in params
         }
+        # Every sample has coordinates, so kriging of the target alone competes too.
+        options.setdefault("candidates", [*DEFAULT_CANDIDATES, "ordinary_kriging"])
         shared = {"categorical_features": categorical, **params}
         AutoCovariate(params=shared, **options)  # unknown candidates fail now
         return lambda: AutoCovariate(params=shared, **options)
@@ -87,9 +95,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
     make_estimator = estimator_factory(config, table)
     fold_sets = build_folds(config, table)
     X, y = table.X, table.y
-    if getattr(make_estimator(), "uses_coordinates", False):
-        # Spatial candidates read the coordinates; the others never see them.
-        X = X.assign(**dict(zip(COORDINATE_COLUMNS, table.xy.T, strict=True)))
+    X = with_coordinates(make_estimator(), table)
     target = config.samples.target
     units = config.samples.target_units
     is_auto = config.model.estimator == "auto"
@@ -170,6 +176,14 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         report={name: out_dir / "report" / path.name for name, path in report.items()},
         cv_summary=summary,
     )
+
+
+def with_coordinates(estimator, table: TrainingTable) -> pd.DataFrame:
+    """The covariates, plus the sample coordinates for an estimator that reads them
+    (kriging; the other candidates of ``auto`` never see them)."""
+    if not getattr(estimator, "uses_coordinates", False):
+        return table.X
+    return table.X.assign(**dict(zip(COORDINATE_COLUMNS, table.xy.T, strict=True)))
 
 
 def _input_layers(model, table: TrainingTable) -> list[InputLayer]:

@@ -27,7 +27,8 @@ __all__ = ["DEFAULT_CANDIDATES", "AutoCovariate", "AutoSelectionError"]
 log = logging.getLogger(__name__)
 
 DEFAULT_CANDIDATES: tuple[str, ...] = ("random_forest", "gbm", "linear", "covariate_mlp")
-"""Learners tried by default. The forest is chosen as ``random_forest`` and delivered as
+"""Covariate learners tried by default (``geosoil train`` adds ``ordinary_kriging``, as every
+sample has coordinates). The forest is chosen as ``random_forest`` and delivered as
 ``quantile_forest``: the same trees (same seed and settings), plus intervals."""
 
 _DELIVERED_AS = {"random_forest": "quantile_forest"}
