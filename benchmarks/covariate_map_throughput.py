@@ -51,9 +51,9 @@ def main() -> None:
         load_artifact,
         save_artifact,
     )
+    from geosoil.geo.grid import Grid
     from geosoil.io.catalog import read_catalog
     from geosoil.mapping.engine import predict_map
-    from geosoil.mapping.grid import Grid
     from geosoil.mapping.stack import CovariateStack
     from geosoil.models.registry import get_estimator_class
 

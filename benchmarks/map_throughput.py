@@ -311,8 +311,8 @@ def training_table(catalog: Path, n_rows: int, rng: np.random.Generator):
     import pandas as pd
     from rasterio.windows import Window
 
+    from geosoil.geo.grid import Grid
     from geosoil.io.catalog import read_catalog
-    from geosoil.mapping.grid import Grid
     from geosoil.mapping.stack import CovariateStack
 
     layers = read_catalog(catalog).layers
@@ -343,8 +343,9 @@ def synthetic_target(X, n_outputs: int, rng: np.random.Generator) -> np.ndarray:
 
 def train_artifact(catalog: Path, path: Path, n_outputs: int, seed: int) -> Path:
     """Fit the 12 -> 64 -> 64 -> n_outputs MLP on a few thousand pixels and save it."""
-    from geosoil.artifacts import InputLayer, InputSpec, OutputSpec, Provenance, save_artifact
+    from geosoil.artifacts import Provenance, save_artifact
     from geosoil.models.covariate.mlp import CovariateMLP
+    from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
     rng = np.random.default_rng(seed)
     X = training_table(catalog, 4000, rng)
@@ -768,8 +769,8 @@ def child_components(spec_path: str, report_path: str) -> None:
     import torch
 
     from geosoil.artifacts import load_artifact
+    from geosoil.geo.grid import Grid
     from geosoil.io.catalog import read_catalog
-    from geosoil.mapping.grid import Grid
     from geosoil.mapping.runtime import keep_heap_memory
     from geosoil.mapping.stack import CovariateStack
 

@@ -50,7 +50,7 @@ _LAZY = {
     "SpectralSVR": "geosoil.models",
     "PLSR": "geosoil.models",
     "spectral_attributions": "geosoil.explain",
-    "Grid": "geosoil.mapping.grid",
+    "Grid": "geosoil.geo.grid",
     "CovariateStack": "geosoil.mapping.stack",
     "predict_map": "geosoil.mapping.engine",
     "ModelLayers": "geosoil.mapping.predictors",

@@ -11,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from geosoil import __version__
 from geosoil.errors import ArtifactError, InputFileNotFoundError
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -31,6 +33,7 @@ __all__ = [
     "Provenance",
     "file_sha256",
     "load_artifact",
+    "load_parent_artifact",
     "read_header",
     "restore_state",
     "save_artifact",
@@ -42,31 +45,6 @@ METADATA_KEY = "geosoil"
 
 class _Header(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class InputLayer(_Header):
-    name: str
-    units: str = ""
-    categorical: bool = False
-
-
-class InputSpec(_Header):
-    """What the model reads: named covariate layers (or, later, a spectral axis)."""
-
-    kind: Literal["covariates", "spectra"]
-    layers: list[InputLayer] = Field(default_factory=list)
-    axis: list[float] | None = None
-    axis_unit: Literal["cm-1", "nm"] | None = None
-
-    @property
-    def names(self) -> list[str]:
-        return [layer.name for layer in self.layers]
-
-
-class OutputSpec(_Header):
-    names: list[str]
-    units: list[str]
-    back_transform: Literal["none", "log10"] = "none"
 
 
 class Provenance(_Header):
@@ -181,6 +159,25 @@ def load_artifact(path: str | Path) -> Artifact:
     return Artifact(estimator=estimator, header=header, path=path, sha256=file_sha256(path))
 
 
+def load_parent_artifact(path: str | Path, *, field: str = "model.params.init_from") -> Artifact:
+    """:func:`load_artifact` for the parent of a fine-tuned model (``init_from``).
+
+    Raises
+    ------
+    InputFileNotFoundError
+        The file does not exist; the message names ``field``.
+    """
+    try:
+        return load_artifact(path)
+    except InputFileNotFoundError:
+        raise InputFileNotFoundError(
+            "the parent artifact of init_from does not exist",
+            path=path,
+            field=field,
+            fix="point init_from at an artifact saved by a previous training run",
+        ) from None
+
+
 def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: str) -> Any:
     """``cls.from_state`` on the tensors and state of the artifact at ``path``.
 
@@ -189,6 +186,7 @@ def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: s
     ArtifactError
         The tensors cannot be read, or the state does not fit ``cls`` (``what`` names it).
     """
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -199,15 +197,48 @@ def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: s
         raise ArtifactError(
             f"artifact tensors cannot be read ({err})", path=path, fix="copy the file again"
         ) from err
+    _check_finite(tensors, path)
+    try:
+        # A dry run on the meta device first: a header that implies other shapes than the
+        # tensors (hidden_layers: [40000, 40000] beside small weights) fails here, before a
+        # single parameter is allocated.
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "copying ... to a meta parameter"
+            cls.from_state(header.hyperparameters, tensors, header.fitted_state)
+    except (KeyError, RuntimeError, TypeError, ValueError, NotImplementedError) as err:
+        if "meta" not in str(err).lower():  # an estimator that cannot restore on meta
+            raise _state_error(err, path, what) from err
     try:
         return cls.from_state(header.hyperparameters, tensors, header.fitted_state)
     except (KeyError, RuntimeError, TypeError, ValueError) as err:
-        raise ArtifactError(
-            f"artifact state does not fit {what} ({err})",
-            path=path,
-            field="geosoil.fitted_state",
-            fix="the file was edited or written by an incompatible version; retrain",
-        ) from err
+        raise _state_error(err, path, what) from err
+
+
+def _state_error(err: Exception, path: Path, what: str) -> ArtifactError:
+    text = str(err)
+    if len(text) > 300:
+        text = text[:300] + " ..."
+    return ArtifactError(
+        f"artifact state does not fit {what} ({text})",
+        path=path,
+        field="geosoil.fitted_state",
+        fix="the file was edited or written by an incompatible version; retrain",
+    )
+
+
+def _check_finite(tensors: dict[str, Any], path: Path) -> None:
+    """Refuse NaN or infinite weights: they would map as nodata everywhere, silently."""
+    import torch
+
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ArtifactError(
+                f"tensor '{name}' holds NaN or infinite values",
+                path=path,
+                field=f"tensors.{name}",
+                fix="the file was damaged or the training diverged; retrain the model "
+                "(a lower learning rate helps a diverging run)",
+            )
 
 
 def _existing(path: str | Path) -> Path:

@@ -6,19 +6,29 @@ exit non-zero without a traceback.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
     "ArtifactError",
     "ConfigError",
     "CovariateError",
+    "CubeError",
+    "ExplainError",
+    "FinalFitError",
     "GeoSoilError",
     "InputFileNotFoundError",
     "MissingCRSError",
+    "NotFittedError",
     "OutputError",
     "OutputExistsError",
     "RegistryError",
     "SampleDataError",
+    "SimulatorError",
+    "SpectraError",
+    "TrainingDivergedError",
+    "params_at",
 ]
 
 
@@ -101,3 +111,56 @@ class OutputError(GeoSoilError):
 
 class OutputExistsError(OutputError):
     """The output location is taken and the user did not ask to overwrite it."""
+
+
+class SpectraError(SampleDataError):
+    """Spectra or their axis are unusable: NaN/Inf, a bad axis, another axis than a model's."""
+
+
+class ExplainError(GeoSoilError):
+    """Attributions cannot be computed: an unsupported model, mixed axes, bad baselines."""
+
+
+class NotFittedError(GeoSoilError):
+    """``predict`` or ``save`` was called before ``fit``."""
+
+
+class TrainingDivergedError(GeoSoilError):
+    """The network's validation loss never became finite: the learning rate is too high."""
+
+
+class SimulatorError(GeoSoilError):
+    """A simulator failed: not found, crashed, timed out, or returned unusable fluxes."""
+
+    exit_code = 1
+
+
+class CubeError(GeoSoilError):
+    """An image cube is unreadable, or its bands cannot be placed on a model's axis."""
+
+
+class FinalFitError(GeoSoilError):
+    """A final model scores far below its cross-validated figures on its own training rows."""
+
+
+ESTIMATOR_PARAMS = "model.params"
+
+
+@contextlib.contextmanager
+def params_at(section: str) -> Iterator[None]:
+    """Report estimator errors under the config path of their hyperparameters.
+
+    Estimators name a bad hyperparameter ``model.params.<name>``, the path in ``geosoil
+    train``; a command that keeps its estimator elsewhere (``models.<name>.params`` in
+    ``geosoil evaluate``, ``kex.covariate_model.params``) runs the estimator inside this
+    block, which rewrites the field and the fix to ``<section>.<name>``.
+    """
+    try:
+        yield
+    except GeoSoilError as err:
+        prefix = ESTIMATOR_PARAMS + "."
+        if section != ESTIMATOR_PARAMS and err.field and err.field.startswith(prefix):
+            err.field = f"{section}.{err.field.removeprefix(prefix)}"
+            if err.fix:
+                err.fix = err.fix.replace(prefix, section + ".")
+        raise

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from geosoil.artifacts import Provenance, save_artifact
 from geosoil.cli.main import cli
 from geosoil.config import TrainConfig, load_config
 from geosoil.synthetic import synthesize, write_world
@@ -60,3 +61,17 @@ def run_cli():
 
 def real_data_dir() -> Path:
     return Path(os.environ.get("GEOSOIL_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
+
+
+def save_model(model, path: Path, *, n_samples: int = 0, input_spec=None, output_spec=None):
+    """Save a fitted model as an artifact with synthetic provenance; returns the path.
+
+    The specs default to the model's own (``input_spec()``/``output_spec()``).
+    """
+    return save_artifact(
+        model,
+        path,
+        input_spec=input_spec if input_spec is not None else model.input_spec(),
+        output_spec=output_spec if output_spec is not None else model.output_spec(),
+        provenance=Provenance(data_fingerprint="synthetic", n_samples=n_samples, seed=0),
+    )

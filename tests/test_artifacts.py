@@ -5,17 +5,10 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file, save_file
 
-from geosoil.artifacts import (
-    InputLayer,
-    InputSpec,
-    OutputSpec,
-    Provenance,
-    load_artifact,
-    read_header,
-    save_artifact,
-)
+from geosoil.artifacts import Provenance, load_artifact, read_header, save_artifact
 from geosoil.errors import ArtifactError, InputFileNotFoundError, RegistryError
 from geosoil.models import CovariateMLP
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 from .models.test_estimator_contract import toy_table
 

@@ -21,6 +21,15 @@ class GeoSoilGroup(click.Group):
         except GeoSoilError as err:
             click.secho(f"error: {err}", err=True, fg="red")
             sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.secho(
+                "interrupted: nothing was published. `geosoil map` and `geosoil recommend` keep "
+                "their finished blocks: rerun the same command with --resume to finish; other "
+                "commands start over.",
+                err=True,
+                fg="red",
+            )
+            sys.exit(130)
 
 
 @click.group(cls=GeoSoilGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -16,6 +16,7 @@ from geosoil.cli.options import (
     resume_option,
     set_option,
 )
+from geosoil.geo.grid import DEFAULT_CHUNK_PX
 
 
 @click.command("map")
@@ -47,7 +48,15 @@ from geosoil.cli.options import (
     default=None,
     help="Cloud-Optimized GeoTIFFs, the Zarr store, or both (default: cog).",
 )
-@click.option("--chunk", type=int, default=None, help="Block side in pixels (default 1024).")
+@click.option(
+    "--chunk", type=int, default=None, help=f"Block side in pixels (default {DEFAULT_CHUNK_PX})."
+)
+@click.option(
+    "--max-pixels",
+    type=int,
+    default=None,
+    help="Largest grid accepted, width x height (default 1e10); raise it for a huge run.",
+)
 @click.option("--workers", type=int, default=None, help="Run on a local dask cluster of N workers.")
 @click.option("--scheduler", default=None, help="Join a running dask scheduler at ADDRESS.")
 @resume_option
@@ -61,6 +70,7 @@ def command(
     out_dir: Path | None,
     output_format: str | None,
     chunk: int | None,
+    max_pixels: int | None,
     workers: int | None,
     scheduler: str | None,
     resume: bool,
@@ -79,6 +89,7 @@ def command(
         "output.format": output_format,
         "output.resume": "true" if resume else None,
         "chunk": chunk,
+        "max_pixels": max_pixels,
         "execution.workers": workers,
         "execution.scheduler": scheduler,
     }

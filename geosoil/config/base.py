@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from geosoil.errors import ConfigError, GeoSoilError, InputFileNotFoundError
+from geosoil.errors import ConfigError, GeoSoilError, InputFileNotFoundError, OutputError
 
 __all__ = [
     "StrictModel",
@@ -115,7 +115,15 @@ def validate_config(raw: dict, model: type[ConfigT], *, source: Path | str) -> C
 def save_config(config: BaseModel, path: str | Path) -> None:
     """Write the resolved config as YAML (what was actually run)."""
     data = config.model_dump(mode="json")
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    except OSError as err:
+        raise OutputError(
+            f"cannot write the config ({err.strerror or err})",
+            path=path,
+            field="output.dir",
+            fix="check free space and permissions, then rerun",
+        ) from err
 
 
 def _set_nested(raw: dict, keys: list[str], value: Any) -> None:

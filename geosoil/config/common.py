@@ -11,6 +11,7 @@ from geosoil.config.base import StrictModel
 
 __all__ = [
     "CovariatesConfig",
+    "EstimatorConfig",
     "EvaluationConfig",
     "GridConfig",
     "ModelConfig",
@@ -45,16 +46,26 @@ class CovariatesConfig(StrictModel):
     )
 
 
-class ModelConfig(StrictModel):
-    """Estimator name from the registry and its hyperparameters.
+class EstimatorConfig(StrictModel):
+    """The estimator section every command shares: a registry name and its hyperparameters.
 
-    ``auto`` (the default) chooses among the covariate learners by inner cross-validation;
-    its params are ``candidates``, ``candidate_params``, ``inner_splits``, ``seed`` and
-    settings shared by every candidate (e.g. ``target_transform``).
+    The estimator validates ``params`` itself when it is built (``from_params``), and its
+    errors name the field under the section's path.
+    """
+
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelConfig(EstimatorConfig):
+    """``geosoil train``'s model: a covariate estimator, ``auto`` unless named.
+
+    ``auto`` chooses among the covariate learners by inner cross-validation; its params are
+    ``candidates``, ``candidate_params``, ``inner_splits``, ``stack``, ``seed`` and settings
+    shared by every candidate (e.g. ``target_transform``).
     """
 
     estimator: str = "auto"
-    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class EvaluationConfig(StrictModel):

@@ -10,12 +10,14 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from geosoil.config.base import StrictModel
 from geosoil.config.common import CovariatesConfig, GridConfig, OutputConfig
 from geosoil.config.cube import CUBE_CHUNK, CubeConfig
+from geosoil.geo.grid import DEFAULT_CHUNK_PX
 
 __all__ = [
     "ExecutionConfig",
     "MapConfig",
     "MapModelConfig",
     "MapOutputConfig",
+    "MapRunConfig",
     "ProductConfig",
 ]
 
@@ -67,7 +69,40 @@ class ExecutionConfig(StrictModel):
         return self
 
 
-class MapConfig(StrictModel):
+class MapRunConfig(StrictModel):
+    """How a map run writes and runs: the section ``geosoil map``, ``recommend
+    k-fertilizer`` and ``recommend pb-risk`` share (output, chunk, batch_pixels, execution).
+    """
+
+    output: MapOutputConfig = Field(default_factory=MapOutputConfig)
+    chunk: int = Field(
+        default=DEFAULT_CHUNK_PX,
+        ge=16,
+        le=8192,
+        description="block side in pixels (Zarr chunks); 256 with a cube; clamped to the grid",
+    )
+    max_pixels: int = Field(
+        default=10_000_000_000,
+        ge=1,
+        description="largest grid (width x height) accepted; raise it for a really huge run",
+    )
+    batch_pixels: int = Field(
+        default=8192, ge=1, description="pixels per forward pass (small batches stay in cache)"
+    )
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+
+    def map_run_fields(self, out_dir: Path, *, resume: bool) -> dict[str, Any]:
+        """This section as the fields of a :class:`MapConfig` writing into ``out_dir``."""
+        return {
+            "output": {"dir": out_dir, "resume": resume, "format": self.output.format},
+            "chunk": self.chunk,
+            "max_pixels": self.max_pixels,
+            "batch_pixels": self.batch_pixels,
+            "execution": self.execution.model_dump(),
+        }
+
+
+class MapConfig(MapRunConfig):
     """``geosoil map``: artifacts + covariates and/or an image cube -> map layers.
 
     Covariate models read ``covariates``; spectral models read ``cube``. Without a ``grid``
@@ -83,14 +118,6 @@ class MapConfig(StrictModel):
     covariates: CovariatesConfig | None = None
     cube: CubeConfig | None = None
     grid: GridConfig | None = Field(default=None, validate_default=True)
-    output: MapOutputConfig = Field(default_factory=MapOutputConfig)
-    chunk: int = Field(
-        default=1024, ge=16, description="block side in pixels (Zarr chunks); 256 with a cube"
-    )
-    batch_pixels: int = Field(
-        default=8192, ge=1, description="pixels per forward pass (small batches stay in cache)"
-    )
-    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -131,5 +158,8 @@ class MapConfig(StrictModel):
         return value
 
     def result_defining(self) -> dict[str, Any]:
-        """The settings that decide the output values (not where or how the run went)."""
-        return self.model_dump(mode="json", exclude={"output", "execution"})
+        """The settings that decide the output values (not where or how the run went).
+
+        The chunk is left out: any chunking gives the same values (and the same COG bytes).
+        """
+        return self.model_dump(mode="json", exclude={"output", "execution", "chunk", "max_pixels"})

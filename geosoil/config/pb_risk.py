@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from geosoil.config.base import StrictModel
 from geosoil.config.common import CovariatesConfig, GridConfig
-from geosoil.config.map import ExecutionConfig, MapOutputConfig
+from geosoil.config.map import MapRunConfig
 from geosoil.errors import ConfigError
 from geosoil.products.pb_risk import PH_RANGE, check_land_use_options
 
@@ -103,7 +103,7 @@ class PhSourceConfig(StrictModel):
         return "layer" if self.layer is not None else "constant"
 
 
-class RecommendPbRiskConfig(StrictModel):
+class RecommendPbRiskConfig(MapRunConfig):
     """``geosoil recommend pb-risk``: Pb and pH -> risk classes against pH-banded thresholds."""
 
     pb: PbSourceConfig
@@ -128,10 +128,6 @@ class RecommendPbRiskConfig(StrictModel):
     output_prefix: str = Field(
         default="pb_risk", pattern=_LAYER_NAME, description="prefix of the product layers"
     )
-    output: MapOutputConfig = Field(default_factory=MapOutputConfig)
-    chunk: int = Field(default=1024, ge=16, description="block side in pixels")
-    batch_pixels: int = Field(default=8192, ge=1)
-    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -180,4 +176,4 @@ class RecommendPbRiskConfig(StrictModel):
 
     def result_defining(self) -> dict[str, Any]:
         """The settings that decide the outputs (not where or how the run went)."""
-        return self.model_dump(mode="json", exclude={"output", "execution"})
+        return self.model_dump(mode="json", exclude={"output", "execution", "max_pixels"})

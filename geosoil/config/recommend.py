@@ -20,8 +20,8 @@ from typing import Any
 from pydantic import Field, ValidationInfo, field_validator
 
 from geosoil.config.base import StrictModel
-from geosoil.config.common import CovariatesConfig, GridConfig
-from geosoil.config.map import ExecutionConfig, MapOutputConfig
+from geosoil.config.common import CovariatesConfig, EstimatorConfig, GridConfig
+from geosoil.config.map import MapRunConfig
 from geosoil.products.k_fertilizer import (
     check_bulk_density_g_cm3,
     check_bulk_density_options,
@@ -49,7 +49,7 @@ class KexSpectraConfig(StrictModel):
     crs: str | None = Field(default=None, description="CRS of x/y columns, e.g. EPSG:32654")
 
 
-class CovariateModelConfig(StrictModel):
+class CovariateModelConfig(EstimatorConfig):
     """Route (b): the covariate model fitted on the Kex predicted at the points."""
 
     estimator: str = "covariate_mlp"
@@ -104,7 +104,7 @@ class FieldsConfig(StrictModel):
     layer: str | None = Field(default=None, description="layer of a multi-layer GeoPackage")
 
 
-class RecommendKConfig(StrictModel):
+class RecommendKConfig(MapRunConfig):
     """``geosoil recommend k-fertilizer``: Kex map -> K2O/KCl doses -> per-field table."""
 
     kex: KexConfig
@@ -127,10 +127,6 @@ class RecommendKConfig(StrictModel):
         default=90.0, description="also the dose at this percentile (50, 100); null for none"
     )
     fields: FieldsConfig | None = None
-    output: MapOutputConfig = Field(default_factory=MapOutputConfig)
-    chunk: int = Field(default=1024, ge=16, description="block side in pixels")
-    batch_pixels: int = Field(default=8192, ge=1)
-    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @field_validator("bulk_density_g_cm3")
     @classmethod
@@ -171,7 +167,7 @@ class RecommendKConfig(StrictModel):
 
     def result_defining(self) -> dict[str, Any]:
         """The settings that decide the outputs (not where or how the run went)."""
-        return self.model_dump(mode="json", exclude={"output", "execution"})
+        return self.model_dump(mode="json", exclude={"output", "execution", "max_pixels"})
 
 
 def _members(params: dict[str, Any]) -> int:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
 from geosoil.config.base import StrictModel
-from geosoil.config.common import OutputConfig
+from geosoil.config.common import EstimatorConfig, OutputConfig
 
 __all__ = [
     "GLOBALSOILMAP_DEPTHS_CM",
@@ -53,11 +53,10 @@ class ProfilesConfig(StrictModel):
         return part
 
 
-class SocModelConfig(StrictModel):
+class SocModelConfig(EstimatorConfig):
     """``binn`` (MLP encoder) or ``sciren`` (KAN encoder) and its hyperparameters."""
 
     estimator: Literal["binn", "sciren"] = "binn"
-    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class ProfileCVConfig(StrictModel):

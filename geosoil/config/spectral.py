@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from geosoil.config.base import StrictModel
-from geosoil.config.common import OutputConfig
+from geosoil.config.common import EstimatorConfig, OutputConfig
 
 __all__ = [
     "EvaluateConfig",
@@ -111,14 +111,8 @@ class LabelledSpectraConfig(SpectraConfig):
     )
 
 
-class SpectralModelConfig(StrictModel):
-    """A spectral estimator from the registry and its params.
-
-    ``spectral_cnn``, ``spectral_resnet``, ``plsr`` or ``svr``.
-    """
-
-    estimator: str
-    params: dict[str, Any] = Field(default_factory=dict)
+class SpectralModelConfig(EstimatorConfig):
+    """A spectral estimator: ``spectral_cnn``, ``spectral_resnet``, ``plsr`` or ``svr``."""
 
 
 class SplitsConfig(StrictModel):

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from geosoil.errors import GeoSoilError
+from geosoil.errors import ExplainError
 from geosoil.spectra.axis import SpectralAxis
 
 __all__ = [
@@ -46,10 +46,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 BaselineSpec = Literal["mean"] | int | np.ndarray
-
-
-class ExplainError(GeoSoilError):
-    """Attributions cannot be computed: an unsupported model, mixed axes, bad baselines."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 from shapely.geometry.base import BaseGeometry
 
 from geosoil.errors import InputFileNotFoundError, MissingCRSError, SampleDataError
@@ -27,7 +28,15 @@ def read_aoi(path: str | Path, crs: str) -> BaseGeometry:
         raise InputFileNotFoundError(
             "area-of-interest file not found", path=path, field="grid.aoi", fix="check the path"
         )
-    frame = gpd.read_file(path)
+    try:
+        frame = gpd.read_file(path)
+    except Exception as err:  # pyogrio/fiona raise their own types for damaged files
+        raise SampleDataError(
+            f"area of interest cannot be read ({err})",
+            path=path,
+            field="grid.aoi",
+            fix="the file is truncated or not a vector file; export the polygons again",
+        ) from err
     if frame.crs is None:
         raise MissingCRSError(
             "area of interest has no coordinate reference system",
@@ -43,4 +52,31 @@ def read_aoi(path: str | Path, crs: str) -> BaseGeometry:
             field="grid.aoi",
             fix="draw the area as polygons (field boundaries, a catchment, a municipality)",
         )
-    return frame.to_crs(crs).geometry.union_all()
+    if frame.crs.is_geographic and not _within_lonlat(frame.total_bounds):
+        raise MissingCRSError(
+            f"area of interest has coordinates {_rounded(frame.total_bounds)} that are not "
+            f"longitude/latitude, yet its CRS is {frame.crs.to_string()} (GeoJSON without "
+            "'crs' is read as EPSG:4326)",
+            path=path,
+            field="grid.aoi",
+            fix="save the polygons with their projected CRS (e.g. a GeoPackage), or "
+            "reproject them to EPSG:4326",
+        )
+    reprojected = frame.to_crs(crs)
+    if not np.isfinite(reprojected.total_bounds).all():
+        raise SampleDataError(
+            f"area of interest cannot be expressed in the map's CRS {crs}",
+            path=path,
+            field="grid.aoi",
+            fix="check the polygons' CRS and location against the covariates",
+        )
+    return reprojected.geometry.union_all()
+
+
+def _within_lonlat(bounds) -> bool:
+    left, bottom, right, top = bounds
+    return -180.0 <= left <= right <= 360.0 and -90.0 <= bottom <= top <= 90.0
+
+
+def _rounded(bounds) -> list[float]:
+    return [round(float(v), 3) for v in bounds]

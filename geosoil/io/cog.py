@@ -15,11 +15,12 @@ from pathlib import Path
 
 import rasterio
 import rasterio.shutil
+from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 
 from geosoil.errors import OutputError
-from geosoil.mapping.grid import Grid
-from geosoil.mapping.outputs import OutputVariable
+from geosoil.geo.grid import Grid
+from geosoil.geo.outputs import OutputVariable
 
 __all__ = ["COG_BLOCK_SIZE", "write_cog"]
 
@@ -69,7 +70,7 @@ def write_cog(
             num_threads=str(threads),
         )
         os.replace(tmp, target)
-    except (OSError, RasterioError) as err:
+    except (OSError, RasterioError, CPLE_BaseError) as err:  # GDAL's own errors too
         raise OutputError(
             f"cannot write the Cloud-Optimized GeoTIFF ({err})",
             path=target,

@@ -24,7 +24,7 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
-from geosoil.errors import GeoSoilError, InputFileNotFoundError
+from geosoil.errors import CubeError, InputFileNotFoundError
 from geosoil.spectra.axis import SpectralAxis
 
 __all__ = [
@@ -61,10 +61,6 @@ _NM_PER_UNIT = {
 }
 # ENVI writes these when the unit is not known.
 _NO_UNIT = {"", "unknown", "index", "none"}
-
-
-class CubeError(GeoSoilError):
-    """An image cube is unreadable, or its bands cannot be placed on a model's axis."""
 
 
 @dataclass(frozen=True, eq=False)

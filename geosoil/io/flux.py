@@ -16,8 +16,8 @@ lacks:
 - timestamps must be sorted, unique and regular.
 
 This module holds the record, its summaries and gap report, and
-:func:`record_from_columns`, which every reader ends with. The readers live beside it and
-are importable from here too: :func:`read_reddyproc_csv`, :func:`read_fluxnet_halfhourly_csv`
+:func:`record_from_columns`, which every reader ends with. The readers live beside it:
+:func:`read_reddyproc_csv`, :func:`read_fluxnet_halfhourly_csv`
 and :func:`read_flux` (which picks the reader from the file) in :mod:`geosoil.io.flux_csv`,
 ALMA/PLUMBER2 NetCDF in :func:`geosoil.io.alma.read_alma`.
 """
@@ -29,9 +29,8 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,9 +49,6 @@ from geosoil.io.flux_checks import (
 )
 from geosoil.process.lsm_forcing import FLUX_NAMES, FORCING_NAMES, FORCING_UNITS, LsmForcing
 
-if TYPE_CHECKING:  # at run time the readers come from __getattr__ below
-    from geosoil.io.flux_csv import read_flux, read_fluxnet_halfhourly_csv, read_reddyproc_csv
-
 __all__ = [
     "PPFD_PER_SW_UMOL_J",
     "REQUIRED_ATTRIBUTES",
@@ -61,9 +57,6 @@ __all__ = [
     "FluxRecord",
     "forcing_summaries",
     "gap_report",
-    "read_flux",
-    "read_fluxnet_halfhourly_csv",
-    "read_reddyproc_csv",
     "record_from_columns",
 ]
 
@@ -457,13 +450,3 @@ def _agree(a: Any, b: Any) -> bool:
     if math.isfinite(x) and math.isfinite(y):
         return math.isclose(x, y, rel_tol=0, abs_tol=1e-3)
     return str(a).strip().upper() == str(b).strip().upper()
-
-
-# the readers import this module, so they are loaded on first use (no import cycle)
-_READERS = ("read_flux", "read_fluxnet_halfhourly_csv", "read_reddyproc_csv")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _READERS:
-        return getattr(import_module("geosoil.io.flux_csv"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

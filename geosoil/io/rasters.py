@@ -74,6 +74,29 @@ def to_float(values: np.ndarray, layer: CovariateLayer, nodata: float | None) ->
     return out
 
 
+def _points_in(points: gpd.GeoSeries, crs, layer: CovariateLayer) -> gpd.GeoSeries:
+    """``points`` in the raster's CRS; two CRS without a transformation are an error."""
+    try:
+        projected = points.to_crs(crs)
+    except Exception as err:  # pyproj raises its own types (CRSError, ProjError)
+        raise CovariateError(
+            f"sample points cannot be transformed from {points.crs.name!r} to the CRS of "
+            f"covariate '{layer.name}' ({crs.to_string()[:80]}): {err}",
+            path=layer.path,
+            field=f"covariates.{layer.name}",
+            fix="give samples and rasters the same CRS (a local engineering CRS cannot be "
+            "transformed to any other), or georeference both",
+        ) from err
+    if not (np.isfinite(projected.x).all() and np.isfinite(projected.y).all()):
+        raise CovariateError(
+            f"sample points have no position in the CRS of covariate '{layer.name}'",
+            path=layer.path,
+            field=f"covariates.{layer.name}",
+            fix="check the CRS of the samples and of the raster",
+        )
+    return projected
+
+
 def extract_at_points(layers: Sequence[CovariateLayer], points: gpd.GeoSeries) -> pd.DataFrame:
     """Covariate values at points, each layer read in its own CRS (nearest pixel).
 
@@ -90,7 +113,7 @@ def extract_at_points(layers: Sequence[CovariateLayer], points: gpd.GeoSeries) -
     columns = {}
     for layer in layers:
         with open_layer(layer) as dataset:
-            projected = points.to_crs(dataset.crs)
+            projected = _points_in(points, dataset.crs, layer)
             coords = list(zip(projected.x, projected.y, strict=True))
             sampled = np.ma.concatenate(
                 list(dataset.sample(coords, indexes=layer.band, masked=True))

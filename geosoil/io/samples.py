@@ -58,7 +58,15 @@ def read_samples(
     if suffix in _PARQUET_SUFFIXES:
         frame = _read_parquet_points(path, crs=crs, x_column=x_column, y_column=y_column)
     elif suffix in _VECTOR_SUFFIXES:
-        frame = gpd.read_file(path, layer=layer)
+        try:
+            frame = gpd.read_file(path, layer=layer)
+        except Exception as err:  # pyogrio/fiona raise their own types for damaged files
+            raise SampleDataError(
+                f"sample file cannot be read ({err})",
+                path=path,
+                field="samples.path",
+                fix="the file is truncated or not a vector file; export it again",
+            ) from err
     elif suffix == ".csv":
         frame = _read_csv_points(path, crs=crs, x_column=x_column, y_column=y_column)
     else:
@@ -84,7 +92,29 @@ def read_samples(
             field="geometry",
             fix="convert polygons to centroids or sampling locations first",
         )
+    frame = _drop_duplicated_rows(frame, path)
     log.info("read %d samples from %s (%s)", len(frame), path, frame.crs.to_string())
+    return frame
+
+
+def _drop_duplicated_rows(frame: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Keep one of rows that repeat every value, location included, and say so.
+
+    A copied row would sit in training and test folds at once and inflate cross-validated
+    skill (random-CV R2 0.726 -> 0.775 with the small world's samples doubled).
+    """
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    key = frame[columns].astype(str).assign(_wkb=frame.geometry.to_wkb())
+    duplicated = key.duplicated().to_numpy()
+    if duplicated.any():
+        log.warning(
+            "%s: %d of %d sample rows repeat an earlier row exactly (same location and "
+            "values) and are dropped; remove them from the file to silence this",
+            path,
+            int(duplicated.sum()),
+            len(frame),
+        )
+        frame = frame.loc[~duplicated]
     return frame
 
 
@@ -150,7 +180,16 @@ def _read_parquet_points(
 def _read_csv_points(
     path: Path, *, crs: str | None, x_column: str, y_column: str
 ) -> gpd.GeoDataFrame:
-    return _points_from_table(pd.read_csv(path), path, crs, x_column, y_column)
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise SampleDataError(
+            f"sample CSV cannot be read ({err})",
+            path=path,
+            field="samples.path",
+            fix="give a CSV with a header row (x, y and the target column) and one row per sample",
+        ) from err
+    return _points_from_table(table, path, crs, x_column, y_column)
 
 
 def _points_from_table(

@@ -15,6 +15,7 @@ fix (map on the cube's grid, or warp the cube once with ``gdalwarp``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,10 +24,9 @@ import numpy as np
 import rasterio
 from rasterio.warp import transform_bounds
 
-from geosoil.config.cube import CubeConfig
 from geosoil.errors import MissingCRSError
+from geosoil.geo.grid import Grid
 from geosoil.io.cube import CubeError, read_cube_axis
-from geosoil.mapping.grid import Grid
 from geosoil.mapping.stack import lattice_offset
 from geosoil.spectra.axis import SpectralAxis
 from geosoil.spectra.resample import interpolation_weights
@@ -72,29 +72,54 @@ class CubeSource:
     settings: dict
 
     @classmethod
-    def from_config(cls, config: CubeConfig) -> CubeSource:
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        resample: str,
+        bad_bands_nm: Sequence[tuple[float, float]],
+        max_gap_nm: float,
+        wavelengths: Sequence[float] | None = None,
+        wavelength_unit: str | None = None,
+        fill_gaps: bool = False,
+        scale: float = 1.0,
+        nodata: float | None = None,
+    ) -> CubeSource:
         """Read the cube's axis and drop its bad bands (nothing but metadata is read).
+
+        The arguments are the fields of the map config's ``cube:`` section
+        (:class:`geosoil.config.cube.CubeConfig`), which the workflow validates and passes.
 
         Raises
         ------
         CubeError
             No wavelengths, no CRS, or fewer than two good bands.
         """
-        cube = read_cube_axis(
-            config.path, wavelengths=config.wavelengths, wavelength_unit=config.wavelength_unit
-        )
-        with rasterio.open(config.path) as dataset:
+        path = Path(path)
+        settings = {
+            "path": str(path),
+            "resample": resample,
+            "wavelengths": None if wavelengths is None else [float(w) for w in wavelengths],
+            "wavelength_unit": wavelength_unit,
+            "bad_bands_nm": [[float(low), float(high)] for low, high in bad_bands_nm],
+            "max_gap_nm": float(max_gap_nm),
+            "fill_gaps": bool(fill_gaps),
+            "scale": float(scale),
+            "nodata": None if nodata is None else float(nodata),
+        }
+        cube = read_cube_axis(path, wavelengths=wavelengths, wavelength_unit=wavelength_unit)
+        with rasterio.open(path) as dataset:
             if dataset.crs is None:
                 raise MissingCRSError(
                     "the image cube has no CRS",
-                    path=config.path,
+                    path=path,
                     field="cube.path",
                     fix="assign one (e.g. `rio edit-info --crs EPSG:32654 FILE`, or 'map info' "
                     "in the ENVI header)",
                 )
         values = cube.axis.values
         in_ranges = np.zeros(len(values), dtype=bool)
-        for low, high in config.bad_bands_nm:
+        for low, high in bad_bands_nm:
             in_ranges |= (values >= low) & (values <= high)
         good = ~(cube.bad | in_ranges)
         if good.sum() < 2:
@@ -102,27 +127,27 @@ class CubeSource:
                 f"only {int(good.sum())} of the cube's {len(values)} bands are good "
                 f"({int(cube.bad.sum())} in the header's bad band list, {int(in_ranges.sum())} "
                 "inside cube.bad_bands_nm)",
-                path=config.path,
+                path=path,
                 field="cube.bad_bands_nm",
                 fix="narrow cube.bad_bands_nm (an empty list keeps every band)",
             )
         log.info(
             "cube %s: %d bands (wavelengths from %s), %d dropped as bad",
-            config.path.name,
+            path.name,
             len(values),
             cube.source,
             int((~good).sum()),
         )
         return cls(
-            path=Path(config.path),
+            path=path,
             band_indexes=tuple(int(i) for i in cube.band_indexes[good]),
-            axis=SpectralAxis.from_values(values[good], "nm", source=config.path),
-            nodata=config.nodata if config.nodata is not None else cube.nodata,
-            scale=config.scale,
-            resample=config.resample,
-            max_gap_nm=config.max_gap_nm,
-            fill_gaps=config.fill_gaps,
-            settings=config.model_dump(mode="json"),
+            axis=SpectralAxis.from_values(values[good], "nm", source=path),
+            nodata=nodata if nodata is not None else cube.nodata,
+            scale=scale,
+            resample=resample,
+            max_gap_nm=max_gap_nm,
+            fill_gaps=fill_gaps,
+            settings=settings,
         )
 
     @property

@@ -18,15 +18,15 @@ import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
 from geosoil.artifacts import Artifact
+from geosoil.geo.grid import DEFAULT_CHUNK_PX, Block, Grid
+from geosoil.geo.product import Product
 from geosoil.mapping.cube import CubeSource
 from geosoil.mapping.execution import Execution, run_blocks
-from geosoil.mapping.grid import Block, Grid
 from geosoil.mapping.job import MapJob, compute_block
 from geosoil.mapping.predictors import ModelLayers
 from geosoil.mapping.runtime import prepare_process
 from geosoil.mapping.statistics import BandStatistics
 from geosoil.mapping.store import BlockStore
-from geosoil.products import Product
 
 __all__ = ["predict_map", "run_map"]
 
@@ -64,7 +64,7 @@ def predict_map(
     artifacts: Sequence[Artifact | ModelLayers],
     grid: Grid,
     *,
-    chunks: int = 1024,
+    chunks: int = DEFAULT_CHUNK_PX,
     products: Sequence[Product] = (),
     aoi: BaseGeometry | None = None,
     batch_pixels: int = 8192,
@@ -84,7 +84,7 @@ def predict_map(
     chunks
         Block side in pixels; each block is read and predicted once for all variables.
     cube
-        An image cube that spectral models read (``CubeSource.from_config``); ``stack``
+        An image cube that spectral models read (``CubeSource.open``); ``stack``
         may then be empty.
 
     Returns

@@ -20,10 +20,11 @@ from dask.callbacks import Callback
 from tqdm import tqdm
 
 from geosoil.errors import ConfigError
-from geosoil.mapping.grid import Block
+from geosoil.geo.grid import Block
 from geosoil.mapping.job import MapJob, compute_block
 from geosoil.mapping.runtime import (
     available_cores,
+    in_dask_worker,
     prepare_process,
     reader_for,
     release_thread_reader,
@@ -65,7 +66,14 @@ def run_block(job: MapJob, store: BlockStore, block: Block) -> tuple[tuple[int, 
     another job runs on the thread or :func:`release_thread_reader` is called there.
     """
     prepare_process()
-    layers = compute_block(job, block, reader_for(job).read(block.window))
+    if in_dask_worker():
+        # A worker process ends without a chance to close thread-held GDAL datasets on their
+        # threads ("No GDAL environment exists" at exit): open and close them per block.
+        with job.stack.open(job.grid) as reader:
+            features = reader.read(block.window)
+    else:
+        features = reader_for(job).read(block.window)
+    layers = compute_block(job, block, features)
     stats = {}
     stored = {}
     for var in job.variables:

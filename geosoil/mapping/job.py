@@ -20,12 +20,13 @@ from shapely.geometry.base import BaseGeometry
 
 from geosoil import __version__
 from geosoil.errors import ConfigError, CovariateError
+from geosoil.geo.grid import Block, Grid
+from geosoil.geo.outputs import OutputVariable
+from geosoil.geo.product import Product
+from geosoil.io.writers import check_file_name
 from geosoil.mapping.cube import CubeSource, SpectralResampling
-from geosoil.mapping.grid import Block, Grid
-from geosoil.mapping.outputs import OutputVariable
 from geosoil.mapping.predictors import ModelLayers
 from geosoil.mapping.stack import CovariateStack
-from geosoil.products import Product
 from geosoil.spectra.axis import SpectralAxis
 
 __all__ = ["MapJob", "aoi_mask", "compute_block"]
@@ -89,6 +90,7 @@ class MapJob:
             The cube's bands cannot be moved onto a spectral model's axis, or the cube is
             not on the grid's lattice.
         """
+        _check_file_names(models, products)
         by_name = {layer.name: layer for layer in catalog_layers}
         produced: set[str] = set()
         needed: list[str] = []
@@ -209,6 +211,22 @@ class MapJob:
             # Only with a cube, so that covariate runs keep the fingerprints they had.
             record["cube"] = self.stack.cube.fingerprint_record()
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def _check_file_names(models: Sequence[ModelLayers], products: Sequence[Product]) -> None:
+    """Every output name becomes a file name: each passes the one validator, first."""
+    for model in models:
+        for var in model.outputs():
+            # A name from the config (models[].name) or from the artifact's header.
+            from_artifact = model.name in ("", *model.artifact.header.output_spec.names)
+            check_file_name(
+                var.name,
+                path=model.artifact.path if from_artifact else None,
+                field="geosoil.output_spec.names" if from_artifact else "models.name",
+            )
+    for product in products:
+        for var in product.outputs():
+            check_file_name(var.name, field=f"products.{product.name}.params")
 
 
 def aoi_mask(aoi: BaseGeometry, grid: Grid) -> np.ndarray:

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from geosoil.artifacts import Artifact, OutputSpec
-from geosoil.errors import ConfigError
-from geosoil.mapping.outputs import OutputVariable
+from geosoil.artifacts import Artifact
+from geosoil.errors import ArtifactError, ConfigError
+from geosoil.geo.outputs import OutputVariable
+from geosoil.specs import OutputSpec
 
 if TYPE_CHECKING:
     from geosoil.mapping.cube import SpectralResampling
@@ -81,6 +82,7 @@ class ModelLayers:
                 fix="set uncertainty: false, or train an ensemble "
                 "(e.g. --set model.params.n_members=5)",
             )
+        _check_inputs(artifact)
         names = _output_spec(artifact).names
         if uncertainty and len(names) > 1:
             raise ConfigError(
@@ -155,6 +157,24 @@ class ModelLayers:
             method="predict_flat" if self.is_flat else "predict",
         )
         return {var.name: column for var, column in zip(outputs, columns, strict=True)}
+
+
+def _check_inputs(artifact: Artifact) -> None:
+    """The header's input layers are the columns the fitted estimator was trained on."""
+    if artifact.header.input_spec.kind != "covariates" or isinstance(
+        artifact.estimator, FlatMapper
+    ):
+        return
+    fitted = getattr(artifact.estimator, "feature_names_in_", None)
+    declared = artifact.header.input_spec.names
+    if fitted is not None and list(fitted) != declared:
+        raise ArtifactError(
+            f"the artifact's header lists input layers {declared}, but its model was fitted "
+            f"on {list(fitted)}",
+            path=artifact.path,
+            field="geosoil.input_spec.layers",
+            fix="the header was edited or damaged; restore the original file or retrain",
+        )
 
 
 def _output_spec(artifact: Artifact) -> OutputSpec:

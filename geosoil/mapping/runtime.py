@@ -20,6 +20,7 @@ from geosoil.mapping.stack import StackReader
 
 __all__ = [
     "available_cores",
+    "in_dask_worker",
     "keep_heap_memory",
     "prepare_process",
     "reader_for",
@@ -85,13 +86,24 @@ def prepare_process() -> None:
         _prepared.set()
 
 
-def _threads_for_dask_worker() -> int | None:
-    """In a dask worker: cores / worker threads, so the worker's tasks do not oversubscribe."""
+def _dask_worker():
     try:
         from distributed import get_worker
 
-        worker = get_worker()
+        return get_worker()
     except (ImportError, ValueError):
+        return None
+
+
+def in_dask_worker() -> bool:
+    """Whether this code runs in a dask.distributed worker."""
+    return _dask_worker() is not None
+
+
+def _threads_for_dask_worker() -> int | None:
+    """In a dask worker: cores / worker threads, so the worker's tasks do not oversubscribe."""
+    worker = _dask_worker()
+    if worker is None:
         return None
     return max(1, available_cores() // max(1, worker.state.nthreads))
 

@@ -6,7 +6,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["BandStatistics"]
+__all__ = ["SIGNIFICANT_DIGITS", "BandStatistics"]
+
+SIGNIFICANT_DIGITS = 8
+
+
+def _significant(value: float) -> float:
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
 
 @dataclass(frozen=True)
@@ -14,7 +20,10 @@ class BandStatistics:
     """Count, sum, sum of squares, min and max of a band's valid pixels.
 
     Blocks are summarized on their own and merged in block order, so the result does not
-    depend on which worker finished first or on a resume.
+    depend on which worker finished first or on a resume. Sums over other block sizes round
+    differently (in the 13th digit or so), so :attr:`mean` and :attr:`std` are given to
+    :data:`SIGNIFICANT_DIGITS` digits (float32 maps hold about 7): the same map in any chunking
+    gets the same statistics, and the same bytes.
     """
 
     count: int = 0
@@ -51,13 +60,14 @@ class BandStatistics:
 
     @property
     def mean(self) -> float:
-        return self.total / self.count if self.count else float("nan")
+        return _significant(self.total / self.count) if self.count else float("nan")
 
     @property
     def std(self) -> float:
         if not self.count:
             return float("nan")
-        return max(self.total_sq / self.count - self.mean**2, 0.0) ** 0.5
+        mean = self.total / self.count
+        return _significant(max(self.total_sq / self.count - mean**2, 0.0) ** 0.5)
 
     def display_range(self) -> tuple[float, float]:
         """Mean +- 2 sd clipped to the data range: a stretch that outliers do not wash out."""

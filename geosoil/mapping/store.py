@@ -24,15 +24,15 @@ from rasterio.crs import CRS
 
 from geosoil import __version__
 from geosoil.errors import OutputError
+from geosoil.geo.grid import Block, Grid
+from geosoil.geo.outputs import OutputVariable
 from geosoil.io.writers import write_bytes_atomic
-from geosoil.mapping.grid import Block, Grid
-from geosoil.mapping.outputs import OutputVariable
 
-__all__ = ["BlockStore", "store_write_error"]
+__all__ = ["MARKERS", "BlockStore", "store_write_error"]
 
 log = logging.getLogger(__name__)
 
-_MARKERS = ".geosoil-blocks"
+MARKERS = ".geosoil-blocks"
 _FINGERPRINT = "geosoil_run_fingerprint"
 
 
@@ -129,7 +129,7 @@ class BlockStore:
             )
             array.attrs.update(_variable_attrs(var, wkt))
         zarr.consolidate_metadata(self.path, zarr_format=2)
-        (self.path / _MARKERS).mkdir()
+        (self.path / MARKERS).mkdir()
 
     @classmethod
     def resume(
@@ -148,7 +148,7 @@ class BlockStore:
             found = root.attrs.get(_FINGERPRINT)
         except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError):
             found = None
-        if found is None or not (path / _MARKERS).is_dir():
+        if found is None or not (path / MARKERS).is_dir():
             raise OutputError(
                 "the interrupted run's Zarr store is missing or damaged",
                 path=path,
@@ -158,7 +158,7 @@ class BlockStore:
         if found != fingerprint:
             raise OutputError(
                 "cannot resume: the interrupted run used a different model, covariates, grid, "
-                "products or chunk size",
+                "area of interest, products, chunk size, output format or geosoil version",
                 path=path,
                 field="output.resume",
                 fix="resume with the same config and artifacts, or pass --overwrite to start over",
@@ -190,7 +190,7 @@ class BlockStore:
     def finished(self) -> dict[tuple[int, int], dict]:
         """Statistics of every finished block, by block index."""
         done = {}
-        for marker in (self.path / _MARKERS).glob("*.json"):
+        for marker in (self.path / MARKERS).glob("*.json"):
             try:
                 record = json.loads(marker.read_text())
             except (OSError, json.JSONDecodeError):
@@ -199,7 +199,7 @@ class BlockStore:
         return done
 
     def _marker(self, index: tuple[int, int]) -> Path:
-        return self.path / _MARKERS / f"r{index[0]}_c{index[1]}.json"
+        return self.path / MARKERS / f"r{index[0]}_c{index[1]}.json"
 
     def gdal_path(self, name: str) -> str:
         """The GDAL dataset name of one variable (``ZARR:"<store>":/<name>``)."""
@@ -212,7 +212,7 @@ def _remove_interrupted_writes(path: Path, variables: Sequence[OutputVariable]) 
     Markers and Zarr chunks are both written to a temporary name and renamed; a killed run
     leaves those temporaries behind, and the finished store must not carry them.
     """
-    leftovers = list((path / _MARKERS).glob(".*.tmp"))
+    leftovers = list((path / MARKERS).glob(".*.tmp"))
     for var in variables:
         leftovers += (path / var.name).glob("*.partial")  # zarr's LocalStore temporaries
     for leftover in leftovers:

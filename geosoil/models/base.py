@@ -9,17 +9,22 @@ the artifact needs to save and restore it without pickle.
 from __future__ import annotations
 
 import inspect
+import logging
+import warnings
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from geosoil.errors import ConfigError, GeoSoilError
+from geosoil.errors import ConfigError, NotFittedError
 
-__all__ = ["GeoSoilEstimator", "NotFittedError"]
+__all__ = ["GeoSoilEstimator", "NotFittedError", "check_choice"]
+
+log = logging.getLogger(__name__)
 
 
-class NotFittedError(GeoSoilError):
-    """``predict`` or ``save`` was called before ``fit``."""
+# Hyperparameters that count something a fit cannot do zero times.
+_POSITIVE_COUNTS = frozenset({"max_epochs", "batch_size", "n_members"})
 
 
 class GeoSoilEstimator:
@@ -38,6 +43,9 @@ class GeoSoilEstimator:
     """
 
     registry_name: ClassVar[str]
+    #: Old hyperparameter name -> its current name: configs and artifacts written with the
+    #: old name still load, with a deprecation message.
+    renamed_params: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def param_names(cls) -> list[str]:
@@ -48,6 +56,7 @@ class GeoSoilEstimator:
     @classmethod
     def from_params(cls, params: dict[str, Any], *, source: str = "model.params"):
         """Build an estimator, refusing hyperparameters it does not have."""
+        params = cls.upgrade_params(params, source=source)
         allowed = cls.param_names()
         unknown = sorted(set(params) - set(allowed))
         if unknown:
@@ -56,7 +65,35 @@ class GeoSoilEstimator:
                 field=f"{source}.{unknown[0]}",
                 fix=f"allowed: {', '.join(allowed)}",
             )
+        for name in _POSITIVE_COUNTS & set(params):
+            value = params[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(
+                    f"hyperparameter '{name}' must be a whole number of at least 1, got {value!r}",
+                    field=f"{source}.{name}",
+                    fix=f"set {source}.{name} to 1 or more",
+                )
         return cls(**params)
+
+    @classmethod
+    def upgrade_params(cls, params: dict[str, Any], *, source: str = "model.params") -> dict:
+        """``params`` with deprecated names (:attr:`renamed_params`) renamed, each with a
+        deprecation message; a ConfigError where both the old and the new name are given."""
+        params = dict(params)
+        for old, new in cls.renamed_params.items():
+            if old not in params:
+                continue
+            if new in params:
+                raise ConfigError(
+                    f"both {old} (deprecated) and {new} are given",
+                    field=f"{source}.{old}",
+                    fix=f"keep only {new}",
+                )
+            message = f"{source}.{old} is deprecated: it is now called {new}"
+            log.warning("%s", message)
+            warnings.warn(message, DeprecationWarning, stacklevel=3)
+            params[new] = params.pop(old)
+        return params
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as given to ``__init__``."""
@@ -98,3 +135,14 @@ class GeoSoilEstimator:
 
     def predict(self, X) -> np.ndarray:
         raise NotImplementedError
+
+
+def check_choice(value: Any, allowed: Sequence[Any], field: str) -> Any:
+    """Refuse a hyperparameter outside ``allowed`` with a ConfigError on ``field``."""
+    if value not in allowed:
+        raise ConfigError(
+            f"{field.rsplit('.', 1)[-1]}={value!r} is not one of {list(allowed)}",
+            field=field,
+            fix=f"choose one of {list(allowed)}",
+        )
+    return value

@@ -2,6 +2,11 @@
 
 A header names an estimator by its registry key; the key is looked up here and nothing is ever
 imported from a name found in a file, so an edited header cannot make geosoil run code.
+
+The built-in families register themselves when :mod:`geosoil.models` is imported: its
+``__init__`` imports each of them, and Python runs it before any of its modules (this one
+included), so the registry is complete whenever it can be asked. A new family is added to
+that ``__init__``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ def register(cls: EstimatorT) -> EstimatorT:
 
 def registered_names() -> list[str]:
     """Sorted registry keys."""
-    _load_builtin_estimators()
     return sorted(_REGISTRY)
 
 
@@ -46,7 +50,6 @@ def get_estimator_class(
     RegistryError
         ``name`` is not registered; the message lists the known names.
     """
-    _load_builtin_estimators()
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
@@ -57,19 +60,3 @@ def get_estimator_class(
             fix=f"use one of {sorted(_REGISTRY)}; an artifact naming another estimator was made "
             "by a newer geosoil or edited by hand, and will not be loaded",
         ) from None
-
-
-def _load_builtin_estimators() -> None:
-    # Importing the model modules runs their @register decorators.
-    import geosoil.models.covariate.kriging
-    import geosoil.models.covariate.linear
-    import geosoil.models.covariate.mlp
-    import geosoil.models.covariate.stack
-    import geosoil.models.covariate.trees
-    import geosoil.models.lsm.mdpl
-    import geosoil.models.soc.binn
-    import geosoil.models.soc.sciren
-    import geosoil.models.spectral.cnn
-    import geosoil.models.spectral.plsr
-    import geosoil.models.spectral.resnet
-    import geosoil.models.spectral.svr  # noqa: F401

@@ -60,7 +60,8 @@ from torch import nn
 
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.process.lsm_forcing import FLUX_NAMES, LsmForcing
-from geosoil.process.lsm_params import LSM_PARAMETER_NAMES, LSM_PARAMETERS, LsmParameterSpec
+from geosoil.process.lsm_params import LSM_PARAMETER_NAMES, LSM_PARAMETERS
+from geosoil.process.parameters import ParameterSpec
 
 __all__ = [
     "CP_AIR_J_KG_K",
@@ -136,7 +137,7 @@ class LsmOutput:
 
 def check_parameter_tensor(
     parameters: torch.Tensor,
-    specs: Sequence[LsmParameterSpec] = LSM_PARAMETERS,
+    specs: Sequence[ParameterSpec] = LSM_PARAMETERS,
     *,
     owner: str = "land surface model",
 ) -> None:

@@ -22,7 +22,6 @@ __all__ = [
     "LSM_PARAMETERS",
     "LSM_PARAMETER_NAMES",
     "N_LSM_PARAMETERS",
-    "LsmParameterSpec",
     "check_lsm_parameters",
     "default_parameters",
     "lsm_parameter_bounds",
@@ -32,23 +31,20 @@ __all__ = [
 
 
 # The land-surface table uses the same declaration as every process model.
-LsmParameterSpec = ParameterSpec
 
-LSM_PARAMETERS: tuple[LsmParameterSpec, ...] = (
-    LsmParameterSpec("albedo", "1", 0.05, 0.35, "shortwave albedo of the surface"),
-    LsmParameterSpec("g_max_mm_s", "mm/s", 1.0, 30.0, "maximum canopy conductance"),
-    LsmParameterSpec(
+LSM_PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("albedo", "1", 0.05, 0.35, "shortwave albedo of the surface"),
+    ParameterSpec("g_max_mm_s", "mm/s", 1.0, 30.0, "maximum canopy conductance"),
+    ParameterSpec(
         "light_half_w_m2", "W/m2", 20.0, 500.0, "shortwave at which light halves conductance"
     ),
-    LsmParameterSpec("vpd_half_kpa", "kPa", 0.3, 5.0, "VPD at which conductance halves"),
-    LsmParameterSpec("soil_water_max_mm", "mm", 20.0, 600.0, "plant-available water storage"),
-    LsmParameterSpec(
+    ParameterSpec("vpd_half_kpa", "kPa", 0.3, 5.0, "VPD at which conductance halves"),
+    ParameterSpec("soil_water_max_mm", "mm", 20.0, 600.0, "plant-available water storage"),
+    ParameterSpec(
         "stress_onset_fraction", "1", 0.1, 0.9, "relative soil water below which stress starts"
     ),
-    LsmParameterSpec("roughness_length_m", "m", 0.01, 2.0, "momentum roughness length"),
-    LsmParameterSpec(
-        "ground_heat_fraction", "1", 0.0, 0.35, "share of net radiation into the ground"
-    ),
+    ParameterSpec("roughness_length_m", "m", 0.01, 2.0, "momentum roughness length"),
+    ParameterSpec("ground_heat_fraction", "1", 0.0, 0.35, "share of net radiation into the ground"),
 )
 
 LSM_PARAMETER_NAMES: tuple[str, ...] = tuple(p.name for p in LSM_PARAMETERS)

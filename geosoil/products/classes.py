@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from geosoil.mapping.outputs import MapClass, OutputVariable
-from geosoil.products.base import Product, register_product
+from geosoil.geo.outputs import MapClass, OutputVariable
+from geosoil.geo.product import Product, register_product
 
 __all__ = ["ThresholdClasses"]
 

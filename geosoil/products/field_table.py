@@ -13,8 +13,8 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -333,6 +333,22 @@ def _metres_per_unit(crs, *, source) -> float:
     return float(factor)
 
 
+# GeoPackages record a last_change time; a fixed one makes identical runs give identical bytes.
+GPKG_TIMESTAMP = "2000-01-01T00:00:00Z"
+
+
+@contextmanager
+def _fixed_gpkg_timestamp() -> Iterator[None]:
+    import pyogrio
+
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_TIMESTAMP})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+
+
 def write_field_table(
     table: gpd.GeoDataFrame, directory: str | Path, *, stem: str = "fields"
 ) -> tuple[Path, Path]:
@@ -347,7 +363,8 @@ def write_field_table(
     gpkg = directory / f"{stem}.gpkg"
     temporary = directory / f".{stem}.{os.getpid()}.{uuid.uuid4().hex}.gpkg"
     try:
-        table.to_file(temporary, driver="GPKG", layer=stem)
+        with _fixed_gpkg_timestamp():
+            table.to_file(temporary, driver="GPKG", layer=stem)
         os.replace(temporary, gpkg)
     except Exception as err:
         temporary.unlink(missing_ok=True)

@@ -37,8 +37,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from geosoil.errors import ConfigError, SampleDataError
-from geosoil.mapping.outputs import OutputVariable
-from geosoil.products.base import Product, register_product
+from geosoil.geo.outputs import OutputVariable
+from geosoil.geo.product import Product, register_product
 
 __all__ = [
     "BULK_DENSITY_RANGE_G_CM3",

@@ -22,8 +22,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from geosoil.mapping.outputs import MapClass, OutputVariable
-from geosoil.products.base import Product, register_product
+from geosoil.geo.outputs import MapClass, OutputVariable
+from geosoil.geo.product import Product, register_product
 from geosoil.products.pb_thresholds import (
     LAND_USES,
     PH_RANGE,

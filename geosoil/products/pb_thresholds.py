@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from geosoil.errors import ConfigError, InputFileNotFoundError
-from geosoil.mapping.outputs import MapClass
+from geosoil.geo.outputs import MapClass
 
 __all__ = [
     "LAND_USES",

@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from geosoil.errors import SampleDataError
+from geosoil.errors import SpectraError
 
 __all__ = ["AXIS_UNITS", "AxisUnit", "SpectraError", "SpectralAxis"]
 
@@ -25,10 +25,6 @@ RESAMPLE_FIX = (
     "preprocessing step (and retrain), or resample the table onto the model's axis "
     "(SampleSet.resample(axis) or geosoil.spectra.resample_spectra)"
 )
-
-
-class SpectraError(SampleDataError):
-    """Spectra or their axis are unusable: NaN/Inf, a bad axis, another axis than a model's."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,10 +201,6 @@ class SpectralAxis:
         """A copy with positions sorted ascending (the same axis if already ascending)."""
         values = self.values[::-1] if self.is_descending else self.values
         return SpectralAxis.from_values(values.copy(), self.unit)
-
-    def index_of(self, position: float) -> int:
-        """Index of the band nearest ``position``."""
-        return int(np.argmin(np.abs(self.values - position)))
 
     def step(self) -> float:
         """Median absolute spacing between neighbouring bands."""

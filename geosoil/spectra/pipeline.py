@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from geosoil.errors import ArtifactError, ConfigError
+from geosoil.errors import ArtifactError, ConfigError, NotFittedError
 from geosoil.spectra.axis import SpectraError, SpectralAxis
 from geosoil.spectra.resample import Resample
 from geosoil.spectra.savgol import SavitzkyGolay
@@ -109,11 +109,11 @@ class SpectralPipeline:
         cube need not cover them). Selections after another step (e.g. after SNV, which
         reads every band) do not count.
         """
-        from geosoil.spectra.selection import _BandSelection
+        from geosoil.spectra.selection import BandSelection
 
         used = np.ones(len(axis), dtype=bool)
         for step in self.steps:
-            if not isinstance(step, _BandSelection):
+            if not isinstance(step, BandSelection):
                 break
             kept = np.flatnonzero(used)
             keep = step.keep_mask(SpectralAxis.from_values(axis.values[kept], axis.unit))
@@ -211,10 +211,6 @@ class SpectralPipeline:
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
-            # Imported here: geosoil.models imports the spectral estimators, which import
-            # this module.
-            from geosoil.models.base import NotFittedError
-
             raise NotFittedError(
                 "SpectralPipeline is not fitted", fix="call fit(X, axis) before transform"
             )

@@ -20,7 +20,7 @@ __all__ = ["DropRegions", "Trim"]
 log = logging.getLogger(__name__)
 
 
-class _BandSelection(SpectralStep):
+class BandSelection(SpectralStep):
     """Common part: a boolean mask of kept bands computed from the input axis."""
 
     def keep_mask(self, axis: SpectralAxis) -> np.ndarray:
@@ -46,7 +46,7 @@ class _TrimParams(StepParams):
     max: float
 
 
-class Trim(_BandSelection):
+class Trim(BandSelection):
     """Keep the bands with ``min <= position <= max``."""
 
     name = "trim"
@@ -76,7 +76,7 @@ class _DropParams(StepParams):
         return regions
 
 
-class DropRegions(_BandSelection):
+class DropRegions(BandSelection):
     """Remove the bands inside each ``[a, b]`` region (inclusive, either order).
 
     The classic use is the atmospheric CO2 band of MIR spectra, ``[[2389, 2269]]`` cm-1.

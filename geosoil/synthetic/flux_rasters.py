@@ -40,13 +40,13 @@ from rasterio.warp import transform as transform_coords
 from scipy.special import ndtr
 
 from geosoil.errors import ConfigError
+from geosoil.geo.grid import Grid
+from geosoil.geo.outputs import MapClass, OutputVariable
 from geosoil.io.catalog import CovariateCatalog, CovariateLayer, write_catalog
 from geosoil.io.cog import write_cog
 from geosoil.io.flux import SUMMARY_NAMES
 from geosoil.io.qml import write_classes_qml, write_continuous_qml
 from geosoil.io.writers import staged_directory
-from geosoil.mapping.grid import Grid
-from geosoil.mapping.outputs import MapClass, OutputVariable
 from geosoil.process.lsm_forcing import FORCING_NAMES
 from geosoil.process.lsm_params import IGBP_RASTER_CODES, LSM_PARAMETER_NAMES, LSM_PARAMETERS
 from geosoil.synthetic.fields import gaussian_random_field

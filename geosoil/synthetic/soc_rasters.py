@@ -63,6 +63,7 @@ from geosoil.errors import (
     ConfigError,
     InputFileNotFoundError,
 )
+from geosoil.geo.grid import Grid
 from geosoil.io.catalog import (
     CovariateCatalog,
     CovariateLayer,
@@ -78,7 +79,6 @@ from geosoil.io.profiles import (
     forcings_from_bands,
 )
 from geosoil.io.writers import staged_directory
-from geosoil.mapping.grid import Grid
 from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, soc_stock_kg_m2
 from geosoil.process.clm5_grid import N_LAYERS
 from geosoil.synthetic.rasters import FLOAT_NODATA, RasterLayer, warp_layer, write_geotiff

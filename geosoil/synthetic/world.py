@@ -11,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 from affine import Affine
 
-from geosoil.mapping.grid import Grid
+from geosoil.geo.grid import Grid
 from geosoil.synthetic.rasters import RasterLayer
 from geosoil.synthetic.sizes import WorldSize
 

@@ -4,7 +4,7 @@ Three steps (Xie, Li and Yoshimura 2025):
 
 1. a multi-task **surrogate** learns the simulator's sensible and latent heat from forcing
    windows and parameters, on runs over a Latin hypercube within the parameter bounds at
-   every site (:func:`~geosoil.models.lsm.surrogate.fit_surrogate`);
+   every site (:func:`~geosoil.models.lsm.surrogate_training.fit_surrogate`);
 2. the **parameter generator** g_z maps forcing summaries and site attributes to parameters
    and is trained through the frozen surrogate against the observed fluxes
    (:class:`~geosoil.models.lsm.mdpl.ParameterGenerator`);
@@ -57,11 +57,13 @@ from geosoil.config.mdpl import CalibrateConfig
 from geosoil.errors import ConfigError, InputFileNotFoundError, SampleDataError
 from geosoil.evaluate.taylor import taylor_diagram, taylor_table
 from geosoil.io.alma import read_alma
-from geosoil.io.flux import FluxRecord, read_flux
+from geosoil.io.flux import FluxRecord
+from geosoil.io.flux_csv import read_flux
 from geosoil.io.writers import staged_directory, write_bytes_atomic
 from geosoil.models.lsm.mdpl import ParameterGenerator
 from geosoil.models.lsm.simulators import LsmSimulator, Simulator, simulator_from_spec
-from geosoil.models.lsm.surrogate import FittedSurrogate, fit_surrogate
+from geosoil.models.lsm.surrogate import FittedSurrogate
+from geosoil.models.lsm.surrogate_training import fit_surrogate
 from geosoil.process.lsm_forcing import FLUX_NAMES
 from geosoil.process.lsm_params import default_parameters
 from geosoil.workflows.calibrate_report import (

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geosoil.artifacts import OutputSpec, Provenance, read_header, save_artifact
+from geosoil.artifacts import Provenance, load_parent_artifact, read_header, save_artifact
 from geosoil.config import save_config
 from geosoil.config.spectral import (
     EvaluateConfig,
@@ -26,7 +26,7 @@ from geosoil.config.spectral import (
     SpectraConfig,
     SpectralModelConfig,
 )
-from geosoil.errors import ConfigError
+from geosoil.errors import ConfigError, params_at
 from geosoil.evaluate.learning_curve import LearningCurveResult, learning_curve
 from geosoil.evaluate.repeated import RepeatedResult, Split, run_repeated, train_valid_test_splits
 from geosoil.evaluate.spectral_report import comparison_table, write_spectral_report
@@ -34,6 +34,7 @@ from geosoil.evaluate.tables import check_group_columns
 from geosoil.io.spectra import SampleSet, read_spectra
 from geosoil.io.writers import staged_directory
 from geosoil.models.registry import get_estimator_class
+from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectraError, SpectralAxis
 
 __all__ = [
@@ -106,9 +107,15 @@ def spectral_estimator_factory(
         )
     params = {"target_transform": target_transform, **model.params}
     cls.from_params(params, source=f"{where}.params")  # unknown keys fail now, not mid-run
+    # A fine-tuned network's parent is read here, once, and handed to every fit.
+    init_from = params.get("init_from")
+    parent = (
+        load_parent_artifact(init_from, field=f"{where}.params.init_from") if init_from else None
+    )
 
     def make(seed: int) -> Any:
-        return cls.from_params({**params, "seed": int(seed)}, source=f"{where}.params")
+        estimator = cls.from_params({**params, "seed": int(seed)}, source=f"{where}.params")
+        return estimator.attach_parent(parent) if parent is not None else estimator
 
     return make
 
@@ -231,17 +238,18 @@ def evaluate_from_config(config: EvaluateConfig) -> EvaluateResult:
                 saver = _model_saver(
                     staging / MODELS_DIR, name, config, fingerprint, saved[name], len(y)
                 )
-            results[name] = run_repeated(
-                make,
-                samples.spectra,
-                y,
-                axis=samples.axis,
-                splits=splits,
-                frame=samples.frame,
-                group_columns=group_columns,
-                target_transform=transform,
-                on_fitted=saver,
-            )
+            with params_at(f"models.{name}.params"):
+                results[name] = run_repeated(
+                    make,
+                    samples.spectra,
+                    y,
+                    axis=samples.axis,
+                    splits=splits,
+                    frame=samples.frame,
+                    group_columns=group_columns,
+                    target_transform=transform,
+                    on_fitted=saver,
+                )
         curve = _learning_curve(config, factories, samples, y, groups)
         report = write_spectral_report(
             results,

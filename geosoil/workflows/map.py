@@ -3,8 +3,10 @@ image cube -> COG and/or Zarr."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,29 +18,40 @@ from shapely.geometry.base import BaseGeometry
 from geosoil import __version__
 from geosoil.artifacts import load_artifact
 from geosoil.config import MapConfig, save_config
-from geosoil.errors import ConfigError
+from geosoil.errors import ConfigError, OutputError
+from geosoil.geo.grid import Grid
+from geosoil.geo.outputs import OutputVariable
 from geosoil.io.aoi import read_aoi
 from geosoil.io.catalog import CovariateCatalog, read_catalog
 from geosoil.io.cog import write_cog
 from geosoil.io.qml import write_classes_qml, write_continuous_qml
-from geosoil.io.writers import resumable_directory, write_bytes_atomic
+from geosoil.io.writers import contained_path, resumable_directory, write_bytes_atomic
 from geosoil.mapping.cube import CubeSource
 from geosoil.mapping.engine import run_map
 from geosoil.mapping.execution import Execution
-from geosoil.mapping.grid import Grid
-from geosoil.mapping.job import MapJob
-from geosoil.mapping.outputs import OutputVariable
+from geosoil.mapping.job import MapJob, aoi_mask
 from geosoil.mapping.predictors import ModelLayers
 from geosoil.mapping.runtime import available_cores
 from geosoil.mapping.statistics import BandStatistics
-from geosoil.mapping.store import BlockStore
+from geosoil.mapping.store import MARKERS, BlockStore
 from geosoil.products import build_product
 
-__all__ = ["MapResult", "build_job", "map_from_config", "resolve_grid"]
+__all__ = [
+    "MapResult",
+    "build_job",
+    "check_output_path",
+    "map_from_config",
+    "relocated",
+    "resolve_grid",
+    "run_fingerprint",
+]
 
 log = logging.getLogger(__name__)
 
 STORE_NAME = "map.zarr"
+
+# An AOI is checked for pixel centres up front only on grids this small (a rasterization).
+_AOI_CHECK_PIXELS = 4096 * 4096
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,7 @@ def build_job(config: MapConfig, *, source: Path | None = None) -> MapJob:
     and the cube's bands must reach the model's axis (see :class:`CubeSource`).
     """
     catalog = read_catalog(config.covariates.catalog) if config.covariates is not None else None
-    cube = CubeSource.from_config(config.cube) if config.cube is not None else None
+    cube = CubeSource.open(**config.cube.model_dump()) if config.cube is not None else None
     models = [
         ModelLayers.build(load_artifact(entry.path), name=entry.name, uncertainty=entry.uncertainty)
         for entry in config.models
@@ -69,6 +82,7 @@ def build_job(config: MapConfig, *, source: Path | None = None) -> MapJob:
         log.warning("cube %s is not read: no model of this run reads spectra", cube.path.name)
     products = [build_product(p.name, p.params, source=source) for p in config.products]
     grid, aoi = resolve_grid(config, catalog)
+    check_grid_size(grid, config.max_pixels, source=source)
     return MapJob.build(
         grid,
         catalog.layers if catalog is not None else [],
@@ -118,7 +132,32 @@ def resolve_grid(
             field="grid.aoi",
             fix="check the AOI's CRS and location against the covariates",
         )
+    small = cropped.width * cropped.height <= _AOI_CHECK_PIXELS
+    if small and not aoi_mask(aoi, cropped).any():
+        raise ConfigError(
+            "the area of interest covers no pixel centre of the map grid (it is smaller than "
+            f"a pixel of {cropped.resolution[0]:g} x {cropped.resolution[1]:g} CRS units, or "
+            "a sliver between centres)",
+            path=grid_cfg.aoi,
+            field="grid.aoi",
+            fix="use a larger area, or a finer grid (grid.resolution_m)",
+        )
     return cropped, aoi
+
+
+def check_grid_size(grid: Grid, max_pixels: int, *, source: Path | None = None) -> None:
+    """Refuse a grid larger than ``max_pixels`` before anything is allocated."""
+    n_pixels = grid.width * grid.height
+    if n_pixels > max_pixels:
+        raise ConfigError(
+            f"the map grid is {grid.width} x {grid.height} = {n_pixels:.3g} pixels, more than "
+            f"the limit of {max_pixels:.3g} (one float32 layer would take "
+            f"{n_pixels * 4 / 2**30:,.0f} GiB)",
+            path=source,
+            field="grid",
+            fix="check grid.resolution_m (metres per pixel) and the bounds; for a really "
+            "huge run raise the limit with --max-pixels N",
+        )
 
 
 def _reference_path(config: MapConfig, catalog: CovariateCatalog | None) -> Path:
@@ -136,19 +175,32 @@ def _reference_path(config: MapConfig, catalog: CovariateCatalog | None) -> Path
     return Path(reference)
 
 
-def map_from_config(config: MapConfig, *, source: Path | None = None) -> MapResult:
+def map_from_config(
+    config: MapConfig, *, source: Path | None = None, published: MapConfig | None = None
+) -> MapResult:
     """Run a map config; the output folder appears only when every layer is complete.
 
     Blocks go to a Zarr store in ``.<out>.partial`` first. A run that fails or is killed
     leaves it there, and ``output.resume`` finishes it with the same bytes as an
-    uninterrupted run.
+    uninterrupted run. A run that fails before any block is finished leaves nothing.
+
+    Parameters
+    ----------
+    published
+        The config to save as ``config.yaml`` when it differs from the one run (a map
+        inside another workflow's staging folder records its final paths).
     """
     if config.output.dir is None:
         raise ConfigError(
             "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
         )
+    check_output_path(Path(config.output.dir))
     job = build_job(config, source=source)
     grid = job.grid
+    with job.stack.open(grid):  # every covariate readable and overlapping, before any output
+        pass
+    chunk = min(config.chunk, max(grid.width, grid.height))
+    fingerprint = run_fingerprint(job, chunk=chunk, output_format=config.output.format)
     execution = Execution(**config.execution.model_dump())
     out = config.output
     log.info(
@@ -158,14 +210,13 @@ def map_from_config(config: MapConfig, *, source: Path | None = None) -> MapResu
         grid.height,
         grid.crs,
     )
-    with resumable_directory(out.dir, overwrite=out.overwrite, resume=out.resume) as (
-        staging,
-        resumed,
-    ):
+    with resumable_directory(
+        out.dir, overwrite=out.overwrite, resume=out.resume, worth_keeping=_has_finished_blocks
+    ) as (staging, resumed):
         store_path = staging / STORE_NAME
         if resumed and store_path.exists():
             store = BlockStore.resume(
-                store_path, grid, job.variables, chunk=config.chunk, fingerprint=job.fingerprint
+                store_path, grid, job.variables, chunk=chunk, fingerprint=fingerprint
             )
         else:
             shutil.rmtree(store_path, ignore_errors=True)
@@ -173,8 +224,8 @@ def map_from_config(config: MapConfig, *, source: Path | None = None) -> MapResu
                 store_path,
                 grid,
                 job.variables,
-                chunk=config.chunk,
-                fingerprint=job.fingerprint,
+                chunk=chunk,
+                fingerprint=fingerprint,
                 attrs={"geosoil_config": _config_text(config)},
             )
         statistics = run_map(job, store, execution=execution)
@@ -183,12 +234,16 @@ def map_from_config(config: MapConfig, *, source: Path | None = None) -> MapResu
             cogs = _write_cogs(store, job, statistics, staging, _provenance_tags(config, job))
         if out.format == "cog":
             shutil.rmtree(store_path)
-        save_config(config, staging / "config.yaml")
+        save_config(published or config, staging / "config.yaml")
         _write_summary(staging / "summary.json", job, statistics)
     out_dir = Path(out.dir)
     for var, stats in statistics.items():
         if stats.count == 0:
-            log.warning("layer %s has no valid pixel: every covariate window was nodata", var)
+            log.warning(
+                "layer %s has no valid pixel: the covariates were nodata, the area of "
+                "interest covered no pixel, or the model gave no finite value there",
+                var,
+            )
     return MapResult(
         out_dir=out_dir,
         cogs={name: out_dir / path.name for name, path in cogs.items()},
@@ -197,6 +252,51 @@ def map_from_config(config: MapConfig, *, source: Path | None = None) -> MapResu
         statistics=statistics,
         n_pixels=grid.width * grid.height,
     )
+
+
+def relocated(config: MapConfig, staging: Path, final: Path) -> MapConfig:
+    """A copy of ``config`` whose paths inside ``staging`` name where they will be published.
+
+    A workflow that runs a map inside its own staging folder saves this copy, so the
+    recorded config never points at a staging folder that no longer exists.
+    """
+    old, new = str(staging), str(final)
+
+    def move(value):
+        if isinstance(value, str) and (value == old or value.startswith(old + os.sep)):
+            return new + value[len(old) :]
+        if isinstance(value, dict):
+            return {key: move(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [move(item) for item in value]
+        return value
+
+    return MapConfig.model_validate(move(config.model_dump(mode="json")))
+
+
+def run_fingerprint(job: MapJob, *, chunk: int, output_format: str) -> str:
+    """SHA-256 of everything that decides a run's bytes: the job (models, covariates, grid,
+    AOI, products, geosoil version), the chunk and the output format."""
+    record = {"job": job.fingerprint, "chunk": chunk, "format": output_format}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def _has_finished_blocks(staging: Path) -> bool:
+    return any((staging / STORE_NAME / MARKERS).glob("*.json"))
+
+
+def check_output_path(out_dir: Path) -> None:
+    """Refuse an output path GDAL cannot name, before any work.
+
+    GDAL names the store's layers ``ZARR:"<path>":/<layer>``; a quote cannot be escaped there.
+    """
+    if '"' in str(out_dir.absolute()):
+        raise OutputError(
+            "the output path contains a double quote, which GDAL cannot read back",
+            path=out_dir,
+            field="output.dir",
+            fix="choose an output folder whose path has no '\"'",
+        )
 
 
 def _config_text(config: MapConfig) -> str:
@@ -242,7 +342,7 @@ def _write_layer_cog(
     tags: dict[str, str],
     threads: int,
 ) -> Path:
-    target = staging / f"{var.name}.tif"
+    target = contained_path(staging, f"{var.name}.tif")
     n_pixels = store.grid.width * store.grid.height
     write_cog(
         store.gdal_path(var.name),

@@ -28,19 +28,10 @@ import numpy as np
 import pandas as pd
 from rasterio.crs import CRS
 
-from geosoil.artifacts import (
-    Artifact,
-    InputLayer,
-    InputSpec,
-    OutputSpec,
-    Provenance,
-    file_sha256,
-    load_artifact,
-    save_artifact,
-)
+from geosoil.artifacts import Artifact, Provenance, file_sha256, load_artifact, save_artifact
 from geosoil.config import MapConfig, save_config
 from geosoil.config.recommend import CovariateModelConfig, KexSpectraConfig, RecommendKConfig
-from geosoil.errors import ConfigError, MissingCRSError, SampleDataError
+from geosoil.errors import ConfigError, MissingCRSError, SampleDataError, params_at
 from geosoil.io.catalog import CovariateCatalog, CovariateLayer, read_catalog
 from geosoil.io.rasters import extract_at_points
 from geosoil.io.writers import resumable_directory, write_bytes_atomic
@@ -54,11 +45,19 @@ from geosoil.products.k_fertilizer import (
     k_targets,
     percentile_dose_names,
 )
-from geosoil.workflows.map import STORE_NAME, map_from_config, resolve_grid
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
+from geosoil.workflows.map import (
+    STORE_NAME,
+    check_output_path,
+    map_from_config,
+    relocated,
+    resolve_grid,
+)
 from geosoil.workflows.run_record import (
     RUN_RECORD,
     check_run_record,
     finite_or_none,
+    holds_finished_work,
     layer_sources,
     write_json,
 )
@@ -126,12 +125,12 @@ def recommend_k_from_config(
         raise ConfigError(
             "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
         )
+    check_output_path(Path(config.output.dir))
     plan = _plan(config, source=source)
     out = config.output
-    with resumable_directory(out.dir, overwrite=out.overwrite, resume=out.resume) as (
-        staging,
-        resumed,
-    ):
+    with resumable_directory(
+        out.dir, overwrite=out.overwrite, resume=out.resume, worth_keeping=holds_finished_work
+    ) as (staging, resumed):
         check_run_record(staging, _run_fingerprint(config, plan), resumed=resumed)
         if config.kex.model is not None:
             kex_model = Path(config.kex.model)
@@ -141,9 +140,13 @@ def recommend_k_from_config(
                 _fit_kex_map_model(config, plan, staging)
         map_dir = staging / MAP_DIR
         if not (resumed and (map_dir / "summary.json").exists()):
+            map_config = map_config_for(
+                config, kex_model=kex_model, out_dir=map_dir, resume=resumed
+            )
             map_from_config(
-                map_config_for(config, kex_model=kex_model, out_dir=map_dir, resume=resumed),
+                map_config,
                 source=source,
+                published=relocated(map_config, staging, Path(out.dir)),
             )
         layers = json.loads((map_dir / "summary.json").read_text())["layers"]
         sources = layer_sources(map_dir, layers)
@@ -191,10 +194,7 @@ def map_config_for(
             "products": [{"name": KFertilizer.name, "params": config.product_params()}],
             "covariates": config.covariates.model_dump(),
             "grid": config.grid.model_dump(),
-            "output": {"dir": out_dir, "resume": resume, "format": config.output.format},
-            "chunk": config.chunk,
-            "batch_pixels": config.batch_pixels,
-            "execution": config.execution.model_dump(),
+            **config.map_run_fields(out_dir, resume=resume),
         }
     )
 
@@ -402,7 +402,8 @@ def _fit_kex_map_model(config: RecommendKConfig, plan: _Plan, staging: Path) -> 
     estimator = _covariate_estimator(model_cfg, plan.layers)
     X_fit, y_fit = X[keep].reset_index(drop=True), y[keep]
     log.info("fitting the Kex map model (%s) on %d points", model_cfg.estimator, len(y_fit))
-    estimator.fit(X_fit, y_fit)
+    with params_at("kex.covariate_model.params"):
+        estimator.fit(X_fit, y_fit)
     table = pd.DataFrame(points.drop(columns=points.geometry.name))
     table.insert(len(table.columns), "x", points.geometry.x.to_numpy())
     table.insert(len(table.columns), "y", points.geometry.y.to_numpy())

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,9 @@ from geosoil.artifacts import Artifact, file_sha256, load_artifact
 from geosoil.config import MapConfig, save_config
 from geosoil.config.pb_risk import RecommendPbRiskConfig
 from geosoil.errors import ConfigError, InputFileNotFoundError
+from geosoil.geo.outputs import CLASS_NODATA
 from geosoil.io.catalog import CovariateCatalog, CovariateLayer, read_catalog, write_catalog
 from geosoil.io.writers import resumable_directory, write_bytes_atomic
-from geosoil.mapping.outputs import CLASS_NODATA
 from geosoil.products.pb_risk import (
     PB_RISK_CLASSES,
     PbRisk,
@@ -48,11 +49,18 @@ from geosoil.products.pb_risk import (
     is_mg_kg,
     read_pb_thresholds,
 )
-from geosoil.workflows.map import STORE_NAME, map_from_config, resolve_grid
+from geosoil.workflows.map import (
+    STORE_NAME,
+    check_output_path,
+    map_from_config,
+    relocated,
+    resolve_grid,
+)
 from geosoil.workflows.run_record import (
     RUN_RECORD,
     check_run_record,
     finite_or_none,
+    holds_finished_work,
     layer_sources,
     write_json,
 )
@@ -122,12 +130,13 @@ def recommend_pb_risk_from_config(
         raise ConfigError(
             "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
         )
+    check_output_path(Path(config.output.dir))
     plan = _plan(config, source=source)
     out = config.output
-    with resumable_directory(out.dir, overwrite=out.overwrite, resume=out.resume) as (
-        staging,
-        resumed,
-    ):
+    keep = partial(holds_finished_work, cheap=(RUN_CATALOG,))
+    with resumable_directory(
+        out.dir, overwrite=out.overwrite, resume=out.resume, worth_keeping=keep
+    ) as (staging, resumed):
         check_run_record(staging, _run_fingerprint(config, plan), resumed=resumed)
         catalog_path = Path(config.covariates.catalog)
         if plan.extra_layers:
@@ -135,11 +144,13 @@ def recommend_pb_risk_from_config(
             write_catalog(_run_catalog(plan), catalog_path)
         map_dir = staging / MAP_DIR
         if not (resumed and (map_dir / "summary.json").exists()):
+            map_config = pb_risk_map_config(
+                config, plan, catalog=catalog_path, out_dir=map_dir, resume=resumed
+            )
             map_from_config(
-                pb_risk_map_config(
-                    config, plan, catalog=catalog_path, out_dir=map_dir, resume=resumed
-                ),
+                map_config,
                 source=source,
+                published=relocated(map_config, staging, Path(out.dir)),
             )
         layers = json.loads((map_dir / "summary.json").read_text())["layers"]
         product = _product(config, plan)
@@ -190,10 +201,7 @@ def pb_risk_map_config(
         "products": [{"name": PbRisk.name, "params": _product_params(config, plan)}],
         "covariates": {"catalog": catalog, "names": config.covariates.names},
         "grid": config.grid.model_dump(),
-        "output": {"dir": out_dir, "resume": resume, "format": config.output.format},
-        "chunk": config.chunk,
-        "batch_pixels": config.batch_pixels,
-        "execution": config.execution.model_dump(),
+        **config.map_run_fields(out_dir, resume=resume),
     }
     return MapConfig.model_validate(body)
 

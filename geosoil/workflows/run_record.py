@@ -21,6 +21,7 @@ __all__ = [
     "RUN_RECORD",
     "check_run_record",
     "finite_or_none",
+    "holds_finished_work",
     "layer_sources",
     "write_json",
 ]
@@ -49,6 +50,12 @@ def check_run_record(staging: Path, fingerprint: str, *, resumed: bool) -> None:
             )
         return
     write_bytes_atomic(path, json.dumps({"fingerprint": fingerprint}).encode())
+
+
+def holds_finished_work(staging: Path, *, cheap: tuple[str, ...] = ()) -> bool:
+    """Whether a failed recommend run's staging folder is worth keeping for ``--resume``:
+    anything besides the run record and the ``cheap`` files (rebuilt in no time)."""
+    return any(path.name not in (RUN_RECORD, *cheap) for path in staging.iterdir())
 
 
 def layer_sources(map_dir: Path, layers: dict[str, Any]) -> dict[str, str]:

@@ -50,12 +50,12 @@ from geosoil.errors import (
     InputFileNotFoundError,
     SampleDataError,
 )
+from geosoil.geo.grid import Grid
+from geosoil.geo.outputs import FLOAT_NODATA, OutputVariable
 from geosoil.io.cog import write_cog
 from geosoil.io.profiles import ENV_COLUMNS, ProfileSet
 from geosoil.io.qml import write_continuous_qml
 from geosoil.io.writers import staged_directory, write_bytes_atomic
-from geosoil.mapping.grid import Grid
-from geosoil.mapping.outputs import FLOAT_NODATA, OutputVariable
 from geosoil.mapping.statistics import BandStatistics
 from geosoil.models.soc.binn import BINN
 from geosoil.process import CLM5_PARAMETERS, soc_stock_kg_m2

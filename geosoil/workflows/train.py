@@ -10,13 +10,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geosoil.artifacts import InputLayer, InputSpec, OutputSpec, Provenance, save_artifact
+from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import TrainConfig, save_config
 from geosoil.errors import ConfigError, GeoSoilError
 from geosoil.evaluate import cross_validate, write_cv_report
+from geosoil.evaluate.metrics import r2
 from geosoil.io.writers import staged_directory
 from geosoil.models.covariate.auto import COORDINATE_COLUMNS, DEFAULT_CANDIDATES, AutoCovariate
 from geosoil.models.registry import get_estimator_class
+from geosoil.models.training import check_final_fit
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 from geosoil.workflows.training_data import TrainingTable, build_folds, read_training_table
 
 __all__ = [
@@ -119,6 +122,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
                 }
         log.info("final fit on all %d samples", len(y))
         fitted = make_estimator().fit(X, y)
+        _check_final_model(fitted, X, y, summary)
         model = fitted.best_estimator_ if is_auto else fitted
         extra += variogram_section(model, units)
         report = write_cv_report(
@@ -271,6 +275,14 @@ def duplicates_section(duplicates: dict) -> str:
         "repeat a whole row of another sample. They were kept together on one side of every "
         "split.\n"
     )
+
+
+def _check_final_model(model, X: pd.DataFrame, y: np.ndarray, summary: dict) -> None:
+    """Refuse a final model that scores far below its CV figures on its own samples."""
+    cv_r2 = [s["pooled"].get("r2", np.nan) for s in summary.values()]
+    finite = [v for v in cv_r2 if np.isfinite(v)]
+    if finite:
+        check_final_fit(r2(y, model.predict(X)), max(finite), metric="r2")
 
 
 def table_fingerprint(X: pd.DataFrame, y: np.ndarray) -> str:

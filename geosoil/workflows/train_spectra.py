@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from geosoil.artifacts import OutputSpec, Provenance, save_artifact
+from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import save_config
 from geosoil.config.spectral import SpectralTrainConfig
 from geosoil.errors import ConfigError
 from geosoil.evaluate.repeated import holdout_split
 from geosoil.evaluate.tables import check_group_columns, paper_metrics
 from geosoil.io.writers import staged_directory, write_bytes_atomic
+from geosoil.specs import OutputSpec
 from geosoil.workflows.evaluate import (
     data_fingerprint,
     load_labelled_spectra,

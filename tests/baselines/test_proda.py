@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from geosoil.baselines.proda import PRODA, adaptive_metropolis, retrieve_parameters
+from geosoil.baselines.proda import PRODA
+from geosoil.baselines.proda_mcmc import adaptive_metropolis, retrieve_parameters
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.models.base import NotFittedError
 from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, unscale_parameters

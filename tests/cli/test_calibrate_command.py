@@ -46,7 +46,7 @@ def small_config(world: Path, tmp_path: Path) -> Path:
     text = yaml.safe_dump(raw).replace("demo/mdpl_world", str(world))
     raw = yaml.safe_load(text)
     raw["surrogate"] = {"n_parameter_sets": 8, "n_valid_sets": 4, "params": {"epochs": 2}}
-    raw["generator"].update(epochs=3, patience=3, steps_per_sample=64)
+    raw["generator"].update(max_epochs=3, patience=3, steps_per_sample=64)
     raw["output"]["dir"] = str(tmp_path / "calibrated")
     path = tmp_path / "calibrate.yaml"
     path.write_text(yaml.safe_dump(raw))

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geosoil.artifacts import OutputSpec, Provenance, save_artifact
+from geosoil.artifacts import Provenance, save_artifact
+from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectralAxis
 
 AXIS_NM = np.arange(1000.0, 1600.0, 2.0)

@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from geosoil.artifacts import InputLayer, InputSpec, OutputSpec, Provenance, save_artifact
+from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import load_config, validate_config
 from geosoil.config.explain import ExplainConfig
 from geosoil.errors import ConfigError, InputFileNotFoundError, OutputExistsError, SampleDataError
 from geosoil.explain import ALL_GROUP, ExplainError
 from geosoil.models.covariate.mlp import CovariateMLP
 from geosoil.models.spectral.plsr import PLSR
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 from geosoil.spectra import SpectraError
 from geosoil.workflows.explain import explain_from_config, resolve_model_paths, select_rows
 

@@ -9,7 +9,7 @@ import xarray as xr
 
 from geosoil.errors import InputFileNotFoundError, SampleDataError
 from geosoil.io.alma import read_alma, vpd_from_specific_humidity
-from geosoil.io.flux import read_flux
+from geosoil.io.flux_csv import read_flux
 
 N_DAYS = 4
 START = "2005-06-01"

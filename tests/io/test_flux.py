@@ -14,11 +14,9 @@ from geosoil.io.flux import (
     FluxRecord,
     forcing_summaries,
     gap_report,
-    read_flux,
-    read_fluxnet_halfhourly_csv,
-    read_reddyproc_csv,
 )
 from geosoil.io.flux_checks import check_time_index, fill_gaps, igbp_code
+from geosoil.io.flux_csv import read_flux, read_fluxnet_halfhourly_csv, read_reddyproc_csv
 from geosoil.process.lsm_forcing import FLUX_NAMES, LsmForcing
 
 STEP = pd.Timedelta(minutes=30)

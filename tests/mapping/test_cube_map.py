@@ -8,17 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from geosoil.artifacts import OutputSpec, Provenance, load_artifact, save_artifact
+from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.config.cube import CubeConfig
 from geosoil.errors import ConfigError
+from geosoil.geo.grid import Grid
+from geosoil.geo.outputs import FLOAT_NODATA
 from geosoil.io.cube import CubeError
 from geosoil.mapping.cube import CubeSource, SpectralResampling, find_gaps
 from geosoil.mapping.execution import Execution
-from geosoil.mapping.grid import Grid
 from geosoil.mapping.job import MapJob
-from geosoil.mapping.outputs import FLOAT_NODATA
 from geosoil.mapping.predictors import ModelLayers
 from geosoil.models import PLSR
+from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectralAxis
 from geosoil.spectra.resample import interpolation_matrix
 
@@ -125,7 +126,7 @@ def expected_map(estimator, values, source_nm, target_nm):
 
 
 def test_map_equals_the_model_on_resampled_pixels(cube_tif, visible_model, tmp_path):
-    cube = CubeSource.from_config(cube_config(cube_tif))
+    cube = CubeSource.open(**cube_config(cube_tif).model_dump())
     good = ~(((CUBE_NM >= 1340) & (CUBE_NM <= 1460)) | ((CUBE_NM >= 1790) & (CUBE_NM <= 1960)))
     assert len(cube.band_indexes) == good.sum()
     job = MapJob.build(
@@ -151,7 +152,7 @@ def test_map_equals_the_model_on_resampled_pixels(cube_tif, visible_model, tmp_p
 
 
 def test_any_chunking_gives_the_same_bytes(cube_tif, visible_model, tmp_path):
-    cube = CubeSource.from_config(cube_config(cube_tif))
+    cube = CubeSource.open(**cube_config(cube_tif).model_dump())
     models = [ModelLayers.build(visible_model)]
     one = MapJob.build(grid_of(cube_tif), [], models, cube=cube, batch_pixels=4096)
     many = MapJob.build(grid_of(cube_tif), [], models, cube=cube, batch_pixels=37)
@@ -173,7 +174,7 @@ def test_envi_bad_band_list_and_scaled_integers(folder, visible_model, tmp_path)
     bbl[60] = 0  # 1600 nm, outside the model's range: no gap opens under it
     integers[60] = np.nan  # never read: the bad band list drops it
     path = write_envi(tmp_path / "cube.img", integers, wavelengths, bbl=bbl, ignore=NODATA)
-    cube = CubeSource.from_config(cube_config(path, scale=1e-4, bad_bands_nm=[]))
+    cube = CubeSource.open(**cube_config(path, scale=1e-4, bad_bands_nm=[]).model_dump())
     assert 61 not in cube.band_indexes and len(cube.band_indexes) == len(wavelengths) - 1
     job = MapJob.build(grid_of(path), [], [ModelLayers.build(visible_model)], cube=cube)
     mapped = read_store(run_to_store(job, tmp_path / "m.zarr", chunk=24, execution=QUIET)[0])
@@ -192,7 +193,7 @@ def test_resample_none_on_the_cubes_own_bands_is_exact(folder, tmp_path):
     bands = np.arange(500.0, 1301.0, 20.0)
     path = write_cube_tif(tmp_path / "c.tif", cube_values(wavelengths=bands), bands)
     artifact = load_artifact(train_plsr(tmp_path / "own.safetensors", bands))
-    cube = CubeSource.from_config(cube_config(path, resample="none"))
+    cube = CubeSource.open(**cube_config(path, resample="none").model_dump())
     job = MapJob.build(grid_of(path), [], [ModelLayers.build(artifact)], cube=cube)
     mapped = read_store(run_to_store(job, tmp_path / "m.zarr", chunk=16, execution=QUIET)[0])
     pixels = cube_values(wavelengths=bands).reshape(len(bands), -1).T
@@ -201,7 +202,7 @@ def test_resample_none_on_the_cubes_own_bands_is_exact(folder, tmp_path):
 
 
 def test_resampling_matrix_and_apply_agree(cube_tif, visible_model):
-    cube = CubeSource.from_config(cube_config(cube_tif))
+    cube = CubeSource.open(**cube_config(cube_tif).model_dump())
     resampling = SpectralResampling.build(cube, visible_model.estimator.axis_)
     matrix = resampling.matrix
     assert matrix.shape == (len(visible_model.estimator.axis_), len(cube.band_indexes))
@@ -217,7 +218,7 @@ def test_resampling_matrix_and_apply_agree(cube_tif, visible_model):
 def test_job_with_a_cube_pickles_and_fingerprints_its_settings(cube_tif, visible_model):
     models = [ModelLayers.build(visible_model)]
     grid = grid_of(cube_tif)
-    job = MapJob.build(grid, [], models, cube=CubeSource.from_config(cube_config(cube_tif)))
+    job = MapJob.build(grid, [], models, cube=CubeSource.open(**cube_config(cube_tif).model_dump()))
     clone = pickle.loads(pickle.dumps(job))
     assert clone.fingerprint == job.fingerprint
     assert clone.stack.names == job.stack.names and clone.stack.names[0].startswith("cube:")
@@ -225,7 +226,7 @@ def test_job_with_a_cube_pickles_and_fingerprints_its_settings(cube_tif, visible
         grid,
         [],
         models,
-        cube=CubeSource.from_config(cube_config(cube_tif, bad_bands_nm=[[1330, 1470]])),
+        cube=CubeSource.open(**cube_config(cube_tif, bad_bands_nm=[[1330, 1470]]).model_dump()),
     )
     assert other.fingerprint != job.fingerprint
 
@@ -239,19 +240,19 @@ def test_gaps_are_the_spans_wider_than_the_limit():
 # -- refused before anything is written ------------------------------------------------------
 def test_model_band_inside_a_bad_band_gap(cube_tif, tmp_path):
     wide = load_artifact(train_plsr(tmp_path / "wide.safetensors", np.arange(500.0, 2401.0, 5.0)))
-    cube = CubeSource.from_config(cube_config(cube_tif))
+    cube = CubeSource.open(**cube_config(cube_tif).model_dump())
     with pytest.raises(CubeError, match=r"gaps of the cube wider than 25 nm.*1320-1480 nm") as err:
         MapJob.build(grid_of(cube_tif), [], [ModelLayers.build(wide)], cube=cube)
     assert err.value.field == "cube.bad_bands_nm"
     assert "fill_gaps: true" in err.value.fix
     # Asked for, the gaps are bridged.
-    bridged = CubeSource.from_config(cube_config(cube_tif, fill_gaps=True))
+    bridged = CubeSource.open(**cube_config(cube_tif, fill_gaps=True).model_dump())
     MapJob.build(grid_of(cube_tif), [], [ModelLayers.build(wide)], cube=bridged)
 
 
 def test_model_axis_outside_the_cube(cube_tif, tmp_path):
     blue = load_artifact(train_plsr(tmp_path / "blue.safetensors", np.arange(350.0, 900.0, 5.0)))
-    cube = CubeSource.from_config(cube_config(cube_tif))
+    cube = CubeSource.open(**cube_config(cube_tif).model_dump())
     with pytest.raises(CubeError, match=r"model's axis \(350-895 nm\).*\(400-2480 nm\)") as err:
         MapJob.build(grid_of(cube_tif), [], [ModelLayers.build(blue)], cube=cube)
     assert err.value.field == "models.path" and "400-2480 nm" in err.value.fix
@@ -261,14 +262,14 @@ def test_wavenumber_model_on_a_wavelength_cube(cube_tif, tmp_path):
     mir = load_artifact(
         train_plsr(tmp_path / "mir.safetensors", np.arange(4000.0, 7000.0, 20.0), unit="cm-1")
     )
-    cube = CubeSource.from_config(cube_config(cube_tif))
+    cube = CubeSource.open(**cube_config(cube_tif).model_dump())
     with pytest.raises(CubeError, match="in cm-1") as err:
         MapJob.build(grid_of(cube_tif), [], [ModelLayers.build(mir)], cube=cube)
     assert err.value.field == "models.path"
 
 
 def test_resample_none_with_another_axis(cube_tif, visible_model):
-    cube = CubeSource.from_config(cube_config(cube_tif, resample="none"))
+    cube = CubeSource.open(**cube_config(cube_tif, resample="none").model_dump())
     with pytest.raises(CubeError, match="'none' but the cube's good bands") as err:
         MapJob.build(grid_of(cube_tif), [], [ModelLayers.build(visible_model)], cube=cube)
     assert err.value.field == "cube.resample" and "resample: linear" in err.value.fix
@@ -281,7 +282,7 @@ def test_spectral_model_without_a_cube(cube_tif, visible_model):
 
 
 def test_cube_off_the_grid_lattice(cube_tif, visible_model):
-    cube = CubeSource.from_config(cube_config(cube_tif))
+    cube = CubeSource.open(**cube_config(cube_tif).model_dump())
     shifted = Grid("EPSG:32654", UTM_100M @ UTM_100M.translation(0.5, 0), SIDE, SIDE)
     with pytest.raises(CubeError, match="not on the map grid's pixel lattice") as err:
         MapJob.build(shifted, [], [ModelLayers.build(visible_model)], cube=cube)
@@ -290,12 +291,12 @@ def test_cube_off_the_grid_lattice(cube_tif, visible_model):
 
 def test_every_band_bad(cube_tif):
     with pytest.raises(CubeError, match="only 0 of the cube's 105 bands") as err:
-        CubeSource.from_config(cube_config(cube_tif, bad_bands_nm=[[300, 2600]]))
+        CubeSource.open(**cube_config(cube_tif, bad_bands_nm=[[300, 2600]]).model_dump())
     assert err.value.field == "cube.bad_bands_nm"
 
 
 def test_output_named_like_a_store_coordinate(cube_tif, visible_model):
-    cube = CubeSource.from_config(cube_config(cube_tif))
+    cube = CubeSource.open(**cube_config(cube_tif).model_dump())
     with pytest.raises(ConfigError, match="taken by the map store's coordinates") as err:
         MapJob.build(grid_of(cube_tif), [], [ModelLayers.build(visible_model, name="y")], cube=cube)
     assert err.value.field == "models.name"
@@ -308,7 +309,7 @@ def test_integer_cube_read_scaled_with_nodata_and_outside_extent(tmp_path):
     stored = np.arange(3 * 4 * 5, dtype=np.int16).reshape(3, 4, 5) * 100
     stored[1, 0, 0] = -32768  # NaN in that band, which makes the pixel invalid for a model
     path = write_cube_tif(tmp_path / "int.tif", stored, bands, nodata=-32768)
-    cube = CubeSource.from_config(cube_config(path, scale=1e-4, bad_bands_nm=[]))
+    cube = CubeSource.open(**cube_config(path, scale=1e-4, bad_bands_nm=[]).model_dump())
     # A grid one pixel wider on each side, on the same lattice.
     grid = Grid("EPSG:32654", UTM_100M @ UTM_100M.translation(-1, -1), 7, 6)
     values = CovariateStack.from_layers([], cube=cube).read(grid)
@@ -350,7 +351,7 @@ def test_bands_a_model_drops_first_need_no_cube_data(cube_tif, tmp_path):
         output_spec=OutputSpec(names=["clay_pct"], units=["%"]),
         provenance=Provenance(data_fingerprint="toy", n_samples=150, seed=4),
     )
-    cube = CubeSource.from_config(cube_config(cube_tif))
+    cube = CubeSource.open(**cube_config(cube_tif).model_dump())
     job = MapJob.build(grid_of(cube_tif), [], [ModelLayers.build(load_artifact(path))], cube=cube)
     store, _ = run_to_store(job, tmp_path / "m.zarr", chunk=16, execution=QUIET)
     mapped = read_store(store)["clay_pct"]
@@ -374,7 +375,7 @@ def test_bands_a_model_drops_first_need_no_cube_data(cube_tif, tmp_path):
 def test_lazy_map_of_a_cube_equals_the_store(cube_tif, visible_model, tmp_path):
     from geosoil.mapping.engine import predict_map
 
-    cube = CubeSource.from_config(cube_config(cube_tif))
+    cube = CubeSource.open(**cube_config(cube_tif).model_dump())
     grid = grid_of(cube_tif)
     lazy = predict_map([], [visible_model], grid, chunks=16, cube=cube)["clay_pct"].values
     job = MapJob.build(grid, [], [ModelLayers.build(visible_model)], cube=cube)

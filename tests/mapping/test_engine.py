@@ -8,26 +8,20 @@ from affine import Affine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geosoil.artifacts import (
-    InputLayer,
-    InputSpec,
-    OutputSpec,
-    Provenance,
-    load_artifact,
-    save_artifact,
-)
+from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.errors import ConfigError, CovariateError
+from geosoil.geo.grid import Grid
+from geosoil.geo.outputs import CLASS_NODATA, FLOAT_NODATA
 from geosoil.io.catalog import CovariateLayer
 from geosoil.mapping.engine import predict_map, run_map
 from geosoil.mapping.execution import Execution
-from geosoil.mapping.grid import Grid
 from geosoil.mapping.job import MapJob
-from geosoil.mapping.outputs import CLASS_NODATA, FLOAT_NODATA
 from geosoil.mapping.predictors import ModelLayers, predict_pixels
 from geosoil.mapping.stack import CovariateStack
 from geosoil.mapping.store import BlockStore
 from geosoil.models import CovariateMLP
 from geosoil.products import build_product
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 from ..rasters import write_raster
 

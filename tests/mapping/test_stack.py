@@ -6,8 +6,8 @@ from affine import Affine
 from pyproj import Transformer
 
 from geosoil.errors import CovariateError, InputFileNotFoundError, MissingCRSError
+from geosoil.geo.grid import Grid
 from geosoil.io.catalog import CovariateLayer
-from geosoil.mapping.grid import Grid
 from geosoil.mapping.stack import CovariateStack
 
 from ..rasters import write_raster

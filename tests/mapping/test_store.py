@@ -10,8 +10,8 @@ import xarray as xr
 from affine import Affine
 
 from geosoil.errors import OutputError
-from geosoil.mapping.grid import Grid
-from geosoil.mapping.outputs import FLOAT_NODATA, MapClass, OutputVariable
+from geosoil.geo.grid import Grid
+from geosoil.geo.outputs import FLOAT_NODATA, MapClass, OutputVariable
 from geosoil.mapping.store import BlockStore
 
 GRID = Grid("EPSG:32654", Affine(100.0, 0, 440000.0, 0, -100.0, 4190000.0), width=50, height=30)

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from geosoil.errors import SampleDataError
-from geosoil.io.flux import SUMMARY_NAMES, read_flux, read_reddyproc_csv
+from geosoil.io.flux import SUMMARY_NAMES
+from geosoil.io.flux_csv import read_flux, read_reddyproc_csv
 from geosoil.process.lsm_forcing import FLUX_NAMES
 
 from ..conftest import real_data_dir

@@ -37,7 +37,7 @@ def test_the_flux_config_calibrates_every_tower_record(tmp_path):
             "surrogate.n_parameter_sets=8",
             "surrogate.n_valid_sets=4",
             "surrogate.params.epochs=2",
-            "generator.epochs=3",
+            "generator.max_epochs=3",
             "generator.steps_per_sample=64",
         ],
     )

@@ -51,7 +51,7 @@ def tiny_config(folder, out, **extra) -> CalibrateConfig:
         "surrogate": {"n_parameter_sets": 8, "n_valid_sets": 4, "params": {"epochs": 3}},
         "generator": {
             "attribute_names": ["latitude_deg", "sand_fraction"],
-            "epochs": 4,
+            "max_epochs": 4,
             "patience": 4,
             "steps_per_sample": 64,
         },

@@ -10,11 +10,12 @@ import pytest
 import rasterio
 import torch
 
-from geosoil.artifacts import InputLayer, InputSpec, OutputSpec, Provenance, save_artifact
+from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import MapConfig, load_config
 from geosoil.errors import ConfigError, GeoSoilError, OutputError
 from geosoil.io.catalog import CovariateCatalog, CovariateLayer, write_catalog
 from geosoil.models import CovariateMLP, SpectralCNN
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 from geosoil.spectra import SpectralAxis
 from geosoil.workflows import map_from_config
 

@@ -240,9 +240,10 @@ def spectra_route(world_dir, tmp_path_factory):
     """A PLSR artifact for Kex from MIR spectra, and a spectra table with x/y columns."""
     import pandas as pd
 
-    from geosoil.artifacts import OutputSpec, Provenance, save_artifact
+    from geosoil.artifacts import Provenance, save_artifact
     from geosoil.io.spectra import read_spectra
     from geosoil.models.spectral.plsr import PLSR
+    from geosoil.specs import OutputSpec
 
     folder = tmp_path_factory.mktemp("spectra_route")
     samples = gpd.read_parquet(world_dir / "samples.parquet")

@@ -17,9 +17,11 @@ import torch
 from torch import nn
 
 from geosoil.errors import ConfigError, CovariateError, SampleDataError
-from geosoil.models.base import GeoSoilEstimator
+from geosoil.models.base import GeoSoilEstimator, check_choice
+from geosoil.models.encoding import CovariateEncoder
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform, count_by_column
+from geosoil.models.training import early_stopping, refit_epochs, seeded
 from geosoil.models.uncertainty import mean_over_members, normal_scores, std_over_members
 
 __all__ = ["CovariateMLP"]
@@ -75,6 +77,11 @@ class CovariateMLP(GeoSoilEstimator):
         ``seed + k`` (its own initialization, validation split and minibatch order), so
         ensembles with neighbouring seeds share members. 1 is a single network; 2 or more
         enable :meth:`predict_dist`.
+    final_fit
+        What each network delivers after early stopping on its held-out rows: ``"refit"``
+        (default) trains it afresh on every row for its best epoch count; ``"validated"``
+        keeps the early-stopped network, trained on the other rows only (the behaviour
+        before the final-fit policy).
 
     Notes
     -----
@@ -108,6 +115,7 @@ class CovariateMLP(GeoSoilEstimator):
         target_transform: Literal["none", "log10"] = "none",
         seed: int = 0,
         n_members: int = 1,
+        final_fit: Literal["refit", "validated"] = "refit",
     ) -> None:
         self.hidden_layers = hidden_layers
         self.dropout = dropout
@@ -121,6 +129,7 @@ class CovariateMLP(GeoSoilEstimator):
         self.target_transform = target_transform
         self.seed = seed
         self.n_members = n_members
+        self.final_fit = final_fit
 
     @property
     def supports_dist(self) -> bool:
@@ -135,6 +144,7 @@ class CovariateMLP(GeoSoilEstimator):
         DataFrame with one column per target.
         """
         n_members = _check_n_members(self.n_members)
+        check_choice(self.final_fit, ("refit", "validated"), "model.params.final_fit")
         if not isinstance(X, pd.DataFrame):
             raise TypeError("CovariateMLP.fit expects a pandas DataFrame with named covariates")
         y, target_names = _check_targets(y, n_rows=len(X))
@@ -156,15 +166,14 @@ class CovariateMLP(GeoSoilEstimator):
         z = transform.forward(y, names=target_names)
         self.feature_names_in_ = [str(c) for c in X.columns]
         self.n_features_in_ = len(self.feature_names_in_)
-        self.categories_ = {
-            name: sorted(int(v) for v in np.unique(X[name].to_numpy()))
-            for name in self.categorical_features
-        }
-        continuous = [c for c in self.feature_names_in_ if c not in self.categories_]
-        values = X[continuous].to_numpy(dtype=np.float64)
-        self.center_ = values.mean(axis=0) if continuous else np.zeros(0)
-        scale = values.std(axis=0) if continuous else np.ones(0)
-        self.scale_ = np.where(scale > 0, scale, 1.0)
+        # Continuous covariates as z-scores; categorical ones one-hot, an unseen class as an
+        # all-zero code (the network's reference: its average class).
+        self.coding_ = CovariateEncoder.learn(
+            X,
+            [c for c in self.feature_names_in_ if c not in self.categorical_features],
+            [str(c) for c in self.categorical_features],
+            unseen="zero",
+        )
         self.target_ndim_ = y.ndim
         self.n_targets_ = 1 if y.ndim == 1 else y.shape[1]
         if y.ndim == 1:
@@ -185,91 +194,90 @@ class CovariateMLP(GeoSoilEstimator):
                 self.seed + n_members - 1,
             )
         networks, best_epochs, history = [], [], []
-        # Dropout draws from torch's global generator: fork it so fit is seeded and leaves the
-        # caller's random state alone. Member 0 takes exactly the path a single network took
-        # before ensembles existed, so n_members=1 reproduces earlier models bit for bit.
-        with torch.random.fork_rng(devices=[]):
-            for member in range(n_members):
-                member_seed = self.seed + member
-                torch.manual_seed(member_seed)
+        # Dropout draws from torch's global generator: ``seeded`` forks it so fit is seeded
+        # and leaves the caller's random state alone.
+        for member in range(n_members):
+            member_seed = self.seed + member
+            with seeded(member_seed):
                 network, member_history = self._train(
                     inputs, targets, seed=member_seed, label=_member_label(member, n_members)
                 )
-                networks.append(network)
-                best_epochs.append(min(member_history, key=lambda h: h["monitor_loss"])["epoch"])
-                history += [{"member": member, **row} for row in member_history]
+            networks.append(network)
+            best_epochs.append(min(member_history, key=lambda h: h["monitor_loss"])["epoch"])
+            history += [{"member": member, **row} for row in member_history]
         self.networks_ = networks
         self.best_epochs_ = best_epochs
         self.history_ = history
         return self
 
     def _train(self, inputs: torch.Tensor, targets: torch.Tensor, *, seed: int, label: str):
-        """Train one network with ``seed``; returns it at its best epoch, and its history."""
+        """Train one network with ``seed``; returns it and its early-stopping history.
+
+        With held-out rows and ``final_fit="refit"``, the network is then trained afresh on
+        every row for the best epoch count (the kit's final-fit policy).
+        """
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(targets))
         n_valid = round(self.validation_fraction * len(targets)) if len(targets) >= 20 else 0
         valid_idx = torch.from_numpy(order[:n_valid])
         train_idx = torch.from_numpy(order[n_valid:])
-
         n_outputs = 1 if targets.ndim == 1 else targets.shape[1]
-        network = _build_network(inputs.shape[1], self.hidden_layers, self.dropout, n_outputs)
-        optimizer = torch.optim.AdamW(
-            network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
-        )
+        network, optimizer = self._start(inputs.shape[1], n_outputs)
         shuffler = torch.Generator().manual_seed(seed)
-        # Mean over rows and target columns: each column is standardized, so each weighs
-        # the same. ``view_as`` squeezes the single output of a 1-D target.
-        loss_fn = nn.MSELoss()
-        history: list[dict[str, float]] = []
-        best_loss, best_state, stale = np.inf, None, 0
-        for epoch in range(1, self.max_epochs + 1):
-            network.train()
-            permuted = train_idx[torch.randperm(len(train_idx), generator=shuffler)]
-            total = 0.0
-            for start in range(0, len(permuted), self.batch_size):
-                batch = permuted[start : start + self.batch_size]
-                optimizer.zero_grad()
-                loss = loss_fn(network(inputs[batch]).view_as(targets[batch]), targets[batch])
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(batch)
-            train_loss = total / len(permuted)
+        valid_inputs, valid_targets = inputs[valid_idx], targets[valid_idx]
+
+        def run_epoch(epoch: int) -> dict[str, float]:
+            train_loss = _epoch(network, optimizer, inputs, targets, train_idx, shuffler, self)
             network.eval()
             with torch.no_grad():
-                valid_targets = targets[valid_idx]
                 valid_loss = (
-                    float(loss_fn(network(inputs[valid_idx]).view_as(valid_targets), valid_targets))
+                    float(_LOSS(network(valid_inputs).view_as(valid_targets), valid_targets))
                     if n_valid
                     else float("nan")
                 )
-            monitor = valid_loss if n_valid else train_loss
-            history.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": train_loss,
-                    "valid_loss": valid_loss,
-                    "monitor_loss": monitor,
-                }
-            )
-            log.debug("%sepoch %d train %.4f valid %.4f", label, epoch, train_loss, valid_loss)
-            if monitor < best_loss - 1e-6:
-                best_loss, stale = monitor, 0
-                best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= self.patience:
-                    break
-        network.load_state_dict(best_state)
-        network.eval()
+            return {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "valid_loss": valid_loss,
+                "monitor_loss": valid_loss if n_valid else train_loss,
+            }
+
+        stopped = early_stopping(
+            network,
+            run_epoch,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            monitor="monitor_loss",
+            min_delta=1e-6,
+            diverged=_diverged,
+            logger=log,
+            label=label,
+        )
         log.info(
             "%strained %d epochs, best %d (loss %.4f on %s rows)",
             label,
-            len(history),
-            min(history, key=lambda h: h["monitor_loss"])["epoch"],
-            best_loss,
+            stopped.epochs_run,
+            stopped.best_epoch,
+            stopped.best_score,
             "validation" if n_valid else "training",
         )
-        return network, history
+        if n_valid and self.final_fit == "refit":
+            epochs = refit_epochs(stopped)
+            network, optimizer = self._start(inputs.shape[1], n_outputs)
+            every_row = torch.arange(len(targets))
+            for _ in range(epochs):
+                _epoch(network, optimizer, inputs, targets, every_row, shuffler, self)
+            network.eval()
+            log.info("%srefitted on all %d rows for %d epochs", label, len(targets), epochs)
+        return network, stopped.history
+
+    def _start(self, n_inputs: int, n_outputs: int) -> tuple[nn.Sequential, torch.optim.Optimizer]:
+        """A freshly initialised network and its AdamW optimizer."""
+        network = _build_network(n_inputs, self.hidden_layers, self.dropout, n_outputs)
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        return network, optimizer
 
     # --------------------------------------------------------------- prediction
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -394,13 +402,10 @@ class CovariateMLP(GeoSoilEstimator):
 
     def _encode(self, matrix: np.ndarray) -> torch.Tensor:
         """Standardize continuous columns and one-hot encode categorical ones."""
-        names = self.feature_names_in_
-        cont_idx = [i for i, n in enumerate(names) if n not in self.categories_]
-        parts = [(matrix[:, cont_idx] - self.center_) / self.scale_]
-        for name, codes in self.categories_.items():
-            column = matrix[:, names.index(name)]
-            # An unseen class gets an all-zero code: the model falls back to its average.
-            parts.append(column[:, None] == np.asarray(codes, dtype=np.float32)[None, :])
+        names, coding = self.feature_names_in_, self.coding_
+        scaled = coding.scaled(matrix[:, [names.index(n) for n in coding.continuous]])
+        index, _ = coding.indices(matrix[:, [names.index(n) for n in coding.categorical]])
+        parts = [scaled, coding.one_hot(index)]
         return torch.from_numpy(np.concatenate(parts, axis=1).astype(np.float32, copy=False))
 
     # ----------------------------------------------------------------- artifact
@@ -419,11 +424,11 @@ class CovariateMLP(GeoSoilEstimator):
             for member, network in enumerate(self.networks_)
             for k, v in network.state_dict().items()
         }
-        tensors["center"] = torch.from_numpy(np.asarray(self.center_, dtype=np.float64))
-        tensors["scale"] = torch.from_numpy(np.asarray(self.scale_, dtype=np.float64))
+        tensors["center"] = torch.from_numpy(np.asarray(self.coding_.center, dtype=np.float64))
+        tensors["scale"] = torch.from_numpy(np.asarray(self.coding_.scale, dtype=np.float64))
         state = {
             "feature_names_in": self.feature_names_in_,
-            "categories": self.categories_,
+            "categories": self.coding_.labels,
             "target_mean": _jsonable_stat(self.target_mean_),
             "target_std": _jsonable_stat(self.target_std_),
             "members": [
@@ -444,9 +449,16 @@ class CovariateMLP(GeoSoilEstimator):
         model = cls(**params)
         model.feature_names_in_ = list(state["feature_names_in"])
         model.n_features_in_ = len(model.feature_names_in_)
-        model.categories_ = {k: [int(c) for c in v] for k, v in state["categories"].items()}
-        model.center_ = tensors["center"].numpy()
-        model.scale_ = tensors["scale"].numpy()
+        categories = {k: [int(c) for c in v] for k, v in state["categories"].items()}
+        model.coding_ = CovariateEncoder(
+            continuous=[n for n in model.feature_names_in_ if n not in categories],
+            categorical=list(categories),
+            labels=categories,
+            frequency={},
+            unseen="zero",
+            center=tensors["center"].numpy(),
+            scale=tensors["scale"].numpy(),
+        )
         # Artifacts without ``n_targets`` (all those written before multi-target models)
         # were fitted on a 1-D target.
         if state.get("n_targets") is None:
@@ -461,7 +473,7 @@ class CovariateMLP(GeoSoilEstimator):
         members = state.get("members") or [{"best_epoch": state["best_epoch"]}]
         model.best_epochs_ = [int(m["best_epoch"]) for m in members]
         model.history_ = []
-        n_inputs = len(model.center_) + sum(len(c) for c in model.categories_.values())
+        n_inputs = len(model.coding_.continuous) + model.coding_.n_one_hot
         n_members = int(model.n_members)
         if len(members) != n_members:
             raise ValueError(f"{len(members)} members in the state, n_members={n_members}")
@@ -545,3 +557,39 @@ def _network_prefix(member: int, n_members: int) -> str:
     """Tensor name prefix of a member's weights in the artifact."""
     # A single network keeps the names of artifacts written before ensembles existed.
     return "network." if n_members == 1 else f"members.{member}.network."
+
+
+# Mean over rows and target columns: each column is standardized, so each weighs the same.
+# ``view_as`` squeezes the single output of a 1-D target.
+_LOSS = nn.MSELoss()
+
+
+def _epoch(
+    network: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    rows: torch.Tensor,
+    shuffler: torch.Generator,
+    settings: CovariateMLP,
+) -> float:
+    """One pass over ``rows`` in shuffled minibatches; the mean training loss."""
+    network.train()
+    permuted = rows[torch.randperm(len(rows), generator=shuffler)]
+    total = 0.0
+    for start in range(0, len(permuted), settings.batch_size):
+        batch = permuted[start : start + settings.batch_size]
+        optimizer.zero_grad()
+        loss = _LOSS(network(inputs[batch]).view_as(targets[batch]), targets[batch])
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(batch)
+    return total / len(permuted)
+
+
+def _diverged(history: list[dict[str, float]]) -> SampleDataError:
+    return SampleDataError(
+        f"the network's loss was never finite in {len(history)} epochs",
+        field="model.params.learning_rate",
+        fix="lower model.params.learning_rate, or check the covariates for extreme values",
+    )

@@ -1,15 +1,15 @@
 """Inputs of :class:`~geosoil.models.lsm.mdpl.ParameterGenerator`: records, inputs, parameters.
 
-Everything a fit validates before it learns lives here, as plain functions and one fitted
-value object (:class:`InputCoding`), together with :class:`ParameterMerge`, which places
-the learned parameters among the fixed ones.
+Everything a fit validates before it learns lives here, as plain functions: the input
+encoder (a :class:`~geosoil.models.encoding.CovariateEncoder` of z-scores and string labels)
+is learnt, applied and stored here, and :class:`ParameterMerge` places the learned
+parameters among the fixed ones.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,18 +17,24 @@ import pandas as pd
 import torch
 
 from geosoil.errors import ConfigError, CovariateError, GeoSoilError, SampleDataError
-from geosoil.models.soc.inputs import check_choice
-from geosoil.process.lsm_params import IGBP_RASTER_CODES, LsmParameterSpec
+from geosoil.models.base import check_choice
+from geosoil.models.encoding import CovariateEncoder
+from geosoil.process.lsm_params import IGBP_RASTER_CODES
+from geosoil.process.parameters import ParameterSpec
 
 __all__ = [
     "IGBP_CLASS_CODES",
     "INPUT_UNITS",
-    "InputCoding",
     "ParameterMerge",
     "check_settings",
     "check_surrogate",
     "class_tables",
+    "coding_from_state",
+    "coding_state",
+    "encode_inputs",
+    "flat_table",
     "input_table",
+    "learn_input_coding",
     "record_list",
     "resolve_flux_weights",
     "resolve_parameters",
@@ -63,158 +69,110 @@ _SHOWN = 10
 
 
 # --------------------------------------------------------------------------- coding
-@dataclass
-class InputCoding:
-    """Standardisation of continuous inputs and label tables of categorical ones.
+def learn_input_coding(
+    table: pd.DataFrame, continuous: Sequence[str], categorical: Sequence[str], unseen: str
+) -> CovariateEncoder:
+    """The generator's input encoder: z-scores of continuous inputs, labels of categorical
+    ones (strings, such as IGBP classes); ``unseen`` is ``"error"``, ``"mean"`` or ``"nan"``."""
+    return CovariateEncoder.learn(
+        table, continuous, categorical, unseen=unseen, scaling="standard", label_kind="str"
+    )
 
-    Attributes
-    ----------
-    continuous, categorical
-        Column names in the order the encoder takes them (summaries, then numeric
-        attributes; categorical attributes).
-    mean, scale
-        (n_continuous,) training mean and standard deviation (1 where an input was constant).
-    labels
-        Column -> sorted labels seen in training; label ``labels[c][i]`` gets index ``i``.
-    frequency
-        Column -> share of the training samples holding each label (the ``"mean"`` fallback).
-    unseen
-        What an unseen label does: ``"error"``, ``"mean"`` or ``"nan"``.
+
+def encode_inputs(
+    coding: CovariateEncoder, table: pd.DataFrame, ids: Sequence[str], role: str
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Scaled continuous inputs (n, c), category indices (n, k) and a row mask.
+
+    A label missing from training (or ``None``, a raster code without a label) gets
+    index -1; the mask marks the rows that may be predicted (False for those rows when
+    ``coding.unseen="nan"``).
+
+    Raises
+    ------
+    CovariateError
+        An unseen label with ``unseen="error"``; the message names the samples.
     """
 
-    continuous: list[str]
-    categorical: list[str]
-    mean: np.ndarray
-    scale: np.ndarray
-    labels: dict[str, list[str]]
-    frequency: dict[str, list[float]]
-    unseen: str = "error"
+    def describe(name: str, labels: list, rows: np.ndarray) -> CovariateError:
+        sites = [str(ids[i]) for i in rows[:_SHOWN]]
+        return CovariateError(
+            f"{role}: categorical input {name} has values {labels[:_SHOWN]} "
+            f"(samples {sites}) that training never saw (seen: {coding.labels[name]})",
+            field=f"attributes.{name}",
+            fix="drop those samples, train on data that holds them, or set "
+            "model.params.unseen_categories to 'mean' (training mix) or 'nan' "
+            "(no prediction)",
+        )
 
-    @property
-    def names(self) -> list[str]:
-        """Every input the model reads, continuous first."""
-        return [*self.continuous, *self.categorical]
+    values = table[coding.continuous].to_numpy(dtype=np.float64)
+    scaled = coding.scaled(values).astype(np.float32)
+    index, new = coding.indices(table, describe=describe)
+    usable = ~new if coding.unseen == "nan" else np.ones(len(table), dtype=bool)
+    return torch.from_numpy(scaled), torch.from_numpy(index), usable
 
-    @classmethod
-    def learn(
-        cls, table: pd.DataFrame, continuous: Sequence[str], categorical: Sequence[str], unseen: str
-    ) -> InputCoding:
-        """Learn the coding from the training inputs (one row per sample)."""
-        values = table[list(continuous)].to_numpy(dtype=np.float64)
-        sd = values.std(axis=0)
-        labels, frequency = {}, {}
-        for name in categorical:
-            seen, counts = np.unique(
-                table[name].to_numpy(dtype=object).astype(str), return_counts=True
+
+def flat_table(
+    coding: CovariateEncoder, values: np.ndarray, tables: Mapping[str, Mapping[int, str]]
+) -> pd.DataFrame:
+    """The input table of flat rows (``coding.names`` order), raster classes as labels.
+
+    ``tables`` maps a categorical column to {raster class: label}. A column without a
+    table reads a class ``k`` as the label ``"k"``; a class missing from its table
+    becomes ``None`` (an unseen label).
+
+    Raises
+    ------
+    SampleDataError
+        A categorical column holds a class that is not a whole number.
+    """
+    n_continuous = len(coding.continuous)
+    table = pd.DataFrame(values[:, :n_continuous], columns=coding.continuous)
+    for j, name in enumerate(coding.categorical):
+        codes = values[:, n_continuous + j]
+        if not np.all(codes == np.round(codes)):
+            raise SampleDataError(
+                f"categorical input {name} holds non-integer classes",
+                field=name,
+                fix="read class layers with nearest or mode resampling",
             )
-            labels[name] = [str(v) for v in seen]
-            frequency[name] = (counts / counts.sum()).tolist()
-        return cls(
-            list(continuous),
-            list(categorical),
-            values.mean(axis=0),
-            np.where(sd > 0, sd, 1.0),
-            labels,
-            frequency,
-            unseen,
-        )
+        lookup = tables.get(name)
+        table[name] = [
+            str(int(c)) if lookup is None else lookup.get(int(c)) for c in codes.tolist()
+        ]
+    return table
 
-    def encode(
-        self, table: pd.DataFrame, ids: Sequence[str], role: str
-    ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-        """Scaled continuous inputs (n, c), category indices (n, k) and a row mask.
 
-        A label missing from training (or ``None``, a raster code without a label) gets
-        index -1; the mask marks the rows that may be predicted (False for those rows when
-        ``unseen="nan"``).
+def coding_state(coding: CovariateEncoder) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors ``coding.mean`` and ``coding.scale``; names, labels and shares as JSON."""
+    tensors = {
+        "coding.mean": torch.from_numpy(np.asarray(coding.center, dtype=np.float64)),
+        "coding.scale": torch.from_numpy(np.asarray(coding.scale, dtype=np.float64)),
+    }
+    state = {
+        "continuous": coding.continuous,
+        "categorical": coding.categorical,
+        "labels": coding.labels,
+        "frequency": coding.frequency,
+    }
+    return tensors, state
 
-        Raises
-        ------
-        CovariateError
-            An unseen label with ``unseen="error"``; the message names the samples.
-        """
-        values = table[self.continuous].to_numpy(dtype=np.float64)
-        scaled = ((values - self.mean) / self.scale).astype(np.float32)
-        index = np.zeros((len(table), len(self.categorical)), dtype=np.int64)
-        usable = np.ones(len(table), dtype=bool)
-        for j, name in enumerate(self.categorical):
-            lookup = {label: i for i, label in enumerate(self.labels[name])}
-            column = table[name].to_numpy(dtype=object)
-            index[:, j] = [-1 if v is None else lookup.get(str(v), -1) for v in column]
-            new = index[:, j] < 0
-            if new.any() and self.unseen == "error":
-                values_new = sorted({str(v) for v in column[new]})
-                sites = [str(ids[i]) for i in np.flatnonzero(new)[:_SHOWN]]
-                raise CovariateError(
-                    f"{role}: categorical input {name} has values {values_new[:_SHOWN]} "
-                    f"(samples {sites}) that training never saw (seen: {self.labels[name]})",
-                    field=f"attributes.{name}",
-                    fix="drop those samples, train on data that holds them, or set "
-                    "model.params.unseen_categories to 'mean' (training mix) or 'nan' "
-                    "(no prediction)",
-                )
-            if self.unseen == "nan":
-                usable &= ~new
-        return torch.from_numpy(scaled), torch.from_numpy(index), usable
 
-    def flat_table(
-        self, values: np.ndarray, tables: Mapping[str, Mapping[int, str]]
-    ) -> pd.DataFrame:
-        """The input table of flat rows (:attr:`names` order), raster classes as labels.
-
-        ``tables`` maps a categorical column to {raster class: label}. A column without a
-        table reads a class ``k`` as the label ``"k"``; a class missing from its table
-        becomes ``None`` (an unseen label).
-
-        Raises
-        ------
-        SampleDataError
-            A categorical column holds a class that is not a whole number.
-        """
-        n_continuous = len(self.continuous)
-        table = pd.DataFrame(values[:, :n_continuous], columns=self.continuous)
-        for j, name in enumerate(self.categorical):
-            codes = values[:, n_continuous + j]
-            if not np.all(codes == np.round(codes)):
-                raise SampleDataError(
-                    f"categorical input {name} holds non-integer classes",
-                    field=name,
-                    fix="read class layers with nearest or mode resampling",
-                )
-            lookup = tables.get(name)
-            table[name] = [
-                str(int(c)) if lookup is None else lookup.get(int(c)) for c in codes.tolist()
-            ]
-        return table
-
-    def to_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Tensors ``coding.mean`` and ``coding.scale``; names, labels and shares as JSON."""
-        tensors = {
-            "coding.mean": torch.from_numpy(np.asarray(self.mean, dtype=np.float64)),
-            "coding.scale": torch.from_numpy(np.asarray(self.scale, dtype=np.float64)),
-        }
-        state = {
-            "continuous": self.continuous,
-            "categorical": self.categorical,
-            "labels": self.labels,
-            "frequency": self.frequency,
-        }
-        return tensors, state
-
-    @classmethod
-    def from_state(
-        cls, tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any], unseen: str
-    ) -> InputCoding:
-        """Rebuild the coding from :meth:`to_state`'s tensors and JSON."""
-        return cls(
-            continuous=list(state["continuous"]),
-            categorical=list(state["categorical"]),
-            mean=tensors["coding.mean"].numpy(),
-            scale=tensors["coding.scale"].numpy(),
-            labels={k: [str(v) for v in values] for k, values in state["labels"].items()},
-            frequency={k: [float(f) for f in v] for k, v in state["frequency"].items()},
-            unseen=unseen,
-        )
+def coding_from_state(
+    tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any], unseen: str
+) -> CovariateEncoder:
+    """Rebuild the coding from :func:`coding_state`'s tensors and JSON."""
+    return CovariateEncoder(
+        continuous=list(state["continuous"]),
+        categorical=list(state["categorical"]),
+        labels={k: [str(v) for v in values] for k, values in state["labels"].items()},
+        frequency={k: [float(f) for f in v] for k, v in state["frequency"].items()},
+        unseen=unseen,
+        scaling="standard",
+        label_kind="str",
+        center=tensors["coding.mean"].numpy(),
+        scale=tensors["coding.scale"].numpy(),
+    )
 
 
 # --------------------------------------------------------------------------- records
@@ -338,16 +296,17 @@ def check_settings(model: Any) -> None:
         names the hyperparameter).
     """
     check_choice(model.unseen_categories, _UNSEEN, "model.params.unseen_categories")
-    for name in ("epochs", "patience", "batch_size", "steps_per_sample", "embedding_dim"):
+    for name in ("max_epochs", "patience", "batch_size", "steps_per_sample", "embedding_dim"):
         _check_positive_int(getattr(model, name), name)
-    if isinstance(model.hidden, str) or not isinstance(model.hidden, Sequence):
+    hidden = model.hidden_layers
+    if isinstance(hidden, str) or not isinstance(hidden, Sequence):
         raise ConfigError(
-            f"hidden={model.hidden!r} is not a list of layer widths",
-            field="model.params.hidden",
-            fix="give hidden widths as a list, e.g. [64, 64]",
+            f"hidden_layers={hidden!r} is not a list of layer widths",
+            field="model.params.hidden_layers",
+            fix="give hidden_layers as a list of widths, e.g. [64, 64]",
         )
-    for width in model.hidden:
-        _check_positive_int(width, "hidden")
+    for width in hidden:
+        _check_positive_int(width, "hidden_layers")
     for name, (low, high, open_low) in _INTERVALS.items():
         value = getattr(model, name)
         ok = isinstance(value, int | float) and not isinstance(value, bool)
@@ -419,7 +378,7 @@ def check_surrogate(surrogate: Any) -> None:
         raise ConfigError(
             f"the surrogate ({type(surrogate).__name__}) has no {missing}",
             field="surrogate",
-            fix="pass a FittedSurrogate (geosoil.models.lsm.surrogate.fit_surrogate or load)",
+            fix="pass a FittedSurrogate (from surrogate_training.fit_surrogate, or loaded)",
         )
     specs = tuple(surrogate.parameter_specs)
     bad = [s.name for s in specs if not s.lower < s.upper]
@@ -462,7 +421,7 @@ def resolve_flux_weights(
 
 # ------------------------------------------------------------------------ parameters
 def resolve_parameters(
-    specs: Sequence[LsmParameterSpec],
+    specs: Sequence[ParameterSpec],
     learned_parameters: Sequence[str] | None,
     fixed_parameters: Mapping[str, float] | None,
 ) -> tuple[list[str], dict[str, float]]:
@@ -531,7 +490,7 @@ def resolve_parameters(
     return learned, {n: given[n] for n in names if n not in learned}
 
 
-def spec_dict(spec: LsmParameterSpec) -> dict[str, Any]:
+def spec_dict(spec: ParameterSpec) -> dict[str, Any]:
     """A parameter spec as JSON (the artifact's ``parameter_specs`` entries)."""
     return {
         "name": spec.name,
@@ -546,7 +505,7 @@ class ParameterMerge:
     """Learned unit parameters (n, k) -> every parameter in [0, 1] (n, p), fixed ones constant."""
 
     def __init__(
-        self, specs: Sequence[LsmParameterSpec], learned: Sequence[str], fixed: Mapping[str, float]
+        self, specs: Sequence[ParameterSpec], learned: Sequence[str], fixed: Mapping[str, float]
     ) -> None:
         names = [s.name for s in specs]
         self.positions = torch.tensor([names.index(n) for n in learned], dtype=torch.long)

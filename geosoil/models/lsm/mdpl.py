@@ -11,8 +11,8 @@ the real model and compared with the defaults (:mod:`geosoil.evaluate.taylor`). 
 checked in :mod:`~geosoil.models.lsm.inputs`; the series, the loss and the training loop
 live in :mod:`~geosoil.models.lsm.training`.
 
-The composition: inputs -> :class:`InputCoding` (z-scores, category indices) ->
-:class:`~geosoil.models.soc.training.MLPParameterEncoder` (embeddings, MLP, sigmoid: the
+The composition: inputs -> the input encoder (z-scores, category indices) ->
+:class:`~geosoil.models.training.MLPParameterEncoder` (embeddings, MLP, sigmoid: the
 learned parameters in [0, 1]) -> :class:`~geosoil.models.lsm.inputs.ParameterMerge`
 (learned and fixed parameters in [0, 1] over the surrogate's bounds) ->
 ``surrogate.module(features, parameters)`` -> H and LE (W m-2).
@@ -29,30 +29,35 @@ import numpy as np
 import pandas as pd
 import torch
 
-from geosoil.artifacts import InputLayer, InputSpec, OutputSpec
 from geosoil.errors import SampleDataError
 from geosoil.io.flux import SUMMARY_NAMES
+from geosoil.models import training as kit
 from geosoil.models.base import GeoSoilEstimator
+from geosoil.models.encoding import CovariateEncoder
 from geosoil.models.lsm import training as mt
 from geosoil.models.lsm.inputs import (
     IGBP_CLASS_CODES,
     INPUT_UNITS,
-    InputCoding,
     ParameterMerge,
     check_settings,
     check_surrogate,
     class_tables,
+    coding_from_state,
+    coding_state,
+    encode_inputs,
+    flat_table,
     input_table,
+    learn_input_coding,
     record_list,
     resolve_flux_weights,
     resolve_parameters,
     spec_dict,
 )
 from geosoil.models.registry import register
-from geosoil.models.soc import training as bt
-from geosoil.process.lsm_params import LsmParameterSpec
+from geosoil.process.parameters import ParameterSpec
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
-__all__ = ["IGBP_CLASS_CODES", "InputCoding", "ParameterGenerator"]
+__all__ = ["IGBP_CLASS_CODES", "ParameterGenerator"]
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +74,15 @@ class ParameterGenerator(GeoSoilEstimator):
         Numeric site attributes (``A``), keys of ``record.attributes``.
     categorical_names
         Categorical site attributes (labels such as IGBP codes), embedded.
-    hidden, embedding_dim, dropout
+    hidden_layers, embedding_dim, dropout
         MLP widths (SiLU, dropout), and the embedding width of each categorical input.
+        (``hidden`` before; the old name still loads, with a deprecation message.)
     learning_rate, weight_decay
         AdamW settings.
-    epochs, patience
-        Training length; stop after ``patience`` epochs without a lower monitored loss and
-        keep the best epoch.
+    max_epochs, patience
+        Training length (``epochs`` before, still accepted with a deprecation message);
+        stop after ``patience`` epochs without a lower monitored loss and keep the best
+        epoch.
     batch_size
         Samples per optimisation step (an epoch draws each training sample once).
     steps_per_sample
@@ -130,6 +137,7 @@ class ParameterGenerator(GeoSoilEstimator):
     """
 
     registry_name: ClassVar[str] = "mdpl"
+    renamed_params: ClassVar[dict[str, str]] = {"epochs": "max_epochs", "hidden": "hidden_layers"}
 
     def __init__(
         self,
@@ -137,12 +145,12 @@ class ParameterGenerator(GeoSoilEstimator):
         summary_names: Sequence[str] = SUMMARY_NAMES,
         attribute_names: Sequence[str] = ("latitude_deg",),
         categorical_names: Sequence[str] = ("igbp",),
-        hidden: Sequence[int] = (64, 64),
+        hidden_layers: Sequence[int] = (64, 64),
         embedding_dim: int = 4,
         dropout: float = 0.0,
         learning_rate: float = 1e-3,
         weight_decay: float = 1e-4,
-        epochs: int = 200,
+        max_epochs: int = 200,
         patience: int = 20,
         batch_size: int = 16,
         steps_per_sample: int = 256,
@@ -160,12 +168,12 @@ class ParameterGenerator(GeoSoilEstimator):
         self.summary_names = summary_names
         self.attribute_names = attribute_names
         self.categorical_names = categorical_names
-        self.hidden = hidden
+        self.hidden_layers = hidden_layers
         self.embedding_dim = embedding_dim
         self.dropout = dropout
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
-        self.epochs = epochs
+        self.max_epochs = max_epochs
         self.patience = patience
         self.batch_size = batch_size
         self.steps_per_sample = steps_per_sample
@@ -228,12 +236,11 @@ class ParameterGenerator(GeoSoilEstimator):
         valid = None
         if valid_list is not None:
             valid = (valid_list, input_table(valid_list, *names, "valid_records"))
-        with bt.torch_threads(self.threads), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.seed))
-            coding = InputCoding.learn(
+        with kit.torch_threads(self.threads), kit.seeded(int(self.seed)):
+            coding = learn_input_coding(
                 train_table, [*names[0], *names[1]], names[2], self.unseen_categories
             )
-            with mt.frozen(surrogate.module):
+            with kit.frozen(surrogate.module):
                 train_set, valid_set = mt.fit_samples(
                     (train_records, train_table),
                     valid,
@@ -253,7 +260,7 @@ class ParameterGenerator(GeoSoilEstimator):
                 settings = mt.TrainSettings(
                     learning_rate=float(self.learning_rate),
                     weight_decay=float(self.weight_decay),
-                    epochs=int(self.epochs),
+                    max_epochs=int(self.max_epochs),
                     patience=int(self.patience),
                     batch_size=int(self.batch_size),
                     steps_per_sample=int(self.steps_per_sample),
@@ -304,13 +311,13 @@ class ParameterGenerator(GeoSoilEstimator):
             [str(n) for n in self.categorical_names],
         )
 
-    def _build_encoder(self, coding: InputCoding, n_outputs: int) -> bt.MLPParameterEncoder:
+    def _build_encoder(self, coding: CovariateEncoder, n_outputs: int) -> kit.MLPParameterEncoder:
         frequency = [coding.frequency[name] for name in coding.categorical]
-        return bt.MLPParameterEncoder(
+        return kit.MLPParameterEncoder(
             len(coding.continuous),
             frequency,
             n_outputs,
-            hidden_layers=[int(h) for h in self.hidden],
+            hidden_layers=[int(h) for h in self.hidden_layers],
             embedding_dim=int(self.embedding_dim),
             dropout=float(self.dropout),
         )
@@ -366,12 +373,12 @@ class ParameterGenerator(GeoSoilEstimator):
         out = np.full((len(table), len(self.parameter_specs_)), np.nan)
         if not len(table):
             return out
-        continuous, categories, usable = self.coding_.encode(table, ids, role)
+        continuous, categories, usable = encode_inputs(self.coding_, table, ids, role)
         merge = ParameterMerge(
             self.parameter_specs_, self.learned_parameters_, self.fixed_parameters_
         )
-        with bt.torch_threads(self.threads), torch.no_grad():
-            unit = merge(bt.encode_padded(self.encoder_.eval(), continuous, categories))
+        with kit.torch_threads(self.threads), torch.no_grad():
+            unit = merge(kit.encode_padded(self.encoder_.eval(), continuous, categories))
         out[usable] = unit.numpy().astype(np.float64)[usable]
         return out
 
@@ -437,7 +444,7 @@ class ParameterGenerator(GeoSoilEstimator):
         rows = np.flatnonzero(np.isfinite(X).all(axis=1))
         if not rows.size:
             return out
-        table = self.coding_.flat_table(X[rows], class_tables(self.class_codes))
+        table = flat_table(self.coding_, X[rows], class_tables(self.class_codes))
         ids = [f"pixel {i}" for i in rows]
         out[rows] = self._physical(self._unit_table(table, ids, "X"))
         return out
@@ -463,10 +470,10 @@ class ParameterGenerator(GeoSoilEstimator):
     def export_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Tensors ``encoder.*``, ``coding.mean``, ``coding.scale``; the rest as JSON."""
         self._check_fitted()
-        coding_tensors, coding_state = self.coding_.to_state()
-        tensors = {**bt.state_tensors(self.encoder_, "encoder."), **coding_tensors}
+        coding_tensors, coding_json = coding_state(self.coding_)
+        tensors = {**kit.state_tensors(self.encoder_, "encoder."), **coding_tensors}
         state = {
-            **coding_state,
+            **coding_json,
             "parameter_specs": [spec_dict(s) for s in self.parameter_specs_],
             "learned_parameters": self.learned_parameters_,
             "fixed_parameters": self.fixed_parameters_,
@@ -482,16 +489,16 @@ class ParameterGenerator(GeoSoilEstimator):
     @classmethod
     def from_state(cls, params, tensors, state) -> ParameterGenerator:
         """Rebuild a fitted generator from :meth:`export_state`'s tensors and JSON."""
-        model = cls(**params)
-        coding = InputCoding.from_state(tensors, state, model.unseen_categories)
+        model = cls(**cls.upgrade_params(params, source="geosoil.hyperparameters"))
+        coding = coding_from_state(tensors, state, model.unseen_categories)
         learned = list(state["learned_parameters"])
         encoder = model._build_encoder(coding, len(learned))
-        used = bt.load_prefixed(encoder, tensors, "encoder.") | {"coding.mean", "coding.scale"}
+        used = kit.load_prefixed(encoder, tensors, "encoder.") | {"coding.mean", "coding.scale"}
         if unexpected := sorted(set(tensors) - used):
             raise ValueError(f"tensors {unexpected[:3]} belong to no part of the model")
         model.coding_ = coding
         model.encoder_ = encoder.eval()
-        model.parameter_specs_ = tuple(LsmParameterSpec(**s) for s in state["parameter_specs"])
+        model.parameter_specs_ = tuple(ParameterSpec(**s) for s in state["parameter_specs"])
         model.learned_parameters_ = learned
         model.fixed_parameters_ = {k: float(v) for k, v in state["fixed_parameters"].items()}
         model.flux_names_ = list(state["flux_names"])

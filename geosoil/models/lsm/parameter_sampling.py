@@ -1,7 +1,7 @@
 """Parameter boxes: Latin hypercubes in unit scale and the linear map to physical bounds.
 
 A parameter set lives in two scales: physical values within each
-:class:`~geosoil.process.lsm_params.LsmParameterSpec`'s ``[lower, upper]``, and unit values
+:class:`~geosoil.process.lsm_params.ParameterSpec`'s ``[lower, upper]``, and unit values
 in [0, 1], which is what the surrogate's network reads and the hypercube samples.
 """
 
@@ -13,12 +13,12 @@ from collections.abc import Sequence
 import torch
 
 from geosoil.errors import ConfigError
-from geosoil.process.lsm_params import LsmParameterSpec
+from geosoil.process.parameters import ParameterSpec
 
 __all__ = ["latin_hypercube", "scale_to_bounds", "unscale_from_bounds"]
 
 
-def _check_specs(specs: Sequence[LsmParameterSpec]) -> tuple[LsmParameterSpec, ...]:
+def check_specs(specs: Sequence[ParameterSpec]) -> tuple[ParameterSpec, ...]:
     specs = tuple(specs)
     names = [s.name for s in specs]
     if not specs or len(set(names)) != len(names):
@@ -38,7 +38,7 @@ def _check_specs(specs: Sequence[LsmParameterSpec]) -> tuple[LsmParameterSpec, .
 
 
 def _bounds(
-    specs: Sequence[LsmParameterSpec], like: torch.Tensor
+    specs: Sequence[ParameterSpec], like: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     if like.shape[-1:] != (len(specs),):
         raise ConfigError(
@@ -52,19 +52,19 @@ def _bounds(
     return lower, upper
 
 
-def scale_to_bounds(unit: torch.Tensor, specs: Sequence[LsmParameterSpec]) -> torch.Tensor:
+def scale_to_bounds(unit: torch.Tensor, specs: Sequence[ParameterSpec]) -> torch.Tensor:
     """Map values in [0, 1] linearly onto each spec's [lower, upper], (..., p) -> (..., p)."""
     lower, upper = _bounds(specs, unit)
     return lower + unit * (upper - lower)
 
 
-def unscale_from_bounds(physical: torch.Tensor, specs: Sequence[LsmParameterSpec]) -> torch.Tensor:
+def unscale_from_bounds(physical: torch.Tensor, specs: Sequence[ParameterSpec]) -> torch.Tensor:
     """Inverse of :func:`scale_to_bounds`: physical values (..., p) -> [0, 1]."""
     lower, upper = _bounds(specs, physical)
     return (physical - lower) / (upper - lower)
 
 
-def latin_hypercube(n: int, specs: Sequence[LsmParameterSpec], *, seed: int) -> torch.Tensor:
+def latin_hypercube(n: int, specs: Sequence[ParameterSpec], *, seed: int) -> torch.Tensor:
     """``n`` points of a Latin hypercube in the unit box of ``specs``.
 
     Each column splits [0, 1) into ``n`` equal strata and holds exactly one point in each,
@@ -75,7 +75,7 @@ def latin_hypercube(n: int, specs: Sequence[LsmParameterSpec], *, seed: int) -> 
     torch.Tensor
         (n, p) float64 in [0, 1); :func:`scale_to_bounds` gives physical values.
     """
-    specs = _check_specs(specs)
+    specs = check_specs(specs)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(
             f"a Latin hypercube of {n!r} points",

@@ -20,10 +20,13 @@ three files. The folder is removed after the run, and after a failure too unless
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -34,16 +37,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from geosoil.errors import ConfigError, OutputError
-from geosoil.models.lsm.simulators import (
-    _FINITE_FIX,
-    SimulatorError,
-    _Base,
-    _checked_defaults,
-    _checked_specs,
+from geosoil.errors import ConfigError, OutputError, SimulatorError
+from geosoil.models.lsm.simulator_base import (
+    FINITE_FIX,
+    SimulatorBase,
+    checked_defaults,
+    checked_specs,
 )
 from geosoil.process.lsm_forcing import FLUX_NAMES, FORCING_NAMES, LsmForcing
-from geosoil.process.lsm_params import LsmParameterSpec
+from geosoil.process.parameters import ParameterSpec
 
 __all__ = ["CommandSimulator"]
 
@@ -56,7 +58,7 @@ PLACEHOLDERS = ("{forcing}", "{parameters}", "{output}")
 _STDERR_LINES = 20
 
 
-class CommandSimulator(_Base):
+class CommandSimulator(SimulatorBase):
     """An external program as a simulator, run once per parameter set through files.
 
     See the module docstring for the file contract.
@@ -84,7 +86,7 @@ class CommandSimulator(_Base):
         self,
         command: Sequence[str] | str,
         *,
-        parameter_specs: Sequence[LsmParameterSpec],
+        parameter_specs: Sequence[ParameterSpec],
         name: str = "command",
         timeout_s: float = 600,
         workdir: str | Path | None = None,
@@ -106,12 +108,12 @@ class CommandSimulator(_Base):
                 fix="give the seconds one run may take, > 0",
             )
         self.command = arguments
-        self.parameter_specs = _checked_specs(parameter_specs)
+        self.parameter_specs = checked_specs(parameter_specs)
         self.name = name
         self.timeout_s = timeout_s
         self.workdir = Path(workdir) if workdir is not None else None
         self.keep_failed = keep_failed
-        self.defaults = _checked_defaults(defaults, self.parameter_specs)
+        self.defaults = checked_defaults(defaults, self.parameter_specs)
 
     def _run(self, forcing: LsmForcing, parameters: torch.Tensor) -> torch.Tensor:
         n = parameters.shape[0]
@@ -183,16 +185,7 @@ class CommandSimulator(_Base):
             arguments.append(argument)
         fix_command = "check the simulator's command (program name, arguments, placeholders)"
         try:
-            completed = subprocess.run(
-                arguments,
-                cwd=folder,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=self.timeout_s,
-                check=False,
-            )
+            completed = _run_process_group(arguments, cwd=folder, timeout_s=self.timeout_s)
         except FileNotFoundError as exc:
             raise SimulatorError(
                 f"simulator {self.name!r}: program {arguments[0]!r} not found",
@@ -220,6 +213,34 @@ class CommandSimulator(_Base):
                 fix=fix_command,
             )
         return _read_output(paths["{output}"], len(forcing), self.name)
+
+
+def _run_process_group(
+    arguments: list[str], *, cwd: Path, timeout_s: float
+) -> subprocess.CompletedProcess:
+    """Run a program in its own process group; on a timeout (or Ctrl-C) kill the whole group,
+    so the children a simulator starts never outlive it as orphans."""
+    process = subprocess.Popen(
+        arguments,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    # Children that the program left running in its group go too.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(arguments, process.returncode, stdout, stderr)
 
 
 def _forcing_table(forcing: LsmForcing, row: int) -> pd.DataFrame:
@@ -285,6 +306,6 @@ def _read_output(path: Path, steps: int, name: str) -> np.ndarray:
             "non-finite flux values",
             path=path,
             field="output",
-            fix=_FINITE_FIX,
+            fix=FINITE_FIX,
         )
     return values.T

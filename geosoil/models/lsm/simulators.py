@@ -9,7 +9,7 @@ simulator, only :class:`Simulator`: declared parameters (names, units, bounds) a
 - :class:`CallableSimulator`: a Python function of the user's;
 - :class:`~geosoil.models.lsm.simulator_command.CommandSimulator`: an external program, run once
   per parameter set through files (the file contract is in
-  :mod:`geosoil.models.lsm.simulator_command`); it can be imported from here too.
+  :mod:`geosoil.models.lsm.simulator_command`), importable from here too.
 
 :func:`simulator_from_spec` builds any of them from a config mapping.
 """
@@ -17,21 +17,23 @@ simulator, only :class:`Simulator`: declared parameters (names, units, bounds) a
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any
 
-import numpy as np
 import torch
 
-from geosoil.errors import ConfigError, GeoSoilError
-from geosoil.process.lsm import check_forcing_rows, check_parameter_tensor, simulate
-from geosoil.process.lsm_forcing import FLUX_NAMES, LsmForcing
-from geosoil.process.lsm_params import LSM_PARAMETERS, LsmParameterSpec
-from geosoil.process.parameters import check_within_bounds
-
-if TYPE_CHECKING:
-    from geosoil.models.lsm.simulator_command import CommandSimulator
+from geosoil.errors import ConfigError, GeoSoilError, SimulatorError
+from geosoil.models.lsm.simulator_base import (
+    Simulator,
+    SimulatorBase,
+    checked_defaults,
+    checked_specs,
+)
+from geosoil.models.lsm.simulator_command import CommandSimulator
+from geosoil.process.lsm import simulate
+from geosoil.process.lsm_forcing import LsmForcing
+from geosoil.process.lsm_params import LSM_PARAMETERS
+from geosoil.process.parameters import ParameterSpec
 
 __all__ = [
     "CallableSimulator",
@@ -42,128 +44,8 @@ __all__ = [
     "simulator_from_spec",
 ]
 
-# the command simulator builds on _Base here, so it is imported on first use, not at the top
-_LAZY = {
-    name: "geosoil.models.lsm.simulator_command"
-    for name in (
-        "CommandSimulator",
-        "FORCING_FILE",
-        "OUTPUT_FILE",
-        "PARAMETERS_FILE",
-        "PLACEHOLDERS",
-    )
-}
-_FINITE_FIX = (
-    "make the simulator return finite H and LE for every step, or narrow the parameter "
-    "bounds to where it runs"
-)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class SimulatorError(GeoSoilError):
-    """A simulator failed: not found, crashed, timed out, or returned unusable fluxes."""
-
-    exit_code = 1
-
-
-@runtime_checkable
-class Simulator(Protocol):
-    """What the MdPL workflow needs from a land surface model.
-
-    Attributes
-    ----------
-    parameter_specs
-        The parameters ``run`` takes, in column order, with units and bounds.
-    name
-        A short name for messages and provenance.
-    """
-
-    parameter_specs: tuple[LsmParameterSpec, ...]
-    name: str
-
-    def run(self, forcing: LsmForcing, parameters: torch.Tensor) -> torch.Tensor:
-        """(n, p) physical parameters -> (n, 2, t) float32 fluxes [H, LE] in W m-2."""
-        ...
-
-
-class _Base:
-    """Shared checks; subclasses implement ``_run`` on validated inputs."""
-
-    name: str
-    parameter_specs: tuple[LsmParameterSpec, ...]
-
-    @property
-    def parameter_names(self) -> tuple[str, ...]:
-        """Names of the parameter columns."""
-        return tuple(spec.name for spec in self.parameter_specs)
-
-    def run(self, forcing: LsmForcing, parameters: torch.Tensor) -> torch.Tensor:
-        """Fluxes (n, 2, t) float32 [H, LE] in W m-2 for (n, p) physical ``parameters``.
-
-        Parameters
-        ----------
-        forcing
-            (n, t) forcing, or one row shared by every parameter set.
-        parameters
-            Physical values in the order of :attr:`parameter_specs`, within their bounds.
-
-        Raises
-        ------
-        ConfigError
-            For parameters of the wrong shape or outside their bounds.
-        SampleDataError
-            For a forcing with neither n rows nor one.
-        SimulatorError
-            When the simulator fails or returns fluxes of the wrong shape or with NaN.
-        """
-        check_parameter_tensor(parameters, self.parameter_specs, owner=f"simulator {self.name!r}")
-        check_forcing_rows(forcing, parameters.shape[0])
-        with torch.no_grad():
-            fluxes = self._run(forcing, parameters.detach())
-        return _checked_fluxes(
-            fluxes, (parameters.shape[0], len(FLUX_NAMES), forcing.shape[1]), self.name
-        )
-
-    def _run(self, forcing: LsmForcing, parameters: torch.Tensor) -> Any:
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, parameters={list(self.parameter_names)})"
-
-
-def _checked_fluxes(values: Any, shape: tuple[int, int, int], name: str) -> torch.Tensor:
-    try:
-        if not isinstance(values, torch.Tensor):
-            values = np.asarray(values, dtype=np.float64)
-        fluxes = torch.as_tensor(values).detach().to(device="cpu", dtype=torch.float32)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise SimulatorError(
-            f"simulator {name!r} returned {type(values).__name__}, not numbers ({exc})",
-            field="fluxes",
-            fix="return an array-like of shape (n, 2, t): [H, LE] in W m-2 per parameter set",
-        ) from exc
-    if tuple(fluxes.shape) != shape:
-        raise SimulatorError(
-            f"simulator {name!r} returned fluxes of shape {tuple(fluxes.shape)}, expected {shape}",
-            field="fluxes",
-            fix="return (n parameter sets, 2 fluxes [H, LE], t forcing steps)",
-        )
-    if not bool(torch.isfinite(fluxes).all()):
-        bad = int((~torch.isfinite(fluxes)).sum())
-        raise SimulatorError(
-            f"simulator {name!r} returned {bad} missing or non-finite flux values",
-            field="fluxes",
-            fix=_FINITE_FIX,
-        )
-    return fluxes
-
-
-class LsmSimulator(_Base):
+class LsmSimulator(SimulatorBase):
     """geosoil's bulk land surface model (:func:`geosoil.process.lsm.simulate`) as a simulator.
 
     Runs in float64 and returns float32.
@@ -198,51 +80,7 @@ class LsmSimulator(_Base):
         return output.fluxes()
 
 
-def _checked_specs(
-    specs: Sequence[LsmParameterSpec], field: str = "parameter_specs"
-) -> tuple[LsmParameterSpec, ...]:
-    specs = tuple(specs)
-    if not specs:
-        raise ConfigError(
-            "a simulator needs at least one parameter",
-            field=field,
-            fix="declare the parameters to calibrate, each with name, unit, lower and upper",
-        )
-    seen = set()
-    for i, spec in enumerate(specs):
-        if not isinstance(spec, LsmParameterSpec):
-            raise ConfigError(
-                f"parameter {i} is a {type(spec).__name__}, not an LsmParameterSpec",
-                field=f"{field}[{i}]",
-                fix="declare parameters as LsmParameterSpec(name, unit, lower, upper, meaning)",
-            )
-        if spec.name in seen or not spec.name:
-            raise ConfigError(
-                f"parameter name {spec.name!r} is empty or given twice",
-                field=f"{field}[{i}].name",
-                fix="give every parameter a unique, non-empty name",
-            )
-        seen.add(spec.name)
-        if not (
-            math.isfinite(spec.lower) and math.isfinite(spec.upper) and spec.lower < spec.upper
-        ):
-            raise ConfigError(
-                f"parameter {spec.name} has bounds [{spec.lower}, {spec.upper}]",
-                field=f"{field}[{i}]",
-                fix="give finite bounds with lower < upper",
-            )
-    return specs
-
-
-def _checked_defaults(
-    defaults: Mapping[str, float] | None, specs: tuple[LsmParameterSpec, ...]
-) -> dict[str, float]:
-    values = {key: float(value) for key, value in (defaults or {}).items()}
-    check_within_bounds(values, specs, model="simulator", field_prefix="defaults")
-    return values
-
-
-class CallableSimulator(_Base):
+class CallableSimulator(SimulatorBase):
     """A user's Python function as a simulator.
 
     Parameters
@@ -263,7 +101,7 @@ class CallableSimulator(_Base):
         self,
         function: Callable[[LsmForcing, torch.Tensor], Any],
         *,
-        parameter_specs: Sequence[LsmParameterSpec],
+        parameter_specs: Sequence[ParameterSpec],
         name: str = "callable",
         defaults: Mapping[str, float] | None = None,
     ) -> None:
@@ -274,9 +112,9 @@ class CallableSimulator(_Base):
                 fix="pass a function(forcing, parameters) -> (n, 2, t) fluxes",
             )
         self.function = function
-        self.parameter_specs = _checked_specs(parameter_specs)
+        self.parameter_specs = checked_specs(parameter_specs)
         self.name = name
-        self.defaults = _checked_defaults(defaults, self.parameter_specs)
+        self.defaults = checked_defaults(defaults, self.parameter_specs)
 
     def _run(self, forcing: LsmForcing, parameters: torch.Tensor) -> Any:
         try:
@@ -343,8 +181,6 @@ def simulator_from_spec(spec: Mapping[str, Any]) -> Simulator:
         return LsmSimulator(**options)
     specs, defaults = _parameters_from_spec(spec["parameters"])
     if kind == "command":
-        from geosoil.models.lsm.simulator_command import CommandSimulator
-
         return CommandSimulator(
             spec["command"], parameter_specs=specs, defaults=defaults, **options
         )
@@ -378,7 +214,7 @@ def _check_keys(
 
 def _parameters_from_spec(
     entries: Any,
-) -> tuple[tuple[LsmParameterSpec, ...], dict[str, float]]:
+) -> tuple[tuple[ParameterSpec, ...], dict[str, float]]:
     if isinstance(entries, (str, bytes)) or not isinstance(entries, Sequence) or not entries:
         raise ConfigError(
             "simulator parameters must be a non-empty list",
@@ -406,7 +242,7 @@ def _parameters_from_spec(
                 fix="give lower and upper as numbers",
             ) from exc
         specs.append(
-            LsmParameterSpec(
+            ParameterSpec(
                 str(entry["name"]), str(entry["unit"]), lower, upper, str(entry.get("meaning", ""))
             )
         )
@@ -424,8 +260,8 @@ def _parameters_from_spec(
                     fix="give a numeric default within the bounds, or leave it out",
                 )
             defaults[str(entry["name"])] = float(default)
-    specs_tuple = _checked_specs(specs, field="simulator.parameters")
-    return specs_tuple, _checked_defaults(defaults, specs_tuple)
+    specs_tuple = checked_specs(specs, field="simulator.parameters")
+    return specs_tuple, checked_defaults(defaults, specs_tuple)
 
 
 def _import_callable(reference: Any) -> Callable[..., Any]:

@@ -14,25 +14,16 @@ for a simulator with other parameters.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from geosoil.artifacts import (
-    InputLayer,
-    InputSpec,
-    OutputSpec,
-    Provenance,
-    read_header,
-    restore_state,
-    save_artifact,
-)
+from geosoil.artifacts import Provenance, read_header, restore_state, save_artifact
 from geosoil.errors import ArtifactError, ConfigError, OutputError, SampleDataError
 from geosoil.models.lsm.forcing_windows import (
     WINDOW_VARIABLES,
@@ -47,16 +38,13 @@ from geosoil.models.lsm.parameter_sampling import (
 )
 from geosoil.process.lsm import check_parameter_tensor
 from geosoil.process.lsm_forcing import FLUX_NAMES, FORCING_UNITS, LsmForcing
-from geosoil.process.lsm_params import LsmParameterSpec
-
-if TYPE_CHECKING:
-    from geosoil.models.lsm.surrogate_training import fit_surrogate
+from geosoil.process.parameters import ParameterSpec
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 __all__ = [
     "ACTIVATIONS",
     "FittedSurrogate",
     "LsmSurrogate",
-    "fit_surrogate",
     "flux_accuracy",
     "latin_hypercube",
     "scale_to_bounds",
@@ -66,15 +54,7 @@ __all__ = [
 REGISTRY_NAME = "lsm_surrogate"
 ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh}
 # samples per forward pass when predicting or evaluating
-_PREDICT_BATCH = 65536
-# the training module builds on this one, so it is imported on first use, not at the top
-_LAZY = {"fit_surrogate": "geosoil.models.lsm.surrogate_training"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+PREDICT_BATCH = 65536
 
 
 # --------------------------------------------------------------------------- network
@@ -211,7 +191,7 @@ class FittedSurrogate:
         self,
         module: LsmSurrogate,
         scaler: FeatureScaler,
-        parameter_specs: Sequence[LsmParameterSpec],
+        parameter_specs: Sequence[ParameterSpec],
         *,
         time_step_s: float,
         hyperparameters: dict[str, Any],
@@ -297,14 +277,14 @@ class FittedSurrogate:
                 rows = features[i if n_rows > 1 else 0]
                 set_unit = unit[i if n_sets > 1 else 0].expand(t, -1)
                 parts = [
-                    self.module(rows[s : s + _PREDICT_BATCH], set_unit[s : s + _PREDICT_BATCH])
-                    for s in range(0, t, _PREDICT_BATCH)
+                    self.module(rows[s : s + PREDICT_BATCH], set_unit[s : s + PREDICT_BATCH])
+                    for s in range(0, t, PREDICT_BATCH)
                 ]
                 out.append(torch.cat(parts).T)
         return torch.stack(out)
 
     def check_parameter_specs(
-        self, specs: Sequence[LsmParameterSpec], *, path: str | Path | None = None
+        self, specs: Sequence[ParameterSpec], *, path: str | Path | None = None
     ) -> None:
         """Refuse use with a simulator whose parameters differ in names, order or bounds.
 
@@ -352,7 +332,7 @@ class FittedSurrogate:
         cls, params: dict[str, Any], tensors: dict[str, torch.Tensor], state: dict[str, Any]
     ) -> FittedSurrogate:
         """Rebuild from :meth:`export_state`'s tensors and JSON."""
-        specs = tuple(LsmParameterSpec(**s) for s in state["parameter_specs"])
+        specs = tuple(ParameterSpec(**s) for s in state["parameter_specs"])
         flux_names = tuple(state["flux_names"])
         scaler = FeatureScaler.from_tensors(tensors, "scaler.")
         module = LsmSurrogate(
@@ -431,7 +411,7 @@ class FittedSurrogate:
 
     @classmethod
     def load(
-        cls, path: str | Path, *, parameter_specs: Sequence[LsmParameterSpec] | None = None
+        cls, path: str | Path, *, parameter_specs: Sequence[ParameterSpec] | None = None
     ) -> FittedSurrogate:
         """Read a surrogate saved by :meth:`save`; nothing is unpickled.
 

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.models.lsm.forcing_windows import (
@@ -37,18 +36,18 @@ from geosoil.models.lsm.forcing_windows import (
     check_window_settings,
     window_features,
 )
-from geosoil.models.lsm.parameter_sampling import _check_specs, latin_hypercube, scale_to_bounds
+from geosoil.models.lsm.parameter_sampling import check_specs, latin_hypercube, scale_to_bounds
 from geosoil.models.lsm.simulators import Simulator, SimulatorError
 from geosoil.models.lsm.surrogate import (
-    _PREDICT_BATCH,
     ACTIVATIONS,
+    PREDICT_BATCH,
     FittedSurrogate,
     LsmSurrogate,
     flux_accuracy,
 )
-from geosoil.models.soc.training import torch_threads
+from geosoil.models.training import early_stopping, torch_threads
 from geosoil.process.lsm_forcing import FLUX_NAMES, LsmForcing
-from geosoil.process.lsm_params import LsmParameterSpec
+from geosoil.process.parameters import ParameterSpec
 
 __all__ = ["fit_surrogate"]
 
@@ -167,7 +166,7 @@ def _simulate_split(
     forcings: list[LsmForcing],
     sites: list[str],
     offsets: list[int],
-    specs: tuple[LsmParameterSpec, ...],
+    specs: tuple[ParameterSpec, ...],
     *,
     n_sets: int,
     steps_per_run: int,
@@ -203,8 +202,8 @@ def _predict_samples(module: LsmSurrogate, table: torch.Tensor, samples: _Sample
     module.eval()
     out = []
     with torch.no_grad():
-        for start in range(0, len(samples), _PREDICT_BATCH):
-            out.append(module(*samples.inputs(table, slice(start, start + _PREDICT_BATCH))))
+        for start in range(0, len(samples), PREDICT_BATCH):
+            out.append(module(*samples.inputs(table, slice(start, start + PREDICT_BATCH))))
     return torch.cat(out)
 
 
@@ -237,57 +236,59 @@ def _train(
         optimizer, factor=0.5, patience=max(1, patience // 3)
     )
     shuffler = torch.Generator().manual_seed(_child_seed(seed, 9))
-    history: list[dict[str, float]] = []
-    best_loss, best_state, best_epoch, stale = math.inf, None, 0, 0
-    bar = tqdm(total=epochs, desc="surrogate", disable=not progress)
-    with bar:
-        for epoch in range(1, epochs + 1):
-            started = time.perf_counter()
-            module.train()
-            order = torch.randperm(len(train), generator=shuffler)
-            total = 0.0
-            for start in range(0, len(train), batch_size):
-                batch = order[start : start + batch_size]
-                optimizer.zero_grad(set_to_none=True)
-                predicted = module.forward_normalised(*train.inputs(table, batch))
-                loss = _weighted_loss(predicted, train_target[batch], weights)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(batch)
-            stop_norm = (_predict_samples(module, table, stop) - mean) / sd
-            stop_loss = float(_weighted_loss(stop_norm, stop_target, weights))
-            plateau.step(stop_loss)
-            row = {
-                "epoch": epoch,
-                "train_loss": total / len(train),
-                "stop_loss": stop_loss,
-                "learning_rate": optimizer.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - started,
-            }
-            history.append(row)
-            bar.update(1)
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", stop=f"{stop_loss:.4f}")
-            log.debug("surrogate epoch %d loss %.5f stop %.5f", epoch, row["train_loss"], stop_loss)
-            if stop_loss < best_loss:
-                best_loss, best_epoch, stale = stop_loss, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
-    if best_state is None:
-        raise SampleDataError(
+
+    def run_epoch(epoch: int) -> dict[str, float]:
+        started = time.perf_counter()
+        module.train()
+        order = torch.randperm(len(train), generator=shuffler)
+        total = 0.0
+        for start in range(0, len(train), batch_size):
+            batch = order[start : start + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            predicted = module.forward_normalised(*train.inputs(table, batch))
+            loss = _weighted_loss(predicted, train_target[batch], weights)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(batch)
+        stop_norm = (_predict_samples(module, table, stop) - mean) / sd
+        stop_loss = float(_weighted_loss(stop_norm, stop_target, weights))
+        plateau.step(stop_loss)
+        return {
+            "epoch": epoch,
+            "train_loss": total / len(train),
+            "stop_loss": stop_loss,
+            "learning_rate": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - started,
+        }
+
+    def diverged(history: list[dict[str, float]]) -> SampleDataError:
+        return SampleDataError(
             "the surrogate's stopping loss never became finite",
             field=f"{_FIELD}.learning_rate",
             fix="lower the learning rate or check the simulator's fluxes",
         )
-    module.load_state_dict(best_state)
-    module.eval()
-    return history, best_epoch
+
+    stopped = early_stopping(
+        module,
+        run_epoch,
+        max_epochs=epochs,
+        patience=patience,
+        monitor="stop_loss",
+        diverged=diverged,
+        logger=log,
+        label="surrogate ",
+        desc="surrogate",
+        progress=progress,
+        postfix=lambda row: {
+            "loss": f"{row['train_loss']:.4f}",
+            "stop": f"{row['stop_loss']:.4f}",
+        },
+    )
+    return stopped.history, stopped.best_epoch
 
 
 def _fingerprint(
-    forcings: list[LsmForcing], specs: tuple[LsmParameterSpec, ...], simulator_name: str
+    forcings: list[LsmForcing], specs: tuple[ParameterSpec, ...], simulator_name: str
 ) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps([asdict(s) for s in specs], sort_keys=True).encode())
@@ -374,7 +375,7 @@ def fit_surrogate(
     SampleDataError
         For forcings that are not single-row :class:`LsmForcing` of one time step.
     """
-    specs = _check_specs(simulator.parameter_specs)
+    specs = check_specs(simulator.parameter_specs)
     forcings, sites = _check_forcings(forcings, site_names)
     _positive_int("n_parameter_sets", n_parameter_sets, field="surrogate.n_parameter_sets")
     _positive_int("n_valid_sets", n_valid_sets, 2, field="surrogate.n_valid_sets")

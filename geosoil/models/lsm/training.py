@@ -7,11 +7,10 @@ contract: what is validated, learned and predicted.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from geosoil.errors import GeoSoilError, SampleDataError
-from geosoil.models.lsm.inputs import InputCoding, ParameterMerge
-from geosoil.models.soc import training as bt
+from geosoil.models import training as kit
+from geosoil.models.encoding import CovariateEncoder
+from geosoil.models.lsm.inputs import ParameterMerge, encode_inputs
 
 __all__ = [
     "LossSettings",
@@ -33,7 +32,6 @@ __all__ = [
     "fit_samples",
     "flux_loss",
     "flux_variance",
-    "frozen",
     "hold_out_days",
     "masked_pearson",
     "train",
@@ -66,14 +64,14 @@ class Samples:
         cls,
         records: Sequence[Any],
         table: pd.DataFrame,
-        coding: InputCoding,
+        coding: CovariateEncoder,
         surrogate: Any,
         flux_names: Sequence[str],
         role: str,
     ) -> Samples:
         """Code the inputs of ``table`` and read each record's series through ``surrogate``."""
         sites = [str(r.site) for r in records]
-        continuous, categories, _ = coding.encode(table, sites, role)
+        continuous, categories, _ = encode_inputs(coding, table, sites, role)
         series = [_series(record, surrogate, flux_names, role) for record in records]
         features = [f for f, _ in series]
         observed = [o for _, o in series]
@@ -141,7 +139,7 @@ def _series(
 def fit_samples(
     train: tuple[Sequence[Any], pd.DataFrame],
     valid: tuple[Sequence[Any], pd.DataFrame] | None,
-    coding: InputCoding,
+    coding: CovariateEncoder,
     surrogate: Any,
     flux_names: Sequence[str],
     *,
@@ -296,7 +294,7 @@ def evaluate(
     count = torch.zeros(n_fluxes, dtype=torch.float64)
     correlations = []
     with torch.no_grad():
-        unit = merge(bt.encode_padded(encoder, samples.continuous, samples.categories))
+        unit = merge(kit.encode_padded(encoder, samples.continuous, samples.categories))
         for i, steps in enumerate(samples.steps):
             if not len(steps):
                 continue
@@ -331,28 +329,13 @@ def evaluate(
 
 
 # ------------------------------------------------------------------------- training
-@contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """Evaluation mode and no parameter gradients, restored afterwards."""
-    flags = [p.requires_grad for p in module.parameters()]
-    training = module.training
-    module.requires_grad_(False)
-    module.eval()
-    try:
-        yield
-    finally:
-        for parameter, flag in zip(module.parameters(), flags, strict=True):
-            parameter.requires_grad_(flag)
-        module.train(training)
-
-
 @dataclass
 class TrainSettings:
     """The loop's hyperparameters, taken from the estimator."""
 
     learning_rate: float
     weight_decay: float
-    epochs: int
+    max_epochs: int
     patience: int
     batch_size: int
     steps_per_sample: int
@@ -387,59 +370,62 @@ def train(
     )
     draws = torch.Generator().manual_seed(settings.seed)
     steps = settings.steps_per_sample
-    history: list[dict[str, Any]] = []
-    best_loss, best_state, stale = math.inf, None, 0
     monitored = valid_set if valid_set is not None else train_set
-    bar = tqdm(total=settings.epochs, desc=settings.label, disable=not settings.progress)
-    with bar:
-        for epoch in range(1, settings.epochs + 1):
-            started = time.perf_counter()
-            encoder.train()
-            order = torch.randperm(len(train_set), generator=draws)
-            total, n_batches = 0.0, 0
-            for start in range(0, len(train_set), settings.batch_size):
-                batch = order[start : start + settings.batch_size]
-                features, obs = _draw_steps(train_set, batch, steps, draws)
-                optimizer.zero_grad(set_to_none=True)
-                unit = merge(encoder(train_set.continuous[batch], train_set.categories[batch]))
-                sim = module(features, unit.repeat_interleave(steps, dim=0).to(features.dtype))
-                sim = sim.reshape(len(batch), steps, -1).transpose(1, 2)
-                loss, _, _ = flux_loss(sim, obs, loss_settings)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach())
-                n_batches += 1
-            loss, nmse, mean_r = evaluate(encoder, merge, module, monitored, loss_settings)
-            row: dict[str, Any] = {
-                "epoch": epoch,
-                "train_loss": total / max(n_batches, 1),
-                "valid_loss": loss if valid_set is not None else math.nan,
-                "monitor_loss": loss,
-            }
-            for k, name in enumerate(settings.flux_names):
-                row[f"monitor_nmse_{name}"] = float(nmse[k])
-                row[f"monitor_r_{name}"] = float(mean_r[k])
-            row["seconds"] = time.perf_counter() - started
-            history.append(row)
-            bar.update(1)
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", monitor=f"{loss:.4f}")
-            log.debug("%s epoch %d: %s", settings.label, epoch, row)
-            if math.isfinite(loss) and loss < best_loss:
-                best_loss, stale = loss, 0
-                best_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= settings.patience:
-                    break
-    if best_state is None:
-        raise SampleDataError(
+
+    def run_epoch(epoch: int) -> dict[str, Any]:
+        started = time.perf_counter()
+        encoder.train()
+        order = torch.randperm(len(train_set), generator=draws)
+        total, n_batches = 0.0, 0
+        for start in range(0, len(train_set), settings.batch_size):
+            batch = order[start : start + settings.batch_size]
+            features, obs = _draw_steps(train_set, batch, steps, draws)
+            optimizer.zero_grad(set_to_none=True)
+            unit = merge(encoder(train_set.continuous[batch], train_set.categories[batch]))
+            sim = module(features, unit.repeat_interleave(steps, dim=0).to(features.dtype))
+            sim = sim.reshape(len(batch), steps, -1).transpose(1, 2)
+            loss, _, _ = flux_loss(sim, obs, loss_settings)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+            n_batches += 1
+        loss, nmse, mean_r = evaluate(encoder, merge, module, monitored, loss_settings)
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": total / max(n_batches, 1),
+            "valid_loss": loss if valid_set is not None else math.nan,
+            "monitor_loss": loss,
+        }
+        for k, name in enumerate(settings.flux_names):
+            row[f"monitor_nmse_{name}"] = float(nmse[k])
+            row[f"monitor_r_{name}"] = float(mean_r[k])
+        row["seconds"] = time.perf_counter() - started
+        return row
+
+    def diverged(history: list[dict[str, Any]]) -> SampleDataError:
+        return SampleDataError(
             "training never reached a finite loss: the surrogate gave non-finite fluxes",
             field="model.params.learning_rate",
             fix="lower model.params.learning_rate, or check the surrogate and the forcing",
         )
-    encoder.load_state_dict(best_state)
-    encoder.eval()
-    return history
+
+    stopped = kit.early_stopping(
+        encoder,
+        run_epoch,
+        max_epochs=settings.max_epochs,
+        patience=settings.patience,
+        monitor="monitor_loss",
+        diverged=diverged,
+        logger=log,
+        label=f"{settings.label} ",
+        desc=settings.label,
+        progress=settings.progress,
+        postfix=lambda row: {
+            "loss": f"{row['train_loss']:.4f}",
+            "monitor": f"{row['monitor_loss']:.4f}",
+        },
+    )
+    return stopped.history
 
 
 def _draw_steps(

@@ -23,19 +23,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from geosoil.artifacts import InputLayer, InputSpec, OutputSpec
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.io.profiles import FORCING_SHAPES, ProfileSet
-from geosoil.models.base import GeoSoilEstimator
+from geosoil.models import training as kit
+from geosoil.models.base import GeoSoilEstimator, check_choice
+from geosoil.models.encoding import CovariateEncoder
 from geosoil.models.registry import register
 from geosoil.models.soc import training as bt
 from geosoil.models.soc.inputs import (
-    CovariateCoding,
-    check_choice,
     check_profile_settings,
     covariate_names,
+    encode_profiles,
     forcings_from_profiles,
+    learn_coding,
     resolve_parameters,
+    scaled_medians,
     usable_profiles,
 )
 from geosoil.process import (
@@ -49,6 +51,7 @@ from geosoil.process import (
     merge_parameters,
     steady_state,
 )
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 __all__ = ["BINN", "DTYPES", "STOCK_COLUMNS"]
 
@@ -231,9 +234,8 @@ class BINN(GeoSoilEstimator):
         profiles = usable_profiles(profiles, "profiles", **cleaning)
         valid = usable_profiles(valid, "valid", **cleaning) if valid is not None else None
         names = covariate_names(profiles, self.covariates)
-        with bt.torch_threads(self.threads), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            coding = CovariateCoding.learn(
+        with kit.torch_threads(self.threads), kit.seeded(self.seed):
+            coding = learn_coding(
                 profiles, names, unseen=self.unseen_categories, scale_from=self.scale_from
             )
             train_set, valid_set = self._split(profiles, valid)
@@ -270,7 +272,7 @@ class BINN(GeoSoilEstimator):
             best["monitor_nse"],
             "validation" if valid_data is not None else "training",
         )
-        medians, modes = coding.scaled_medians(profiles)
+        medians, modes = scaled_medians(coding, profiles)
         self.coding_ = coding
         self.encoder_ = encoder
         self.learned_parameters_ = learned
@@ -309,9 +311,9 @@ class BINN(GeoSoilEstimator):
         return profiles.subset(np.sort(order[n_valid:])), profiles.subset(np.sort(order[:n_valid]))
 
     def _data(
-        self, profiles: ProfileSet, coding: CovariateCoding, dtype: torch.dtype
+        self, profiles: ProfileSet, coding: CovariateEncoder, dtype: torch.dtype
     ) -> bt.TrainingData:
-        continuous, categories = coding.encode(profiles)
+        continuous, categories = encode_profiles(coding, profiles)
         return bt.TrainingData(
             continuous=continuous.to(dtype),
             categories=categories,
@@ -320,7 +322,7 @@ class BINN(GeoSoilEstimator):
             depth_m=torch.as_tensor(np.asarray(profiles.depth_m, dtype=np.float64)).to(dtype),
         )
 
-    def _build_encoder(self, coding: CovariateCoding, n_outputs: int) -> torch.nn.Module:
+    def _build_encoder(self, coding: CovariateEncoder, n_outputs: int) -> torch.nn.Module:
         frequency = [coding.frequency[name] for name in coding.categorical]
         if self.encoder == "kan":
             return bt.KANParameterEncoder(
@@ -334,7 +336,7 @@ class BINN(GeoSoilEstimator):
                 sparsity_weight=getattr(self, "sparsity_weight", 0.0),
                 seed=int(self.seed),
             )
-        return bt.MLPParameterEncoder(
+        return kit.MLPParameterEncoder(
             len(coding.continuous),
             frequency,
             n_outputs,
@@ -347,11 +349,11 @@ class BINN(GeoSoilEstimator):
     def _unit(self, profiles: ProfileSet) -> torch.Tensor:
         """Learned unit parameters (n, k), eval mode, independent of the other rows."""
         self._check_fitted()
-        continuous, categories = self.coding_.encode(profiles)
+        continuous, categories = encode_profiles(self.coding_, profiles)
         dtype = DTYPES[self.dtype]
         self.encoder_.eval()
-        with torch.no_grad(), bt.torch_threads(self.threads):
-            return bt.encode_padded(self.encoder_, continuous.to(dtype), categories)
+        with torch.no_grad(), kit.torch_threads(self.threads):
+            return kit.encode_padded(self.encoder_, continuous.to(dtype), categories)
 
     def _physical(self, unit: torch.Tensor) -> torch.Tensor:
         return merge_parameters(unit, self.learned_parameters_, self.fixed_parameters_)
@@ -360,7 +362,7 @@ class BINN(GeoSoilEstimator):
         """Steady states of consecutive chunks of the profiles, in order."""
         physical = self._physical(self._unit(profiles))
         forcings = forcings_from_profiles(profiles, dtype=physical.dtype)
-        with torch.no_grad(), bt.torch_threads(self.threads):
+        with torch.no_grad(), kit.torch_threads(self.threads):
             for start in range(0, profiles.n_profiles, _PREDICT_BATCH):
                 rows = slice(start, start + _PREDICT_BATCH)
                 yield steady_state(physical[rows], forcings.select(rows))
@@ -566,7 +568,7 @@ class BINN(GeoSoilEstimator):
         continuous[:, i] = torch.as_tensor(scaled, dtype=dtype)
         modes = torch.tensor(self.reference_["modes"], dtype=torch.long).reshape(1, -1)
         with torch.no_grad():
-            unit = bt.encode_padded(self.encoder_.eval(), continuous, modes.repeat(len(x), 1))
+            unit = kit.encode_padded(self.encoder_.eval(), continuous, modes.repeat(len(x), 1))
         value = self._physical(unit)[:, PARAMETER_NAMES.index(parameter)]
         return pd.DataFrame(
             {
@@ -607,13 +609,13 @@ class BINN(GeoSoilEstimator):
     def export_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Tensors ``encoder.*``, ``coding.low``, ``coding.high``; the rest as JSON."""
         self._check_fitted()
-        tensors = bt.state_tensors(self.encoder_, "encoder.")
+        tensors = kit.state_tensors(self.encoder_, "encoder.")
         tensors["coding.low"] = torch.from_numpy(np.asarray(self.coding_.low, dtype=np.float64))
         tensors["coding.high"] = torch.from_numpy(np.asarray(self.coding_.high, dtype=np.float64))
         state = {
             "continuous": self.coding_.continuous,
             "categorical": self.coding_.categorical,
-            "codes": self.coding_.codes,
+            "codes": self.coding_.labels,
             "frequency": self.coding_.frequency,
             "learned_parameters": self.learned_parameters_,
             "fixed_parameters": self.fixed_parameters_,
@@ -630,18 +632,19 @@ class BINN(GeoSoilEstimator):
     def from_state(cls, params, tensors, state) -> BINN:
         """Rebuild a fitted model from :meth:`export_state`'s tensors and JSON."""
         model = cls(**params)
-        coding = CovariateCoding(
+        coding = CovariateEncoder(
             continuous=list(state["continuous"]),
             categorical=list(state["categorical"]),
-            low=tensors["coding.low"].numpy(),
-            high=tensors["coding.high"].numpy(),
-            codes={k: [int(c) for c in v] for k, v in state["codes"].items()},
+            labels={k: [int(c) for c in v] for k, v in state["codes"].items()},
             frequency={k: [float(f) for f in v] for k, v in state["frequency"].items()},
             unseen=model.unseen_categories,
+            scaling="minmax",
+            low=tensors["coding.low"].numpy(),
+            high=tensors["coding.high"].numpy(),
         )
         learned = list(state["learned_parameters"])
         encoder = model._build_encoder(coding, len(learned)).to(DTYPES[model.dtype])
-        used = bt.load_prefixed(encoder, tensors, "encoder.") | {"coding.low", "coding.high"}
+        used = kit.load_prefixed(encoder, tensors, "encoder.") | {"coding.low", "coding.high"}
         if unexpected := sorted(set(tensors) - used):
             raise ValueError(f"tensors {unexpected[:3]} belong to no part of the model")
         model.coding_ = coding

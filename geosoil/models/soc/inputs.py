@@ -1,14 +1,13 @@
 """Inputs of :class:`~geosoil.models.soc.binn.BINN`: parameters, observations, covariates, forcings.
 
-Everything a fit validates before it learns lives here, as plain functions and one fitted
-value object (:class:`CovariateCoding`).
+Everything a fit validates before it learns lives here, as plain functions; the covariate
+encoder is the shared :class:`~geosoil.models.encoding.CovariateEncoder`, scaled min-max.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,16 +16,19 @@ import torch
 
 from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.io.profiles import ProfileSet
+from geosoil.models.base import check_choice
+from geosoil.models.encoding import CovariateEncoder
 from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, Clm5Forcings, check_parameters
 from geosoil.process.clm5_grid import COLUMN_BOTTOM_M
 
 __all__ = [
-    "CovariateCoding",
-    "check_choice",
     "check_profile_settings",
     "covariate_names",
+    "encode_profiles",
     "forcings_from_profiles",
+    "learn_coding",
     "resolve_parameters",
+    "scaled_medians",
     "usable_profiles",
 ]
 
@@ -34,17 +36,6 @@ log = logging.getLogger(__name__)
 
 _SPEC = {p.name: p for p in CLM5_PARAMETERS}
 _SHOWN = 10
-
-
-def check_choice(value: Any, allowed: Sequence[Any], field: str) -> Any:
-    """Refuse a hyperparameter outside ``allowed`` with a ConfigError on ``field``."""
-    if value not in allowed:
-        raise ConfigError(
-            f"{field.rsplit('.', 1)[-1]}={value!r} is not one of {list(allowed)}",
-            field=field,
-            fix=f"choose one of {list(allowed)}",
-        )
-    return value
 
 
 def check_profile_settings(model: Any) -> None:
@@ -224,114 +215,75 @@ def forcings_from_profiles(profiles: ProfileSet, *, dtype: torch.dtype) -> Clm5F
 
 
 # ----------------------------------------------------------------------- covariates
-@dataclass
-class CovariateCoding:
-    """Min-max scaling of continuous covariates and code tables of categorical ones.
+def learn_coding(
+    profiles: ProfileSet, names: Sequence[str], *, unseen: str, scale_from: str
+) -> CovariateEncoder:
+    """The covariate encoder of the profile models, learnt from training profiles.
 
-    Attributes
-    ----------
-    continuous, categorical
-        Column names, in the order the encoder takes them.
-    low, high
-        (n_continuous,) range each continuous column is scaled from (span 0 -> 1).
-    codes
-        Column -> sorted codes seen in training; code ``codes[c][i]`` gets index ``i``.
-    frequency
-        Column -> share of the training profiles holding each code (the fallback weights).
-    unseen
-        ``"error"`` or ``"mean"`` (see :class:`~geosoil.models.soc.binn.BINN`).
+    Continuous covariates are scaled min-max to [0, 1] (clipped, as the BINN code does):
+    ``scale_from="training"`` by the training minimum and maximum, ``"ranges"`` by
+    ``profiles.covariate_ranges``. Categorical ones get class indices; ``unseen`` is
+    ``"error"`` or ``"mean"`` (see :class:`~geosoil.models.soc.binn.BINN`).
     """
+    table = _covariate_table(profiles, names)
+    categorical = [n for n in names if n in profiles.categorical]
+    continuous = [n for n in names if n not in categorical]
+    ranges = None
+    if scale_from == "ranges":
+        if profiles.covariate_ranges is None:
+            raise SampleDataError(
+                "the training profiles have no covariate_ranges to scale by",
+                field="model.params.scale_from",
+                fix="set model.params.scale_from='training', or read profiles with "
+                "their col_max_min.txt",
+            )
+        position = {c: i for i, c in enumerate(profiles.covariates.columns)}
+        given = np.asarray(profiles.covariate_ranges, dtype=np.float64)
+        ranges = (
+            np.array([given[position[c], 0] for c in continuous], dtype=np.float64),
+            np.array([given[position[c], 1] for c in continuous], dtype=np.float64),
+        )
+    return CovariateEncoder.learn(
+        table, continuous, categorical, unseen=unseen, scaling="minmax", ranges=ranges
+    )
 
-    continuous: list[str]
-    categorical: list[str]
-    low: np.ndarray
-    high: np.ndarray
-    codes: dict[str, list[int]]
-    frequency: dict[str, list[float]]
-    unseen: str = "error"
 
-    @property
-    def names(self) -> list[str]:
-        """Every covariate the model reads."""
-        return [*self.continuous, *self.categorical]
+def encode_profiles(
+    coding: CovariateEncoder, profiles: ProfileSet
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled continuous covariates in [0, 1] (n, c) and category indices (n, k).
 
-    @classmethod
-    def learn(
-        cls, profiles: ProfileSet, names: Sequence[str], *, unseen: str, scale_from: str
-    ) -> CovariateCoding:
-        """Learn the coding from training profiles.
+    An unseen code gets index -1 (the fallback) when ``coding.unseen="mean"``.
 
-        ``scale_from="training"`` scales by the training minimum and maximum;
-        ``"ranges"`` by ``profiles.covariate_ranges`` (as the BINN code does).
-        """
-        table = _covariate_table(profiles, names)
-        categorical = [n for n in names if n in profiles.categorical]
-        continuous = [n for n in names if n not in categorical]
-        values = table[continuous].to_numpy(dtype=np.float64)
-        if scale_from == "ranges":
-            if profiles.covariate_ranges is None:
-                raise SampleDataError(
-                    "the training profiles have no covariate_ranges to scale by",
-                    field="model.params.scale_from",
-                    fix="set model.params.scale_from='training', or read profiles with "
-                    "their col_max_min.txt",
-                )
-            position = {c: i for i, c in enumerate(profiles.covariates.columns)}
-            ranges = np.asarray(profiles.covariate_ranges, dtype=np.float64)
-            low = np.array([ranges[position[c], 0] for c in continuous], dtype=np.float64)
-            high = np.array([ranges[position[c], 1] for c in continuous], dtype=np.float64)
-        else:
-            low, high = values.min(axis=0), values.max(axis=0)
-        codes, frequency = {}, {}
-        for name in categorical:
-            column = table[name].to_numpy()
-            seen, counts = np.unique(column, return_counts=True)
-            _check_whole(seen, name)
-            codes[name] = [int(v) for v in seen]
-            frequency[name] = (counts / counts.sum()).tolist()
-        return cls(continuous, categorical, low, high, codes, frequency, unseen)
+    Raises
+    ------
+    CovariateError
+        A covariate is missing, or a categorical code was not seen in training and
+        ``coding.unseen="error"``.
+    SampleDataError
+        A covariate is not finite.
+    """
+    table = _covariate_table(profiles, coding.names)
+    scaled = coding.scaled(table[coding.continuous].to_numpy(dtype=np.float64))
+    index, _ = coding.indices(table, describe=_unseen_codes)
+    return torch.from_numpy(scaled), torch.from_numpy(index)
 
-    def encode(self, profiles: ProfileSet) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scaled continuous covariates in [0, 1] (n, c) and category indices (n, k).
 
-        An unseen code gets index -1 (the fallback) when ``unseen="mean"``.
+def scaled_medians(coding: CovariateEncoder, profiles: ProfileSet) -> tuple[np.ndarray, np.ndarray]:
+    """Medians of the scaled continuous covariates and most frequent category indices."""
+    continuous, _ = encode_profiles(coding, profiles)
+    medians = np.median(continuous.numpy(), axis=0) if len(continuous) else continuous
+    return np.asarray(medians, dtype=np.float64), coding.modes()
 
-        Raises
-        ------
-        CovariateError
-            A covariate is missing, or a categorical code was not seen in training and
-            ``unseen="error"``.
-        SampleDataError
-            A covariate is not finite.
-        """
-        table = _covariate_table(profiles, self.names)
-        span = np.where(self.high > self.low, self.high - self.low, 1.0)
-        scaled = (table[self.continuous].to_numpy(dtype=np.float64) - self.low) / span
-        # Clipped like the BINN code: a cell outside the training ranges gets the edge value.
-        scaled = np.clip(scaled, 0.0, 1.0)
-        index = np.zeros((len(table), len(self.categorical)), dtype=np.int64)
-        for j, name in enumerate(self.categorical):
-            column = table[name].to_numpy()
-            lookup = {code: i for i, code in enumerate(self.codes[name])}
-            found = np.array([lookup.get(int(v), -1) for v in column], dtype=np.int64)
-            if (found < 0).any() and self.unseen == "error":
-                new = sorted({int(v) for v in column[found < 0]})
-                raise CovariateError(
-                    f"categorical covariate {name} has codes {new[:_SHOWN]} in "
-                    f"{int((found < 0).sum())} profile(s) that training never saw",
-                    field=f"covariates.{name}",
-                    fix="drop those profiles, train on data that holds the codes, or set "
-                    "model.params.unseen_categories='mean' to give them the training mix",
-                )
-            index[:, j] = found
-        return torch.from_numpy(scaled), torch.from_numpy(index)
 
-    def scaled_medians(self, profiles: ProfileSet) -> tuple[np.ndarray, np.ndarray]:
-        """Medians of the scaled continuous covariates and most frequent category indices."""
-        continuous, _ = self.encode(profiles)
-        medians = np.median(continuous.numpy(), axis=0) if len(continuous) else continuous
-        modes = np.array([int(np.argmax(self.frequency[n])) for n in self.categorical])
-        return np.asarray(medians, dtype=np.float64), modes.astype(np.int64)
+def _unseen_codes(name: str, codes: list, rows: np.ndarray) -> CovariateError:
+    return CovariateError(
+        f"categorical covariate {name} has codes {codes[:_SHOWN]} in "
+        f"{len(rows)} profile(s) that training never saw",
+        field=f"covariates.{name}",
+        fix="drop those profiles, train on data that holds the codes, or set "
+        "model.params.unseen_categories='mean' to give them the training mix",
+    )
 
 
 def _covariate_table(profiles: ProfileSet, names: Sequence[str]) -> pd.DataFrame:
@@ -355,12 +307,3 @@ def _covariate_table(profiles: ProfileSet, names: Sequence[str]) -> pd.DataFrame
             fix="drop those profiles (read_binn_ny(..., drop_incomplete=True)) or fill them",
         )
     return table
-
-
-def _check_whole(codes: np.ndarray, name: str) -> None:
-    if not np.all(codes == np.round(codes)):
-        raise SampleDataError(
-            f"categorical covariate {name} holds non-integer codes",
-            field=f"covariates.{name}",
-            fix="use integer class codes, or leave the column out of profiles.categorical",
-        )

@@ -15,9 +15,9 @@ import pandas as pd
 import torch
 
 from geosoil.errors import ConfigError
+from geosoil.models.base import check_choice
 from geosoil.models.registry import register
 from geosoil.models.soc.binn import BINN, DTYPES
-from geosoil.models.soc.inputs import check_choice
 from geosoil.process import PARAMETER_NAMES
 
 __all__ = ["ScIReN"]
@@ -141,7 +141,7 @@ class ScIReN(BINN):
         coding, kan = self.coding_, self.encoder_.kan
         inputs = [*coding.continuous]
         for name in coding.categorical:
-            inputs += [f"{name}={code}" for code in coding.codes[name]]
+            inputs += [f"{name}={code}" for code in coding.labels[name]]
         dtype = DTYPES[self.dtype]
         modes = torch.tensor(self.reference_["modes"], dtype=torch.long).reshape(1, -1)
         medians = torch.tensor(self.reference_["medians"], dtype=dtype).reshape(1, -1)

@@ -1,36 +1,33 @@
-"""The pieces behind :class:`~geosoil.models.soc.binn.BINN`: encoders, loss and the training loop.
+"""The pieces behind :class:`~geosoil.models.soc.binn.BINN`: the KAN encoder, loss and epoch.
 
 Kept apart from the estimator so that ``binn.py`` reads as the public contract: what is
-validated, learned and predicted. Everything here works on tensors of one dtype.
+validated, learned and predicted. Everything here works on tensors of one dtype; the loop
+itself, the MLP encoder and the thread and artifact helpers are the shared kit's
+(:mod:`geosoil.models.training`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from geosoil.errors import ConfigError, SampleDataError
+from geosoil.errors import SampleDataError
 from geosoil.models.soc.kan import KANEncoder
-from geosoil.models.spectral.network import batch_slices
+from geosoil.models.training import batch_slices, early_stopping, encode_padded
 from geosoil.process import Clm5Forcings
 
 __all__ = [
     "COSH_SHARPNESS",
     "KANParameterEncoder",
-    "MLPParameterEncoder",
     "TrainSettings",
     "TrainingData",
     "cosh_penalty",
-    "encode_padded",
     "masked_nse",
     "predict_depths",
     "train",
@@ -41,62 +38,9 @@ log = logging.getLogger(__name__)
 # k of the cosh penalty: cosh(k (u - 1/2)) - 1 is 0 at mid-range, 0.03 at u = 0.25 or 0.75
 # and 73 at a bound, so it only bites where a sigmoid saturates and its gradient vanishes.
 COSH_SHARPNESS = 10.0
-# Matrix kernels round a batch's last rows differently from full row panels; padding every
-# encoder pass to a multiple of this many rows keeps a profile's prediction independent of
-# the other profiles it is predicted with.
-ROW_MULTIPLE = 64
 
 
 # ------------------------------------------------------------------------- encoders
-class MLPParameterEncoder(nn.Module):
-    """Covariates -> k parameters in [0, 1]: embeddings, an MLP and a sigmoid.
-
-    Each categorical column has its own embedding table; an unseen code (index -1) gets the
-    frequency-weighted mean of its column's rows. No BatchNorm, so a batch of one works.
-    """
-
-    def __init__(
-        self,
-        n_continuous: int,
-        frequency: Sequence[Sequence[float]],
-        n_outputs: int,
-        *,
-        hidden_layers: Sequence[int],
-        embedding_dim: int,
-        dropout: float,
-    ) -> None:
-        super().__init__()
-        self.embeddings = nn.ModuleList(nn.Embedding(len(f), embedding_dim) for f in frequency)
-        for j, weights in enumerate(frequency):
-            self.register_buffer(f"frequency_{j}", torch.tensor(list(weights), dtype=torch.float64))
-        layers: list[nn.Module] = []
-        width = n_continuous + embedding_dim * len(frequency)
-        for hidden in hidden_layers:
-            layers += [nn.Linear(width, int(hidden)), nn.SiLU(), nn.Dropout(dropout)]
-            width = int(hidden)
-        layers.append(nn.Linear(width, n_outputs))
-        self.mlp = nn.Sequential(*layers)
-
-    def forward(self, continuous: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
-        """Unit parameters (n, k) in (0, 1)."""
-        return torch.sigmoid(self.forward_raw(continuous, categories))
-
-    def forward_raw(self, continuous: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
-        """Outputs before the sigmoid, (n, k)."""
-        parts = [continuous]
-        for j, table in enumerate(self.embeddings):
-            index = categories[:, j]
-            rows = table(index.clamp(min=0))
-            weights = getattr(self, f"frequency_{j}").to(table.weight.dtype)
-            mean = weights @ table.weight
-            parts.append(torch.where((index < 0)[:, None], mean, rows))
-        return self.mlp(torch.cat(parts, dim=1))
-
-    def regularization(self, continuous: torch.Tensor) -> torch.Tensor:
-        """No extra regularization (weight decay is AdamW's)."""
-        return continuous.new_zeros(())
-
-
 class KANParameterEncoder(nn.Module):
     """Covariates -> k parameters in [0, 1] through a KAN; categories enter one-hot.
 
@@ -152,21 +96,6 @@ class KANParameterEncoder(nn.Module):
         if not self.sparsity_weight:
             return continuous.new_zeros(())
         return self.kan.sparsity_loss(weight_l1=self.sparsity_weight)
-
-
-def encode_padded(
-    encoder: nn.Module,
-    continuous: torch.Tensor,
-    categories: torch.Tensor,
-    *,
-    raw: bool = False,
-) -> torch.Tensor:
-    """Encoder outputs with the rows padded to :data:`ROW_MULTIPLE` (then cut back)."""
-    pad = -len(continuous) % ROW_MULTIPLE
-    cont = nn.functional.pad(continuous, (0, 0, 0, pad))
-    cats = nn.functional.pad(categories, (0, 0, 0, pad))
-    out = encoder.forward_raw(cont, cats) if raw else encoder(cont, cats)
-    return out[: len(continuous)]
 
 
 # ----------------------------------------------------------------------- loss pieces
@@ -240,71 +169,70 @@ def train(
     )
     shuffler = torch.Generator().manual_seed(settings.seed)
     slices = batch_slices(len(train_data), settings.batch_size)
-    history: list[dict[str, Any]] = []
-    best_nse, best_state, stale = -np.inf, None, 0
-    bar = tqdm(total=settings.max_epochs, desc=settings.label, disable=not settings.progress)
-    with bar:
-        for epoch in range(1, settings.max_epochs + 1):
-            started = time.perf_counter()
-            encoder.train()
-            order = torch.randperm(len(train_data), generator=shuffler)
-            sums = {"loss": 0.0, "misfit": 0.0, "penalty": 0.0}
-            skipped = 0
-            for start, stop in slices:
-                batch = order[start:stop]
-                optimizer.zero_grad(set_to_none=True)
-                unit = encoder(train_data.continuous[batch], train_data.categories[batch])
-                sim = simulate(unit, train_data.forcings.select(batch), train_data.depth_m[batch])
-                obs = train_data.soc[batch]
-                valid = torch.isfinite(obs)
-                misfit = torch.mean(((sim[valid] - obs[valid]) / settings.soc_scale) ** 2)
-                penalty = settings.penalty_weight * cosh_penalty(unit)
-                loss = misfit + penalty + encoder.regularization(unit)
-                if not torch.isfinite(loss):
-                    # an ill-conditioned steady state in one batch must not wreck the weights
-                    skipped += 1
-                    continue
-                loss.backward()
-                optimizer.step()
-                for key, value in (("loss", loss), ("misfit", misfit), ("penalty", penalty)):
-                    sums[key] += float(value.detach()) * len(batch)
-            n_used = max(len(train_data) - skipped, 1)
-            monitored = valid_data if valid_data is not None else train_data
-            nse = masked_nse(
-                monitored.soc, predict_depths(encoder, simulate, monitored, predict_batch)
-            )
-            row = {
-                "epoch": epoch,
-                "train_loss": sums["loss"] / n_used,
-                "train_misfit": sums["misfit"] / n_used,
-                "train_penalty": sums["penalty"] / n_used,
-                "valid_nse": nse if valid_data is not None else float("nan"),
-                "monitor_nse": nse,
-                "skipped_batches": skipped,
-                "seconds": time.perf_counter() - started,
-            }
-            history.append(row)
-            bar.update(1)
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", nse=f"{nse:.3f}")
-            log.debug(
-                "%s epoch %d loss %.4f nse %.4f", settings.label, epoch, row["train_loss"], nse
-            )
-            if np.isfinite(nse) and nse > best_nse:
-                best_nse, stale = nse, 0
-                best_state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= settings.patience:
-                    break
-    if best_state is None:
-        raise SampleDataError(
+    monitored = valid_data if valid_data is not None else train_data
+
+    def run_epoch(epoch: int) -> dict[str, Any]:
+        started = time.perf_counter()
+        encoder.train()
+        order = torch.randperm(len(train_data), generator=shuffler)
+        sums = {"loss": 0.0, "misfit": 0.0, "penalty": 0.0}
+        skipped = 0
+        for start, stop in slices:
+            batch = order[start:stop]
+            optimizer.zero_grad(set_to_none=True)
+            unit = encoder(train_data.continuous[batch], train_data.categories[batch])
+            sim = simulate(unit, train_data.forcings.select(batch), train_data.depth_m[batch])
+            obs = train_data.soc[batch]
+            valid = torch.isfinite(obs)
+            misfit = torch.mean(((sim[valid] - obs[valid]) / settings.soc_scale) ** 2)
+            penalty = settings.penalty_weight * cosh_penalty(unit)
+            loss = misfit + penalty + encoder.regularization(unit)
+            if not torch.isfinite(loss):
+                # an ill-conditioned steady state in one batch must not wreck the weights
+                skipped += 1
+                continue
+            loss.backward()
+            optimizer.step()
+            for key, value in (("loss", loss), ("misfit", misfit), ("penalty", penalty)):
+                sums[key] += float(value.detach()) * len(batch)
+        n_used = max(len(train_data) - skipped, 1)
+        nse = masked_nse(monitored.soc, predict_depths(encoder, simulate, monitored, predict_batch))
+        return {
+            "epoch": epoch,
+            "train_loss": sums["loss"] / n_used,
+            "train_misfit": sums["misfit"] / n_used,
+            "train_penalty": sums["penalty"] / n_used,
+            "valid_nse": nse if valid_data is not None else float("nan"),
+            "monitor_nse": nse,
+            "skipped_batches": skipped,
+            "seconds": time.perf_counter() - started,
+        }
+
+    def diverged(history: list[dict[str, Any]]) -> SampleDataError:
+        return SampleDataError(
             "training never reached a finite NSE: the CLM5 steady state was not finite",
             field="model.params.learning_rate",
             fix="lower model.params.learning_rate, keep dtype float64, or check the forcings",
         )
-    encoder.load_state_dict(best_state)
-    encoder.eval()
-    return history
+
+    stopped = early_stopping(
+        encoder,
+        run_epoch,
+        max_epochs=settings.max_epochs,
+        patience=settings.patience,
+        monitor="monitor_nse",
+        mode="max",
+        diverged=diverged,
+        logger=log,
+        label=f"{settings.label} ",
+        desc=settings.label,
+        progress=settings.progress,
+        postfix=lambda row: {
+            "loss": f"{row['train_loss']:.4f}",
+            "nse": f"{row['monitor_nse']:.3f}",
+        },
+    )
+    return stopped.history
 
 
 def predict_depths(
@@ -322,35 +250,3 @@ def predict_depths(
     if not out:
         return data.soc.clone()
     return torch.cat(out)
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``threads`` torch threads, restoring the previous count afterwards."""
-    if threads is None:
-        yield
-        return
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ConfigError(
-            f"threads={threads!r} must be a positive integer or null",
-            field="model.params.threads",
-            fix="use e.g. 1, or null to keep torch's setting",
-        )
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def state_tensors(module: nn.Module, prefix: str) -> dict[str, torch.Tensor]:
-    """A module's state dict under ``prefix``."""
-    return {f"{prefix}{k}": v for k, v in module.state_dict().items()}
-
-
-def load_prefixed(module: nn.Module, tensors: Mapping[str, torch.Tensor], prefix: str) -> set:
-    """Load ``prefix``-named tensors into ``module`` (strict); returns the names used."""
-    weights = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-    module.load_state_dict(weights, strict=True)
-    return {prefix + k for k in weights}

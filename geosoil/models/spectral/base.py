@@ -26,10 +26,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from geosoil.artifacts import InputSpec
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.targets import TargetTransform
+from geosoil.specs import InputSpec
 from geosoil.spectra import SpectraError, SpectralAxis, SpectralPipeline
 
 __all__ = ["PreparedData", "SpectralEstimator"]
@@ -172,7 +172,7 @@ class SpectralEstimator(GeoSoilEstimator):
         """
         self._check_params()
         transform = TargetTransform(_check_choice(self.target_transform))
-        axis = _check_axis(axis)
+        axis = check_axis(axis)
         X = _check_spectra(X, axis, field="X")
         y = _check_target(y, len(X), transform, field="y")
         if (X_valid is None) != (y_valid is None):
@@ -274,7 +274,7 @@ class SpectralEstimator(GeoSoilEstimator):
         """
         self._check_fitted()
         if axis is not None:
-            self.axis_.check_matches(_check_axis(axis), field="axis")
+            self.axis_.check_matches(check_axis(axis), field="axis")
         X = _check_spectra(X, self.axis_, field="X")
         return self.preprocessing_.transform(X, self.axis_)
 
@@ -340,7 +340,7 @@ def _check_choice(target_transform: str) -> str:
     return target_transform
 
 
-def _check_axis(axis: Any) -> SpectralAxis:
+def check_axis(axis: Any) -> SpectralAxis:
     if not isinstance(axis, SpectralAxis):
         raise SpectraError(
             f"axis must be a SpectralAxis, got {type(axis).__name__}",

@@ -18,14 +18,10 @@ from typing import Any, Literal
 from geosoil.models.registry import register
 from geosoil.models.spectral.base import CO2_REGION_CM1, PreparedData
 from geosoil.models.spectral.cnn1d import MIN_INPUT_BANDS, SpectralCNNNetwork
-from geosoil.models.spectral.network import (
-    NetworkSpectralEstimator,
-    TrainingDivergedError,
-    batch_slices,
-)
+from geosoil.models.spectral.network import NetworkSpectralEstimator
 from geosoil.spectra import SpectraError
 
-__all__ = ["SpectralCNN", "TrainingDivergedError", "batch_slices"]
+__all__ = ["SpectralCNN"]
 
 
 @register

@@ -20,7 +20,6 @@ the split at its dropout layer used by MC dropout (``dropout_width``, ``pre_drop
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,20 +28,18 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from geosoil.errors import ConfigError, GeoSoilError, InputFileNotFoundError
-from geosoil.models.spectral.base import PreparedData, SpectralEstimator, _check_axis
+from geosoil.errors import ConfigError, GeoSoilError, TrainingDivergedError
+from geosoil.models.spectral.base import PreparedData, SpectralEstimator, check_axis
 from geosoil.models.spectral.lr_schedule import LRFinderResult, lr_range_test, triangular_lr
 from geosoil.models.targets import TargetTransform
+from geosoil.models.training import batch_slices, check_threads, early_stopping, torch_threads
 from geosoil.models.uncertainty import mean_over_members, normal_scores, std_over_members
 from geosoil.spectra import SpectraError, SpectralAxis, SpectralPipeline
 
 __all__ = [
     "NetworkSpectralEstimator",
     "SpectralNetwork",
-    "TrainingDivergedError",
-    "batch_slices",
 ]
 
 # Rows per forward pass at prediction. The first block's activations of the Kex CNN take
@@ -53,10 +50,6 @@ _PREDICT_BATCH = 128
 # Matrix kernels round a batch's last rows differently from full row panels; padding every
 # batch to a multiple of this many rows makes a row's prediction independent of its batch.
 _ROW_MULTIPLE = 64
-
-
-class TrainingDivergedError(GeoSoilError):
-    """The network's validation loss never became finite: the learning rate is too high."""
 
 
 class SpectralNetwork(Protocol):
@@ -200,7 +193,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
                     field=f"model.params.{name}",
                     fix=f"set {name} to an integer >= {minimum}",
                 )
-        _check_threads(self.threads)
+        check_threads(self.threads)
         if not 0 < self.base_lr <= self.max_lr:
             raise ConfigError(
                 f"the cyclic learning rate needs 0 < base_lr <= max_lr, got "
@@ -276,7 +269,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
             The validation loss never became finite.
         """
         self._check_params()
-        parent = self._load_parent(_check_axis(axis))
+        parent = self._load_parent(check_axis(axis))
         data = self._prepare(
             X,
             y,
@@ -297,7 +290,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
         train = _as_tensors(data.Z_train, data.t_train)
         valid = _as_tensors(data.Z_valid, data.t_valid)
         networks, histories, best_epochs = [], [], []
-        with _torch_threads(self.threads), torch.random.fork_rng(devices=[]):
+        with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
             # Dropout draws from torch's global generator: the fork keeps the caller's
             # random state untouched and each member's seed makes its draws reproducible.
             for member in range(self.n_members):
@@ -371,94 +364,89 @@ class NetworkSpectralEstimator(SpectralEstimator):
         step_size_up = max(1, self.cycle_epochs * len(slices) // 2)
         optimizer = torch.optim.Adam(_trainable(network, frozen), lr=self.base_lr)
         shuffler = torch.Generator().manual_seed(seed)
-        history: list[dict[str, float]] = []
-        best_loss, best_state, stale, step, lr = np.inf, None, 0, 0, self.base_lr
-        bar = tqdm(
-            total=self.max_epochs, desc=f"{label}{type(self).__name__}", disable=not self.progress
-        )
-        try:
-            with bar:
-                for epoch in range(1, self.max_epochs + 1):
-                    _train_mode(network, frozen)
-                    order = torch.randperm(len(targets), generator=shuffler)
-                    total = 0.0
-                    for start, stop in slices:
-                        batch = order[start:stop]
-                        lr = triangular_lr(
-                            step,
-                            base_lr=self.base_lr,
-                            max_lr=self.max_lr,
-                            step_size_up=step_size_up,
-                        )
-                        for group in optimizer.param_groups:
-                            group["lr"] = lr
-                        optimizer.zero_grad(set_to_none=True)
-                        loss = _mse(network.standardized(inputs[batch]), targets[batch])
-                        loss.backward()
-                        optimizer.step()
-                        step += 1
-                        total += loss.item() * len(batch)
-                    valid_loss, valid_r2 = _evaluate(network, *valid)
-                    row = {
-                        "epoch": epoch,
-                        "train_loss": total / len(targets),
-                        "valid_loss": valid_loss,
-                        "valid_r2": valid_r2,
-                        "lr": lr,
-                    }
-                    history.append(row)
-                    self._log.debug(
-                        "%sepoch %d train %.4f valid %.4f R2 %.3f lr %.2e",
-                        label,
-                        epoch,
-                        row["train_loss"],
-                        valid_loss,
-                        valid_r2,
-                        lr,
-                    )
-                    bar.update()
-                    bar.set_postfix(valid_loss=f"{valid_loss:.4f}", refresh=False)
-                    if valid_loss < best_loss:
-                        best_loss, stale = valid_loss, 0
-                        best_state = {
-                            k: v.detach().clone() for k, v in network.state_dict().items()
-                        }
-                    else:
-                        stale += 1
-                        if stale >= self.patience:
-                            break
-        finally:
-            # A fitted network is like a loaded one: every parameter differentiable (for
-            # attributions), whatever was frozen while training.
-            network.requires_grad_(True)
-        if best_state is None:
-            raise TrainingDivergedError(
+        step = 0
+
+        def run_epoch(epoch: int) -> dict[str, float]:
+            nonlocal step
+            _train_mode(network, frozen)
+            order = torch.randperm(len(targets), generator=shuffler)
+            total, lr = 0.0, self.base_lr
+            for start, stop in slices:
+                batch = order[start:stop]
+                lr = triangular_lr(
+                    step, base_lr=self.base_lr, max_lr=self.max_lr, step_size_up=step_size_up
+                )
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                optimizer.zero_grad(set_to_none=True)
+                loss = _mse(network.standardized(inputs[batch]), targets[batch])
+                loss.backward()
+                optimizer.step()
+                step += 1
+                total += loss.item() * len(batch)
+            valid_loss, valid_r2 = _evaluate(network, *valid)
+            return {
+                "epoch": epoch,
+                "train_loss": total / len(targets),
+                "valid_loss": valid_loss,
+                "valid_r2": valid_r2,
+                "lr": lr,
+            }
+
+        def diverged(history: list[dict[str, float]]) -> TrainingDivergedError:
+            return TrainingDivergedError(
                 f"{label}training diverged: the validation loss was never finite "
                 f"({len(history)} epochs)",
                 field="model.params.max_lr",
                 fix="lower max_lr (run lr_find for a suggestion) or check the targets for "
                 "extreme values",
             )
-        network.load_state_dict(best_state)
-        return history
+
+        try:
+            stopped = early_stopping(
+                network,
+                run_epoch,
+                max_epochs=self.max_epochs,
+                patience=self.patience,
+                monitor="valid_loss",
+                diverged=diverged,
+                logger=self._log,
+                label=label,
+                desc=f"{label}{type(self).__name__}",
+                progress=self.progress,
+                postfix=lambda row: {"valid_loss": f"{row['valid_loss']:.4f}"},
+            )
+        finally:
+            # A fitted network is like a loaded one: every parameter differentiable (for
+            # attributions), whatever was frozen while training.
+            network.requires_grad_(True)
+        return stopped.history
 
     # ------------------------------------------------------------ transfer
+    def attach_parent(self, artifact: Any) -> NetworkSpectralEstimator:
+        """Hand over the loaded ``init_from`` artifact; returns self.
+
+        The workflow reads the file (:func:`geosoil.artifacts.load_parent_artifact`): a
+        model never loads artifacts itself. The artifact is not a hyperparameter; ``fit``
+        checks it against this model and the spectra.
+        """
+        self._parent_artifact = artifact
+        return self
+
     def _load_parent(self, axis: SpectralAxis) -> _Parent | None:
         """The ``init_from`` artifact, checked against this model and ``axis``; None
         without ``init_from``."""
         if self.init_from is None:
             return None
-        from geosoil.artifacts import load_artifact
-
-        try:
-            artifact = load_artifact(self.init_from)
-        except InputFileNotFoundError:
-            raise InputFileNotFoundError(
-                "the parent artifact of init_from does not exist",
+        artifact = getattr(self, "_parent_artifact", None)
+        if artifact is None:
+            raise ConfigError(
+                "init_from names a parent artifact, but none was handed to the model",
                 path=self.init_from,
                 field="model.params.init_from",
-                fix="point init_from at an artifact saved by a previous training run",
-            ) from None
+                fix="load it with geosoil.artifacts.load_parent_artifact(init_from) and pass "
+                "it to attach_parent() before fit (the geosoil workflows do this)",
+            )
         parent = artifact.estimator
         if type(parent) is not type(self):
             raise ConfigError(
@@ -551,14 +539,14 @@ class NetworkSpectralEstimator(SpectralEstimator):
             Rates, smoothed losses and ``suggested_lr`` (steepest descent of the loss).
         """
         self._check_params()
-        parent = self._load_parent(_check_axis(axis))
+        parent = self._load_parent(check_axis(axis))
         pipeline = None if parent is None else parent.estimator.preprocessing_
         data = self._prepare(X, y, axis=axis, pipeline=pipeline)
         self._check_prepared(data)
         frozen = () if parent is None else parent.frozen
         inputs, targets = _as_tensors(data.Z_train, data.t_train)
         slices = batch_slices(len(targets), self.batch_size)
-        with _torch_threads(self.threads), torch.random.fork_rng(devices=[]):
+        with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             network = self._start_network(data, parent, 0)
             _train_mode(network, frozen)
@@ -725,18 +713,6 @@ class NetworkSpectralEstimator(SpectralEstimator):
 
 
 # -- training helpers ------------------------------------------------------------------------
-def batch_slices(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` of each minibatch of an epoch over ``n`` rows.
-
-    A last minibatch of a single row is merged into the one before it: BatchNorm cannot
-    compute a variance in training mode from one row.
-    """
-    slices = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
-    if len(slices) > 1 and slices[-1][1] - slices[-1][0] == 1:
-        slices[-2:] = [(slices[-2][0], n)]
-    return slices
-
-
 def _trainable(network: nn.Module, frozen: Sequence[str]) -> list[nn.Parameter]:
     """Stop gradients in the ``frozen`` groups; the parameters left for the optimizer."""
     groups = network.layer_groups() if frozen else {}
@@ -796,29 +772,3 @@ def _padded_chunks(Z: np.ndarray) -> Iterator[tuple[int, torch.Tensor]]:
         chunk = torch.from_numpy(np.ascontiguousarray(Z[start : start + _PREDICT_BATCH]))
         pad = -len(chunk) % _ROW_MULTIPLE
         yield start, nn.functional.pad(chunk, (0, 0, 0, pad)).unsqueeze(1)
-
-
-def _check_threads(threads: Any) -> int | None:
-    if threads is not None and (
-        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-    ):
-        raise ConfigError(
-            f"threads={threads!r} must be a positive integer or null",
-            field="model.params.threads",
-            fix="use e.g. 1, or null to keep torch's setting",
-        )
-    return threads
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``threads`` torch threads, restoring the previous count afterwards."""
-    if _check_threads(threads) is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

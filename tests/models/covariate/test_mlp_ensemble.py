@@ -11,17 +11,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 import geosoil.models.covariate.mlp as mlp_module
-from geosoil.artifacts import (
-    InputLayer,
-    InputSpec,
-    OutputSpec,
-    Provenance,
-    load_artifact,
-    read_header,
-    save_artifact,
-)
+from geosoil.artifacts import Provenance, load_artifact, read_header, save_artifact
 from geosoil.errors import ArtifactError, ConfigError
 from geosoil.models import CovariateMLP, NotFittedError
+from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
 # Tiny networks and short training: the tests check the ensemble's plumbing, not its skill.
 TINY = {"hidden_layers": (8,), "max_epochs": 15, "patience": 15, "dropout": 0.0}

@@ -21,9 +21,9 @@ from geosoil.artifacts import (
     save_artifact,
 )
 from geosoil.errors import ArtifactError, CovariateError
+from geosoil.geo.grid import Grid
 from geosoil.io.catalog import CovariateLayer
 from geosoil.mapping.engine import predict_map
-from geosoil.mapping.grid import Grid
 from geosoil.mapping.stack import CovariateStack
 from geosoil.models.covariate.forest_arrays import ForestArrays
 from geosoil.models.covariate.trees import (

@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from geosoil.artifacts import Provenance, load_artifact, save_artifact
+from geosoil.artifacts import load_artifact
 from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.io.flux import SUMMARY_NAMES, FluxRecord
 from geosoil.mapping.predictors import FlatMapper
@@ -28,6 +28,8 @@ from geosoil.models.lsm.training import LossSettings, flux_loss, hold_out_days
 from geosoil.models.registry import get_estimator_class
 from geosoil.process.lsm_forcing import FLUX_NAMES, LsmForcing
 from geosoil.process.lsm_params import IGBP_DEFAULTS, LSM_PARAMETER_NAMES, LSM_PARAMETERS
+
+from ...conftest import save_model
 
 torch.set_num_threads(1)
 
@@ -39,12 +41,12 @@ CODE_OF = {label: code for code, label in IGBP_CLASS_CODES.items()}
 FAST = {
     "learned_parameters": LEARNED,
     "fixed_parameters": FIXED,
-    "hidden": (16,),
+    "hidden_layers": (16,),
     "embedding_dim": 2,
     "learning_rate": 1e-2,
     "batch_size": 8,
     "steps_per_sample": 48,
-    "epochs": 60,
+    "max_epochs": 60,
     "patience": 60,
     "threads": 1,
 }
@@ -216,7 +218,7 @@ def test_history_and_held_out_days(fitted, records):
 
 
 def test_valid_records_or_no_validation(records, surrogate):
-    settings = {**FAST, "epochs": 3, "patience": 3}
+    settings = {**FAST, "max_epochs": 3, "patience": 3}
     given = ParameterGenerator(**settings).fit(records[:12], surrogate, valid_records=records[12:])
     assert given.n_train_ == 12 and given.n_valid_ == 4
     assert all(math.isfinite(row["valid_loss"]) for row in given.history_)
@@ -246,7 +248,7 @@ def test_held_out_days_are_whole_observed_days(records):
 def test_site_periods_and_the_correlation_term(records, surrogate):
     periods = [part for r in records[:8] for part in r.split("3D")]
     assert len(periods) == 16
-    model = ParameterGenerator(**{**FAST, "epochs": 4}, correlation_weight=0.5).fit(
+    model = ParameterGenerator(**{**FAST, "max_epochs": 4}, correlation_weight=0.5).fit(
         periods, surrogate
     )
     assert model.n_train_ == 16
@@ -256,7 +258,7 @@ def test_site_periods_and_the_correlation_term(records, surrogate):
 def test_surrogate_is_frozen_only_during_the_fit(records):
     surrogate = ClosedFormSurrogate()
     surrogate.module.train()
-    ParameterGenerator(**{**FAST, "epochs": 2}).fit(records, surrogate)
+    ParameterGenerator(**{**FAST, "max_epochs": 2}).fit(records, surrogate)
     assert surrogate.module.training
     assert surrogate.module.energy_w_m2.requires_grad
     assert surrogate.module.energy_w_m2.item() == 500.0
@@ -367,7 +369,9 @@ def test_unseen_categories_error_mean_or_nan(fitted, records):
 
 def test_class_codes_translate_raster_classes(records, surrogate):
     codes = {"igbp": {"7": "GRA", 8: "CRO"}}
-    model = ParameterGenerator(**{**FAST, "epochs": 2}, class_codes=codes).fit(records, surrogate)
+    model = ParameterGenerator(**{**FAST, "max_epochs": 2}, class_codes=codes).fit(
+        records, surrogate
+    )
     X = flat_inputs(model, records[:2])
     X[:, -1] = [7 if r.attributes["igbp"] == "GRA" else 8 for r in records[:2]]
     np.testing.assert_array_equal(model.predict_flat(X), model.predict(records[:2]))
@@ -378,7 +382,7 @@ def test_class_codes_translate_raster_classes(records, surrogate):
 
 # ------------------------------------------------------------ contract, artifact
 def test_estimator_contract(records, surrogate):
-    given = {**FAST, "epochs": 3, "seed": 3}
+    given = {**FAST, "max_epochs": 3, "seed": 3}
     model = ParameterGenerator(**given)
     assert model.get_params() == {**model.get_params(), **given}
     assert not [k for k in vars(model) if k.endswith("_")]
@@ -404,18 +408,22 @@ def test_estimator_contract(records, surrogate):
     other = ParameterGenerator(**{**given, "seed": 4}).fit(records, surrogate)
     assert not np.array_equal(other.predict(records), again.predict(records))
     with pytest.raises(ConfigError, match="no hyperparameter") as err:
-        ParameterGenerator.from_params({"max_epochs": 3})
-    assert err.value.field == "model.params.max_epochs"
+        ParameterGenerator.from_params({"n_epochs": 3})
+    assert err.value.field == "model.params.n_epochs"
+
+
+def test_old_names_epochs_and_hidden_load_with_a_deprecation_message(caplog):
+    with pytest.warns(DeprecationWarning, match="generator.epochs is deprecated"):
+        model = ParameterGenerator.from_params({"epochs": 7, "hidden": [8]}, source="generator")
+    assert (model.max_epochs, model.hidden_layers) == (7, [8])
+    assert "it is now called max_epochs" in caplog.text
+    with pytest.raises(ConfigError, match="both epochs") as err:
+        ParameterGenerator.from_params({"epochs": 7, "max_epochs": 7})
+    assert err.value.field == "model.params.epochs"
 
 
 def test_artifact_round_trip_gives_identical_parameters(fitted, records, tmp_path):
-    path = save_artifact(
-        fitted,
-        tmp_path / "mdpl.safetensors",
-        input_spec=fitted.input_spec(),
-        output_spec=fitted.output_spec(),
-        provenance=Provenance(data_fingerprint="synthetic", n_samples=len(records), seed=0),
-    )
+    path = save_model(fitted, tmp_path / "mdpl.safetensors", n_samples=len(records))
     loaded = load_artifact(path)
     restored = loaded.estimator
     assert type(restored) is ParameterGenerator
@@ -434,14 +442,10 @@ def test_artifact_round_trip_gives_identical_parameters(fitted, records, tmp_pat
 
 
 def test_artifact_keeps_a_history_without_validation(records, surrogate, tmp_path):
-    model = ParameterGenerator(**{**FAST, "epochs": 2}, valid_fraction=0.0).fit(records, surrogate)
-    path = save_artifact(
-        model,
-        tmp_path / "m.safetensors",
-        input_spec=model.input_spec(),
-        output_spec=model.output_spec(),
-        provenance=Provenance(data_fingerprint="synthetic", n_samples=16, seed=0),
+    model = ParameterGenerator(**{**FAST, "max_epochs": 2}, valid_fraction=0.0).fit(
+        records, surrogate
     )
+    path = save_model(model, tmp_path / "m.safetensors", n_samples=16)
     restored = load_artifact(path).estimator
     assert math.isnan(restored.history_[0]["valid_loss"])
     pd.testing.assert_frame_equal(pd.DataFrame(restored.history_), pd.DataFrame(model.history_))
@@ -534,8 +538,8 @@ def test_forcing_the_surrogate_cannot_take_is_refused(records, surrogate):
             "at least one positive",
             "model.params.flux_weights",
         ),
-        ({"epochs": 0}, "at least 1", "model.params.epochs"),
-        ({"hidden": 16}, "list of layer widths", "model.params.hidden"),
+        ({"max_epochs": 0}, "at least 1", "model.params.max_epochs"),
+        ({"hidden_layers": 16}, "list of layer widths", "model.params.hidden_layers"),
         ({"dropout": 1.0}, "outside", "model.params.dropout"),
         ({"unseen_categories": "zero"}, "not one of", "model.params.unseen_categories"),
         ({"attribute_names": ("igbp",)}, "distinct", "model.params.summary_names"),
@@ -561,7 +565,7 @@ def test_records_and_surrogate_are_checked(records, surrogate):
 @pytest.mark.slow
 def test_recovery_through_a_tiny_real_surrogate_of_the_land_surface_model():
     from geosoil.models.lsm.simulators import LsmSimulator
-    from geosoil.models.lsm.surrogate import fit_surrogate
+    from geosoil.models.lsm.surrogate_training import fit_surrogate
 
     training_weather = [
         record(f"T{i}", weather(8, seed=50 + i, warmth=w), np.zeros((2, 192)), latitude_deg=45.0)
@@ -580,7 +584,7 @@ def test_recovery_through_a_tiny_real_surrogate_of_the_land_surface_model():
         threads=1,
     )
     records = world(surrogate, 12, days=6, seed=1, noise=0.01)
-    model = ParameterGenerator(**{**FAST, "epochs": 80, "patience": 80}).fit(records, surrogate)
+    model = ParameterGenerator(**{**FAST, "max_epochs": 80, "patience": 80}).fit(records, surrogate)
     predicted = model.predict_parameters(records)
     truth = pd.DataFrame([true_physical(r.attributes["latitude_deg"]) for r in records])
     for name in LEARNED:

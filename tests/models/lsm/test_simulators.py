@@ -22,13 +22,14 @@ from geosoil.models.lsm.simulators import (
 )
 from geosoil.process.lsm import simulate
 from geosoil.process.lsm_forcing import LsmForcing
-from geosoil.process.lsm_params import LSM_PARAMETERS, LsmParameterSpec, scale_lsm_parameters
+from geosoil.process.lsm_params import LSM_PARAMETERS, scale_lsm_parameters
+from geosoil.process.parameters import ParameterSpec
 
 torch.set_num_threads(1)
 
 TOY_SPECS = (
-    LsmParameterSpec("albedo", "1", 0.05, 0.35, "shortwave albedo"),
-    LsmParameterSpec("offset_w_m2", "W/m2", -10.0, 10.0, "added to LE"),
+    ParameterSpec("albedo", "1", 0.05, 0.35, "shortwave albedo"),
+    ParameterSpec("offset_w_m2", "W/m2", -10.0, 10.0, "added to LE"),
 )
 
 # A toy external model: H = albedo * SW, LE = offset + time_step_s / 900 (= offset + 2 for

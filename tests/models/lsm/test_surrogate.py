@@ -16,21 +16,22 @@ from geosoil.models.lsm.forcing_windows import (
 from geosoil.models.lsm.simulators import LsmSimulator, SimulatorError
 from geosoil.models.lsm.surrogate import (
     FittedSurrogate,
-    fit_surrogate,
     flux_accuracy,
     latin_hypercube,
     scale_to_bounds,
     unscale_from_bounds,
 )
+from geosoil.models.lsm.surrogate_training import fit_surrogate
 from geosoil.process.lsm import brutsaert_longwave_w_m2
 from geosoil.process.lsm_forcing import LsmForcing
-from geosoil.process.lsm_params import LSM_PARAMETERS, LsmParameterSpec
+from geosoil.process.lsm_params import LSM_PARAMETERS
+from geosoil.process.parameters import ParameterSpec
 
 torch.set_num_threads(1)
 
 TOY_SPECS = (
-    LsmParameterSpec("albedo", "1", 0.1, 0.3, "toy albedo"),
-    LsmParameterSpec("g_max_mm_s", "mm/s", 1.0, 10.0, "toy conductance"),
+    ParameterSpec("albedo", "1", 0.1, 0.3, "toy albedo"),
+    ParameterSpec("g_max_mm_s", "mm/s", 1.0, 10.0, "toy conductance"),
 )
 VARIABLES = ("sw_in_w_m2", "tair_c", "vpd_kpa", "wind_m_s", "pressure_kpa", "precip_mm")
 
@@ -299,7 +300,7 @@ def test_loading_for_other_parameters_is_refused(fitted, tmp_path):
     with pytest.raises(ArtifactError, match="trained for parameters") as info:
         FittedSurrogate.load(path, parameter_specs=LSM_PARAMETERS)
     assert info.value.field == "geosoil.fitted_state.parameter_specs"
-    wider = (TOY_SPECS[0], LsmParameterSpec("g_max_mm_s", "mm/s", 1.0, 20.0, "wider"))
+    wider = (TOY_SPECS[0], ParameterSpec("g_max_mm_s", "mm/s", 1.0, 20.0, "wider"))
     with pytest.raises(ArtifactError):
         FittedSurrogate.load(path, parameter_specs=wider)
 

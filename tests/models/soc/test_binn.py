@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 import torch
 
-from geosoil.artifacts import Provenance, load_artifact, save_artifact
+from geosoil.artifacts import load_artifact
 from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.io.profiles import ProfileSet, read_binn_ny
 from geosoil.models import BINN, ScIReN, get_estimator_class
 from geosoil.models.base import NotFittedError
 from geosoil.models.soc import binn as binn_module
-from geosoil.models.soc.inputs import forcings_from_profiles
+from geosoil.models.soc.inputs import encode_profiles, forcings_from_profiles
 from geosoil.process import (
     BULK_PROCESS_NAMES,
     CLM5_PARAMETERS,
@@ -29,7 +29,7 @@ from geosoil.process import (
     steady_state,
 )
 
-from ...conftest import real_data_dir
+from ...conftest import real_data_dir, save_model
 
 TRUTH = ("efolding", "tau4s3", "fs1s3", "w_scaling")
 MID = {p.name: 0.5 * (p.lower + p.upper) for p in CLM5_PARAMETERS}
@@ -317,7 +317,7 @@ def test_unseen_category_is_an_error_or_the_training_mix(profiles, fitted):
     embedding = encoder.embeddings[0].weight
     frequency = np.bincount(profiles.covariates["landuse"])[1:] / profiles.n_profiles
     mix = torch.as_tensor(frequency) @ embedding
-    continuous, _ = model.coding_.encode(profiles.subset([1]))
+    continuous, _ = encode_profiles(model.coding_, profiles.subset([1]))
     with torch.no_grad():
         unit = torch.sigmoid(encoder.mlp(torch.cat([continuous, mix[None]], dim=1)))
     expected = model._physical(unit)[0].numpy()
@@ -391,13 +391,7 @@ def test_estimator_contract(profiles, cls):
 @pytest.mark.parametrize("which", ["fitted", "sciren"])
 def test_artifact_round_trip_gives_identical_predictions(profiles, tmp_path, request, which):
     model = request.getfixturevalue(which)
-    path = save_artifact(
-        model,
-        tmp_path / "model.safetensors",
-        input_spec=model.input_spec(),
-        output_spec=model.output_spec(),
-        provenance=Provenance(data_fingerprint="synthetic", n_samples=48, seed=0),
-    )
+    path = save_model(model, tmp_path / "model.safetensors", n_samples=48)
     loaded = load_artifact(path)
     restored = loaded.estimator
     assert type(restored) is type(model)
@@ -414,13 +408,7 @@ def test_artifact_round_trip_gives_identical_predictions(profiles, tmp_path, req
 def test_artifact_keeps_a_history_without_validation(profiles, tmp_path):
     model = BINN(max_epochs=1, valid_fraction=0.0, **FAST).fit(profiles)
     assert np.isnan(model.history_[0]["valid_nse"])
-    path = save_artifact(
-        model,
-        tmp_path / "model.safetensors",
-        input_spec=model.input_spec(),
-        output_spec=model.output_spec(),
-        provenance=Provenance(data_fingerprint="synthetic", n_samples=48, seed=0),
-    )
+    path = save_model(model, tmp_path / "model.safetensors", n_samples=48)
     restored = load_artifact(path).estimator
     pd.testing.assert_frame_equal(pd.DataFrame(restored.history_), pd.DataFrame(model.history_))
 

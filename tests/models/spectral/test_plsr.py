@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 from sklearn.cross_decomposition import PLSRegression
 
-from geosoil.artifacts import OutputSpec, Provenance, load_artifact, save_artifact
+from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.errors import SampleDataError
 from geosoil.models import PLSR
 from geosoil.models.spectral.plsr import pls1_coefficients
+from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectralAxis
 
 from .test_spectral_base import toy_spectra

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from geosoil.artifacts import OutputSpec, Provenance, load_artifact, save_artifact
-from geosoil.errors import ConfigError
+from geosoil.artifacts import Provenance, load_artifact, save_artifact
+from geosoil.errors import ConfigError, TrainingDivergedError
 from geosoil.models import SpectralCNN
-from geosoil.models.spectral.cnn import TrainingDivergedError, batch_slices
 from geosoil.models.spectral.cnn1d import (
     MIN_INPUT_BANDS,
     AvgPool1d3,
@@ -20,6 +19,8 @@ from geosoil.models.spectral.cnn1d import (
     flattened_features,
 )
 from geosoil.models.spectral.lr_schedule import lr_range_test, suggest_lr, triangular_lr
+from geosoil.models.training import batch_slices
+from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectraError, SpectralAxis, SpectralPipeline
 
 from .test_spectral_base import toy_spectra

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from geosoil.artifacts import OutputSpec, Provenance, load_artifact, save_artifact
+from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.explain import spectral_attributions
 from geosoil.models import SpectralResNet
@@ -17,6 +17,7 @@ from geosoil.models.spectral.resnet1d import (
     min_input_bands,
     resnet_flattened_features,
 )
+from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectraError
 
 from .test_spectral_base import toy_spectra

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from sklearn.svm import SVR
 
-from geosoil.artifacts import OutputSpec, Provenance, load_artifact, save_artifact
+from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.errors import ConfigError
 from geosoil.models import SpectralSVR
 from geosoil.models.spectral.svr import rbf_decision_function
+from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectralPipeline
 
 from .test_spectral_base import toy_spectra

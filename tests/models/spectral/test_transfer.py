@@ -12,14 +12,15 @@ import pytest
 import torch
 
 from geosoil.artifacts import (
-    OutputSpec,
     Provenance,
     file_sha256,
     load_artifact,
+    load_parent_artifact,
     save_artifact,
 )
 from geosoil.errors import ConfigError, InputFileNotFoundError
 from geosoil.models import SpectralCNN, SpectralResNet
+from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectraError, SpectralAxis
 
 from .test_spectral_base import FEATURES
@@ -75,8 +76,10 @@ def target_data(cls, n=60, **kwargs):
 
 
 def child(cls, path, **extra):
+    """A model to fine-tune from the artifact at ``path``, handed over as a workflow does."""
     _, quick = SETTINGS[cls]
-    return cls(**{**quick, "init_from": str(path), **extra})
+    model = cls(**{**quick, "init_from": str(path), **extra})
+    return model.attach_parent(load_parent_artifact(path))
 
 
 # -- what fine-tuning keeps and changes --------------------------------------------------------
@@ -265,6 +268,9 @@ def test_missing_or_badly_typed_parent(tmp_path, parents):
     path, _ = parents[SpectralResNet]
     with pytest.raises(ConfigError, match="init_from must be") as err:
         SpectralResNet(init_from=path).fit(X, y, axis=axis)
+    assert err.value.field == "model.params.init_from"
+    with pytest.raises(ConfigError, match="none was handed to the model") as err:
+        SpectralResNet(init_from=str(path)).fit(X, y, axis=axis)
     assert err.value.field == "model.params.init_from"
 
 

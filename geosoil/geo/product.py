@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from geosoil.errors import ConfigError
-from geosoil.mapping.outputs import OutputVariable
+from geosoil.geo.outputs import OutputVariable
 
 __all__ = ["Product", "build_product", "get_product_class", "register_product"]
 

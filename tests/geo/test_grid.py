@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from geosoil.errors import ConfigError, InputFileNotFoundError, MissingCRSError
-from geosoil.mapping.grid import Grid
+from geosoil.geo.grid import Grid
 
 from ..rasters import write_raster
 

@@ -19,7 +19,10 @@ from rasterio.windows import Window
 
 from geosoil.errors import ConfigError, InputFileNotFoundError, MissingCRSError
 
-__all__ = ["Block", "Grid"]
+__all__ = ["DEFAULT_CHUNK_PX", "Block", "Grid"]
+
+# Block side of a map run in pixels (and the Zarr chunk side): every default reads this one.
+DEFAULT_CHUNK_PX = 1024
 
 
 @dataclass(frozen=True)
