@@ -6,8 +6,8 @@ Cases: Meuse lead and zinc (40 m covariate raster, log10 target as the shipped c
 under 600 m spatial blocks and random 5-fold CV; LimeSoDa BB.250 and G.150 SOC, pH and clay
 (covariates already extracted at the points) on their published 10 folds. For every case,
 on the same folds: geosoil's ``auto`` (nested selection, from the shipped configs), each of
-its candidates alone (ordinary kriging of the target from the coordinates among them), and
-two peers fitted here: scikit-learn's RandomForestRegressor with 500 trees and default
+its candidates alone (with coordinates for a kriging candidate, if configured), and two
+peers fitted here: scikit-learn's RandomForestRegressor with 500 trees and default
 settings, and ordinary least squares (one-hot classes). Pooled
 out-of-fold R2 and RMSE, per-fold R2, and ``fit_s``: wall seconds of one fit on all samples
 (2 threads for the peer forest; geosoil's learners use 1). Reads the data from

@@ -16,7 +16,7 @@ from geosoil.errors import ConfigError, GeoSoilError
 from geosoil.evaluate import cross_validate, write_cv_report
 from geosoil.evaluate.metrics import r2
 from geosoil.io.writers import staged_directory
-from geosoil.models.covariate.auto import COORDINATE_COLUMNS, DEFAULT_CANDIDATES, AutoCovariate
+from geosoil.models.covariate.auto import COORDINATE_COLUMNS, AutoCovariate
 from geosoil.models.registry import get_estimator_class
 from geosoil.models.training import check_final_fit
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
@@ -68,8 +68,6 @@ def estimator_factory(config: TrainConfig, table: TrainingTable):
             for key in ("candidates", "candidate_params", "inner_splits", "stack", "seed")
             if key in params
         }
-        # Every sample has coordinates, so kriging of the target alone competes too.
-        options.setdefault("candidates", [*DEFAULT_CANDIDATES, "ordinary_kriging"])
         shared = {"categorical_features": categorical, **params}
         AutoCovariate(params=shared, **options)  # unknown candidates fail now
         return lambda: AutoCovariate(params=shared, **options)
