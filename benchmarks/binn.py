@@ -203,6 +203,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(SYNTHETIC_MODELS),
         help="recovery/functions: comma-separated subset of sciren,binn",
     )
+    parser.add_argument(
+        "--design",
+        choices=("identifiable", "misspecified"),
+        default="identifiable",
+        help="recovery: the synthetic design (geosoil.synthetic.soc_profiles)",
+    )
     parser.add_argument("--sparsity", type=float, default=0.0, help="ScIReN sparsity weight")
     parser.add_argument("--figure", type=Path, default=None, help="functions: curves as PNG")
     parser.add_argument("--proda-budget", type=float, default=420.0, help="speed: seconds")
@@ -215,15 +221,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not models or set(models) - set(SYNTHETIC_MODELS):
         parser.error(f"--models takes a comma-separated subset of {','.join(SYNTHETIC_MODELS)}")
     args.models = models
+    if args.design != "identifiable" and args.experiment != "recovery":
+        parser.error("--design misspecified runs with --experiment recovery only")
     return args
 
 
 # ---------------------------------------------------------------------- synthetic
+def design(args: argparse.Namespace):
+    """The prescribed covariate -> parameter functions chosen by ``--design``."""
+    from geosoil.synthetic.soc_profiles import DEFAULT_PRESCRIBED, MISSPECIFIED_PRESCRIBED
+
+    return {"identifiable": DEFAULT_PRESCRIBED, "misspecified": MISSPECIFIED_PRESCRIBED}[
+        args.design
+    ]
+
+
 def synthetic(args: argparse.Namespace, n_sites: int):
     """Profiles, truth and an 80/10/10 site split (train, valid, test positions)."""
     from geosoil.synthetic.soc_profiles import soc_profile_set
 
-    profiles, truth = soc_profile_set(n_sites, seed=args.seed, noise_sd_rel=args.noise)
+    profiles, truth = soc_profile_set(
+        n_sites, seed=args.seed, noise_sd_rel=args.noise, prescribed=design(args)
+    )
     order = np.random.default_rng(args.seed).permutation(n_sites)
     n_test = n_valid = max(1, n_sites // 10)
     test, valid = np.sort(order[:n_test]), np.sort(order[n_test : n_test + n_valid])
@@ -231,27 +250,36 @@ def synthetic(args: argparse.Namespace, n_sites: int):
     return profiles, truth, (train, valid, test)
 
 
-def given_covariates(choice: str) -> dict:
-    """The covariates a synthetic experiment gives the models, and what each one is."""
-    from geosoil.io.profiles import ENV_COLUMNS
-    from geosoil.synthetic.soc_profiles import DEFAULT_PRESCRIBED
+def given_covariates(choice: str, prescribed) -> dict:
+    """The covariates a synthetic experiment gives the models, and what each one is.
 
-    drivers = {f.parameter: [t.covariate for t in f.terms] for f in DEFAULT_PRESCRIBED.functions}
-    names = list(DEFAULT_PRESCRIBED.covariates)
+    A design's ``hidden`` covariates (a driver the models must do without, and its proxies)
+    are never given.
+    """
+    from geosoil.io.profiles import ENV_COLUMNS
+
+    drivers = {f.parameter: list(f.covariates) for f in prescribed.functions}
+    names = list(prescribed.covariates)
     if choice == "drivers+nuisance":
         names += [c for c in NUISANCE if c not in names]
     elif choice == "all":
         names = list(ENV_COLUMNS)
-    return {"choice": choice, "given_to_models": names, "drivers_of_the_truth": drivers}
+    names = [c for c in names if c not in prescribed.hidden]
+    return {
+        "choice": choice,
+        "design": prescribed.name,
+        "design_favours": prescribed.favours,
+        "hidden_from_models": list(prescribed.hidden),
+        "given_to_models": names,
+        "drivers_of_the_truth": drivers,
+    }
 
 
 def binn_settings(args: argparse.Namespace, covariates: list[str] | None = None) -> dict:
     """BINN hyperparameters of the synthetic experiments: the four sensitive parameters."""
-    from geosoil.synthetic.soc_profiles import DEFAULT_PRESCRIBED
-
     return {
         "learned_parameters": list(SENSITIVE),
-        "fixed_parameters": dict(DEFAULT_PRESCRIBED.fixed),
+        "fixed_parameters": dict(design(args).fixed),
         "covariates": covariates,
         "scale_from": "ranges",
         "max_epochs": args.epochs,
@@ -317,7 +345,7 @@ def recovery(args: argparse.Namespace) -> dict:
 
     profiles, truth, (train, valid, test) = synthetic(args, args.n_sites)
     held = profiles.subset(test)
-    covariates = given_covariates(args.covariates)
+    covariates = given_covariates(args.covariates, design(args))
     out: dict = {
         "n_train": len(train),
         "n_valid": len(valid),
@@ -357,7 +385,7 @@ def functions(args: argparse.Namespace) -> dict:
 
     profiles, truth, (train, valid, test) = synthetic(args, args.n_sites)
     held = profiles.subset(test)
-    covariates = given_covariates(args.covariates)
+    covariates = given_covariates(args.covariates, design(args))
     curves = DEFAULT_PRESCRIBED.truth_curves()
     scaled_train = scale_covariates(profiles.subset(train).covariates)
     support = {

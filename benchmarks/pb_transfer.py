@@ -162,7 +162,7 @@ def run_limesoda(args, work: Path) -> dict:
 def pretrain_source(config: str, out: Path, args, sets: list[str]) -> dict:
     """``geosoil train`` of the pretraining config; its fit time and validation skill."""
     from geosoil.config import load_config
-    from geosoil.config.spectral import SpectralTrainConfig
+    from geosoil.config.evaluate import SpectralTrainConfig
     from geosoil.workflows.train_spectra import train_spectra_from_config
 
     sets = [*sets, f"output.dir={out}", "output.overwrite=true"]
@@ -188,7 +188,7 @@ def pretrain_source(config: str, out: Path, args, sets: list[str]) -> dict:
 def compare_on_target(config: str, out: Path, args, sets: list[str]) -> dict:
     """``geosoil evaluate`` of the comparison config: the four models' summaries."""
     from geosoil.config import load_config
-    from geosoil.config.spectral import EvaluateConfig
+    from geosoil.config.evaluate import EvaluateConfig
     from geosoil.workflows.evaluate import evaluate_from_config
 
     sets = [*sets, f"output.dir={out}", "output.overwrite=true", f"splits.n_seeds={args.folds}"]

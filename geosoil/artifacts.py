@@ -35,6 +35,7 @@ __all__ = [
     "load_artifact",
     "load_parent_artifact",
     "read_header",
+    "read_trust",
     "restore_state",
     "save_artifact",
 ]
@@ -69,16 +70,23 @@ class ArtifactHeader(_Header):
     preprocessing: list[dict[str, Any]] = Field(default_factory=list)
     fitted_state: dict[str, Any] = Field(default_factory=dict)
     provenance: Provenance
+    trust: dict[str, Any] | None = Field(
+        default=None,
+        description="area of applicability, intervals, back-transform, spectral domain "
+        "(geosoil.trust); absent in artifacts trained before the trust layer",
+    )
 
 
 @dataclass(frozen=True)
 class Artifact:
-    """A loaded artifact: the fitted estimator, its header and the file's SHA-256."""
+    """A loaded artifact: the fitted estimator, its header, the file's SHA-256 and its trust
+    layer (:class:`geosoil.trust.TrustLayer`; an empty one for older artifacts)."""
 
     estimator: Any
     header: ArtifactHeader
     path: Path
     sha256: str
+    trust: Any = None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -98,17 +106,26 @@ def save_artifact(
     output_spec: OutputSpec,
     provenance: Provenance,
     preprocessing: list[dict[str, Any]] | None = None,
+    trust: Any = None,
 ) -> Path:
     """Write a fitted estimator as one ``.safetensors`` file, atomically.
+
+    ``trust`` (a :class:`geosoil.trust.TrustLayer`) adds tensors ``trust.*`` and the
+    header's ``trust`` section.
 
     Returns
     -------
     Path
         The artifact path; the file appears there only once complete.
     """
+    import torch
     from safetensors.torch import save_file
 
     tensors, state = estimator.export_state()
+    trust_header = None
+    if trust is not None:
+        trust_arrays, trust_header = trust.to_parts()
+        tensors = {**tensors, **{k: torch.from_numpy(v.copy()) for k, v in trust_arrays.items()}}
     header = ArtifactHeader(
         schema_version=SCHEMA_VERSION,
         estimator=estimator.registry_name,
@@ -118,6 +135,7 @@ def save_artifact(
         preprocessing=preprocessing or [],
         fitted_state=_jsonable(state),
         provenance=provenance,
+        trust=_jsonable(trust_header) if trust_header is not None else None,
     )
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
@@ -156,10 +174,38 @@ def load_artifact(path: str | Path) -> Artifact:
     header = read_header(path)
     cls = get_estimator_class(header.estimator, source=path, field="geosoil.estimator")
     estimator = restore_state(cls, header, path, what=f"estimator '{header.estimator}'")
-    return Artifact(estimator=estimator, header=header, path=path, sha256=file_sha256(path))
+    return Artifact(
+        estimator=estimator,
+        header=header,
+        path=path,
+        sha256=file_sha256(path),
+        trust=read_trust(path, header),
+    )
 
 
-def load_parent_artifact(path: str | Path, *, field: str = "model.params.init_from") -> Artifact:
+def read_trust(path: str | Path, header: ArtifactHeader):
+    """The artifact's :class:`~geosoil.trust.TrustLayer` (empty for older artifacts)."""
+    from safetensors import safe_open
+
+    from geosoil.trust.layer import TENSOR_PREFIX, TrustLayer
+
+    arrays = {}
+    if header.trust:
+        with safe_open(Path(path), framework="numpy") as handle:
+            names = [k for k in handle.keys() if k.startswith(TENSOR_PREFIX)]  # noqa: SIM118
+            arrays = {k: handle.get_tensor(k) for k in names}
+    try:
+        return TrustLayer.from_parts(arrays, header.trust)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ArtifactError(
+            f"the artifact's trust layer cannot be read ({err})",
+            path=path,
+            field="geosoil.trust",
+            fix="the file was edited or written by an incompatible version; retrain",
+        ) from err
+
+
+def load_parent_artifact(path: str | Path, *, field: str = "params.init_from") -> Artifact:
     """:func:`load_artifact` for the parent of a fine-tuned model (``init_from``).
 
     Raises
@@ -197,6 +243,8 @@ def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: s
         raise ArtifactError(
             f"artifact tensors cannot be read ({err})", path=path, fix="copy the file again"
         ) from err
+    # Trust-layer tensors belong to the artifact, not to the estimator's state.
+    tensors = {k: v for k, v in tensors.items() if not k.startswith("trust.")}
     _check_finite(tensors, path)
     try:
         # A dry run on the meta device first: a header that implies other shapes than the

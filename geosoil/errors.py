@@ -7,11 +7,13 @@ exit non-zero without a traceback.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
     "ArtifactError",
+    "CalibrationError",
     "ConfigError",
     "CovariateError",
     "CubeError",
@@ -113,6 +115,12 @@ class OutputExistsError(OutputError):
     """The output location is taken and the user did not ask to overwrite it."""
 
 
+class CalibrationError(GeoSoilError):
+    """A trust layer (area of applicability, conformal intervals, spectral domain) cannot be
+    fitted or applied: too few calibration residuals, a bad coverage level, an artifact
+    trained before the trust layer existed, a spectral quantity mismatch."""
+
+
 class SpectraError(SampleDataError):
     """Spectra or their axis are unusable: NaN/Inf, a bad axis, another axis than a model's."""
 
@@ -143,24 +151,35 @@ class FinalFitError(GeoSoilError):
     """A final model scores far below its cross-validated figures on its own training rows."""
 
 
-ESTIMATOR_PARAMS = "model.params"
+ESTIMATOR_PARAMS = "params"
+"""How an estimator names its hyperparameters in errors: ``params.<name>``."""
+
+# ``params.`` at the start of a path, not inside one (``model.params.`` is already placed).
+_BARE_PARAMS = re.compile(r"(?<![\w.])" + re.escape(ESTIMATOR_PARAMS) + r"\.")
 
 
 @contextlib.contextmanager
 def params_at(section: str) -> Iterator[None]:
     """Report estimator errors under the config path of their hyperparameters.
 
-    Estimators name a bad hyperparameter ``model.params.<name>``, the path in ``geosoil
-    train``; a command that keeps its estimator elsewhere (``models.<name>.params`` in
-    ``geosoil evaluate``, ``kex.covariate_model.params``) runs the estimator inside this
-    block, which rewrites the field and the fix to ``<section>.<name>``.
+    Estimators name a bad hyperparameter ``params.<name>``: they do not know where a
+    command keeps them. A workflow runs its estimator inside this block (or decorates its
+    entry point with it), which rewrites the field, the fix and the message to
+    ``<section>.<name>``: ``model.params`` in ``geosoil train``, ``models.<name>.params``
+    in ``geosoil evaluate``, ``generator`` in ``geosoil calibrate``. Nested blocks are
+    fine: the innermost one places the path, the others leave it.
     """
     try:
         yield
     except GeoSoilError as err:
-        prefix = ESTIMATOR_PARAMS + "."
-        if section != ESTIMATOR_PARAMS and err.field and err.field.startswith(prefix):
-            err.field = f"{section}.{err.field.removeprefix(prefix)}"
+        if err.field and err.field.startswith(ESTIMATOR_PARAMS + "."):
+
+            def place(text: str) -> str:
+                return _BARE_PARAMS.sub(lambda _: section + ".", text)
+
+            err.field = place(err.field)
+            err.message = place(err.message)
             if err.fix:
-                err.fix = err.fix.replace(prefix, section + ".")
+                err.fix = place(err.fix)
+            err.args = (str(err),)
         raise

@@ -75,3 +75,19 @@ def save_model(model, path: Path, *, n_samples: int = 0, input_spec=None, output
         output_spec=output_spec if output_spec is not None else model.output_spec(),
         provenance=Provenance(data_fingerprint="synthetic", n_samples=n_samples, seed=0),
     )
+
+
+def artifact_without_trust(source: Path, target: Path) -> Path:
+    """A copy of an artifact as geosoil wrote it before the trust layer: no ``trust`` header
+    section, no ``trust.*`` tensors."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from geosoil.artifacts import read_header
+
+    header = read_header(source).model_dump(mode="json")
+    header.pop("trust")
+    tensors = {k: v for k, v in load_file(source).items() if not k.startswith("trust.")}
+    save_file(tensors, target, metadata={"geosoil": json.dumps(header)})
+    return target

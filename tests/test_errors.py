@@ -17,7 +17,7 @@ def test_missing_file_is_also_a_filenotfounderror():
 
 def test_params_at_reports_estimator_errors_under_the_commands_path():
     with pytest.raises(ConfigError) as err, params_at("models.cnn.params"):
-        raise ConfigError("bad", field="model.params.max_lr", fix="lower model.params.max_lr")
+        raise ConfigError("bad", field="params.max_lr", fix="lower params.max_lr")
     assert err.value.field == "models.cnn.params.max_lr"
     assert err.value.fix == "lower models.cnn.params.max_lr"
     with pytest.raises(ConfigError) as err, params_at("models.cnn.params"):

@@ -127,31 +127,7 @@ class PRODA(GeoSoilEstimator):
         seed: int = 0,
         threads: int | None = None,
     ) -> None:
-        self.n_steps = n_steps
-        self.burn_in = burn_in
-        self.thin = thin
-        self.proposal_scale = proposal_scale
-        self.target_acceptance = target_acceptance
-        self.misfit_weight = misfit_weight
-        self.sd_floor_rel = sd_floor_rel
-        self.learned_parameters = learned_parameters
-        self.fixed_parameters = fixed_parameters
-        self.covariates = covariates
-        self.scale_from = scale_from
-        self.unseen_categories = unseen_categories
-        self.drop_empty = drop_empty
-        self.below_column = below_column
-        self.hidden_layers = hidden_layers
-        self.embedding_dim = embedding_dim
-        self.dropout = dropout
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.valid_fraction = valid_fraction
-        self.seed = seed
-        self.threads = threads
+        self._store_params(locals())
 
     def fit(self, profiles: ProfileSet) -> PRODA:
         """Retrieve parameters site by site, then fit the covariate network; returns self.
@@ -228,7 +204,7 @@ class PRODA(GeoSoilEstimator):
         if self.burn_in >= self.n_steps:
             raise ConfigError(
                 f"burn_in={self.burn_in} leaves no samples of n_steps={self.n_steps}",
-                field="model.params.burn_in",
+                field="params.burn_in",
                 fix="make burn_in smaller than n_steps (e.g. half of it)",
             )
         positive = ("proposal_scale", "misfit_weight", "sd_floor_rel", "learning_rate")
@@ -237,13 +213,13 @@ class PRODA(GeoSoilEstimator):
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ConfigError(
                     f"{name}={value!r} must be a positive number",
-                    field=f"model.params.{name}",
+                    field=f"params.{name}",
                     fix=f"give {name} a finite value above 0",
                 )
         if not 0.0 < float(self.target_acceptance) < 1.0:
             raise ConfigError(
                 f"target_acceptance={self.target_acceptance!r} is outside (0, 1)",
-                field="model.params.target_acceptance",
+                field="params.target_acceptance",
                 fix="use e.g. 0.234",
             )
 
@@ -287,8 +263,8 @@ class PRODA(GeoSoilEstimator):
         def diverged(history: list[dict[str, float]]) -> SampleDataError:
             return SampleDataError(
                 "the PRODA network's monitored error was never finite",
-                field="model.params.learning_rate",
-                fix="lower model.params.learning_rate or check the retrieved parameters",
+                field="params.learning_rate",
+                fix="lower params.learning_rate or check the retrieved parameters",
             )
 
         stopped = kit.early_stopping(
@@ -356,6 +332,6 @@ def _check_whole(value: object, name: str, *, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ConfigError(
             f"{name}={value!r} is not a whole number of at least {minimum}",
-            field=f"model.params.{name}",
+            field=f"params.{name}",
             fix=f"use an integer >= {minimum}",
         )

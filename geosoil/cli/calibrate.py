@@ -6,32 +6,18 @@ from pathlib import Path
 
 import click
 
-from geosoil.cli.options import (
-    apply_output_flags,
-    blame_config,
-    config_argument,
-    out_option,
-    overwrite_option,
-    set_option,
-)
+from geosoil.cli.options import blame_config, config_options
 
 
 @click.command("calibrate")
-@config_argument
-@out_option
-@overwrite_option
-@set_option
-def command(
-    config: Path, out_dir: Path | None, overwrite: bool, overrides: tuple[str, ...]
-) -> None:
+@config_options
+def command(config: Path, overrides: list[str]) -> None:
     """Surrogate, parameter generator and calibrated-vs-default evaluation for CONFIG."""
     from geosoil.config import CalibrateConfig, load_config
     from geosoil.workflows import calibrate_from_config
 
     with blame_config(config):
-        cfg = load_config(
-            config, CalibrateConfig, apply_output_flags(overrides, out_dir, overwrite)
-        )
+        cfg = load_config(config, CalibrateConfig, overrides)
         result = calibrate_from_config(cfg, source=config)
     summary = result.summary_data
     for flux, metrics in summary["surrogate_accuracy"]["overall"].items():

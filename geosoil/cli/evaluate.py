@@ -6,21 +6,11 @@ from pathlib import Path
 
 import click
 
-from geosoil.cli.options import (
-    apply_output_flags,
-    blame_config,
-    config_argument,
-    out_option,
-    overwrite_option,
-    set_option,
-)
+from geosoil.cli.options import blame_config, config_options
 
 
 @click.command("evaluate")
-@config_argument
-@out_option
-@overwrite_option
-@set_option
+@config_options
 @click.option(
     "--seeds",
     "n_seeds",
@@ -28,20 +18,14 @@ from geosoil.cli.options import (
     default=None,
     help="Number of repeated splits (overrides splits.n_seeds; the paper uses 20).",
 )
-def command(
-    config: Path,
-    out_dir: Path | None,
-    overwrite: bool,
-    overrides: tuple[str, ...],
-    n_seeds: int | None,
-) -> None:
+def command(config: Path, overrides: list[str], n_seeds: int | None) -> None:
     """Evaluate the spectral models of CONFIG (YAML) over repeated train/valid/test splits."""
     from geosoil.config import load_config
-    from geosoil.config.spectral import EvaluateConfig
+    from geosoil.config.evaluate import EvaluateConfig
     from geosoil.evaluate.tables import format_mean_sd
     from geosoil.workflows.evaluate import evaluate_from_config
 
-    extra = apply_output_flags(overrides, out_dir, overwrite)
+    extra = list(overrides)
     if n_seeds is not None:
         extra.append(f"splits.n_seeds={n_seeds}")
     cfg = load_config(config, EvaluateConfig, extra)

@@ -6,24 +6,12 @@ from pathlib import Path
 
 import click
 
-from geosoil.cli.options import (
-    apply_output_flags,
-    blame_config,
-    config_argument,
-    out_option,
-    overwrite_option,
-    set_option,
-)
+from geosoil.cli.options import blame_config, config_options
 
 
 @click.command("finetune")
-@config_argument
-@out_option
-@overwrite_option
-@set_option
-def command(
-    config: Path, out_dir: Path | None, overwrite: bool, overrides: tuple[str, ...]
-) -> None:
+@config_options
+def command(config: Path, overrides: list[str]) -> None:
     """Fine-tune the parent artifact of CONFIG (YAML) on its target spectra.
 
     The groups in `freeze` (default: the convolutional `features`) keep the parent's
@@ -34,7 +22,7 @@ def command(
     from geosoil.config.finetune import FinetuneConfig
     from geosoil.workflows.finetune import finetune_from_config
 
-    cfg = load_config(config, FinetuneConfig, apply_output_flags(overrides, out_dir, overwrite))
+    cfg = load_config(config, FinetuneConfig, overrides)
     with blame_config(config):
         result = finetune_from_config(cfg)
     echo_spectral_result(result)

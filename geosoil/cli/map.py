@@ -97,10 +97,7 @@ def command(
     with blame_config(config):
         parsed = load_config(config, MapConfig, extra)
         result = map_from_config(parsed, source=config)
-    for name, path in result.cogs.items():
-        click.echo(f"{name}: {path}")
-    if result.zarr is not None:
-        click.echo(f"zarr: {result.zarr}")
+    echo_layers(result)
     click.echo(f"config: {result.config}")
     for name, stats in result.statistics.items():
         if stats.count:
@@ -110,3 +107,11 @@ def command(
             )
         else:
             click.echo(f"{name}: no valid pixel of {result.n_pixels}")
+
+
+def echo_layers(result) -> None:
+    """Where a mapping run wrote its layers: one line per COG, and the Zarr store."""
+    for name, path in result.cogs.items():
+        click.echo(f"{name}: {path}")
+    if result.zarr is not None:
+        click.echo(f"zarr: {result.zarr}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,6 +48,39 @@ def apply_output_flags(
     if overwrite:
         extra.append("output.overwrite=true")
     return extra
+
+
+def config_options(
+    command: Callable[..., None] | None = None, *, with_resume: bool = False
+) -> Callable[..., None]:
+    """CONFIG, --out, (--resume,) --overwrite and --set, declared once for a command.
+
+    The command receives ``config`` and ``overrides``: the --set values followed by those
+    that --out and --overwrite stand for (see :func:`apply_output_flags`) and, with
+    ``with_resume``, ``output.resume=true`` for --resume; its own options come by keyword.
+    Use as ``@config_options`` or ``@config_options(with_resume=True)``.
+    """
+    if command is None:
+        return functools.partial(config_options, with_resume=with_resume)
+
+    @functools.wraps(command)
+    def with_overrides(
+        config: Path,
+        out_dir: Path | None,
+        overwrite: bool,
+        overrides: tuple[str, ...],
+        resume: bool = False,
+        **options,
+    ) -> None:
+        extra = apply_output_flags(overrides, out_dir, overwrite)
+        if resume:
+            extra.append("output.resume=true")
+        return command(config, extra, **options)
+
+    declared = overwrite_option(set_option(with_overrides))
+    if with_resume:
+        declared = resume_option(declared)
+    return config_argument(out_option(declared))
 
 
 @contextmanager

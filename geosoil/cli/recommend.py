@@ -13,15 +13,8 @@ from pathlib import Path
 
 import click
 
-from geosoil.cli.options import (
-    apply_output_flags,
-    blame_config,
-    config_argument,
-    out_option,
-    overwrite_option,
-    resume_option,
-    set_option,
-)
+from geosoil.cli.map import echo_layers
+from geosoil.cli.options import blame_config, config_options
 
 
 @click.group("recommend")
@@ -30,8 +23,7 @@ def command() -> None:
 
 
 @command.command("k-fertilizer")
-@config_argument
-@out_option
+@config_options(with_resume=True)
 @click.option(
     "--fields",
     "fields_path",
@@ -39,34 +31,19 @@ def command() -> None:
     default=None,
     help="Field polygons for the per-field table (overrides fields.path).",
 )
-@resume_option
-@overwrite_option
-@set_option
-def k_fertilizer(
-    config: Path,
-    out_dir: Path | None,
-    fields_path: Path | None,
-    resume: bool,
-    overwrite: bool,
-    overrides: tuple[str, ...],
-) -> None:
+def k_fertilizer(config: Path, overrides: list[str], fields_path: Path | None) -> None:
     """Map K2O and KCl doses to reach the exchangeable-K target of CONFIG (YAML)."""
     from geosoil.config.base import load_config
     from geosoil.config.recommend import RecommendKConfig
     from geosoil.workflows.recommend import recommend_k_from_config
 
-    extra = apply_output_flags(overrides, out_dir, overwrite)
+    extra = list(overrides)
     if fields_path is not None:
         extra.append(f"fields.path={fields_path}")
-    if resume:
-        extra.append("output.resume=true")
     with blame_config(config):
         parsed = load_config(config, RecommendKConfig, extra)
         result = recommend_k_from_config(parsed, source=config)
-    for name, path in result.cogs.items():
-        click.echo(f"{name}: {path}")
-    if result.zarr is not None:
-        click.echo(f"zarr: {result.zarr}")
+    echo_layers(result)
     if result.fields_gpkg is not None:
         click.echo(f"fields: {result.fields_gpkg} and {result.fields_csv}")
     click.echo(f"config: {result.config}")
@@ -97,33 +74,17 @@ def k_fertilizer(
 
 
 @command.command("pb-risk")
-@config_argument
-@out_option
-@resume_option
-@overwrite_option
-@set_option
-def pb_risk(
-    config: Path,
-    out_dir: Path | None,
-    resume: bool,
-    overwrite: bool,
-    overrides: tuple[str, ...],
-) -> None:
+@config_options(with_resume=True)
+def pb_risk(config: Path, overrides: list[str]) -> None:
     """Map lead (Pb) contamination risk classes of CONFIG (YAML) against pH-banded thresholds."""
     from geosoil.config.base import load_config
     from geosoil.config.pb_risk import RecommendPbRiskConfig
     from geosoil.workflows.recommend_pb import recommend_pb_risk_from_config
 
-    extra = apply_output_flags(overrides, out_dir, overwrite)
-    if resume:
-        extra.append("output.resume=true")
     with blame_config(config):
-        parsed = load_config(config, RecommendPbRiskConfig, extra)
+        parsed = load_config(config, RecommendPbRiskConfig, overrides)
         result = recommend_pb_risk_from_config(parsed, source=config)
-    for name, path in result.cogs.items():
-        click.echo(f"{name}: {path}")
-    if result.zarr is not None:
-        click.echo(f"zarr: {result.zarr}")
+    echo_layers(result)
     click.echo(f"risk summary: {result.risk_json} and {result.risk_csv}")
     click.echo(f"config: {result.config}")
     summary = result.summary

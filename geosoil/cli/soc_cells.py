@@ -6,30 +6,18 @@ from pathlib import Path
 
 import click
 
-from geosoil.cli.options import (
-    apply_output_flags,
-    blame_config,
-    config_argument,
-    out_option,
-    overwrite_option,
-    set_option,
-)
+from geosoil.cli.options import blame_config, config_options
 
 
 @click.command("soc-cells")
-@config_argument
-@out_option
-@overwrite_option
-@set_option
-def command(
-    config: Path, out_dir: Path | None, overwrite: bool, overrides: tuple[str, ...]
-) -> None:
+@config_options
+def command(config: Path, overrides: list[str]) -> None:
     """Map a BINN/ScIReN artifact over the prediction cells of CONFIG (lon/lat COGs)."""
     from geosoil.config import SocCellsConfig, load_config
     from geosoil.workflows import soc_cells_from_config
 
     with blame_config(config):
-        cfg = load_config(config, SocCellsConfig, apply_output_flags(overrides, out_dir, overwrite))
+        cfg = load_config(config, SocCellsConfig, overrides)
         result = soc_cells_from_config(cfg)
     grid = result.grid
     click.echo(

@@ -1,8 +1,8 @@
 """``geosoil train``: fit a model from a config and write its artifact.
 
 A config with a top-level ``spectra:`` section trains a spectral model
-(:class:`~geosoil.config.spectral.SpectralTrainConfig`); one with ``profiles:`` trains BINN or
-ScIReN on SOC profiles (:class:`~geosoil.config.soc.SocTrainConfig`); any other is a covariate
+(:class:`~geosoil.config.evaluate.SpectralTrainConfig`); one with ``profiles:`` trains BINN or
+ScIReN on SOC profiles (:class:`~geosoil.config.soc_cells.SocTrainConfig`); any other is a covariate
 model (:class:`~geosoil.config.TrainConfig`) with its cross-validation report.
 """
 
@@ -12,31 +12,19 @@ from pathlib import Path
 
 import click
 
-from geosoil.cli.options import (
-    apply_output_flags,
-    blame_config,
-    config_argument,
-    out_option,
-    overwrite_option,
-    set_option,
-)
+from geosoil.cli.options import blame_config, config_options
 
 
 @click.command("train")
-@config_argument
-@out_option
-@overwrite_option
-@set_option
-def command(
-    config: Path, out_dir: Path | None, overwrite: bool, overrides: tuple[str, ...]
-) -> None:
+@config_options
+def command(config: Path, overrides: list[str]) -> None:
     """Train the model described by CONFIG (YAML): covariates with CV, spectra, or SOC
     profiles (BINN/ScIReN)."""
     from geosoil.config import TrainConfig, read_config_mapping, validate_config
-    from geosoil.config.soc import SocTrainConfig
-    from geosoil.config.spectral import SpectralTrainConfig
+    from geosoil.config.evaluate import SpectralTrainConfig
+    from geosoil.config.soc_cells import SocTrainConfig
 
-    raw = read_config_mapping(config, apply_output_flags(overrides, out_dir, overwrite))
+    raw = read_config_mapping(config, overrides)
     if "profiles" in raw:
         cfg = validate_config(raw, SocTrainConfig, source=config)
         with blame_config(config):

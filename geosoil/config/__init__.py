@@ -12,6 +12,7 @@ from geosoil.config.base import (
     save_config,
     validate_config,
 )
+from geosoil.config.calibrate import CalibrateConfig
 from geosoil.config.common import (
     CovariatesConfig,
     EvaluationConfig,
@@ -19,8 +20,15 @@ from geosoil.config.common import (
     ModelConfig,
     OutputConfig,
     SamplesConfig,
+    TrustConfig,
 )
 from geosoil.config.cube import CubeConfig
+from geosoil.config.evaluate import (
+    EvaluateConfig,
+    LabelledSpectraConfig,
+    SpectraConfig,
+    SpectralTrainConfig,
+)
 from geosoil.config.explain import ExplainConfig
 from geosoil.config.finetune import FinetuneConfig
 from geosoil.config.map import (
@@ -30,16 +38,9 @@ from geosoil.config.map import (
     MapOutputConfig,
     ProductConfig,
 )
-from geosoil.config.mdpl import CalibrateConfig
 from geosoil.config.pb_risk import RecommendPbRiskConfig
 from geosoil.config.recommend import RecommendKConfig
-from geosoil.config.soc import SocCellsConfig, SocTrainConfig
-from geosoil.config.spectral import (
-    EvaluateConfig,
-    LabelledSpectraConfig,
-    SpectraConfig,
-    SpectralTrainConfig,
-)
+from geosoil.config.soc_cells import SocCellsConfig, SocTrainConfig
 from geosoil.config.train import SynthConfig, TrainConfig
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "StrictModel",
     "SynthConfig",
     "TrainConfig",
+    "TrustConfig",
     "load_config",
     "parse_overrides",
     "read_config_mapping",

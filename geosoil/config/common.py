@@ -17,6 +17,7 @@ __all__ = [
     "ModelConfig",
     "OutputConfig",
     "SamplesConfig",
+    "TrustConfig",
 ]
 
 
@@ -132,3 +133,45 @@ class GridConfig(StrictModel):
         if self.reference is not None and any(v is not None for v in explicit):
             raise ValueError("grid.reference excludes grid.crs/resolution_m/bounds; set one way")
         return self
+
+
+class TrustConfig(StrictModel):
+    """What training stores so that maps say where and how far to trust them."""
+
+    aoa: bool = Field(
+        default=True, description="store the area of applicability (CAST DI and threshold)"
+    )
+    intervals: bool = Field(
+        default=True, description="store a conformal calibration of prediction intervals"
+    )
+    calibration_scheme: Literal["auto", "random", "spatial_block"] = Field(
+        default="auto",
+        description="CV scheme whose out-of-fold residuals calibrate intervals and the AOA; "
+        "auto: spatial_block when it runs, else random",
+    )
+    importance_weighted: bool = Field(
+        default=True, description="weight covariates in the DI by the model's importance"
+    )
+    min_weight_share: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="every covariate keeps at least this share of an equal DI weight "
+        "(in-range importance cannot see extrapolation); 0: CAST's pure importance weights",
+    )
+    range_margin: float | None = Field(
+        default=0.05,
+        ge=0,
+        description="a continuous covariate beyond the training range by more than this share "
+        "of the range puts a pixel outside the AOA; null: the DI alone (CAST)",
+    )
+    back_transform: Literal["median", "mean"] = Field(
+        default="median",
+        description="for log10 targets: map the median (10**prediction) or the mean",
+    )
+    mean_method: Literal["smearing", "lognormal"] = Field(
+        default="smearing", description="bias correction of the mean: Duan smearing or lognormal"
+    )
+    level: float = Field(
+        default=0.9, gt=0, lt=1, description="coverage the normaliser is chosen for"
+    )

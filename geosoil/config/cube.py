@@ -65,6 +65,14 @@ class CubeConfig(StrictModel):
         default=1.0, gt=0, description="multiplier to reflectance, e.g. 0.0001 for integers"
     )
     nodata: float | None = Field(default=None, description="overrides the file's nodata")
+    quantity: Literal["reflectance", "absorbance"] = Field(
+        default="reflectance", description="what the cube's values are (after scale)"
+    )
+    convert_quantity: bool = Field(
+        default=False,
+        description="convert to the quantity a spectral model was trained on, instead of "
+        "refusing the cube",
+    )
 
     @field_validator("bad_bands_nm")
     @classmethod

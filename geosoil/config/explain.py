@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from geosoil.config.base import StrictModel
 from geosoil.config.common import OutputConfig
-from geosoil.config.spectral import SpectraConfig
+from geosoil.config.evaluate import SpectraConfig
 
 __all__ = ["CovariateExplainConfig", "ExplainConfig"]
 

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from geosoil.config.base import StrictModel
 from geosoil.config.common import OutputConfig
-from geosoil.config.spectral import LabelledSpectraConfig, ResampleConfig
+from geosoil.config.evaluate import LabelledSpectraConfig, ResampleConfig
 
 __all__ = ["FinetuneConfig"]
 

@@ -30,8 +30,21 @@ class MapModelConfig(StrictModel):
         default=None, description="name of its output layer; the artifact's output name if null"
     )
     uncertainty: bool = Field(
-        default=False, description="also map std, p05 and p95 (models with predict_dist)"
+        default=False,
+        description="also map the model's own, uncalibrated spread: <name>_spread_sd, "
+        "<name>_spread_lo, <name>_spread_hi (models with predict_dist)",
     )
+    aoa: bool | None = Field(
+        default=None,
+        description="map <name>_di and <name>_aoa (covariate models) or <name>_t2, <name>_q, "
+        "<name>_in_domain (spectral models); null: when the artifact has them, false: never",
+    )
+    intervals: bool | None = Field(
+        default=None,
+        description="map the conformal bounds <name>_lo and <name>_hi; null: when the "
+        "artifact has a calibration, false: never",
+    )
+    interval_level: float = Field(default=0.9, description="coverage of <name>_lo/_hi, in (0, 1)")
 
 
 class ProductConfig(StrictModel):

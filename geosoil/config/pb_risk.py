@@ -44,8 +44,8 @@ class PbSourceConfig(StrictModel):
     )
     uncertainty: bool = Field(
         default=False,
-        description="map the model's std/p05/p95 and a precautionary class from p95 "
-        "(an ensemble model)",
+        description="map the model's calibrated conformal 90 % bounds (<name>_lo/_hi) and a "
+        "precautionary class from the upper bound (the calibrated 95th percentile)",
     )
 
     @model_validator(mode="after")

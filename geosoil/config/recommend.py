@@ -2,14 +2,15 @@
 
 Exchangeable K comes by one of two routes:
 
-(a) ``kex.model``: a covariate artifact (a ``covariate_mlp``, ideally an ensemble with
-    ``n_members >= 2`` so it maps uncertainty) mapped over the covariates; or
+(a) ``kex.model``: a covariate artifact mapped over the covariates; or
 (b) ``kex.spectra``: a spectral artifact predicts Kex at the spectra's sample points, and a
     covariate model (``kex.covariate_model``) fitted on those predictions maps it.
 
-The dose at ``percentile`` (default 90) needs the Kex uncertainty layers ``<kex>_p05`` and
-``<kex>_p95``: route (a) needs an ensemble artifact, route (b) a covariate model with
-``n_members >= 2``. Set ``percentile: null`` to map only the dose at the mapped Kex.
+The dose at ``percentile`` (default 90) rests on the calibrated conformal Kex bounds
+``<kex>_lo`` and ``<kex>_hi``: route (a) needs an artifact trained with intervals (every
+``geosoil train`` since the trust layer), route (b) calibrates its covariate model by 3-fold
+CV. Set ``percentile: null`` to map only the dose at the mapped Kex. Pixels outside the Kex
+model's area of applicability get no dose and their own ``dose_status`` class.
 """
 
 from __future__ import annotations
@@ -17,17 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from geosoil.config.base import StrictModel
+from geosoil.config.base import StrictModel, config_error
 from geosoil.config.common import CovariatesConfig, EstimatorConfig, GridConfig
 from geosoil.config.map import MapRunConfig
-from geosoil.products.k_fertilizer import (
-    check_bulk_density_g_cm3,
-    check_bulk_density_options,
-    check_crop,
-    check_percentile,
-)
+from geosoil.products.k_fertilizer import KFertilizer
 
 __all__ = [
     "CovariateModelConfig",
@@ -47,6 +43,11 @@ class KexSpectraConfig(StrictModel):
     x_column: str | None = None
     y_column: str | None = None
     crs: str | None = Field(default=None, description="CRS of x/y columns, e.g. EPSG:32654")
+    convert_quantity: bool = Field(
+        default=False,
+        description="convert absorbance <-> reflectance to the artifact's quantity instead of "
+        "refusing spectra of the other quantity",
+    )
 
 
 class CovariateModelConfig(EstimatorConfig):
@@ -60,7 +61,7 @@ class CovariateModelConfig(EstimatorConfig):
             "n_members": 5,
             "seed": 0,
         },
-        description="hyperparameters; n_members >= 2 maps the uncertainty a percentile needs",
+        description="hyperparameters; an ensemble's spread can normalise the conformal bounds",
     )
 
 
@@ -128,30 +129,19 @@ class RecommendKConfig(MapRunConfig):
     )
     fields: FieldsConfig | None = None
 
-    @field_validator("bulk_density_g_cm3")
-    @classmethod
-    def _bulk_density(cls, value: float | None, info: ValidationInfo) -> float | None:
-        check_bulk_density_options(info.data.get("bulk_density"), value)
-        return check_bulk_density_g_cm3(value)
-
-    @field_validator("crop")
-    @classmethod
-    def _crop(cls, value: str | None, info: ValidationInfo) -> str | None:
-        check_crop(value, info.data.get("target_mg_k2o_100g"))
-        return value
-
-    @field_validator("percentile")
-    @classmethod
-    def _percentile(cls, value: float | None, info: ValidationInfo) -> float | None:
-        check_percentile(value)
-        kex = info.data.get("kex")
-        model = kex.covariate_model if kex is not None else None
-        if value is not None and model is not None and _members(model.params) < 2:
-            raise ValueError(
-                f"percentile {value:g} needs the Kex uncertainty layers, which only an ensemble "
-                "maps: set kex.covariate_model.params.n_members: 5 (>= 2), or percentile: null"
-            )
-        return value
+    @model_validator(mode="after")
+    def _product(self) -> RecommendKConfig:
+        # The k_fertilizer product owns the rules for its parameters (products/): they are
+        # checked once, through it, when the config loads.
+        try:
+            KFertilizer.Params.model_validate(self.product_params())
+        except ValidationError as err:
+            error = config_error(err, KFertilizer.Params, None)
+            if error.field == "kex_layer":
+                error.field = "kex.layer"
+                error.args = (str(error),)
+            raise error from None
+        return self
 
     def product_params(self) -> dict[str, Any]:
         """Parameters of the ``k_fertilizer`` product this config asks for."""
@@ -168,10 +158,3 @@ class RecommendKConfig(MapRunConfig):
     def result_defining(self) -> dict[str, Any]:
         """The settings that decide the outputs (not where or how the run went)."""
         return self.model_dump(mode="json", exclude={"output", "execution", "max_pixels"})
-
-
-def _members(params: dict[str, Any]) -> int:
-    try:
-        return int(params.get("n_members", 1))
-    except (TypeError, ValueError):
-        return 1  # the estimator refuses it with its own message when it is built

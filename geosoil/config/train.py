@@ -14,6 +14,7 @@ from geosoil.config.common import (
     ModelConfig,
     OutputConfig,
     SamplesConfig,
+    TrustConfig,
 )
 
 __all__ = ["SynthConfig", "TrainConfig", "TrainCovariatesConfig"]
@@ -66,3 +67,4 @@ class TrainConfig(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    trust: TrustConfig = Field(default_factory=TrustConfig)

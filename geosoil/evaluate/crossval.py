@@ -89,6 +89,7 @@ def cross_validate(
     groups: ArrayLike | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
     intervals: bool = False,
+    on_fold: Callable[[int, Any, np.ndarray], None] | None = None,
 ) -> CVResult:
     """Fit a fresh estimator on each training fold and predict its test fold.
 
@@ -116,6 +117,9 @@ def cross_validate(
     intervals
         Also record ``lower_90`` and ``upper_90`` (the 5th and 95th percentiles of
         ``predict_dist``) for estimators whose ``supports_dist`` is true.
+    on_fold
+        Called as ``on_fold(fold, fitted_model, test_idx)`` after each fold's prediction,
+        e.g. to record the model's spread on the test rows for conformal calibration.
 
     Returns
     -------
@@ -190,6 +194,8 @@ def cross_validate(
             _, _, quantiles = model.predict_dist(rows_of(test_idx), levels=(0.05, 0.95))
             extra = {"lower_90": quantiles[0], "upper_90": quantiles[1]}
 
+        if on_fold is not None:
+            on_fold(fold, model, test_idx)
         scores = _fold_metrics(target[test_idx], predicted, metric_names)
         fold_rows.append(
             {"fold": fold, "n_train": train_idx.size, "n_test": test_idx.size, **scores}

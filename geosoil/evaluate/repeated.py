@@ -20,6 +20,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from geosoil.errors import ConfigError, SampleDataError
+from geosoil.evaluate.spectral_trust import spectral_trust_columns
 from geosoil.evaluate.tables import (
     PAPER_METRICS,
     check_group_columns,
@@ -525,6 +526,11 @@ def run_repeated(
                 "predicted": predicted,
             }
         )
+        for name, values in spectral_trust_columns(
+            estimator, spectra, target, split, axis=axis, transform=target_transform,
+            predicted=predicted,
+        ).items():  # fmt: skip
+            part[name] = values
         for column in group_columns:
             part[column] = frame[column].to_numpy()[split.test]
         prediction_parts.append(part)

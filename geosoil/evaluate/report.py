@@ -9,6 +9,7 @@ several threads and without a display.
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 
 from geosoil.evaluate.crossval import CVResult
 from geosoil.evaluate.report_parts import check_report_folder, escape_cell, metrics_box
+from geosoil.evaluate.trust_report import trust_markdown
 from geosoil.io.writers import write_bytes_atomic
 
 __all__ = ["REPORT_FILES", "write_cv_report"]
@@ -30,6 +32,7 @@ REPORT_FILES: dict[str, str] = {
     "figure": "observed_vs_predicted.png",
     "report": "report.md",
     "residual_map": "cv_residuals.png",
+    "trust": "trust.json",
 }
 """Key of the returned mapping -> file name in the output folder."""
 
@@ -57,6 +60,7 @@ def write_cv_report(
     title: str = "Cross-validation report",
     samples: pd.DataFrame | None = None,
     extra_sections: str = "",
+    trust: Mapping[str, Mapping] | None = None,
 ) -> dict[str, Path]:
     """Write tables, a figure and a markdown report for one or more CV schemes.
 
@@ -79,6 +83,9 @@ def write_cv_report(
         (``cv_residuals.png``).
     extra_sections
         Markdown appended to the report (e.g. a table of candidate models).
+    trust
+        Scheme -> :func:`geosoil.trust.fitting.interval_report`: adds a section on interval
+        coverage, the area of applicability and the back-transform, and ``trust.json``.
 
     Returns
     -------
@@ -116,6 +123,9 @@ def write_cv_report(
         results, summaries, target=target, units=units, title=title, residuals=samples is not None
     )
     contents["report"] = (markdown + extra_sections).encode()
+    if trust:
+        contents["report"] += ("\n" + trust_markdown(trust, units=units)).encode()
+        contents["trust"] = (json.dumps(trust, indent=2) + "\n").encode()
     paths = {}
     for key, data in contents.items():
         paths[key] = write_bytes_atomic(out_dir / REPORT_FILES[key], data)

@@ -322,6 +322,7 @@ def _markdown(
         ]
         lines += _markdown_table(part, first=["model", "group"])
         lines.append("")
+    lines += _trust_lines(results)
     lines += ["## Observed vs predicted", ""]
     for name in results:
         lines += [f"![{escape_cell(name)}](observed_vs_predicted_{name}.png)", ""]
@@ -348,6 +349,44 @@ def _markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def _trust_lines(results: Mapping[str, RepeatedResult]) -> list[str]:
+    """PICP and mean width of the split-conformal 90 % interval, and the error in and out of
+    the training spectra's domain (PCA T2 and Q at 0.99), per model."""
+    lines = [
+        "## Prediction intervals and spectral domain",
+        "",
+        "Split-conformal 90 % intervals calibrated on each split's validation spectra; "
+        "in domain: T2 and Q of a PCA of the split's training spectra within their 0.99 "
+        "limits (columns t2, q, in_domain, lo_90, hi_90 of the predictions table).",
+        "",
+        "| Model | PICP (90 %) | Mean width | Share in domain | RMSE in domain | RMSE out |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, result in results.items():
+        table = result.predictions
+        if "lo_90" not in table:
+            continue
+        observed, predicted = table["observed"].to_numpy(), table["predicted"].to_numpy()
+        low, high = table["lo_90"].to_numpy(), table["hi_90"].to_numpy()
+        has = np.isfinite(low) & np.isfinite(high)
+        picp = (
+            np.mean((observed[has] >= low[has]) & (observed[has] <= high[has]))
+            if has.any()
+            else np.nan
+        )
+        inside = table["in_domain"].to_numpy() == 1
+
+        error = observed - predicted
+        rmse_in = np.sqrt(np.mean(error[inside] ** 2)) if inside.any() else np.nan
+        rmse_out = np.sqrt(np.mean(error[~inside] ** 2)) if (~inside).any() else np.nan
+        lines.append(
+            f"| {escape_cell(name)} | {picp if has.any() else np.nan:.3f} "
+            f"| {np.mean(high[has] - low[has]) if has.any() else np.nan:.4g} "
+            f"| {inside.mean():.3f} | {rmse_in:.4g} | {rmse_out:.4g} |"
+        )
+    return [*lines, ""]
 
 
 def _markdown_table(table: pd.DataFrame, *, first: list[str]) -> list[str]:

@@ -18,7 +18,36 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from geosoil.errors import ConfigError
 from geosoil.geo.outputs import OutputVariable
 
-__all__ = ["Product", "build_product", "get_product_class", "register_product"]
+__all__ = [
+    "OUTSIDE_APPLICABILITY",
+    "Product",
+    "build_product",
+    "get_product_class",
+    "outside_applicability",
+    "register_product",
+    "trust_flag_layers",
+]
+
+# The legend label of pixels where the model is not to be trusted: outside the area of
+# applicability of a covariate model, or out of the training spectra's domain.
+OUTSIDE_APPLICABILITY = "outside applicability: the model was not trained for such conditions"
+_TRUST_SUFFIXES = ("aoa", "in_domain")
+
+
+def trust_flag_layers(layer: str) -> list[str]:
+    """The layers that flag where ``layer`` (a model output) is not to be trusted."""
+    return [f"{layer}_{suffix}" for suffix in _TRUST_SUFFIXES]
+
+
+def outside_applicability(layers: Mapping[str, np.ndarray], layer: str, shape) -> np.ndarray:
+    """Boolean: pixels whose ``layer`` comes from outside its model's AOA or spectral domain."""
+    outside = np.zeros(shape, dtype=bool)
+    for name in trust_flag_layers(layer):
+        if name in layers:
+            flag = np.asarray(layers[name])
+            outside |= np.isfinite(flag) & (flag < 0.5)
+    return outside
+
 
 _PRODUCTS: dict[str, type[Product]] = {}
 
@@ -42,6 +71,10 @@ class Product(ABC):
     @abstractmethod
     def inputs(self) -> list[str]:
         """Names of the layers this product reads."""
+
+    def optional_inputs(self) -> list[str]:
+        """Layers read when the run has them (e.g. a model's ``<name>_aoa``), else skipped."""
+        return []
 
     @abstractmethod
     def outputs(self) -> list[OutputVariable]:

@@ -84,6 +84,8 @@ class CubeSource:
         fill_gaps: bool = False,
         scale: float = 1.0,
         nodata: float | None = None,
+        quantity: str = "reflectance",
+        convert_quantity: bool = False,
     ) -> CubeSource:
         """Read the cube's axis and drop its bad bands (nothing but metadata is read).
 
@@ -106,6 +108,8 @@ class CubeSource:
             "fill_gaps": bool(fill_gaps),
             "scale": float(scale),
             "nodata": None if nodata is None else float(nodata),
+            "quantity": quantity,
+            "convert_quantity": bool(convert_quantity),
         }
         cube = read_cube_axis(path, wavelengths=wavelengths, wavelength_unit=wavelength_unit)
         with rasterio.open(path) as dataset:
@@ -223,6 +227,8 @@ class SpectralResampling:
     right: np.ndarray
     weight: np.ndarray | None  # float32; None: ``left`` is a plain reordering
     input_names: tuple[str, ...]
+    # Absorbance <-> reflectance after the resampling: the model's quantity, or None.
+    convert_to: str | None = None
 
     @classmethod
     def build(
@@ -312,6 +318,15 @@ class SpectralResampling:
 
     def apply(self, pixels: np.ndarray) -> np.ndarray:
         """float32 (N, model bands) from float32 ``pixels`` (N, good bands)."""
+        out = self._resample(pixels)
+        if self.convert_to is None:
+            return out
+        from geosoil.trust.spectral_domain import match_quantity
+
+        other = "reflectance" if self.convert_to == "absorbance" else "absorbance"
+        return match_quantity(out, data=other, model=self.convert_to, convert=True)
+
+    def _resample(self, pixels: np.ndarray) -> np.ndarray:
         if self.weight is None:
             if np.array_equal(self.left, np.arange(pixels.shape[1])):
                 return pixels

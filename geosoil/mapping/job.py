@@ -7,6 +7,7 @@ pipeline of DESIGN 4.4: read -> valid mask -> gather -> batched predict -> scatt
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from geosoil.mapping.cube import CubeSource, SpectralResampling
 from geosoil.mapping.predictors import ModelLayers
 from geosoil.mapping.stack import CovariateStack
 from geosoil.spectra.axis import SpectralAxis
+from geosoil.trust.spectral_domain import match_quantity
 
 __all__ = ["MapJob", "aoi_mask", "compute_block"]
 
@@ -136,6 +138,9 @@ class MapJob:
                         fix=f"use one of: {', '.join(sorted(produced | set(by_name)))}",
                     )
                 needed.append(name)
+            for name in product.optional_inputs():
+                if name not in produced and name in by_name and name not in needed:
+                    needed.append(name)
             produced.update(var.name for var in product.outputs())
         job = cls(
             grid=grid,
@@ -200,7 +205,11 @@ class MapJob:
             "geosoil": __version__,
             "grid": [self.grid.crs, list(self.grid.transform)[:6], *self.grid.shape],
             "layers": layers,
-            "models": [[m.sha256, m.name, m.uncertainty] for m in self.models],
+            "models": [
+                [m.sha256, m.name, m.uncertainty]
+                + ([m.aoa, m.interval_level] if m.aoa or m.interval_level else [])
+                for m in self.models
+            ],
             "products": [[p.name, p.params.model_dump(mode="json")] for p in self.products],
             "aoi": None
             if self.aoi is None
@@ -262,6 +271,7 @@ def compute_block(job: MapJob, block: Block, features: np.ndarray) -> dict[str, 
         layers.update(model.predict(model_features, batch_pixels=job.batch_pixels))
     for product in job.products:
         inputs = [layers[name] for name in product.inputs()]
+        # Optional inputs the run does not have are simply absent from ``layers``.
         undefined = ~np.logical_and.reduce([np.isfinite(values) for values in inputs])
         for name, values in product.compute(layers).items():
             values = np.array(values, dtype=np.float32)
@@ -287,6 +297,17 @@ def _with_cube(model: ModelLayers, cube: CubeSource | None) -> ModelLayers:
     )
     pipeline = getattr(model.artifact.estimator, "preprocessing_", None)
     used = None if pipeline is None else pipeline.used_input_bands(axis)
-    return model.with_resampling(
-        SpectralResampling.build(cube, axis, model_path=model.artifact.path, used=used)
-    )
+    resampling = SpectralResampling.build(cube, axis, model_path=model.artifact.path, used=used)
+    data = cube.settings.get("quantity", "reflectance")
+    trained = model.trust.spectral_quantity
+    if trained is not None and trained != data:
+        match_quantity(
+            np.zeros((1, 1)),
+            data=data,
+            model=trained,
+            convert=bool(cube.settings.get("convert_quantity")),
+            path=model.artifact.path,
+            field="cube.quantity",
+        )  # refuses, naming the fix, unless the config converts
+        resampling = dataclasses.replace(resampling, convert_to=trained)
+    return model.with_resampling(resampling)

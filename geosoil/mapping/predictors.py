@@ -9,6 +9,7 @@ and the engine uses it instead.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -17,18 +18,37 @@ import numpy as np
 import torch
 
 from geosoil.artifacts import Artifact
-from geosoil.errors import ArtifactError, ConfigError
-from geosoil.geo.outputs import OutputVariable
+from geosoil.errors import ArtifactError, ConfigError, GeoSoilError
+from geosoil.geo.outputs import MapClass, OutputVariable
 from geosoil.specs import OutputSpec
+from geosoil.trust import TrustLayer, check_level
 
 if TYPE_CHECKING:
     from geosoil.mapping.cube import SpectralResampling
 
-__all__ = ["UNCERTAINTY_SUFFIXES", "FlatMapper", "ModelLayers", "predict_pixels"]
+__all__ = [
+    "AOA_CLASSES",
+    "IN_DOMAIN_CLASSES",
+    "UNCERTAINTY_SUFFIXES",
+    "FlatMapper",
+    "ModelLayers",
+    "predict_pixels",
+]
 
-# Extra layers written for models with ``predict_dist``: spread and a 90% interval.
-UNCERTAINTY_SUFFIXES = ("std", "p05", "p95")
+# Extra layers written for models with ``predict_dist``: the model's own spread, *uncalibrated*
+# (named as spread, not as percentiles: on real data such bands covered 34-80 % for a nominal
+# 90 %). Calibrated bounds are the conformal ``_lo``/``_hi`` layers.
+UNCERTAINTY_SUFFIXES = ("spread_sd", "spread_lo", "spread_hi")
 _LEVELS = (0.05, 0.95)
+log = logging.getLogger(__name__)
+AOA_CLASSES = (
+    MapClass(0, "outside the area of applicability", "#d7191c"),
+    MapClass(1, "inside the area of applicability", "#1a9641"),
+)
+IN_DOMAIN_CLASSES = (
+    MapClass(0, "out of the training spectra's domain", "#d7191c"),
+    MapClass(1, "in the training spectra's domain", "#1a9641"),
+)
 
 
 @runtime_checkable
@@ -63,17 +83,39 @@ class ModelLayers:
     resampling
         For a spectral model: the cube's good bands onto the model's axis (set when the job
         is built, see :meth:`with_resampling`).
+    aoa
+        Write ``<name>_di`` (dissimilarity index) and ``<name>_aoa`` (1 inside the area of
+        applicability, 0 outside) for a covariate model, or ``<name>_t2``, ``<name>_q`` and
+        ``<name>_in_domain`` for a spectral one.
+    interval_level
+        Write the conformal bounds ``<name>_lo`` and ``<name>_hi`` at this coverage; None
+        for none.
     """
 
     artifact: Artifact
     name: str
     uncertainty: bool = False
     resampling: SpectralResampling | None = None
+    aoa: bool = False
+    interval_level: float | None = None
 
     @classmethod
     def build(
-        cls, artifact: Artifact, *, name: str | None = None, uncertainty: bool = False
+        cls,
+        artifact: Artifact,
+        *,
+        name: str | None = None,
+        uncertainty: bool = False,
+        aoa: bool | None = None,
+        intervals: bool | None = None,
+        interval_level: float = 0.9,
     ) -> ModelLayers:
+        """The layers of one artifact in a map run.
+
+        ``aoa`` and ``intervals``: True requires them (a clear error for an artifact trained
+        without them), False turns them off, None (default) maps them when the artifact has
+        them and warns otherwise.
+        """
         if uncertainty and not getattr(artifact.estimator, "supports_dist", False):
             raise ConfigError(
                 f"model '{artifact.header.estimator}' offers no predictive distribution",
@@ -92,7 +134,21 @@ class ModelLayers:
                 fix="set uncertainty: false for this model",
             )
         default = names[0] if len(names) == 1 else ""
-        return cls(artifact, name or default, uncertainty)
+        trust = _trust(artifact)
+        spectral = artifact.header.input_spec.kind == "spectra"
+        domain_part = "spectral_domain" if spectral else "applicability"
+        want_aoa = _wanted(trust, domain_part, aoa, artifact, "models.aoa")
+        level = None
+        if _wanted(trust, "intervals", intervals, artifact, "models.intervals"):
+            level = check_level(interval_level, field="models.interval_level")
+        if (want_aoa or level is not None) and len(names) > 1:
+            want_aoa, level = False, None
+            log.warning("%s has several outputs: no trust layers mapped", artifact.path.name)
+        return cls(artifact, name or default, uncertainty, None, want_aoa, level)
+
+    @property
+    def trust(self) -> TrustLayer:
+        return _trust(self.artifact)
 
     @property
     def is_spectral(self) -> bool:
@@ -131,32 +187,125 @@ class ModelLayers:
                 for name, units in zip(spec.names, spec.units, strict=True)
             ]
         units = spec.units[0]
-        main = OutputVariable(self.name, units, f"{spec.names[0]} predicted by {source}")
-        if not self.uncertainty:
-            return [main]
-        described = {
-            "std": "standard deviation",
-            "p05": "5th percentile",
-            "p95": "95th percentile",
-        }
-        return [main] + [
-            OutputVariable(f"{self.name}_{suffix}", units, f"{described[suffix]} of {self.name}")
-            for suffix in UNCERTAINTY_SUFFIXES
-        ]
+        trust = self.trust
+        estimate = trust.back_transform.estimate if trust.back_transform.transform != "none" else ""
+        what = f"{estimate} of {spec.names[0]}" if estimate else spec.names[0]
+        variables = [OutputVariable(self.name, units, f"{what} predicted by {source}")]
+        if self.uncertainty:
+            described = {
+                "spread_sd": "uncalibrated spread (standard deviation of the model's members)",
+                "spread_lo": "lower end of the model's uncalibrated 5-95 % spread band",
+                "spread_hi": "upper end of the model's uncalibrated 5-95 % spread band",
+            }
+            variables += [
+                OutputVariable(
+                    f"{self.name}_{suffix}", units, f"{described[suffix]} of {self.name}"
+                )
+                for suffix in UNCERTAINTY_SUFFIXES
+            ]
+        if self.interval_level is not None:
+            about = trust.describe_intervals(self.interval_level)
+            variables += [
+                OutputVariable(f"{self.name}_lo", units, f"lower bound of the {about}"),
+                OutputVariable(f"{self.name}_hi", units, f"upper bound of the {about}"),
+            ]
+        if self.aoa and self.is_spectral:
+            variables += [
+                OutputVariable(f"{self.name}_t2", "", "Hotelling T2 of the spectrum (PCA model)"),
+                OutputVariable(f"{self.name}_q", "", "Q residual of the spectrum (PCA model)"),
+                OutputVariable(
+                    f"{self.name}_in_domain", "", "spectrum within the T2 and Q limits",
+                    "classes", IN_DOMAIN_CLASSES,
+                ),
+            ]  # fmt: skip
+        elif self.aoa:
+            variables += [
+                OutputVariable(f"{self.name}_di", "", "dissimilarity index (CAST)"),
+                OutputVariable(
+                    f"{self.name}_aoa", "", f"area of applicability of {self.name}",
+                    "classes", AOA_CLASSES,
+                ),
+            ]  # fmt: skip
+        return variables
 
     def predict(self, features: np.ndarray, *, batch_pixels: int) -> dict[str, np.ndarray]:
         """Maps of every output from float32 (n_inputs, rows, cols) features, NaN = invalid."""
         outputs = self.outputs()
-        columns = predict_pixels(
-            self.artifact.estimator,
-            features,
-            n_outputs=len(outputs),
-            uncertainty=self.uncertainty,
-            batch_pixels=batch_pixels,
-            transform=None if self.resampling is None else self.resampling.apply,
-            method="predict_flat" if self.is_flat else "predict",
-        )
+        transform = None if self.resampling is None else self.resampling.apply
+        if self.aoa or self.interval_level is not None or self.trust.back_transform.factor != 1:
+            columns = _scatter(
+                features,
+                len(outputs),
+                batch_pixels=batch_pixels,
+                transform=transform,
+                predict_batch=self._trusted_batch,
+            )
+        else:
+            columns = predict_pixels(
+                self.artifact.estimator,
+                features,
+                n_outputs=len(outputs),
+                uncertainty=self.uncertainty,
+                batch_pixels=batch_pixels,
+                transform=transform,
+                method="predict_flat" if self.is_flat else "predict",
+            )
         return {var.name: column for var, column in zip(outputs, columns, strict=True)}
+
+    def _trusted_batch(self, pixels: np.ndarray) -> np.ndarray:
+        """(n_outputs, n) columns in :meth:`outputs` order for one batch of valid pixels."""
+        estimator, trust = self.artifact.estimator, self.trust
+        method = "predict_flat" if self.is_flat else "predict"
+        columns = []
+        if self.uncertainty:
+            mean, std, quantiles = estimator.predict_dist(pixels, levels=_LEVELS)
+            median = np.asarray(mean, dtype=np.float32)
+            columns += [trust.back_transform.apply(median), std, *quantiles]
+        else:
+            median = np.asarray(getattr(estimator, method)(pixels), dtype=np.float32)
+            columns.append(trust.back_transform.apply(median))
+        di = None
+        if self.aoa and not self.is_spectral:
+            di, inside = trust.applicability.evaluate(pixels)
+        if self.interval_level is not None:
+            columns += trust.interval(estimator, pixels, median, level=self.interval_level, di=di)
+        if self.aoa and self.is_spectral:
+            t2, q = trust.spectral_domain.statistics(_preprocessed(estimator, pixels))
+            columns += [t2, q, trust.spectral_domain.in_domain(t2, q)]
+        elif self.aoa:
+            columns += [di, inside]
+        return np.stack([np.asarray(c, dtype=np.float32).reshape(-1) for c in columns])
+
+
+def _trust(artifact: Artifact) -> TrustLayer:
+    return artifact.trust if artifact.trust is not None else TrustLayer.from_parts({}, None)
+
+
+def _wanted(trust: TrustLayer, part: str, asked: bool | None, artifact: Artifact, field) -> bool:
+    """Whether to map a trust part: required (True), off (False) or when present (None)."""
+    if asked is False:
+        return False
+    present = getattr(trust, part) is not None
+    if asked and not present:
+        try:
+            trust.require(part, path=artifact.path)
+        except GeoSoilError as err:
+            err.field = field
+            raise
+    if asked is None and not present:
+        log.warning(
+            "%s has no %s (%s): those layers are not mapped; retrain to get them",
+            artifact.path.name,
+            part.replace("_", " "),
+            "; ".join(trust.notes) or "trained before the trust layer",
+        )
+    return present
+
+
+def _preprocessed(estimator, pixels: np.ndarray) -> np.ndarray:
+    """Spectra as the spectral domain saw them in training: through the model's preprocessing."""
+    pipeline = getattr(estimator, "preprocessing_", None)
+    return pixels if pipeline is None else pipeline.transform(pixels)
 
 
 def _check_inputs(artifact: Artifact) -> None:
@@ -222,6 +371,32 @@ def predict_pixels(
     numpy.ndarray
         float32 (n_outputs, rows, cols), NaN where any input was invalid.
     """
+
+    def predict_batch(pixels: np.ndarray) -> np.ndarray:
+        if uncertainty:
+            mean, std, quantiles = estimator.predict_dist(pixels, levels=_LEVELS)
+            return np.vstack([mean[None], std[None], quantiles])
+        predicted = np.asarray(getattr(estimator, method)(pixels))
+        return predicted.reshape(len(pixels), n_outputs).T
+
+    return _scatter(
+        features,
+        n_outputs,
+        batch_pixels=batch_pixels,
+        transform=transform,
+        predict_batch=predict_batch,
+    )
+
+
+def _scatter(
+    features: np.ndarray,
+    n_outputs: int,
+    *,
+    batch_pixels: int,
+    transform: Callable[[np.ndarray], np.ndarray] | None,
+    predict_batch: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Gather the valid pixels, ``predict_batch`` them ((n, F) -> (n_outputs, n)), scatter."""
     n_features, rows, cols = features.shape
     flat = features.reshape(n_features, -1)
     valid = np.isfinite(flat).all(axis=0)
@@ -237,12 +412,5 @@ def predict_pixels(
                 pixels = flat.T[target]
                 if transform is not None:
                     pixels = transform(pixels)
-                if uncertainty:
-                    mean, std, quantiles = estimator.predict_dist(pixels, levels=_LEVELS)
-                    out[0, target] = mean
-                    out[1, target] = std
-                    out[2:, target] = quantiles
-                else:
-                    predicted = np.asarray(getattr(estimator, method)(pixels))
-                    out[:, target] = predicted.reshape(target.size, n_outputs).T
+                out[:, target] = predict_batch(pixels)
     return out.reshape(n_outputs, rows, cols)

@@ -53,8 +53,17 @@ class GeoSoilEstimator:
         signature = inspect.signature(cls.__init__)
         return [p.name for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
 
+    def _store_params(self, arguments: dict[str, Any]) -> None:
+        """Store every keyword hyperparameter of ``__init__`` unchanged.
+
+        Call it as ``self._store_params(locals())`` as the whole body of ``__init__``: the
+        scikit-learn convention (``__init__`` only stores its arguments) in one place.
+        """
+        for name in self.param_names():
+            setattr(self, name, arguments[name])
+
     @classmethod
-    def from_params(cls, params: dict[str, Any], *, source: str = "model.params"):
+    def from_params(cls, params: dict[str, Any], *, source: str = "params"):
         """Build an estimator, refusing hyperparameters it does not have."""
         params = cls.upgrade_params(params, source=source)
         allowed = cls.param_names()
@@ -76,7 +85,7 @@ class GeoSoilEstimator:
         return cls(**params)
 
     @classmethod
-    def upgrade_params(cls, params: dict[str, Any], *, source: str = "model.params") -> dict:
+    def upgrade_params(cls, params: dict[str, Any], *, source: str = "params") -> dict:
         """``params`` with deprecated names (:attr:`renamed_params`) renamed, each with a
         deprecation message; a ConfigError where both the old and the new name are given."""
         params = dict(params)

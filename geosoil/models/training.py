@@ -155,7 +155,7 @@ def check_final_fit(
     metric: str = "r2",
     tolerance: float = 0.2,
     source: str | None = None,
-    field: str = "model.params.max_epochs",
+    field: str = "params.max_epochs",
 ) -> None:
     """Refuse a final model whose training score falls far below its cross-validated one.
 
@@ -177,8 +177,8 @@ def check_final_fit(
             "too early and it would not be the model the report describes",
             path=source,
             field=field,
-            fix="raise model.params.patience or model.params.max_epochs, or lower "
-            "model.params.validation_fraction, and train again",
+            fix="raise params.patience or params.max_epochs, or lower "
+            "params.validation_fraction, and train again",
         )
 
 
@@ -198,7 +198,7 @@ def check_threads(threads: Any) -> int | None:
     ):
         raise ConfigError(
             f"threads={threads!r} must be a positive integer or null",
-            field="model.params.threads",
+            field="params.threads",
             fix="use e.g. 1, or null to keep torch's setting",
         )
     return threads

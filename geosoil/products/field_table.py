@@ -32,8 +32,9 @@ from geosoil.errors import (
     OutputError,
     SampleDataError,
 )
+from geosoil.geo.outputs import CLASS_NODATA
 from geosoil.io.writers import write_bytes_atomic
-from geosoil.products.k_fertilizer import DOSE_K2O, DOSE_KCL, percentile_dose_names
+from geosoil.products.k_fertilizer import DOSE_K2O, DOSE_KCL, DOSE_STATUS, percentile_dose_names
 
 __all__ = ["k_dose_field_table", "read_fields", "write_field_table"]
 
@@ -156,6 +157,7 @@ def k_dose_field_table(
     *,
     id_column: str,
     percentile: float | None = None,
+    kex_estimate: str = "",
 ) -> gpd.GeoDataFrame:
     """Per-field areas, mean doses, totals to order and share in deficit.
 
@@ -171,6 +173,11 @@ def k_dose_field_table(
         Column of ``fields`` naming each field.
     percentile
         The percentile of the dose layers ``dose_k2o_p<P>_kg_ha``, or None.
+    kex_estimate
+        Which Kex estimate the doses (and so the totals) rest on, from the model's
+        back-transform (e.g. ``median (10**prediction ...)``): the ``kex_estimate`` column.
+        With a ``dose_status`` layer in ``rasters``, ``aoa_pct`` gives the share of each
+        field's pixels inside the Kex model's area of applicability.
 
     Returns
     -------
@@ -199,8 +206,10 @@ def k_dose_field_table(
             field="fields",
             fix=f"map the k_fertilizer product with the same percentile ({percentile})",
         )
+    status = DOSE_STATUS if DOSE_STATUS in rasters else None
     with ExitStack() as stack:
-        datasets = {name: stack.enter_context(rasterio.open(rasters[name])) for name in names}
+        opened = names + ([status] if status else [])
+        datasets = {name: stack.enter_context(rasterio.open(rasters[name])) for name in opened}
         reference = datasets[DOSE_K2O]
         _check_same_grid(datasets, reference)
         metres = _metres_per_unit(reference.crs, source=rasters[DOSE_K2O])
@@ -210,10 +219,12 @@ def k_dose_field_table(
         rows = []
         for geometry in local.geometry:
             row = {"area_ha": geometry.area * metres**2 / 1e4}
-            row.update(_field_summary(geometry, datasets, names, pixel_ha))
+            row.update(_field_summary(geometry, datasets, names, pixel_ha, status=status))
             rows.append(row)
     table = pd.DataFrame(rows)
     table.insert(0, id_column, fields[id_column].to_numpy())
+    if kex_estimate:
+        table["kex_estimate"] = kex_estimate
     n_warned = int((table["warning"] != "").sum())
     if n_warned:
         log.warning("%d of %d fields have a warning in the field table", n_warned, len(table))
@@ -221,9 +232,16 @@ def k_dose_field_table(
 
 
 def _field_summary(
-    geometry, datasets: Mapping[str, rasterio.DatasetReader], names: Sequence[str], pixel_ha
+    geometry,
+    datasets: Mapping[str, rasterio.DatasetReader],
+    names: Sequence[str],
+    pixel_ha,
+    *,
+    status: str | None = None,
 ) -> dict[str, object]:
     summary: dict[str, object] = {"n_pixels": 0, "mapped_pct": math.nan}
+    if status is not None:
+        summary["aoa_pct"] = math.nan
     for name in names:
         summary[f"mean_{name}"] = math.nan
     for name in names:
@@ -245,6 +263,13 @@ def _field_summary(
     if n_inside == 0:
         return {**summary, "warning": WARN_NO_PIXEL}
     values = {name: _read_padded(datasets[name], window)[inside] for name in names}
+    outside_aoa = 0
+    if status is not None:
+        codes = _read_padded(datasets[status], window)[inside]
+        classified = codes[np.isfinite(codes) & (codes != CLASS_NODATA)]
+        outside_aoa = int((classified == 2).sum())
+        if classified.size:
+            summary["aoa_pct"] = 100.0 * float((classified != 2).mean())
     mapped = np.isfinite(values[names[0]])
     n_mapped = int(mapped.sum())
     summary["mapped_pct"] = 100.0 * n_mapped / n_inside
@@ -263,6 +288,11 @@ def _field_summary(
             f"partly mapped: {n_mapped} of {n_inside} pixels have a dose; totals cover the "
             "mapped part"
         )
+        if outside_aoa:
+            warning += (
+                f" ({outside_aoa} pixels lie outside the Kex model's area of applicability: "
+                "sample there)"
+            )
     return {**summary, "warning": warning}
 
 

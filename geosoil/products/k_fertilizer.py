@@ -37,13 +37,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from geosoil.errors import ConfigError, SampleDataError
-from geosoil.geo.outputs import OutputVariable
-from geosoil.geo.product import Product, register_product
+from geosoil.geo.outputs import MapClass, OutputVariable
+from geosoil.geo.product import (
+    OUTSIDE_APPLICABILITY,
+    Product,
+    outside_applicability,
+    register_product,
+    trust_flag_layers,
+)
 
 __all__ = [
     "BULK_DENSITY_RANGE_G_CM3",
     "DOSE_K2O",
     "DOSE_KCL",
+    "DOSE_STATUS",
+    "DOSE_STATUS_CLASSES",
     "K2O_FRACTION_OF_KCL",
     "K2O_MG_100G_PER_CMOL_KG",
     "K_MG_100G_PER_CMOL_KG",
@@ -70,11 +78,14 @@ K2O_FRACTION_OF_KCL = 0.6
 # Dry bulk density of real soils: peat and andic topsoils from ~0.1, compacted subsoils to ~2;
 # 2.7 is the density of quartz, the solid itself. Anything outside is a unit mistake.
 BULK_DENSITY_RANGE_G_CM3 = (0.1, 2.7)
-# The levels of the engine's uncertainty layers <name>_p05 and <name>_p95.
-INTERVAL_LEVELS = (0.05, 0.95)
-
 DOSE_K2O = "dose_k2o_kg_ha"
 DOSE_KCL = "dose_kcl_kg_ha"
+DOSE_STATUS = "dose_status"
+DOSE_STATUS_CLASSES = (
+    MapClass(0, "at or above the target: no dose", "#1a9641"),
+    MapClass(1, "below the target: dose needed", "#fdae61"),
+    MapClass(2, OUTSIDE_APPLICABILITY + " (no dose computed)", "#9e9e9e"),
+)
 
 
 @dataclass(frozen=True)
@@ -167,14 +178,17 @@ def kcl_dose_kg_ha(dose_k2o_kg_ha) -> np.ndarray:
     return np.asarray(dose_k2o_kg_ha, dtype=np.float64) / K2O_FRACTION_OF_KCL
 
 
-def kex_quantile_from_interval(kex_p05, kex_p95, *, probability: float) -> np.ndarray:
-    """Kex at ``probability`` of a log-normal through the mapped 5th and 95th percentiles.
+def kex_quantile_from_interval(
+    kex_low, kex_high, *, probability: float, level: float = 0.9
+) -> np.ndarray:
+    """Kex at ``probability`` of a log-normal through the bounds of a central interval.
 
-    ``ln Kex ~ N(mu, sigma)`` with ``mu = (ln p05 + ln p95) / 2`` and
-    ``sigma = (ln p95 - ln p05) / (2 z_0.95)``; the quantile is ``exp(mu + z_probability
-    sigma)``. NaN where either bound is NaN, p05 is not positive (the log-normal cannot hold
-    it: a model trained on untransformed Kex may give p05 <= 0; train it on log10 Kex) or
-    p95 < p05.
+    ``kex_low``/``kex_high`` bound a central ``level`` interval (0.9: the 5th and 95th
+    percentiles). ``ln Kex ~ N(mu, sigma)`` with ``mu = (ln low + ln high) / 2`` and
+    ``sigma = (ln high - ln low) / (2 z)``, ``z`` the normal quantile at ``(1 + level) / 2``;
+    the quantile is ``exp(mu + z_probability sigma)``. NaN where either bound is NaN, the low
+    bound is not positive (the log-normal cannot hold it: train the model on log10 Kex) or
+    high < low.
     """
     if not 0.0 < probability < 1.0:
         raise ConfigError(
@@ -182,13 +196,19 @@ def kex_quantile_from_interval(kex_p05, kex_p95, *, probability: float) -> np.nd
             field="probability",
             fix="pass e.g. 0.1 for the 10th percentile",
         )
-    low = np.asarray(kex_p05, dtype=np.float64)
-    high = np.asarray(kex_p95, dtype=np.float64)
+    if not 0.0 < level < 1.0:
+        raise ConfigError(
+            f"interval level {level} is not strictly between 0 and 1",
+            field="interval_level",
+            fix="use the level the Kex model's _lo/_hi layers were mapped at, e.g. 0.9",
+        )
+    low = np.asarray(kex_low, dtype=np.float64)
+    high = np.asarray(kex_high, dtype=np.float64)
     valid = np.isfinite(low) & np.isfinite(high) & (low > 0) & (high >= low)
     log_low = np.log(np.where(valid, low, 1.0))
     log_high = np.log(np.where(valid, high, 1.0))
     standard = NormalDist()
-    sigma = (log_high - log_low) / (2.0 * standard.inv_cdf(INTERVAL_LEVELS[1]))
+    sigma = (log_high - log_low) / (2.0 * standard.inv_cdf(0.5 + level / 2.0))
     quantile = np.exp(0.5 * (log_low + log_high) + standard.inv_cdf(probability) * sigma)
     return np.where(valid, quantile, np.nan)
 
@@ -371,13 +391,16 @@ class KFertilizer(Product):
     plough_depth_cm
         Depth of the layer to bring to the target (default 15 cm).
     percentile
-        Also map the dose at this percentile (default 90; in (50, 100)), from the layers
-        ``<kex_layer>_p05`` and ``<kex_layer>_p95`` (a model mapped with ``uncertainty:
-        true``); None for no percentile dose.
+        Also map the dose at this percentile (default 90; in (50, 100)), from the calibrated
+        conformal bounds ``<kex_layer>_lo`` and ``<kex_layer>_hi`` (a model trained with
+        intervals, mapped with its default ``intervals``); None for no percentile dose.
+    interval_level
+        The coverage those bounds were mapped at (the map's ``interval_level``, 0.9).
 
     Outputs: ``dose_k2o_kg_ha`` and ``dose_kcl_kg_ha`` at the mapped Kex, and with a percentile
     ``dose_k2o_p<P>_kg_ha`` and ``dose_kcl_p<P>_kg_ha``; 0 where Kex reaches the target, NaN
-    where an input is nodata.
+    where an input is nodata or Kex is outside the model's applicability; ``dose_status``
+    (no dose / dose needed / outside applicability) with a legend.
     """
 
     name = "k_fertilizer"
@@ -392,6 +415,7 @@ class KFertilizer(Product):
         bulk_density_g_cm3: float | None = Field(default=None, validate_default=True)
         plough_depth_cm: float = Field(default=15.0, gt=0)
         percentile: float | None = 90.0
+        interval_level: float = Field(default=0.9, gt=0, lt=1)
 
         @field_validator("crop")
         @classmethod
@@ -421,8 +445,11 @@ class KFertilizer(Product):
 
     @property
     def interval_layers(self) -> tuple[str, str]:
-        """The Kex uncertainty layers the percentile dose reads."""
-        return f"{self.params.kex_layer}_p05", f"{self.params.kex_layer}_p95"
+        """The calibrated Kex interval bounds the percentile dose reads."""
+        return f"{self.params.kex_layer}_lo", f"{self.params.kex_layer}_hi"
+
+    def optional_inputs(self) -> list[str]:
+        return trust_flag_layers(self.params.kex_layer)
 
     def inputs(self) -> list[str]:
         params = self.params
@@ -442,10 +469,16 @@ class KFertilizer(Product):
         variables = [
             OutputVariable(DOSE_K2O, "kg K2O/ha", f"K2O dose {reach}"),
             OutputVariable(DOSE_KCL, "kg KCl/ha", f"KCl (60 % K2O) dose {reach}"),
+            OutputVariable(
+                DOSE_STATUS, "", f"K dose status {reach}", "classes", DOSE_STATUS_CLASSES
+            ),
         ]
         if params.percentile is not None:
             k2o, kcl = percentile_dose_names(params.percentile)
-            at = f"{params.percentile:g}th percentile of the"
+            at = (
+                f"{params.percentile:g}th percentile (from the calibrated conformal "
+                f"{params.interval_level:.0%} interval of {params.kex_layer}) of the"
+            )
             variables += [
                 OutputVariable(k2o, "kg K2O/ha", f"{at} K2O dose {reach}"),
                 OutputVariable(kcl, "kg KCl/ha", f"{at} KCl dose {reach}"),
@@ -468,14 +501,24 @@ class KFertilizer(Product):
                 target_mg_k2o_100g=params.target,
             )
 
-        k2o = dose(layers[params.kex_layer])
-        out = {DOSE_K2O: k2o, DOSE_KCL: kcl_dose_kg_ha(k2o)}
+        kex = np.asarray(layers[params.kex_layer], dtype=np.float64)
+        outside = outside_applicability(layers, params.kex_layer, kex.shape)
+        k2o = np.where(outside, np.nan, dose(kex))
+        status = np.where(np.isfinite(k2o), (k2o > 0).astype(np.float64), np.nan)
+        out = {
+            DOSE_K2O: k2o,
+            DOSE_KCL: kcl_dose_kg_ha(k2o),
+            DOSE_STATUS: np.where(outside, 2.0, status),
+        }
         if params.percentile is not None:
-            p05, p95 = (layers[name] for name in self.interval_layers)
+            low, high = (layers[name] for name in self.interval_layers)
             low_kex = kex_quantile_from_interval(
-                p05, p95, probability=1.0 - params.percentile / 100.0
+                low,
+                high,
+                probability=1.0 - params.percentile / 100.0,
+                level=params.interval_level,
             )
             k2o_name, kcl_name = percentile_dose_names(params.percentile)
-            out[k2o_name] = dose(low_kex)
+            out[k2o_name] = np.where(outside, np.nan, dose(low_kex))
             out[kcl_name] = kcl_dose_kg_ha(out[k2o_name])
         return out

@@ -23,7 +23,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from geosoil.geo.outputs import MapClass, OutputVariable
-from geosoil.geo.product import Product, register_product
+from geosoil.geo.product import (
+    OUTSIDE_APPLICABILITY,
+    Product,
+    outside_applicability,
+    register_product,
+    trust_flag_layers,
+)
 from geosoil.products.pb_thresholds import (
     LAND_USES,
     PH_RANGE,
@@ -34,8 +40,12 @@ from geosoil.products.pb_thresholds import (
     read_pb_thresholds,
 )
 
+# Class of pixels whose Pb comes from outside the model's area of applicability.
+OUTSIDE_CLASS = 3
+
 __all__ = [
     "LAND_USES",
+    "OUTSIDE_CLASS",
     "PB_RISK_CLASSES",
     "PH_RANGE",
     "PbRisk",
@@ -52,6 +62,7 @@ PB_RISK_CLASSES = (
     MapClass(0, "at or below screening: risk negligible", "#1a9850"),
     MapClass(1, "above screening: possible risk, monitor and use safely", "#fd8d3c"),
     MapClass(2, "above intervention: high risk, strict control", "#d73027"),
+    MapClass(OUTSIDE_CLASS, OUTSIDE_APPLICABILITY, "#9e9e9e"),
 )
 
 
@@ -85,14 +96,16 @@ class PbRisk(Product):
     thresholds
         A threshold table (YAML); the packaged GB 15618-2018 table by default.
     use_percentile_layer
-        Also classify ``<pb>_p95`` (a model mapped with uncertainty): a precautionary map.
+        Also classify ``<pb>_hi``, the upper bound of the model's calibrated conformal 90 %
+        interval (its 95th percentile): a precautionary map.
     output
         Prefix of the output layers, ``pb_risk`` by default.
 
     Outputs: ``<output>_class`` (0/1/2), ``<output>_screening_mg_kg``, ``<output>_ratio``
     (Pb / screening value), ``<output>_ph_band`` (1 = most acid band), and with
     ``use_percentile_layer`` ``<output>_class_p95``; NaN where Pb or pH is nodata, Pb is
-    negative, pH is outside 0-14, or the land is not farmland.
+    negative, pH is outside 0-14, or the land is not farmland. Class 3 (``outside
+    applicability``) where the Pb model's ``<pb>_aoa`` or ``<pb>_in_domain`` layer is 0.
     """
 
     name = "pb_risk"
@@ -149,7 +162,11 @@ class PbRisk(Product):
 
     @property
     def percentile_layer(self) -> str:
-        return f"{self.params.pb}_p95"
+        """The calibrated upper bound (95th percentile of the conformal 90 % interval)."""
+        return f"{self.params.pb}_hi"
+
+    def optional_inputs(self) -> list[str]:
+        return trust_flag_layers(self.params.pb)
 
     def inputs(self) -> list[str]:
         params = self.params
@@ -187,7 +204,8 @@ class PbRisk(Product):
                 OutputVariable(
                     names["class_p95"],
                     "",
-                    f"Pb risk class of {self.percentile_layer} (precautionary) against "
+                    f"Pb risk class of {self.percentile_layer}, the calibrated 95th percentile "
+                    f"(upper bound of the conformal 90 % interval; precautionary) against "
                     f"{table.name} by {ph}",
                     "classes",
                     PB_RISK_CLASSES,
@@ -217,6 +235,10 @@ class PbRisk(Product):
         }
         if params.use_percentile_layer:
             out[names["class_p95"]] = pb_risk_class(upper, screening, intervention)
+        outside = outside_applicability(layers, params.pb, pb.shape) & defined
+        for role in ("class", "class_p95"):
+            if role in names:
+                out[names[role]] = np.where(outside, float(OUTSIDE_CLASS), out[names[role]])
         return out
 
     def _land_use_rows(self, layers: Mapping[str, np.ndarray], shape) -> np.ndarray:

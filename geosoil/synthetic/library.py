@@ -115,7 +115,23 @@ MAX_SAMPLES = 1_000_000
 
 
 @dataclass(frozen=True)
-class SoilOrder:
+class SoilMedians:
+    """Median composition shared by the soil orders of the MIR library and the regions of
+    the vis-NIR library (:class:`SoilOrder`, :class:`~.visnir_library.SoilRegion`)."""
+
+    share: float
+    clay_pct: float
+    sand_pct: float
+    mineral_logits: tuple[float, float, float]
+    soc_pct: float
+    carbonate_chance: float
+    carbonate_pct: float
+    iron_oxides_pct: float
+    goethite_share: float
+
+
+@dataclass(frozen=True)
+class SoilOrder(SoilMedians):
     """Median composition of the pedons of one soil order.
 
     Parameters
@@ -136,15 +152,6 @@ class SoilOrder:
         Relative clay gain with depth (argillic horizons).
     """
 
-    share: float
-    clay_pct: float
-    sand_pct: float
-    mineral_logits: tuple[float, float, float]
-    soc_pct: float
-    carbonate_chance: float
-    carbonate_pct: float
-    iron_oxides_pct: float
-    goethite_share: float
     clay_bulge: float
 
 
@@ -216,6 +223,38 @@ TRUTH_COLUMNS: tuple[str, ...] = (
 """Known-truth columns of a library, after the ids, soil order and depths."""
 
 _MINERALS = ("kaolinite", "smectite", "illite")
+
+
+def mineral_composition(
+    clay: np.ndarray,
+    clay_mineral_shares,
+    *,
+    calcite: np.ndarray,
+    organic: np.ndarray,
+    sand: np.ndarray,
+    fe: np.ndarray,
+    goethite_share: np.ndarray,
+    soc: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Composition (% mass, moisture in %) of library samples, shared by the MIR and vis-NIR
+    libraries: clay split by the shares of :data:`_MINERALS`, iron oxides split into
+    goethite and hematite, and moisture as in the world's samples
+    (:func:`~geosoil.synthetic.spectra.moisture_pct`, one draw from ``rng``)."""
+    composition = {m: clay * share for m, share in zip(_MINERALS, clay_mineral_shares, strict=True)}
+    composition.update(
+        calcite=calcite,
+        organic=organic,
+        quartz=sand,
+        goethite=fe * goethite_share,
+        hematite=fe * (1.0 - goethite_share),
+        soc=soc,
+        clay=clay,
+    )
+    composition["water"] = moisture_pct(clay, composition["smectite"], soc, rng)
+    return composition
+
+
 # Sample packing and cup height bend the baseline smoothly, beyond the offset, slope and
 # grain-size curvature of mir_absorbance: Legendre polynomials of degree 2 to 8 over the axis
 # with N(0, 0.05) weights per sample.
@@ -353,18 +392,17 @@ def _horizons(rng: np.random.Generator, pedons: dict[str, np.ndarray]) -> dict[s
     caco3 = pedons["caco3"][of] * (1.0 + mid / 60.0) * np.exp(rng.normal(0.0, 0.3, n))
     fe = pedons["fe"][of] * np.exp(rng.normal(0.0, 0.15, n))
     goethite = _sigmoid(pedons["goethite_logit"][of] + rng.normal(0.0, 0.2, n))
-    composition = {m: clay * shares[:, i] for i, m in enumerate(_MINERALS)}
-    composition.update(
+    composition = mineral_composition(
+        clay,
+        shares.T,
         calcite=caco3,
         organic=soc * np.exp(rng.normal(0.0, 0.2, n)),
-        quartz=sand,
-        goethite=fe * goethite,
-        hematite=fe * (1.0 - goethite),
+        sand=sand,
+        fe=fe,
+        goethite_share=goethite,
         soc=soc,
-        clay=clay,
+        rng=rng,
     )
-    # moisture as in the world's samples (spectra.sample_composition)
-    composition["water"] = moisture_pct(clay, composition["smectite"], soc, rng)
     return {
         "pedon": of,
         "soil_order": np.array(list(SOIL_ORDERS))[pedons["order"][of]],

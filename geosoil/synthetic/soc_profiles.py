@@ -84,9 +84,11 @@ __all__ = [
     "LIGNIN_RICH_LITTER",
     "LIGNIN_WEIGHT",
     "METABOLIC_LITTER",
+    "MISSPECIFIED_PRESCRIBED",
     "NO_PERMAFROST_ALT_M",
     "SOIL_ORDER_CODES",
     "TEXTURE_CODES",
+    "InteractionTerm",
     "PrescribedFunction",
     "PrescribedParameters",
     "PrescribedTerm",
@@ -254,6 +256,20 @@ class PrescribedTerm:
             return c[0] + c[1] * np.sin(2 * np.pi * (c[2] * x + c[3]))
         return c[0] + c[1] * x
 
+    @property
+    def covariates(self) -> tuple[str, ...]:
+        """The covariates the term reads."""
+        return (self.covariate,)
+
+    def evaluate(self, scaled: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The term's value from the scaled covariates, by name."""
+        return self(scaled[self.covariate])
+
+    def value_range(self, n_points: int = 1001) -> tuple[float, float]:
+        """Smallest and largest value over [0, 1]."""
+        values = self(np.linspace(0.0, 1.0, n_points))
+        return float(values.min()), float(values.max())
+
     def describe(self) -> str:
         """The formula with its coefficients, in the README's notation."""
         c = self.coefficients
@@ -270,21 +286,52 @@ class PrescribedTerm:
 
 
 @dataclass(frozen=True)
+class InteractionTerm:
+    """``offset + amplitude * x(covariate) * x(other)``: a product of two scaled covariates.
+
+    An additive model of one-covariate functions (a one-layer KAN) cannot represent it.
+    """
+
+    covariate: str
+    other: str
+    offset: float
+    amplitude: float
+
+    @property
+    def covariates(self) -> tuple[str, ...]:
+        return (self.covariate, self.other)
+
+    def evaluate(self, scaled: Mapping[str, np.ndarray]) -> np.ndarray:
+        x = np.asarray(scaled[self.covariate], dtype=np.float64)
+        return self.offset + self.amplitude * x * np.asarray(scaled[self.other], np.float64)
+
+    def value_range(self, n_points: int = 1001) -> tuple[float, float]:
+        corners = [self.offset, self.offset + self.amplitude]
+        return min(corners), max(corners)
+
+    def describe(self) -> str:
+        return f"{self.offset:g} + {self.amplitude:g} x({self.covariate}) x({self.other})"
+
+
+@dataclass(frozen=True)
 class PrescribedFunction:
     """A parameter's unit value (0 = lower bound, 1 = upper) as a sum of covariate terms."""
 
     parameter: str
-    terms: tuple[PrescribedTerm, ...]
+    terms: tuple[PrescribedTerm | InteractionTerm, ...]
 
     def __call__(self, scaled: Mapping[str, np.ndarray]) -> np.ndarray:
-        return sum(term(scaled[term.covariate]) for term in self.terms)
+        return sum(term.evaluate(scaled) for term in self.terms)
+
+    @property
+    def covariates(self) -> tuple[str, ...]:
+        """The covariates the function reads, each once."""
+        return tuple(dict.fromkeys(c for term in self.terms for c in term.covariates))
 
     def extremes(self, n_points: int = 1001) -> tuple[float, float]:
-        """Smallest and largest unit value over the unit cube of its covariates."""
-        x = np.linspace(0.0, 1.0, n_points)
-        low = sum(float(term(x).min()) for term in self.terms)
-        high = sum(float(term(x).max()) for term in self.terms)
-        return low, high
+        """Bounds of the unit value over the unit cube of its covariates (sum of term ranges)."""
+        ranges = [term.value_range(n_points) for term in self.terms]
+        return sum(r[0] for r in ranges), sum(r[1] for r in ranges)
 
 
 def _default_functions() -> tuple[PrescribedFunction, ...]:
@@ -330,6 +377,12 @@ class PrescribedParameters:
 
     functions: tuple[PrescribedFunction, ...] = field(default_factory=_default_functions)
     fixed: Mapping[str, float] = field(default_factory=lambda: dict(FIXED_PARAMETERS))
+    name: str = "identifiable"
+    favours: str = (
+        "additive models of one covariate per parameter (a one-layer KAN: ScIReN): each "
+        "parameter follows its own weakly correlated covariate"
+    )
+    hidden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         prescribed = [f.parameter for f in self.functions]
@@ -372,7 +425,7 @@ class PrescribedParameters:
     @property
     def covariates(self) -> tuple[str, ...]:
         """The covariates the functions read, each once, in order of first use."""
-        names = [t.covariate for f in self.functions for t in f.terms]
+        names = [c for f in self.functions for c in f.covariates]
         return tuple(dict.fromkeys(names))
 
     def unit_values(self, covariates_scaled: pd.DataFrame) -> np.ndarray:
@@ -429,16 +482,16 @@ class PrescribedParameters:
         spec = {p.name: p for p in CLM5_PARAMETERS}
         frames = []
         for function in self.functions:
-            for term in function.terms:
-                value = term(x) + sum(
-                    float(other(np.array(0.5))) for other in function.terms if other is not term
-                )
-                low, high = COVARIATE_RANGES.get(term.covariate, (0.0, 1.0))
+            for covariate in function.covariates:
+                scaled = {c: np.full_like(x, 0.5) for c in function.covariates}
+                scaled[covariate] = x
+                value = function(scaled)
+                low, high = COVARIATE_RANGES.get(covariate, (0.0, 1.0))
                 bounds = spec[function.parameter]
                 frames.append(
                     pd.DataFrame(
                         {
-                            "covariate": term.covariate,
+                            "covariate": covariate,
                             "parameter": function.parameter,
                             "x": x,
                             "value": value,
@@ -461,6 +514,61 @@ class PrescribedParameters:
 
 
 DEFAULT_PRESCRIBED = PrescribedParameters()
+
+
+def _misspecified_functions() -> tuple[PrescribedFunction, ...]:
+    # scaled-covariate correlations over sampled sites: BIO1-BIO4 -0.84, BIO12-pH -0.91;
+    # Silt_Content_0cm has no proxy above 0.3 among the covariates
+    return (
+        # clay matters only where it is wet: an interaction no additive model holds
+        PrescribedFunction("efolding", (InteractionTerm("Clay_Content_0cm", "BIO12", 0.85, -0.7),)),
+        # two collinear climate drivers share the effect
+        PrescribedFunction(
+            "tau4s3",
+            (
+                PrescribedTerm("BIO1", "logistic", (0.05, 0.55, 0.6, -0.1)),
+                PrescribedTerm("BIO4", "linear", (0.0, 0.35)),
+            ),
+        ),
+        # driven mostly by topsoil silt, which the models are not given
+        PrescribedFunction(
+            "fs1s3",
+            (
+                PrescribedTerm("Silt_Content_0cm", "logistic", (0.05, 0.6, 0.5, 0.1)),
+                PrescribedTerm("pH_Water_0cm", "linear", (0.05, 0.25)),
+            ),
+        ),
+        # precipitation and pH, collinear, both in the truth
+        PrescribedFunction(
+            "w_scaling",
+            (
+                PrescribedTerm("BIO12", "sine", (0.35, 0.2, 1.0, 0.0)),
+                PrescribedTerm("pH_Water_0cm", "linear", (0.0, 0.15)),
+            ),
+        ),
+    )
+
+
+MISSPECIFIED_PRESCRIBED = PrescribedParameters(
+    functions=_misspecified_functions(),
+    name="misspecified",
+    favours=(
+        "no model by construction: efolding is an interaction of clay and precipitation, "
+        "tau4s3 and w_scaling share collinear drivers (|r| 0.84, 0.91), and fs1s3 follows "
+        "topsoil silt, which the models are not given"
+    ),
+    hidden=(
+        "Silt_Content_0cm",
+        "Silt_Content_30cm",
+        "Silt_Content_100cm",
+        "SWC_v_Wilting_Point_0cm",
+    ),
+)
+"""A design that favours none of the models: interactions, collinear drivers, a hidden driver.
+
+``hidden`` lists the covariates an experiment must withhold from the models: the hidden
+driver, its copies at depth and its closest proxy (r 0.30); none left correlates above 0.25.
+"""
 
 
 def _fixed_unit_values(fixed: Mapping[str, float]) -> dict[str, float]:

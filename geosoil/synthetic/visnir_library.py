@@ -82,8 +82,14 @@ from scipy.special import expit, ndtr
 from geosoil.errors import ConfigError
 from geosoil.io.spectra import SampleSet
 from geosoil.spectra import SpectralAxis
-from geosoil.synthetic.library import BLOCK_SIZE, check_sample_count, check_seed
-from geosoil.synthetic.spectra import VISNIR_AXIS_NM, moisture_pct, visnir_reflectance
+from geosoil.synthetic.library import (
+    BLOCK_SIZE,
+    SoilMedians,
+    check_sample_count,
+    check_seed,
+    mineral_composition,
+)
+from geosoil.synthetic.spectra import VISNIR_AXIS_NM, visnir_reflectance
 from geosoil.synthetic.streams import component_rng, substream
 
 __all__ = [
@@ -146,7 +152,7 @@ _MINERALS = ("kaolinite", "smectite", "illite")
 
 
 @dataclass(frozen=True)
-class SoilRegion:
+class SoilRegion(SoilMedians):
     """Median topsoil composition of a region (a country, or the local district).
 
     Parameters
@@ -167,15 +173,6 @@ class SoilRegion:
         Factor on the spread of every latent around the medians (1 = continental).
     """
 
-    share: float
-    clay_pct: float
-    sand_pct: float
-    mineral_logits: tuple[float, float, float]
-    soc_pct: float
-    carbonate_chance: float
-    carbonate_pct: float
-    iron_oxides_pct: float
-    goethite_share: float
     spread: float = 1.0
 
 
@@ -403,18 +400,18 @@ def composition_from_scores(
     fe = p["iron_oxides_pct"] * np.exp(_SD["fe_oxides"] * s * scores["fe_oxides"])
     goethite_logit = np.log(p["goethite_share"]) - np.log1p(-np.asarray(p["goethite_share"]))
     goethite = expit(goethite_logit + _SD["goethite"] * s * scores["goethite"])
-    composition = {mineral: clay * shares[i] for i, mineral in enumerate(_MINERALS)}
-    composition.update(
+    composition = mineral_composition(
+        clay,
+        shares,
         calcite=np.clip(caco3, 0.0, 60.0),
         # organic matter differs in its share of aliphatic, carboxylic and aromatic carbon
         organic=soc * np.exp(rng.normal(0.0, 0.2, shape)),
-        quartz=sand,
-        goethite=fe * goethite,
-        hematite=fe * (1.0 - goethite),
+        sand=sand,
+        fe=fe,
+        goethite_share=goethite,
         soc=soc,
-        clay=clay,
+        rng=rng,
     )
-    composition["water"] = moisture_pct(clay, composition["smectite"], soc, rng)
     return {
         k: np.broadcast_to(np.asarray(v, np.float64), shape).copy() for k, v in composition.items()
     }

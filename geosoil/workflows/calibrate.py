@@ -53,8 +53,8 @@ import torch
 
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import save_config
-from geosoil.config.mdpl import CalibrateConfig
-from geosoil.errors import ConfigError, InputFileNotFoundError, SampleDataError
+from geosoil.config.calibrate import CalibrateConfig
+from geosoil.errors import ConfigError, InputFileNotFoundError, SampleDataError, params_at
 from geosoil.evaluate.taylor import taylor_diagram, taylor_table
 from geosoil.io.alma import read_alma
 from geosoil.io.flux import FluxRecord
@@ -247,6 +247,7 @@ def split_samples(
     return samples
 
 
+@params_at("generator")
 def calibrate_from_config(cfg: CalibrateConfig, *, source: Path | None = None) -> CalibrateResult:
     """Run the three MdPL steps of ``cfg`` and write the output folder.
 

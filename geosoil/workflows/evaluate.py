@@ -20,7 +20,7 @@ import pandas as pd
 
 from geosoil.artifacts import Provenance, load_parent_artifact, read_header, save_artifact
 from geosoil.config import save_config
-from geosoil.config.spectral import (
+from geosoil.config.evaluate import (
     EvaluateConfig,
     LabelledSpectraConfig,
     SpectraConfig,

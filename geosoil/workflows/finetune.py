@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 
 from geosoil.artifacts import load_artifact
+from geosoil.config.evaluate import SpectralModelConfig, SpectralTrainConfig
 from geosoil.config.finetune import FinetuneConfig
-from geosoil.config.spectral import SpectralModelConfig, SpectralTrainConfig
 from geosoil.errors import ConfigError
 from geosoil.spectra import SpectraError, SpectralAxis
 from geosoil.workflows.evaluate import read_configured_spectra

@@ -75,7 +75,14 @@ def build_job(config: MapConfig, *, source: Path | None = None) -> MapJob:
     catalog = read_catalog(config.covariates.catalog) if config.covariates is not None else None
     cube = CubeSource.open(**config.cube.model_dump()) if config.cube is not None else None
     models = [
-        ModelLayers.build(load_artifact(entry.path), name=entry.name, uncertainty=entry.uncertainty)
+        ModelLayers.build(
+            load_artifact(entry.path),
+            name=entry.name,
+            uncertainty=entry.uncertainty,
+            aoa=entry.aoa,
+            intervals=entry.intervals,
+            interval_level=entry.interval_level,
+        )
         for entry in config.models
     ]
     if cube is not None and not any(model.is_spectral for model in models):
@@ -376,7 +383,37 @@ def _write_summary(path: Path, job: MapJob, statistics: dict[str, BandStatistics
             for var in job.variables
         },
     }
+    trust = _trust_summary(job, statistics)
+    if trust:
+        summary["trust"] = trust
     write_bytes_atomic(path, (json.dumps(summary, indent=2) + "\n").encode())
+
+
+def _trust_summary(job: MapJob, statistics: dict[str, BandStatistics]) -> dict:
+    """Per model: the share of mapped pixels inside the AOA (or the spectral domain), the
+    interval level and calibration, and which estimate the main layer is."""
+    out = {}
+    for model in job.models:
+        entry: dict = {"estimate": model.trust.back_transform.describe()}
+        for suffix in ("aoa", "in_domain"):
+            stats = statistics.get(f"{model.name}_{suffix}")
+            if stats is not None and stats.count:
+                key = "share_inside_aoa" if suffix == "aoa" else "share_in_domain"
+                entry[key] = stats.mean
+                if key == "share_in_domain" and stats.mean < 0.5:
+                    log.warning(
+                        "%s: only %.1f %% of the mapped spectra lie in the training domain",
+                        model.name,
+                        100 * stats.mean,
+                    )
+        if model.interval_level is not None:
+            entry["interval"] = {
+                "level": model.interval_level,
+                "layers": [f"{model.name}_lo", f"{model.name}_hi"],
+                "description": model.trust.describe_intervals(model.interval_level),
+            }
+        out[model.name] = entry
+    return out
 
 
 def _moments(stats: BandStatistics) -> dict[str, float | None]:

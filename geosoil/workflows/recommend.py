@@ -29,9 +29,16 @@ import pandas as pd
 from rasterio.crs import CRS
 
 from geosoil.artifacts import Artifact, Provenance, file_sha256, load_artifact, save_artifact
-from geosoil.config import MapConfig, save_config
+from geosoil.config import MapConfig, TrustConfig, save_config
 from geosoil.config.recommend import CovariateModelConfig, KexSpectraConfig, RecommendKConfig
-from geosoil.errors import ConfigError, MissingCRSError, SampleDataError, params_at
+from geosoil.errors import (
+    CalibrationError,
+    ConfigError,
+    MissingCRSError,
+    SampleDataError,
+    params_at,
+)
+from geosoil.evaluate import cross_validate, random_kfold
 from geosoil.io.catalog import CovariateCatalog, CovariateLayer, read_catalog
 from geosoil.io.rasters import extract_at_points
 from geosoil.io.writers import resumable_directory, write_bytes_atomic
@@ -46,6 +53,7 @@ from geosoil.products.k_fertilizer import (
     percentile_dose_names,
 )
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
+from geosoil.trust.spectral_domain import match_quantity
 from geosoil.workflows.map import (
     STORE_NAME,
     check_output_path,
@@ -61,7 +69,7 @@ from geosoil.workflows.run_record import (
     layer_sources,
     write_json,
 )
-from geosoil.workflows.train import table_fingerprint
+from geosoil.workflows.train import fit_trust_from_cv, spread_recorder, table_fingerprint
 
 __all__ = ["RecommendResult", "map_config_for", "predict_kex_at_points", "recommend_k_from_config"]
 
@@ -152,11 +160,13 @@ def recommend_k_from_config(
         sources = layer_sources(map_dir, layers)
         table = None
         if plan.fields is not None:
+            map_trust = json.loads((map_dir / "summary.json").read_text()).get("trust", {})
             table = k_dose_field_table(
                 plan.fields,
                 sources,
                 id_column=config.fields.id_column,
                 percentile=config.percentile,
+                kex_estimate=map_trust.get(config.kex.layer, {}).get("estimate", ""),
             )
             write_field_table(table, staging, stem=FIELDS_STEM)
         summary = finite_or_none(_summary(config, layers, table))
@@ -188,7 +198,8 @@ def map_config_for(
                 {
                     "path": kex_model,
                     "name": config.kex.layer,
-                    "uncertainty": config.percentile is not None,
+                    # The percentile dose rests on calibrated bounds: require them.
+                    "intervals": True if config.percentile is not None else None,
                 }
             ],
             "products": [{"name": KFertilizer.name, "params": config.product_params()}],
@@ -231,15 +242,7 @@ def _plan(config: RecommendKConfig, *, source: Path | None) -> _Plan:
     layers = catalog.select(
         config.covariates.names, source=config.covariates.catalog, field="covariates.names"
     )
-    estimator = _covariate_estimator(model_cfg, layers)
-    if config.percentile is not None and not estimator.supports_dist:
-        raise ConfigError(
-            f"percentile {config.percentile:g} needs Kex uncertainty layers, but the "
-            f"'{model_cfg.estimator}' model configured offers no predictive distribution",
-            path=source,
-            field="percentile",
-            fix="set kex.covariate_model.params.n_members: 5 (an ensemble), or percentile: null",
-        )
+    _covariate_estimator(model_cfg, layers)  # refuse unknown hyperparameters early
     spectral = load_artifact(spectra_cfg.artifact)
     _check_kex_artifact(
         config, spectral, kind="spectra", field="kex.spectra.artifact", need_dist=False
@@ -306,14 +309,15 @@ def _check_kex_artifact(
             field=field,
             fix="use a model trained on exchangeable K in cmol(+)/kg (mg K/kg / 391)",
         )
-    if need_dist and config.percentile is not None and not artifact.estimator.supports_dist:
-        raise ConfigError(
-            f"percentile {config.percentile:g} needs the Kex uncertainty layers "
-            f"({config.kex.layer}_p05, {config.kex.layer}_p95), which model "
-            f"'{header.estimator}' cannot map: it offers no predictive distribution",
+    if need_dist and config.percentile is not None and artifact.trust.intervals is None:
+        raise CalibrationError(
+            f"percentile {config.percentile:g} needs calibrated Kex interval layers "
+            f"({config.kex.layer}_lo, {config.kex.layer}_hi), and model "
+            f"'{header.estimator}' has no conformal calibration (trained before geosoil had "
+            "one, or on too few samples)",
             path=artifact.path,
             field="percentile",
-            fix="train the Kex model as an ensemble (--set model.params.n_members=5), or set "
+            fix="retrain the Kex model with this geosoil (geosoil train), or set "
             "percentile: null to map only the dose at the mapped Kex",
         )
 
@@ -338,8 +342,9 @@ def predict_kex_at_points(
     -------
     geopandas.GeoDataFrame
         One row per sample: the id (when ``id_column`` is set), ``<kex_column>`` (the
-        prediction), and with a model offering ``predict_dist`` ``<kex_column>_std``,
-        ``_p05`` and ``_p95`` (NaN otherwise); point geometry with the table's CRS.
+        prediction), and with a model offering ``predict_dist`` its uncalibrated spread
+        ``<kex_column>_spread_sd``, ``_spread_lo`` and ``_spread_hi`` (5-95 %; NaN
+        otherwise); point geometry with the table's CRS.
     """
     from geosoil.io.spectra import read_spectra
 
@@ -361,22 +366,41 @@ def predict_kex_at_points(
         )
     estimator = artifact.estimator
     n = len(samples)
+    spectra = match_quantity(
+        samples.spectra,
+        data=samples.quantity,
+        model=artifact.trust.spectral_quantity,
+        convert=spectra_cfg.convert_quantity,
+        path=spectra_cfg.table,
+        field="kex.spectra.table",
+    )
     std = p05 = p95 = np.full(n, np.nan)
     if estimator.supports_dist:
         mean, std, quantiles = estimator.predict_dist(
-            samples.spectra, axis=samples.axis, levels=(0.05, 0.95)
+            spectra, axis=samples.axis, levels=(0.05, 0.95)
         )
         p05, p95 = quantiles
     else:
         log.info("%s offers no predictive distribution: points carry no Kex spread", artifact.path)
-        mean = estimator.predict(samples.spectra, axis=samples.axis)
+        mean = estimator.predict(spectra, axis=samples.axis)
     columns: dict[str, Any] = {}
     if spectra_cfg.id_column and spectra_cfg.id_column in frame.columns:
         columns[spectra_cfg.id_column] = frame[spectra_cfg.id_column].to_numpy()
     columns[kex_column] = np.asarray(mean, dtype=np.float64)
-    columns[f"{kex_column}_std"] = np.asarray(std, dtype=np.float64)
-    columns[f"{kex_column}_p05"] = np.asarray(p05, dtype=np.float64)
-    columns[f"{kex_column}_p95"] = np.asarray(p95, dtype=np.float64)
+    columns[f"{kex_column}_spread_sd"] = np.asarray(std, dtype=np.float64)
+    columns[f"{kex_column}_spread_lo"] = np.asarray(p05, dtype=np.float64)
+    columns[f"{kex_column}_spread_hi"] = np.asarray(p95, dtype=np.float64)
+    domain = artifact.trust.spectral_domain
+    if domain is not None:
+        t2, q = domain.statistics(estimator.transform_inputs(spectra, axis=samples.axis))
+        columns[f"{kex_column}_t2"], columns[f"{kex_column}_q"] = t2, q
+        columns[f"{kex_column}_in_domain"] = domain.in_domain(t2, q)
+        if not columns[f"{kex_column}_in_domain"].all():
+            log.warning(
+                "%d of %d spectra lie outside the Kex model's training domain (T2/Q)",
+                int((~columns[f"{kex_column}_in_domain"]).sum()),
+                n,
+            )
     log.info("predicted Kex at %d sample points from %s", n, spectra_cfg.table)
     return gpd.GeoDataFrame(columns, geometry=frame.geometry.to_numpy(), crs=frame.crs)
 
@@ -404,6 +428,7 @@ def _fit_kex_map_model(config: RecommendKConfig, plan: _Plan, staging: Path) -> 
     log.info("fitting the Kex map model (%s) on %d points", model_cfg.estimator, len(y_fit))
     with params_at("kex.covariate_model.params"):
         estimator.fit(X_fit, y_fit)
+    trust = _kex_map_trust(model_cfg, plan, estimator, X_fit, y_fit)
     table = pd.DataFrame(points.drop(columns=points.geometry.name))
     table.insert(len(table.columns), "x", points.geometry.x.to_numpy())
     table.insert(len(table.columns), "y", points.geometry.y.to_numpy())
@@ -434,7 +459,34 @@ def _fit_kex_map_model(config: RecommendKConfig, plan: _Plan, staging: Path) -> 
             config=config.model_dump(mode="json"),
             parent_sha256=plan.spectral_artifact.sha256,
         ),
+        trust=trust,
     )
+
+
+def _kex_map_trust(model_cfg, plan: _Plan, estimator, X: pd.DataFrame, y: np.ndarray):
+    """AOA and conformal calibration of the Kex map model, from a 3-fold CV on its points
+    (3, not 5: each fold refits the whole ensemble, and hundreds of points give enough
+    residuals)."""
+    transform = estimator.get_params().get("target_transform", "none")
+    spread = np.full(len(y), np.nan)
+    result = cross_validate(
+        lambda: _covariate_estimator(model_cfg, plan.layers),
+        X,
+        y,
+        random_kfold(len(y), n_splits=3, seed=0),
+        on_fold=spread_recorder(X, spread, transform),
+    )
+    trust, _ = fit_trust_from_cv(
+        estimator,
+        X,
+        y,
+        {"random": result},
+        {"random": spread},
+        TrustConfig(calibration_scheme="random"),
+        categorical=[layer.name for layer in plan.layers if layer.categorical],
+        transform=transform,
+    )
+    return trust
 
 
 # ---------------------------------------------------------------------------- resume
@@ -467,8 +519,18 @@ def _summary(
         target["source"] = row.source
     kex_valid = layers[config.kex.layer]["valid_pixels"]
     dose_valid = layers[DOSE_K2O]["valid_pixels"]
-    without_dose = kex_valid - dose_valid
-    if without_dose:
+    aoa = layers.get(f"{config.kex.layer}_aoa")
+    outside = (
+        round(aoa["valid_pixels"] * (1.0 - aoa["mean"])) if aoa and aoa["mean"] is not None else 0
+    )
+    if outside:
+        log.warning(
+            "%d pixels lie outside the Kex model's area of applicability: no dose there "
+            "(dose_status class 2); sample them to extend the model",
+            outside,
+        )
+    without_dose = kex_valid - dose_valid - outside
+    if without_dose > 0:
         log.warning(
             "%d pixels have Kex but no dose: bulk density nodata or outside 0.1-2.7 g/cm3, or "
             "a negative Kex",
@@ -482,7 +544,9 @@ def _summary(
         "bulk_density": config.bulk_density or f"{config.bulk_density_g_cm3:g} g/cm3",
         "plough_depth_cm": config.plough_depth_cm,
         "percentile": config.percentile,
-        "pixels_with_kex_without_dose": without_dose,
+        "pixels_with_kex_without_dose": max(without_dose, 0),
+        "pixels_outside_applicability": outside,
+        "share_inside_aoa": aoa["mean"] if aoa else None,
         "layers": {name: layers[name] for name in dose_layers},
     }
     if table is not None:

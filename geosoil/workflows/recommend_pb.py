@@ -38,7 +38,7 @@ from rasterio.errors import RasterioIOError
 from geosoil.artifacts import Artifact, file_sha256, load_artifact
 from geosoil.config import MapConfig, save_config
 from geosoil.config.pb_risk import RecommendPbRiskConfig
-from geosoil.errors import ConfigError, InputFileNotFoundError
+from geosoil.errors import CalibrationError, ConfigError, InputFileNotFoundError
 from geosoil.geo.outputs import CLASS_NODATA
 from geosoil.io.catalog import CovariateCatalog, CovariateLayer, read_catalog, write_catalog
 from geosoil.io.writers import resumable_directory, write_bytes_atomic
@@ -192,7 +192,12 @@ def pb_risk_map_config(
     models = []
     if config.pb.model is not None:
         models.append(
-            {"path": config.pb.model, "name": config.pb.name, "uncertainty": config.pb.uncertainty}
+            {
+                "path": config.pb.model,
+                "name": config.pb.name,
+                # The precautionary class rests on the calibrated upper bound: require it.
+                "intervals": True if config.pb.uncertainty else None,
+            }
         )
     if config.ph.model is not None:
         models.append({"path": config.ph.model, "name": config.ph.name})
@@ -227,14 +232,14 @@ def _plan(config: RecommendPbRiskConfig, *, source: Path | None) -> _Plan:
     if config.pb.model is not None:
         pb_artifact = load_artifact(config.pb.model)
         _check_model(pb_artifact, field="pb.model", quantity="Pb")
-        if config.pb.uncertainty and not pb_artifact.estimator.supports_dist:
-            raise ConfigError(
-                f"pb.uncertainty needs Pb uncertainty layers, which model "
-                f"'{pb_artifact.header.estimator}' cannot map: it offers no predictive "
-                "distribution",
+        if config.pb.uncertainty and pb_artifact.trust.intervals is None:
+            raise CalibrationError(
+                f"pb.uncertainty needs the calibrated Pb bounds ({config.pb.name}_lo/_hi), and "
+                f"model '{pb_artifact.header.estimator}' has no conformal calibration (trained "
+                "before geosoil had one, or on too few samples)",
                 path=pb_artifact.path,
                 field="pb.uncertainty",
-                fix="train the Pb model as an ensemble (--set model.params.n_members=5), or set "
+                fix="retrain the Pb model with this geosoil (geosoil train), or set "
                 "pb.uncertainty: false",
             )
         _check_pb_units(pb_artifact.header.output_spec.units[0], pb_artifact.path, "pb.model")

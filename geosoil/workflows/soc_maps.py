@@ -42,7 +42,7 @@ from affine import Affine
 from geosoil import __version__
 from geosoil.artifacts import load_artifact
 from geosoil.config import save_config
-from geosoil.config.soc import SocCellsConfig
+from geosoil.config.soc_cells import SocCellsConfig
 from geosoil.errors import (
     ArtifactError,
     ConfigError,

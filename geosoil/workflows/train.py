@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from geosoil.artifacts import Provenance, save_artifact
-from geosoil.config import TrainConfig, save_config
-from geosoil.errors import ConfigError, GeoSoilError
+from geosoil.config import TrainConfig, TrustConfig, save_config
+from geosoil.errors import ConfigError, GeoSoilError, params_at
 from geosoil.evaluate import cross_validate, write_cv_report
 from geosoil.evaluate.metrics import r2
 from geosoil.io.writers import staged_directory
@@ -20,12 +20,22 @@ from geosoil.models.covariate.auto import COORDINATE_COLUMNS, AutoCovariate
 from geosoil.models.registry import get_estimator_class
 from geosoil.models.training import check_final_fit
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
+from geosoil.trust import TrustLayer
+from geosoil.trust.estimators import spread_of
+from geosoil.trust.fitting import (
+    OutOfFold,
+    fit_covariate_trust,
+    importance_weights,
+    interval_report,
+)
 from geosoil.workflows.training_data import TrainingTable, build_folds, read_training_table
 
 __all__ = [
     "TrainResult",
     "build_training_table",
     "estimator_factory",
+    "fit_trust_from_cv",
+    "spread_recorder",
     "train_from_config",
     "with_coordinates",
 ]
@@ -78,6 +88,7 @@ def estimator_factory(config: TrainConfig, table: TrainingTable):
     return lambda: estimator_cls.from_params(params)
 
 
+@params_at("model.params")
 def train_from_config(config: TrainConfig) -> TrainResult:
     """Cross-validate, fit on all samples and write artifact, report and config.
 
@@ -100,13 +111,22 @@ def train_from_config(config: TrainConfig) -> TrainResult:
     target = config.samples.target
     units = config.samples.target_units
     is_auto = config.model.estimator == "auto"
+    transform = config.model.params.get("target_transform", "none")
     samples = pd.DataFrame({"sample_id": table.ids, "x": table.xy[:, 0], "y": table.xy[:, 1]})
 
     with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
-        results, candidates = {}, {}
+        results, candidates, spreads = {}, {}, {}
         for scheme, folds in fold_sets.items():
             log.info("cross-validation: %s, %d folds", scheme, len(folds))
-            results[scheme] = cross_validate(make_estimator, X, y, folds, intervals=True)
+            spreads[scheme] = np.full(len(y), np.nan)
+            results[scheme] = cross_validate(
+                make_estimator,
+                X,
+                y,
+                folds,
+                intervals=True,
+                on_fold=spread_recorder(X, spreads[scheme], transform),
+            )
             if is_auto:
                 candidates[scheme] = candidate_results(make_estimator(), X, y, folds)
         (staging / "report").mkdir()
@@ -122,6 +142,16 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         fitted = make_estimator().fit(X, y)
         _check_final_model(fitted, X, y, summary)
         model = fitted.best_estimator_ if is_auto else fitted
+        categorical = [layer.name for layer in table.layers if layer.categorical]
+        trust, trust_reports = (None, {})
+        if (
+            not getattr(model, "uses_coordinates", False)
+            and model.registry_name != "ordinary_kriging"
+        ):
+            trust, trust_reports = fit_trust_from_cv(
+                model, table.X, y, results, spreads, config.trust, categorical=categorical,
+                transform=transform, seed=int(config.model.params.get("seed", 0)),
+            )  # fmt: skip
         extra += variogram_section(model, units)
         report = write_cv_report(
             results,
@@ -131,6 +161,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
             title=f"{target}: {config.model.estimator} cross-validation",
             samples=samples,
             extra_sections=extra,
+            trust=trust_reports,
         )
         pd.DataFrame(getattr(model, "history_", [])).to_csv(
             staging / "training_history.csv", index=False
@@ -167,6 +198,7 @@ def train_from_config(config: TrainConfig) -> TrainResult:
                 {"step": "class_codes", "column": name, "codes": codes}
                 for name, codes in table.class_codes.items()
             ],
+            trust=trust,
         )
         save_config(config, staging / "config.yaml")
 
@@ -273,6 +305,75 @@ def duplicates_section(duplicates: dict) -> str:
         "repeat a whole row of another sample. They were kept together on one side of every "
         "split.\n"
     )
+
+
+def spread_recorder(X: pd.DataFrame, into: np.ndarray, transform: str):
+    """An ``on_fold`` callback keeping each fold model's spread on its test rows."""
+
+    def record(fold: int, model, test_idx: np.ndarray) -> None:
+        spread = spread_of(model, X.iloc[test_idx], transform=transform)
+        if spread is not None:
+            into[test_idx] = spread
+
+    return record
+
+
+def fit_trust_from_cv(
+    model,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    results: dict,
+    spreads: dict[str, np.ndarray],
+    trust_config: TrustConfig,
+    *,
+    categorical: list[str],
+    transform: str,
+    seed: int = 0,
+) -> tuple[TrustLayer | None, dict[str, dict]]:
+    """The trust layer to store (from the calibration scheme) and a report per CV scheme.
+
+    Every scheme gets its own AOA threshold and calibration for its report; the artifact keeps
+    the one of ``trust.calibration_scheme`` (spatial blocks when they ran: the honest choice
+    when maps extrapolate in space).
+    """
+    if not results:
+        return None, {}
+    weights = None
+    if trust_config.aoa and trust_config.importance_weighted:
+        weights = importance_weights(model, X.to_numpy(dtype=np.float64), y, seed=seed)
+    layers, reports = {}, {}
+    for scheme, result in results.items():
+        rows = result.predictions
+        if len(rows) != len(y) or not np.array_equal(rows["row"].to_numpy(), np.arange(len(y))):
+            log.warning("scheme %s does not predict every sample once: no trust layer", scheme)
+            continue
+        spread = spreads.get(scheme)
+        oof = OutOfFold(
+            scheme=scheme,
+            observed=rows["observed"].to_numpy(),
+            predicted=rows["predicted"].to_numpy(),
+            fold=rows["fold"].to_numpy(),
+            spread=spread if spread is not None and np.isfinite(spread).all() else None,
+        )
+        layers[scheme] = fit_covariate_trust(
+            X.to_numpy(dtype=np.float64), oof, feature_names=list(X.columns), weights=weights,
+            categorical=categorical, transform=transform,
+            estimate=trust_config.back_transform, mean_method=trust_config.mean_method,
+            aoa=trust_config.aoa, intervals=trust_config.intervals, level=trust_config.level,
+            min_weight_share=trust_config.min_weight_share,
+            range_margin=trust_config.range_margin, seed=seed,
+        )  # fmt: skip
+        reports[scheme] = interval_report(oof, layers[scheme], level=trust_config.level)
+    chosen = trust_config.calibration_scheme
+    if chosen == "auto":
+        chosen = "spatial_block" if "spatial_block" in layers else next(iter(layers), None)
+    if chosen not in layers:
+        raise ConfigError(
+            f"trust.calibration_scheme '{chosen}' did not run",
+            field="trust.calibration_scheme",
+            fix=f"use one of evaluation.schemes ({', '.join(results)}) or auto",
+        )
+    return layers[chosen], reports
 
 
 def _check_final_model(model, X: pd.DataFrame, y: np.ndarray, summary: dict) -> None:

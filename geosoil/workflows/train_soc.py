@@ -34,8 +34,8 @@ import pandas as pd
 
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import save_config
-from geosoil.config.soc import SocTrainConfig
-from geosoil.errors import ConfigError, GeoSoilError, InputFileNotFoundError
+from geosoil.config.soc_cells import SocTrainConfig
+from geosoil.errors import ConfigError, GeoSoilError, InputFileNotFoundError, params_at
 from geosoil.evaluate.profiles import ProfileCVResult, cross_validate_profiles, profile_metrics
 from geosoil.io.profiles import FORCING_SHAPES, ProfileSet, read_binn_ny
 from geosoil.io.writers import staged_directory, write_bytes_atomic
@@ -122,6 +122,7 @@ def _with_config_field(err: GeoSoilError, section: str) -> GeoSoilError:
     return err
 
 
+@params_at("model.params")
 def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
     """Read the profiles, optionally cross-validate, fit, and write the output folder.
 

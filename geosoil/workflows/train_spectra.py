@@ -21,12 +21,14 @@ from pydantic import BaseModel
 
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import save_config
-from geosoil.config.spectral import SpectralTrainConfig
-from geosoil.errors import ConfigError
+from geosoil.config.evaluate import SpectralTrainConfig
+from geosoil.errors import CalibrationError, ConfigError, params_at
 from geosoil.evaluate.repeated import holdout_split
 from geosoil.evaluate.tables import check_group_columns, paper_metrics
 from geosoil.io.writers import staged_directory, write_bytes_atomic
 from geosoil.specs import OutputSpec
+from geosoil.trust import TrustLayer, calibrate, fit_back_transform, fit_spectral_domain
+from geosoil.trust.estimators import model_scale
 from geosoil.workflows.evaluate import (
     data_fingerprint,
     load_labelled_spectra,
@@ -53,6 +55,7 @@ class SpectralTrainResult:
     metrics: dict[str, Any]
 
 
+@params_at("model.params")
 def train_spectra_from_config(
     config: SpectralTrainConfig, *, record: BaseModel | None = None
 ) -> SpectralTrainResult:
@@ -117,6 +120,8 @@ def train_spectra_from_config(
         "optimistic; use geosoil evaluate for test skill",
     }
 
+    trust = spectral_trust(estimator, samples, y, train, valid, config, groups=groups)
+    metrics["trust"] = spectral_trust_summary(trust, estimator, X[valid], y[valid])
     with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
         save_artifact(
             estimator,
@@ -136,6 +141,7 @@ def train_spectra_from_config(
                 parent_sha256=getattr(estimator, "parent_sha256_", None),
             ),
             preprocessing=estimator.preprocessing_.to_spec(),
+            trust=trust,
         )
         write_bytes_atomic(
             staging / METRICS_NAME, (json.dumps(_finite(metrics), indent=2) + "\n").encode()
@@ -153,6 +159,61 @@ def train_spectra_from_config(
         metrics_file=out_dir / METRICS_NAME,
         metrics=metrics,
     )
+
+
+def spectral_trust(estimator, samples, y, train, valid, config, groups=None) -> TrustLayer:
+    """Spectral domain of the training spectra, split-conformal intervals from the validation
+    part (it steered early stopping or the PLS components, so they may be a little narrow),
+    the back-transform and the spectral quantity."""
+    notes = []
+    domain = None
+    if config.spectral_domain:
+        try:
+            # Cross-validated limits over whole groups (sites) when the holdout is grouped.
+            folds = None
+            if groups is not None:
+                folds = np.unique(np.asarray(groups)[train], return_inverse=True)[1] % 5
+            domain = fit_spectral_domain(
+                estimator.transform_inputs(samples.spectra[train]), fold_ids=folds
+            )
+        except CalibrationError as err:
+            notes.append(f"no spectral domain: {err.message}")
+    transform = estimator.target_transform
+    scale = model_scale(transform)
+    predicted = estimator.predict(samples.spectra[valid], axis=samples.axis)
+    residuals = scale(y[valid]) - scale(predicted)
+    calibration = None
+    try:
+        calibration = calibrate(residuals, method="split", scheme="validation")
+    except CalibrationError as err:
+        notes.append(f"no prediction intervals: {err.message}")
+        log.warning("no prediction intervals: %s", err.message)
+    back = fit_back_transform(
+        transform, residuals if len(residuals) else None, estimate=config.back_transform
+    )
+    return TrustLayer(
+        back_transform=back,
+        intervals=calibration,
+        spectral_domain=domain,
+        spectral_quantity=samples.quantity,
+        notes=tuple(notes),
+    )
+
+
+def spectral_trust_summary(trust: TrustLayer, estimator, X_valid, y_valid) -> dict[str, Any]:
+    """What the trust layer says about the validation spectra (share in domain)."""
+    out: dict[str, Any] = {
+        "spectral_quantity": trust.spectral_quantity,
+        "estimate": trust.back_transform.describe(),
+        "notes": list(trust.notes),
+    }
+    if trust.spectral_domain is not None and len(X_valid):
+        t2, q = trust.spectral_domain.statistics(estimator.transform_inputs(X_valid))
+        out["valid_share_in_domain"] = float(trust.spectral_domain.in_domain(t2, q).mean())
+        out["n_components"] = trust.spectral_domain.n_components
+    if trust.intervals is not None:
+        out["interval_calibration"] = {"method": "split", "n_residuals": trust.intervals.n}
+    return out
 
 
 def _history_table(history: Any) -> pd.DataFrame | None:

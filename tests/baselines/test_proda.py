@@ -17,6 +17,7 @@ from geosoil.baselines.proda import PRODA
 from geosoil.baselines.proda_mcmc import adaptive_metropolis, retrieve_parameters
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.models.base import NotFittedError
+from geosoil.models.training import torch_threads
 from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, unscale_parameters
 from geosoil.synthetic.soc_profiles import (
     DEFAULT_PRESCRIBED,
@@ -32,10 +33,8 @@ SMALL_NET = {"hidden_layers": (8,), "embedding_dim": 2, "max_epochs": 5, "thread
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -157,14 +156,14 @@ def test_proda_is_deterministic_per_seed(known_sites):
 @pytest.mark.parametrize(
     ("settings", "field", "match"),
     [
-        ({"n_steps": 100, "burn_in": 100}, "model.params.burn_in", "no samples"),
-        ({"n_steps": 0}, "model.params.n_steps", "at least 1"),
-        ({"thin": 0}, "model.params.thin", "at least 1"),
-        ({"misfit_weight": -1.0}, "model.params.misfit_weight", "positive"),
-        ({"target_acceptance": 1.5}, "model.params.target_acceptance", "outside"),
-        ({"below_column": "drop"}, "model.params.below_column", "not one of"),
-        ({"learned_parameters": ["nope"]}, "model.params.learned_parameters", "unknown"),
-        ({"covariates": ["nope"]}, "model.params.covariates", "not columns"),
+        ({"n_steps": 100, "burn_in": 100}, "params.burn_in", "no samples"),
+        ({"n_steps": 0}, "params.n_steps", "at least 1"),
+        ({"thin": 0}, "params.thin", "at least 1"),
+        ({"misfit_weight": -1.0}, "params.misfit_weight", "positive"),
+        ({"target_acceptance": 1.5}, "params.target_acceptance", "outside"),
+        ({"below_column": "drop"}, "params.below_column", "not one of"),
+        ({"learned_parameters": ["nope"]}, "params.learned_parameters", "unknown"),
+        ({"covariates": ["nope"]}, "params.covariates", "not columns"),
     ],
 )
 def test_bad_settings_are_refused(known_sites, settings, field, match):

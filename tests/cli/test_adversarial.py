@@ -569,7 +569,8 @@ def test_7_a_full_disk_while_writing_cogs(run_cli, monkeypatch, world_dir, model
     assert result.exit_code == 0, result.output
     reference = tmp_path / "reference"
     assert map_cli(run_cli, world_dir, model, reference, "--chunk=128").exit_code == 0
-    assert files_bytes(out) == files_bytes(reference) and len(files_bytes(out)) == 2
+    # Kex, its conformal bounds, DI and AOA (the trust layers), and the class product.
+    assert files_bytes(out) == files_bytes(reference) and len(files_bytes(out)) == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map", "reference"]
 
 

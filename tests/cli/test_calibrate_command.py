@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-import torch
 import yaml
 
 from geosoil.artifacts import load_artifact
 from geosoil.io.catalog import read_catalog
+from geosoil.models.training import torch_threads
 from geosoil.process.lsm_params import LSM_PARAMETERS
 
 pytestmark = pytest.mark.slow
@@ -21,10 +21,8 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "mdpl"
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,13 @@
 """``geosoil evaluate`` and spectral ``geosoil train`` through click, with the configs users run."""
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from geosoil.artifacts import read_header
 from geosoil.cli.evaluate import command as evaluate_command
 from geosoil.cli.main import GeoSoilGroup
 from geosoil.cli.train import command as train_command
+from geosoil.models.training import torch_threads
 
 from ..conftest import CONFIGS
 from ..spectra_tables import AXIS_CM1, write_spectra_table
@@ -29,10 +29,8 @@ FAST = [
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -27,17 +27,31 @@ def test_format_zarr_chunk_and_two_models(run_cli, world_dir, trained_dir, tmp_p
         "zarr",
         "--chunk",
         "48",
-        f"--set=models=[{model}, {{path: {model}, name: kex_again}}]",
+        f"--set=models=[{model}, {{path: {model}, name: kex_again, aoa: false, intervals: false}}]",
         "--set=products=[]",
     )
     assert result.exit_code == 0, result.output
     assert "zarr:" in result.output and not list(out.glob("*.tif"))
     dataset = xr.open_zarr(out / "map.zarr")
-    assert sorted(dataset.data_vars) == ["kex_again", "kex_cmol_kg"]
+    # Trust layers come by default and can be turned off per model.
+    assert sorted(dataset.data_vars) == [
+        "kex_again",
+        "kex_cmol_kg",
+        "kex_cmol_kg_aoa",
+        "kex_cmol_kg_di",
+        "kex_cmol_kg_hi",
+        "kex_cmol_kg_lo",
+    ]
+    assert set(
+        np.unique(dataset["kex_cmol_kg_aoa"].values[np.isfinite(dataset["kex_cmol_kg"])])
+    ) == {0, 1}
     assert dataset["kex_cmol_kg"].encoding["chunks"] == (48, 48)
     np.testing.assert_array_equal(dataset["kex_again"].values, dataset["kex_cmol_kg"].values)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["layers"]["kex_cmol_kg"]["valid_pixels"] > 30000
+    share = summary["trust"]["kex_cmol_kg"]["share_inside_aoa"]
+    assert share == pytest.approx(float(np.nanmean(dataset["kex_cmol_kg_aoa"].values)))
+    assert 0.5 < share < 1.0
 
 
 def test_repeated_model_flags_replace_the_config_models(run_cli, world_dir, trained_dir, tmp_path):
@@ -127,14 +141,24 @@ def test_ensemble_maps_mean_spread_and_interval(run_cli, world_dir, tmp_path):
     )
     assert result.exit_code == 0, result.output
     layers = {}
-    for name in ("kex_cmol_kg", "kex_cmol_kg_std", "kex_cmol_kg_p05", "kex_cmol_kg_p95"):
+    names = (
+        "kex_cmol_kg",
+        "kex_cmol_kg_spread_sd",
+        "kex_cmol_kg_spread_lo",
+        "kex_cmol_kg_spread_hi",
+    )
+    for name in (*names, "kex_cmol_kg_lo", "kex_cmol_kg_hi"):
         assert cog_validate(str(out / f"{name}.tif"))[0]
         assert (out / f"{name}.qml").is_file()
         with rasterio.open(out / f"{name}.tif") as dataset:
             layers[name] = dataset.read(1, masked=True)
             assert dataset.units == ("cmol(+)/kg",)
-    mean, std = layers["kex_cmol_kg"], layers["kex_cmol_kg_std"]
-    low, high = layers["kex_cmol_kg_p05"], layers["kex_cmol_kg_p95"]
+    mean, std = layers["kex_cmol_kg"], layers["kex_cmol_kg_spread_sd"]
+    low, high = layers["kex_cmol_kg_spread_lo"], layers["kex_cmol_kg_spread_hi"]
+    # The calibrated interval is wider than the ensemble's own spread band.
+    assert np.ma.median(layers["kex_cmol_kg_hi"] - layers["kex_cmol_kg_lo"]) > np.ma.median(
+        high - low
+    )
     assert (mean.mask == std.mask).all() and (low.mask == high.mask).all()
     assert (std > 0).all() and (low <= mean).all() and (mean <= high).all()
     # log10 target: the interval is wider above the mean than below it.

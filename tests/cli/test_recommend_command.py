@@ -92,13 +92,14 @@ def test_bad_settings(world_dir, trained_dir, tmp_path, flags, expected):
     assert_clean_failure(result, out, *expected)
 
 
-def test_percentile_without_uncertainty_layers(world_dir, trained_dir, tmp_path):
-    # The demo model is a single network: no p05/p95 layers for the percentile dose.
+def test_percentile_from_an_artifact_without_calibration(world_dir, trained_dir, tmp_path):
+    # An artifact trained before the trust layer has no conformal bounds for the percentile.
+    from ..conftest import artifact_without_trust
+
+    old = artifact_without_trust(trained_dir / "model.safetensors", tmp_path / "old.safetensors")
     out = tmp_path / "rec"
-    result = run(world_dir, trained_dir / "model.safetensors", out, "--set=percentile=90")
-    assert_clean_failure(
-        result, out, "percentile", "kex_cmol_kg_p05", "n_members", "percentile: null"
-    )
+    result = run(world_dir, old, out, "--set=percentile=90")
+    assert_clean_failure(result, out, "percentile", "kex_cmol_kg_lo", "retrain", "percentile: null")
 
 
 def test_model_that_does_not_predict_kex_in_cmol(world_dir, trained_dir, tmp_path):

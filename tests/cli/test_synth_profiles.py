@@ -6,20 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-import torch
 
 from geosoil.io.catalog import read_catalog
 from geosoil.io.profiles import ENV_COLUMNS, read_binn_ny
+from geosoil.models.training import torch_threads
 from geosoil.process import PARAMETER_NAMES
 from geosoil.synthetic import soc_profile_set
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def test_profiles_are_written_with_truth_and_a_readme(run_cli, tmp_path):

@@ -67,7 +67,7 @@ def test_final_fit_policy():
     check_final_fit(0.55, 0.6)  # within the tolerance
     with pytest.raises(FinalFitError, match="far below its cross-validated") as err:
         check_final_fit(0.1, 0.6)
-    assert err.value.field == "model.params.max_epochs"
+    assert err.value.field == "params.max_epochs"
 
 
 def test_the_mlp_refits_on_every_row_for_the_best_epoch_count():

@@ -11,6 +11,7 @@ from geosoil.products import build_product
 from geosoil.products.k_fertilizer import (
     DOSE_K2O,
     DOSE_KCL,
+    DOSE_STATUS,
     K2O_MG_100G_PER_CMOL_KG,
     K_MG_100G_PER_CMOL_KG,
     KFertilizer,
@@ -125,8 +126,8 @@ def block_layers(rng, shape=(6, 7)):
     p05, p95 = lognormal_interval(mu, sigma)
     layers = {
         "kex_cmol_kg": np.exp(mu),
-        "kex_cmol_kg_p05": p05,
-        "kex_cmol_kg_p95": p95,
+        "kex_cmol_kg_lo": p05,
+        "kex_cmol_kg_hi": p95,
         "bulk_density_g_cm3": rng.uniform(0.6, 1.5, shape),
     }
     return {name: values.astype(np.float32) for name, values in layers.items()}
@@ -141,12 +142,12 @@ def test_product_block_matches_the_pure_functions():
     assert product.inputs() == [
         "kex_cmol_kg",
         "bulk_density_g_cm3",
-        "kex_cmol_kg_p05",
-        "kex_cmol_kg_p95",
+        "kex_cmol_kg_lo",
+        "kex_cmol_kg_hi",
     ]
     names = [var.name for var in product.outputs()]
-    assert names == [DOSE_K2O, DOSE_KCL, "dose_k2o_p90_kg_ha", "dose_kcl_p90_kg_ha"]
-    assert {var.units for var in product.outputs()} == {"kg K2O/ha", "kg KCl/ha"}
+    assert names == [DOSE_K2O, DOSE_KCL, DOSE_STATUS, "dose_k2o_p90_kg_ha", "dose_kcl_p90_kg_ha"]
+    assert {var.units for var in product.outputs()} == {"kg K2O/ha", "kg KCl/ha", ""}
     out = product.compute(layers)
     density = layers["bulk_density_g_cm3"].astype(np.float64)
     deficit = np.maximum(25 - 47.1 * layers["kex_cmol_kg"].astype(np.float64), 0)
@@ -187,7 +188,7 @@ def test_constant_bulk_density_and_no_percentile():
     product = build_product("k_fertilizer", {"bulk_density_g_cm3": 1.0, "percentile": None})
     assert product.inputs() == ["kex_cmol_kg"]
     out = product.compute({"kex_cmol_kg": np.array([[0.3, np.nan, 1.0]])})
-    assert sorted(out) == [DOSE_K2O, DOSE_KCL]
+    assert sorted(out) == [DOSE_K2O, DOSE_KCL, DOSE_STATUS]
     np.testing.assert_allclose(out[DOSE_K2O], [[163.05, np.nan, 0.0]])
 
 
@@ -246,3 +247,34 @@ def test_lab_doses_bad_columns():
         lab_doses(samples, kex_column="K", bulk_density_column="BD")
     with pytest.raises(ConfigError, match="both"):
         lab_doses(samples, kex_column="K", bulk_density_column="BD", bulk_density_g_cm3=1.0)
+
+
+def test_doses_outside_applicability_are_nodata_with_their_own_status():
+    product = build_product("k_fertilizer", {"bulk_density_g_cm3": 1.0, "percentile": 90})
+    kex = np.array([0.2, 0.2, 0.9, 0.2])
+    low, high = kex * 0.6, kex * 1.6
+    out = product.compute(
+        {
+            "kex_cmol_kg": kex,
+            "kex_cmol_kg_lo": low,
+            "kex_cmol_kg_hi": high,
+            "kex_cmol_kg_aoa": np.array([1.0, 0.0, 1.0, np.nan]),
+        }
+    )
+    assert out[DOSE_STATUS].tolist()[:3] == [1.0, 2.0, 0.0]
+    assert np.isnan(out[DOSE_K2O][1]) and np.isnan(out["dose_k2o_p90_kg_ha"][1])
+    assert out["dose_k2o_p90_kg_ha"][0] > out[DOSE_K2O][0] > 0
+    status = {v.name: v for v in product.outputs()}[DOSE_STATUS]
+    assert status.is_classes and "outside applicability" in status.classes[2].label
+    assert (
+        "calibrated conformal"
+        in {v.name: v for v in product.outputs()}["dose_k2o_p90_kg_ha"].description
+    )
+
+
+def test_interval_level_sets_the_lognormal_fit():
+    # a central 80 % interval's low bound is exactly the 10th percentile
+    got = kex_quantile_from_interval(0.5, 2.0, probability=0.1, level=0.8)
+    assert got == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="interval level"):
+        kex_quantile_from_interval(0.5, 2.0, probability=0.1, level=1.0)

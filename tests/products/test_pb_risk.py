@@ -142,8 +142,8 @@ def test_constant_ph_needs_no_ph_layer():
 
 def test_percentile_layer_gives_a_precautionary_class():
     prod = product(use_percentile_layer=True, output="lead")
-    assert prod.inputs() == ["pb_mg_kg", "ph", "pb_mg_kg_p95"]
-    out = run(prod, [60.0, 60.0], [5.0, 5.0], pb_mg_kg_p95=np.array([65.0, 450.0]))
+    assert prod.inputs() == ["pb_mg_kg", "ph", "pb_mg_kg_hi"]
+    out = run(prod, [60.0, 60.0], [5.0, 5.0], pb_mg_kg_hi=np.array([65.0, 450.0]))
     assert out["lead_class"].tolist() == [0, 0]
     assert out["lead_class_p95"].tolist() == [0, 2]
 
@@ -157,6 +157,7 @@ def test_outputs_are_declared_classes_and_values():
         (0, "#1a9850"),
         (1, "#fd8d3c"),
         (2, "#d73027"),
+        (3, "#9e9e9e"),
     ]
     bands = variables["lead_ph_band"]
     assert [c.value for c in bands.classes] == [1, 2, 3, 4]
@@ -303,3 +304,19 @@ def test_a_table_of_another_standard(tmp_path):
 )
 def test_mg_kg_spellings(units, ok):
     assert is_mg_kg(units) is ok
+
+
+def test_outside_the_area_of_applicability_gets_its_own_class():
+    prod = product(ph="ph", use_percentile_layer=True)
+    out = run(
+        prod,
+        [60.0, 60.0, 600.0],
+        [5.0, 5.0, 5.0],
+        pb_mg_kg_hi=np.array([65.0, 450.0, 700.0]),
+        pb_mg_kg_aoa=np.array([1.0, 0.0, 0.0]),
+    )
+    assert out["pb_risk_class"].tolist() == [0, 3, 3]
+    assert out["pb_risk_class_p95"].tolist() == [0, 3, 3]
+    assert prod.optional_inputs() == ["pb_mg_kg_aoa", "pb_mg_kg_in_domain"]
+    labels = {c.value: c.label for c in prod.outputs()[0].classes}
+    assert labels[3].startswith("outside applicability")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from geosoil.config import load_config
-from geosoil.config.spectral import EvaluateConfig
+from geosoil.config.evaluate import EvaluateConfig
 from geosoil.workflows.evaluate import evaluate_from_config
 
 from ..conftest import CONFIGS, real_data_dir

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import rasterio
-import torch
 from rio_cogeo.cogeo import cog_validate
 
 from geosoil.config import SocCellsConfig, SocTrainConfig, load_config
 from geosoil.io.profiles import ENV_COLUMNS, read_binn_ny, write_profile_folder
+from geosoil.models.training import torch_threads
 from geosoil.workflows import soc_cells_from_config, train_soc_from_config
 
 from ..conftest import CONFIGS, real_data_dir
@@ -29,10 +29,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

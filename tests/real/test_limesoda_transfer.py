@@ -9,11 +9,11 @@ comparison is `python benchmarks/pb_transfer.py --dataset limesoda`.
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from geosoil.artifacts import file_sha256, load_artifact
 from geosoil.config import load_config
-from geosoil.config.spectral import EvaluateConfig, SpectralTrainConfig
+from geosoil.config.evaluate import EvaluateConfig, SpectralTrainConfig
+from geosoil.models.training import torch_threads
 from geosoil.workflows.evaluate import evaluate_from_config
 from geosoil.workflows.train_spectra import train_spectra_from_config
 
@@ -32,10 +32,8 @@ pytestmark = [
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 def test_pretrain_on_ssp_and_transfer_to_sc_over_its_folds(tmp_path):

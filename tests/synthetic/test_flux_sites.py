@@ -15,6 +15,7 @@ from geosoil.errors import ConfigError, OutputExistsError, SampleDataError
 from geosoil.io.alma import read_alma
 from geosoil.io.catalog import read_catalog
 from geosoil.io.flux import SUMMARY_NAMES, FluxRecord, forcing_summaries
+from geosoil.models.training import torch_threads
 from geosoil.process.lsm import simulate
 from geosoil.process.lsm_forcing import FLUX_NAMES
 from geosoil.process.lsm_params import LSM_PARAMETER_NAMES, LSM_PARAMETERS
@@ -42,10 +43,8 @@ N_SITES = 40
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

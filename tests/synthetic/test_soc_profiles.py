@@ -11,6 +11,7 @@ import torch
 from geosoil.errors import ConfigError, InputFileNotFoundError, OutputExistsError, SampleDataError
 from geosoil.io.catalog import read_catalog
 from geosoil.io.profiles import CATEGORICAL_COLUMNS, ENV_COLUMNS, read_binn_ny, write_profile_folder
+from geosoil.models.training import torch_threads
 from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, interpolate_to_depths, steady_state
 from geosoil.process.clm5_grid import ZISOI_M
 from geosoil.synthetic import soc_rasters, synthesize
@@ -41,10 +42,8 @@ PRESCRIBED = ("efolding", "tau4s3", "fs1s3", "w_scaling")
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -461,3 +460,42 @@ def test_raster_bad_input(small_world, tmp_path):
     with pytest.raises(SampleDataError, match="expected \\(pixels, 1273\\)") as info:
         soc_rasters.forcings_from_bands(np.zeros((3, 10)))
     assert info.value.field == "forcings"
+
+
+# ------------------------------------------------------------ the misspecified design
+def test_misspecified_design_has_an_interaction_collinear_drivers_and_a_hidden_one(larger):
+    from geosoil.synthetic.soc_profiles import MISSPECIFIED_PRESCRIBED, InteractionTerm
+
+    _, scaled, _ = larger
+    by_name = {f.parameter: f for f in MISSPECIFIED_PRESCRIBED.functions}
+    # efolding: an interaction, so its mixed second difference is not zero
+    efolding = by_name["efolding"]
+    assert any(isinstance(t, InteractionTerm) for t in efolding.terms)
+
+    def at(clay, wet):
+        return float(efolding({"Clay_Content_0cm": np.array(clay), "BIO12": np.array(wet)}))
+
+    assert abs(at(1, 1) - at(1, 0) - at(0, 1) + at(0, 0)) > 0.5
+    # tau4s3 and w_scaling: two drivers each, correlated above 0.6 over sampled sites
+    for parameter in ("tau4s3", "w_scaling"):
+        first, second = by_name[parameter].covariates
+        assert abs(np.corrcoef(scaled[first], scaled[second])[0, 1]) > 0.6
+    # fs1s3: driven by a covariate the experiments withhold, with no proxy left above 0.3
+    assert "Silt_Content_0cm" in by_name["fs1s3"].covariates
+    assert "Silt_Content_0cm" in MISSPECIFIED_PRESCRIBED.hidden
+    given = [c for c in scaled.columns if c not in MISSPECIFIED_PRESCRIBED.hidden]
+    silt = scaled["Silt_Content_0cm"].to_numpy()
+    proxies = [abs(np.corrcoef(silt, scaled[c])[0, 1]) for c in given if scaled[c].std() > 0]
+    assert max(proxies) < 0.3
+
+
+def test_misspecified_design_simulates_profiles_in_bounds():
+    from geosoil.synthetic.soc_profiles import MISSPECIFIED_PRESCRIBED
+
+    profiles, truth = soc_profile_set(40, seed=2, prescribed=MISSPECIFIED_PRESCRIBED)
+    assert np.isfinite(profiles.soc[np.isfinite(profiles.depth_m)]).all()
+    for spec in CLM5_PARAMETERS:
+        assert truth[spec.name].between(spec.lower, spec.upper).all()
+    assert truth["efolding"].std() > 0 and truth["fs1s3"].std() > 0
+    # the identifiable design is labelled with what it favours, the other is not
+    assert "KAN" in DEFAULT_PRESCRIBED.favours and "no model" in MISSPECIFIED_PRESCRIBED.favours

@@ -8,12 +8,12 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from geosoil.artifacts import load_artifact
 from geosoil.config import CalibrateConfig, validate_config
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.io.alma import read_alma
+from geosoil.models.training import torch_threads
 from geosoil.process.lsm_params import LSM_PARAMETER_NAMES
 from geosoil.synthetic import make_flux_sites
 from geosoil.workflows.calibrate import (
@@ -28,10 +28,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +176,18 @@ def test_unknown_surrogate_settings_are_refused(towers, tmp_path):
     with pytest.raises(ConfigError) as err:
         calibrate_from_config(cfg)
     assert err.value.field == "surrogate.params.epoch"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_generator_setting_is_named_by_its_path_in_the_calibrate_config(towers, tmp_path):
+    # The generator raises on params.hidden_layers; calibrate keeps it under generator.
+    folder, _ = towers
+    cfg = tiny_config(folder, tmp_path / "out")
+    cfg.generator["hidden_layers"] = 16
+    with pytest.raises(ConfigError) as err:
+        calibrate_from_config(cfg)
+    assert err.value.field == "generator.hidden_layers"
+    assert "generator.hidden_layers" in str(err.value)
     assert not (tmp_path / "out").exists()
 
 

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from geosoil.artifacts import load_artifact, read_header
 from geosoil.config import load_config, validate_config
-from geosoil.config.spectral import EvaluateConfig, LabelledSpectraConfig, SpectralTrainConfig
+from geosoil.config.evaluate import EvaluateConfig, LabelledSpectraConfig, SpectralTrainConfig
 from geosoil.errors import ConfigError, RegistryError, SampleDataError
+from geosoil.models.training import torch_threads
 from geosoil.spectra import SpectraError
 from geosoil.workflows.evaluate import evaluate_from_config, read_configured_spectra
 from geosoil.workflows.train_spectra import train_spectra_from_config
@@ -24,10 +24,8 @@ FAST_PLSR = {"estimator": "plsr", "params": {"max_components": 5}}
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +92,12 @@ def test_evaluate_writes_tables_figures_models_and_report(table, tmp_path):
 
     predictions = pd.read_csv(out / "predictions.csv")
     assert len(predictions) == 2 * 2 * 20  # models x seeds x test samples (2 sites of 10)
+    # Trust columns: T2/Q and the in-domain flag of each split's training spectra, and the
+    # bounds of a split-conformal 90 % interval (only 15 validation spectra: too few, NaN).
+    assert {"t2", "q", "in_domain", "lo_90", "hi_90"} <= set(predictions.columns)
+    assert (predictions["t2"] >= 0).all() and set(predictions["in_domain"]) <= {0.0, 1.0}
+    assert predictions["lo_90"].isna().all()
+    assert "Prediction intervals and spectral domain" in (out / "report.md").read_text()
     frame = pd.read_parquet(table)
     assert (predictions["sample_id"] == frame["sample_id"].to_numpy()[predictions["row"]]).all()
     for _, part in predictions.groupby(["model", "seed"]):
@@ -179,6 +183,15 @@ def test_missing_group_column_lists_the_available_ones(table, tmp_path):
         assert column in err.value.fix
 
 
+def test_a_bad_hyperparameter_is_named_by_its_path_in_the_evaluate_config(table, tmp_path):
+    # plsr raises on params.max_components while fitting; evaluate names the model entry.
+    models = {"fast": {"estimator": "plsr", "params": {"max_components": 0}}}
+    with pytest.raises(ConfigError) as err:
+        evaluate_from_config(evaluate_config(table, tmp_path / "e", models=models))
+    assert err.value.field == "models.fast.params.max_components"
+    assert "models.fast.params.max_components" in str(err.value)
+
+
 def test_zero_targets_under_log10_and_nan_spectra_are_refused(tmp_path):
     zeros = write_spectra_table(
         tmp_path / "zeros.parquet",
@@ -226,6 +239,15 @@ def test_train_spectra_writes_artifact_and_metrics(table, tmp_path):
     header = read_header(out / "model.safetensors")
     assert header.estimator == "spectral_cnn" and header.provenance.n_samples == 100
     assert header.input_spec.kind == "spectra" and len(header.input_spec.axis) == 300
+    # The trust layer: the training spectra's domain, split-conformal bounds from the 20
+    # validation spectra, and the spectral quantity the table declares.
+    from geosoil.artifacts import load_artifact
+
+    trust = load_artifact(out / "model.safetensors").trust
+    assert trust.spectral_domain.n_train == 80 and trust.spectral_domain.t2_limit > 0
+    assert trust.intervals.method == "split" and trust.intervals.n == 20
+    assert header.trust["spectral_quantity"] == trust.spectral_quantity
+    assert 0.8 <= metrics["trust"]["valid_share_in_domain"] <= 1.0
 
 
 def test_kex_configs_validate():

@@ -9,9 +9,10 @@ from click.testing import CliRunner
 from geosoil.artifacts import file_sha256, load_artifact
 from geosoil.cli.main import cli
 from geosoil.config import validate_config
+from geosoil.config.evaluate import SpectralTrainConfig
 from geosoil.config.finetune import FinetuneConfig
-from geosoil.config.spectral import SpectralTrainConfig
 from geosoil.errors import ConfigError
+from geosoil.models.training import torch_threads
 from geosoil.spectra import SpectraError
 from geosoil.workflows.finetune import finetune_from_config
 from geosoil.workflows.train_spectra import train_spectra_from_config
@@ -23,10 +24,8 @@ RESNET = {"pool": 2, "max_epochs": 3, "patience": 3, "threads": 1, "target_trans
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with torch_threads(1):
+        yield
 
 
 def pretrain(folder, estimator="spectral_resnet", params=RESNET):

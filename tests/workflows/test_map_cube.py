@@ -102,12 +102,14 @@ def read(path):
 
 def test_spectral_models_with_uncertainty_and_products_on_the_cube_grid(inputs, tmp_path):
     result = map_from_config(cube_config(inputs, tmp_path / "m"))
-    names = {"pb_mg_kg", "pb_mg_kg_std", "pb_mg_kg_p05", "pb_mg_kg_p95", "ph", "pb_risk_class"}
+    names = {"pb_mg_kg", "pb_mg_kg_spread_sd", "pb_mg_kg_spread_lo", "pb_mg_kg_spread_hi", "ph"}
+    names.add("pb_risk_class")
     assert names <= set(result.cogs)
     mean, transform, shape = read(result.cogs["pb_mg_kg"])
     assert transform == UTM_100M and shape == (SIDE, SIDE)  # the cube's own grid
-    low, high = read(result.cogs["pb_mg_kg_p05"])[0], read(result.cogs["pb_mg_kg_p95"])[0]
-    std = read(result.cogs["pb_mg_kg_std"])[0]
+    low = read(result.cogs["pb_mg_kg_spread_lo"])[0]
+    high = read(result.cogs["pb_mg_kg_spread_hi"])[0]
+    std = read(result.cogs["pb_mg_kg_spread_sd"])[0]
     hole = np.zeros((SIDE, SIDE), dtype=bool)
     hole[:2, :3] = True
     for layer in (mean, low, high, std):
@@ -247,3 +249,67 @@ def test_reference_cube_without_a_cube(inputs, tmp_path):
     with pytest.raises(ConfigError, match="needs a cube section") as err:
         cube_config(inputs, tmp_path / "m", "cube=null", "grid.reference=cube")
     assert err.value.field == "grid"
+
+
+# ----------------------------------------------------------------- spectral domain on a cube
+def _with_domain(inputs, name, *, quantity="reflectance", shift=0.0):
+    """The PLSR artifact again, with a spectral domain fitted on its training spectra."""
+    from geosoil.artifacts import load_artifact, read_header
+    from geosoil.trust import TrustLayer, fit_spectral_domain
+
+    plsr = load_artifact(inputs["plsr"])
+    strengths = np.random.default_rng(0).uniform(0.0, 1.0, (200, len(FEATURES)))
+    spectra = reflectance(strengths, MODEL_NM) + shift
+    domain = fit_spectral_domain(plsr.estimator.transform_inputs(spectra))
+    header = read_header(inputs["plsr"])
+    return save_artifact(
+        plsr.estimator,
+        inputs["folder"] / name,
+        input_spec=header.input_spec,
+        output_spec=header.output_spec,
+        provenance=header.provenance,
+        preprocessing=header.preprocessing,
+        trust=TrustLayer(spectral_domain=domain, spectral_quantity=quantity),
+    )
+
+
+def test_cube_maps_carry_t2_q_and_in_domain(inputs, tmp_path):
+    model = _with_domain(inputs, "plsr_domain.safetensors")
+    result = map_from_config(
+        cube_config(inputs, tmp_path / "m", f"models=[{{path: {model}, name: ph}}]", "products=[]")
+    )
+    t2, q = read(result.cogs["ph_t2"])[0], read(result.cogs["ph_q"])[0]
+    flag = read(result.cogs["ph_in_domain"])[0]
+    assert (t2 >= 0).all() and (q >= 0).all()
+    assert set(np.unique(flag.compressed())) <= {0, 1}
+    summary = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert summary["trust"]["ph"]["share_in_domain"] == pytest.approx(flag.mean())
+    assert "in the training spectra's domain" in (tmp_path / "m" / "ph_in_domain.qml").read_text()
+
+
+def test_a_cube_all_out_of_domain_is_mapped_with_a_warning(inputs, tmp_path, caplog):
+    # Trained on spectra far brighter than the cube: every pixel is out of domain.
+    model = _with_domain(inputs, "plsr_far.safetensors", shift=5.0)
+    result = map_from_config(
+        cube_config(inputs, tmp_path / "m", f"models=[{{path: {model}, name: ph}}]", "products=[]")
+    )
+    flag = read(result.cogs["ph_in_domain"])[0]
+    assert flag.max() == 0 and result.cogs["ph"].exists()
+    summary = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert summary["trust"]["ph"]["share_in_domain"] == 0.0
+    assert "only 0.0 % of the mapped spectra lie in the training domain" in caplog.text
+
+
+def test_a_spectral_quantity_mismatch_is_refused_unless_converted(inputs, tmp_path):
+    from geosoil.errors import CalibrationError
+
+    model = _with_domain(inputs, "plsr_abs.safetensors", quantity="absorbance")
+    models = f"models=[{{path: {model}, name: ph}}]"
+    with pytest.raises(CalibrationError, match="trained on absorbance") as err:
+        map_from_config(cube_config(inputs, tmp_path / "m", models, "products=[]"))
+    assert err.value.field == "cube.quantity" and "cube.convert_quantity: true" in err.value.fix
+    assert not (tmp_path / "m").exists()
+    result = map_from_config(
+        cube_config(inputs, tmp_path / "m", models, "products=[]", "cube.convert_quantity=true")
+    )
+    assert result.cogs["ph"].exists()

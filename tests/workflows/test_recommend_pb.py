@@ -11,7 +11,7 @@ from rio_cogeo.cogeo import cog_validate
 
 from geosoil.config import TrainConfig, load_config
 from geosoil.config.pb_risk import RecommendPbRiskConfig
-from geosoil.errors import ConfigError, InputFileNotFoundError, OutputError
+from geosoil.errors import CalibrationError, ConfigError, InputFileNotFoundError, OutputError
 from geosoil.workflows import recommend_pb as pb_module
 from geosoil.workflows import train_from_config
 from geosoil.workflows.recommend_pb import recommend_pb_risk_from_config
@@ -118,6 +118,11 @@ def test_models_route_against_the_standard(world_dir, pb_model, ph_model, tmp_pa
     farmland = np.isin(landcover, [1, 2])  # the demo: cropland other farmland, paddy paddy
     classes, screening = expected_classes(pb, ph, landcover == 2)
     classes[~farmland] = np.nan
+    # Pixels outside the Pb model's area of applicability get their own class, 3.
+    aoa, _ = read(maps / "pb_mg_kg_aoa.tif")
+    outside = np.isfinite(classes) & (aoa == 0)
+    assert outside.any()
+    classes[outside] = 3
     got, class_profile = read(result.cogs["pb_risk_class"])
     np.testing.assert_array_equal(got, classes)
     got_screening, _ = read(result.cogs["pb_risk_screening_mg_kg"])
@@ -127,9 +132,10 @@ def test_models_route_against_the_standard(world_dir, pb_model, ph_model, tmp_pa
     np.testing.assert_allclose(ratio[valid], pb[valid] / screening[valid], rtol=1e-6)
     # The precautionary class of Pb's 95th percentile: the same rule on p95, never below the
     # class of the median, and (a tiny model maps a wide interval) above it somewhere.
-    pb_p95, _ = read(maps / "pb_mg_kg_p95.tif")
+    pb_p95, _ = read(maps / "pb_mg_kg_hi.tif")  # the calibrated upper bound
     upper_classes, _ = expected_classes(pb_p95, ph, landcover == 2)
     upper_classes[~farmland] = np.nan
+    upper_classes[outside] = 3
     upper, _ = read(result.cogs["pb_risk_class_p95"])
     np.testing.assert_array_equal(upper, upper_classes)
     assert (upper[valid] >= got[valid]).all() and (upper[valid] > got[valid]).any()
@@ -148,7 +154,7 @@ def test_models_route_against_the_standard(world_dir, pb_model, ph_model, tmp_pa
     pixel_ha = abs(profile["transform"].a * profile["transform"].e) / 1e4
     risk = result.risk
     assert risk["pixel_area_ha"] == pytest.approx(pixel_ha)
-    assert [c["pixels"] for c in risk["classes"]] == counts(got, [0, 1, 2])
+    assert [c["pixels"] for c in risk["classes"]] == counts(got, [0, 1, 2, 3])
     assert risk["classified_pixels"] == valid.sum()
     assert sum(c["share"] for c in risk["classes"]) == pytest.approx(1.0)
     assert risk["classes"][1]["area_ha"] == pytest.approx(risk["classes"][1]["pixels"] * pixel_ha)
@@ -156,13 +162,13 @@ def test_models_route_against_the_standard(world_dir, pb_model, ph_model, tmp_pa
     for entry in risk["ph_bands"]:
         inside = band == entry["band"]
         assert entry["pixels"] == inside.sum()
-        assert [c["pixels"] for c in entry["classes"]] == counts(got[inside], [0, 1, 2])
-    assert [c["pixels"] for c in risk["classes_p95"]] == counts(upper, [0, 1, 2])
+        assert [c["pixels"] for c in entry["classes"]] == counts(got[inside], [0, 1, 2, 3])
+    assert [c["pixels"] for c in risk["classes_p95"]] == counts(upper, [0, 1, 2, 3])
     assert risk["thresholds"]["name"] == "GB 15618-2018"
     assert risk["ph_bands"][2]["screening_mg_kg"] == {"other": 120, "paddy": 140}
     table = result.risk_csv.read_text().splitlines()
     assert table[0] == "scope,ph_band,ph,class,label,pixels,area_ha,share"
-    assert len(table) == 1 + 3 + 4 * 3 + 3
+    assert len(table) == 1 + 4 + 4 * 4 + 4
 
     summary = result.summary
     assert summary["ph"] == {"source": "model", "from": str(ph_model), "layer": "ph"}
@@ -204,6 +210,7 @@ def test_rasters_and_a_constant_ph_need_no_model(world_dir, tmp_path):
     truth, _ = read(world_dir / "truth" / "pb_mg_kg.tif")
     truth = truth[np.isfinite(truth)]
     expected = [(truth <= 100).sum(), ((truth > 100) & (truth <= 500)).sum(), (truth > 500).sum()]
+    expected.append(0)  # a raster has no area of applicability: nothing is outside it
     assert [c["pixels"] for c in result.risk["classes"]] == expected
     assert [b["pixels"] for b in result.risk["ph_bands"]] == [0, truth.size, 0, 0]
     assert result.summary["ph"] == {"source": "constant", "constant": 6.0, "assumption": reason}
@@ -260,11 +267,15 @@ def test_models_in_the_wrong_units_are_refused(world_dir, pb_model, ph_model, tm
             risk_config(world_dir, out, f"pb.model={pb_model}", f"ph.model={pb_model}")
         )
     assert err.value.field == "ph.model"
-    with pytest.raises(ConfigError, match="no predictive distribution") as err:
+    # The precautionary class needs calibrated bounds: an artifact without them is refused.
+    from ..conftest import artifact_without_trust
+
+    old = artifact_without_trust(pb_model, tmp_path / "old_pb.safetensors")
+    with pytest.raises(CalibrationError, match="no conformal calibration") as err:
         recommend_pb_risk_from_config(
-            risk_config(world_dir, out, f"pb.model={ph_model}", "pb.uncertainty=true")
+            risk_config(world_dir, out, f"pb.model={old}", "pb.uncertainty=true")
         )
-    assert err.value.field == "pb.uncertainty"
+    assert err.value.field == "pb.uncertainty" and "retrain" in err.value.fix
     assert not out.exists()
 
 

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-import torch
 from click.testing import CliRunner
 
 from geosoil.cli.soc_cells import command as soc_cells_command
@@ -23,6 +22,7 @@ from geosoil.mapping.engine import run_map
 from geosoil.mapping.execution import Execution
 from geosoil.mapping.store import BlockStore
 from geosoil.models.soc.binn import BINN
+from geosoil.models.training import torch_threads
 from geosoil.synthetic import synthesize
 from geosoil.synthetic.soc_profiles import soc_profile_set
 from geosoil.synthetic.soc_rasters import forcing_band_names, soc_world_rasters
@@ -37,10 +37,8 @@ LEARNED = ["efolding", "tau4s3", "fs1s3", "w_scaling"]
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@ import pytest
 from shapely.affinity import translate
 
 from geosoil.config import TrainConfig, load_config
-from geosoil.errors import SampleDataError
-from geosoil.workflows.train import build_training_table
+from geosoil.errors import ConfigError, SampleDataError
+from geosoil.workflows.train import build_training_table, train_from_config
 
-from ..conftest import CONFIGS, world_overrides
+from ..conftest import CONFIGS, FAST_TRAIN, world_overrides
 
 
 def config_with_samples(world_dir, samples_path):
@@ -38,3 +38,22 @@ def test_too_few_usable_samples(world_dir, tmp_path):
     samples.to_parquet(path)
     with pytest.raises(SampleDataError, match="only 5 samples"):
         build_training_table(config_with_samples(world_dir, path))
+
+
+def test_a_bad_hyperparameter_is_named_by_its_path_in_the_train_config(world_dir, tmp_path):
+    # The estimator raises on params.threads; geosoil train places it under model.params.
+    config = load_config(
+        CONFIGS / "demo" / "train.yaml",
+        TrainConfig,
+        [
+            *world_overrides(world_dir),
+            *FAST_TRAIN,
+            "model.params.threads=0",
+            f"output.dir={tmp_path}/m",
+        ],
+    )
+    with pytest.raises(ConfigError) as err:
+        train_from_config(config)
+    assert err.value.field == "model.params.threads"
+    assert "model.params.threads" in str(err.value)
+    assert not (tmp_path / "m").exists()

@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
 
 from geosoil.artifacts import load_artifact
 from geosoil.config import SocTrainConfig, load_config
 from geosoil.errors import ConfigError, InputFileNotFoundError, SampleDataError
 from geosoil.io.profiles import FORCING_SHAPES, write_profile_folder
+from geosoil.models.training import torch_threads
 from geosoil.synthetic.soc_profiles import soc_profile_set
 from geosoil.workflows import train_soc_from_config
 from geosoil.workflows.train_soc import read_profile_folder
@@ -32,10 +32,8 @@ FAST = [
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

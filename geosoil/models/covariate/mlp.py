@@ -117,19 +117,7 @@ class CovariateMLP(GeoSoilEstimator):
         n_members: int = 1,
         final_fit: Literal["refit", "validated"] = "refit",
     ) -> None:
-        self.hidden_layers = hidden_layers
-        self.dropout = dropout
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.categorical_features = categorical_features
-        self.target_transform = target_transform
-        self.seed = seed
-        self.n_members = n_members
-        self.final_fit = final_fit
+        self._store_params(locals())
 
     @property
     def supports_dist(self) -> bool:
@@ -144,7 +132,7 @@ class CovariateMLP(GeoSoilEstimator):
         DataFrame with one column per target.
         """
         n_members = _check_n_members(self.n_members)
-        check_choice(self.final_fit, ("refit", "validated"), "model.params.final_fit")
+        check_choice(self.final_fit, ("refit", "validated"), "params.final_fit")
         if not isinstance(X, pd.DataFrame):
             raise TypeError("CovariateMLP.fit expects a pandas DataFrame with named covariates")
         y, target_names = _check_targets(y, n_rows=len(X))
@@ -333,8 +321,8 @@ class CovariateMLP(GeoSoilEstimator):
         if not self.supports_dist:
             raise ConfigError(
                 f"predict_dist needs an ensemble, but n_members={self.n_members}",
-                field="model.params.n_members",
-                fix="train with model.params.n_members >= 2 (5 to 10 is usual)",
+                field="params.n_members",
+                fix="train with params.n_members >= 2 (5 to 10 is usual)",
             )
         self._check_fitted()
         z_scores = normal_scores(levels)
@@ -542,7 +530,7 @@ def _check_n_members(n_members: Any) -> int:
     if not whole or n_members < 1:
         raise ConfigError(
             f"n_members={n_members!r} is not a whole number of at least 1",
-            field="model.params.n_members",
+            field="params.n_members",
             fix="use 1 for a single network, or 5 to 10 for a deep ensemble with predict_dist",
         )
     return int(n_members)
@@ -590,6 +578,6 @@ def _epoch(
 def _diverged(history: list[dict[str, float]]) -> SampleDataError:
     return SampleDataError(
         f"the network's loss was never finite in {len(history)} epochs",
-        field="model.params.learning_rate",
-        fix="lower model.params.learning_rate, or check the covariates for extreme values",
+        field="params.learning_rate",
+        fix="lower params.learning_rate, or check the covariates for extreme values",
     )

@@ -101,7 +101,7 @@ def encode_inputs(
             f"(samples {sites}) that training never saw (seen: {coding.labels[name]})",
             field=f"attributes.{name}",
             fix="drop those samples, train on data that holds them, or set "
-            "model.params.unseen_categories to 'mean' (training mix) or 'nan' "
+            "params.unseen_categories to 'mean' (training mix) or 'nan' "
             "(no prediction)",
         )
 
@@ -248,7 +248,7 @@ def input_table(
                     f"{role}: site {site} has no value for the categorical attribute {name}",
                     field=f"attributes.{name}",
                     fix=f"give every site its {name}, or leave {name} out of "
-                    "model.params.categorical_names",
+                    "params.categorical_names",
                 )
             row[name] = label
         rows.append(row)
@@ -267,7 +267,7 @@ def _finite(value: Any, site: str, name: str, kind: str, role: str) -> float:
             f"{role}: site {site} has no finite {kind} {name} (got {value!r})",
             field=f"{group}.{name}",
             fix=f"fill {name} for that site, drop the site, or leave {name} out of "
-            f"model.params.{kind}_names",
+            f"params.{kind}_names",
         )
     return number
 
@@ -295,14 +295,14 @@ def check_settings(model: Any) -> None:
         A choice, count, width, rate, input list or class table is invalid (``field``
         names the hyperparameter).
     """
-    check_choice(model.unseen_categories, _UNSEEN, "model.params.unseen_categories")
+    check_choice(model.unseen_categories, _UNSEEN, "params.unseen_categories")
     for name in ("max_epochs", "patience", "batch_size", "steps_per_sample", "embedding_dim"):
         _check_positive_int(getattr(model, name), name)
     hidden = model.hidden_layers
     if isinstance(hidden, str) or not isinstance(hidden, Sequence):
         raise ConfigError(
             f"hidden_layers={hidden!r} is not a list of layer widths",
-            field="model.params.hidden_layers",
+            field="params.hidden_layers",
             fix="give hidden_layers as a list of widths, e.g. [64, 64]",
         )
     for width in hidden:
@@ -314,7 +314,7 @@ def check_settings(model: Any) -> None:
             interval = f"{'(' if open_low else '['}{low:g}, {high:g})"
             raise ConfigError(
                 f"{name}={value!r} is outside {interval}",
-                field=f"model.params.{name}",
+                field=f"params.{name}",
                 fix=f"give {name} a number in {interval}",
             )
     every = [str(n) for group in (model.summary_names, model.attribute_names) for n in group]
@@ -322,7 +322,7 @@ def check_settings(model: Any) -> None:
     if not every or len(set(every)) != len(every):
         raise ConfigError(
             f"inputs {every} must be distinct and at least one",
-            field="model.params.summary_names",
+            field="params.summary_names",
             fix="list each summary and attribute once across summary_names, "
             "attribute_names and categorical_names",
         )
@@ -333,7 +333,7 @@ def _check_positive_int(value: Any, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ConfigError(
             f"{name}={value!r} is not a whole number of at least 1",
-            field=f"model.params.{name}",
+            field=f"params.{name}",
             fix="use a positive integer",
         )
 
@@ -357,7 +357,7 @@ def class_tables(class_codes: Mapping[str, Mapping[Any, Any]] | None) -> dict[st
             if not number.is_integer():
                 raise ConfigError(
                     f"class_codes.{name} has a class {code!r} that is not a whole number",
-                    field=f"model.params.class_codes.{name}",
+                    field=f"params.class_codes.{name}",
                     fix="map integer raster classes to labels, e.g. {10: 'GRA'}",
                 )
             parsed[int(number)] = str(label)
@@ -405,7 +405,7 @@ def resolve_flux_weights(
     if unknown := [k for k in given if k not in flux_names]:
         raise ConfigError(
             f"flux_weights names {unknown}, which the surrogate does not simulate",
-            field=f"model.params.flux_weights.{unknown[0]}",
+            field=f"params.flux_weights.{unknown[0]}",
             fix=f"weigh the fluxes {list(flux_names)}",
         )
     weights = [float(given.get(k, 1.0)) for k in flux_names]
@@ -413,7 +413,7 @@ def resolve_flux_weights(
         raise ConfigError(
             f"flux_weights {dict(zip(flux_names, weights, strict=True))} must be "
             "non-negative with at least one positive",
-            field="model.params.flux_weights",
+            field="params.flux_weights",
             fix="use e.g. {h_w_m2: 1.0, le_w_m2: 1.0}",
         )
     return weights
@@ -440,7 +440,7 @@ def resolve_parameters(
         if name not in by_name:
             raise ConfigError(
                 f"unknown parameter {name!r} in fixed_parameters",
-                field=f"model.params.fixed_parameters.{name}",
+                field=f"params.fixed_parameters.{name}",
                 fix=f"use parameters of the surrogate: {', '.join(names)}",
             )
         spec = by_name[name]
@@ -452,7 +452,7 @@ def resolve_parameters(
             raise ConfigError(
                 f"fixed parameter {name} = {value!r} {spec.unit} is outside its bounds "
                 f"[{spec.lower:g}, {spec.upper:g}]",
-                field=f"model.params.fixed_parameters.{name}",
+                field=f"params.fixed_parameters.{name}",
                 fix=f"give {name} a value between {spec.lower:g} and {spec.upper:g} {spec.unit}",
             )
         given[name] = number
@@ -465,26 +465,26 @@ def resolve_parameters(
             raise ConfigError(
                 f"learned_parameters {chosen} must be distinct parameter names"
                 + (f"; unknown: {unknown}" if unknown else ""),
-                field="model.params.learned_parameters",
+                field="params.learned_parameters",
                 fix=f"choose among: {', '.join(names)}",
             )
         if both := [n for n in chosen if n in given]:
             raise ConfigError(
                 f"parameter {both[0]} is both learned and fixed",
-                field=f"model.params.fixed_parameters.{both[0]}",
+                field=f"params.fixed_parameters.{both[0]}",
                 fix=f"remove {both[0]} from fixed_parameters or from learned_parameters",
             )
         if neither := [n for n in names if n not in chosen and n not in given]:
             raise ConfigError(
                 f"parameters {neither} are neither learned nor fixed",
-                field="model.params.fixed_parameters",
+                field="params.fixed_parameters",
                 fix="give them physical values in fixed_parameters, or learn them",
             )
         learned = [n for n in names if n in chosen]
     if not learned:
         raise ConfigError(
             "every parameter is fixed: there is nothing to learn",
-            field="model.params.learned_parameters",
+            field="params.learned_parameters",
             fix="leave at least one parameter out of fixed_parameters",
         )
     return learned, {n: given[n] for n in names if n not in learned}

@@ -165,28 +165,7 @@ class ParameterGenerator(GeoSoilEstimator):
         threads: int | None = None,
         progress: bool = False,
     ) -> None:
-        self.summary_names = summary_names
-        self.attribute_names = attribute_names
-        self.categorical_names = categorical_names
-        self.hidden_layers = hidden_layers
-        self.embedding_dim = embedding_dim
-        self.dropout = dropout
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.batch_size = batch_size
-        self.steps_per_sample = steps_per_sample
-        self.valid_fraction = valid_fraction
-        self.flux_weights = flux_weights
-        self.correlation_weight = correlation_weight
-        self.learned_parameters = learned_parameters
-        self.fixed_parameters = fixed_parameters
-        self.unseen_categories = unseen_categories
-        self.class_codes = class_codes
-        self.seed = seed
-        self.threads = threads
-        self.progress = progress
+        self._store_params(locals())
 
     # ------------------------------------------------------------------ fitting
     def fit(

@@ -405,8 +405,8 @@ def train(
     def diverged(history: list[dict[str, Any]]) -> SampleDataError:
         return SampleDataError(
             "training never reached a finite loss: the surrogate gave non-finite fluxes",
-            field="model.params.learning_rate",
-            fix="lower model.params.learning_rate, or check the surrogate and the forcing",
+            field="params.learning_rate",
+            fix="lower params.learning_rate, or check the surrogate and the forcing",
         )
 
     stopped = kit.early_stopping(

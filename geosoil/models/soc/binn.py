@@ -183,28 +183,7 @@ class BINN(GeoSoilEstimator):
         threads: int | None = None,
         progress: bool = False,
     ) -> None:
-        self.hidden_layers = hidden_layers
-        self.embedding_dim = embedding_dim
-        self.dropout = dropout
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.valid_fraction = valid_fraction
-        self.seed = seed
-        self.penalty_weight = penalty_weight
-        self.learned_parameters = learned_parameters
-        self.fixed_parameters = fixed_parameters
-        self.covariates = covariates
-        self.scale_from = scale_from
-        self.unseen_categories = unseen_categories
-        self.drop_empty = drop_empty
-        self.below_column = below_column
-        self.encoder = encoder
-        self.dtype = dtype
-        self.threads = threads
-        self.progress = progress
+        self._store_params(locals())
 
     # ------------------------------------------------------------------ fitting
     def fit(self, profiles: ProfileSet, *, valid: ProfileSet | None = None) -> BINN:
@@ -287,15 +266,15 @@ class BINN(GeoSoilEstimator):
         return self
 
     def _check_settings(self) -> None:
-        check_choice(self.dtype, tuple(DTYPES), "model.params.dtype")
-        check_choice(self.encoder, ("mlp", "kan"), "model.params.encoder")
+        check_choice(self.dtype, tuple(DTYPES), "params.dtype")
+        check_choice(self.encoder, ("mlp", "kan"), "params.encoder")
         check_profile_settings(self)
         for name in ("batch_size", "max_epochs", "patience"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ConfigError(
                     f"{name}={value!r} is not a whole number of at least 1",
-                    field=f"model.params.{name}",
+                    field=f"params.{name}",
                     fix="use a positive integer",
                 )
 

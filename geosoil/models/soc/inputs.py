@@ -43,13 +43,13 @@ def check_profile_settings(model: Any) -> None:
 
     ``unseen_categories``, ``below_column``, ``scale_from`` and ``valid_fraction``.
     """
-    check_choice(model.unseen_categories, ("error", "mean"), "model.params.unseen_categories")
-    check_choice(model.below_column, ("error", "ignore"), "model.params.below_column")
-    check_choice(model.scale_from, ("training", "ranges"), "model.params.scale_from")
+    check_choice(model.unseen_categories, ("error", "mean"), "params.unseen_categories")
+    check_choice(model.below_column, ("error", "ignore"), "params.below_column")
+    check_choice(model.scale_from, ("training", "ranges"), "params.scale_from")
     if not 0.0 <= float(model.valid_fraction) < 1.0:
         raise ConfigError(
             f"valid_fraction={model.valid_fraction!r} is outside [0, 1)",
-            field="model.params.valid_fraction",
+            field="params.valid_fraction",
             fix="use e.g. 0.1, or 0 to select on the training set",
         )
 
@@ -65,7 +65,7 @@ def resolve_parameters(
     ------
     ConfigError
         An unknown name, a fixed value outside its bounds (``field``
-        ``model.params.fixed_parameters.<name>``), a parameter both learned and fixed, or
+        ``params.fixed_parameters.<name>``), a parameter both learned and fixed, or
         nothing left to learn.
     """
     given = dict(fixed_parameters or {})
@@ -73,14 +73,14 @@ def resolve_parameters(
         if name not in _SPEC:
             raise ConfigError(
                 f"unknown CLM5 parameter {name!r} in fixed_parameters",
-                field=f"model.params.fixed_parameters.{name}",
+                field=f"params.fixed_parameters.{name}",
                 fix=f"use one of: {', '.join(PARAMETER_NAMES)}",
             )
         try:
             check_parameters({name: value})
         except ConfigError as err:
             raise ConfigError(
-                err.message, field=f"model.params.fixed_parameters.{name}", fix=err.fix
+                err.message, field=f"params.fixed_parameters.{name}", fix=err.fix
             ) from None
     if learned_parameters is None:
         learned = [n for n in PARAMETER_NAMES if n not in given]
@@ -91,21 +91,21 @@ def resolve_parameters(
             raise ConfigError(
                 f"learned_parameters {chosen} must be distinct CLM5 parameter names"
                 + (f"; unknown: {unknown}" if unknown else ""),
-                field="model.params.learned_parameters",
+                field="params.learned_parameters",
                 fix=f"choose among: {', '.join(PARAMETER_NAMES)}",
             )
         both = [n for n in chosen if n in given]
         if both:
             raise ConfigError(
                 f"CLM5 parameter {both[0]} is both learned and fixed",
-                field=f"model.params.fixed_parameters.{both[0]}",
+                field=f"params.fixed_parameters.{both[0]}",
                 fix=f"remove {both[0]} from fixed_parameters or from learned_parameters",
             )
         learned = [n for n in PARAMETER_NAMES if n in chosen]
     if not learned:
         raise ConfigError(
             "every CLM5 parameter is fixed: there is nothing to learn",
-            field="model.params.fixed_parameters",
+            field="params.fixed_parameters",
             fix="leave at least one parameter out of fixed_parameters",
         )
     fixed = {
@@ -147,8 +147,7 @@ def usable_profiles(
                 f"below the CLM5 column ({COLUMN_BOTTOM_M} m), the deepest at "
                 f"{depth[below].max():.2f} m (ids {profiles.profile_id[rows][:10].tolist()})",
                 field=f"{role}.depth_m",
-                fix="drop them, or set model.params.below_column='ignore' to leave them "
-                "out of the loss",
+                fix="drop them, or set params.below_column='ignore' to leave them out of the loss",
             )
         log.info("%s: ignoring %d observations below the column", role, int(below.sum()))
         soc[below] = depth[below] = np.nan
@@ -165,7 +164,7 @@ def usable_profiles(
             raise SampleDataError(
                 message,
                 field=f"{role}.soc",
-                fix="remove them, or set model.params.drop_empty=True to drop them",
+                fix="remove them, or set params.drop_empty=True to drop them",
             )
         log.info("dropped %s", message)
     cleaned = ProfileSet(
@@ -193,7 +192,7 @@ def covariate_names(profiles: ProfileSet, requested: Sequence[str] | None) -> li
     Raises
     ------
     ConfigError
-        A requested name is not a column (field ``model.params.covariates``).
+        A requested name is not a column (field ``params.covariates``).
     """
     columns = [str(c) for c in profiles.covariates.columns]
     if requested is None:
@@ -203,7 +202,7 @@ def covariate_names(profiles: ProfileSet, requested: Sequence[str] | None) -> li
     if unknown or not names:
         raise ConfigError(
             f"covariates {unknown or names} are not columns of the profiles",
-            field="model.params.covariates",
+            field="params.covariates",
             fix=f"choose among {columns[:20]}",
         )
     return names
@@ -233,9 +232,8 @@ def learn_coding(
         if profiles.covariate_ranges is None:
             raise SampleDataError(
                 "the training profiles have no covariate_ranges to scale by",
-                field="model.params.scale_from",
-                fix="set model.params.scale_from='training', or read profiles with "
-                "their col_max_min.txt",
+                field="params.scale_from",
+                fix="set params.scale_from='training', or read profiles with their col_max_min.txt",
             )
         position = {c: i for i, c in enumerate(profiles.covariates.columns)}
         given = np.asarray(profiles.covariate_ranges, dtype=np.float64)
@@ -282,7 +280,7 @@ def _unseen_codes(name: str, codes: list, rows: np.ndarray) -> CovariateError:
         f"{len(rows)} profile(s) that training never saw",
         field=f"covariates.{name}",
         fix="drop those profiles, train on data that holds the codes, or set "
-        "model.params.unseen_categories='mean' to give them the training mix",
+        "params.unseen_categories='mean' to give them the training mix",
     )
 
 

@@ -84,13 +84,13 @@ class BSplineBasis(nn.Module):
         self, grid_size: int = 5, order: int = 3, input_range: tuple[float, float] = (0.0, 1.0)
     ) -> None:
         super().__init__()
-        grid_size = _whole_at_least(grid_size, 1, "model.params.grid_size")
-        order = _whole_at_least(order, 1, "model.params.order")
+        grid_size = _whole_at_least(grid_size, 1, "params.grid_size")
+        order = _whole_at_least(order, 1, "params.order")
         low, high = (float(v) for v in input_range)
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ConfigError(
                 f"input_range {input_range!r} is not an increasing pair of finite numbers",
-                field="model.params.input_range",
+                field="params.input_range",
                 fix="give (low, high) with low < high, e.g. (0, 1) for min-max scaled inputs",
             )
         self.grid_size, self.order, self.low, self.high = grid_size, order, low, high
@@ -160,8 +160,8 @@ class KANLayer(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        self.in_features = _whole_at_least(in_features, 1, "model.params.in_features")
-        self.out_features = _whole_at_least(out_features, 1, "model.params.out_features")
+        self.in_features = _whole_at_least(in_features, 1, "params.in_features")
+        self.out_features = _whole_at_least(out_features, 1, "params.out_features")
         self.basis = BSplineBasis(grid_size, order, input_range)
         self.base_activation = base_activation if base_activation is not None else nn.SiLU()
         shape = (self.out_features, self.in_features)
@@ -296,11 +296,11 @@ class KANEncoder(nn.Module):
         if output not in _OUTPUTS:
             raise ConfigError(
                 f"unknown output squashing {output!r}",
-                field="model.params.output",
+                field="params.output",
                 fix=f"choose one of {sorted(_OUTPUTS)}",
             )
         if hidden is not None:
-            hidden = _whole_at_least(hidden, 1, "model.params.hidden")
+            hidden = _whole_at_least(hidden, 1, "params.hidden")
         self.hidden = hidden
         self.output = output
         generator = torch.Generator().manual_seed(seed) if seed is not None else None

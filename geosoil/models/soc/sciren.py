@@ -82,39 +82,11 @@ class ScIReN(BINN):
         threads: int | None = None,
         progress: bool = False,
     ) -> None:
-        super().__init__(
-            hidden_layers=hidden_layers,
-            embedding_dim=embedding_dim,
-            dropout=dropout,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            patience=patience,
-            valid_fraction=valid_fraction,
-            seed=seed,
-            penalty_weight=penalty_weight,
-            learned_parameters=learned_parameters,
-            fixed_parameters=fixed_parameters,
-            covariates=covariates,
-            scale_from=scale_from,
-            unseen_categories=unseen_categories,
-            drop_empty=drop_empty,
-            below_column=below_column,
-            encoder=encoder,
-            dtype=dtype,
-            threads=threads,
-            progress=progress,
-        )
-        self.kan_hidden = kan_hidden
-        self.grid_size = grid_size
-        self.order = order
-        self.sparsity_weight = sparsity_weight
-        self.output = output
+        self._store_params(locals())
 
     def _check_settings(self) -> None:
         super()._check_settings()
-        check_choice(self.output, ("sigmoid", "hard_sigmoid"), "model.params.output")
+        check_choice(self.output, ("sigmoid", "hard_sigmoid"), "params.output")
 
     def read_out(self, *, n_points: int = 101) -> pd.DataFrame:
         """Every (KAN input, learned parameter) function as a table.
@@ -135,7 +107,7 @@ class ScIReN(BINN):
         if self.encoder != "kan":
             raise ConfigError(
                 "read_out needs the KAN encoder",
-                field="model.params.encoder",
+                field="params.encoder",
                 fix="set encoder='kan', or use partial_dependence for the MLP",
             )
         coding, kan = self.coding_, self.encoder_.kan

@@ -211,8 +211,8 @@ def train(
     def diverged(history: list[dict[str, Any]]) -> SampleDataError:
         return SampleDataError(
             "training never reached a finite NSE: the CLM5 steady state was not finite",
-            field="model.params.learning_rate",
-            fix="lower model.params.learning_rate, keep dtype float64, or check the forcings",
+            field="params.learning_rate",
+            fix="lower params.learning_rate, keep dtype float64, or check the forcings",
         )
 
     stopped = early_stopping(

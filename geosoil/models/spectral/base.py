@@ -238,7 +238,7 @@ class SpectralEstimator(GeoSoilEstimator):
         if not 0.0 < fraction < 1.0:
             raise ConfigError(
                 f"valid_fraction={fraction!r} must be strictly between 0 and 1",
-                field="model.params.valid_fraction",
+                field="params.valid_fraction",
                 fix="use e.g. 0.1, or pass X_valid and y_valid",
             )
         n_valid = round(fraction * n)
@@ -246,7 +246,7 @@ class SpectralEstimator(GeoSoilEstimator):
             raise SampleDataError(
                 f"{n} samples are too few to hold out valid_fraction={fraction} for validation "
                 f"({n_valid} validation, {n - n_valid} training)",
-                field="model.params.valid_fraction",
+                field="params.valid_fraction",
                 fix="provide more samples, change valid_fraction, or pass X_valid and y_valid",
             )
         order = np.random.default_rng(self.seed).permutation(n)
@@ -334,7 +334,7 @@ def _check_choice(target_transform: str) -> str:
     if target_transform not in ("none", "log10"):
         raise ConfigError(
             f"target_transform={target_transform!r} is not 'none' or 'log10'",
-            field="model.params.target_transform",
+            field="params.target_transform",
             fix="use 'log10' for skewed properties such as Kex, otherwise 'none'",
         )
     return target_transform
@@ -419,7 +419,7 @@ def _check_target(y: Any, n_rows: int, transform: TargetTransform, *, field: str
             raise SampleDataError(
                 f"{field} has {non_positive} zero or negative value(s) of {n_rows}, but the "
                 "log10 target transform needs strictly positive targets",
-                field="model.params.target_transform",
+                field="params.target_transform",
                 fix="drop those samples (e.g. values below detection), or use "
                 "target_transform: none",
             )

@@ -98,23 +98,7 @@ class SpectralCNN(NetworkSpectralEstimator):
         init_from: str | None = None,
         freeze: Sequence[str] = ("features",),
     ) -> None:
-        self.preprocessing = preprocessing
-        self.target_transform = target_transform
-        self.seed = seed
-        self.valid_fraction = valid_fraction
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.batch_size = batch_size
-        self.base_lr = base_lr
-        self.max_lr = max_lr
-        self.cycle_epochs = cycle_epochs
-        self.dropout = dropout
-        self.n_members = n_members
-        self.mc_dropout = mc_dropout
-        self.threads = threads
-        self.progress = progress
-        self.init_from = init_from
-        self.freeze = freeze
+        self._store_params(locals())
 
     def _build_network(self, n_bands: int) -> SpectralCNNNetwork:
         return SpectralCNNNetwork(n_bands, dropout=self.dropout)
@@ -126,7 +110,7 @@ class SpectralCNN(NetworkSpectralEstimator):
                 f"SpectralCNN needs at least {MIN_INPUT_BANDS} bands after preprocessing (five "
                 f"pooling steps divide the length by 3^5), but the preprocessing leaves "
                 f"{n_bands} of the {len(data.axis)} input bands ({data.axis.describe()})",
-                field="model.params.preprocessing",
+                field="params.preprocessing",
                 fix="trim less, or add a {'name': 'resample', ...} step to a finer axis; for "
                 "few bands use PLSR",
             )

@@ -190,7 +190,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(
                     f"{name}={value!r} must be a whole number of at least {minimum}",
-                    field=f"model.params.{name}",
+                    field=f"params.{name}",
                     fix=f"set {name} to an integer >= {minimum}",
                 )
         check_threads(self.threads)
@@ -198,46 +198,46 @@ class NetworkSpectralEstimator(SpectralEstimator):
             raise ConfigError(
                 f"the cyclic learning rate needs 0 < base_lr <= max_lr, got "
                 f"base_lr={self.base_lr}, max_lr={self.max_lr}",
-                field="model.params.base_lr",
+                field="params.base_lr",
                 fix=f"keep base_lr below max_lr (the defaults of {type(self).__name__} are a "
                 "tested choice), or run lr_find",
             )
         if not 0 <= self.dropout < 1:
             raise ConfigError(
                 f"dropout={self.dropout} must be in [0, 1)",
-                field="model.params.dropout",
+                field="params.dropout",
                 fix="use a probability below 1, e.g. 0.4 (the Kex CNN) or 0 (no dropout)",
             )
         if self.mc_dropout and self.n_members > 1:
             raise ConfigError(
                 f"mc_dropout={self.mc_dropout} and n_members={self.n_members} are both set",
-                field="model.params.mc_dropout",
+                field="params.mc_dropout",
                 fix="choose one source of uncertainty: an ensemble (n_members >= 2, "
                 "mc_dropout: 0) or MC dropout (n_members: 1)",
             )
         if self.mc_dropout == 1:
             raise ConfigError(
                 "mc_dropout=1 gives one sample, no spread",
-                field="model.params.mc_dropout",
+                field="params.mc_dropout",
                 fix="use 0 (off) or at least 2 samples (30 is usual)",
             )
         if self.mc_dropout and self.dropout == 0:
             raise ConfigError(
                 "mc_dropout needs dropout > 0",
-                field="model.params.dropout",
+                field="params.dropout",
                 fix="set dropout (e.g. 0.4) or mc_dropout: 0",
             )
         if self.init_from is not None and not isinstance(self.init_from, str):
             raise ConfigError(
                 f"init_from must be the path of an artifact as a string, got "
                 f"{type(self.init_from).__name__}",
-                field="model.params.init_from",
+                field="params.init_from",
                 fix="pass str(path), or null to train from scratch",
             )
         if isinstance(self.freeze, str) or not isinstance(self.freeze, list | tuple):
             raise ConfigError(
                 f"freeze={self.freeze!r} must be a list of layer group names",
-                field="model.params.freeze",
+                field="params.freeze",
                 fix="write e.g. freeze: [features], or [] to fine-tune every layer",
             )
 
@@ -328,7 +328,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
                 raise ConfigError(
                     f"the parent network takes {source.n_bands} bands, this one {n_bands}",
                     path=self.init_from,
-                    field="model.params.init_from",
+                    field="params.init_from",
                     fix="fine-tune from a parent trained on the same axis and preprocessing",
                 )
             try:
@@ -338,7 +338,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
                 raise ConfigError(
                     f"the parent's network does not fit this model's architecture ({first_line})",
                     path=self.init_from,
-                    field="model.params.init_from",
+                    field="params.init_from",
                     fix="use the parent's architecture hyperparameters (see its header: "
                     "geosoil info PARENT)",
                 ) from None
@@ -397,7 +397,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
             return TrainingDivergedError(
                 f"{label}training diverged: the validation loss was never finite "
                 f"({len(history)} epochs)",
-                field="model.params.max_lr",
+                field="params.max_lr",
                 fix="lower max_lr (run lr_find for a suggestion) or check the targets for "
                 "extreme values",
             )
@@ -443,7 +443,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
             raise ConfigError(
                 "init_from names a parent artifact, but none was handed to the model",
                 path=self.init_from,
-                field="model.params.init_from",
+                field="params.init_from",
                 fix="load it with geosoil.artifacts.load_parent_artifact(init_from) and pass "
                 "it to attach_parent() before fit (the geosoil workflows do this)",
             )
@@ -453,7 +453,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
                 f"init_from is a {type(parent).__name__} artifact, but this model is a "
                 f"{type(self).__name__}: fine-tuning starts from a parent of the same class",
                 path=self.init_from,
-                field="model.params.init_from",
+                field="params.init_from",
                 fix=f"use an artifact trained as '{self.registry_name}', or init_from: null "
                 "to train from scratch",
             )
@@ -504,13 +504,13 @@ class NetworkSpectralEstimator(SpectralEstimator):
             raise ConfigError(
                 f"freeze names unknown layer group(s) {unknown}; the {type(self).__name__} "
                 f"network has the groups {list(groups)}",
-                field="model.params.freeze",
+                field="params.freeze",
                 fix=f"freeze a subset of {list(groups)}, e.g. [features] to fine-tune the head",
             )
         if wanted >= set(groups):
             raise ConfigError(
                 f"freeze lists every layer group {list(groups)}: nothing would be trained",
-                field="model.params.freeze",
+                field="params.freeze",
                 fix="leave at least one group trainable, e.g. freeze: [features]",
             )
         return tuple(name for name in groups if name in wanted)
@@ -642,7 +642,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
         if not self.supports_dist:
             raise ConfigError(
                 "predict_dist needs an ensemble or MC dropout, but n_members=1 and mc_dropout=0",
-                field="model.params.n_members",
+                field="params.n_members",
                 fix="train with n_members >= 2 (5 is usual) or mc_dropout >= 2 (e.g. 30)",
             )
         z_scores = normal_scores(levels)

@@ -155,7 +155,7 @@ class PLSR(SpectralEstimator):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(
                     f"{name}={value!r} must be a whole number of at least 1",
-                    field=f"model.params.{name}",
+                    field=f"params.{name}",
                     fix="e.g. n_components: null and max_components: 30 to choose on validation",
                 )
 
@@ -173,7 +173,7 @@ class PLSR(SpectralEstimator):
             raise SampleDataError(
                 f"{wanted} PLS components need at least {wanted + 1} training spectra and "
                 f"{wanted} bands, but there are {n} spectra and {p} bands after preprocessing",
-                field=f"model.params.{field}",
+                field=f"params.{field}",
                 fix=f"lower {field} to at most {limit}, or provide more spectra",
             )
         x_mean = Z.mean(axis=0)

@@ -114,39 +114,21 @@ class SpectralResNet(NetworkSpectralEstimator):
         init_from: str | None = None,
         freeze: Sequence[str] = ("features",),
     ) -> None:
-        self.preprocessing = preprocessing
-        self.target_transform = target_transform
-        self.seed = seed
-        self.valid_fraction = valid_fraction
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.batch_size = batch_size
-        self.base_lr = base_lr
-        self.max_lr = max_lr
-        self.cycle_epochs = cycle_epochs
-        self.dropout = dropout
-        self.n_members = n_members
-        self.mc_dropout = mc_dropout
-        self.threads = threads
-        self.progress = progress
-        self.pool = pool
-        self.output_activation = output_activation
-        self.init_from = init_from
-        self.freeze = freeze
+        self._store_params(locals())
 
     def _check_params(self) -> None:
         super()._check_params()
         if isinstance(self.pool, bool) or not isinstance(self.pool, int) or self.pool < 1:
             raise ConfigError(
                 f"pool={self.pool!r} must be a whole number of at least 1",
-                field="model.params.pool",
+                field="params.pool",
                 fix="use the paper's 10 for 1 nm vis-NIR spectra (1 for no pooling)",
             )
         if self.output_activation not in OUTPUT_ACTIVATIONS:
             raise ConfigError(
                 f"output_activation={self.output_activation!r} is not one of "
                 f"{list(OUTPUT_ACTIVATIONS)}",
-                field="model.params.output_activation",
+                field="params.output_activation",
                 fix="use 'relu' (the paper, non-negative targets) or 'identity'",
             )
 
@@ -168,9 +150,9 @@ class SpectralResNet(NetworkSpectralEstimator):
                 f"preprocessing (the pooling by {self.pool} and two by 2 must leave one "
                 f"position), but the preprocessing leaves {n_bands} of the {len(data.axis)} "
                 f"input bands ({data.axis.describe()})",
-                field="model.params.preprocessing",
+                field="params.preprocessing",
                 fix="trim less or resample to a finer axis (a {'name': 'resample', ...} step), "
-                "or lower model.params.pool",
+                "or lower params.pool",
             )
         if self.output_activation == "relu":
             negative = int(np.count_nonzero(data.t_train < 0))
@@ -179,7 +161,7 @@ class SpectralResNet(NetworkSpectralEstimator):
                     f"{negative} of {len(data.t_train)} training targets are below 0 after "
                     f"the {self.target_transform!r} target transform, but the ReLU output "
                     "cannot predict negative values",
-                    field="model.params.output_activation",
+                    field="params.output_activation",
                     fix="use a target_transform that keeps the values >= 0 (none for a "
                     "non-negative property, log10 for values >= 1), or output_activation: "
                     "identity",

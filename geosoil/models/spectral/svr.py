@@ -151,7 +151,7 @@ class SpectralSVR(SpectralEstimator):
             ):
                 raise ConfigError(
                     f"{name}={values!r} must be a non-empty list of positive numbers",
-                    field=f"model.params.{name}",
+                    field=f"params.{name}",
                     fix="e.g. c_values: [1, 10, 100] and gamma_factors: [0.1, 1, 10]",
                 )
         if isinstance(self.epsilon, bool) or not (
@@ -159,7 +159,7 @@ class SpectralSVR(SpectralEstimator):
         ):
             raise ConfigError(
                 f"epsilon={self.epsilon!r} must be a number >= 0",
-                field="model.params.epsilon",
+                field="params.epsilon",
                 fix="use scikit-learn's 0.1 (on the standardized target)",
             )
 

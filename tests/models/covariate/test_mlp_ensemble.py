@@ -184,7 +184,7 @@ def test_single_network_refuses_predict_dist(new_rows):
     X, y = regression()
     model = CovariateMLP(**TINY).fit(X, y)
     assert not model.supports_dist
-    with pytest.raises(ConfigError, match=r"model.params.n_members >= 2"):
+    with pytest.raises(ConfigError, match=r"params.n_members >= 2"):
         model.predict_dist(new_rows)
 
 

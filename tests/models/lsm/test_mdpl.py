@@ -377,7 +377,7 @@ def test_class_codes_translate_raster_classes(records, surrogate):
     np.testing.assert_array_equal(model.predict_flat(X), model.predict(records[:2]))
     with pytest.raises(ConfigError, match="whole number") as err:
         ParameterGenerator(**FAST, class_codes={"igbp": {"x": "GRA"}}).fit(records, surrogate)
-    assert err.value.field == "model.params.class_codes.igbp"
+    assert err.value.field == "params.class_codes.igbp"
 
 
 # ------------------------------------------------------------ contract, artifact
@@ -409,7 +409,7 @@ def test_estimator_contract(records, surrogate):
     assert not np.array_equal(other.predict(records), again.predict(records))
     with pytest.raises(ConfigError, match="no hyperparameter") as err:
         ParameterGenerator.from_params({"n_epochs": 3})
-    assert err.value.field == "model.params.n_epochs"
+    assert err.value.field == "params.n_epochs"
 
 
 def test_old_names_epochs_and_hidden_load_with_a_deprecation_message(caplog):
@@ -419,7 +419,7 @@ def test_old_names_epochs_and_hidden_load_with_a_deprecation_message(caplog):
     assert "it is now called max_epochs" in caplog.text
     with pytest.raises(ConfigError, match="both epochs") as err:
         ParameterGenerator.from_params({"epochs": 7, "max_epochs": 7})
-    assert err.value.field == "model.params.epochs"
+    assert err.value.field == "params.epochs"
 
 
 def test_artifact_round_trip_gives_identical_parameters(fitted, records, tmp_path):
@@ -510,39 +510,39 @@ def test_forcing_the_surrogate_cannot_take_is_refused(records, surrogate):
         (
             {"fixed_parameters": {**FIXED, "roughness_length_m": 9.0}},
             "outside its bounds",
-            "model.params.fixed_parameters.roughness_length_m",
+            "params.fixed_parameters.roughness_length_m",
         ),
         (
             {"fixed_parameters": {**FIXED, "leaf_area": 3.0}},
             "unknown parameter",
-            "model.params.fixed_parameters.leaf_area",
+            "params.fixed_parameters.leaf_area",
         ),
         (
             {"fixed_parameters": {"vpd_half_kpa": 1.0}},
             "neither learned nor fixed",
-            "model.params.fixed_parameters",
+            "params.fixed_parameters",
         ),
         (
             {"learned_parameters": ["albedo", "albedo"]},
             "distinct",
-            "model.params.learned_parameters",
+            "params.learned_parameters",
         ),
         (
             {"learned_parameters": None, "fixed_parameters": IGBP_DEFAULTS["GRA"]},
             "nothing to learn",
-            "model.params.learned_parameters",
+            "params.learned_parameters",
         ),
-        ({"flux_weights": {"nee": 1.0}}, "does not simulate", "model.params.flux_weights.nee"),
+        ({"flux_weights": {"nee": 1.0}}, "does not simulate", "params.flux_weights.nee"),
         (
             {"flux_weights": {"h_w_m2": 0.0, "le_w_m2": 0.0}},
             "at least one positive",
-            "model.params.flux_weights",
+            "params.flux_weights",
         ),
-        ({"max_epochs": 0}, "at least 1", "model.params.max_epochs"),
-        ({"hidden_layers": 16}, "list of layer widths", "model.params.hidden_layers"),
-        ({"dropout": 1.0}, "outside", "model.params.dropout"),
-        ({"unseen_categories": "zero"}, "not one of", "model.params.unseen_categories"),
-        ({"attribute_names": ("igbp",)}, "distinct", "model.params.summary_names"),
+        ({"max_epochs": 0}, "at least 1", "params.max_epochs"),
+        ({"hidden_layers": 16}, "list of layer widths", "params.hidden_layers"),
+        ({"dropout": 1.0}, "outside", "params.dropout"),
+        ({"unseen_categories": "zero"}, "not one of", "params.unseen_categories"),
+        ({"attribute_names": ("igbp",)}, "distinct", "params.summary_names"),
     ],
 )
 def test_bad_settings_are_refused_by_field(records, surrogate, params, match, field):

@@ -243,7 +243,7 @@ def test_learned_parameters_default_to_all_that_are_not_fixed(profiles):
 def test_bad_hyperparameters_are_refused_by_field(profiles, params, match, field):
     with pytest.raises(ConfigError, match=match) as err:
         BINN(**{**FAST, **params}, max_epochs=1).fit(profiles)
-    assert err.value.field == f"model.params.{field}"
+    assert err.value.field == f"params.{field}"
 
 
 # ---------------------------------------------------------------------- bad input
@@ -283,7 +283,7 @@ def test_covariates_scale_from_training_or_given_ranges(profiles):
     assert model.coding_.continuous == ["temp"] and model.coding_.categorical == ["landuse"]
     with pytest.raises(SampleDataError, match="no covariate_ranges") as err:
         BINN(max_epochs=1, scale_from="ranges", **FAST).fit(profiles)
-    assert err.value.field == "model.params.scale_from"
+    assert err.value.field == "params.scale_from"
     ranges = np.array([[-1.0, 3.0], [0.0, 1.0], [0.0, 2.0], [1.0, 3.0]])
     ranged = BINN(max_epochs=1, scale_from="ranges", **FAST).fit(
         replace(profiles, covariate_ranges=ranges)
@@ -385,7 +385,7 @@ def test_estimator_contract(profiles, cls):
     assert not np.array_equal(other, again)
     with pytest.raises(ConfigError, match="no hyperparameter") as err:
         cls.from_params({"epochs": 3})
-    assert err.value.field == "model.params.epochs"
+    assert err.value.field == "params.epochs"
 
 
 @pytest.mark.parametrize("which", ["fitted", "sciren"])
@@ -416,7 +416,7 @@ def test_artifact_keeps_a_history_without_validation(profiles, tmp_path):
 def test_sciren_output_squashing(profiles):
     with pytest.raises(ConfigError, match="relu") as err:
         ScIReN(output="relu", max_epochs=1).fit(profiles)
-    assert err.value.field == "model.params.output"
+    assert err.value.field == "params.output"
     hard = ScIReN(output="hard_sigmoid", kan_hidden=3, max_epochs=1, threads=1).fit(profiles)
     table = hard.predict_parameters(profiles)
     assert table["efolding"].between(*BOUNDS["efolding"]).all()

@@ -169,11 +169,11 @@ def test_outputs_are_squashed_into_the_unit_interval(output):
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"output": "tanh"}, "model.params.output"),
-        ({"grid_size": 0}, "model.params.grid_size"),
-        ({"order": 0}, "model.params.order"),
-        ({"hidden": 0}, "model.params.hidden"),
-        ({"input_range": (1, 0)}, "model.params.input_range"),
+        ({"output": "tanh"}, "params.output"),
+        ({"grid_size": 0}, "params.grid_size"),
+        ({"order": 0}, "params.order"),
+        ({"hidden": 0}, "params.hidden"),
+        ({"input_range": (1, 0)}, "params.input_range"),
     ],
 )
 def test_bad_settings_name_their_field(kwargs, field):

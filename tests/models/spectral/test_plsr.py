@@ -86,7 +86,7 @@ def test_fewer_samples_than_components():
     X, y, axis = toy_spectra(n=25)
     with pytest.raises(SampleDataError, match="30 PLS components need at least 31") as err:
         PLSR().fit(X, y, axis=axis)
-    assert err.value.field == "model.params.max_components"
+    assert err.value.field == "params.max_components"
     # 2 of 25 held out for validation: 23 training spectra carry at most 22 components.
     assert "lower max_components to at most 22" in err.value.fix
     with pytest.raises(SampleDataError, match="n_components") as err:

@@ -135,7 +135,7 @@ def test_log10_target_with_zeros_names_the_count_and_fix():
     y[9] = -1.0
     with pytest.raises(SampleDataError, match="3 zero or negative") as err:
         PLSR().fit(X, y, axis=axis)
-    assert err.value.field == "model.params.target_transform"
+    assert err.value.field == "params.target_transform"
     assert "target_transform: none" in err.value.fix
     # The same targets are fine without the log transform.
     PLSR(target_transform="none", n_components=2).fit(X, y, axis=axis)
@@ -159,7 +159,7 @@ def test_too_few_samples_for_the_validation_split():
     X, y, axis = toy_spectra(n=10)
     with pytest.raises(SampleDataError, match="too few") as err:
         PLSR(max_components=2).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.valid_fraction"
+    assert err.value.field == "params.valid_fraction"
     with pytest.raises(ConfigError, match="valid_fraction"):
         PLSR(valid_fraction=1.5).fit(*toy_spectra()[:2], axis=toy_spectra()[2])
 

@@ -100,7 +100,7 @@ def test_too_short_input_is_refused(data):
     trim = [{"name": "trim", "min": 2000, "max": 4000}]  # about 176 of the 300 bands
     with pytest.raises(SpectraError, match="at least 243 bands") as err:
         SpectralCNN(preprocessing=trim).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.preprocessing"
+    assert err.value.field == "params.preprocessing"
     assert "resample" in err.value.fix and "PLSR" in err.value.fix
     with pytest.raises(ValueError, match="243"):
         SpectralCNNNetwork(MIN_INPUT_BANDS - 1)

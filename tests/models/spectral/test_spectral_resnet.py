@@ -112,7 +112,7 @@ def test_too_short_input_is_refused(data):
     trim = [{"name": "trim", "min": 2400, "max": 4000}]  # about 30 of the 64 bands
     with pytest.raises(SpectraError, match="at least 40 bands") as err:
         SpectralResNet(**{**QUICK, "pool": 10, "preprocessing": trim}).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.preprocessing"
+    assert err.value.field == "params.preprocessing"
     assert "pool" in err.value.fix
     with pytest.raises(ValueError, match="at least 40"):
         SpectralResNetNetwork(39)
@@ -156,7 +156,7 @@ def test_negative_targets_are_refused_under_relu(data):
     X, y, axis = data
     with pytest.raises(SampleDataError, match="below 0") as err:
         SpectralResNet(**QUICK).fit(X, y - 5.0, axis=axis)
-    assert err.value.field == "model.params.output_activation"
+    assert err.value.field == "params.output_activation"
     assert "identity" in err.value.fix
     # log10 of values below 1 is negative too; identity takes them.
     with pytest.raises(SampleDataError, match="below 0"):
@@ -170,13 +170,13 @@ def test_bad_hyperparameters(data):
     X, y, axis = data
     with pytest.raises(ConfigError, match="pool") as err:
         SpectralResNet(**{**QUICK, "pool": 0}).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.pool"
+    assert err.value.field == "params.pool"
     with pytest.raises(ConfigError, match="output_activation") as err:
         SpectralResNet(**QUICK, output_activation="tanh").fit(X, y, axis=axis)
-    assert err.value.field == "model.params.output_activation"
+    assert err.value.field == "params.output_activation"
     with pytest.raises(ConfigError, match="mc_dropout needs dropout") as err:
         SpectralResNet(**QUICK, mc_dropout=4).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.dropout"
+    assert err.value.field == "params.dropout"
 
 
 # -- training, uncertainty, artifact ---------------------------------------------------------

@@ -128,10 +128,10 @@ def test_default_preprocessing_per_unit():
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"c_values": []}, "model.params.c_values"),
-        ({"c_values": [1.0, -2.0]}, "model.params.c_values"),
-        ({"gamma_factors": "scale"}, "model.params.gamma_factors"),
-        ({"epsilon": -0.1}, "model.params.epsilon"),
+        ({"c_values": []}, "params.c_values"),
+        ({"c_values": [1.0, -2.0]}, "params.c_values"),
+        ({"gamma_factors": "scale"}, "params.gamma_factors"),
+        ({"epsilon": -0.1}, "params.epsilon"),
     ],
 )
 def test_bad_hyperparameters(data, params, field):

@@ -216,14 +216,14 @@ def test_unknown_or_all_groups_are_refused(parents):
     X, y, axis = target_data(SpectralResNet)
     with pytest.raises(ConfigError, match="unknown layer group") as err:
         child(SpectralResNet, path, freeze=["features", "convs"]).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.freeze"
+    assert err.value.field == "params.freeze"
     assert "'features'" in err.value.message and "'head'" in err.value.message
     with pytest.raises(ConfigError, match="nothing would be trained") as err:
         child(SpectralResNet, path, freeze=["head", "features"]).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.freeze"
+    assert err.value.field == "params.freeze"
     with pytest.raises(ConfigError, match="list of layer group") as err:
         child(SpectralResNet, path, freeze="features").fit(X, y, axis=axis)
-    assert err.value.field == "model.params.freeze"
+    assert err.value.field == "params.freeze"
 
 
 def test_freeze_is_ignored_without_a_parent():
@@ -238,7 +238,7 @@ def test_parent_of_another_class_is_refused(parents):
     X, y, axis = target_data(SpectralResNet)
     with pytest.raises(ConfigError, match="SpectralCNN artifact") as err:
         child(SpectralResNet, path).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.init_from"
+    assert err.value.field == "params.init_from"
     assert "SpectralResNet" in err.value.message
 
 
@@ -257,21 +257,21 @@ def test_another_architecture_is_refused(parents):
     X, y, axis = target_data(SpectralResNet)
     with pytest.raises(ConfigError, match="does not fit") as err:
         child(SpectralResNet, path, pool=4).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.init_from"
+    assert err.value.field == "params.init_from"
 
 
 def test_missing_or_badly_typed_parent(tmp_path, parents):
     X, y, axis = target_data(SpectralResNet)
     with pytest.raises(InputFileNotFoundError) as err:
         child(SpectralResNet, tmp_path / "none.safetensors").fit(X, y, axis=axis)
-    assert err.value.field == "model.params.init_from"
+    assert err.value.field == "params.init_from"
     path, _ = parents[SpectralResNet]
     with pytest.raises(ConfigError, match="init_from must be") as err:
         SpectralResNet(init_from=path).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.init_from"
+    assert err.value.field == "params.init_from"
     with pytest.raises(ConfigError, match="none was handed to the model") as err:
         SpectralResNet(init_from=str(path)).fit(X, y, axis=axis)
-    assert err.value.field == "model.params.init_from"
+    assert err.value.field == "params.init_from"
 
 
 @pytest.mark.parametrize("preprocessing", [None, [{"name": "standardize"}]], ids=str)

@@ -80,6 +80,11 @@ class SpectraConfig(StrictModel):
     resample: ResampleConfig | None = Field(
         default=None, description="interpolate the spectra onto another axis after reading"
     )
+    convert_quantity: bool = Field(
+        default=False,
+        description="convert absorbance <-> reflectance to the model's quantity instead of "
+        "refusing spectra of the other quantity",
+    )
 
     @model_validator(mode="after")
     def _both_coordinates(self) -> SpectraConfig:
@@ -240,3 +245,9 @@ class SpectralTrainConfig(StrictModel):
     )
     seed: int = Field(default=0, ge=0)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    spectral_domain: bool = Field(
+        default=True, description="store a PCA model with T2/Q limits of the training spectra"
+    )
+    back_transform: Literal["median", "mean"] = Field(
+        default="median", description="for log10 targets: predict the median or the mean"
+    )

@@ -1,0 +1,263 @@
+"""Conformal prediction intervals from out-of-fold residuals (written in-project).
+
+Nonconformity score of a calibration sample: ``|z - z_hat| / s``, with ``z`` the target on
+the model's scale (log10 for log-trained models, so intervals are multiplicative there) and
+``s`` a normaliser: 1 (``none``), the model's own spread on that scale (``spread``: ensemble,
+quantile forest, MC dropout), or ``DI + c`` (``di``, the dissimilarity index, so intervals
+widen away from the training data). The interval at coverage ``level`` is
+``z_hat +- q s`` with ``q`` the ``ceil((n + 1) level)``-th smallest score: the split-conformal
+quantile (Vovk et al. 2005; Lei et al. 2018). With out-of-fold residuals from K-fold CV and
+the final model's predictions this is the "CV" / jackknife-style scheme (MAPIE's
+``method="base"``), not CV+ proper, which would need every fold model at prediction time;
+its coverage is checked on held-out folds by :func:`cross_conformal_coverage`.
+
+MAPIE and crepes were considered: both want an estimator they can refit or a scikit-learn
+wrapper, and geosoil stores only the final model in its artifact, so the few lines of the
+quantile are written here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from geosoil.errors import CalibrationError
+
+__all__ = [
+    "MIN_RESIDUALS",
+    "ConformalCalibration",
+    "calibrate",
+    "check_level",
+    "choose_normaliser",
+    "cross_conformal_coverage",
+    "interval_scores",
+]
+
+# Fewer residuals than this give a quantile so coarse that a 90 % interval is the largest
+# residual seen: refuse rather than pretend.
+MIN_RESIDUALS = 20
+
+Normalisation = Literal["none", "spread", "di"]
+
+
+def check_level(level: float, *, field: str = "interval_level") -> float:
+    """A coverage level strictly between 0 and 1, or a CalibrationError naming the fix."""
+    try:
+        ok = math.isfinite(float(level)) and 0.0 < float(level) < 1.0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise CalibrationError(
+            f"coverage level {level!r} is not strictly between 0 and 1",
+            field=field,
+            fix="use a fraction such as 0.9 for a 90 % interval",
+        )
+    return float(level)
+
+
+@dataclass(frozen=True)
+class ConformalCalibration:
+    """Sorted nonconformity scores and how to normalise new predictions.
+
+    Attributes
+    ----------
+    scores
+        Sorted ``|residual| / s`` of the calibration samples.
+    method
+        ``"cv"`` (out-of-fold residuals of K-fold CV) or ``"split"`` (a calibration set).
+    normalisation
+        ``"none"``, ``"spread"`` or ``"di"``.
+    floor
+        Smallest normaliser used (the 5th percentile of the calibration normalisers), so a
+        pixel with zero spread gets no zero-width interval.
+    di_offset
+        ``c`` of the ``di`` normaliser ``DI + c``.
+    scheme
+        Name of the CV scheme the residuals come from (``spatial_block``, ``random``, ...).
+    """
+
+    scores: np.ndarray
+    method: Literal["cv", "split"] = "cv"
+    normalisation: Normalisation = "none"
+    floor: float = 0.0
+    di_offset: float = 0.0
+    scheme: str = ""
+
+    @property
+    def n(self) -> int:
+        return int(self.scores.size)
+
+    def quantile(self, level: float) -> float:
+        """The conformal score quantile; inf when ``level`` needs more samples than there are."""
+        level = check_level(level)
+        rank = math.ceil((self.n + 1) * level)
+        return float(self.scores[rank - 1]) if rank <= self.n else math.inf
+
+    def normaliser(
+        self, *, spread: np.ndarray | None = None, di: np.ndarray | None = None
+    ) -> np.ndarray | float:
+        """``s`` of new predictions (a scalar 1 for ``none``)."""
+        if self.normalisation == "none":
+            return 1.0
+        if self.normalisation == "spread":
+            if spread is None:
+                raise CalibrationError(
+                    "these intervals are normalised by the model's spread, and none was given",
+                    field="trust.intervals.normalisation",
+                    fix="predict with the model's predictive distribution (predict_dist)",
+                )
+            return np.maximum(np.asarray(spread, dtype=np.float64), self.floor)
+        if di is None:
+            raise CalibrationError(
+                "these intervals are normalised by the dissimilarity index, and none was given",
+                field="trust.intervals.normalisation",
+                fix="compute the DI with the artifact's area of applicability",
+            )
+        return np.maximum(np.asarray(di, dtype=np.float64) + self.di_offset, self.floor)
+
+    def half_width(self, level: float, normaliser: np.ndarray | float) -> np.ndarray | float:
+        """Half-width of the interval on the model's scale."""
+        return self.quantile(level) * np.asarray(normaliser, dtype=np.float64)
+
+    def to_parts(self) -> tuple[dict[str, np.ndarray], dict]:
+        state = {
+            "method": self.method,
+            "normalisation": self.normalisation,
+            "floor": self.floor,
+            "di_offset": self.di_offset,
+            "scheme": self.scheme,
+            "n_residuals": self.n,
+            "library": "in-project split-conformal quantile (see geosoil.trust.conformal)",
+        }
+        return {"scores": self.scores}, state
+
+    @classmethod
+    def from_parts(cls, arrays: Mapping[str, np.ndarray], state: Mapping) -> ConformalCalibration:
+        return cls(
+            scores=np.sort(np.asarray(arrays["scores"], dtype=np.float64)),
+            method=state["method"],
+            normalisation=state["normalisation"],
+            floor=float(state["floor"]),
+            di_offset=float(state["di_offset"]),
+            scheme=str(state.get("scheme", "")),
+        )
+
+
+def calibrate(
+    residuals: np.ndarray,
+    normaliser: np.ndarray | float = 1.0,
+    *,
+    normalisation: Normalisation = "none",
+    method: Literal["cv", "split"] = "cv",
+    di_offset: float = 0.0,
+    scheme: str = "",
+    min_residuals: int = MIN_RESIDUALS,
+) -> ConformalCalibration:
+    """Calibration from residuals ``z - z_hat`` on the model's scale and their normalisers.
+
+    Raises
+    ------
+    CalibrationError
+        Fewer than ``min_residuals`` finite residuals.
+    """
+    residuals = np.asarray(residuals, dtype=np.float64)
+    s = np.broadcast_to(np.asarray(normaliser, dtype=np.float64), residuals.shape)
+    finite = np.isfinite(residuals) & np.isfinite(s)
+    if finite.sum() < min_residuals:
+        raise CalibrationError(
+            f"only {int(finite.sum())} out-of-fold residuals to calibrate intervals on; "
+            f"at least {min_residuals} are needed",
+            field="trust.intervals",
+            fix="train on more samples, or give a calibration set of at least "
+            f"{min_residuals} samples",
+        )
+    if normalisation == "none":
+        floor, scores = 0.0, np.abs(residuals[finite])
+    else:
+        floor = max(float(np.quantile(s[finite], 0.05)), 1e-12)
+        scores = np.abs(residuals[finite]) / np.maximum(s[finite], floor)
+    return ConformalCalibration(
+        scores=np.sort(scores),
+        method=method,
+        normalisation=normalisation,
+        floor=floor,
+        di_offset=float(di_offset),
+        scheme=scheme,
+    )
+
+
+def interval_scores(observed: np.ndarray, low: np.ndarray, high: np.ndarray) -> dict[str, float]:
+    """PICP (share of observations inside [low, high]) and mean interval width."""
+    observed, low, high = (np.asarray(a, dtype=np.float64) for a in (observed, low, high))
+    ok = np.isfinite(observed) & np.isfinite(low) & np.isfinite(high)
+    if not ok.any():
+        return {"picp": math.nan, "mean_width": math.nan, "n": 0}
+    inside = (observed[ok] >= low[ok]) & (observed[ok] <= high[ok])
+    return {
+        "picp": float(inside.mean()),
+        "mean_width": float((high[ok] - low[ok]).mean()),
+        "n": int(ok.sum()),
+    }
+
+
+def cross_conformal_coverage(
+    residuals: np.ndarray,
+    normaliser: np.ndarray | float,
+    fold_ids: Sequence[int],
+    *,
+    level: float,
+    normalisation: Normalisation = "none",
+    di_offset: float = 0.0,
+) -> np.ndarray:
+    """Half-widths for each sample from the scores of the *other* folds (honest coverage).
+
+    The calibration that the artifact stores uses every fold; to report its coverage without
+    scoring a sample with its own residual, each fold's intervals come from the others.
+    """
+    residuals = np.asarray(residuals, dtype=np.float64)
+    s = np.broadcast_to(np.asarray(normaliser, dtype=np.float64), residuals.shape)
+    folds = np.asarray(fold_ids)
+    half = np.full(residuals.shape, np.nan)
+    for fold in np.unique(folds):
+        held = folds == fold
+        if (~held).sum() < 2:
+            continue
+        cal = calibrate(
+            residuals[~held], s[~held], normalisation=normalisation, di_offset=di_offset,
+            min_residuals=2,
+        )  # fmt: skip
+        norm = 1.0 if normalisation == "none" else np.maximum(s[held], cal.floor)
+        half[held] = cal.quantile(level) * norm
+    return half
+
+
+def choose_normaliser(
+    residuals: np.ndarray,
+    candidates: Mapping[str, np.ndarray | float],
+    fold_ids: Sequence[int],
+    *,
+    level: float = 0.9,
+    di_offset: float = 0.0,
+) -> str:
+    """The candidate normaliser giving the narrowest cross-conformal intervals.
+
+    Each candidate is calibrated on other folds (so none is judged on its own residuals);
+    widths are compared, coverage being guaranteed for all alike. ``none`` always competes.
+    """
+    widths = {
+        name: float(
+            np.nanmean(
+                cross_conformal_coverage(
+                    residuals, s, fold_ids, level=level, normalisation=name, di_offset=di_offset
+                )
+            )
+        )
+        for name, s in {"none": 1.0, **candidates}.items()
+    }
+    best = min(widths, key=widths.get)
+    # A normaliser must earn its place: keep constant widths unless it is clearly narrower.
+    return best if widths[best] < 0.98 * widths["none"] else "none"
