@@ -60,6 +60,7 @@ def _register_commands() -> None:
         "evaluate",
         "explain",
         "map",
+        "predict",
         "recommend",
         "soc_cells",
         "calibrate",

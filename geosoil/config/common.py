@@ -33,6 +33,9 @@ class SamplesConfig(StrictModel):
     )
     x_column: str = Field(default="x", description="easting/longitude column of a table")
     y_column: str = Field(default="y", description="northing/latitude column of a table")
+    id_column: str | None = Field(
+        default=None, description="sample id column, copied into cv_predictions.csv"
+    )
 
 
 class CovariatesConfig(StrictModel):
@@ -58,23 +61,42 @@ class EstimatorConfig(StrictModel):
 
 
 class ModelConfig(EstimatorConfig):
-    """``geosoil train``'s model: a covariate estimator, the MLP unless named."""
+    """``geosoil train``'s model: a covariate estimator, ``auto`` unless named.
 
-    estimator: str = Field(default="covariate_mlp", description="registry name of the estimator")
+    ``auto`` chooses among the covariate learners by inner cross-validation; its params are
+    ``candidates``, ``candidate_params``, ``inner_splits``, ``stack``, ``seed`` and settings
+    shared by every candidate (e.g. ``target_transform``).
+    """
+
+    estimator: str = Field(default="auto", description="registry name of the estimator")
 
 
 class EvaluationConfig(StrictModel):
-    """Cross-validation run before the final fit."""
+    """Cross-validation run before the final fit.
+
+    ``predefined`` folds come from the samples' ``fold_column`` (one fold id per sample).
+    """
 
     n_splits: int = Field(default=5, ge=2, description="cross-validation folds")
-    schemes: list[Literal["random", "spatial_block"]] = Field(
+    schemes: list[Literal["random", "spatial_block", "predefined"]] = Field(
         default_factory=lambda: ["random", "spatial_block"],
-        description="fold schemes: random rows, or square spatial blocks",
+        min_length=1,
+        description="fold schemes: random rows, square spatial blocks, or the samples' "
+        "predefined fold ids",
     )
     spatial_block_size_m: float = Field(
         default=2000.0, gt=0, description="side of a spatial block (metres)"
     )
+    fold_column: str | None = Field(
+        default=None, description="column of the samples holding predefined fold ids"
+    )
     seed: int = Field(default=0, description="seed of the fold assignment")
+
+    @model_validator(mode="after")
+    def _predefined_needs_a_column(self) -> EvaluationConfig:
+        if "predefined" in self.schemes and self.fold_column is None:
+            raise ValueError("evaluation.schemes has 'predefined': set evaluation.fold_column")
+        return self
 
 
 class OutputConfig(StrictModel):
