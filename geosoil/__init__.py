@@ -59,6 +59,7 @@ _LAZY = {
     "write_world": "geosoil.synthetic",
     "train_from_config": "geosoil.workflows",
     "map_from_config": "geosoil.workflows",
+    "predict_points": "geosoil.workflows.predict",
     "train_spectra_from_config": "geosoil.workflows",
     "finetune_from_config": "geosoil.workflows.finetune",
     "evaluate_from_config": "geosoil.workflows",

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "InputSpec",
     "OutputSpec",
     "Provenance",
+    "artifact_from_estimator",
     "file_sha256",
     "load_artifact",
     "load_parent_artifact",
@@ -147,6 +149,79 @@ def save_artifact(
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def artifact_from_estimator(
+    estimator: Any,
+    *,
+    output: str,
+    units: str = "",
+    inputs: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
+    input_units: Mapping[str, str] | None = None,
+    path: str | Path | None = None,
+    n_samples: int = 0,
+) -> Artifact:
+    """A fitted covariate estimator as an artifact, in one call.
+
+    Parameters
+    ----------
+    estimator
+        A fitted geosoil estimator (e.g. ``CovariateMLP``).
+    output, units
+        Name and units of the mapped layer (the target).
+    inputs
+        Covariate names in the order the estimator reads them; its ``feature_names_in_``
+        by default. They must be layer names of the catalog it will be mapped with.
+    categorical
+        Class covariates; the estimator's ``categorical_features`` by default.
+    input_units
+        Units per covariate, for the record.
+    path
+        Where to write the ``.safetensors`` file; a temporary file (deleted at once) when
+        None, so the result lives only in memory.
+
+    Returns
+    -------
+    Artifact
+        Loaded back from the bytes written, with their sha256: what ``geosoil map`` would use.
+    """
+    import tempfile
+
+    names = list(inputs if inputs is not None else getattr(estimator, "feature_names_in_", []))
+    if not names:
+        raise ArtifactError(
+            "the estimator's input names are unknown",
+            field="inputs",
+            fix="fit it on a DataFrame with named columns, or pass inputs=[...]",
+        )
+    classes = set(categorical if categorical is not None else estimator.categorical_features)
+    units_of = dict(input_units or {})
+    spec = InputSpec(
+        kind="covariates",
+        layers=[
+            InputLayer(name=name, units=units_of.get(name, ""), categorical=name in classes)
+            for name in names
+        ],
+    )
+    params = estimator.get_params()
+    outputs = OutputSpec(
+        names=[output],
+        units=[units],
+        back_transform=params.get("target_transform", "none"),
+    )
+    provenance = Provenance(
+        data_fingerprint="in-memory", n_samples=n_samples, seed=int(params.get("seed", 0))
+    )
+    if path is not None:
+        save_artifact(estimator, path, input_spec=spec, output_spec=outputs, provenance=provenance)
+        return load_artifact(path)
+    with tempfile.TemporaryDirectory(prefix="geosoil-artifact-") as folder:
+        target = Path(folder) / f"{output}.safetensors"
+        save_artifact(
+            estimator, target, input_spec=spec, output_spec=outputs, provenance=provenance
+        )
+        return load_artifact(target)
 
 
 def read_header(path: str | Path) -> ArtifactHeader:

@@ -1,7 +1,9 @@
 """One exception root for everything geosoil refuses to do.
 
 Every message names the file, the field and the fix, so the CLI can print it as it is and
-exit non-zero without a traceback.
+exit non-zero without a traceback: exit code 2 for usage and config errors (a bad key or
+value, an output folder taken without ``--overwrite``; click's own usage errors also exit 2),
+1 for data errors (missing or unusable files, samples, rasters, artifacts).
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class InputFileNotFoundError(GeoSoilError, FileNotFoundError):
 class ConfigError(GeoSoilError):
     """A config file is malformed, has unknown keys or invalid values."""
 
+    exit_code = 2
+
 
 class SampleDataError(GeoSoilError):
     """Sample points are unusable: no CRS, missing or non-numeric target, no valid rows."""
@@ -113,6 +117,8 @@ class OutputError(GeoSoilError):
 
 class OutputExistsError(OutputError):
     """The output location is taken and the user did not ask to overwrite it."""
+
+    exit_code = 2
 
 
 class CalibrationError(GeoSoilError):

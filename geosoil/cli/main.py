@@ -37,7 +37,12 @@ class GeoSoilGroup(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Debug log output.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
 def cli(verbose: bool, quiet: bool) -> None:
-    """geosoil: deep-learning soil models from samples to maps."""
+    """geosoil: deep-learning soil models from samples to maps.
+
+    Every command reads a YAML config: `geosoil config example COMMAND` prints one with
+    every key, type, default and meaning (docs/configs.md lists them all). Exit codes: 2
+    for usage and config errors, 1 for data errors.
+    """
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
@@ -55,10 +60,13 @@ def _register_commands() -> None:
         "evaluate",
         "explain",
         "map",
+        "predict",
         "recommend",
         "soc_cells",
         "calibrate",
         "info",
+        "config",
+        "catalog",
     ):
         cli.add_command(importlib.import_module(f"geosoil.cli.{name}").command)
 

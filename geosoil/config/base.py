@@ -23,6 +23,7 @@ __all__ = [
     "read_config_mapping",
     "save_config",
     "validate_config",
+    "with_absolute_paths",
 ]
 
 ConfigT = TypeVar("ConfigT", bound="StrictModel")
@@ -110,6 +111,29 @@ def validate_config(raw: dict, model: type[ConfigT], *, source: Path | str) -> C
             err.path = Path(source)
             err.args = (str(err),)
         raise
+
+
+def with_absolute_paths(config: ConfigT) -> ConfigT:
+    """A copy of ``config`` whose path values are absolute (against the current folder).
+
+    For provenance: a config saved with an output must still name its files when read later
+    from another folder.
+    """
+    return config.model_copy(
+        update={name: _absolute(getattr(config, name)) for name in type(config).model_fields}
+    )
+
+
+def _absolute(value: Any) -> Any:
+    if isinstance(value, Path):
+        return value.absolute()
+    if isinstance(value, BaseModel):
+        return with_absolute_paths(value)
+    if isinstance(value, list):
+        return [_absolute(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_absolute(item) for item in value)
+    return value
 
 
 def save_config(config: BaseModel, path: str | Path) -> None:

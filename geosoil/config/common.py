@@ -24,21 +24,24 @@ __all__ = [
 class SamplesConfig(StrictModel):
     """Where the sample points are and which column to learn."""
 
-    path: Path
-    target: str
-    target_units: str = ""
+    path: Path = Field(description="sample points: GeoPackage, GeoJSON, Shapefile, CSV or Parquet")
+    target: str = Field(description="column holding the soil property to learn")
+    target_units: str = Field(default="", description="units of the target, written to outputs")
     layer: str | None = Field(default=None, description="layer name in a multi-layer GeoPackage")
     crs: str | None = Field(
         default=None, description="CRS of x/y columns for CSV tables (e.g. EPSG:32654)"
     )
-    x_column: str = "x"
-    y_column: str = "y"
+    x_column: str = Field(default="x", description="easting/longitude column of a table")
+    y_column: str = Field(default="y", description="northing/latitude column of a table")
+    id_column: str | None = Field(
+        default=None, description="sample id column, copied into cv_predictions.csv"
+    )
 
 
 class CovariatesConfig(StrictModel):
     """Which covariate layers to use, from a catalog file (``covariates.yaml``)."""
 
-    catalog: Path
+    catalog: Path = Field(description="covariate catalog YAML (see the `catalog` section)")
     names: list[str] | None = Field(
         default=None, description="layers to use, in order; all layers of the catalog when null"
     )
@@ -51,32 +54,58 @@ class EstimatorConfig(StrictModel):
     errors name the field under the section's path.
     """
 
-    estimator: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    estimator: str = Field(description="registry name of the estimator")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="hyperparameters, checked by the estimator"
+    )
 
 
 class ModelConfig(EstimatorConfig):
-    """``geosoil train``'s model: a covariate estimator, the MLP unless named."""
+    """``geosoil train``'s model: a covariate estimator, ``auto`` unless named.
 
-    estimator: str = "covariate_mlp"
+    ``auto`` chooses among the covariate learners by inner cross-validation; its params are
+    ``candidates``, ``candidate_params``, ``inner_splits``, ``stack``, ``seed`` and settings
+    shared by every candidate (e.g. ``target_transform``).
+    """
+
+    estimator: str = Field(default="auto", description="registry name of the estimator")
 
 
 class EvaluationConfig(StrictModel):
-    """Cross-validation run before the final fit."""
+    """Cross-validation run before the final fit.
 
-    n_splits: int = Field(default=5, ge=2)
-    schemes: list[Literal["random", "spatial_block"]] = Field(
-        default_factory=lambda: ["random", "spatial_block"]
+    ``predefined`` folds come from the samples' ``fold_column`` (one fold id per sample).
+    """
+
+    n_splits: int = Field(default=5, ge=2, description="cross-validation folds")
+    schemes: list[Literal["random", "spatial_block", "predefined"]] = Field(
+        default_factory=lambda: ["random", "spatial_block"],
+        min_length=1,
+        description="fold schemes: random rows, square spatial blocks, or the samples' "
+        "predefined fold ids",
     )
-    spatial_block_size_m: float = Field(default=2000.0, gt=0)
-    seed: int = 0
+    spatial_block_size_m: float = Field(
+        default=2000.0, gt=0, description="side of a spatial block (metres)"
+    )
+    fold_column: str | None = Field(
+        default=None, description="column of the samples holding predefined fold ids"
+    )
+    seed: int = Field(default=0, description="seed of the fold assignment")
+
+    @model_validator(mode="after")
+    def _predefined_needs_a_column(self) -> EvaluationConfig:
+        if "predefined" in self.schemes and self.fold_column is None:
+            raise ValueError("evaluation.schemes has 'predefined': set evaluation.fold_column")
+        return self
 
 
 class OutputConfig(StrictModel):
     """Output folder; it is written completely or not at all."""
 
-    dir: Path | None = None
-    overwrite: bool = False
+    dir: Path | None = Field(default=None, description="output folder (or --out)")
+    overwrite: bool = Field(
+        default=False, description="replace a non-empty output folder (or --overwrite)"
+    )
 
 
 class GridConfig(StrictModel):
@@ -90,8 +119,10 @@ class GridConfig(StrictModel):
     reference: str | None = Field(
         default=None, description="a covariate name from the catalog, or a raster path"
     )
-    crs: str | None = None
-    resolution_m: float | None = Field(default=None, gt=0)
+    crs: str | None = Field(default=None, description="CRS of the grid, e.g. EPSG:32654")
+    resolution_m: float | None = Field(
+        default=None, gt=0, description="pixel size in CRS units (metres for projected CRS)"
+    )
     bounds: tuple[float, float, float, float] | None = Field(
         default=None, description="left, bottom, right, top in the grid CRS"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -10,7 +11,7 @@ from geosoil.config.base import StrictModel
 from geosoil.config.common import OutputConfig
 from geosoil.config.evaluate import SpectraConfig
 
-__all__ = ["ExplainConfig"]
+__all__ = ["CovariateExplainConfig", "ExplainConfig"]
 
 
 class ExplainConfig(StrictModel):
@@ -81,3 +82,23 @@ class ExplainConfig(StrictModel):
         if isinstance(value, int) and value < 1:
             raise ValueError("baselines must be 'mean' or a positive number of spectra")
         return value
+
+
+class CovariateExplainConfig(StrictModel):
+    """``geosoil explain`` for a covariate model: permutation importance under the training's
+    CV folds, and partial-dependence curves.
+
+    ``training`` is the config the model was trained with (``config.yaml`` beside the
+    artifact): it says where the samples and covariates are and how the folds were built.
+    """
+
+    artifact: Path = Field(description="covariate model artifact (.safetensors)")
+    training: Path = Field(description="its training config (config.yaml beside the artifact)")
+    scheme: Literal["spatial_block", "predefined", "random"] | None = Field(
+        default=None,
+        description="folds for importance; default spatial_block, else predefined, else random",
+    )
+    n_repeats: int = Field(default=5, ge=1, description="shuffles per covariate and fold")
+    pdp_points: int = Field(default=20, ge=2, description="grid values per continuous covariate")
+    seed: int = Field(default=0, ge=0)
+    output: OutputConfig = Field(default_factory=OutputConfig)

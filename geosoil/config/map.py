@@ -25,7 +25,7 @@ __all__ = [
 class MapModelConfig(StrictModel):
     """One artifact applied in a map run; a bare path is accepted in place of the mapping."""
 
-    path: Path
+    path: Path = Field(description="model artifact (.safetensors)")
     name: str | None = Field(
         default=None, description="name of its output layer; the artifact's output name if null"
     )
@@ -50,15 +50,17 @@ class MapModelConfig(StrictModel):
 class ProductConfig(StrictModel):
     """A decision layer computed from the mapped layers in the same pass."""
 
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(description="product name, e.g. k_fertilizer")
+    params: dict[str, Any] = Field(default_factory=dict, description="the product's settings")
 
 
 class MapOutputConfig(OutputConfig):
     """Map outputs: which formats, and what to do with an earlier run's output."""
 
     resume: bool = Field(default=False, description="finish an interrupted run")
-    format: Literal["cog", "zarr", "both"] = "cog"
+    format: Literal["cog", "zarr", "both"] = Field(
+        default="cog", description="COG GeoTIFFs, one Zarr store, or both"
+    )
 
     @model_validator(mode="after")
     def _resume_or_overwrite(self) -> MapOutputConfig:
@@ -73,7 +75,7 @@ class ExecutionConfig(StrictModel):
     threads: int | None = Field(default=None, ge=1, description="threads; all cores if null")
     workers: int | None = Field(default=None, ge=1, description="local dask worker processes")
     scheduler: str | None = Field(default=None, description="address of a dask scheduler")
-    progress: bool = True
+    progress: bool = Field(default=True, description="progress bar on a terminal")
 
     @model_validator(mode="after")
     def _one_cluster(self) -> ExecutionConfig:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from geosoil.config.base import StrictModel
 from geosoil.config.common import (
@@ -16,21 +17,55 @@ from geosoil.config.common import (
     TrustConfig,
 )
 
-__all__ = ["SynthConfig", "TrainConfig"]
+__all__ = ["SynthConfig", "TrainConfig", "TrainCovariatesConfig"]
 
 
 class SynthConfig(StrictModel):
     """``geosoil synth``: which synthetic world to write."""
 
-    size: Literal["small", "medium", "large"] = "small"
-    seed: int = Field(default=0, ge=0)
+    size: Literal["small", "medium", "large"] = Field(
+        default="small", description="extent of the synthetic world"
+    )
+    seed: int = Field(default=0, ge=0, description="seed of the synthetic world")
+
+
+class TrainCovariatesConfig(CovariatesConfig):
+    """Covariates from a catalog (extracted at the points), or columns of the sample table.
+
+    With ``columns`` the samples already carry their covariates; the artifact records the
+    names, and mapping it later needs a catalog with layers of those names.
+    """
+
+    catalog: Path | None = None
+    columns: list[str] | None = Field(
+        default=None, min_length=1, description="covariate columns of the sample table"
+    )
+    categorical: list[str] = Field(
+        default_factory=list, description="columns (of `columns`) holding classes"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TrainCovariatesConfig:
+        if (self.catalog is None) == (self.columns is None):
+            raise ValueError(
+                "set covariates.catalog (rasters) or covariates.columns (a table), not both"
+            )
+        if self.columns is None and self.categorical:
+            raise ValueError(
+                "covariates.categorical goes with covariates.columns; a catalog declares its "
+                "categorical layers itself"
+            )
+        unknown = [c for c in self.categorical if c not in (self.columns or [])]
+        if unknown:
+            raise ValueError(f"covariates.categorical {unknown} are not in covariates.columns")
+        return self
 
 
 class TrainConfig(StrictModel):
     """``geosoil train``: samples + covariates -> artifact + evaluation report."""
 
     samples: SamplesConfig
-    covariates: CovariatesConfig
+    covariates: TrainCovariatesConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+from tqdm import tqdm
 
 from geosoil.errors import ConfigError
 from geosoil.evaluate.metrics import DEFAULT_METRICS, check_metric_names, regression_metrics
@@ -88,6 +89,7 @@ def cross_validate(
     *,
     groups: ArrayLike | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
+    intervals: bool = False,
     on_fold: Callable[[int, Any, np.ndarray], None] | None = None,
 ) -> CVResult:
     """Fit a fresh estimator on each training fold and predict its test fold.
@@ -113,6 +115,9 @@ def cross_validate(
         train and test is refused, which catches folds built from another grouping.
     metrics
         Metric names from :data:`~geosoil.evaluate.metrics.METRICS`.
+    intervals
+        Also record ``lower_90`` and ``upper_90`` (the 5th and 95th percentiles of
+        ``predict_dist``) for estimators whose ``supports_dist`` is true.
     on_fold
         Called as ``on_fold(fold, fitted_model, test_idx)`` after each fold's prediction,
         e.g. to record the model's spread on the test rows for conformal calibration.
@@ -157,7 +162,9 @@ def cross_validate(
     fold_rows: list[dict[str, float]] = []
     prediction_parts: list[pd.DataFrame] = []
     n_folds = len(folds)
-    for fold, (train, test) in enumerate(folds):
+    # A bar on a terminal only (disable=None): logs and captured output stay clean.
+    bar = tqdm(folds, desc="cross-validation", unit="fold", disable=None, leave=False)
+    for fold, (train, test) in enumerate(bar):
         train_idx = _check_indices(train, n_samples, fold, "train")
         test_idx = _check_indices(test, n_samples, fold, "test")
         if np.intersect1d(train_idx, test_idx).size:
@@ -185,6 +192,11 @@ def cross_validate(
                 n_nonfinite,
             )
 
+        extra = {}
+        if intervals and getattr(model, "supports_dist", False):
+            _, _, quantiles = model.predict_dist(rows_of(test_idx), levels=(0.05, 0.95))
+            extra = {"lower_90": quantiles[0], "upper_90": quantiles[1]}
+
         if on_fold is not None:
             on_fold(fold, model, test_idx)
         scores = _fold_metrics(target[test_idx], predicted, metric_names)
@@ -198,6 +210,7 @@ def cross_validate(
                     "fold": np.full(test_idx.size, fold, dtype=np.int64),
                     "observed": target[test_idx],
                     "predicted": predicted,
+                    **extra,
                 }
             )
         )

@@ -31,6 +31,7 @@ REPORT_FILES: dict[str, str] = {
     "predictions": "cv_predictions.csv",
     "figure": "observed_vs_predicted.png",
     "report": "report.md",
+    "residual_map": "cv_residuals.png",
     "trust": "trust.json",
 }
 """Key of the returned mapping -> file name in the output folder."""
@@ -57,6 +58,8 @@ def write_cv_report(
     target: str,
     units: str,
     title: str = "Cross-validation report",
+    samples: pd.DataFrame | None = None,
+    extra_sections: str = "",
     trust: Mapping[str, Mapping] | None = None,
 ) -> dict[str, Path]:
     """Write tables, a figure and a markdown report for one or more CV schemes.
@@ -74,6 +77,12 @@ def write_cv_report(
         Units of the target (e.g. ``"g/kg"``); RMSE, MAE and bias carry them.
     title
         Heading of the markdown report and of the figure.
+    samples
+        Optional ``sample_id``, ``x``, ``y`` per row of the data (in row order): copied into
+        ``cv_predictions.csv`` and used for a map of the out-of-fold residuals
+        (``cv_residuals.png``).
+    extra_sections
+        Markdown appended to the report (e.g. a table of candidate models).
     trust
         Scheme -> :func:`geosoil.trust.fitting.interval_report`: adds a section on interval
         coverage, the area of applicability and the back-transform, and ``trust.json``.
@@ -105,10 +114,15 @@ def write_cv_report(
     summaries = {scheme: result.summary() for scheme, result in results.items()}
     contents = {
         "metrics": _metrics_table(results, summaries).to_csv(index=False).encode(),
-        "predictions": _predictions_table(results).to_csv(index=False).encode(),
+        "predictions": _predictions_table(results, samples).to_csv(index=False).encode(),
         "figure": _figure_png(results, summaries, target=target, units=units, title=title),
-        "report": _markdown(results, summaries, target=target, units=units, title=title).encode(),
     }
+    if samples is not None:
+        contents["residual_map"] = _residual_map_png(results, samples, units=units, title=title)
+    markdown = _markdown(
+        results, summaries, target=target, units=units, title=title, residuals=samples is not None
+    )
+    contents["report"] = (markdown + extra_sections).encode()
     if trust:
         contents["report"] += ("\n" + trust_markdown(trust, units=units)).encode()
         contents["trust"] = (json.dumps(trust, indent=2) + "\n").encode()
@@ -145,13 +159,71 @@ def _metrics_table(
     return table.astype({"n_train": "Int64", "n_test": "Int64"})
 
 
-def _predictions_table(results: Mapping[str, CVResult]) -> pd.DataFrame:
+def _predictions_table(
+    results: Mapping[str, CVResult], samples: pd.DataFrame | None = None
+) -> pd.DataFrame:
     parts = []
     for scheme, result in results.items():
-        part = result.predictions[["row", "fold", "observed", "predicted"]].copy()
+        columns = ["row", "fold", "observed", "predicted"]
+        columns += [c for c in ("lower_90", "upper_90") if c in result.predictions.columns]
+        part = result.predictions[columns].copy()
+        if samples is not None:
+            located = samples.iloc[part["row"].to_numpy()].reset_index(drop=True)
+            part = pd.concat([located, part.reset_index(drop=True)], axis=1)
         part.insert(0, "scheme", scheme)
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
+
+
+def _residual_map_png(
+    results: Mapping[str, CVResult], samples: pd.DataFrame, *, units: str, title: str
+) -> bytes:
+    """Out-of-fold residuals (observed - predicted) at the sample locations, per scheme."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n_panels = len(results)
+    figure = Figure(figsize=(4.4 * n_panels, 4.4), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, n_panels, squeeze=False)[0]
+    residuals = {
+        scheme: (r.predictions["observed"] - r.predictions["predicted"]).to_numpy(dtype=float)
+        for scheme, r in results.items()
+    }
+    finite = np.concatenate([v[np.isfinite(v)] for v in residuals.values()])
+    limit = float(np.max(np.abs(finite))) if finite.size else 1.0
+    for ax, (scheme, result) in zip(axes, results.items(), strict=True):
+        rows = result.predictions["row"].to_numpy()
+        points = ax.scatter(
+            samples["x"].to_numpy()[rows],
+            samples["y"].to_numpy()[rows],
+            c=residuals[scheme],
+            cmap="RdBu",
+            vmin=-limit,
+            vmax=limit,
+            s=16,
+            edgecolors="0.4",
+            linewidths=0.3,
+        )
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title(f"{scheme}: observed - predicted")
+        ax.tick_params(labelsize=7)
+    figure.colorbar(points, ax=list(axes), label=f"residual ({units})" if units else "residual")
+    figure.suptitle(title)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120)
+    return buffer.getvalue()
+
+
+def _per_fold_lines(result: CVResult, units: str) -> list[str]:
+    """A markdown table with one row per fold: its size and its metrics."""
+    names = list(result.metric_names)
+    header = ["Fold", "n test", *(escape_cell(_metric_label(n, units)) for n in names)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in result.per_fold.itertuples(index=False):
+        values = [str(row.fold), str(row.n_test), *(_format(getattr(row, n)) for n in names)]
+        lines.append("| " + " | ".join(values) + " |")
+    return lines
 
 
 def _metric_label(name: str, units: str) -> str:
@@ -227,6 +299,7 @@ def _markdown(
     target: str,
     units: str,
     title: str,
+    residuals: bool = False,
 ) -> str:
     lines = [f"# {title}", ""]
     lines.append(
@@ -252,12 +325,21 @@ def _markdown(
                 f"| {escape_cell(_metric_label(name, units))} | {mean} ± {sd} "
                 f"| {_format(summary['pooled'][name])} |"
             )
-        lines.append("")
+        lines += ["", *_per_fold_lines(result, units), ""]
     lines += [
         "## Observed vs predicted",
         "",
         f"![Observed vs predicted {target}]({REPORT_FILES['figure']})",
         "",
+    ]
+    if residuals:
+        lines += [
+            "## Where the out-of-fold residuals lie",
+            "",
+            f"![CV residuals]({REPORT_FILES['residual_map']})",
+            "",
+        ]
+    lines += [
         f"Tables: [{REPORT_FILES['metrics']}]({REPORT_FILES['metrics']}), "
         f"[{REPORT_FILES['predictions']}]({REPORT_FILES['predictions']}).",
         "",

@@ -22,7 +22,7 @@ from geosoil.errors import OutputError
 from geosoil.geo.grid import Grid
 from geosoil.geo.outputs import OutputVariable
 
-__all__ = ["COG_BLOCK_SIZE", "write_cog"]
+__all__ = ["COG_BLOCK_SIZE", "write_categories", "write_cog"]
 
 COG_BLOCK_SIZE = 512
 _GDAL_TYPES = {"float32": "Float32", "uint8": "Byte"}
@@ -70,6 +70,8 @@ def write_cog(
             num_threads=str(threads),
         )
         os.replace(tmp, target)
+        if variable.is_classes:
+            write_categories(target, variable)
     except (OSError, RasterioError, CPLE_BaseError) as err:  # GDAL's own errors too
         raise OutputError(
             f"cannot write the Cloud-Optimized GeoTIFF ({err})",
@@ -118,6 +120,39 @@ def _vrt_xml(
     ET.SubElement(simple, "SrcRect", window)
     ET.SubElement(simple, "DstRect", window)
     return ET.tostring(root, encoding="unicode")
+
+
+def write_categories(target: Path, variable: OutputVariable) -> Path:
+    """Write the class names of ``target`` as GDAL categories and a raster attribute table.
+
+    GeoTIFF keeps both in the ``<file>.aux.xml`` sidecar (GDAL's PAM), which GDAL and QGIS
+    read with the file: ``gdalinfo`` lists the categories, QGIS its attribute table.
+    """
+    names = {cls.value: cls.label for cls in variable.classes}
+    root = ET.Element("PAMDataset")
+    band = ET.SubElement(root, "PAMRasterBand", band="1")
+    categories = ET.SubElement(band, "CategoryNames")
+    for code in range(max(names) + 1):
+        ET.SubElement(categories, "Category").text = names.get(code, "")
+    table = ET.SubElement(band, "GDALRasterAttributeTable", tableType="thematic")
+    columns = (("Value", "0", "5"), ("Class_Name", "2", "2"))
+    columns += tuple(
+        (color, "0", usage) for color, usage in (("Red", "6"), ("Green", "7"), ("Blue", "8"))
+    )
+    for index, (name, kind, usage) in enumerate(columns):
+        field = ET.SubElement(table, "FieldDefn", index=str(index))
+        ET.SubElement(field, "Name").text = name
+        ET.SubElement(field, "Type").text = kind
+        ET.SubElement(field, "Usage").text = usage
+    for row_index, cls in enumerate(variable.classes):
+        row = ET.SubElement(table, "Row", index=str(row_index))
+        for value in (cls.value, cls.label, *_rgb(cls.color)):
+            ET.SubElement(row, "F").text = str(value)
+    sidecar = target.with_name(target.name + ".aux.xml")
+    tmp = sidecar.with_name(f".{sidecar.name}.partial")
+    tmp.write_text(ET.tostring(root, encoding="unicode"))
+    os.replace(tmp, sidecar)
+    return sidecar
 
 
 def _metadata(parent: ET.Element, items: Mapping[str, str]) -> None:

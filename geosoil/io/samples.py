@@ -27,7 +27,8 @@ def read_samples(
     x_column: str = "x",
     y_column: str = "y",
 ) -> gpd.GeoDataFrame:
-    """Read sample points from GeoParquet, GeoPackage, GeoJSON, Shapefile or CSV.
+    """Read sample points from GeoParquet, GeoPackage, GeoJSON, Shapefile, or a CSV or plain
+    Parquet table with x/y columns.
 
     Parameters
     ----------
@@ -36,10 +37,10 @@ def read_samples(
     layer
         Layer of a multi-layer GeoPackage.
     crs
-        CRS of the coordinates of a CSV table (CSV files carry none); for spatial formats it
-        must agree with the file's own CRS when both are given.
+        CRS of the coordinates of a CSV or plain Parquet table (they carry none); for spatial
+        formats it must agree with the file's own CRS when both are given.
     x_column, y_column
-        Coordinate columns of a CSV table.
+        Coordinate columns of a CSV or plain Parquet table.
 
     Raises
     ------
@@ -55,7 +56,7 @@ def read_samples(
         )
     suffix = path.suffix.lower()
     if suffix in _PARQUET_SUFFIXES:
-        frame = _read_geoparquet(path)
+        frame = _read_parquet_points(path, crs=crs, x_column=x_column, y_column=y_column)
     elif suffix in _VECTOR_SUFFIXES:
         try:
             frame = gpd.read_file(path, layer=layer)
@@ -159,17 +160,21 @@ def target_values(
     return values
 
 
-def _read_geoparquet(path: Path) -> gpd.GeoDataFrame:
+def _read_parquet_points(
+    path: Path, *, crs: str | None, x_column: str, y_column: str
+) -> gpd.GeoDataFrame:
+    """GeoParquet, or a plain Parquet table with x/y columns (read like a CSV)."""
+    import pyarrow.parquet as pq
+
     try:
-        return gpd.read_parquet(path)
-    except ValueError as err:
-        # Plain Parquet without GeoParquet metadata: no geometry column to read.
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError) as err:
         raise SampleDataError(
-            f"not a GeoParquet file ({err})",
-            path=path,
-            field="geometry",
-            fix="write points with GeoDataFrame.to_parquet, or use a CSV with x/y columns",
+            f"not a readable Parquet file ({err})", path=path, fix="write the file again"
         ) from err
+    if b"geo" in metadata:
+        return gpd.read_parquet(path)
+    return _points_from_table(pd.read_parquet(path), path, crs, x_column, y_column)
 
 
 def _read_csv_points(
@@ -184,10 +189,16 @@ def _read_csv_points(
             field="samples.path",
             fix="give a CSV with a header row (x, y and the target column) and one row per sample",
         ) from err
+    return _points_from_table(table, path, crs, x_column, y_column)
+
+
+def _points_from_table(
+    table: pd.DataFrame, path: Path, crs: str | None, x_column: str, y_column: str
+) -> gpd.GeoDataFrame:
     missing = [c for c in (x_column, y_column) if c not in table.columns]
     if missing:
         raise SampleDataError(
-            f"coordinate column(s) {missing} not in the CSV",
+            f"coordinate column(s) {missing} not in the table",
             path=path,
             field="samples.x_column/y_column",
             fix=f"set samples.x_column and samples.y_column; columns are {list(table.columns)}",

@@ -17,7 +17,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
-from geosoil.artifacts import Artifact
+from geosoil.artifacts import Artifact, artifact_from_estimator
 from geosoil.geo.grid import DEFAULT_CHUNK_PX, Block, Grid
 from geosoil.geo.product import Product
 from geosoil.mapping.cube import CubeSource
@@ -59,6 +59,14 @@ def run_map(
     return merged
 
 
+def _model_layers(item) -> ModelLayers:
+    if isinstance(item, ModelLayers):
+        return item
+    if not isinstance(item, Artifact):
+        item = artifact_from_estimator(item, output="prediction")
+    return ModelLayers.build(item)
+
+
 def predict_map(
     stack,
     artifacts: Sequence[Artifact | ModelLayers],
@@ -79,8 +87,10 @@ def predict_map(
         a sequence of :class:`~geosoil.io.catalog.CovariateLayer`); the models and products
         read the ones they need.
     artifacts
-        Loaded artifacts (their main output), or :class:`ModelLayers` for names and
-        uncertainty layers.
+        Loaded artifacts (their main output), :class:`ModelLayers` for names and
+        uncertainty layers, or fitted covariate estimators in memory (their inputs are the
+        columns they were fitted on; the layer is named ``prediction``; use
+        :func:`~geosoil.artifacts.artifact_from_estimator` to give names and units).
     chunks
         Block side in pixels; each block is read and predicted once for all variables.
     cube
@@ -92,7 +102,7 @@ def predict_map(
     xarray.Dataset
         Dask-backed, with ``x``/``y`` coordinates and the CRS (rioxarray ``spatial_ref``).
     """
-    models = [a if isinstance(a, ModelLayers) else ModelLayers.build(a) for a in artifacts]
+    models = [_model_layers(a) for a in artifacts]
     layers = getattr(stack, "layers", stack)
     job = MapJob.build(
         grid, layers, models, products, aoi=aoi, batch_pixels=batch_pixels, cube=cube

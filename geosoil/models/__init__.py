@@ -1,7 +1,15 @@
 """Estimators and the registry that maps artifact names to them."""
 
 from geosoil.models.base import GeoSoilEstimator, NotFittedError
+from geosoil.models.covariate.kriging import OrdinaryKriging, ResidualKriging
+from geosoil.models.covariate.linear import CovariateLinear
 from geosoil.models.covariate.mlp import CovariateMLP
+from geosoil.models.covariate.stack import CovariateStack
+from geosoil.models.covariate.trees import (
+    CovariateGBM,
+    CovariateQuantileForest,
+    CovariateRandomForest,
+)
 from geosoil.models.lsm.mdpl import ParameterGenerator
 from geosoil.models.registry import get_estimator_class, register, registered_names
 from geosoil.models.soc.binn import BINN
@@ -20,12 +28,19 @@ from geosoil.models.spectral.svr import SpectralSVR
 __all__ = [
     "BINN",
     "PLSR",
+    "CovariateGBM",
+    "CovariateLinear",
     "CovariateMLP",
+    "CovariateQuantileForest",
+    "CovariateRandomForest",
+    "CovariateStack",
     "GeoSoilEstimator",
     "LRFinderResult",
     "NetworkSpectralEstimator",
     "NotFittedError",
+    "OrdinaryKriging",
     "ParameterGenerator",
+    "ResidualKriging",
     "ScIReN",
     "SpectralAuto",
     "SpectralCNN",

@@ -104,9 +104,32 @@ class GeoSoilEstimator:
             params[new] = params.pop(old)
         return params
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as given to ``__init__``."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyperparameters as given to ``__init__`` (scikit-learn's contract; no nesting)."""
         return {name: getattr(self, name) for name in self.param_names()}
+
+    def set_params(self, **params: Any) -> GeoSoilEstimator:
+        """Set hyperparameters (scikit-learn's contract); unknown names are refused."""
+        unknown = sorted(set(params) - set(self.param_names()))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no hyperparameter(s) {unknown}; "
+                f"valid: {', '.join(self.param_names())}"
+            )
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __sklearn_tags__(self):
+        """A regressor that needs y, so ``clone``, ``cross_val_predict`` and ``Pipeline``
+        treat it as one."""
+        from sklearn.utils import RegressorTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="regressor",
+            target_tags=TargetTags(required=True),
+            regressor_tags=RegressorTags(),
+        )
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the plain bar: tqdm.auto warns in notebooks without ipywidgets
 
 from geosoil.errors import ConfigError, FinalFitError
 

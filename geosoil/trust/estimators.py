@@ -43,6 +43,8 @@ def feature_importance(estimator, X: np.ndarray, y: np.ndarray, *, seed: int = 0
         value = getattr(estimator, source, None)
         if callable(value):
             value = value()
+        if isinstance(value, dict):  # per covariate, in column order (geosoil tree learners)
+            value = list(value.values())
         if value is not None:
             importance = np.asarray(value, dtype=np.float64).reshape(-1)
             if importance.size == np.asarray(X).shape[1] and np.isfinite(importance).all():

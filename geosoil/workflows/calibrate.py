@@ -41,6 +41,7 @@ import hashlib
 import inspect
 import json
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -379,7 +380,8 @@ def _surrogate(
         n_valid_sets=cfg.surrogate.n_valid_sets,
         seed=cfg.seed,
         threads=cfg.threads,
-        **cfg.surrogate.params,
+        # Minutes of training: a bar on a terminal unless surrogate.params.progress says.
+        **{"progress": sys.stderr.isatty(), **cfg.surrogate.params},
     )
 
 

@@ -18,6 +18,7 @@ from shapely.geometry.base import BaseGeometry
 from geosoil import __version__
 from geosoil.artifacts import load_artifact
 from geosoil.config import MapConfig, save_config
+from geosoil.config.base import with_absolute_paths
 from geosoil.errors import ConfigError, OutputError
 from geosoil.geo.grid import Grid
 from geosoil.geo.outputs import OutputVariable
@@ -25,6 +26,7 @@ from geosoil.io.aoi import read_aoi
 from geosoil.io.catalog import CovariateCatalog, read_catalog
 from geosoil.io.cog import write_cog
 from geosoil.io.qml import write_classes_qml, write_continuous_qml
+from geosoil.io.stac import write_map_item
 from geosoil.io.writers import contained_path, resumable_directory, write_bytes_atomic
 from geosoil.mapping.cube import CubeSource
 from geosoil.mapping.engine import run_map
@@ -243,6 +245,17 @@ def map_from_config(
             shutil.rmtree(store_path)
         save_config(published or config, staging / "config.yaml")
         _write_summary(staging / "summary.json", job, statistics)
+        write_map_item(
+            staging,
+            item_id=Path(out.dir).absolute().name,
+            grid=grid,
+            variables=job.variables,
+            statistics=statistics,
+            artifacts=_artifact_records(job),
+            config=with_absolute_paths(published or config).model_dump(mode="json"),
+            version=__version__,
+            zarr_name=STORE_NAME if out.format != "cog" else None,
+        )
     out_dir = Path(out.dir)
     for var, stats in statistics.items():
         if stats.count == 0:
@@ -307,7 +320,19 @@ def check_output_path(out_dir: Path) -> None:
 
 
 def _config_text(config: MapConfig) -> str:
-    return yaml.safe_dump(config.result_defining(), sort_keys=False)
+    # Absolute paths: provenance read later, from another folder, still names the files.
+    return yaml.safe_dump(with_absolute_paths(config).result_defining(), sort_keys=False)
+
+
+def _artifact_records(job: MapJob) -> list[dict[str, str]]:
+    return [
+        {
+            "path": str(model.artifact.path.absolute()),
+            "sha256": model.sha256,
+            "estimator": model.artifact.header.estimator,
+        }
+        for model in job.models
+    ]
 
 
 def _provenance_tags(config: MapConfig, job: MapJob) -> dict[str, str]:
@@ -331,10 +356,18 @@ def _write_cogs(
     cores = available_cores()
     parallel = max(1, min(cores, len(job.variables)))
     threads = max(1, cores // parallel)
+    stretches = shared_stretches(job.variables, statistics)
     with ThreadPoolExecutor(parallel, thread_name_prefix="geosoil-cog") as pool:
         futures = {
             var.name: pool.submit(
-                _write_layer_cog, store, var, statistics[var.name], staging, tags, threads
+                _write_layer_cog,
+                store,
+                var,
+                statistics[var.name],
+                stretches.get(var.name),
+                staging,
+                tags,
+                threads,
             )
             for var in job.variables
         }
@@ -345,6 +378,7 @@ def _write_layer_cog(
     store: BlockStore,
     var: OutputVariable,
     stats: BandStatistics,
+    stretch: tuple[float, float] | None,
     staging: Path,
     tags: dict[str, str],
     threads: int,
@@ -362,10 +396,45 @@ def _write_layer_cog(
     )
     if var.is_classes:
         write_classes_qml(target, classes=[(c.value, c.label, c.color) for c in var.classes])
-    elif stats.count:
-        low, high = stats.display_range()
-        write_continuous_qml(target, minimum=low, maximum=high, units=var.units)
+    elif stretch is not None:
+        write_continuous_qml(target, minimum=stretch[0], maximum=stretch[1], units=var.units)
     return target
+
+
+#: Layers drawn on their model's colour stretch: the interval bounds of ``<name>``.
+INTERVAL_SUFFIXES = ("_spread_lo", "_spread_hi", "_lo", "_hi")
+
+
+def shared_stretches(
+    variables: list[OutputVariable] | tuple[OutputVariable, ...],
+    statistics: dict[str, BandStatistics],
+) -> dict[str, tuple[float, float]]:
+    """The colour stretch of each continuous layer with valid pixels.
+
+    A model's mean and its interval bounds (``_spread_lo``/``_spread_hi``, calibrated
+    ``_lo``/``_hi``) share one stretch, the union of their display ranges, so they can be
+    compared by eye; other layers (``_spread_sd``, trust layers, products) keep their own.
+    """
+    names = {var.name for var in variables}
+    groups: dict[str, list[str]] = {}
+    for var in variables:
+        if var.is_classes or not statistics[var.name].count:
+            continue
+        base = next(
+            (
+                var.name.removesuffix(suffix)
+                for suffix in INTERVAL_SUFFIXES
+                if var.name.endswith(suffix) and var.name.removesuffix(suffix) in names
+            ),
+            var.name,
+        )
+        groups.setdefault(base, []).append(var.name)
+    stretches = {}
+    for members in groups.values():
+        ranges = [statistics[name].display_range() for name in members]
+        shared = (min(low for low, _ in ranges), max(high for _, high in ranges))
+        stretches.update(dict.fromkeys(members, shared))
+    return stretches
 
 
 def _write_summary(path: Path, job: MapJob, statistics: dict[str, BandStatistics]) -> None:

@@ -12,13 +12,11 @@ import pandas as pd
 
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import TrainConfig, TrustConfig, save_config
-from geosoil.errors import ConfigError, SampleDataError, params_at
-from geosoil.evaluate import cross_validate, random_kfold, spatial_block_kfold, write_cv_report
+from geosoil.errors import ConfigError, GeoSoilError, params_at
+from geosoil.evaluate import cross_validate, write_cv_report
 from geosoil.evaluate.metrics import r2
-from geosoil.io.catalog import CovariateLayer, read_catalog
-from geosoil.io.rasters import extract_at_points
-from geosoil.io.samples import read_samples, target_values
 from geosoil.io.writers import staged_directory
+from geosoil.models.covariate.auto import COORDINATE_COLUMNS, AutoCovariate
 from geosoil.models.registry import get_estimator_class
 from geosoil.models.training import check_final_fit
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
@@ -30,13 +28,16 @@ from geosoil.trust.fitting import (
     importance_weights,
     interval_report,
 )
+from geosoil.workflows.training_data import TrainingTable, build_folds, read_training_table
 
 __all__ = [
     "TrainResult",
     "build_training_table",
+    "estimator_factory",
     "fit_trust_from_cv",
     "spread_recorder",
     "train_from_config",
+    "with_coordinates",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,142 +58,146 @@ class TrainResult:
 
 def build_training_table(
     config: TrainConfig,
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[CovariateLayer]]:
-    """Covariates extracted at the sample points, the target, and point coordinates.
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[InputLayer]]:
+    """Covariates at the sample points, the target, coordinates and input layers.
 
-    Rows without a target value or on covariate nodata are dropped (and logged).
-
-    Returns
-    -------
-    X, y, xy, layers
-        Covariate table (one column per layer, catalog order), target, (n, 2) coordinates in
-        the samples' CRS, and the layers used.
+    See :func:`~geosoil.workflows.training_data.read_training_table`, which also returns
+    ids, fold labels and duplicate groups.
     """
-    catalog = read_catalog(config.covariates.catalog)
-    layers = catalog.select(
-        config.covariates.names, source=config.covariates.catalog, field="covariates.names"
-    )
-    samples_cfg = config.samples
-    points = read_samples(
-        samples_cfg.path,
-        layer=samples_cfg.layer,
-        crs=samples_cfg.crs,
-        x_column=samples_cfg.x_column,
-        y_column=samples_cfg.y_column,
-    )
-    y = target_values(points, samples_cfg.target, source=samples_cfg.path)
-    X = extract_at_points(layers, points.geometry)
-    keep = np.isfinite(y) & X.notna().all(axis=1).to_numpy()
-    n_dropped = int((~keep).sum())
-    if n_dropped:
-        log.warning(
-            "dropped %d of %d samples without a target value or on covariate nodata",
-            n_dropped,
-            len(keep),
-        )
-    if keep.sum() < 10:
-        raise SampleDataError(
-            f"only {int(keep.sum())} samples have a target and valid covariates",
-            path=samples_cfg.path,
-            field="samples",
-            fix="check that the samples lie inside the covariate rasters",
-        )
-    xy = np.column_stack([points.geometry.x, points.geometry.y])[keep]
-    return X[keep].reset_index(drop=True), y[keep], xy, layers
+    table = read_training_table(config)
+    return table.X, table.y, table.xy, table.layers
+
+
+def estimator_factory(config: TrainConfig, table: TrainingTable):
+    """``() -> unfitted estimator`` for the config's model (``auto``: nested selection)."""
+    params = dict(config.model.params)
+    categorical = [layer.name for layer in table.layers if layer.categorical]
+    if config.model.estimator == "auto":
+        options = {
+            key: params.pop(key)
+            for key in ("candidates", "candidate_params", "inner_splits", "stack", "seed")
+            if key in params
+        }
+        shared = {"categorical_features": categorical, **params}
+        AutoCovariate(params=shared, **options)  # unknown candidates fail now
+        return lambda: AutoCovariate(params=shared, **options)
+    estimator_cls = get_estimator_class(config.model.estimator, field="model.estimator")
+    if "categorical_features" in estimator_cls.param_names():
+        params.setdefault("categorical_features", categorical)
+    estimator_cls.from_params(params)  # refuse unknown hyperparameters early
+    return lambda: estimator_cls.from_params(params)
 
 
 @params_at("model.params")
 def train_from_config(config: TrainConfig) -> TrainResult:
     """Cross-validate, fit on all samples and write artifact, report and config.
 
-    The output folder appears only when everything in it is complete.
+    With ``model.estimator: auto`` every candidate learner is also cross-validated on the
+    same folds and reported beside ``auto`` (whose own score is nested), and the artifact
+    holds the learner chosen on all samples. The output folder appears only when everything
+    in it is complete.
     """
     if config.output.dir is None:
         raise ConfigError(
             "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
         )
-    estimator_cls = get_estimator_class(config.model.estimator, field="model.estimator")
-    estimator_cls.from_params(config.model.params)  # refuse unknown hyperparameters early
-
-    X, y, xy, layers = build_training_table(config)
-    params = dict(config.model.params)
-    categorical = [layer.name for layer in layers if layer.categorical]
-    if "categorical_features" in estimator_cls.param_names():
-        params.setdefault("categorical_features", categorical)
-
-    def make_estimator():
-        return estimator_cls.from_params(params)
-
-    evaluation = config.evaluation
-    fold_sets = {
-        "random": lambda: random_kfold(len(y), n_splits=evaluation.n_splits, seed=evaluation.seed),
-        "spatial_block": lambda: spatial_block_kfold(
-            xy[:, 0],
-            xy[:, 1],
-            block_size_m=evaluation.spatial_block_size_m,
-            n_splits=evaluation.n_splits,
-            seed=evaluation.seed,
-        ),
-    }
+    if config.model.estimator != "auto":
+        get_estimator_class(config.model.estimator, field="model.estimator")
+    table = read_training_table(config)
+    make_estimator = estimator_factory(config, table)
+    fold_sets = build_folds(config, table)
+    X, y = table.X, table.y
+    X = with_coordinates(make_estimator(), table)
     target = config.samples.target
     units = config.samples.target_units
+    is_auto = config.model.estimator == "auto"
+    transform = config.model.params.get("target_transform", "none")
+    samples = pd.DataFrame({"sample_id": table.ids, "x": table.xy[:, 0], "y": table.xy[:, 1]})
 
-    transform = params.get("target_transform", "none")
     with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
-        results, spreads = {}, {}
-        for scheme in evaluation.schemes:
-            log.info("cross-validation: %s, %d folds", scheme, evaluation.n_splits)
+        results, candidates, spreads = {}, {}, {}
+        for scheme, folds in fold_sets.items():
+            log.info("cross-validation: %s, %d folds", scheme, len(folds))
             spreads[scheme] = np.full(len(y), np.nan)
             results[scheme] = cross_validate(
                 make_estimator,
                 X,
                 y,
-                fold_sets[scheme](),
+                folds,
+                intervals=True,
                 on_fold=spread_recorder(X, spreads[scheme], transform),
             )
-        summary = {scheme: result.summary() for scheme, result in results.items()}
-
-        log.info("final fit on all %d samples", len(y))
-        model = make_estimator().fit(X, y)
-        _check_final_model(model, X, y, summary)
-        trust, trust_reports = fit_trust_from_cv(
-            model, X, y, results, spreads, config.trust, categorical=categorical,
-            transform=transform, seed=int(params.get("seed", 0)),
-        )  # fmt: skip
+            if is_auto:
+                candidates[scheme] = candidate_results(make_estimator(), X, y, folds)
         (staging / "report").mkdir()
+        summary = {scheme: result.summary() for scheme, result in results.items()}
+        extra = duplicates_section(table.duplicates)
+        if is_auto:
+            extra += candidates_section(results, candidates, units)
+            for scheme, by_name in candidates.items():
+                summary[scheme]["candidates"] = {
+                    name: result.pooled() for name, result in by_name.items()
+                }
+        log.info("final fit on all %d samples", len(y))
+        fitted = make_estimator().fit(X, y)
+        _check_final_model(fitted, X, y, summary)
+        model = fitted.best_estimator_ if is_auto else fitted
+        categorical = [layer.name for layer in table.layers if layer.categorical]
+        trust, trust_reports = (None, {})
+        if (
+            not getattr(model, "uses_coordinates", False)
+            and model.registry_name != "ordinary_kriging"
+        ):
+            trust, trust_reports = fit_trust_from_cv(
+                model, table.X, y, results, spreads, config.trust, categorical=categorical,
+                transform=transform, seed=int(config.model.params.get("seed", 0)),
+            )  # fmt: skip
+        extra += variogram_section(model, units)
         report = write_cv_report(
             results,
             staging / "report",
             target=target,
             units=units,
             title=f"{target}: {config.model.estimator} cross-validation",
+            samples=samples,
+            extra_sections=extra,
             trust=trust_reports,
         )
         pd.DataFrame(getattr(model, "history_", [])).to_csv(
             staging / "training_history.csv", index=False
         )
+        metrics = dict(summary)
+        if is_auto:
+            metrics["selection"] = {
+                "chosen": fitted.best_name_,
+                "delivered_as": model.registry_name,
+                "inner_pooled": fitted.inner_scores_,
+                "stack_weights": getattr(fitted, "weights_", None),
+                "failures": fitted.failures_,
+            }
+        importance = getattr(model, "feature_importance", None)
+        if importance is not None:
+            metrics["feature_importance"] = importance()
         save_artifact(
             model,
             staging / ARTIFACT_NAME,
-            input_spec=InputSpec(
-                kind="covariates",
-                layers=[
-                    InputLayer(name=layer.name, units=layer.units, categorical=layer.categorical)
-                    for layer in layers
-                ],
-            ),
+            input_spec=InputSpec(kind="covariates", layers=_input_layers(model, table)),
             output_spec=OutputSpec(
                 names=[target],
                 units=[units],
-                back_transform=transform,
+                back_transform=config.model.params.get("target_transform", "none"),
             ),
             provenance=Provenance(
                 data_fingerprint=table_fingerprint(X, y),
                 n_samples=len(y),
-                seed=int(params.get("seed", 0)),
-                metrics=summary,
+                seed=int(config.model.params.get("seed", 0)),
+                metrics=metrics,
                 config=config.model_dump(mode="json"),
             ),
+            preprocessing=[
+                {"step": "class_codes", "column": name, "codes": codes}
+                for name, codes in table.class_codes.items()
+            ],
             trust=trust,
         )
         save_config(config, staging / "config.yaml")
@@ -204,6 +209,101 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         config=out_dir / "config.yaml",
         report={name: out_dir / "report" / path.name for name, path in report.items()},
         cv_summary=summary,
+    )
+
+
+def with_coordinates(estimator, table: TrainingTable) -> pd.DataFrame:
+    """The covariates, plus the sample coordinates for an estimator that reads them
+    (kriging; the other candidates of ``auto`` never see them)."""
+    if not getattr(estimator, "uses_coordinates", False):
+        return table.X
+    return table.X.assign(**dict(zip(COORDINATE_COLUMNS, table.xy.T, strict=True)))
+
+
+def _input_layers(model, table: TrainingTable) -> list[InputLayer]:
+    """The artifact's inputs: the covariates, or the coordinates for a kriging model."""
+    coordinates = [InputLayer(name=name, units="m") for name in COORDINATE_COLUMNS]
+    if model.registry_name == "ordinary_kriging":
+        return coordinates
+    if getattr(model, "uses_coordinates", False):
+        return [*table.layers, *coordinates]
+    return table.layers
+
+
+def candidate_results(auto: AutoCovariate, X, y, folds) -> dict:
+    """Each candidate of ``auto`` cross-validated on ``folds`` (failures left out)."""
+    results = {}
+    for name in auto.candidates:
+        try:
+            results[name] = cross_validate(lambda name=name: auto.make(name), X, y, folds)
+        except (GeoSoilError, ValueError, RuntimeError) as err:
+            log.warning("candidate %s failed in cross-validation: %s", name, err)
+    return results
+
+
+def candidates_section(results: dict, candidates: dict, units: str) -> str:
+    """Markdown: ``auto`` (nested) and every candidate side by side, pooled and per fold."""
+    lines = ["", "## Candidate learners on the same folds", ""]
+    lines.append(
+        "`auto` chooses a learner inside each training set (inner cross-validation), so its "
+        "score includes the choice; the candidates' rows are each learner alone."
+    )
+    for scheme, by_name in candidates.items():
+        rows = {"auto (nested)": results[scheme], **by_name}
+        n_folds = results[scheme].n_splits
+        lines += [
+            "",
+            f"### {scheme}",
+            "",
+            "| Learner | pooled R² | pooled RMSE | "
+            + " | ".join(f"R² fold {k}" for k in range(n_folds))
+            + " |",
+            "|---|---|---|" + "---|" * n_folds,
+        ]
+        for name, result in rows.items():
+            pooled = result.pooled()
+            folds = " | ".join(f"{v:.3g}" for v in result.per_fold["r2"])
+            lines.append(f"| {name} | {pooled['r2']:.3g} | {pooled['rmse']:.3g} | {folds} |")
+    return "\n".join(lines) + "\n"
+
+
+def variogram_section(model, units: str) -> str:
+    """Markdown: the variogram of a kriging model (or of a learner's residuals), if any."""
+    kriging = getattr(model, "kriging_", model)
+    variogram = getattr(kriging, "variogram_", None)
+    if variogram is None:
+        return ""
+    what = "residuals of the learner (out of fold)" if kriging is not model else "target"
+    psill, range_m, nugget = variogram["parameters"]
+    lines = [
+        "",
+        f"## Variogram of the {what}",
+        "",
+        f"Model chosen automatically: **{variogram['model']}** (lowest leave-one-out cR "
+        "among the models tried). Partial sill {:.4g}, range {:.4g} m, nugget {:.4g}{}.".format(
+            psill, range_m, nugget, f" ({units} squared)" if units else ""
+        ),
+        "",
+        "| Model | cR | Q1 | Q2 |",
+        "|---|---|---|---|",
+    ]
+    for name, fit in kriging.variogram_fits_.items() if hasattr(kriging, "variogram_fits_") else []:
+        lines.append(f"| {name} | {fit['cr']:.4g} | {fit['q1']:.3g} | {fit['q2']:.3g} |")
+    return "\n".join(lines) + "\n"
+
+
+def duplicates_section(duplicates: dict) -> str:
+    """Markdown note on duplicated samples, empty when there are none."""
+    n_xy, n_rows = (
+        duplicates.get("n_duplicate_coordinates", 0),
+        duplicates.get("n_duplicate_rows", 0),
+    )
+    if not (n_xy or n_rows):
+        return ""
+    return (
+        f"\n## Duplicated samples\n\n{n_xy} sample(s) repeat the coordinates and {n_rows} "
+        "repeat a whole row of another sample. They were kept together on one side of every "
+        "split.\n"
     )
 
 

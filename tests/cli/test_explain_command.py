@@ -74,7 +74,7 @@ def test_an_existing_output_needs_overwrite(explain, tmp_path):
     out.mkdir()
     (out / "old.txt").write_text("x")
     refused = explain("--out", out)
-    assert refused.exit_code == 1 and "--overwrite" in refused.stderr
+    assert refused.exit_code == 2 and "--overwrite" in refused.stderr
     replaced = explain("--out", out, "--overwrite")
     assert replaced.exit_code == 0, replaced.output
     assert not (out / "old.txt").exists() and (out / "attributions.csv").is_file()
@@ -82,4 +82,4 @@ def test_an_existing_output_needs_overwrite(explain, tmp_path):
 
 def test_an_unknown_config_key_is_refused(explain, tmp_path):
     result = explain("--out", tmp_path / "x", extra=["n_sample=5"])
-    assert result.exit_code == 1 and "did you mean 'n_samples'" in result.stderr
+    assert result.exit_code == 2 and "did you mean 'n_samples'" in result.stderr

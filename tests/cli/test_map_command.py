@@ -80,7 +80,7 @@ def test_repeated_model_flags_replace_the_config_models(run_cli, world_dir, trai
 def test_bad_map_settings(run_cli, world_dir, trained_dir, tmp_path, flags, expected):
     out = tmp_path / "m"
     result = run_cli(*map_args(world_dir, out, trained_dir / "model.safetensors"), *flags)
-    assert result.exit_code == 1
+    assert result.exit_code in (1, 2)  # 2: a config error, 1: a data error
     assert expected in result.stderr and "fix:" in result.stderr
     assert "Traceback" not in result.output
     assert not out.exists() and not (tmp_path / ".m.partial").exists()

@@ -15,6 +15,7 @@ import re
 import sys
 from pathlib import Path
 
+from osgeo import gdal
 from qgis.core import (
     QgsApplication,
     QgsMapRendererParallelJob,
@@ -33,6 +34,12 @@ def check(source: str, out_dir: Path) -> dict:
     if not layer.isValid():
         return report
     provider = layer.dataProvider()
+    # Category names as QGIS's GDAL reads them (QGIS 3.30+ also shows the RAT).
+    dataset = gdal.Open(source)
+    categories = None
+    if dataset is not None:
+        dataset.GetMetadata()  # GDAL loads the .aux.xml sidecar on the first metadata read
+        categories = dataset.GetRasterBand(1).GetCategoryNames()
     # What QGIS desktop does when a raster is added: load <name>.qml beside it.
     message, style_loaded = layer.loadDefaultStyle()
     renderer = layer.renderer()
@@ -62,6 +69,7 @@ def check(source: str, out_dir: Path) -> dict:
         style_message=message,
         renderer=renderer.type(),
         legend=legend,
+        gdal_categories=list(categories or []),
         png=str(png),
         painted_fraction=painted / 2500,
     )

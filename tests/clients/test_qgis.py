@@ -67,7 +67,9 @@ def test_maps_open_styled_in_qgis(qgis, world_dir, trained_dir, tmp_path):
         Path(report["path"]).name if report["path"].endswith(".tif") else "zarr": report
         for report in map(json.loads, filter(lambda x: x.startswith("{"), run.stdout.splitlines()))
     }
-    assert sorted(reports) == ["kex_cmol_kg.tif", "kex_cmol_kg_class.tif", "zarr"]
+    # The map, its class product and the Zarr store; the trust layers (_aoa, _di, _lo, _hi)
+    # are checked like every other layer below.
+    assert {"kex_cmol_kg.tif", "kex_cmol_kg_class.tif", "zarr"} <= set(reports)
     for report in reports.values():
         assert report["valid"], report
         assert report["crs"] == "EPSG:32654"
@@ -87,6 +89,8 @@ def test_maps_open_styled_in_qgis(qgis, world_dir, trained_dir, tmp_path):
     assert classes["style_loaded"], classes["style_message"]
     assert classes["renderer"] == "paletted"
     assert classes["legend"] == ["low", "below target", "at or above target"]
+    # The names also travel with the file (GDAL categories in its .aux.xml), not only the .qml.
+    assert classes["gdal_categories"] == ["low", "below target", "at or above target"]
 
     # The Zarr store opens through QGIS's GDAL as a georeferenced layer with nodata.
     assert reports["zarr"]["nodata"] == [-9999.0]

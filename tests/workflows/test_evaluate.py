@@ -162,7 +162,7 @@ def test_random_splits_and_log_free_metrics(table, tmp_path):
     [
         ({"group_columns": ["order"]}, SampleDataError, "'order' is not in"),
         ({"splits": {"scheme": "grouped", "group_column": "plot"}}, SampleDataError, "'plot'"),
-        ({"models": {"x": {"estimator": "random_forest"}}}, RegistryError, "random_forest"),
+        ({"models": {"x": {"estimator": "cubist"}}}, RegistryError, "cubist"),
         ({"models": {"x": {"estimator": "covariate_mlp"}}}, ConfigError, "spectra"),
         ({"models": {"x": {"estimator": "plsr", "params": {"n_comp": 3}}}}, ConfigError, "n_comp"),
     ],

@@ -146,6 +146,6 @@ def test_cli_finetune_and_its_errors(parent, target, tmp_path):
     failed = runner.invoke(
         cli, ["finetune", str(config), "--out", str(tmp_path / "c2"), "--set", "freeze=[head, x]"]
     )
-    assert failed.exit_code == 1
+    assert failed.exit_code == 2
     assert "field: freeze" in failed.output and f"file: {config}" in failed.output
     assert not (tmp_path / "c2").exists()

@@ -13,11 +13,12 @@ from .test_map import config_for
 
 
 def files_of(folder):
-    """Relative path -> bytes of every file, except the config (it names its own folder)."""
+    """Relative path -> bytes of every file, except the config and the STAC item (they
+    name their own folder; the item also its time)."""
     return {
         str(path.relative_to(folder)): path.read_bytes()
         for path in sorted(folder.rglob("*"))
-        if path.is_file() and path.name != "config.yaml"
+        if path.is_file() and path.name not in ("config.yaml", "item.json")
     }
 
 

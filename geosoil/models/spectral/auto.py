@@ -34,10 +34,15 @@ from geosoil.models.spectral.base import (
     _check_choice,
     _check_spectra,
     _check_target,
-    _join_validation,
     check_axis,
 )
-from geosoil.models.spectral.selection import best_candidate, inner_folds, nested_oof, pooled_r2
+from geosoil.models.spectral.selection import (
+    best_candidate,
+    inner_folds,
+    join_validation,
+    nested_oof,
+    pooled_r2,
+)
 from geosoil.models.targets import TargetTransform
 from geosoil.spectra import SpectralAxis
 
@@ -190,7 +195,7 @@ class SpectralAuto(SpectralEstimator):
         X = _check_spectra(X, axis, field="X")
         if X_valid is not None:
             X_valid = _check_spectra(X_valid, axis, field="X_valid")
-        X, y, groups = _join_validation(X, y, X_valid, y_valid, groups, groups_valid)
+        X, y, groups = join_validation(X, y, X_valid, y_valid, groups, groups_valid)
         transform = TargetTransform(_check_choice(self.target_transform))
         t = transform.forward(_check_target(y, len(X), transform, field="y"))
         folds = inner_folds(len(y), self.inner_folds, groups=groups, seed=self.seed)

@@ -25,14 +25,21 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
 
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.models.base import GeoSoilEstimator
-from geosoil.models.spectral.selection import best_candidate, inner_folds, out_of_fold, pooled_r2
+from geosoil.models.spectral.selection import (
+    best_candidate,
+    check_selection,
+    inner_folds,
+    join_validation,
+    out_of_fold,
+    pooled_r2,
+)
 from geosoil.models.targets import TargetTransform
 from geosoil.specs import InputSpec
 from geosoil.spectra import SpectraError, SpectralAxis, SpectralPipeline
@@ -147,10 +154,10 @@ class SpectralEstimator(GeoSoilEstimator):
     # -- fitting -------------------------------------------------------------------------
     def fit(
         self,
-        X: np.ndarray,
-        y: Sequence[float] | np.ndarray,
+        X: np.ndarray | SampleSetLike,
+        y: Sequence[float] | np.ndarray | str,
         *,
-        axis: SpectralAxis,
+        axis: SpectralAxis | None = None,
         X_valid: np.ndarray | None = None,
         y_valid: Sequence[float] | np.ndarray | None = None,
         groups: np.ndarray | None = None,
@@ -161,9 +168,11 @@ class SpectralEstimator(GeoSoilEstimator):
         Parameters
         ----------
         X
-            Spectra, one row per sample and one column per band of ``axis``.
+            Spectra, one row per sample and one column per band of ``axis``; or a
+            :class:`~geosoil.io.spectra.SampleSet`, which brings its axis.
         y
-            Target values in their units (e.g. Kex in cmol(+)/kg).
+            Target values in their units (e.g. Kex in cmol(+)/kg); with a SampleSet, also
+            the name of a column of its frame.
         axis
             Band positions of the columns of ``X``; predictions later need the same axis.
         X_valid, y_valid
@@ -186,8 +195,9 @@ class SpectralEstimator(GeoSoilEstimator):
         ConfigError
             Invalid hyperparameters.
         """
+        X, y, axis = unpack_samples(X, y, axis)
         self._check_params()
-        _check_selection(self.selection, self.inner_folds)
+        check_selection(self.selection, self.inner_folds)
         self._selected, self.cv_scores_ = {}, []
         candidates = self._candidates()
         if self.selection == "cv" and len(candidates) > 1:
@@ -195,7 +205,7 @@ class SpectralEstimator(GeoSoilEstimator):
             X = _check_spectra(X, axis, field="X")
             if X_valid is not None:
                 X_valid = _check_spectra(X_valid, axis, field="X_valid")
-            X, y, groups = _join_validation(X, y, X_valid, y_valid, groups, groups_valid)
+            X, y, groups = join_validation(X, y, X_valid, y_valid, groups, groups_valid)
             folds = inner_folds(len(y), self.inner_folds, groups=groups, seed=self.seed)
             transform = TargetTransform(_check_choice(self.target_transform))
             transformed = transform.forward(_check_target(y, len(X), transform, field="y"))
@@ -378,12 +388,15 @@ class SpectralEstimator(GeoSoilEstimator):
             The estimator is not fitted.
         """
         self._check_fitted()
+        X, _, axis = unpack_samples(X, None, axis)
         if axis is not None:
             self.axis_.check_matches(check_axis(axis), field="axis")
         X = _check_spectra(X, self.axis_, field="X")
         return self.preprocessing_.transform(X, self.axis_)
 
-    def predict(self, X: np.ndarray, *, axis: SpectralAxis | None = None) -> np.ndarray:
+    def predict(
+        self, X: np.ndarray | SampleSetLike, *, axis: SpectralAxis | None = None
+    ) -> np.ndarray:
         """Predictions in the target's units, float32 of shape (N,).
 
         Every value depends only on its own row, never on how rows are batched.
@@ -439,49 +452,6 @@ class SpectralEstimator(GeoSoilEstimator):
 
 
 # -- input checks ----------------------------------------------------------------------------
-def _check_selection(selection: Any, n_folds: Any) -> None:
-    if selection not in ("cv", "holdout"):
-        raise ConfigError(
-            f"selection={selection!r} is not 'cv' or 'holdout'",
-            field="params.selection",
-            fix="use 'cv' (inner k-fold choice, then refit on all training spectra) or "
-            "'holdout' (choice on one validation share, no refit)",
-        )
-    if selection == "cv" and (
-        isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2
-    ):
-        raise ConfigError(
-            f"inner_folds={n_folds!r} must be a whole number of at least 2",
-            field="params.inner_folds",
-            fix="use e.g. 5 or 10",
-        )
-
-
-def _join_validation(X, y, X_valid, y_valid, groups, groups_valid):
-    """Training and validation spectra as one set (with their groups) for inner CV."""
-    if (X_valid is None) != (y_valid is None):
-        raise SampleDataError(
-            "X_valid and y_valid must be given together",
-            field="X_valid" if X_valid is None else "y_valid",
-            fix="pass both (a validation set) or neither",
-        )
-    if X_valid is None or len(X_valid) == 0:
-        return np.asarray(X), np.asarray(y, dtype=np.float64), groups
-    if (groups is None) != (groups_valid is None):
-        raise SampleDataError(
-            "groups and groups_valid must be given together",
-            field="groups_valid" if groups_valid is None else "groups",
-            fix="pass the group labels of both sets, or of neither",
-        )
-    X = np.concatenate([np.asarray(X), np.asarray(X_valid)])
-    y = np.concatenate([np.asarray(y, dtype=np.float64), np.asarray(y_valid, dtype=np.float64)])
-    if groups is not None:
-        groups = np.concatenate(
-            [np.asarray(groups, dtype=object), np.asarray(groups_valid, dtype=object)]
-        )
-    return X, y, groups
-
-
 def _check_choice(target_transform: str) -> str:
     if target_transform not in ("none", "log10"):
         raise ConfigError(
@@ -585,3 +555,30 @@ def _check_min_rows(n: int, minimum: int, *, field: str) -> None:
             field=field,
             fix="provide more samples",
         )
+
+
+class SampleSetLike(Protocol):
+    """What the estimators take from a :class:`~geosoil.io.spectra.SampleSet`."""
+
+    spectra: np.ndarray
+    axis: SpectralAxis
+    frame: Any
+
+
+def unpack_samples(
+    X: Any, y: Any, axis: SpectralAxis | None
+) -> tuple[np.ndarray, Any, SpectralAxis | None]:
+    """Spectra, targets and axis from arrays or from a SampleSet (its axis unless given;
+    ``y`` may name a column of its frame)."""
+    if not (hasattr(X, "spectra") and hasattr(X, "axis")):
+        return X, y, axis
+    if isinstance(y, str):
+        if y not in X.frame.columns:
+            raise SampleDataError(
+                f"the samples have no column '{y}'",
+                path=getattr(X, "source", None),
+                field=y,
+                fix=f"use one of {list(X.frame.columns)}",
+            )
+        y = X.frame[y].to_numpy(dtype=float)
+    return X.spectra, y, X.axis if axis is None else axis

@@ -30,7 +30,12 @@ import torch
 from torch import nn
 
 from geosoil.errors import ConfigError, GeoSoilError, TrainingDivergedError
-from geosoil.models.spectral.base import PreparedData, SpectralEstimator, check_axis
+from geosoil.models.spectral.base import (
+    PreparedData,
+    SpectralEstimator,
+    check_axis,
+    unpack_samples,
+)
 from geosoil.models.spectral.lr_schedule import LRFinderResult, lr_range_test, triangular_lr
 from geosoil.models.targets import TargetTransform
 from geosoil.models.training import batch_slices, check_threads, early_stopping, torch_threads
@@ -245,9 +250,9 @@ class NetworkSpectralEstimator(SpectralEstimator):
     def fit(
         self,
         X: np.ndarray,
-        y: Sequence[float] | np.ndarray,
+        y: Sequence[float] | np.ndarray | str,
         *,
-        axis: SpectralAxis,
+        axis: SpectralAxis | None = None,
         X_valid: np.ndarray | None = None,
         y_valid: Sequence[float] | np.ndarray | None = None,
         groups: np.ndarray | None = None,
@@ -273,6 +278,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
             The validation loss never became finite.
         """
         self._check_params()
+        X, y, axis = unpack_samples(X, y, axis)
         parent = self._load_parent(check_axis(axis))
         data = self._prepare(
             X,
@@ -543,6 +549,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
             Rates, smoothed losses and ``suggested_lr`` (steepest descent of the loss).
         """
         self._check_params()
+        X, y, axis = unpack_samples(X, y, axis)
         parent = self._load_parent(check_axis(axis))
         pipeline = None if parent is None else parent.estimator.preprocessing_
         data = self._prepare(X, y, axis=axis, pipeline=pipeline)

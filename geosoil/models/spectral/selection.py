@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,47 @@ def out_of_fold(
         part = part.reshape(len(valid), -1)
         out[np.ix_(valid, np.arange(part.shape[1]))] = part
     return out
+
+
+def check_selection(selection: Any, n_folds: Any) -> None:
+    """Refuse an unknown ``selection`` or too few ``inner_folds`` (ConfigError)."""
+    if selection not in ("cv", "holdout"):
+        raise ConfigError(
+            f"selection={selection!r} is not 'cv' or 'holdout'",
+            field="params.selection",
+            fix="use 'cv' (inner k-fold choice, then refit on all training spectra) or "
+            "'holdout' (choice on one validation share, no refit)",
+        )
+    if selection == "cv" and (
+        isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 2
+    ):
+        raise ConfigError(
+            f"inner_folds={n_folds!r} must be a whole number of at least 2",
+            field="params.inner_folds",
+            fix="use e.g. 5 or 10",
+        )
+
+
+def join_validation(X, y, X_valid, y_valid, groups, groups_valid):
+    """Training and validation spectra as one set (with their groups) for inner CV."""
+    if (X_valid is None) != (y_valid is None):
+        raise SampleDataError(
+            "X_valid and y_valid must be given together",
+            field="X_valid" if X_valid is None else "y_valid",
+            fix="pass both (a validation set) or neither",
+        )
+    if X_valid is None or len(X_valid) == 0:
+        return np.asarray(X), np.asarray(y, dtype=np.float64), groups
+    if (groups is None) != (groups_valid is None):
+        raise SampleDataError(
+            "groups and groups_valid must be given together",
+            field="groups_valid" if groups_valid is None else "groups",
+            fix="pass the group labels of both sets, or of neither",
+        )
+    X = np.concatenate([np.asarray(X), np.asarray(X_valid)])
+    y = np.concatenate([np.asarray(y, dtype=np.float64), np.asarray(y_valid, dtype=np.float64)])
+    if groups is not None:
+        groups = np.concatenate(
+            [np.asarray(groups, dtype=object), np.asarray(groups_valid, dtype=object)]
+        )
+    return X, y, groups

@@ -1,0 +1,221 @@
+"""Real data: geosoil's covariate learners against the peers a soil mapper would pick.
+
+    python benchmarks/covariate_learners.py --json benchmarks/results/covariate_learners.json
+
+Cases: Meuse lead and zinc (40 m covariate raster, log10 target as the shipped configs set it)
+under 600 m spatial blocks and random 5-fold CV; LimeSoDa BB.250 and G.150 SOC, pH and clay
+(covariates already extracted at the points) on their published 10 folds. For every case,
+on the same folds: geosoil's ``auto`` (nested selection, from the shipped configs), each of
+its candidates alone (with coordinates for a kriging candidate, if configured), and two
+peers fitted here: scikit-learn's RandomForestRegressor with 500 trees and default
+settings, and ordinary least squares (one-hot classes). Pooled
+out-of-fold R2 and RMSE, per-fold R2, and ``fit_s``: wall seconds of one fit on all samples
+(2 threads for the peer forest; geosoil's learners use 1). Reads the data from
+$GEOSOIL_REAL_DATA (default ../shared/data/real).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from provenance import code_state, cpu_name
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("GEOSOIL_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
+
+MEUSE = [("meuse", target, config) for target, config in (("lead", "pb"), ("zinc", "zn"))]
+LIMESODA = [
+    (name, target, config)
+    for name, config in (("BB.250", "covariates_bb250"), ("G.150", "covariates_g150"))
+    for target in ("SOC_target", "pH_target", "Clay_target")
+]
+
+
+class PeerForest:
+    """scikit-learn's random forest as a user would run it: 500 trees, default settings."""
+
+    def __init__(self, categorical):
+        from sklearn.ensemble import RandomForestRegressor
+
+        self.model = RandomForestRegressor(n_estimators=500, random_state=0, n_jobs=2)
+
+    def fit(self, X, y):
+        self.model.fit(X.to_numpy(dtype=float), y)
+        return self
+
+    def predict(self, X):
+        return self.model.predict(X.to_numpy(dtype=float))
+
+
+class PeerLinear:
+    """Ordinary least squares with one-hot classes."""
+
+    def __init__(self, categorical):
+        from sklearn.linear_model import LinearRegression
+
+        self.categorical = categorical
+        self.model = LinearRegression()
+
+    def _design(self, X):
+        design = X.astype({c: "int64" for c in self.categorical}).astype(
+            {c: "str" for c in self.categorical}
+        )
+        return pd.get_dummies(design, columns=self.categorical, dtype=float)
+
+    def fit(self, X, y):
+        design = self._design(X)
+        self.columns_ = list(design.columns)
+        self.model.fit(design.to_numpy(dtype=float), y)
+        return self
+
+    def predict(self, X):
+        design = self._design(X).reindex(columns=self.columns_, fill_value=0.0)
+        return self.model.predict(design.to_numpy(dtype=float))
+
+
+def case_configs(tmp: Path):
+    """(dataset, target, scheme, TrainConfig) for every case."""
+    from geosoil.config import TrainConfig, load_config
+
+    catalog = yaml.safe_load((REPO / "configs" / "meuse" / "covariates.yaml").read_text())
+    for layer in catalog["layers"]:
+        layer["path"] = str(DATA / "meuse" / "rasters" / Path(layer["path"]).name)
+    (tmp / "covariates.yaml").write_text(yaml.safe_dump(catalog))
+    for dataset, target, config in MEUSE:
+        for scheme in ("spatial_block", "random"):
+            yield (
+                dataset,
+                target,
+                scheme,
+                load_config(
+                    REPO / "configs" / "meuse" / f"auto_{config}.yaml",
+                    TrainConfig,
+                    [
+                        f"samples.path={DATA / 'meuse' / 'meuse.csv'}",
+                        f"covariates.catalog={tmp / 'covariates.yaml'}",
+                        f"evaluation.schemes=[{scheme}]",
+                        f"output.dir={tmp / 'unused'}",
+                    ],
+                ),
+            )
+    for dataset, target, config in LIMESODA:
+        yield (
+            dataset,
+            target,
+            "predefined",
+            load_config(
+                REPO / "configs" / "limesoda" / f"{config}.yaml",
+                TrainConfig,
+                [
+                    f"samples.path={DATA / 'limesoda' / f'{dataset}.parquet'}",
+                    f"samples.target={target}",
+                    f"output.dir={tmp / 'unused'}",
+                ],
+            ),
+        )
+
+
+def score(make, X, y, folds) -> dict:
+    from geosoil.evaluate import cross_validate
+
+    result = cross_validate(make, X, y, folds)
+    pooled = result.pooled()
+    start = time.perf_counter()
+    make().fit(X, y)
+    return {
+        "r2": round(pooled["r2"], 4),
+        "rmse": round(pooled["rmse"], 4),
+        "fold_r2": [round(v, 4) for v in result.per_fold["r2"]],
+        "fit_s": round(time.perf_counter() - start, 2),
+    }
+
+
+def run_case(dataset, target, scheme, config) -> dict:
+    from geosoil.workflows.train import estimator_factory, with_coordinates
+    from geosoil.workflows.training_data import build_folds, read_training_table
+
+    table = read_training_table(config)
+    folds = build_folds(config, table)[scheme]
+    categorical = [layer.name for layer in table.layers if layer.categorical]
+    make_auto = estimator_factory(config, table)
+    X, y = with_coordinates(make_auto(), table), table.y
+    models = {"auto": score(make_auto, X, y, folds)}
+    template = make_auto()
+    for name in template.candidates:
+        models[name] = score(lambda name=name: template.make(name), X, y, folds)
+    covariates = table.X  # the peers see the covariates only
+    models["peer_random_forest"] = score(lambda: PeerForest(categorical), covariates, y, folds)
+    models["peer_linear"] = score(lambda: PeerLinear(categorical), covariates, y, folds)
+    chosen = make_auto().fit(X, y)
+    return {
+        "dataset": dataset,
+        "target": target,
+        "scheme": scheme,
+        "n": len(y),
+        "n_folds": len(folds),
+        "chosen_on_all_samples": chosen.best_name_,
+        "models": models,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--only", default=None, help="run only datasets containing this text")
+    args = parser.parse_args()
+    if not (DATA / "meuse").is_dir():
+        sys.exit(f"real data not found at {DATA}")
+    import torch
+
+    torch.set_num_threads(1)
+    state = code_state()
+    if state["uncommitted"]:
+        print(f"warning: uncommitted changes {state['uncommitted']}", file=sys.stderr)
+    cases = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for dataset, target, scheme, config in case_configs(Path(tmp)):
+            if args.only and args.only not in dataset:
+                continue
+            start = time.perf_counter()
+            case = run_case(dataset, target, scheme, config)
+            case["wall_s"] = round(time.perf_counter() - start, 1)
+            cases.append(case)
+            figures = {k: v["r2"] for k, v in case["models"].items()}
+            print(dataset, target, scheme, json.dumps(figures), flush=True)
+    result = {**state, "cpu": cpu_name(), "cases": cases, "summary": summarize(cases)}
+    print(json.dumps(result["summary"], indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def summarize(cases: list[dict]) -> dict:
+    """Mean pooled R2 per model, and the issue's targets for ``auto``."""
+    names = list(cases[0]["models"]) if cases else []
+    mean = {n: round(float(np.mean([c["models"][n]["r2"] for c in cases])), 4) for n in names}
+    gaps = [
+        c["models"]["auto"]["r2"]
+        - max(c["models"]["peer_random_forest"]["r2"], c["models"]["peer_linear"]["r2"])
+        for c in cases
+    ]
+    return {
+        "mean_r2": mean,
+        "auto_minus_best_peer": [round(g, 4) for g in gaps],
+        "auto_within_0.02_of_best_peer_everywhere": bool(all(g >= -0.02 for g in gaps)),
+        "auto_mean_minus_peer_random_forest": round(
+            mean.get("auto", np.nan) - mean.get("peer_random_forest", np.nan), 4
+        ),
+    }
+
+
+if __name__ == "__main__":
+    main()

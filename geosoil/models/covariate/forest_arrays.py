@@ -1,0 +1,273 @@
+"""Tree ensembles as plain arrays: how they are stored, checked and evaluated.
+
+Every tree of an ensemble is flattened into shared node arrays: ``left``/``right`` (child
+node, -1 at a leaf), ``feature`` and ``threshold`` (a row goes left when
+``x[feature] <= threshold``), ``value`` (the leaf output) and ``roots`` (the first node of
+each tree). These arrays are all an artifact stores, so loading a forest reads numbers, never
+code; :meth:`ForestArrays.validate` refuses arrays that do not form trees. Evaluation is
+batched numpy over (rows x trees), dropping pairs from the work set as they reach a leaf.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["ForestArrays", "parse_lightgbm_model"]
+
+_PAIRS_PER_PASS = 131072
+_ARRAYS = ("left", "right", "feature", "threshold", "value", "roots")
+
+
+@dataclass(frozen=True)
+class ForestArrays:
+    """Flattened node arrays of a tree ensemble (see the module docstring)."""
+
+    left: np.ndarray
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    value: np.ndarray
+    roots: np.ndarray
+    depth: int
+
+    @classmethod
+    def build(cls, left, right, feature, threshold, value, roots, *, n_features: int):
+        """Arrays in their canonical dtypes, validated; ``depth`` is measured here."""
+        lengths = {len(a) for a in (left, right, feature, threshold, value)}
+        if len(lengths) != 1:
+            raise ValueError(f"node arrays differ in length: {sorted(lengths)}")
+        left = np.asarray(left, dtype=np.int32)
+        right = np.asarray(right, dtype=np.int32)
+        leaf = left < 0
+        feature = np.where(leaf, 0, np.asarray(feature)).astype(np.int32)
+        threshold = np.where(leaf, 0.0, np.asarray(threshold, dtype=np.float64))
+        arrays = cls(
+            left,
+            right,
+            feature,
+            threshold,
+            np.asarray(value, dtype=np.float64),
+            np.asarray(roots, dtype=np.int32),
+            depth=0,
+        )
+        return cls(**{**arrays.__dict__, "depth": arrays.validate(n_features)})
+
+    @classmethod
+    def from_sklearn(cls, estimators, n_features: int) -> ForestArrays:
+        """From the fitted ``estimators_`` of a scikit-learn forest (single output)."""
+        parts = {name: [] for name in ("left", "right", "feature", "threshold", "value")}
+        roots, offset = [], 0
+        for estimator in estimators:
+            tree = estimator.tree_
+            left = tree.children_left.astype(np.int64)
+            right = tree.children_right.astype(np.int64)
+            parts["left"].append(np.where(left >= 0, left + offset, -1))
+            parts["right"].append(np.where(right >= 0, right + offset, -1))
+            parts["feature"].append(tree.feature)
+            parts["threshold"].append(tree.threshold)
+            parts["value"].append(tree.value[:, 0, 0])
+            roots.append(offset)
+            offset += tree.node_count
+        return cls.build(
+            **{k: np.concatenate(v) for k, v in parts.items()}, roots=roots, n_features=n_features
+        )
+
+    @property
+    def n_trees(self) -> int:
+        return len(self.roots)
+
+    def to_tensors(self, prefix: str = "forest.") -> dict[str, torch.Tensor]:
+        return {f"{prefix}{name}": torch.from_numpy(getattr(self, name).copy()) for name in _ARRAYS}
+
+    @classmethod
+    def from_tensors(cls, tensors, n_features: int, prefix: str = "forest.") -> ForestArrays:
+        """Arrays from artifact tensors; raises ValueError unless they form valid trees."""
+        arrays = {}
+        for name in _ARRAYS:
+            key = f"{prefix}{name}"
+            if key not in tensors:
+                raise ValueError(f"tensor '{key}' is missing")
+            tensor = tensors[key]
+            if tensor.ndim != 1:
+                raise ValueError(f"tensor '{key}' has shape {tuple(tensor.shape)}, expected 1-D")
+            arrays[name] = tensor.numpy()
+        return cls.build(**arrays, n_features=n_features)
+
+    def validate(self, n_features: int) -> int:
+        """Check that the arrays form trees over ``n_features`` inputs; returns the depth.
+
+        Raises
+        ------
+        ValueError
+            Arrays of unequal length, a child or feature index out of range, a node with one
+            child, a non-finite threshold or leaf value, or a node reached twice (a cycle or
+            shared subtree).
+        """
+        n_nodes = len(self.left)
+        if n_nodes == 0 or len(self.roots) == 0:
+            raise ValueError("the forest has no nodes or no trees")
+        for name in ("left", "right", "roots"):
+            values = getattr(self, name)
+            low = 0 if name == "roots" else -1
+            if values.min() < low or values.max() >= n_nodes:
+                raise ValueError(f"'{name}' holds node indices outside [{low}, {n_nodes})")
+        leaf = self.left < 0
+        if not np.array_equal(leaf, self.right < 0):
+            raise ValueError("a node has exactly one child")
+        internal_features = self.feature[~leaf]
+        if internal_features.size and (
+            internal_features.min() < 0 or internal_features.max() >= n_features
+        ):
+            raise ValueError(f"split features outside [0, {n_features})")
+        if not np.isfinite(self.threshold).all() or not np.isfinite(self.value[leaf]).all():
+            raise ValueError("non-finite thresholds or leaf values")
+        # Walk level by level from the roots; every node may be reached at most once.
+        seen = np.zeros(n_nodes, dtype=bool)
+        level, depth = self.roots.astype(np.int64), 0
+        while level.size:
+            if seen[level].any() or len(np.unique(level)) != len(level):
+                raise ValueError("a node is reached twice: the arrays do not form trees")
+            seen[level] = True
+            inner = level[self.left[level] >= 0]
+            level = np.concatenate([self.left[inner], self.right[inner]]).astype(np.int64)
+            depth += 1
+        return depth
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        """Leaf node (global index) of every row in every tree: int32 (N, n_trees).
+
+        ``features`` is a float64 (N, n_features) matrix without NaN.
+        """
+        # A few hundred rows at a time keep the (rows x trees) work arrays in the CPU cache.
+        step = max(1, _PAIRS_PER_PASS // self.n_trees)
+        if len(features) <= step:
+            return self._apply(features)
+        return np.concatenate(
+            [self._apply(features[start : start + step]) for start in range(0, len(features), step)]
+        )
+
+    def _apply(self, features: np.ndarray) -> np.ndarray:
+        children, feature, threshold = self._walk_arrays()
+        n_rows, n_trees = len(features), self.n_trees
+        flat = np.ascontiguousarray(features, dtype=np.float64).reshape(-1)
+        node = np.broadcast_to(self.roots, (n_rows, n_trees)).reshape(-1).copy()
+        offset = np.repeat(np.arange(n_rows, dtype=np.int32) * features.shape[1], n_trees)
+        index = None  # positions in ``node`` of the pairs still walking (None: all)
+        # Leaves point to themselves, so a pair at its leaf may take more steps unchanged;
+        # pairs leave the work set only once a quarter of it has arrived, which keeps each
+        # level to a few whole-array gathers.
+        current = node
+        for _ in range(self.depth - 1):
+            step = children[2 * current + (flat[offset + feature[current]] > threshold[current])]
+            arrived = step == current
+            current = step
+            n_arrived = int(np.count_nonzero(arrived))
+            if n_arrived <= len(arrived) // 4:
+                continue
+            positions = np.arange(len(arrived)) if index is None else index
+            node[positions[arrived]] = current[arrived]
+            if n_arrived == len(arrived):
+                return node.reshape(n_rows, n_trees)
+            keep = ~arrived
+            index, current, offset = positions[keep], current[keep], offset[keep]
+        if index is None:
+            return current.reshape(n_rows, n_trees)
+        node[index] = current
+        return node.reshape(n_rows, n_trees)
+
+    def _walk_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Interleaved (left, right) children with leaves pointing to themselves."""
+        cached = self.__dict__.get("_walk")
+        if cached is None:
+            index = np.arange(len(self.left), dtype=np.int32)
+            leaf = self.left < 0
+            children = np.empty(2 * len(index), dtype=np.int32)
+            children[0::2] = np.where(leaf, index, self.left)
+            children[1::2] = np.where(leaf, index, self.right)
+            cached = (children, self.feature.astype(np.int32), self.threshold)
+            object.__setattr__(self, "_walk", cached)
+        return cached
+
+    def tree_outputs(self, features: np.ndarray) -> np.ndarray:
+        """Leaf value of every row in every tree: float64 (N, n_trees)."""
+        return self.value[self.apply(features)]
+
+
+def parse_lightgbm_model(text: str, n_features: int) -> ForestArrays:
+    """Node arrays of a LightGBM regression model from its text format (parse only).
+
+    Only numerical splits are accepted; leaves are stored as nodes with ``left = -1`` and the
+    tree output is the sum over trees, as LightGBM's raw score.
+
+    Raises
+    ------
+    ValueError
+        The text is not a single-output LightGBM model, or holds categorical splits or
+        arrays of inconsistent lengths.
+    """
+    blocks = text.split("\nTree=")
+    head = dict(_key_values(blocks[0]))
+    if head.get("num_tree_per_iteration", "1") != "1" or head.get("num_class", "1") != "1":
+        raise ValueError("not a single-output LightGBM regression model")
+    parts = {name: [] for name in ("left", "right", "feature", "threshold", "value")}
+    roots, offset = [], 0
+    for block in blocks[1:]:
+        block = block.split("\nend of trees")[0]
+        fields = dict(_key_values(block))
+        n_leaves = int(fields["num_leaves"])
+        leaf_value = _numbers(fields["leaf_value"], float)
+        if len(leaf_value) != n_leaves:
+            raise ValueError(f"{len(leaf_value)} leaf values for num_leaves={n_leaves}")
+        if int(fields.get("num_cat", "0")):
+            raise ValueError("categorical splits are not supported")
+        n_inner = n_leaves - 1
+        if n_inner == 0:
+            left = right = feature = np.full(1, -1)
+            threshold, value = np.zeros(1), np.asarray(leaf_value)
+        else:
+            columns = {
+                key: _numbers(fields[key], float if key == "threshold" else int)
+                for key in ("split_feature", "threshold", "left_child", "right_child")
+            }
+            decision = _numbers(fields["decision_type"], int)
+            if any(len(v) != n_inner for v in [*columns.values(), decision]):
+                raise ValueError(f"split arrays do not match num_leaves={n_leaves}")
+            if any(d & 1 for d in decision):
+                raise ValueError("categorical splits are not supported")
+            if any((d >> 2) & 3 == 1 for d in decision):
+                raise ValueError("zero-as-missing splits are not supported")
+            # LightGBM numbers internal nodes 0..n-2 and leaves as ~leaf; here leaves follow
+            # the internal nodes: leaf k is node n_inner + k.
+            children = [np.asarray(columns[key]) for key in ("left_child", "right_child")]
+            left, right = (np.where(c >= 0, c, n_inner + ~c) for c in children)
+            left = np.concatenate([left, np.full(n_leaves, -1)])
+            right = np.concatenate([right, np.full(n_leaves, -1)])
+            feature = np.concatenate([columns["split_feature"], np.zeros(n_leaves, dtype=int)])
+            threshold = np.concatenate([columns["threshold"], np.zeros(n_leaves)])
+            value = np.concatenate([np.zeros(n_inner), leaf_value])
+        parts["left"].append(np.where(left >= 0, left + offset, -1))
+        parts["right"].append(np.where(right >= 0, right + offset, -1))
+        parts["feature"].append(feature)
+        parts["threshold"].append(threshold)
+        parts["value"].append(value)
+        roots.append(offset)
+        offset += len(left)
+    if not roots:
+        raise ValueError("the LightGBM model has no trees")
+    return ForestArrays.build(
+        **{k: np.concatenate(v) for k, v in parts.items()}, roots=roots, n_features=n_features
+    )
+
+
+def _key_values(block: str):
+    for line in block.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            yield key.strip(), value.strip()
+
+
+def _numbers(text: str, kind) -> list:
+    return [kind(v) for v in text.split()]

@@ -1,0 +1,287 @@
+"""Ordinary kriging of the target from the sample coordinates alone (PyKrige).
+
+The learner reads two coordinate columns (``x`` and ``y`` by default, in metres on a
+projected CRS) and ignores every other covariate. The variogram model (spherical,
+exponential or Gaussian) is chosen automatically: each is fitted to the experimental
+variogram by PyKrige's least squares, and the one with the lowest cR statistic of its
+leave-one-out kriging errors is kept. The artifact holds the sample coordinates and values
+as tensors and the variogram in the header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from geosoil.errors import CovariateError, SampleDataError
+from geosoil.models.base import GeoSoilEstimator
+from geosoil.models.covariate.tabular import check_training_target
+from geosoil.models.registry import register
+from geosoil.models.targets import TargetTransform
+
+__all__ = ["OrdinaryKriging"]
+
+VARIOGRAM_MODELS = ("spherical", "exponential", "gaussian")
+
+
+@register
+class OrdinaryKriging(GeoSoilEstimator):
+    """Ordinary kriging with an automatically chosen variogram model.
+
+    Parameters
+    ----------
+    coordinate_columns
+        Names of the easting and northing columns of ``X``.
+    variogram_models
+        Models tried; the one with the lowest leave-one-out cR statistic is kept.
+    nlags
+        Lags of the experimental variogram.
+    target_transform
+        ``"none"`` or ``"log10"`` (kriging on the log scale, back-transformed as
+        ``10 ** kriged``, the median rather than the mean of a log-normal).
+    seed
+        Unused (the fit is deterministic); kept so every covariate learner takes it.
+    """
+
+    registry_name = "ordinary_kriging"
+
+    def __init__(
+        self,
+        *,
+        coordinate_columns: Sequence[str] = ("x", "y"),
+        variogram_models: Sequence[str] = VARIOGRAM_MODELS,
+        nlags: int = 12,
+        target_transform: Literal["none", "log10"] = "none",
+        seed: int = 0,
+    ) -> None:
+        self.coordinate_columns = coordinate_columns
+        self.variogram_models = variogram_models
+        self.nlags = nlags
+        self.target_transform = target_transform
+        self.seed = seed
+
+    def _coordinates(self, X) -> np.ndarray:
+        names = list(self.coordinate_columns)
+        if isinstance(X, pd.DataFrame):
+            missing = [c for c in names if c not in X.columns]
+            if missing:
+                raise CovariateError(
+                    f"kriging needs the coordinate columns {missing}",
+                    field="covariates.columns",
+                    fix=f"add the sample coordinates as covariates {names}, or set "
+                    "model.params.coordinate_columns",
+                )
+            return X[names].to_numpy(dtype=np.float64)
+        matrix = np.asarray(X, dtype=np.float64)
+        positions = [self.feature_names_in_.index(n) for n in names]
+        return matrix[:, positions]
+
+    def fit(self, X: pd.DataFrame, y) -> OrdinaryKriging:
+        """Fit the variogram models to the samples and keep the best; returns self."""
+        from pykrige.ok import OrdinaryKriging as PyKrigeOK
+
+        xy = self._coordinates(X)
+        z = TargetTransform(self.target_transform).forward(check_training_target(y, len(X)))
+        if not np.isfinite(xy).all():
+            raise SampleDataError("coordinates must be finite", field="coordinates")
+        duplicated = pd.DataFrame(xy).duplicated()
+        if duplicated.any():
+            raise SampleDataError(
+                f"{int(duplicated.sum())} sample(s) repeat the coordinates of another; the "
+                "kriging system would be singular",
+                field="coordinates",
+                fix="average the duplicated samples, or drop the repeats",
+            )
+        fits = {}
+        for model in self.variogram_models:
+            kriging = PyKrigeOK(
+                xy[:, 0], xy[:, 1], z, variogram_model=model, nlags=int(self.nlags),
+                enable_statistics=True,
+            )  # fmt: skip
+            q1, q2, cr = kriging.get_statistics()
+            fits[model] = {
+                "parameters": [float(v) for v in kriging.variogram_model_parameters],
+                "q1": float(q1),
+                "q2": float(q2),
+                "cr": float(cr),
+            }
+        best = min(fits, key=lambda m: fits[m]["cr"] if np.isfinite(fits[m]["cr"]) else np.inf)
+        self.feature_names_in_ = [str(c) for c in self.coordinate_columns]
+        self.xy_, self.z_ = xy, z
+        self.variogram_ = {"model": best, **fits[best]}
+        self.variogram_fits_ = fits
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Float32 (N,) kriged values at the rows' coordinates, in the target's units."""
+        from pykrige.ok import OrdinaryKriging as PyKrigeOK
+
+        self._check_fitted()
+        xy = self._coordinates(X)
+        parameters = dict(
+            zip(("psill", "range", "nugget"), self.variogram_["parameters"], strict=True)
+        )
+        kriging = PyKrigeOK(
+            self.xy_[:, 0], self.xy_[:, 1], self.z_,
+            variogram_model=self.variogram_["model"], variogram_parameters=parameters,
+        )  # fmt: skip
+        valid = np.isfinite(xy).all(axis=1)
+        z = np.full(len(xy), np.nan)
+        if valid.any():
+            kriged, _ = kriging.execute("points", xy[valid, 0], xy[valid, 1])
+            z[valid] = np.asarray(kriged, dtype=np.float64)
+        return TargetTransform(self.target_transform).inverse(z).astype(np.float32)
+
+    def export_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        self._check_fitted()
+        tensors = {"xy": torch.from_numpy(self.xy_.copy()), "z": torch.from_numpy(self.z_.copy())}
+        state = {"feature_names_in": self.feature_names_in_, "variogram": self.variogram_}
+        return tensors, state
+
+    @classmethod
+    def from_state(cls, params, tensors, state) -> OrdinaryKriging:
+        model = cls(**params)
+        xy = tensors["xy"].numpy().astype(np.float64)
+        z = tensors["z"].numpy().astype(np.float64)
+        if xy.ndim != 2 or xy.shape[1] != 2 or z.shape != (len(xy),):
+            raise ValueError(f"kriging arrays have shapes {xy.shape} and {z.shape}")
+        variogram = dict(state["variogram"])
+        if variogram["model"] not in VARIOGRAM_MODELS or len(variogram["parameters"]) != 3:
+            raise ValueError(f"unknown variogram {variogram['model']!r}")
+        model.feature_names_in_ = [str(n) for n in state["feature_names_in"]]
+        model.xy_, model.z_, model.variogram_ = xy, z, variogram
+        return model
+
+
+@register
+class ResidualKriging(GeoSoilEstimator):
+    """Regression kriging: a covariate learner plus ordinary kriging of its residuals.
+
+    The residuals kriged are out-of-fold residuals of the learner (inner random folds), so
+    the variogram describes the errors the learner makes on samples it did not see, not its
+    smaller training residuals. The learner is then refit on all rows. A prediction is the
+    learner's prediction plus the kriged residual at the row's coordinates, on the target's
+    scale. Reads the covariates plus the two coordinate columns.
+
+    Parameters
+    ----------
+    base, base_params
+        Registry name and settings of the covariate learner.
+    coordinate_columns, variogram_models, nlags
+        As for :class:`OrdinaryKriging`.
+    inner_splits
+        Inner folds giving the out-of-fold residuals.
+    categorical_features, target_transform, seed
+        Passed to the learner (``target_transform`` applies to the learner only).
+    """
+
+    registry_name = "residual_kriging"
+    uses_coordinates = True
+
+    def __init__(
+        self,
+        *,
+        base: str = "random_forest",
+        base_params: dict[str, Any] | None = None,
+        coordinate_columns: Sequence[str] = ("sample_x", "sample_y"),
+        variogram_models: Sequence[str] = VARIOGRAM_MODELS,
+        nlags: int = 12,
+        inner_splits: int = 5,
+        categorical_features: Sequence[str] = (),
+        target_transform: Literal["none", "log10"] = "none",
+        seed: int = 0,
+    ) -> None:
+        self.base = base
+        self.base_params = base_params
+        self.coordinate_columns = coordinate_columns
+        self.variogram_models = variogram_models
+        self.nlags = nlags
+        self.inner_splits = inner_splits
+        self.categorical_features = categorical_features
+        self.target_transform = target_transform
+        self.seed = seed
+
+    def _make_base(self) -> GeoSoilEstimator:
+        from geosoil.models.registry import get_estimator_class
+
+        cls = get_estimator_class(self.base, field="model.params.base")
+        shared = {
+            "categorical_features": list(self.categorical_features),
+            "target_transform": self.target_transform,
+            "seed": self.seed,
+        }
+        params = {k: v for k, v in shared.items() if k in cls.param_names()}
+        return cls.from_params({**params, **(self.base_params or {})}, source="base_params")
+
+    def _make_kriging(self) -> OrdinaryKriging:
+        return OrdinaryKriging(
+            coordinate_columns=self.coordinate_columns,
+            variogram_models=self.variogram_models,
+            nlags=self.nlags,
+        )
+
+    def _covariates(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X.drop(columns=list(self.coordinate_columns), errors="ignore")
+
+    def fit(self, X: pd.DataFrame, y) -> ResidualKriging:
+        """Learner, out-of-fold residuals, their variogram and kriging; returns self."""
+        from geosoil.evaluate.splits import random_kfold
+        from geosoil.models.covariate.stack import out_of_fold
+
+        y = check_training_target(y, len(X))
+        coordinates = X[list(self.coordinate_columns)] if isinstance(X, pd.DataFrame) else None
+        self._make_kriging()._coordinates(X)  # refuses a table without coordinates now
+        covariates = self._covariates(X)
+        folds = random_kfold(len(y), n_splits=min(self.inner_splits, len(y)), seed=self.seed)
+        residuals = y - out_of_fold(self._make_base, covariates, y, folds)
+        self.kriging_ = self._make_kriging().fit(coordinates, residuals)
+        self.base_ = self._make_base().fit(covariates, y)
+        self.feature_names_in_ = [str(c) for c in X.columns]
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        self._check_fitted()
+        if not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(np.asarray(X, dtype=np.float64), columns=self.feature_names_in_)
+        trend = self.base_.predict(self._covariates(X)).astype(np.float64)
+        return (trend + self.kriging_.predict(X).astype(np.float64)).astype(np.float32)
+
+    def export_state(self):
+        self._check_fitted()
+        base_tensors, base_state = self.base_.export_state()
+        kriging_tensors, kriging_state = self.kriging_.export_state()
+        tensors = {f"base.{k}": v for k, v in base_tensors.items()}
+        tensors.update({f"kriging.{k}": v for k, v in kriging_tensors.items()})
+        state = {
+            "feature_names_in": self.feature_names_in_,
+            "base": {"params": self.base_.get_params(), "state": base_state},
+            "kriging": {"params": self.kriging_.get_params(), "state": kriging_state},
+        }
+        return tensors, state
+
+    @classmethod
+    def from_state(cls, params, tensors, state) -> ResidualKriging:
+        from geosoil.models.registry import get_estimator_class
+
+        model = cls(**params)
+        parts = {}
+        for part in ("base", "kriging"):
+            prefix = f"{part}."
+            parts[part] = {
+                k.removeprefix(prefix): t for k, t in tensors.items() if k.startswith(prefix)
+            }
+        if len(parts["base"]) + len(parts["kriging"]) != len(tensors):
+            raise ValueError("tensors belong to neither the learner nor the kriging")
+        base_cls = get_estimator_class(model.base, field="geosoil.hyperparameters.base")
+        model.base_ = base_cls.from_state(
+            state["base"]["params"], parts["base"], state["base"]["state"]
+        )
+        model.kriging_ = OrdinaryKriging.from_state(
+            state["kriging"]["params"], parts["kriging"], state["kriging"]["state"]
+        )
+        model.feature_names_in_ = [str(n) for n in state["feature_names_in"]]
+        return model

@@ -1,0 +1,187 @@
+"""A stacked ensemble of covariate learners: a non-negative blend of their predictions.
+
+The blend weights are fitted (non-negative least squares, then scaled to sum to one) on
+out-of-fold predictions of inner cross-validation, never on predictions of rows a member was
+trained on. Each member is then refit on all rows. The artifact holds every member's tensors
+under ``members.<k>.`` and their states in the header; each member is rebuilt through the
+registry like any artifact, so a stack cannot name code either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from geosoil.errors import ConfigError
+from geosoil.models.base import GeoSoilEstimator
+from geosoil.models.registry import get_estimator_class, register
+
+__all__ = ["CovariateStack", "blend_weights", "out_of_fold"]
+
+
+def out_of_fold(make, X: pd.DataFrame, y: np.ndarray, folds) -> np.ndarray:
+    """Out-of-fold predictions (float64, row order) of ``make()`` over ``folds``."""
+    from geosoil.evaluate.crossval import cross_validate
+
+    predictions = cross_validate(make, X, y, folds).predictions
+    out = np.full(len(y), np.nan)
+    out[predictions["row"].to_numpy()] = predictions["predicted"].to_numpy()
+    return out
+
+
+def blend_weights(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-negative weights summing to one that best blend the (n, k) columns into ``y``."""
+    from scipy.optimize import nnls
+
+    weights, _ = nnls(predictions, y)
+    total = weights.sum()
+    if not np.isfinite(total) or total <= 0:
+        return np.full(predictions.shape[1], 1.0 / predictions.shape[1])
+    return weights / total
+
+
+@register
+class CovariateStack(GeoSoilEstimator):
+    """Weighted blend of covariate learners, weights from inner out-of-fold predictions.
+
+    Parameters
+    ----------
+    members
+        Registry names of the member learners.
+    member_params
+        Per-member settings, ``{name: {param: value}}``.
+    inner_splits
+        Random inner folds giving the out-of-fold predictions the weights are fitted on.
+    categorical_features, target_transform, seed
+        Passed to every member that takes them.
+    """
+
+    registry_name = "stack"
+
+    def __init__(
+        self,
+        *,
+        members: Sequence[str] = ("random_forest", "gbm", "linear"),
+        member_params: dict[str, dict[str, Any]] | None = None,
+        inner_splits: int = 5,
+        categorical_features: Sequence[str] = (),
+        target_transform: Literal["none", "log10"] = "none",
+        seed: int = 0,
+    ) -> None:
+        self.members = members
+        self.member_params = member_params
+        self.inner_splits = inner_splits
+        self.categorical_features = categorical_features
+        self.target_transform = target_transform
+        self.seed = seed
+
+    def make_member(self, name: str) -> GeoSoilEstimator:
+        cls = get_estimator_class(name, field="model.params.members")
+        shared = {
+            "categorical_features": list(self.categorical_features),
+            "target_transform": self.target_transform,
+            "seed": self.seed,
+        }
+        params = {k: v for k, v in shared.items() if k in cls.param_names()}
+        own = (self.member_params or {}).get(name, {})
+        return cls.from_params({**params, **own}, source=f"member_params.{name}")
+
+    def fit(self, X: pd.DataFrame, y) -> CovariateStack:
+        """Fit blend weights on inner out-of-fold predictions, then every member on all rows."""
+        from geosoil.evaluate.splits import random_kfold
+
+        if len(self.members) < 2:
+            raise ConfigError(
+                f"a stack needs two or more members, got {list(self.members)}",
+                field="model.params.members",
+                fix="name at least two learners",
+            )
+        y = np.asarray(y, dtype=np.float64)
+        folds = random_kfold(len(y), n_splits=min(self.inner_splits, len(y)), seed=self.seed)
+        oof = np.column_stack(
+            [out_of_fold(lambda n=name: self.make_member(n), X, y, folds) for name in self.members]
+        )
+        return self.fit_with_weights(X, y, blend_weights(oof, y))
+
+    def fit_with_weights(self, X: pd.DataFrame, y, weights: Sequence[float]) -> CovariateStack:
+        """Refit every member on all rows and keep ``weights`` (one per member)."""
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (len(self.members),):
+            raise ValueError(f"{weights.shape} weights for {len(self.members)} members")
+        self.weights_ = weights
+        self.members_ = [
+            self.make_member(name).fit(X, y) if w > 0 else None
+            for name, w in zip(self.members, weights, strict=True)
+        ]
+        self.feature_names_in_ = [str(c) for c in X.columns]
+        return self
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Float32 (N,) blend of the members' predictions in the target's units."""
+        self._check_fitted()
+        total = None
+        for weight, member in zip(self.weights_, self.members_, strict=True):
+            if member is None:
+                continue
+            part = weight * member.predict(X).astype(np.float64)
+            total = part if total is None else total + part
+        return total.astype(np.float32)
+
+    def feature_importance(self) -> dict[str, float]:
+        """Members' importances (where they have one) blended with the stack's weights."""
+        self._check_fitted()
+        blended: dict[str, float] = dict.fromkeys(self.feature_names_in_, 0.0)
+        used = 0.0
+        for weight, member in zip(self.weights_, self.members_, strict=True):
+            if member is None or not hasattr(member, "feature_importance"):
+                continue
+            used += weight
+            for name, value in member.feature_importance().items():
+                blended[name] += weight * value
+        return {k: v / used for k, v in blended.items()} if used else blended
+
+    def export_state(self):
+        self._check_fitted()
+        tensors, members = {}, []
+        for k, member in enumerate(self.members_):
+            if member is None:
+                members.append(None)
+                continue
+            member_tensors, member_state = member.export_state()
+            tensors.update({f"members.{k}.{key}": v for key, v in member_tensors.items()})
+            members.append({"params": member.get_params(), "state": member_state})
+        state = {
+            "weights": self.weights_.tolist(),
+            "members": members,
+            "feature_names_in": self.feature_names_in_,
+        }
+        return tensors, state
+
+    @classmethod
+    def from_state(cls, params, tensors, state) -> CovariateStack:
+        model = cls(**params)
+        weights = np.asarray(state["weights"], dtype=np.float64)
+        entries = state["members"]
+        if weights.shape != (len(model.members),) or len(entries) != len(model.members):
+            raise ValueError(f"{len(entries)} members and {weights.shape} weights in the state")
+        members, used = [], set()
+        for k, (name, entry) in enumerate(zip(model.members, entries, strict=True)):
+            if entry is None:
+                members.append(None)
+                continue
+            prefix = f"members.{k}."
+            own = {
+                key.removeprefix(prefix): t for key, t in tensors.items() if key.startswith(prefix)
+            }
+            used.update(prefix + key for key in own)
+            member_cls = get_estimator_class(name, field="geosoil.hyperparameters.members")
+            members.append(member_cls.from_state(entry["params"], own, entry["state"]))
+        if unexpected := sorted(set(tensors) - used):
+            raise ValueError(f"tensors {unexpected[:3]} belong to no member")
+        model.weights_ = weights
+        model.members_ = members
+        model.feature_names_in_ = [str(n) for n in state["feature_names_in"]]
+        return model

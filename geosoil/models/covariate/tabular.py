@@ -1,0 +1,182 @@
+"""Covariate tables as the numeric matrices the tree and linear learners read.
+
+Continuous columns pass through unchanged; each categorical column becomes one indicator
+column per class seen in training. A class that training never saw has no indicator, and
+encoding it as all zeros would silently predict the average class: rows holding one are
+reported instead (``unseen`` mask), and the learners return NaN for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geosoil.errors import CovariateError, SampleDataError
+
+__all__ = ["TabularEncoding", "check_training_target"]
+
+
+@dataclass(frozen=True)
+class TabularEncoding:
+    """Feature order and the classes of each categorical feature, as learned from a table.
+
+    Parameters
+    ----------
+    feature_names
+        Covariate names in the order of the columns of an input array.
+    categories
+        Categorical feature name -> sorted integer class codes seen in training.
+    """
+
+    feature_names: tuple[str, ...]
+    categories: dict[str, tuple[int, ...]]
+
+    @classmethod
+    def learn(cls, X: pd.DataFrame, categorical: Sequence[str]) -> TabularEncoding:
+        """Learn the feature order and class codes from a training table."""
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("fit expects a pandas DataFrame with named covariates")
+        missing = [c for c in categorical if c not in X.columns]
+        if missing:
+            raise CovariateError(
+                f"categorical_features {missing} are not columns of the table",
+                field="categorical_features",
+                fix=f"choose among {list(X.columns)}",
+            )
+        text = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+        if text:
+            raise CovariateError(
+                f"covariate(s) {text} hold text, not numbers",
+                field="covariates",
+                fix="declare them categorical (covariates.categorical) so that each class is "
+                "given an integer code, or drop them",
+            )
+        values = X.to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise SampleDataError("covariates must be finite", fix="drop rows with missing values")
+        categories = {}
+        for name in categorical:
+            codes = np.unique(X[name].to_numpy(dtype=np.float64))
+            if not np.array_equal(codes, np.round(codes)):
+                raise CovariateError(
+                    f"categorical covariate '{name}' has non-integer values",
+                    field=name,
+                    fix="give classes as integer codes",
+                )
+            categories[str(name)] = tuple(int(c) for c in codes)
+        return cls(tuple(str(c) for c in X.columns), categories)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TabularEncoding:
+        names = [str(n) for n in state["feature_names_in"]]
+        categories = {str(k): tuple(int(c) for c in v) for k, v in state["categories"].items()}
+        if unknown := sorted(set(categories) - set(names)):
+            raise ValueError(f"categorical features {unknown} are not among the features")
+        return cls(tuple(names), categories)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "feature_names_in": list(self.feature_names),
+            "categories": {k: list(v) for k, v in self.categories.items()},
+        }
+
+    @property
+    def continuous(self) -> list[str]:
+        return [n for n in self.feature_names if n not in self.categories]
+
+    @property
+    def encoded_names(self) -> list[str]:
+        """Names of the encoded columns: continuous ones, then ``<name>=<class>``."""
+        return self.continuous + [f"{n}={c}" for n, codes in self.categories.items() for c in codes]
+
+    @property
+    def n_encoded(self) -> int:
+        return len(self.continuous) + sum(len(c) for c in self.categories.values())
+
+    def groups(self) -> dict[str, list[int]]:
+        """Original feature -> positions of its encoded columns (one-hot classes together)."""
+        position = {name: i for i, name in enumerate(self.encoded_names)}
+        out = {name: [position[name]] for name in self.continuous}
+        for name, codes in self.categories.items():
+            out[name] = [position[f"{name}={c}"] for c in codes]
+        return {name: out[name] for name in self.feature_names}
+
+    def matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Float64 (N, F) matrix in feature order from a table or an array."""
+        names = list(self.feature_names)
+        if isinstance(X, pd.DataFrame):
+            missing = [c for c in names if c not in X.columns]
+            if missing:
+                raise CovariateError(
+                    f"covariates {missing} needed by the model are missing",
+                    field="covariates",
+                    fix=f"provide columns {names}",
+                )
+            text = [c for c in names if not pd.api.types.is_numeric_dtype(X[c])]
+            if text:
+                raise CovariateError(
+                    f"covariate(s) {text} hold text, not numbers",
+                    field="covariates",
+                    fix="give categorical classes as the integer codes used in training",
+                )
+            return X[names].to_numpy(dtype=np.float64)
+        matrix = np.asarray(X, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[1] != len(names):
+            raise CovariateError(
+                f"expected an (N, {len(names)}) array, got shape {matrix.shape}",
+                field="covariates",
+                fix=f"columns in this order: {names}",
+            )
+        return matrix
+
+    def encode(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Encoded float64 (N, n_encoded) matrix and a boolean (N,) mask of rows with a class
+        training never saw (their indicator columns are all zero; do not trust them)."""
+        names = list(self.feature_names)
+        cont_idx = [names.index(n) for n in self.continuous]
+        parts = [matrix[:, cont_idx]]
+        unseen = np.zeros(len(matrix), dtype=bool)
+        for name, codes in self.categories.items():
+            column = matrix[:, names.index(name)]
+            indicators = column[:, None] == np.asarray(codes, dtype=np.float64)[None, :]
+            unseen |= ~indicators.any(axis=1) & np.isfinite(column)
+            parts.append(indicators.astype(np.float64))
+        return np.concatenate(parts, axis=1), unseen
+
+    def unseen_classes(self, X: pd.DataFrame | np.ndarray) -> dict[str, list[int]]:
+        """Categorical feature -> class codes in ``X`` that training never saw."""
+        matrix = self.matrix(X)
+        names = list(self.feature_names)
+        out = {}
+        for name, codes in self.categories.items():
+            column = matrix[:, names.index(name)]
+            new = sorted({int(v) for v in column[np.isfinite(column)]} - set(codes))
+            if new:
+                out[name] = new
+        return out
+
+
+def check_training_target(y: Any, n_rows: int) -> np.ndarray:
+    """Float64 (n,) target, finite, one value per row; at least 4 rows."""
+    try:
+        values = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise SampleDataError(f"y must be numeric ({err})", fix="pass numeric targets") from err
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise SampleDataError(
+            f"y must be one target of shape (n,), got {values.shape}",
+            fix="fit one model per soil property",
+        )
+    if len(values) != n_rows:
+        raise SampleDataError(f"y has {len(values)} rows but X has {n_rows}", fix="align them")
+    if not np.isfinite(values).all():
+        raise SampleDataError("y must be finite", fix="drop rows with a missing target")
+    if len(values) < 4:
+        raise SampleDataError(f"only {len(values)} training rows", fix="provide at least 4")
+    return values
