@@ -36,7 +36,10 @@ class TrainCovariatesConfig(CovariatesConfig):
     names, and mapping it later needs a catalog with layers of those names.
     """
 
-    catalog: Path | None = None
+    catalog: Path | None = Field(
+        default=None,
+        description="covariate catalog YAML (see the `catalog` section); or give `columns`",
+    )
     columns: list[str] | None = Field(
         default=None, min_length=1, description="covariate columns of the sample table"
     )

@@ -61,9 +61,11 @@ def predict_points(
     Returns
     -------
     pandas.DataFrame
-        The rows written: the input's columns, then ``<target>_pred`` and, where the model
-        offers them, ``<target>_std``, ``<target>_p05``, ``<target>_p95``; with categorical
-        inputs also ``unseen_class`` (a class training never saw: no prediction).
+        The rows written: the input's columns, then ``<target>_pred`` and, where the artifact
+        has a trust layer, ``<target>_lo``/``_hi`` (conformal 90 % bounds), ``<target>_di``
+        and ``<target>_aoa`` (1 inside the area of applicability), as the map layers; where
+        the model offers them, ``<target>_std``, ``<target>_p05``, ``<target>_p95``; with
+        categorical inputs also ``unseen_class`` (a class training never saw: no prediction).
 
     Raises
     ------
@@ -130,13 +132,45 @@ def _predict_covariates(model: Artifact, path: Path, catalog, layer, options):
         predictions = {"pred": mean, "std": std, "p05": quantiles[0], "p95": quantiles[1]}
     else:
         predictions = {"pred": estimator.predict(X)}
+    predictions.update(_trust_columns(model, X, predictions["pred"]))
     if unseen is not None:
-        for values in predictions.values():
-            values[unseen] = np.nan
+        for name, values in predictions.items():
+            if name == "aoa":
+                values[unseen] = 0  # a class training never saw is outside the AOA
+            else:
+                values[unseen] = np.nan
         frame["unseen_class"] = unseen
         if unseen.any():
             log.warning("%d row(s) hold a class training never saw: no prediction", unseen.sum())
     return frame, predictions
+
+
+def _trust_columns(model: Artifact, X: pd.DataFrame, point: np.ndarray) -> dict[str, np.ndarray]:
+    """The map's trust layers at the rows: ``lo``/``hi`` (90 %), ``di`` and ``aoa`` (1/0).
+
+    Empty for an artifact trained before the trust layer. ``point`` is replaced by the
+    artifact's chosen estimate (mean or median) when its back-transform says so.
+    """
+    trust = model.trust
+    if trust is None or (trust.applicability is None and trust.intervals is None):
+        return {}
+    rows = X.to_numpy(dtype=np.float64)
+    finite = np.isfinite(rows).all(axis=1)
+    result = trust.predict(model.estimator, rows[finite], level=0.9)
+    columns = {"pred": np.full(len(rows), np.nan)}
+    columns["pred"][finite] = result.point
+    for name, values in (("lo", result.low), ("hi", result.high), ("di", result.di)):
+        if values is not None:
+            columns[name] = np.full(len(rows), np.nan)
+            columns[name][finite] = values
+    if result.inside_aoa is not None:
+        columns["aoa"] = np.zeros(len(rows), dtype=np.uint8)
+        columns["aoa"][finite] = result.inside_aoa
+    return (
+        columns
+        if trust.back_transform.factor != 1
+        else {k: v for k, v in columns.items() if k != "pred"}
+    )
 
 
 def _coded(X: pd.DataFrame, model: Artifact) -> pd.DataFrame:

@@ -62,6 +62,13 @@ def test_predict_a_table_with_covariate_columns(run_cli, qrf_model, tmp_path, su
     assert (valid["soc_p05"] <= valid["soc_pred"]).all() and (
         valid["soc_pred"] <= valid["soc_p95"]
     ).all()
+    # the artifact's trust layer travels with the rows, as the map layers do
+    trust = load_artifact(qrf_model).trust
+    assert trust.applicability is not None and trust.intervals is not None
+    assert (valid["soc_lo"] < valid["soc_hi"]).all()
+    assert ((valid["soc_lo"] <= valid["soc_pred"]) & (valid["soc_pred"] <= valid["soc_hi"])).all()
+    assert (valid["soc_di"] >= 0).all() and set(valid["soc_aoa"]) <= {0, 1}
+    assert written["soc_aoa"][3] == 0 and np.isnan(written["soc_lo"][3])
 
 
 def test_predict_points_with_a_catalog(run_cli, world_dir, trained_dir, tmp_path):
