@@ -133,7 +133,7 @@ def test_truncated_artifact(run_cli, world_dir, trained_dir, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["random_forest", "geosoil.models.covariate.mlp.CovariateMLP", "builtins.eval"]
+    "name", ["cubist", "geosoil.models.covariate.mlp.CovariateMLP", "builtins.eval"]
 )
 def test_estimator_not_in_the_registry(run_cli, world_dir, trained_dir, tmp_path, name):
     edited = edited_artifact(
