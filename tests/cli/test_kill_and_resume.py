@@ -67,7 +67,7 @@ def test_sigkill_then_resume_gives_the_same_bytes(world_dir, trained_dir, tmp_pa
     refused = subprocess.run(
         map_command(world_dir, trained_dir, out), capture_output=True, text=True
     )
-    assert refused.returncode == 1 and "--resume" in refused.stderr
+    assert refused.returncode == 2 and "--resume" in refused.stderr
 
     resumed = subprocess.run(
         map_command(world_dir, trained_dir, out, "--resume"), capture_output=True, text=True

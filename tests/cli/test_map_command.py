@@ -94,7 +94,7 @@ def test_unreachable_scheduler(run_cli, world_dir, trained_dir, tmp_path):
         "--scheduler",
         "tcp://127.0.0.1:9",
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a config error (execution.scheduler)
     assert "cannot reach the dask scheduler" in result.stderr and "execution.scheduler" in (
         result.stderr
     )
