@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check geosoil tests benchmarks
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix geosoil tests benchmarks
