@@ -132,7 +132,7 @@ def _predict_covariates(model: Artifact, path: Path, catalog, layer, options):
         predictions = {"pred": mean, "std": std, "p05": quantiles[0], "p95": quantiles[1]}
     else:
         predictions = {"pred": estimator.predict(X)}
-    predictions.update(_trust_columns(model, X, predictions["pred"]))
+    predictions.update(_trust_columns(model, X))
     if unseen is not None:
         for name, values in predictions.items():
             if name == "aoa":
@@ -145,11 +145,11 @@ def _predict_covariates(model: Artifact, path: Path, catalog, layer, options):
     return frame, predictions
 
 
-def _trust_columns(model: Artifact, X: pd.DataFrame, point: np.ndarray) -> dict[str, np.ndarray]:
+def _trust_columns(model: Artifact, X: pd.DataFrame) -> dict[str, np.ndarray]:
     """The map's trust layers at the rows: ``lo``/``hi`` (90 %), ``di`` and ``aoa`` (1/0).
 
-    Empty for an artifact trained before the trust layer. ``point`` is replaced by the
-    artifact's chosen estimate (mean or median) when its back-transform says so.
+    Empty for an artifact trained before the trust layer. With a mean back-transform, ``pred``
+    is replaced by the artifact's chosen estimate, as on the map.
     """
     trust = model.trust
     if trust is None or (trust.applicability is None and trust.intervals is None):
@@ -157,20 +157,18 @@ def _trust_columns(model: Artifact, X: pd.DataFrame, point: np.ndarray) -> dict[
     rows = X.to_numpy(dtype=np.float64)
     finite = np.isfinite(rows).all(axis=1)
     result = trust.predict(model.estimator, rows[finite], level=0.9)
-    columns = {"pred": np.full(len(rows), np.nan)}
-    columns["pred"][finite] = result.point
-    for name, values in (("lo", result.low), ("hi", result.high), ("di", result.di)):
+    parts = {"lo": result.low, "hi": result.high, "di": result.di}
+    if trust.back_transform.factor != 1:
+        parts["pred"] = result.point
+    columns = {}
+    for name, values in parts.items():
         if values is not None:
             columns[name] = np.full(len(rows), np.nan)
             columns[name][finite] = values
     if result.inside_aoa is not None:
         columns["aoa"] = np.zeros(len(rows), dtype=np.uint8)
         columns["aoa"][finite] = result.inside_aoa
-    return (
-        columns
-        if trust.back_transform.factor != 1
-        else {k: v for k, v in columns.items() if k != "pred"}
-    )
+    return columns
 
 
 def _coded(X: pd.DataFrame, model: Artifact) -> pd.DataFrame:
