@@ -31,8 +31,10 @@ LAYERS = [
     ["spectra", "process"],
     ["io"],
     ["artifacts"],
+    # folds, metrics and the CV loop: models choose settings on inner folds with them
+    ["evaluate"],
     ["models", "baselines"],
-    ["evaluate", "explain", "synthetic"],
+    ["explain", "synthetic"],
     ["mapping"],
     ["products"],
     ["config"],

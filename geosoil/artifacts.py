@@ -104,14 +104,16 @@ def save_artifact(
     estimator: Any,
     path: str | Path,
     *,
-    input_spec: InputSpec,
-    output_spec: OutputSpec,
     provenance: Provenance,
+    input_spec: InputSpec | None = None,
+    output_spec: OutputSpec | None = None,
     preprocessing: list[dict[str, Any]] | None = None,
     trust: Any = None,
 ) -> Path:
     """Write a fitted estimator as one ``.safetensors`` file, atomically.
 
+    ``input_spec`` and ``output_spec`` default to the estimator's own (its
+    ``input_spec()`` and ``output_spec()``), for estimators that know their inputs.
     ``trust`` (a :class:`geosoil.trust.TrustLayer`) adds tensors ``trust.*`` and the
     header's ``trust`` section.
 
@@ -132,8 +134,8 @@ def save_artifact(
         schema_version=SCHEMA_VERSION,
         estimator=estimator.registry_name,
         hyperparameters=_jsonable(estimator.get_params()),
-        input_spec=input_spec,
-        output_spec=output_spec,
+        input_spec=input_spec if input_spec is not None else estimator.input_spec(),
+        output_spec=output_spec if output_spec is not None else estimator.output_spec(),
         preprocessing=preprocessing or [],
         fitted_state=_jsonable(state),
         provenance=provenance,

@@ -260,12 +260,11 @@ class PRODA(GeoSoilEstimator):
                 score = float(torch.mean((unit - target[monitor]) ** 2))
             return {"epoch": epoch, "train_mse": total / max(len(train), 1), "monitor_mse": score}
 
-        def diverged(history: list[dict[str, float]]) -> SampleDataError:
-            return SampleDataError(
-                "the PRODA network's monitored error was never finite",
-                field="params.learning_rate",
-                fix="lower params.learning_rate or check the retrieved parameters",
-            )
+        diverged = SampleDataError(
+            "the PRODA network's monitored error was never finite",
+            field="params.learning_rate",
+            fix="lower params.learning_rate or check the retrieved parameters",
+        )
 
         stopped = kit.early_stopping(
             encoder,
@@ -275,7 +274,7 @@ class PRODA(GeoSoilEstimator):
             monitor="monitor_mse",
             diverged=diverged,
             logger=log,
-            label="PRODA ",
+            desc="PRODA",
         )
         return stopped.history
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from geosoil.config.base import StrictModel
+from geosoil.errors import ConfigError
 
 __all__ = [
     "CovariatesConfig",
@@ -106,6 +107,14 @@ class OutputConfig(StrictModel):
     overwrite: bool = Field(
         default=False, description="replace a non-empty output folder (or --overwrite)"
     )
+
+    def required_dir(self) -> Path:
+        """The output folder; a ConfigError when neither the config nor ``--out`` names one."""
+        if self.dir is None:
+            raise ConfigError(
+                "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
+            )
+        return Path(self.dir)
 
 
 class GridConfig(StrictModel):

@@ -28,12 +28,8 @@ from geosoil.evaluate.profiles import (
     cross_validate_profiles,
     profile_metrics,
 )
-from geosoil.evaluate.repeated import (
-    RepeatedResult,
-    Split,
-    run_repeated,
-    train_valid_test_splits,
-)
+from geosoil.evaluate.repeated import RepeatedResult, run_repeated
+from geosoil.evaluate.repeated_splits import Split, train_valid_test_splits
 from geosoil.evaluate.report import write_cv_report
 from geosoil.evaluate.spectral_report import write_spectral_report
 from geosoil.evaluate.splits import (

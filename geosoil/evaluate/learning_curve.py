@@ -2,8 +2,9 @@
 
 A CNN needs more spectra than PLSR before it pays off (the Kex paper's Fig. 5); where the
 curves cross tells whether a library is big enough for deep learning. One test set is held
-out once (random or whole groups, as :func:`~geosoil.evaluate.repeated.train_valid_test_splits`)
-and stays fixed; for each seed the remaining pool is shuffled once and each training size
+out once (random or whole groups, as
+:func:`~geosoil.evaluate.repeated_splits.train_valid_test_splits`) and stays fixed; for each
+seed the remaining pool is shuffled once and each training size
 takes the first ``size`` spectra of that order, so larger sets contain the smaller ones and
 the curve shows the effect of more data, not of a different draw. A share
 ``valid_fraction`` of each training set (random spectra, at least one) is its validation
@@ -24,7 +25,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from geosoil.errors import ConfigError
-from geosoil.evaluate.repeated import check_target, train_valid_test_splits
+from geosoil.evaluate.repeated import check_target
+from geosoil.evaluate.repeated_splits import train_valid_test_splits
 from geosoil.evaluate.tables import PAPER_METRICS, paper_metrics
 
 __all__ = ["LearningCurveResult", "learning_curve", "learning_curve_figure", "resolve_sizes"]
@@ -129,7 +131,7 @@ def learning_curve(
         Repeats per size; seed ``seed + k`` orders the pool and seeds the estimator.
     scheme, groups, test_fraction
         How the fixed test set is drawn (with ``seed``), as in
-        :func:`~geosoil.evaluate.repeated.train_valid_test_splits`.
+        :func:`~geosoil.evaluate.repeated_splits.train_valid_test_splits`.
     valid_fraction
         Share of each training set used for validation.
     seed

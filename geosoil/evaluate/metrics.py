@@ -69,13 +69,36 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator)
 
 
-def r2(y_true: ArrayLike, y_pred: ArrayLike) -> float:
-    """Coefficient of determination, 1 - SS_res / SS_tot.
+METRICS: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {}
+"""Metric name -> function(y_true, y_pred) -> float, in the order they are defined below."""
 
-    Parameters
+_PAIR_PARAMETERS = """Parameters
     ----------
     y_true, y_pred
         Observed and predicted values, one per sample. Non-finite pairs are dropped.
+
+    """
+
+
+def _metric(function: Callable[[ArrayLike, ArrayLike], float]) -> Callable[..., float]:
+    """Register ``function`` in :data:`METRICS` under its name.
+
+    Its docstring gets the parameter section shared by every metric, unless it has its own.
+    """
+    doc = function.__doc__ or ""
+    if "Parameters\n" not in doc:
+        function.__doc__ = doc.replace("Returns\n", _PAIR_PARAMETERS + "Returns\n", 1)
+    METRICS[function.__name__] = function
+    return function
+
+
+def _rmse(obs: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((pred - obs) ** 2)))
+
+
+@_metric
+def r2(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """Coefficient of determination, 1 - SS_res / SS_tot.
 
     Returns
     -------
@@ -91,30 +114,21 @@ def r2(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     return 1.0 - ss_res / ss_tot
 
 
+@_metric
 def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Root mean squared error, in the units of the target.
-
-    Parameters
-    ----------
-    y_true, y_pred
-        Observed and predicted values, one per sample. Non-finite pairs are dropped.
 
     Returns
     -------
     float
         sqrt(mean((pred - obs)**2)).
     """
-    obs, pred = _paired(y_true, y_pred)
-    return float(np.sqrt(np.mean((pred - obs) ** 2)))
+    return _rmse(*_paired(y_true, y_pred))
 
 
+@_metric
 def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean absolute error, in the units of the target.
-
-    Parameters
-    ----------
-    y_true, y_pred
-        Observed and predicted values, one per sample. Non-finite pairs are dropped.
 
     Returns
     -------
@@ -125,13 +139,9 @@ def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     return float(np.mean(np.abs(pred - obs)))
 
 
+@_metric
 def bias(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean error, predicted minus observed, in the units of the target.
-
-    Parameters
-    ----------
-    y_true, y_pred
-        Observed and predicted values, one per sample. Non-finite pairs are dropped.
 
     Returns
     -------
@@ -142,17 +152,13 @@ def bias(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     return float(np.mean(pred - obs))
 
 
+@_metric
 def lccc(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Lin's concordance correlation coefficient.
 
     Agreement with the 1:1 line: it equals the Pearson correlation times a penalty for
     location and scale shifts, so it is 1 only for identical values and drops below
     Pearson's r under any bias (Lin 1989).
-
-    Parameters
-    ----------
-    y_true, y_pred
-        Observed and predicted values, one per sample. Non-finite pairs are dropped.
 
     Returns
     -------
@@ -168,6 +174,7 @@ def lccc(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     return _ratio(2.0 * covariance, denominator)
 
 
+@_metric
 def mape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean absolute percentage error, in percent.
 
@@ -190,13 +197,9 @@ def mape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     return float(100.0 * np.mean(np.abs((pred[nonzero] - obs[nonzero]) / obs[nonzero])))
 
 
+@_metric
 def rpd(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Ratio of performance to deviation, sd(obs) / RMSE.
-
-    Parameters
-    ----------
-    y_true, y_pred
-        Observed and predicted values, one per sample. Non-finite pairs are dropped.
 
     Returns
     -------
@@ -205,19 +208,15 @@ def rpd(y_true: ArrayLike, y_pred: ArrayLike) -> float:
         perfect fit of varying observations.
     """
     obs, pred = _paired(y_true, y_pred)
-    return _ratio(float(np.std(obs, ddof=1)), float(np.sqrt(np.mean((pred - obs) ** 2))))
+    return _ratio(float(np.std(obs, ddof=1)), _rmse(obs, pred))
 
 
+@_metric
 def rpiq(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Ratio of performance to interquartile distance, IQR(obs) / RMSE.
 
     Preferred over RPD for skewed soil properties, since the IQR does not assume normality
     (Bellon-Maurel et al. 2010).
-
-    Parameters
-    ----------
-    y_true, y_pred
-        Observed and predicted values, one per sample. Non-finite pairs are dropped.
 
     Returns
     -------
@@ -227,20 +226,7 @@ def rpiq(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """
     obs, pred = _paired(y_true, y_pred)
     q1, q3 = np.percentile(obs, [25.0, 75.0])
-    return _ratio(float(q3 - q1), float(np.sqrt(np.mean((pred - obs) ** 2))))
-
-
-METRICS: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {
-    "r2": r2,
-    "rmse": rmse,
-    "mae": mae,
-    "bias": bias,
-    "lccc": lccc,
-    "mape": mape,
-    "rpd": rpd,
-    "rpiq": rpiq,
-}
-"""Metric name -> function(y_true, y_pred) -> float."""
+    return _ratio(float(q3 - q1), _rmse(obs, pred))
 
 
 def check_metric_names(names: Sequence[str]) -> tuple[str, ...]:

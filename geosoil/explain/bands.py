@@ -26,6 +26,7 @@ Sources
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -104,12 +105,12 @@ class AbsorptionBand:
         return self.high > self.low
 
 
-def _mir(position, label, constituent, assignment, source, low=None, high=None):
+def _band(unit, position, label, constituent, assignment, source, low=None, high=None):
     return AbsorptionBand(
         float(position),
         float(position if low is None else low),
         float(position if high is None else high),
-        "cm-1",
+        unit,
         label,
         constituent,
         assignment,
@@ -117,17 +118,8 @@ def _mir(position, label, constituent, assignment, source, low=None, high=None):
     )
 
 
-def _nir(position, label, constituent, assignment, source, low=None, high=None):
-    return AbsorptionBand(
-        float(position),
-        float(position if low is None else low),
-        float(position if high is None else high),
-        "nm",
-        label,
-        constituent,
-        assignment,
-        source,
-    )
+_mir = partial(_band, "cm-1")
+_nir = partial(_band, "nm")
 
 
 _NGUYEN = "Nguyen et al. 1991"

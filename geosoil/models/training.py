@@ -39,6 +39,7 @@ __all__ = [
     "encode_padded",
     "frozen",
     "load_prefixed",
+    "loop_settings",
     "refit_epochs",
     "seeded",
     "state_tensors",
@@ -74,9 +75,9 @@ def early_stopping(
     monitor: str,
     mode: Literal["min", "max"] = "min",
     min_delta: float = 0.0,
-    diverged: Callable[[list[dict[str, Any]]], Exception],
+    diverged: Exception | Callable[[list[dict[str, Any]]], Exception],
     logger: logging.Logger,
-    label: str = "",
+    label: str | None = None,
     desc: str = "",
     progress: bool = False,
     postfix: Callable[[dict[str, Any]], dict[str, str]] | None = None,
@@ -95,10 +96,12 @@ def early_stopping(
         An epoch improves when its score is finite and lower (``"min"``) or higher
         (``"max"``) than the best so far by more than ``min_delta``.
     diverged
-        Builds the error raised when no epoch reached a finite score (given the history).
+        The error raised when no epoch reached a finite score, or a function building it
+        from the history.
     logger, label, desc, progress, postfix
-        Each epoch is logged at DEBUG as ``"{label}epoch {n} key=value ..."``; with
-        ``progress`` a bar titled ``desc`` shows ``postfix(row)``.
+        Each epoch is logged at DEBUG as ``"{label}epoch {n} key=value ..."`` (``label``
+        defaults to ``desc`` and a space); with ``progress`` a bar titled ``desc`` shows
+        ``postfix(row)``.
 
     Returns
     -------
@@ -106,6 +109,8 @@ def early_stopping(
         The history (one row per epoch run), the best epoch and its score.
     """
     sign = 1.0 if mode == "min" else -1.0
+    if label is None:
+        label = f"{desc} " if desc else ""
     stopped = Stopped()
     best_state, stale = None, 0
     bar = tqdm(total=max_epochs, desc=desc, disable=not progress)
@@ -127,10 +132,24 @@ def early_stopping(
                 if stale >= patience:
                     break
     if best_state is None:
-        raise diverged(stopped.history)
+        raise diverged if isinstance(diverged, Exception) else diverged(stopped.history)
     module.load_state_dict(best_state)
     module.eval()
     return stopped
+
+
+def loop_settings(settings: Any) -> dict[str, Any]:
+    """The limits, title and progress of :func:`early_stopping` from a family's settings.
+
+    ``settings`` has ``max_epochs``, ``patience``, ``label`` and ``progress``; pass the
+    result on as ``early_stopping(..., **loop_settings(settings))``.
+    """
+    return {
+        "max_epochs": settings.max_epochs,
+        "patience": settings.patience,
+        "desc": settings.label,
+        "progress": settings.progress,
+    }
 
 
 def _described(row: Mapping[str, Any]) -> str:

@@ -82,11 +82,10 @@ from geosoil.io.writers import staged_directory
 from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, soc_stock_kg_m2
 from geosoil.process.clm5_grid import N_LAYERS
 from geosoil.synthetic.rasters import FLOAT_NODATA, RasterLayer, warp_layer, write_geotiff
+from geosoil.synthetic.soc_parameters import DEFAULT_PRESCRIBED, PrescribedParameters
 from geosoil.synthetic.soc_profiles import (
-    DEFAULT_PRESCRIBED,
     N_MONTHS,
     SOLVE_BATCH,
-    PrescribedParameters,
     covariate_table,
     forcing_arrays,
     scale_covariates,

@@ -476,8 +476,6 @@ def _write_outputs(
     save_artifact(
         generator,
         staging / MODEL_NAME,
-        input_spec=generator.input_spec(),
-        output_spec=generator.output_spec(),
         provenance=Provenance(
             data_fingerprint=_fingerprint(samples),
             n_samples=len(samples),

@@ -28,7 +28,8 @@ from geosoil.config.evaluate import (
 )
 from geosoil.errors import ConfigError, SampleDataError, params_at
 from geosoil.evaluate.learning_curve import LearningCurveResult, learning_curve
-from geosoil.evaluate.repeated import RepeatedResult, Split, run_repeated, train_valid_test_splits
+from geosoil.evaluate.repeated import RepeatedResult, run_repeated
+from geosoil.evaluate.repeated_splits import Split, train_valid_test_splits
 from geosoil.evaluate.spectral_report import comparison_table, write_spectral_report
 from geosoil.evaluate.tables import check_group_columns
 from geosoil.io.spectra import SampleSet, read_spectra
@@ -226,10 +227,7 @@ def evaluate_from_config(config: EvaluateConfig) -> EvaluateResult:
     -------
     EvaluateResult
     """
-    if config.output.dir is None:
-        raise ConfigError(
-            "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
-        )
+    config.output.required_dir()
     transform = config.target_transform
     factories = {
         name: spectral_estimator_factory(model, name=name, target_transform=transform)

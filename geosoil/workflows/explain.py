@@ -30,7 +30,7 @@ import pandas as pd
 from geosoil.artifacts import Artifact, load_artifact, read_header
 from geosoil.config import save_config
 from geosoil.config.explain import ExplainConfig
-from geosoil.errors import ConfigError, InputFileNotFoundError, SampleDataError
+from geosoil.errors import InputFileNotFoundError, SampleDataError
 from geosoil.explain.aggregate import (
     AGGREGATE_COLUMNS,
     ALL_GROUP,
@@ -344,10 +344,7 @@ def explain_from_config(config: ExplainConfig, *, source: Path | None = None) ->
     """
     from geosoil.workflows.evaluate import read_configured_spectra
 
-    if config.output.dir is None:
-        raise ConfigError(
-            "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
-        )
+    config.output.required_dir()
     sets = {
         name: resolve_model_paths(
             patterns,

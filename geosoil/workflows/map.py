@@ -199,11 +199,7 @@ def map_from_config(
         The config to save as ``config.yaml`` when it differs from the one run (a map
         inside another workflow's staging folder records its final paths).
     """
-    if config.output.dir is None:
-        raise ConfigError(
-            "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
-        )
-    check_output_path(Path(config.output.dir))
+    check_output_path(config.output.required_dir())
     job = build_job(config, source=source)
     grid = job.grid
     with job.stack.open(grid):  # every covariate readable and overlapping, before any output

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import pandas as pd
 from rasterio.crs import CRS
 
 from geosoil.artifacts import Artifact, Provenance, file_sha256, load_artifact, save_artifact
-from geosoil.config import MapConfig, TrustConfig, save_config
+from geosoil.config import MapConfig, TrustConfig
 from geosoil.config.recommend import CovariateModelConfig, KexSpectraConfig, RecommendKConfig
 from geosoil.errors import (
     CalibrationError,
@@ -41,7 +42,7 @@ from geosoil.errors import (
 from geosoil.evaluate import cross_validate, random_kfold
 from geosoil.io.catalog import CovariateCatalog, CovariateLayer, read_catalog
 from geosoil.io.rasters import extract_at_points
-from geosoil.io.writers import resumable_directory, write_bytes_atomic
+from geosoil.io.writers import write_bytes_atomic
 from geosoil.models.registry import get_estimator_class
 from geosoil.products.field_table import k_dose_field_table, read_fields, write_field_table
 from geosoil.products.k_fertilizer import (
@@ -54,20 +55,14 @@ from geosoil.products.k_fertilizer import (
 )
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
 from geosoil.trust.spectral_domain import match_quantity
-from geosoil.workflows.map import (
-    STORE_NAME,
-    check_output_path,
-    map_from_config,
-    relocated,
-    resolve_grid,
-)
+from geosoil.workflows.map import check_output_path, resolve_grid
 from geosoil.workflows.run_record import (
-    RUN_RECORD,
-    check_run_record,
+    finish_run,
     finite_or_none,
-    holds_finished_work,
     layer_sources,
-    write_json,
+    map_step,
+    published_maps,
+    staged_run,
 )
 from geosoil.workflows.train import fit_trust_from_cv, spread_recorder, table_fingerprint
 
@@ -129,17 +124,10 @@ def recommend_k_from_config(
     SampleDataError, MissingCRSError
         Unusable field polygons or spectra.
     """
-    if config.output.dir is None:
-        raise ConfigError(
-            "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
-        )
-    check_output_path(Path(config.output.dir))
+    check_output_path(config.output.required_dir())
     plan = _plan(config, source=source)
     out = config.output
-    with resumable_directory(
-        out.dir, overwrite=out.overwrite, resume=out.resume, worth_keeping=holds_finished_work
-    ) as (staging, resumed):
-        check_run_record(staging, _run_fingerprint(config, plan), resumed=resumed)
+    with staged_run(out, partial(_run_fingerprint, config, plan)) as (staging, resumed):
         if config.kex.model is not None:
             kex_model = Path(config.kex.model)
         else:
@@ -147,16 +135,14 @@ def recommend_k_from_config(
             if not (resumed and kex_model.exists()):
                 _fit_kex_map_model(config, plan, staging)
         map_dir = staging / MAP_DIR
-        if not (resumed and (map_dir / "summary.json").exists()):
-            map_config = map_config_for(
-                config, kex_model=kex_model, out_dir=map_dir, resume=resumed
-            )
-            map_from_config(
-                map_config,
-                source=source,
-                published=relocated(map_config, staging, Path(out.dir)),
-            )
-        layers = json.loads((map_dir / "summary.json").read_text())["layers"]
+        layers = map_step(
+            map_dir,
+            partial(map_config_for, config, kex_model=kex_model, out_dir=map_dir, resume=resumed),
+            staging=staging,
+            out_dir=Path(out.dir),
+            resumed=resumed,
+            source=source,
+        )
         sources = layer_sources(map_dir, layers)
         table = None
         if plan.fields is not None:
@@ -170,16 +156,14 @@ def recommend_k_from_config(
             )
             write_field_table(table, staging, stem=FIELDS_STEM)
         summary = finite_or_none(_summary(config, layers, table))
-        write_json(staging / "summary.json", summary)
-        save_config(config, staging / "config.yaml")
-        (staging / RUN_RECORD).unlink()
+        finish_run(staging, config, summary)
     out_dir = Path(out.dir)
-    final_map = out_dir / MAP_DIR
+    cogs, zarr = published_maps(out_dir / MAP_DIR, layers, out.format)
     has_fields = plan.fields is not None
     return RecommendResult(
         out_dir=out_dir,
-        cogs={name: final_map / f"{name}.tif" for name in layers if out.format != "zarr"},
-        zarr=final_map / STORE_NAME if out.format != "cog" else None,
+        cogs=cogs,
+        zarr=zarr,
         fields_gpkg=out_dir / f"{FIELDS_STEM}.gpkg" if has_fields else None,
         fields_csv=out_dir / f"{FIELDS_STEM}.csv" if has_fields else None,
         kex_model=Path(config.kex.model) if config.kex.model else out_dir / KEX_MODEL,

@@ -36,12 +36,12 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 
 from geosoil.artifacts import Artifact, file_sha256, load_artifact
-from geosoil.config import MapConfig, save_config
+from geosoil.config import MapConfig
 from geosoil.config.pb_risk import RecommendPbRiskConfig
 from geosoil.errors import CalibrationError, ConfigError, InputFileNotFoundError
 from geosoil.geo.outputs import CLASS_NODATA
 from geosoil.io.catalog import CovariateCatalog, CovariateLayer, read_catalog, write_catalog
-from geosoil.io.writers import resumable_directory, write_bytes_atomic
+from geosoil.io.writers import write_bytes_atomic
 from geosoil.products.pb_risk import (
     PB_RISK_CLASSES,
     PbRisk,
@@ -49,19 +49,14 @@ from geosoil.products.pb_risk import (
     is_mg_kg,
     read_pb_thresholds,
 )
-from geosoil.workflows.map import (
-    STORE_NAME,
-    check_output_path,
-    map_from_config,
-    relocated,
-    resolve_grid,
-)
+from geosoil.workflows.map import check_output_path, resolve_grid
 from geosoil.workflows.run_record import (
-    RUN_RECORD,
-    check_run_record,
+    finish_run,
     finite_or_none,
-    holds_finished_work,
     layer_sources,
+    map_step,
+    published_maps,
+    staged_run,
     write_json,
 )
 
@@ -126,33 +121,27 @@ def recommend_pb_risk_from_config(
     InputFileNotFoundError
         A Pb, pH or land-use raster that is neither a catalog layer nor an existing file.
     """
-    if config.output.dir is None:
-        raise ConfigError(
-            "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
-        )
-    check_output_path(Path(config.output.dir))
+    check_output_path(config.output.required_dir())
     plan = _plan(config, source=source)
     out = config.output
-    keep = partial(holds_finished_work, cheap=(RUN_CATALOG,))
-    with resumable_directory(
-        out.dir, overwrite=out.overwrite, resume=out.resume, worth_keeping=keep
-    ) as (staging, resumed):
-        check_run_record(staging, _run_fingerprint(config, plan), resumed=resumed)
+    fingerprint = partial(_run_fingerprint, config, plan)
+    with staged_run(out, fingerprint, cheap=(RUN_CATALOG,)) as (staging, resumed):
         catalog_path = Path(config.covariates.catalog)
         if plan.extra_layers:
             catalog_path = staging / RUN_CATALOG
             write_catalog(_run_catalog(plan), catalog_path)
         map_dir = staging / MAP_DIR
-        if not (resumed and (map_dir / "summary.json").exists()):
-            map_config = pb_risk_map_config(
-                config, plan, catalog=catalog_path, out_dir=map_dir, resume=resumed
-            )
-            map_from_config(
-                map_config,
-                source=source,
-                published=relocated(map_config, staging, Path(out.dir)),
-            )
-        layers = json.loads((map_dir / "summary.json").read_text())["layers"]
+        map_config = partial(
+            pb_risk_map_config, config, plan, catalog=catalog_path, out_dir=map_dir, resume=resumed
+        )
+        layers = map_step(
+            map_dir,
+            map_config,
+            staging=staging,
+            out_dir=Path(out.dir),
+            resumed=resumed,
+            source=source,
+        )
         product = _product(config, plan)
         risk = summarize_risk(
             layer_sources(map_dir, layers),
@@ -163,15 +152,13 @@ def recommend_pb_risk_from_config(
         csv = risk_table(risk).to_csv(index=False)
         write_bytes_atomic(staging / f"{RISK_STEM}.csv", csv.encode())
         summary = finite_or_none(_summary(config, plan, layers, risk))
-        write_json(staging / "summary.json", summary)
-        save_config(config, staging / "config.yaml")
-        (staging / RUN_RECORD).unlink()
+        finish_run(staging, config, summary)
     out_dir = Path(out.dir)
-    final_map = out_dir / MAP_DIR
+    cogs, zarr = published_maps(out_dir / MAP_DIR, layers, out.format)
     return PbRiskResult(
         out_dir=out_dir,
-        cogs={name: final_map / f"{name}.tif" for name in layers if out.format != "zarr"},
-        zarr=final_map / STORE_NAME if out.format != "cog" else None,
+        cogs=cogs,
+        zarr=zarr,
         config=out_dir / "config.yaml",
         risk_json=out_dir / f"{RISK_STEM}.json",
         risk_csv=out_dir / f"{RISK_STEM}.csv",

@@ -45,7 +45,6 @@ from geosoil.config import save_config
 from geosoil.config.soc_cells import SocCellsConfig
 from geosoil.errors import (
     ArtifactError,
-    ConfigError,
     CovariateError,
     InputFileNotFoundError,
     SampleDataError,
@@ -308,10 +307,7 @@ def soc_cells_from_config(config: SocCellsConfig) -> SocCellsResult:
     CovariateError
         A cell holds a categorical code the model never saw (and the model refuses them).
     """
-    if config.output.dir is None:
-        raise ConfigError(
-            "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
-        )
+    config.output.required_dir()
     artifact = load_artifact(config.model)
     model = artifact.estimator
     if not isinstance(model, BINN):

@@ -138,10 +138,7 @@ def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
         The profile folder is missing, incomplete or unusable (see
         :func:`read_profile_folder`).
     """
-    if config.output.dir is None:
-        raise ConfigError(
-            "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
-        )
+    config.output.required_dir()
     estimator_cls = get_estimator_class(config.model.estimator, field="model.estimator")
     params = dict(config.model.params)
     estimator_cls.from_params(params)  # refuse unknown hyperparameters before reading
@@ -184,8 +181,6 @@ def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
         save_artifact(
             model,
             staging / ARTIFACT_NAME,
-            input_spec=model.input_spec(),
-            output_spec=model.output_spec(),
             provenance=Provenance(
                 data_fingerprint=profile_fingerprint(profiles),
                 n_samples=profiles.n_profiles,

@@ -23,8 +23,8 @@ from pydantic import BaseModel
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import save_config
 from geosoil.config.evaluate import SpectralTrainConfig
-from geosoil.errors import CalibrationError, ConfigError, params_at
-from geosoil.evaluate.repeated import holdout_split
+from geosoil.errors import CalibrationError, params_at
+from geosoil.evaluate.repeated_splits import holdout_split
 from geosoil.evaluate.tables import check_group_columns, paper_metrics
 from geosoil.io.writers import staged_directory, write_bytes_atomic
 from geosoil.specs import OutputSpec
@@ -70,10 +70,7 @@ def train_spectra_from_config(
     -------
     SpectralTrainResult
     """
-    if config.output.dir is None:
-        raise ConfigError(
-            "no output folder", field="output.dir", fix="pass --out DIR or set output.dir"
-        )
+    config.output.required_dir()
     record = config if record is None else record
     make = spectral_estimator_factory(
         config.model, name="", target_transform=config.target_transform

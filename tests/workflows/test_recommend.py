@@ -16,7 +16,7 @@ from geosoil.config import TrainConfig, load_config
 from geosoil.config.recommend import RecommendKConfig
 from geosoil.errors import OutputError
 from geosoil.workflows import recommend as recommend_module
-from geosoil.workflows import train_from_config
+from geosoil.workflows import run_record, train_from_config
 from geosoil.workflows.recommend import recommend_k_from_config
 
 from ..conftest import CONFIGS, FAST_TRAIN, world_overrides
@@ -215,7 +215,7 @@ def test_resume_after_a_failure_reuses_the_finished_map(
     def no_second_map(*args, **kwargs):
         raise AssertionError("the finished map was computed again")
 
-    monkeypatch.setattr(recommend_module, "map_from_config", no_second_map)
+    monkeypatch.setattr(run_record, "map_from_config", no_second_map)
     result = recommend_k_from_config(recommend_config(world_dir, model, out, "output.resume=true"))
     assert result.fields_gpkg.exists() and not partial.exists()
     assert not (out / ".recommend-run.json").exists()
@@ -351,7 +351,7 @@ def test_spectra_route_resume_reuses_the_fitted_kex_model(
         raise OutputError("the map run was interrupted", fix="--resume")
 
     with monkeypatch.context() as patch:
-        patch.setattr(recommend_module, "map_from_config", killed)
+        patch.setattr(run_record, "map_from_config", killed)
         with pytest.raises(OutputError, match="interrupted"):
             recommend_k_from_config(spectra_config(world_dir, spectra_route, out))
     fitted = (tmp_path / ".rec.partial" / "kex_model.safetensors").read_bytes()

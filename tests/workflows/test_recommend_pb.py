@@ -13,7 +13,7 @@ from geosoil.config import TrainConfig, load_config
 from geosoil.config.pb_risk import RecommendPbRiskConfig
 from geosoil.errors import CalibrationError, ConfigError, InputFileNotFoundError, OutputError
 from geosoil.workflows import recommend_pb as pb_module
-from geosoil.workflows import train_from_config
+from geosoil.workflows import run_record, train_from_config
 from geosoil.workflows.recommend_pb import recommend_pb_risk_from_config
 
 from ..conftest import CONFIGS, world_overrides
@@ -302,7 +302,7 @@ def test_a_failed_run_resumes_and_an_earlier_output_survives(world_dir, tmp_path
         raise AssertionError("the finished map was computed again")
 
     with monkeypatch.context() as patch:
-        patch.setattr(pb_module, "map_from_config", no_second_map)
+        patch.setattr(run_record, "map_from_config", no_second_map)
         result = recommend_pb_risk_from_config(
             risk_config(world_dir, out, *flags, "output.resume=true")
         )

@@ -41,10 +41,7 @@ class CovariateLinear(GeoSoilEstimator):
         target_transform: Literal["none", "log10"] = "none",
         seed: int = 0,
     ) -> None:
-        self.alphas = alphas
-        self.categorical_features = categorical_features
-        self.target_transform = target_transform
-        self.seed = seed
+        self._store_params(locals())
 
     def fit(self, X: pd.DataFrame, y) -> CovariateLinear:
         from sklearn.linear_model import RidgeCV

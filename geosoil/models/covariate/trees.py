@@ -152,13 +152,7 @@ class _SklearnForest(_TreeEnsemble):
         seed: int = 0,
         n_jobs: int = 1,
     ) -> None:
-        self.n_estimators = n_estimators
-        self.max_features = max_features
-        self.min_samples_leaf = min_samples_leaf
-        self.categorical_features = categorical_features
-        self.target_transform = target_transform
-        self.seed = seed
-        self.n_jobs = n_jobs
+        self._store_params(locals())
 
     def _library_model(self):
         raise NotImplementedError
@@ -361,17 +355,7 @@ class CovariateGBM(_TreeEnsemble):
         seed: int = 0,
         n_jobs: int = 1,
     ) -> None:
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.min_child_samples = min_child_samples
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.reg_lambda = reg_lambda
-        self.categorical_features = categorical_features
-        self.target_transform = target_transform
-        self.seed = seed
-        self.n_jobs = n_jobs
+        self._store_params(locals())
 
     def _fit_encoded(self, encoded: np.ndarray, z: np.ndarray) -> None:
         import lightgbm

@@ -261,12 +261,11 @@ def _train(
             "seconds": time.perf_counter() - started,
         }
 
-    def diverged(history: list[dict[str, float]]) -> SampleDataError:
-        return SampleDataError(
-            "the surrogate's stopping loss never became finite",
-            field=f"{_FIELD}.learning_rate",
-            fix="lower the learning rate or check the simulator's fluxes",
-        )
+    diverged = SampleDataError(
+        "the surrogate's stopping loss never became finite",
+        field=f"{_FIELD}.learning_rate",
+        fix="lower the learning rate or check the simulator's fluxes",
+    )
 
     stopped = early_stopping(
         module,
@@ -276,7 +275,6 @@ def _train(
         monitor="stop_loss",
         diverged=diverged,
         logger=log,
-        label="surrogate ",
         desc="surrogate",
         progress=progress,
         postfix=lambda row: {

@@ -402,28 +402,23 @@ def train(
         row["seconds"] = time.perf_counter() - started
         return row
 
-    def diverged(history: list[dict[str, Any]]) -> SampleDataError:
-        return SampleDataError(
-            "training never reached a finite loss: the surrogate gave non-finite fluxes",
-            field="params.learning_rate",
-            fix="lower params.learning_rate, or check the surrogate and the forcing",
-        )
+    diverged = SampleDataError(
+        "training never reached a finite loss: the surrogate gave non-finite fluxes",
+        field="params.learning_rate",
+        fix="lower params.learning_rate, or check the surrogate and the forcing",
+    )
 
     stopped = kit.early_stopping(
         encoder,
         run_epoch,
-        max_epochs=settings.max_epochs,
-        patience=settings.patience,
         monitor="monitor_loss",
         diverged=diverged,
         logger=log,
-        label=f"{settings.label} ",
-        desc=settings.label,
-        progress=settings.progress,
         postfix=lambda row: {
             "loss": f"{row['train_loss']:.4f}",
             "monitor": f"{row['monitor_loss']:.4f}",
         },
+        **kit.loop_settings(settings),
     )
     return stopped.history
 

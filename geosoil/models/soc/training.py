@@ -19,7 +19,12 @@ from torch import nn
 
 from geosoil.errors import SampleDataError
 from geosoil.models.soc.kan import KANEncoder
-from geosoil.models.training import batch_slices, early_stopping, encode_padded
+from geosoil.models.training import (
+    batch_slices,
+    early_stopping,
+    encode_padded,
+    loop_settings,
+)
 from geosoil.process import Clm5Forcings
 
 __all__ = [
@@ -208,29 +213,24 @@ def train(
             "seconds": time.perf_counter() - started,
         }
 
-    def diverged(history: list[dict[str, Any]]) -> SampleDataError:
-        return SampleDataError(
-            "training never reached a finite NSE: the CLM5 steady state was not finite",
-            field="params.learning_rate",
-            fix="lower params.learning_rate, keep dtype float64, or check the forcings",
-        )
+    diverged = SampleDataError(
+        "training never reached a finite NSE: the CLM5 steady state was not finite",
+        field="params.learning_rate",
+        fix="lower params.learning_rate, keep dtype float64, or check the forcings",
+    )
 
     stopped = early_stopping(
         encoder,
         run_epoch,
-        max_epochs=settings.max_epochs,
-        patience=settings.patience,
         monitor="monitor_nse",
         mode="max",
         diverged=diverged,
         logger=log,
-        label=f"{settings.label} ",
-        desc=settings.label,
-        progress=settings.progress,
         postfix=lambda row: {
             "loss": f"{row['train_loss']:.4f}",
             "nse": f"{row['monitor_nse']:.3f}",
         },
+        **loop_settings(settings),
     )
     return stopped.history
 

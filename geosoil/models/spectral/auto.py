@@ -116,17 +116,7 @@ class SpectralAuto(SpectralEstimator):
         combine: Literal["stack", "select"] = "stack",
         refit_all: bool = False,
     ) -> None:
-        self.candidates = candidates
-        self.candidate_params = candidate_params
-        self.cnn_min_spectra = cnn_min_spectra
-        self.target_transform = target_transform
-        self.inner_folds = inner_folds
-        self.seed = seed
-        self.preprocessing = preprocessing
-        self.valid_fraction = valid_fraction
-        self.selection = selection
-        self.combine = combine
-        self.refit_all = refit_all
+        self._store_params(locals())
 
     def _check_params(self) -> None:
         if self.combine not in ("stack", "select"):

@@ -40,24 +40,12 @@ class SpectralCNN(NetworkSpectralEstimator):
         initialization, minibatch order and dropout.
     valid_fraction
         Share of the spectra held out for early stopping when ``fit`` gets no validation set.
-    max_epochs, patience
-        Epoch limit, and epochs without a lower validation loss before stopping.
-    batch_size
-        Minibatch size; a last minibatch of one spectrum joins the one before it (a
-        BatchNorm layer cannot train on a single row).
-    base_lr, max_lr, cycle_epochs
-        The triangular cyclic learning rate: from ``base_lr`` to ``max_lr`` and back every
-        ``cycle_epochs`` epochs, one step per minibatch.
+    max_epochs, patience, batch_size, base_lr, max_lr, cycle_epochs
+        As for :class:`~geosoil.models.spectral.network.NetworkSpectralEstimator`.
     dropout
         Dropout probability before the dense head.
-    n_members
-        Networks in the ensemble; 2 or more enable :meth:`predict_dist`.
-    mc_dropout
-        Monte Carlo dropout samples for :meth:`predict_dist` of a single network (0: off).
-    threads
-        Torch threads while fitting (restored afterwards); None keeps the current setting.
-    progress
-        Show a progress bar over epochs while fitting.
+    n_members, mc_dropout, threads, progress
+        As for :class:`~geosoil.models.spectral.network.NetworkSpectralEstimator`.
     init_from
         Path of a ``spectral_cnn`` artifact to fine-tune from (transfer learning), or None.
     freeze

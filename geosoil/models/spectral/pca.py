@@ -89,17 +89,7 @@ class SpectralPCA(SpectralEstimator):
         selection: Literal["cv", "holdout"] = "cv",
         inner_folds: int = 5,
     ) -> None:
-        self.preprocessing = preprocessing
-        self.target_transform = target_transform
-        self.n_components = n_components
-        self.learner = learner
-        self.alphas = alphas
-        self.gbm_params = gbm_params
-        self.threads = threads
-        self.seed = seed
-        self.valid_fraction = valid_fraction
-        self.selection = selection
-        self.inner_folds = inner_folds
+        self._store_params(locals())
 
     def _check_params(self) -> None:
         if self.learner not in ("ridge", "gbm"):

@@ -152,14 +152,7 @@ class PLSR(SpectralEstimator):
         selection: Literal["cv", "holdout"] = "cv",
         inner_folds: int = 10,
     ) -> None:
-        self.n_components = n_components
-        self.max_components = max_components
-        self.preprocessing = preprocessing
-        self.target_transform = target_transform
-        self.seed = seed
-        self.valid_fraction = valid_fraction
-        self.selection = selection
-        self.inner_folds = inner_folds
+        self._store_params(locals())
 
     def _check_params(self) -> None:
         for name in ("n_components", "max_components"):

@@ -138,15 +138,7 @@ class SpectralSVR(SpectralEstimator):
         selection: Literal["cv", "holdout"] = "cv",
         inner_folds: int = 5,
     ) -> None:
-        self.preprocessing = preprocessing
-        self.target_transform = target_transform
-        self.seed = seed
-        self.valid_fraction = valid_fraction
-        self.c_values = c_values
-        self.gamma_factors = gamma_factors
-        self.epsilon = epsilon
-        self.selection = selection
-        self.inner_folds = inner_folds
+        self._store_params(locals())
 
     def _check_params(self) -> None:
         for name in ("c_values", "gamma_factors"):
