@@ -1,4 +1,4 @@
-"""Pieces shared by the ``recommend`` workflows: the resume record, the map step, JSON.
+"""Pieces shared by workflows: the recommend runs' resume record and map step; strict JSON.
 
 A recommend run writes into a resumable staging folder; a record of what decides its reused
 parts (a fingerprint) sits there until the run completes, so a resume with other inputs is

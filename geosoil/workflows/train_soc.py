@@ -40,6 +40,7 @@ from geosoil.evaluate.profiles import ProfileCVResult, cross_validate_profiles, 
 from geosoil.io.profiles import FORCING_SHAPES, ProfileSet, read_binn_ny
 from geosoil.io.writers import staged_directory, write_bytes_atomic
 from geosoil.models.registry import get_estimator_class
+from geosoil.workflows.run_record import finite_or_none
 
 __all__ = [
     "SocTrainResult",
@@ -190,7 +191,7 @@ def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
             ),
         )
         write_bytes_atomic(
-            staging / METRICS_NAME, (json.dumps(_finite(metrics), indent=2) + "\n").encode()
+            staging / METRICS_NAME, (json.dumps(finite_or_none(metrics), indent=2) + "\n").encode()
         )
         history = pd.DataFrame(model.history_)
         write_bytes_atomic(staging / HISTORY_NAME, history.to_csv(index=False).encode())
@@ -357,12 +358,3 @@ def _write_readout(model, staging: Path) -> None:
     plot_read_out(
         figure, staging / "readout.png", covariates=chosen, outputs=model.learned_parameters_
     )
-
-
-def _finite(value: Any) -> Any:
-    """NaN and inf as JSON null (strict JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

@@ -35,6 +35,7 @@ from geosoil.workflows.evaluate import (
     load_labelled_spectra,
     spectral_estimator_factory,
 )
+from geosoil.workflows.run_record import finite_or_none
 
 __all__ = ["SpectralTrainResult", "train_spectra_from_config"]
 
@@ -157,7 +158,7 @@ def train_spectra_from_config(
             trust=trust,
         )
         write_bytes_atomic(
-            staging / METRICS_NAME, (json.dumps(_finite(metrics), indent=2) + "\n").encode()
+            staging / METRICS_NAME, (json.dumps(finite_or_none(metrics), indent=2) + "\n").encode()
         )
         history = _history_table(getattr(estimator, "history_", None))
         if history is not None:
@@ -237,12 +238,3 @@ def _history_table(history: Any) -> pd.DataFrame | None:
         {"member": member, **epoch} for member, epochs in enumerate(history) for epoch in epochs
     ]
     return pd.DataFrame(rows) if rows else None
-
-
-def _finite(value: Any) -> Any:
-    """NaN and inf as JSON null (strict JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
