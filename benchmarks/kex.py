@@ -19,7 +19,7 @@ Datasets:
 
 - ``afsis``: the 1389 AfSIS horizons in ``$GEOSOIL_REAL_DATA/afsis_mir`` (default
   ``../shared/data/real``), target ``EXKM3S`` (cmol(+)/kg), ``wn_599.8`` dropped. Splits as
-  in ``ANCHORS.md``: grouped by site (``LOCNAME``; 20 % of the sites for test, 10 % of the
+  in ``../shared/ANCHORS.md``: grouped by site (``LOCNAME``; 20 % of the sites for test, 10 % of the
   rest for validation) and random (10 % test, then 10 % valid); the peers' figures are
   copied into the output for comparison.
 - ``synthetic``: :func:`geosoil.synthetic.library.mir_library` of ``--n`` spectra, target
