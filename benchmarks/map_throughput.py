@@ -857,8 +857,15 @@ def measure_write(stack, grid, artifact, out: Path) -> tuple[Clock, Clock]:
     from geosoil.mapping.store import BlockStore
 
     variables = ModelLayers.build(artifact).outputs()
+    # Overview levels from the blocks where the store can hold them (as the engine does).
+    levels = "overviews" in inspect.signature(BlockStore.create).parameters
     store = BlockStore.create(
-        out / "parts.zarr", grid, variables, chunk=CHUNK, fingerprint="benchmark"
+        out / "parts.zarr",
+        grid,
+        variables,
+        chunk=CHUNK,
+        fingerprint="benchmark",
+        **({"overviews": True} if levels else {}),
     )
     weights = stand_in_weights(artifact.estimator, len(variables))
     zarr_clock, cog_clock = Clock(), Clock()
@@ -877,7 +884,10 @@ def measure_write(stack, grid, artifact, out: Path) -> tuple[Clock, Clock]:
     threads = {"threads": 1} if "threads" in inspect.signature(write_cog).parameters else {}
     for var in variables:
         with cog_clock:
-            write_cog(store.gdal_path(var.name), out / f"{var.name}.tif", grid, var, **threads)
+            sources = {"overviews": store.overview_sources(var.name)} if levels else {}
+            write_cog(
+                store.gdal_path(var.name), out / f"{var.name}.tif", grid, var, **threads, **sources
+            )
     return zarr_clock, cog_clock
 
 
