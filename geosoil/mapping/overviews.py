@@ -96,12 +96,19 @@ def downsample(values: np.ndarray, *, nodata: float | int, resampling: str) -> n
         return values[::2, ::2].copy()
     rows, cols = values.shape
     groups = values.reshape(rows // 2, 2, cols // 2, 2)
-    valid = groups != nodata
-    total = np.where(valid, groups, 0).sum(axis=(1, 3), dtype=np.float64)
-    count = valid.sum(axis=(1, 3))
+    total = np.zeros((rows // 2, cols // 2))
+    count = np.zeros((rows // 2, cols // 2), np.uint8)
+    zero = values.dtype.type(0)
+    for i in (0, 1):  # GDAL's order: row by row, summed in float64
+        for j in (0, 1):
+            part = groups[:, i, :, j]
+            valid = part != nodata
+            total += np.where(valid, part, zero)
+            count += valid
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
-    return np.where(count > 0, mean, nodata).astype(values.dtype)
+    mean[count == 0] = nodata
+    return mean.astype(values.dtype)
 
 
 def pyramid(
