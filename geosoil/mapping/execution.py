@@ -32,7 +32,7 @@ from geosoil.mapping.runtime import (
 from geosoil.mapping.statistics import BandStatistics
 from geosoil.mapping.store import BlockStore
 
-__all__ = ["Execution", "run_block", "run_blocks"]
+__all__ = ["Execution", "run_block", "run_blocks", "thread_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ class Execution:
     Parameters
     ----------
     threads
-        Threads of the threaded scheduler (all cores by default).
+        Threads of the threaded scheduler (all cores by default; more than the cores are
+        clamped to them, with a warning).
     workers
         Start a local dask.distributed cluster of this many worker processes.
     scheduler
@@ -109,10 +110,29 @@ def run_blocks(
             yield from _run_distributed(job, store, blocks, execution, bar)
 
 
-def _run_threaded(job, store, blocks, threads, bar) -> Iterator:
+def thread_plan(requested: int | None, n_blocks: int) -> tuple[int, int]:
+    """Threads of the threaded scheduler, and each block's own threads (torch, tree kernels).
+
+    ``requested`` above the cores is clamped to them, with a warning: more threads than cores
+    only make the blocks wait on each other. With fewer blocks than threads, the cores that no
+    block would use go to each block's own threads (a small map is often a single block).
+    """
     cores = available_cores()
-    threads = threads or cores
-    torch_threads = max(1, cores // threads)
+    if requested is not None and requested > cores:
+        log.warning(
+            "execution.threads=%d is more than the %d core(s) this process may use: "
+            "running %d threads",
+            requested,
+            cores,
+            cores,
+        )
+        requested = cores
+    threads = max(1, min(requested or cores, n_blocks))
+    return threads, max(1, cores // threads)
+
+
+def _run_threaded(job, store, blocks, threads, bar) -> Iterator:
+    threads, torch_threads = thread_plan(threads, len(blocks))
     log.info("threaded scheduler: %d threads x %d torch threads", threads, torch_threads)
     tasks = [
         dask.delayed(run_block, pure=False)(job, store, block, dask_key_name=_key(block))

@@ -3,7 +3,9 @@
 Most estimators map their artifact's input and output specs one to one. An estimator whose
 mapping inputs differ from its training inputs (BINN reads forcing *arrays* in training but
 one raster layer per forcing value in a map) declares the :class:`FlatMapper` interface,
-and the engine uses it instead.
+and the engine uses it instead. An estimator with a ``prepare_mapping()`` method has it called
+once when its layers join a map run (tree ensembles load their compiled evaluator there, or
+warn which extra to install).
 """
 
 from __future__ import annotations
@@ -125,6 +127,9 @@ class ModelLayers:
                 "(e.g. --set model.params.n_members=5)",
             )
         _check_inputs(artifact)
+        prepare = getattr(artifact.estimator, "prepare_mapping", None)
+        if prepare is not None:
+            prepare()
         names = _output_spec(artifact).names
         if uncertainty and len(names) > 1:
             raise ConfigError(

@@ -2,9 +2,10 @@
 
 Fitting uses the libraries soil mappers already trust (scikit-learn, quantile-forest,
 LightGBM); what is kept afterwards is plain arrays (:mod:`.forest_arrays`), evaluated by
-batched numpy, so an artifact holds tensors and JSON only and a map needs no fitted library
-object. Categorical covariates are one-hot encoded; a row holding a class that training never
-saw is predicted as NaN (and logged) rather than silently given the average class.
+compiled kernels (numba, the ``trees`` extra) or batched numpy, so an artifact holds tensors
+and JSON only and a map needs no fitted library object. Categorical covariates are one-hot
+encoded; a row holding a class that training never saw is predicted as NaN (and logged)
+rather than silently given the average class.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ import pandas as pd
 import torch
 
 from geosoil.models.base import GeoSoilEstimator
-from geosoil.models.covariate.forest_arrays import ForestArrays, parse_lightgbm_model
+from geosoil.models.covariate.forest_arrays import (
+    ForestArrays,
+    compiled_evaluator,
+    parse_lightgbm_model,
+)
 from geosoil.models.covariate.tabular import (
     TabularEncoding,
     check_training_target,
@@ -26,7 +31,7 @@ from geosoil.models.covariate.tabular import (
 )
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform
-from geosoil.models.uncertainty import mean_over_members, normal_scores
+from geosoil.models.uncertainty import normal_scores
 
 __all__ = ["CovariateGBM", "CovariateQuantileForest", "CovariateRandomForest"]
 
@@ -91,12 +96,17 @@ class _TreeEnsemble(GeoSoilEstimator):
 
     def _raw_output(self, encoded: np.ndarray) -> np.ndarray:
         """Float64 ensemble output on the transformed target scale."""
-        per_tree = self.forest_.tree_outputs(encoded)
-        if self.combine == "sum":
-            return per_tree.sum(axis=1) if per_tree.size else np.zeros(len(encoded))
         # Tree by tree in a fixed order, as scikit-learn accumulates: a row's value never
         # depends on how many rows share its batch.
-        return mean_over_members(per_tree.T)
+        sums = self.forest_.summed_outputs(encoded)
+        return sums if self.combine == "sum" else sums / self.forest_.n_trees
+
+    def prepare_mapping(self) -> None:
+        """Before a map: load the compiled evaluator once in this process (compiling it, or
+        reading numba's cache), or warn, naming the extra, that numpy evaluates the trees."""
+        self._check_fitted()
+        if compiled_evaluator() is not None:
+            self.forest_.summed_outputs(np.zeros((1, self.encoding_.n_encoded)))
 
     def feature_importance(self) -> dict[str, float]:
         """Importance per original covariate (one-hot classes summed), summing to 1."""
