@@ -174,6 +174,24 @@ class ModelLayers:
             return list(self.artifact.estimator.map_inputs())
         return self.artifact.header.input_spec.names
 
+    @property
+    def coordinate_inputs(self) -> tuple[str, ...]:
+        """Inputs that are each pixel's easting and northing (a kriging model declares them
+        as ``map_coordinates``): the engine computes them from the block's grid."""
+        if self.is_spectral or self.is_flat:
+            return ()
+        return tuple(getattr(self.artifact.estimator, "map_coordinates", ()))
+
+    @property
+    def coordinate_crs(self) -> str | None:
+        """CRS of :attr:`coordinate_inputs` (the training samples'); None: the grid's."""
+        return self.artifact.header.input_spec.crs
+
+    @property
+    def covariate_inputs(self) -> list[str]:
+        """The inputs read from the stack: :attr:`inputs` less the coordinates."""
+        return [name for name in self.inputs if name not in self.coordinate_inputs]
+
     def with_resampling(self, resampling: SpectralResampling) -> ModelLayers:
         """A copy that reads a cube through ``resampling``."""
         return dataclasses.replace(self, resampling=resampling)

@@ -195,7 +195,12 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         save_artifact(
             model,
             staging / ARTIFACT_NAME,
-            input_spec=InputSpec(kind="covariates", layers=_input_layers(model, table)),
+            input_spec=InputSpec(
+                kind="covariates",
+                layers=_input_layers(model, table),
+                # kriging models read coordinates: the map engine moves pixels into this CRS
+                crs=table.crs if getattr(model, "map_coordinates", ()) else None,
+            ),
             output_spec=OutputSpec(
                 names=[target],
                 units=[units],
