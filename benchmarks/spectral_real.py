@@ -315,7 +315,17 @@ def main(argv=None) -> int:
         ]
         raw = [case for part in parts for case in part.get("raw", [])]
         keys = list(dict.fromkeys((c["dataset"], c["target"]) for c in raw))
-        merged["cases"] = [
+        # A part already merged (no raw) brings its finished cases, unless rerun in raw.
+        finished = {
+            (c["dataset"], c["target"]): c
+            for part in parts
+            if "raw" not in part
+            for c in part.get("cases", [])
+        }
+        merged["parts"] = [
+            entry for part in parts if "raw" not in part for entry in part.get("parts", [])
+        ] + [entry for entry, part in zip(merged["parts"], parts, strict=True) if "raw" in part]
+        merged["cases"] = [case for key, case in finished.items() if key not in keys] + [
             finish_case([c for c in raw if (c["dataset"], c["target"]) == key]) for key in keys
         ]
         for part in parts:
@@ -387,6 +397,7 @@ def summarize(out: dict) -> dict:
         "n_cases": len(gaps),
         "mean_auto_minus_peer_plsr": float(np.mean(over_plsr)) if over_plsr else None,
         "afsis_auto_r2_mean_of_splits": afsis[0]["models"]["auto"]["r2"] if afsis else None,
+        "afsis_scheme": afsis[0]["scheme"] if afsis else None,
     }
     return out
 
