@@ -8,7 +8,6 @@ the artifact needs to save and restore it without pickle.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 import warnings
@@ -17,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from geosoil.errors import ConfigError, NotFittedError
+from geosoil.errors import ConfigError, NotFittedError, sklearn_not_fitted_error
 
 __all__ = ["GeoSoilEstimator", "NotFittedError", "check_choice"]
 
@@ -157,7 +156,7 @@ class GeoSoilEstimator:
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
-            raise _not_fitted_error()(
+            raise sklearn_not_fitted_error()(
                 f"{type(self).__name__} is not fitted", fix="call fit(X, y) first"
             )
 
@@ -176,19 +175,6 @@ class GeoSoilEstimator:
 
     def predict(self, X) -> np.ndarray:
         raise NotImplementedError
-
-
-@functools.cache
-def _not_fitted_error() -> type[NotFittedError]:
-    """geosoil's NotFittedError that is scikit-learn's too (``cross_val_predict``,
-    ``check_is_fitted`` and the estimator checks catch that one); sklearn is imported only
-    on this error path."""
-    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
-
-    class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
-        __doc__ = NotFittedError.__doc__
-
-    return EstimatorNotFittedError
 
 
 def check_choice(value: Any, allowed: Sequence[Any], field: str) -> Any:

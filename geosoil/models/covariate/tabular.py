@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geosoil.errors import CovariateError, SampleDataError
+from geosoil.errors import CovariateError, FeatureCountError, SampleDataError
 
 __all__ = [
-    "FeatureCountError",
     "TabularEncoding",
     "check_training_target",
     "prediction_matrix",
@@ -141,11 +140,6 @@ class TabularEncoding:
             if new:
                 out[name] = new
         return out
-
-
-class FeatureCountError(CovariateError, ValueError):
-    """An array with another number of columns than the model was fitted on; a ValueError
-    too, as scikit-learn expects of its estimators."""
 
 
 def training_table(X: Any, y: Any, *, multi_output: bool = False) -> tuple[pd.DataFrame, Any]:
