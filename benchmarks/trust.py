@@ -425,14 +425,19 @@ def throughput(workdir: Path, size: int, repeats: int, n_rows: int) -> dict:
         ("intervals_only", {"aoa": False}),
     )
     times: dict[str, list[float]] = {label: [] for label, _ in variants}
+    cpu: dict[str, list[float]] = {label: [] for label, _ in variants}
+    load = []
     for _ in range(repeats):
         for label, flags in variants:
             config = mt.engine_config(catalog, artifact, workdir / f"out_{label}", None)
             config.models[0] = config.models[0].model_copy(update=flags)
-            started = time.perf_counter()
+            load.append(os.getloadavg()[0])
+            started, started_cpu = time.perf_counter(), _cpu_seconds()
             map_from_config(config)
             times[label].append(time.perf_counter() - started)
+            cpu[label].append(_cpu_seconds() - started_cpu)
     median = {label: statistics.median(values) for label, values in times.items()}
+    median_cpu = {label: statistics.median(values) for label, values in cpu.items()}
     return {
         "size_px": size,
         "n_training_rows_in_aoa": len(X),
@@ -441,7 +446,20 @@ def throughput(workdir: Path, size: int, repeats: int, n_rows: int) -> dict:
         "ratio": round(median["with"] / median["without"], 3),
         "ratio_aoa_only": round(median["aoa_only"] / median["without"], 3),
         "ratio_intervals_only": round(median["intervals_only"] / median["without"], 3),
+        "cpu_seconds": {k: [round(v, 3) for v in values] for k, values in cpu.items()},
+        "median_cpu_s": {k: round(v, 3) for k, v in median_cpu.items()},
+        "cpu_ratio": round(median_cpu["with"] / median_cpu["without"], 3),
+        "cpu_ratio_aoa_only": round(median_cpu["aoa_only"] / median_cpu["without"], 3),
+        "load_1min": {"min": min(load), "median": statistics.median(load), "max": max(load)},
     }
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process, every thread (robust to other load on a shared machine)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
