@@ -143,6 +143,7 @@ def nested_covariate_case(
                     "low": out.low,
                     "high": out.high,
                     "inside": out.inside_aoa,
+                    "di": out.di,
                     "normalisation": trust.intervals.normalisation,
                 }
             )
@@ -162,7 +163,21 @@ def summarise(table: pd.DataFrame, scale) -> dict:
     def rmse(mask, values=error):
         return float(np.sqrt(np.mean(values[mask] ** 2))) if mask.any() else None
 
+    by_di = {}
+    if "di" in table:
+        # Does the error grow with the DI at all? Rank correlation of the absolute log10 error
+        # with the DI, and the log10 RMSE in DI terciles (low to high), over all test points.
+        from scipy.stats import spearmanr
+
+        di = table["di"].to_numpy(np.float64)
+        terciles = np.quantile(di, [1 / 3, 2 / 3])
+        bins = np.digitize(di, terciles)
+        by_di = {
+            "spearman_abs_log10_error_vs_di": float(spearmanr(di, np.abs(log_error))[0]),
+            "rmse_log10_by_di_tercile": [rmse(bins == k, log_error) for k in range(3)],
+        }
     return {
+        **by_di,
         "n_test": len(table),
         "picp_90": float(covered.mean()),
         "width_90": float((table["high"] - table["low"]).mean()),
