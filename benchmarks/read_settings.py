@@ -154,6 +154,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     catalog = ensure_dataset(args.workdir, args.size, 0, [])
+    code = code_state()  # at the start: the code measured, not the tree at the end
     load_before = os.getloadavg()
     chosen = settings(args.windows, args.threads)
     rounds: dict[str, list[dict]] = {s["name"]: [] for s in chosen}
@@ -174,7 +175,7 @@ def main() -> None:
         figures["wall_vs_engine"] = round(figures["wall_s"] / base["wall_s"], 3)
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "code": code_state(),
+        "code": code,
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count()},
         "machine_load": {"before": load_before, "after": os.getloadavg()},
         "workload": {
