@@ -153,8 +153,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    catalog = ensure_dataset(args.workdir, args.size, 0, [])
     code = code_state()  # at the start: the code measured, not the tree at the end
+    catalog = ensure_dataset(args.workdir, args.size, 0, [])
     load_before = os.getloadavg()
     chosen = settings(args.windows, args.threads)
     rounds: dict[str, list[dict]] = {s["name"]: [] for s in chosen}
