@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    code = code_state()  # at the start: the code measured, not the tree at the end
     load_before = os.getloadavg()
     runs: dict[str, list[dict]] = {"gdal": [], "blocks": []}
     same_bytes = True
@@ -128,7 +129,7 @@ def main() -> None:
     }
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "code": code_state(),
+        "code": code,
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count()},
         "machine_load": {"before": load_before, "after": os.getloadavg()},
         "workload": {"size": args.size, "layers": args.layers, "chunk": CHUNK},

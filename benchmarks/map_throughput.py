@@ -1281,6 +1281,7 @@ def main() -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     load_before = os.getloadavg()
+    code = code_state()  # at the start: the code measured, not the tree at the end
     cores = machine_cores()
     workdir = args.workdir
     run_dir = workdir / f"run_{os.getpid()}"
@@ -1289,6 +1290,7 @@ def main() -> None:
     seconds: dict[str, float] = {}
     try:
         figures = benchmark(args, cores, run_dir, created, seconds)
+        figures["code"] = code
     finally:
         if not args.keep:
             for path in created:
@@ -1463,7 +1465,6 @@ def benchmark(args, cores: int, run_dir: Path, created: list[Path], seconds: dic
     figures = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "machine": machine_info(cores),
-        "code": code_state(),
         "workload": {
             "size": size,
             "pixels": size * size,

@@ -17,6 +17,10 @@ nodata), and records CPU and wall seconds and the decompressed bytes per CPU sec
 
 Settings run in rounds (every setting once, then again), so a busy machine slows each alike;
 figures are medians over ``--repeat`` rounds, with ``os.getloadavg`` before and after.
+
+``encodings`` says where the decode time goes: the first layer re-encoded (ZSTD level 1 with
+the floating-point predictor as in the stack, with the horizontal predictor, without a
+predictor, uncompressed) and read whole from a freshly opened dataset each time.
 """
 
 from __future__ import annotations
@@ -96,6 +100,50 @@ def read_pass(catalog: Path, setting: dict) -> dict:
     }
 
 
+ENCODINGS = {
+    "zstd1_predictor3": {"compress": "zstd", "zstd_level": 1, "predictor": 3},
+    "zstd1_predictor2": {"compress": "zstd", "zstd_level": 1, "predictor": 2},
+    "zstd1_no_predictor": {"compress": "zstd", "zstd_level": 1, "predictor": 1},
+    "uncompressed": {"compress": "none"},
+}
+
+
+def encodings(catalog: Path, folder: Path, repeat: int) -> dict:
+    """Decode speed of the first layer under each encoding (CPU s per whole-layer read)."""
+    import rasterio
+
+    from geosoil.io.catalog import read_catalog
+
+    source = read_catalog(catalog).layers[0].path
+    with rasterio.open(source) as dataset:
+        values, profile = dataset.read(1), dataset.profile
+    paths = {}
+    for name, options in ENCODINGS.items():
+        paths[name] = folder / f"{name}.tif"
+        profile = {**profile, **options}
+        profile.pop("num_threads", None)
+        with rasterio.open(paths[name], "w", **profile) as target:
+            target.write(values, 1)
+    out = np.empty_like(values)
+    times: dict[str, list[float]] = {name: [] for name in ENCODINGS}
+    for _ in range(repeat):
+        for name, path in paths.items():
+            with rasterio.open(path) as dataset:  # fresh: nothing in GDAL's block cache
+                start = time.process_time()
+                dataset.read(1, out=out)
+                times[name].append(time.process_time() - start)
+    figures = {}
+    for name, path in paths.items():
+        cpu = statistics.median(times[name])
+        figures[name] = {
+            "cpu_s": round(cpu, 4),
+            "gb_s_per_core": round(values.nbytes / cpu / 1e9, 3),
+            "file_mb": round(path.stat().st_size / 1e6, 1),
+        }
+        path.unlink()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=4096)
@@ -105,6 +153,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    code = code_state()  # at the start: the code measured, not the tree at the end
     catalog = ensure_dataset(args.workdir, args.size, 0, [])
     load_before = os.getloadavg()
     chosen = settings(args.windows, args.threads)
@@ -119,13 +168,14 @@ def main() -> None:
         name: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         for name, runs in rounds.items()
     }
+    by_encoding = encodings(catalog, args.workdir, max(args.repeat, 5))
     base = medians[f"window_{args.windows[0]}"]
     for figures in medians.values():
         figures["cpu_vs_engine"] = round(figures["cpu_s"] / base["cpu_s"], 3)
         figures["wall_vs_engine"] = round(figures["wall_s"] / base["wall_s"], 3)
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "code": code_state(),
+        "code": code,
         "machine": {"cpu": cpu_name(), "cores": os.cpu_count()},
         "machine_load": {"before": load_before, "after": os.getloadavg()},
         "workload": {
@@ -135,9 +185,10 @@ def main() -> None:
             "stack": "float32, tiled 512, ZSTD level 1, predictor 3, nodata -9999",
         },
         "medians": medians,
+        "encodings": by_encoding,
         "runs": rounds,
     }
-    print(json.dumps(medians, indent=2))
+    print(json.dumps({"medians": medians, "encodings": by_encoding}, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -356,7 +356,7 @@ def _remove_interrupted_writes(
     names = [var.name for var in variables]
     if overviews is not None:
         levels = range(1, overviews.levels + 1)
-        names += [_level_name(level, name) for level in levels for name in list(names)]
+        names += [_level_name(level, name) for level in levels for name in names]
     for name in names:
         leftovers += (path / name).glob("*.partial")  # zarr's LocalStore temporaries
     leftovers += path.glob(".*.levels.tif")

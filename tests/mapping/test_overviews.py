@@ -193,3 +193,72 @@ def test_level_groups_carry_their_grid(tmp_path):
         assert level.bounds == pytest.approx(store.grid.bounds)
     level = xr.open_zarr(tmp_path / "m.zarr", group="overviews/1")
     assert level.rio.crs.to_epsg() == 32654 and level.rio.resolution() == (40.0, -40.0)
+
+
+@pytest.fixture(scope="module")
+def map_inputs(tmp_path_factory):
+    """A 1100 x 1280 covariate with a nodata hole, and a model of it (no trust layers)."""
+    import pandas as pd
+
+    from geosoil.artifacts import Provenance, save_artifact
+    from geosoil.io.catalog import CovariateCatalog, CovariateLayer, write_catalog
+    from geosoil.models import CovariateMLP
+    from geosoil.specs import InputLayer, InputSpec, OutputSpec
+
+    from ..rasters import write_raster
+
+    folder = tmp_path_factory.mktemp("overview_map")
+    values = layers_of(1100, 1280)["soc_pct"]
+    path = write_raster(folder / "a.tif", np.where(np.isnan(values), FLOAT_NODATA, values))
+    catalog = folder / "covariates.yaml"
+    write_catalog(
+        CovariateCatalog(crs="EPSG:32654", layers=[CovariateLayer(name="a", path=path)]), catalog
+    )
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=100)})
+    model = CovariateMLP(max_epochs=3).fit(X, X["a"] * 2)
+    artifact = save_artifact(
+        model,
+        folder / "model.safetensors",
+        input_spec=InputSpec(kind="covariates", layers=[InputLayer(name="a")]),
+        output_spec=OutputSpec(names=["soc_pct"], units=["%"]),
+        provenance=Provenance(data_fingerprint="x", n_samples=100, seed=0),
+    )
+    return catalog, artifact
+
+
+def test_a_map_run_writes_cogs_from_its_stored_levels(map_inputs, tmp_path):
+    from geosoil.config import MapConfig
+    from geosoil.workflows import map_from_config
+
+    catalog, artifact = map_inputs
+    config = MapConfig.model_validate(
+        {
+            "models": [str(artifact)],
+            "covariates": {"catalog": str(catalog)},
+            "grid": {"reference": "a"},
+            "output": {"dir": str(tmp_path / "map"), "format": "both"},
+            "chunk": 256,
+            "execution": {"progress": False},
+        }
+    )
+    result = map_from_config(config)
+    cog = result.cogs["soc_pct"]
+    assert (result.zarr / "overviews" / "1" / "soc_pct").is_dir()
+    assert cog_validate(str(cog), strict=True)[0]
+    with rasterio.open(cog) as dataset:
+        assert len(dataset.overviews(1)) == 2 and dataset.tags()["geosoil_version"]
+    # GDAL's own overviews from the same full-resolution layer: the same pixels at every level.
+    gdal = write_cog(
+        f'ZARR:"{result.zarr}":/soc_pct',
+        tmp_path / "gdal.tif",
+        grid_of(1100, 1280),
+        VARIABLES[0],
+        threads=1,
+    )
+    for level in range(2):
+        with (
+            rasterio.open(cog, overview_level=level) as ours,
+            rasterio.open(gdal, overview_level=level) as theirs,
+        ):
+            np.testing.assert_array_equal(ours.read(1), theirs.read(1))
