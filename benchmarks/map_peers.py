@@ -72,6 +72,9 @@ def parse_args() -> argparse.Namespace:
         "--meuse-model", type=Path, default=None, help="artifact of configs/meuse/train_pb.yaml"
     )
     parser.add_argument("--meuse-repeats", type=int, default=5)
+    parser.add_argument(
+        "--merge", action="store_true", help="update --json's keys instead of replacing the file"
+    )
     return parser.parse_args()
 
 
@@ -86,10 +89,13 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="map_peers_", dir=args.workdir))
     try:
+        result["parts"] = {}
         if not args.skip_trees:
             result.update(tree_runs(args, run_dir))
+            result["parts"]["trees"] = code_state()
         if args.meuse_model is not None:
             result.update(meuse_runs(args.meuse_model, run_dir, args.meuse_repeats))
+            result["parts"]["meuse"] = code_state()
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     headline = {
@@ -106,6 +112,11 @@ def main() -> None:
     }
     print(json.dumps(headline, indent=2))
     if args.json:
+        if args.merge and args.json.is_file():
+            # Keys of this run replace the file's; each part keeps the code state it ran on.
+            earlier = json.loads(args.json.read_text())
+            parts = {**earlier.get("parts", {}), **result.get("parts", {})}
+            result = {**earlier, **result, "parts": parts}
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
