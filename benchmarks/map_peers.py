@@ -80,8 +80,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    state = code_state()
     result = {
-        **code_state(),
+        **state,
         "cpu": cpu_name(),
         "cores": len(os.sched_getaffinity(0)),
         "command": " ".join(["python", *sys.argv]),
@@ -92,10 +93,10 @@ def main() -> None:
         result["parts"] = {}
         if not args.skip_trees:
             result.update(tree_runs(args, run_dir))
-            result["parts"]["trees"] = code_state()
+            result["parts"]["trees"] = state
         if args.meuse_model is not None:
             result.update(meuse_runs(args.meuse_model, run_dir, args.meuse_repeats))
-            result["parts"]["meuse"] = code_state()
+            result["parts"]["meuse"] = state
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     headline = {
