@@ -114,6 +114,14 @@ TRAINING = {
     },
     "other": {"learning_rate": 1e-3, "penalty_weight": 1e-3, "dropout": 0.1},
 }
+# binn_ny training candidates, fixed before any was scored (issue 17): benchmarks/binn_tuning.py
+# scores them on inner splits of outer training sets only; --binn-candidate and
+# --sciren-candidate run the chosen one under the outer folds.
+CANDIDATES = {
+    "current": {"lr_schedule": "constant", "max_epochs": 40, "patience": 10},
+    "plateau": {"lr_schedule": "plateau", "max_epochs": 100, "patience": 15},
+    "cosine": {"lr_schedule": "cosine", "max_epochs": 60, "patience": 60},
+}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -191,6 +199,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="depth_only,gbm,binn,sciren",
         help="binn_ny: comma-separated subset of depth_only,gbm,binn,sciren",
     )
+    for label in ("binn", "sciren"):
+        parser.add_argument(
+            f"--{label}-candidate",
+            choices=sorted(CANDIDATES),
+            default=None,
+            help=f"binn_ny: {label}'s training candidate (default: --epochs, --patience)",
+        )
     parser.add_argument("--noise", type=float, default=0.1, help="relative SOC noise")
     parser.add_argument(
         "--covariates",
@@ -620,10 +635,10 @@ def binn_ny(args: argparse.Namespace) -> dict:
     profiles = read_binn_ny(folder, drop_incomplete=True, drop_empty=True)
     wanted = [m.strip() for m in args.binn_ny_models.split(",") if m.strip()]
 
-    def network(cls, seed: int, learning_rate: float, penalty_weight: float):
+    def network(cls, seed: int, learning_rate: float, penalty_weight: float, candidate=None):
+        training = {"max_epochs": args.epochs, "patience": args.patience}
         return cls(
-            max_epochs=args.epochs,
-            patience=args.patience,
+            **{**training, **CANDIDATES.get(candidate, {})},
             batch_size=args.batch_size,
             learning_rate=learning_rate,
             penalty_weight=penalty_weight,
@@ -638,12 +653,15 @@ def binn_ny(args: argparse.Namespace) -> dict:
     makers = {
         "depth_only": lambda seed: DepthMeanSOC(),
         "gbm": lambda seed: ProfileGBM(seed=seed, threads=args.threads),
-        "binn": lambda seed: network(BINN, seed, args.learning_rate, args.penalty_weight),
+        "binn": lambda seed: network(
+            BINN, seed, args.learning_rate, args.penalty_weight, args.binn_candidate
+        ),
         "sciren": lambda seed: network(
             ScIReN,
             seed,
             args.sciren_learning_rate or args.learning_rate,
             args.sciren_penalty_weight or args.penalty_weight,
+            args.sciren_candidate,
         ),
     }
     runs: dict[str, list[dict]] = {name: [] for name in makers if name in wanted}
@@ -700,6 +718,10 @@ def binn_ny(args: argparse.Namespace) -> dict:
         "learned_parameters": "all 21",
         "folds": "10 random folds of profiles per seed (cross_validate_profiles), shared by all",
         "seeds": [args.seed + k for k in range(args.seeds)],
+        "training_candidates": {
+            "binn": CANDIDATES.get(args.binn_candidate),
+            "sciren": CANDIDATES.get(args.sciren_candidate),
+        },
         "models": models,
         "baselines": baselines,
         "winner": winner,

@@ -232,6 +232,10 @@ def _client(execution: Execution):
             field="execution.workers",
             fix="pip install distributed, or run without --workers/--scheduler",
         ) from err
+    # Importing distributed applies its own logging config (INFO); put its loggers back to
+    # what the CLI gives third-party libraries, so `-q` and the default stay quiet.
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    logging.getLogger("distributed").setLevel(logging.DEBUG if verbose else logging.WARNING)
     if execution.scheduler is not None:
         try:
             client = Client(execution.scheduler, timeout="10s")
@@ -253,7 +257,9 @@ def _client(execution: Execution):
             threads_per_worker=threads_per_worker,
             processes=True,
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            # Task errors reach the client as exceptions; what workers log themselves at
+            # shutdown (a heartbeat racing the closing scheduler) is noise with a traceback.
+            silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster) as client,
     ):

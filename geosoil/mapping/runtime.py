@@ -115,7 +115,7 @@ def keep_heap_memory() -> bool:
 
     Activations of a forward pass above glibc's mmap threshold are otherwise mapped fresh and
     zeroed by the kernel on every batch: a third to half of CPU time on the mapping workload
-    (PERFORMANCE_NOTES.md). Peak memory stays bounded by the block size.
+    (../shared/PERFORMANCE_NOTES.md). Peak memory stays bounded by the block size.
     """
     if not sys.platform.startswith("linux"):
         return False

@@ -8,6 +8,7 @@ the artifact needs to save and restore it without pickle.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import warnings
@@ -131,6 +132,12 @@ class GeoSoilEstimator:
             regressor_tags=RegressorTags(),
         )
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """R2 of ``predict(X)`` against ``y`` (scikit-learn's regressor score)."""
+        from sklearn.metrics import r2_score
+
+        return float(r2_score(y, self.predict(X), sample_weight=sample_weight))
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
@@ -150,7 +157,9 @@ class GeoSoilEstimator:
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
-            raise NotFittedError(f"{type(self).__name__} is not fitted", fix="call fit(X, y) first")
+            raise _not_fitted_error()(
+                f"{type(self).__name__} is not fitted", fix="call fit(X, y) first"
+            )
 
     # Artifact hooks: learned state as named tensors plus a JSON-serializable dict.
     def export_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -167,6 +176,19 @@ class GeoSoilEstimator:
 
     def predict(self, X) -> np.ndarray:
         raise NotImplementedError
+
+
+@functools.cache
+def _not_fitted_error() -> type[NotFittedError]:
+    """geosoil's NotFittedError that is scikit-learn's too (``cross_val_predict``,
+    ``check_is_fitted`` and the estimator checks catch that one); sklearn is imported only
+    on this error path."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
+        __doc__ = NotFittedError.__doc__
+
+    return EstimatorNotFittedError
 
 
 def check_choice(value: Any, allowed: Sequence[Any], field: str) -> Any:

@@ -23,7 +23,11 @@ import torch
 
 from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.covariate.forest_arrays import ForestArrays, parse_lightgbm_model
-from geosoil.models.covariate.tabular import TabularEncoding, check_training_target
+from geosoil.models.covariate.tabular import (
+    TabularEncoding,
+    check_training_target,
+    training_table,
+)
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform
 from geosoil.models.uncertainty import normal_scores
@@ -74,7 +78,9 @@ class _TreeEnsemble(GeoSoilEstimator):
     target_transform: str
 
     def fit(self, X: pd.DataFrame, y) -> _TreeEnsemble:
-        """Learn from a covariate table and one target; returns self."""
+        """Learn from a covariate table (or an array, see :func:`covariate_frame`) and one
+        target; returns self."""
+        X, y = training_table(X, y)
         encoding = TabularEncoding.learn(X, list(self.categorical_features))
         y = check_training_target(y, len(X))
         z = TargetTransform(self.target_transform).forward(y)
@@ -101,7 +107,7 @@ class _TreeEnsemble(GeoSoilEstimator):
 
     def _encoded(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Encoded matrix with invalid rows zero-filled, and the invalid-row mask."""
-        matrix = self.encoding_.matrix(X)
+        matrix = self.encoding_.matrix(X, owner=type(self).__name__)
         missing = ~np.isfinite(matrix).all(axis=1)
         encoded, unseen = self.encoding_.encode(np.where(np.isfinite(matrix), matrix, 0.0))
         if unseen.any():
