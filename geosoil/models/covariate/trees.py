@@ -71,6 +71,9 @@ class _TreeEnsemble(GeoSoilEstimator):
     """Shared encoding, target transform, prediction and state of the tree learners."""
 
     combine: ClassVar[Literal["mean", "sum"]] = "mean"
+    # Pixels per predict call in a map: each call splits its rows over the block's threads
+    # once, so small batches would make the threads wait for each other at every batch.
+    map_batch_pixels: ClassVar[int] = 262_144
     # scikit-learn trees compare float32 features with float64 thresholds.
     float32_features: ClassVar[bool] = False
 
