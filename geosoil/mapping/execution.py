@@ -14,9 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import dask
 import torch
-from dask.callbacks import Callback
 from tqdm import tqdm
 
 from geosoil.errors import ConfigError
@@ -134,16 +132,31 @@ def thread_plan(requested: int | None, n_blocks: int) -> tuple[int, int]:
 def _run_threaded(job, store, blocks, threads, bar) -> Iterator:
     threads, torch_threads = thread_plan(threads, len(blocks))
     log.info("threaded scheduler: %d threads x %d torch threads", threads, torch_threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(torch_threads)
+    if threads == 1:
+        # One block, or one thread asked for: the blocks run here, without a scheduler.
+        try:
+            for block in blocks:
+                result = run_block(job, store, block)
+                bar.update(1)
+                yield result
+        finally:
+            torch.set_num_threads(before)
+            release_thread_reader()
+        return
+    import dask
+    from dask.threaded import get as threaded_get
+
     tasks = [
         dask.delayed(run_block, pure=False)(job, store, block, dask_key_name=_key(block))
         for block in blocks
     ]
-    before = torch.get_num_threads()
-    torch.set_num_threads(torch_threads)
     pool = ThreadPoolExecutor(threads, thread_name_prefix="geosoil-block")
     try:
-        with _BlockProgress(bar):
-            results = dask.compute(*tasks, scheduler="threads", pool=pool)
+        with _block_progress(bar):
+            # The scheduler as a function: dask then skips importing dask.distributed.
+            results = dask.compute(*tasks, scheduler=threaded_get, pool=pool)
     finally:
         torch.set_num_threads(before)
         _release_every_thread(pool, threads)
@@ -170,16 +183,16 @@ def _key(block: Block) -> str:
     return f"geosoil-block-{block.index[0]}-{block.index[1]}"
 
 
-class _BlockProgress(Callback):
-    """Advance the bar when a block task finishes."""
+def _block_progress(bar):
+    """A dask callback that advances the bar when a block task finishes."""
+    from dask.callbacks import Callback
 
-    def __init__(self, bar) -> None:
-        super().__init__()
-        self._bar = bar
+    class BlockProgress(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id) -> None:
+            if isinstance(key, str) and key.startswith("geosoil-block-"):
+                bar.update(1)
 
-    def _posttask(self, key, result, dsk, state, worker_id) -> None:
-        if isinstance(key, str) and key.startswith("geosoil-block-"):
-            self._bar.update(1)
+    return BlockProgress()
 
 
 def _run_distributed(job, store, blocks, execution: Execution, bar) -> Iterator:

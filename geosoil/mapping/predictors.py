@@ -252,7 +252,12 @@ class ModelLayers:
         return variables
 
     def predict(self, features: np.ndarray, *, batch_pixels: int) -> dict[str, np.ndarray]:
-        """Maps of every output from float32 (n_inputs, rows, cols) features, NaN = invalid."""
+        """Maps of every output from float32 (n_inputs, rows, cols) features, NaN = invalid.
+
+        An estimator may ask for larger batches (``map_batch_pixels``): tree walks gain
+        nothing from small ones and split each batch over the block's threads.
+        """
+        batch_pixels = max(batch_pixels, getattr(self.artifact.estimator, "map_batch_pixels", 0))
         outputs = self.outputs()
         transform = None if self.resampling is None else self.resampling.apply
         if self.aoa or self.interval_level is not None or self.trust.back_transform.factor != 1:
