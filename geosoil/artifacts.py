@@ -251,12 +251,14 @@ def load_artifact(path: str | Path) -> Artifact:
     header = read_header(path)
     cls = get_estimator_class(header.estimator, source=path, field="geosoil.estimator")
     estimator = restore_state(cls, header, path, what=f"estimator '{header.estimator}'")
+    trust = read_trust(path, header)
+    if not header.trust and getattr(estimator, "map_coordinates", ()):
+        # a kriging artifact written before train noted why it has no trust layer
+        from geosoil.trust.layer import NOT_FOR_KRIGING, TrustLayer
+
+        trust = TrustLayer(notes=(NOT_FOR_KRIGING,))
     return Artifact(
-        estimator=estimator,
-        header=header,
-        path=path,
-        sha256=file_sha256(path),
-        trust=read_trust(path, header),
+        estimator=estimator, header=header, path=path, sha256=file_sha256(path), trust=trust
     )
 
 

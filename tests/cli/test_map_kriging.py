@@ -12,6 +12,7 @@ from geosoil.geo.grid import Grid
 from geosoil.io.catalog import read_catalog
 from geosoil.mapping.job import pixel_centres
 from geosoil.mapping.stack import CovariateStack
+from geosoil.trust.layer import NOT_FOR_KRIGING
 
 from ..conftest import CONFIGS, world_overrides
 
@@ -56,6 +57,10 @@ def test_the_map_of_a_residual_kriging_model_holds_the_kriged_residual(
         "--set=products=[]", "--chunk", "48",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    # No AOA or intervals, and the warning says why: the kind of model, not its age.
+    assert header.trust["notes"] == [NOT_FOR_KRIGING]
+    assert header.trust["back_transform"]["transform"] == "log10"
+    assert NOT_FOR_KRIGING in result.stderr and "trained before" not in result.stderr
     with rasterio.open(out / "kex_cmol_kg.tif") as dataset:
         mapped = dataset.read(1, masked=True)
         grid = Grid(dataset.crs.to_string(), dataset.transform, dataset.width, dataset.height)
