@@ -54,7 +54,8 @@ def test_a_kriging_model_is_mapped_at_the_pixel_centres(setup):  # noqa: F811
     model = OrdinaryKriging(
         coordinate_columns=("sample_x", "sample_y"), variogram_models=("exponential",)
     ).fit(samples, z.to_numpy())
-    artifact = artifact_from_estimator(model, output="z", categorical=[])
+    artifact = artifact_from_estimator(model, output="z")  # no categorical=[] needed
+    assert not any(layer.categorical for layer in artifact.header.input_spec.layers)
     mapped = predict_map(stack, [artifact], GRID, chunks=20)["z"].values
     whole = predict_map(stack, [artifact], GRID, chunks=64)["z"].values
     np.testing.assert_array_equal(mapped, whole)  # chunking changes nothing
@@ -73,7 +74,7 @@ def test_a_kriging_model_is_not_called_older_than_the_trust_layer(setup, caplog)
     model = OrdinaryKriging(
         coordinate_columns=("sample_x", "sample_y"), variogram_models=("exponential",)
     ).fit(samples, rng.normal(size=20))
-    artifact = artifact_from_estimator(model, output="z", categorical=[])
+    artifact = artifact_from_estimator(model, output="z")
     assert artifact.trust.notes == (NOT_FOR_KRIGING,) and not artifact.trust.retrain_helps
     with caplog.at_level(logging.WARNING, logger="geosoil"):
         predict_map(stack, [artifact], GRID, chunks=64)
