@@ -165,7 +165,9 @@ def train_from_config(config: TrainConfig) -> TrainResult:
                 model, table.X, y, results, spreads, config.trust, categorical=categorical,
                 transform=transform, seed=int(config.model.params.get("seed", 0)),
             )  # fmt: skip
-        extra += variogram_section(model, units)
+        # a log10 model is kriged on the log scale: its variogram is in log10 units
+        scale_units = units if transform != "log10" else f"log10({units or 'target'})"
+        extra += variogram_section(model, scale_units)
         report = write_cv_report(
             results,
             staging / "report",

@@ -60,6 +60,8 @@ def test_the_map_of_a_residual_kriging_model_holds_the_kriged_residual(
     # No AOA or intervals, and the warning says why: the kind of model, not its age.
     assert header.trust["notes"] == [NOT_FOR_KRIGING]
     assert header.trust["back_transform"]["transform"] == "log10"
+    report = (kriging_model.parent / "report" / "report.md").read_text()
+    assert "(log10(cmol(+)/kg) squared)" in report  # the residual variogram's scale
     assert NOT_FOR_KRIGING in result.stderr and "trained before" not in result.stderr
     with rasterio.open(out / "kex_cmol_kg.tif") as dataset:
         mapped = dataset.read(1, masked=True)
@@ -83,8 +85,9 @@ def test_the_map_of_a_residual_kriging_model_holds_the_kriged_residual(
     # The map is the learner's trend plus the kriged residual, which is not zero.
     residual = model.kriging_.predict(X)
     trend = model.base_.predict(X[covariates])
-    np.testing.assert_allclose(mapped[rows, cols], trend + residual, rtol=1e-4)
-    assert np.abs(residual).max() > 1e-3
+    # Both on the learner's log10 scale, back-transformed after the sum.
+    np.testing.assert_allclose(mapped[rows, cols], 10 ** (np.log10(trend) + residual), rtol=1e-4)
+    assert np.abs(residual).max() > 1e-3 and mapped.min() > 0
 
     # geosoil predict at points: the coordinates come from the points' geometry.
     points = tmp_path / "points.gpkg"
