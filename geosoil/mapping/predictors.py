@@ -322,10 +322,11 @@ def _wanted(trust: TrustLayer, part: str, asked: bool | None, artifact: Artifact
             raise
     if asked is None and not present:
         log.warning(
-            "%s has no %s (%s): those layers are not mapped; retrain to get them",
+            "%s has no %s (%s): those layers are not mapped%s",
             artifact.path.name,
             part.replace("_", " "),
             "; ".join(trust.notes) or "trained before the trust layer",
+            "; retrain to get them" if trust.retrain_helps else "",
         )
     return present
 

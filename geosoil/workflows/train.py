@@ -20,7 +20,7 @@ from geosoil.models.covariate.auto import COORDINATE_COLUMNS, GROUP_COLUMN, Auto
 from geosoil.models.registry import get_estimator_class
 from geosoil.models.training import check_final_fit
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
-from geosoil.trust import TrustLayer
+from geosoil.trust import TrustLayer, fit_back_transform
 from geosoil.trust.estimators import spread_of
 from geosoil.trust.fitting import (
     OutOfFold,
@@ -28,6 +28,7 @@ from geosoil.trust.fitting import (
     importance_weights,
     interval_report,
 )
+from geosoil.trust.layer import NOT_FOR_KRIGING
 from geosoil.workflows.training_data import (
     TrainingTable,
     build_folds,
@@ -154,16 +155,19 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         _check_final_model(fitted, X, y, summary)
         model = fitted.best_estimator_ if is_auto else fitted
         categorical = [layer.name for layer in table.layers if layer.categorical]
-        trust, trust_reports = (None, {})
-        if (
-            not getattr(model, "uses_coordinates", False)
-            and model.registry_name != "ordinary_kriging"
-        ):
+        if getattr(model, "map_coordinates", ()):
+            # kriging: the trust layer says why it has no AOA or intervals (not its age)
+            back_transform = fit_back_transform(transform, None)
+            trust = TrustLayer(back_transform=back_transform, notes=(NOT_FOR_KRIGING,))
+            trust_reports = {}
+        else:
             trust, trust_reports = fit_trust_from_cv(
                 model, table.X, y, results, spreads, config.trust, categorical=categorical,
                 transform=transform, seed=int(config.model.params.get("seed", 0)),
             )  # fmt: skip
-        extra += variogram_section(model, units)
+        # a log10 model is kriged on the log scale: its variogram is in log10 units
+        scale_units = units if transform != "log10" else f"log10({units or 'target'})"
+        extra += variogram_section(model, scale_units)
         report = write_cv_report(
             results,
             staging / "report",

@@ -12,6 +12,7 @@ from geosoil.geo.grid import Grid
 from geosoil.io.catalog import read_catalog
 from geosoil.mapping.job import pixel_centres
 from geosoil.mapping.stack import CovariateStack
+from geosoil.trust.layer import NOT_FOR_KRIGING
 
 from ..conftest import CONFIGS, world_overrides
 
@@ -56,6 +57,12 @@ def test_the_map_of_a_residual_kriging_model_holds_the_kriged_residual(
         "--set=products=[]", "--chunk", "48",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    # No AOA or intervals, and the warning says why: the kind of model, not its age.
+    assert header.trust["notes"] == [NOT_FOR_KRIGING]
+    assert header.trust["back_transform"]["transform"] == "log10"
+    report = (kriging_model.parent / "report" / "report.md").read_text()
+    assert "(log10(cmol(+)/kg) squared)" in report  # the residual variogram's scale
+    assert NOT_FOR_KRIGING in result.stderr and "trained before" not in result.stderr
     with rasterio.open(out / "kex_cmol_kg.tif") as dataset:
         mapped = dataset.read(1, masked=True)
         grid = Grid(dataset.crs.to_string(), dataset.transform, dataset.width, dataset.height)
@@ -78,8 +85,9 @@ def test_the_map_of_a_residual_kriging_model_holds_the_kriged_residual(
     # The map is the learner's trend plus the kriged residual, which is not zero.
     residual = model.kriging_.predict(X)
     trend = model.base_.predict(X[covariates])
-    np.testing.assert_allclose(mapped[rows, cols], trend + residual, rtol=1e-4)
-    assert np.abs(residual).max() > 1e-3
+    # Both on the learner's log10 scale, back-transformed after the sum.
+    np.testing.assert_allclose(mapped[rows, cols], 10 ** (np.log10(trend) + residual), rtol=1e-4)
+    assert np.abs(residual).max() > 1e-3 and mapped.min() > 0
 
     # geosoil predict at points: the coordinates come from the points' geometry.
     points = tmp_path / "points.gpkg"
