@@ -87,6 +87,8 @@ def prepare_process() -> None:
 
 
 def _dask_worker():
+    if "distributed" not in sys.modules:
+        return None  # a worker process has imported it; this process never started one
     try:
         from distributed import get_worker
 
