@@ -10,6 +10,7 @@ as tensors and the variogram in the header.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -23,7 +24,9 @@ from geosoil.models.covariate.tabular import check_training_target
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform
 
-__all__ = ["OrdinaryKriging"]
+__all__ = ["OrdinaryKriging", "ResidualKriging"]
+
+log = logging.getLogger(__name__)
 
 VARIOGRAM_MODELS = ("spherical", "exponential", "gaussian")
 
@@ -63,6 +66,12 @@ class OrdinaryKriging(GeoSoilEstimator):
         self.nlags = nlags
         self.target_transform = target_transform
         self.seed = seed
+
+    @property
+    def map_coordinates(self) -> tuple[str, ...]:
+        """The inputs that are the point's easting and northing: the map engine fills them
+        with the pixel-centre coordinates, not from covariate rasters."""
+        return tuple(str(c) for c in self.coordinate_columns)
 
     def _coordinates(self, X) -> np.ndarray:
         names = list(self.coordinate_columns)
@@ -205,6 +214,12 @@ class ResidualKriging(GeoSoilEstimator):
         self.target_transform = target_transform
         self.seed = seed
 
+    @property
+    def map_coordinates(self) -> tuple[str, ...]:
+        """As :attr:`OrdinaryKriging.map_coordinates`: the map engine fills these inputs with
+        the pixel-centre coordinates, so the kriged residual is added on the map too."""
+        return tuple(str(c) for c in self.coordinate_columns)
+
     def _make_base(self) -> GeoSoilEstimator:
         from geosoil.models.registry import get_estimator_class
 
@@ -238,7 +253,15 @@ class ResidualKriging(GeoSoilEstimator):
         covariates = self._covariates(X)
         folds = random_kfold(len(y), n_splits=min(self.inner_splits, len(y)), seed=self.seed)
         residuals = y - out_of_fold(self._make_base, covariates, y, folds)
-        self.kriging_ = self._make_kriging().fit(coordinates, residuals)
+        finite = np.isfinite(residuals)
+        if not finite.all():
+            # e.g. a class absent from an inner training fold: the learner gives no value
+            log.warning(
+                "residual kriging: %d sample(s) without an out-of-fold prediction are left "
+                "out of the kriged residuals",
+                int((~finite).sum()),
+            )
+        self.kriging_ = self._make_kriging().fit(coordinates[finite], residuals[finite])
         self.base_ = self._make_base().fit(covariates, y)
         self.feature_names_in_ = [str(c) for c in X.columns]
         return self
