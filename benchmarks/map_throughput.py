@@ -27,8 +27,8 @@ other processes hits every side alike; each figure is the median over the rounds
 component figures leaf by leaf). ``machine_load`` records ``os.getloadavg`` before and after
 the whole run and around every child run. ``--parts`` chooses what runs; parts registered in
 ``EXTRA_PARTS`` (tree ensembles, the pyspatialml peer, the Meuse map) add their own JSON keys
-(``HOOK_KEYS``; None when not run). ``--table JSON`` prints README's throughput table from a
-result. Generated rasters are cached in ``--workdir`` by size:
+(``HOOK_KEYS``; None when not run). README's table comes from the result through
+``benchmarks/readme_tables.py``. Generated rasters are cached in ``--workdir`` by size:
 those a run generates are removed at its end unless ``--keep``, and a later run reuses kept
 ones. Each run's ``machine_cpu`` says whether other processes used the cores meanwhile.
 Prints a table, the ratios and the targets' pass/fail; ``--json`` writes all of it. Quick:
@@ -1046,60 +1046,6 @@ def machine_info(cores: int) -> dict:
 
 
 # --------------------------------------------------------------------------- the table
-def readme_table(figures: dict) -> str:
-    """README's throughput table (markdown) from a result, with the machine load beside it."""
-    runs, load = figures["runs"], figures.get("machine_load", {})
-    lines = [
-        "| run | wall s | Mpx/s | peak RSS | machine load (1 min, per core) |",
-        "|---|---|---|---|---|",
-    ]
-
-    def around(run: dict) -> str:
-        values = [r.get("load_avg", {}).get("after", [None])[0] for r in run.get("rounds", [run])]
-        values = [v for v in values if v is not None]
-        cores = load.get("cores") or figures["machine"]["cores"]
-        return f"{statistics.median(values) / cores:.1f}" if values else "-"
-
-    for label, key in (
-        ("naive window loop", "naive"),
-        ("engine, threaded (default)", "engine"),
-        ("engine, `--workers 2`", "workers2"),
-    ):
-        if key in runs:
-            run = runs[key]
-            rss = run["tree_rss_peak_mib"] if key == "workers2" else run["peak_rss_mib"]
-            lines.append(
-                f"| {label} | {run['wall_s']:.1f} | {run['mpx_s']:.2f} | "
-                f"{rss / 1024:.2f} GiB | {around(run)} |"
-            )
-    parts = figures.get("components")
-    if parts:
-        lines.append(
-            f"| bound from the components' CPU cost (read {parts['read']['cpu_s']:.1f} + model "
-            f"{parts['model']['cpu_s']:.1f} + Zarr {parts['write_zarr']['cpu_s']:.1f} + COG "
-            f"{parts['write_cog']['cpu_s']:.1f} CPU s, / {figures['machine']['cores']} cores) "
-            f"| | {figures['bound_mpx_s']:.2f} | | |"
-        )
-    for key, label in (
-        ("engine_rf_mpx_s", "engine, random forest (Mpx/s)"),
-        ("engine_gbm_mpx_s", "engine, gradient boosting (Mpx/s)"),
-        ("peer_pyspatialml_rf_mpx_s", "pyspatialml `Raster.predict`, same forest (Mpx/s)"),
-        ("meuse_map_warm_s", "Meuse map end to end, warm (s)"),
-    ):
-        if figures.get(key) is not None:
-            lines.append(f"| {label} | | {figures[key]:.2f} | | |")
-    before, after = load.get("before"), load.get("after")
-    if before and after:
-        lines.append("")
-        lines.append(
-            f"Medians of {figures.get('repeat', 1)} interleaved rounds. Machine load (1-minute "
-            f"load average) {before[0]:.1f} before and {after[0]:.1f} after the run on "
-            f"{load['cores']} cores; the highest around a run was "
-            f"{load['max_1min_per_core']:.1f} per core."
-        )
-    return "\n".join(lines)
-
-
 def print_table(figures: dict) -> None:
     work = figures["workload"]
     print(
@@ -1202,9 +1148,6 @@ def parse_args() -> argparse.Namespace:
         help="rounds of the components, the naive loop and the engine (medians)",
     )
     parser.add_argument(
-        "--table", type=Path, default=None, help="print README's table from this JSON and exit"
-    )
-    parser.add_argument(
         "--model-batch",
         type=int,
         default=None,
@@ -1276,9 +1219,6 @@ def timed_stage(seconds: dict, name: str, fn, *args):
 
 def main() -> None:
     args = parse_args()
-    if args.table is not None:
-        print(readme_table(json.loads(args.table.read_text())))
-        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     load_before = os.getloadavg()
     code = code_state()  # at the start: the code measured, not the tree at the end

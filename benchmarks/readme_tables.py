@@ -66,9 +66,20 @@ _MAP_RUNS = {
 }
 
 
+def _load_per_core(run: Mapping[str, Any], cores: Any) -> str:
+    """Median over a run's rounds of the 1-minute load average after it, per core."""
+    after = [
+        r["load_avg"]["after"][0] for r in run.get("rounds", [run]) if "load_avg" in r
+    ]  # results before issue 20 recorded no load
+    if not after or not isinstance(cores, int):
+        return MISSING
+    return _number(sorted(after)[len(after) // 2] / cores, 1)
+
+
 def map_throughput(result: Mapping[str, Any]) -> str:
-    """Wall time, throughput and peak memory of each run, then the components' bound."""
+    """Wall time, throughput, peak memory and machine load of each run, then the bound."""
     rows = []
+    cores = result.get("machine", {}).get("cores", MISSING)
     for key, run in result.get("runs", {}).items():
         if "wall_s" not in run:
             continue  # e.g. the memory-only runs at other sizes
@@ -76,22 +87,31 @@ def map_throughput(result: Mapping[str, Any]) -> str:
         memory = _gib(run.get("peak_rss_mib"))
         if run.get("workers"):  # worker processes: the whole process tree counts
             memory = f"{_gib(run.get('tree_rss_peak_mib'))}, all processes"
-        rows.append([label, _number(run.get("wall_s"), 1), _number(run.get("mpx_s"), 2), memory])
+        rows.append(
+            [
+                label,
+                _number(run.get("wall_s"), 1),
+                _number(run.get("mpx_s"), 2),
+                memory,
+                _load_per_core(run, cores),
+            ]
+        )
     components = result.get("components", {})
     parts = {"read": "read", "model": "model", "write_zarr": "Zarr", "write_cog": "COG"}
     cost = " + ".join(
         f"{name} {_number(components.get(key, {}).get('cpu_s'), 1)}" for key, name in parts.items()
     )
-    cores = result.get("machine", {}).get("cores", MISSING)
     rows.append(
         [
             f"bound from the components' CPU cost ({cost} CPU s, / {cores} cores)",
             "",
             _number(result.get("bound_mpx_s"), 2),
             "",
+            "",
         ]
     )
-    return _table(["run", "wall s", "Mpx/s", "peak RSS"], rows)
+    header = ["run", "wall s", "Mpx/s", "peak RSS", "load per core (1 min)"]
+    return _table(header, rows)
 
 
 # --- covariate_learners --------------------------------------------------------------------

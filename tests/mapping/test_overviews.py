@@ -8,6 +8,7 @@ pixels of each 2 x 2 group in float64, the upper-left pixel for classes) are GDA
 import numpy as np
 import pytest
 import rasterio
+import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
 from rio_cogeo.cogeo import cog_validate
