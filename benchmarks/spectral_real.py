@@ -13,9 +13,9 @@ Cases:
 Models on each split's training part (train + valid of the split; geosoil's selection
 joins them):
 * ``auto``: ``spectral_auto`` with its defaults (a stack of PLSR, SVR, MBL and PCA+GBM by
-  nested inner 5-fold CV, grouped by site for AfSIS). The CNN is not among the default
-  candidates below 1,000 training spectra and is left out here on AfSIS too: one CNN fit
-  takes minutes on the 2-core benchmark machine and it trailed PLSR in earlier reports;
+  nested inner 5-fold CV, grouped by site for AfSIS). The CNN joins the default candidates
+  only from 5,000 training spectra (``spectral_auto.CNN_MIN_SPECTRA``, set by its cost: six
+  network fits of 5-10 min each per ``auto`` fit on AfSIS), so no case here includes it;
 * ``plsr``, ``svr``, ``mbl``, ``pca_gbm``: each candidate as refitted inside ``auto``;
 * ``peer_plsr``: scikit-learn ``PLSRegression`` on SNV + Savitzky-Golay first derivative
   (window 11, order 2), 1-30 components by inner 10-fold CV (grouped for AfSIS), refitted;
@@ -315,7 +315,17 @@ def main(argv=None) -> int:
         ]
         raw = [case for part in parts for case in part.get("raw", [])]
         keys = list(dict.fromkeys((c["dataset"], c["target"]) for c in raw))
-        merged["cases"] = [
+        # A part already merged (no raw) brings its finished cases, unless rerun in raw.
+        finished = {
+            (c["dataset"], c["target"]): c
+            for part in parts
+            if "raw" not in part
+            for c in part.get("cases", [])
+        }
+        merged["parts"] = [
+            entry for part in parts if "raw" not in part for entry in part.get("parts", [])
+        ] + [entry for entry, part in zip(merged["parts"], parts, strict=True) if "raw" in part]
+        merged["cases"] = [case for key, case in finished.items() if key not in keys] + [
             finish_case([c for c in raw if (c["dataset"], c["target"]) == key]) for key in keys
         ]
         for part in parts:
@@ -336,10 +346,21 @@ def main(argv=None) -> int:
     if args.cases in ("all", "limesoda"):
         cases += [(d, t) for d in LIMESODA if d in args.datasets for t in TARGETS]
     for dataset, target in cases:
-        out["raw"].append(
-            run_splits(dataset, target, chosen if dataset == "AfSIS" else slice(None))
+        raw: dict = {}
+        out["raw"].append(raw)
+
+        def save() -> None:
+            # Written after every split: a run stopped early keeps the splits it finished.
+            args.json.write_text(json.dumps(out))
+
+        run_splits(
+            dataset,
+            target,
+            chosen if dataset == "AfSIS" else slice(None),
+            raw=raw,
+            on_split=save,
         )
-        args.json.write_text(json.dumps(out))
+        save()
     if args.cases in ("all", "speed"):
         out["mbl_speed"] = mbl_speed()
         out["mbl_predict_spectra_per_s"] = out["mbl_speed"]["spectra_per_s_cpu"]
@@ -376,6 +397,7 @@ def summarize(out: dict) -> dict:
         "n_cases": len(gaps),
         "mean_auto_minus_peer_plsr": float(np.mean(over_plsr)) if over_plsr else None,
         "afsis_auto_r2_mean_of_splits": afsis[0]["models"]["auto"]["r2"] if afsis else None,
+        "afsis_scheme": afsis[0]["scheme"] if afsis else None,
     }
     return out
 

@@ -8,9 +8,10 @@ refusal of a run whose monitored score is never finite. :func:`seeded` and
 
 The final-fit policy lives here too. A network stopped early on held-out rows has seen only
 part of the data; :func:`refit_epochs` says for how many epochs the delivered model is
-refitted on all rows, and :func:`check_final_fit` refuses a final model whose training score
-falls far below its cross-validated score (a final fit stopped at epoch 1 by a noisy
-validation split ships a model much weaker than the figures in its report).
+refitted on all rows (:func:`train_epochs` runs that fixed count), and
+:func:`check_final_fit` refuses a final model whose training score falls far below its
+cross-validated score (a final fit stopped at epoch 1 by a noisy validation split ships a
+model much weaker than the figures in its report).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "seeded",
     "state_tensors",
     "torch_threads",
+    "train_epochs",
 ]
 
 # Matrix kernels round a batch's last rows differently from full row panels; padding every
@@ -109,33 +111,88 @@ def early_stopping(
         The history (one row per epoch run), the best epoch and its score.
     """
     sign = 1.0 if mode == "min" else -1.0
-    if label is None:
-        label = f"{desc} " if desc else ""
     stopped = Stopped()
     best_state, stale = None, 0
-    bar = tqdm(total=max_epochs, desc=desc, disable=not progress)
-    with bar:
-        for epoch in range(1, max_epochs + 1):
-            row = run_epoch(epoch)
-            stopped.history.append(row)
-            score = float(row[monitor])
-            bar.update(1)
-            if postfix is not None:
-                bar.set_postfix(postfix(row), refresh=False)
-            logger.debug("%sepoch %d %s", label, epoch, _described(row))
-            best = sign * stopped.best_score if best_state is not None else math.inf
-            if math.isfinite(score) and sign * score < best - min_delta:
-                stopped.best_epoch, stopped.best_score, stale = epoch, score, 0
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
+    for epoch, row in _epochs(run_epoch, max_epochs, logger, label, desc, progress, postfix):
+        stopped.history.append(row)
+        score = float(row[monitor])
+        best = sign * stopped.best_score if best_state is not None else math.inf
+        if math.isfinite(score) and sign * score < best - min_delta:
+            stopped.best_epoch, stopped.best_score, stale = epoch, score, 0
+            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= patience:
+                break
     if best_state is None:
         raise diverged if isinstance(diverged, Exception) else diverged(stopped.history)
     module.load_state_dict(best_state)
     module.eval()
     return stopped
+
+
+def train_epochs(
+    module: nn.Module,
+    run_epoch: Callable[[int], dict[str, Any]],
+    *,
+    epochs: int,
+    monitor: str,
+    diverged: Exception | Callable[[list[dict[str, Any]]], Exception],
+    logger: logging.Logger,
+    **display: Any,
+) -> Stopped:
+    """Run exactly ``epochs`` epochs and keep the last state: the final fit on all rows.
+
+    The refit of the final-fit policy has no held-out rows to stop on; it trains for the
+    epoch count early stopping chose (:func:`refit_epochs`). ``display`` takes the
+    ``label``, ``desc``, ``progress`` and ``postfix`` of :func:`early_stopping`, and the
+    epochs are logged as there.
+
+    Returns
+    -------
+    Stopped
+        The history, with ``best_epoch`` the last epoch and ``best_score`` its ``monitor``.
+
+    Raises
+    ------
+    Exception
+        ``diverged`` (or what it builds from the history) when the last epoch's ``monitor``
+        is not finite.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs={epochs!r} must be a positive integer")
+    stopped = Stopped()
+    shown = {"label": None, "desc": "", "progress": False, "postfix": None, **display}
+    for _, row in _epochs(run_epoch, epochs, logger, **shown):
+        stopped.history.append(row)
+    stopped.best_epoch, stopped.best_score = epochs, float(stopped.history[-1][monitor])
+    if not math.isfinite(stopped.best_score):
+        raise diverged if isinstance(diverged, Exception) else diverged(stopped.history)
+    module.eval()
+    return stopped
+
+
+def _epochs(
+    run_epoch: Callable[[int], dict[str, Any]],
+    max_epochs: int,
+    logger: logging.Logger,
+    label: str | None,
+    desc: str,
+    progress: bool,
+    postfix: Callable[[dict[str, Any]], dict[str, str]] | None,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(epoch, history row)`` for epochs 1 to ``max_epochs`` (the caller may stop early),
+    each logged at DEBUG and shown on an optional progress bar."""
+    if label is None:
+        label = f"{desc} " if desc else ""
+    with tqdm(total=max_epochs, desc=desc, disable=not progress) as bar:
+        for epoch in range(1, max_epochs + 1):
+            row = run_epoch(epoch)
+            bar.update(1)
+            if postfix is not None:
+                bar.set_postfix(postfix(row), refresh=False)
+            logger.debug("%sepoch %d %s", label, epoch, _described(row))
+            yield epoch, row
 
 
 def loop_settings(settings: Any) -> dict[str, Any]:

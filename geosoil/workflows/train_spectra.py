@@ -3,7 +3,8 @@
 A share of the samples (whole groups when a group column is set) is set aside as the
 validation set. Estimators that choose settings by inner cross-validation (the default of
 PLSR, SVR, PCA models, spectral_auto) take it back for the inner folds and the final
-refit; networks stop early on it. Skill on unseen data is what
+refit; networks stop early on it and (``final_fit: refit``, their default) are then
+retrained on train and valid for the epoch count it chose. Skill on unseen data is what
 ``geosoil evaluate`` measures; the metrics here only show that the fit went sensibly.
 """
 
@@ -125,14 +126,23 @@ def train_spectra_from_config(
             y[valid], estimator.predict(X[valid], axis=samples.axis), target_transform=transform
         ),
         "note": (
-            "settings were chosen by inner cross-validation and the model refitted on train "
-            "and valid, so valid metrics are in-sample; use geosoil evaluate for test skill"
+            "settings (for networks: the epoch count, by early stopping on valid) were "
+            "chosen and the model refitted on train and valid, so valid metrics are "
+            "in-sample; use geosoil evaluate for test skill"
             if refitted
             else "valid steered the fit (early stopping / components), so its metrics are "
             "optimistic; use geosoil evaluate for test skill"
         ),
         "cv_scores": getattr(estimator, "cv_scores_", []),
     }
+    if hasattr(estimator, "best_epochs_"):
+        # Networks: epochs chosen by early stopping on valid, then (final_fit: refit) the
+        # networks retrained on train and valid for that many epochs.
+        metrics["final_fit"] = {
+            "policy": estimator.final_fit,
+            "best_epochs": list(estimator.best_epochs_),
+            "refit_epochs": estimator.refit_epochs_,
+        }
 
     trust = spectral_trust(estimator, samples, y, train, valid, config, groups=groups)
     metrics["trust"] = spectral_trust_summary(trust, estimator, X[valid], y[valid])

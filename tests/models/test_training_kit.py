@@ -11,7 +11,13 @@ from torch import nn
 
 from geosoil.errors import FinalFitError, SampleDataError
 from geosoil.models.covariate.mlp import CovariateMLP
-from geosoil.models.training import Stopped, check_final_fit, early_stopping, refit_epochs
+from geosoil.models.training import (
+    Stopped,
+    check_final_fit,
+    early_stopping,
+    refit_epochs,
+    train_epochs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,20 @@ def test_maximised_scores_and_a_loop_that_never_is_finite():
             module, run_epoch, max_epochs=2, patience=5, monitor="loss", diverged=diverged,
             logger=log,
         )  # fmt: skip
+
+
+def test_a_refit_runs_exactly_its_epochs_and_keeps_the_last_state():
+    module, run_epoch = scripted([3.0, 1.0, 2.0, 5.0])
+    stopped = train_epochs(
+        module, run_epoch, epochs=3, monitor="loss", diverged=diverged, logger=log
+    )
+    assert (stopped.best_epoch, stopped.best_score, stopped.epochs_run) == (3, 2.0, 3)
+    assert module.weight.item() == 3.0 and not module.training
+    module, run_epoch = scripted([1.0, math.nan])
+    with pytest.raises(SampleDataError, match="never finite in 2 epochs"):
+        train_epochs(module, run_epoch, epochs=2, monitor="loss", diverged=diverged, logger=log)
+    with pytest.raises(ValueError, match="epochs=0"):
+        train_epochs(module, run_epoch, epochs=0, monitor="loss", diverged=diverged, logger=log)
 
 
 def test_final_fit_policy():

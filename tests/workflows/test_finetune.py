@@ -81,6 +81,12 @@ def test_finetune_keeps_the_frozen_groups_and_records_the_parent(parent, target,
     saved = yaml.safe_load((tmp_path / "child" / "config.yaml").read_text())
     assert saved["parent"] == str(parent) and saved["freeze"] == ["features"]
     assert np.isfinite(result.metrics["valid"]["rmse"])
+    # The epochs chosen on valid, then the head refitted on train and valid for as many.
+    final = result.metrics["final_fit"]
+    assert final["policy"] == "refit" and final["refit_epochs"] == final["best_epochs"]
+    assert child.estimator.n_train_ == result.metrics["n_train"] + result.metrics["n_valid"]
+    members = child.header.fitted_state["members"]
+    assert [m["refit_epochs"] for m in members] == final["best_epochs"]
 
 
 def test_unknown_frozen_group_is_refused_before_any_fit(parent, target, tmp_path):

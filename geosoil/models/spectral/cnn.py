@@ -50,6 +50,11 @@ class SpectralCNN(NetworkSpectralEstimator):
         Path of a ``spectral_cnn`` artifact to fine-tune from (transfer learning), or None.
     freeze
         Layer groups (``features``, ``head``) kept fixed when fine-tuning.
+    final_fit
+        ``"refit"`` (default): the networks are retrained on all spectra, validation ones
+        included, for the epoch count early stopping chose; ``"validated"``: the
+        early-stopped networks are kept (see
+        :class:`~geosoil.models.spectral.network.NetworkSpectralEstimator`).
 
     Notes
     -----
@@ -85,6 +90,7 @@ class SpectralCNN(NetworkSpectralEstimator):
         progress: bool = False,
         init_from: str | None = None,
         freeze: Sequence[str] = ("features",),
+        final_fit: Literal["refit", "validated"] = "refit",
     ) -> None:
         self._store_params(locals())
 

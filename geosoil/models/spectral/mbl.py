@@ -19,6 +19,11 @@ model averages them out.
   root mean square of the regression vector), after Shenk et al. (1997).
   The dissimilarities can weight the neighbours (tricube) or join them as predictors.
 
+**Spiking** (Guerrero et al. 2010, 2016): local samples of the site to predict join a large
+library, flagged with ``fit(..., spiked=...)``; ``spiking_weight`` weighs them more than
+library spectra in every local model (chosen among several values, with ``k``, by
+nearest-neighbour validation on the spiked samples themselves: the population to predict).
+
 The local models work in the space of the library's first ``n_local_features`` principal
 components: PLS is invariant to an orthogonal rotation of its predictors, so with every
 component this equals PLS on the spectra, and a truncation keeps all but a sliver of
@@ -39,8 +44,9 @@ import torch
 
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.models.registry import register
-from geosoil.models.spectral.base import PreparedData, SpectralEstimator
+from geosoil.models.spectral.base import PreparedData, SpectralEstimator, unpack_samples
 from geosoil.models.spectral.plsr import PLSR
+from geosoil.models.spectral.selection import join_validation
 
 __all__ = ["SpectralMBL", "local_pls_predict"]
 
@@ -48,6 +54,7 @@ log = logging.getLogger(__name__)
 
 _BATCH = 256  # spectra per batch at prediction: (256, k, m) float64 stays near 20 MB
 _TENSORS = ("library_features", "library_target", "loadings", "feature_mean", "score_scale")
+_OPTIONAL_TENSORS = ("library_weight",)  # absent from artifacts written before spiking
 
 
 def local_pls_predict(
@@ -177,8 +184,13 @@ class SpectralMBL(SpectralEstimator):
         (the dissimilarities to the neighbours join the local predictors).
     n_local_features
         Library principal components the local models work in.
+    spiking_weight
+        Weight of the spiked (local) spectra in each local model, relative to 1 for the
+        other library spectra; a list is chosen among with ``k`` by nearest-neighbour
+        validation on the spiked spectra. Unused without ``spiked`` in ``fit``.
     validation_size
-        Library spectra left out one at a time to choose ``k`` (and ``d``).
+        Library spectra left out one at a time to choose ``k`` (and ``d``); with spiked
+        spectra, drawn from them.
     seed
         Seeds the choice of those spectra.
     valid_fraction
@@ -190,8 +202,10 @@ class SpectralMBL(SpectralEstimator):
     -----
     Learned state: ``library_features_`` (n, m), ``library_target_`` (n,, standardized),
     ``loadings_`` (m, bands), ``feature_mean_`` (bands,), ``score_scale_`` (d,),
-    ``n_dissimilarity_components_``, ``k_``, ``validation_rmse_`` (per ``k`` tried, on the
-    standardized target), and the shared state of :class:`SpectralEstimator`.
+    ``n_dissimilarity_components_``, ``k_``, ``validation_rmse_`` (per ``k`` and spiking
+    weight tried, on the standardized target), ``library_weight_`` (n,: each library
+    spectrum's weight in the local models), ``n_spiked_``, ``spiking_weight_`` (None when
+    nothing was spiked), and the shared state of :class:`SpectralEstimator`.
     """
 
     registry_name = "spectral_mbl"
@@ -211,6 +225,7 @@ class SpectralMBL(SpectralEstimator):
         max_pls_components: int = 15,
         dissimilarity_usage: Literal["none", "weights", "predictors"] = "none",
         n_local_features: int = 100,
+        spiking_weight: float | Sequence[float] = 1.0,
         validation_size: int = 200,
         seed: int = 0,
         valid_fraction: float = 0.1,
@@ -228,6 +243,7 @@ class SpectralMBL(SpectralEstimator):
         self.max_pls_components = max_pls_components
         self.dissimilarity_usage = dissimilarity_usage
         self.n_local_features = n_local_features
+        self.spiking_weight = spiking_weight
         self.validation_size = validation_size
         self.seed = seed
         self.valid_fraction = valid_fraction
@@ -267,6 +283,14 @@ class SpectralMBL(SpectralEstimator):
                         fix="e.g. k: [40, 60, 80, 100], min_pls_components: 3, "
                         "max_pls_components: 15",
                     )
+        for weight in self._spiking_weights():
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
+                raise ConfigError(
+                    f"spiking_weight={self.spiking_weight!r} must be a positive number or a "
+                    "list of them",
+                    field="params.spiking_weight",
+                    fix="e.g. 1 (spiked spectra count as library ones), 4, or [1, 2, 4, 8]",
+                )
         if self.min_pls_components > self.max_pls_components:
             raise ConfigError(
                 f"min_pls_components={self.min_pls_components} exceeds "
@@ -281,14 +305,72 @@ class SpectralMBL(SpectralEstimator):
             raise ConfigError("k is an empty list", field="params.k", fix="give at least one count")
         return values
 
+    def _spiking_weights(self) -> list[Any]:
+        weights = self.spiking_weight
+        values = [weights] if isinstance(weights, int | float) else list(weights or [])
+        if not values:
+            raise ConfigError(
+                "spiking_weight is an empty list",
+                field="params.spiking_weight",
+                fix="give at least one weight, e.g. 1",
+            )
+        return values
+
     def _needs_validation(self) -> bool:
         return False
 
     # ---------------------------------------------------------------- fitting
+    def fit(
+        self,
+        X: np.ndarray,
+        y: Sequence[float] | np.ndarray | str,
+        *,
+        spiked: np.ndarray | None = None,
+        **sets: Any,
+    ) -> SpectralMBL:
+        """Keep spectra ``X`` with targets ``y`` as the library; returns self.
+
+        ``sets`` are those of :meth:`SpectralEstimator.fit
+        <geosoil.models.spectral.base.SpectralEstimator.fit>` (``axis``, ``X_valid``,
+        ``y_valid``, ``groups``, ``groups_valid``). MBL holds nothing out: a validation set
+        joins the library (groups are not used). ``spiked`` flags the rows of ``X`` that
+        are local samples spiked into a larger library (a boolean mask, or row indices):
+        they are weighted by ``spiking_weight`` and ``k`` is validated on them.
+
+        Raises
+        ------
+        SampleDataError
+            ``spiked`` is not a mask or indices of ``X``'s rows, or comes with ``X_valid``
+            (whose rows it cannot flag); and as
+            :meth:`SpectralEstimator.fit <geosoil.models.spectral.base.SpectralEstimator.fit>`.
+        """
+        if unknown := sorted(set(sets) - {"axis", "X_valid", "y_valid", "groups", "groups_valid"}):
+            raise TypeError(f"SpectralMBL.fit got unexpected keyword arguments {unknown}")
+        X_valid, y_valid = sets.get("X_valid"), sets.get("y_valid")
+        X, y, axis = unpack_samples(X, y, sets.get("axis"))
+        X = np.asarray(X)
+        if spiked is not None and X_valid is not None:
+            raise SampleDataError(
+                "spiked flags rows of X, but a validation set X_valid was given as well",
+                field="spiked",
+                fix="put the local samples and the library together in X and flag the local "
+                "ones with spiked, without X_valid",
+            )
+        mask = _spiked_mask(spiked, len(X))
+        X, y, _ = join_validation(X, y, X_valid, y_valid, None, None)
+        self._spiked = np.concatenate([mask, np.zeros(len(X) - len(mask), dtype=bool)])
+        try:
+            return super().fit(X, y, axis=axis)
+        finally:
+            del self._spiked
+
     def _fit_prepared(self, data: PreparedData) -> None:
         Z = data.Z_train.astype(np.float64)
         t = data.t_train
         n, p = Z.shape
+        spiked = getattr(self, "_spiked", None)
+        self.library_spiked_ = np.zeros(n, dtype=bool) if spiked is None else spiked.copy()
+        self.n_spiked_ = int(self.library_spiked_.sum())
         usable = [k for k in self._k_values() if k <= n - 1]
         if not usable:
             raise SampleDataError(
@@ -341,27 +423,46 @@ class SpectralMBL(SpectralEstimator):
         self.n_dissimilarity_components_ = int(np.argmin(errors)) + 1
 
     def _validation_rows(self, n: int) -> np.ndarray:
+        """Library rows predicted from their neighbours to choose ``d``, ``k`` and the
+        spiking weight: spiked rows when there are any (the population to predict)."""
         rng = np.random.default_rng(self.seed)
-        return np.sort(rng.permutation(n)[: min(self.validation_size, n)])
+        pool = np.flatnonzero(self.library_spiked_) if self.n_spiked_ else np.arange(n)
+        return np.sort(rng.permutation(pool)[: min(self.validation_size, len(pool))])
+
+    def _row_weights(self, spiking_weight: float | None) -> np.ndarray:
+        weights = np.ones(len(self.library_target_))
+        if spiking_weight is not None:
+            weights[self.library_spiked_] = float(spiking_weight)
+        return weights
 
     def _choose_k(self, usable: list[int]) -> None:
-        if len(usable) == 1:
-            self.k_, self.validation_rmse_ = usable[0], []
+        spiking = [float(w) for w in self._spiking_weights()] if self.n_spiked_ else [None]
+        grid = [(k, w) for k in usable for w in spiking]
+        if len(grid) == 1:
+            self.k_, self.spiking_weight_ = grid[0]
+            self.library_weight_ = self._row_weights(self.spiking_weight_)
+            self.validation_rmse_ = []
             return
         n = len(self.library_target_)
         rows = self._validation_rows(n)
         features = self.library_features_[rows]
         rmse = []
-        for k in usable:
+        for k, weight in grid:
+            self.library_weight_ = self._row_weights(weight)
             predicted = self._local_predictions(features, k, exclude=rows)
             rmse.append(float(np.sqrt(np.mean(np.square(predicted - self.library_target_[rows])))))
-        self.k_ = usable[int(np.argmin(rmse))]
-        self.validation_rmse_ = [{"k": k, "rmse": r} for k, r in zip(usable, rmse, strict=True)]
+        self.k_, self.spiking_weight_ = grid[int(np.argmin(rmse))]
+        self.library_weight_ = self._row_weights(self.spiking_weight_)
+        self.validation_rmse_ = [
+            {"k": k, "spiking_weight": w, "rmse": r} for (k, w), r in zip(grid, rmse, strict=True)
+        ]
         log.info(
-            "MBL: k=%d chosen by nearest-neighbour validation on %d library spectra "
+            "MBL: k=%d%s chosen by nearest-neighbour validation on %d %s spectra "
             "(RMSE %s), %d dissimilarity components, %d local features",
             self.k_,
+            "" if self.spiking_weight_ is None else f", spiking weight {self.spiking_weight_:g}",
             len(rows),
+            "spiked" if self.n_spiked_ else "library",
             ", ".join(f"{r:.3f}" for r in rmse),
             self.n_dissimilarity_components_,
             self.library_features_.shape[1],
@@ -413,11 +514,11 @@ class SpectralMBL(SpectralEstimator):
             index = np.argpartition(diss, k - 1, axis=1)[:, :k]
             near = np.take_along_axis(diss, index, axis=1)
             neighbours = self.library_features_[index]
-            weights = None
+            weights = self.library_weight_[index]
             query = block
             if self.dissimilarity_usage == "weights":
                 scaled = near / np.maximum(near.max(axis=1, keepdims=True), 1e-300)
-                weights = np.clip(1.0 - scaled**3, 0.0, None) ** 3 + 1e-6
+                weights = weights * (np.clip(1.0 - scaled**3, 0.0, None) ** 3 + 1e-6)
             elif self.dissimilarity_usage == "predictors":
                 among = _pairwise(neighbours)
                 spread = np.maximum(among.std(axis=(1, 2), keepdims=True), 1e-300)
@@ -437,12 +538,15 @@ class SpectralMBL(SpectralEstimator):
     def export_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Tensors ``preprocessing.*`` and the library: ``library_features``,
         ``library_target``, ``loadings``, ``feature_mean``, ``score_scale``,
-        ``score_rotation`` (float64); JSON state with ``k`` and the dissimilarity."""
+        ``score_rotation``, ``library_weight`` (float64); JSON state with ``k``, the
+        dissimilarity and the spiking."""
         self._check_fitted()
         tensors, state = self._export_common()
-        for name in (*_TENSORS, "score_rotation"):
+        for name in (*_TENSORS, *_OPTIONAL_TENSORS, "score_rotation"):
             tensors[name] = torch.from_numpy(np.ascontiguousarray(getattr(self, f"{name}_")))
         state["k"] = self.k_
+        state["n_spiked"] = self.n_spiked_
+        state["spiking_weight"] = self.spiking_weight_
         state["n_dissimilarity_components"] = self.n_dissimilarity_components_
         state["validation_rmse"] = self.validation_rmse_
         return tensors, state
@@ -452,11 +556,18 @@ class SpectralMBL(SpectralEstimator):
         model = cls(**params)
         rest = model._restore_common(tensors, state)
         names = {*_TENSORS, "score_rotation"}
-        if unexpected := sorted(set(rest) - names):
+        if unexpected := sorted(set(rest) - names - set(_OPTIONAL_TENSORS)):
             raise ValueError(f"unexpected tensors {unexpected[:3]}")
         for name in names:
             setattr(model, f"{name}_", rest[name].numpy().astype(np.float64))
         n, m = model.library_features_.shape
+        weight = rest.get("library_weight")
+        model.library_weight_ = np.ones(n) if weight is None else weight.numpy().astype(np.float64)
+        if model.library_weight_.shape != (n,):
+            raise ValueError(f"library_weight has shape {tuple(model.library_weight_.shape)}")
+        model.n_spiked_ = int(state.get("n_spiked", 0))
+        spiking_weight = state.get("spiking_weight")
+        model.spiking_weight_ = None if spiking_weight is None else float(spiking_weight)
         if model.loadings_.shape != (m, len(model.preprocessing_.axis_out_)):
             raise ValueError(f"loadings has shape {tuple(model.loadings_.shape)}")
         if model.library_target_.shape != (n,):
@@ -467,6 +578,26 @@ class SpectralMBL(SpectralEstimator):
         model.n_dissimilarity_components_ = int(state["n_dissimilarity_components"])
         model.validation_rmse_ = list(state["validation_rmse"])
         return model
+
+
+def _spiked_mask(spiked: Any, n: int) -> np.ndarray:
+    """A boolean mask of ``n`` rows from a mask or row indices (None: nothing spiked)."""
+    if spiked is None:
+        return np.zeros(n, dtype=bool)
+    values = np.asarray(spiked)
+    if values.dtype == bool and values.shape == (n,):
+        return values.copy()
+    if values.dtype.kind in "iu" and values.ndim == 1 and np.all((values >= 0) & (values < n)):
+        mask = np.zeros(n, dtype=bool)
+        mask[values] = True
+        return mask
+    raise SampleDataError(
+        f"spiked must be a boolean mask of the {n} rows of X or their row indices, got "
+        f"{values.dtype} of shape {values.shape}",
+        field="spiked",
+        fix="pass e.g. np.arange(n_library, n_library + n_local) for local samples appended "
+        "to the library",
+    )
 
 
 def _pairwise(points: np.ndarray) -> np.ndarray:

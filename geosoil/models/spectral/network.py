@@ -7,6 +7,10 @@ here, so that :class:`~geosoil.models.spectral.cnn.SpectralCNN` and
 * training: Adam with a triangular cyclic learning rate (one step per minibatch), mean
   squared error on the standardized target, early stopping on the validation loss keeping
   the best weights, and :class:`TrainingDivergedError` when the loss is never finite;
+* the final fit (``final_fit``): by default each network is then trained afresh on all
+  training spectra, validation share included, for the epoch count early stopping chose
+  (the kit's :func:`~geosoil.models.training.refit_epochs`); ``validated`` keeps the
+  early-stopped network, which never saw the validation share;
 * uncertainty: an ensemble of independently seeded members (``n_members``) or Monte Carlo
   dropout (``mc_dropout``), both through :meth:`NetworkSpectralEstimator.predict_dist`;
 * transfer learning: ``init_from`` (a parent artifact of the same class) and ``freeze``
@@ -30,6 +34,7 @@ import torch
 from torch import nn
 
 from geosoil.errors import ConfigError, GeoSoilError, TrainingDivergedError
+from geosoil.models.base import check_choice
 from geosoil.models.spectral.base import (
     PreparedData,
     SpectralEstimator,
@@ -37,8 +42,17 @@ from geosoil.models.spectral.base import (
     unpack_samples,
 )
 from geosoil.models.spectral.lr_schedule import LRFinderResult, lr_range_test, triangular_lr
+from geosoil.models.spectral.selection import join_validation
 from geosoil.models.targets import TargetTransform
-from geosoil.models.training import batch_slices, check_threads, early_stopping, torch_threads
+from geosoil.models.training import (
+    Stopped,
+    batch_slices,
+    check_threads,
+    early_stopping,
+    refit_epochs,
+    torch_threads,
+    train_epochs,
+)
 from geosoil.models.uncertainty import mean_over_members, normal_scores, std_over_members
 from geosoil.spectra import SpectraError, SpectralAxis, SpectralPipeline
 
@@ -137,12 +151,20 @@ class NetworkSpectralEstimator(SpectralEstimator):
     freeze
         Layer groups kept fixed while fine-tuning (weights unchanged, BatchNorm statistics
         frozen); ignored without ``init_from``.
+    final_fit
+        ``"refit"`` (default): after early stopping on the validation spectra, each member
+        is trained afresh (from its seed, or from the parent) on all spectra, validation
+        ones included, for its best epoch count, with the preprocessing and target scaling
+        refitted on all of them; ``"validated"``: the early-stopped networks are delivered.
 
     Notes
     -----
     Learned state: ``networks_`` (in eval mode), ``history_`` (per member, one dict per
-    epoch: ``epoch``, ``train_loss``, ``valid_loss``, ``valid_r2`` on the transformed scale,
-    ``lr`` of the epoch's last step; not saved in artifacts), ``best_epochs_`` (per member),
+    epoch of the early-stopping run: ``epoch``, ``train_loss``, ``valid_loss``,
+    ``valid_r2`` on the transformed scale, ``lr`` of the epoch's last step; not saved in
+    artifacts), ``best_epochs_`` (per member, chosen on the validation spectra),
+    ``refit_epochs_`` (per member, the epochs of the refit on all spectra; None with
+    ``final_fit: validated``),
     ``parent_sha256_`` (SHA-256 of the ``init_from`` artifact, None from scratch),
     ``frozen_groups_`` (the groups frozen while fine-tuning, [] from scratch), and the shared
     state of :class:`~geosoil.models.spectral.base.SpectralEstimator`.
@@ -161,6 +183,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
     progress: bool
     init_from: str | None
     freeze: Sequence[str]
+    final_fit: str = "refit"
 
     # -- hooks ---------------------------------------------------------------------------
     def _build_network(self, n_bands: int) -> nn.Module:
@@ -199,6 +222,7 @@ class NetworkSpectralEstimator(SpectralEstimator):
                     fix=f"set {name} to an integer >= {minimum}",
                 )
         check_threads(self.threads)
+        check_choice(self.final_fit, ("refit", "validated"), "params.final_fit")
         if not 0 < self.base_lr <= self.max_lr:
             raise ConfigError(
                 f"the cyclic learning rate needs 0 < base_lr <= max_lr, got "
@@ -262,8 +286,10 @@ class NetworkSpectralEstimator(SpectralEstimator):
 
         As :meth:`SpectralEstimator.fit <geosoil.models.spectral.base.SpectralEstimator.fit>`;
         with ``init_from`` the networks start from the parent artifact's. The epoch count
-        is chosen by early stopping on the validation set (``groups`` are accepted for a
-        common signature and not used).
+        is chosen by early stopping on the validation set (``X_valid``, or ``valid_fraction``
+        of ``X``); with ``final_fit: refit`` the networks are then retrained on ``X`` and
+        ``X_valid`` together for that count (``groups`` are accepted for a common signature
+        and not used).
 
         Raises
         ------
@@ -289,6 +315,17 @@ class NetworkSpectralEstimator(SpectralEstimator):
             pipeline=None if parent is None else parent.estimator.preprocessing_,
         )
         self._fit_networks(data, parent)
+        self.refit_epochs_ = None
+        if self.final_fit == "refit":
+            X_all, y_all, _ = join_validation(X, y, X_valid, y_valid, None, None)
+            data = self._prepare(
+                X_all,
+                y_all,
+                axis=axis,
+                pipeline=None if parent is None else parent.estimator.preprocessing_,
+                hold_out=False,
+            )
+            self._refit_networks(data, parent)
         self._set_prepared_state(data)
         self.parent_sha256_ = None if parent is None else parent.sha256
         self.frozen_groups_ = [] if parent is None else list(parent.frozen)
@@ -307,24 +344,53 @@ class NetworkSpectralEstimator(SpectralEstimator):
                 label = f"member {member + 1}/{self.n_members}: " if self.n_members > 1 else ""
                 torch.manual_seed(self.seed + member)
                 network = self._start_network(data, parent, member)
-                history = self._train(
+                stopped = self._train(
                     network, train, valid, seed=self.seed + member, label=label, frozen=frozen
                 )
-                best = min(history, key=lambda row: row["valid_loss"])
+                best = stopped.history[stopped.best_epoch - 1]
                 networks.append(network.eval())
-                histories.append(history)
-                best_epochs.append(int(best["epoch"]))
+                histories.append(stopped.history)
+                best_epochs.append(stopped.best_epoch)
                 self._log.info(
                     "%strained %d epochs, best %d (validation loss %.4f, R2 %.3f)",
                     label,
-                    len(history),
-                    best["epoch"],
+                    stopped.epochs_run,
+                    stopped.best_epoch,
                     best["valid_loss"],
                     best["valid_r2"],
                 )
         self.networks_ = networks
         self.history_ = histories
         self.best_epochs_ = best_epochs
+
+    def _refit_networks(self, data: PreparedData, parent: _Parent | None) -> None:
+        """Train each member afresh on all of ``data`` for its best epoch count."""
+        self._check_prepared(data)
+        frozen = () if parent is None else parent.frozen
+        train = _as_tensors(data.Z_train, data.t_train)
+        networks, epochs = [], []
+        with torch_threads(self.threads), torch.random.fork_rng(devices=[]):
+            for member, best_epoch in enumerate(self.best_epochs_):
+                label = f"member {member + 1}/{self.n_members}: " if self.n_members > 1 else ""
+                torch.manual_seed(self.seed + member)
+                network = self._start_network(data, parent, member)
+                count = refit_epochs(Stopped(best_epoch=best_epoch))
+                self._train(
+                    network,
+                    train,
+                    None,
+                    seed=self.seed + member,
+                    label=f"{label}refit: ",
+                    frozen=frozen,
+                    epochs=count,
+                )
+                networks.append(network.eval())
+                epochs.append(count)
+                self._log.info(
+                    "%srefitted on all %d spectra for %d epochs", label, len(data.t_train), count
+                )
+        self.networks_ = networks
+        self.refit_epochs_ = epochs
 
     def _start_network(self, data: PreparedData, parent: _Parent | None, member: int) -> nn.Module:
         """Member ``member``'s initial network: fresh, or a copy of the parent's member
@@ -362,13 +428,15 @@ class NetworkSpectralEstimator(SpectralEstimator):
         self,
         network: nn.Module,
         train: tuple[torch.Tensor, torch.Tensor],
-        valid: tuple[torch.Tensor, torch.Tensor],
+        valid: tuple[torch.Tensor, torch.Tensor] | None,
         *,
         seed: int,
         label: str,
         frozen: Sequence[str] = (),
-    ) -> list[dict[str, float]]:
-        """Train ``network`` in place, leave it at its best epoch; return its history."""
+        epochs: int | None = None,
+    ) -> Stopped:
+        """Train ``network`` in place and return the run: with ``valid``, early stopping
+        leaves it at its best epoch; without, it trains for exactly ``epochs`` epochs."""
         inputs, targets = train
         slices = batch_slices(len(targets), self.batch_size)
         step_size_up = max(1, self.cycle_epochs * len(slices) // 2)
@@ -394,43 +462,45 @@ class NetworkSpectralEstimator(SpectralEstimator):
                 optimizer.step()
                 step += 1
                 total += loss.item() * len(batch)
-            valid_loss, valid_r2 = _evaluate(network, *valid)
-            return {
-                "epoch": epoch,
-                "train_loss": total / len(targets),
-                "valid_loss": valid_loss,
-                "valid_r2": valid_r2,
-                "lr": lr,
-            }
+            row = {"epoch": epoch, "train_loss": total / len(targets)}
+            if valid is not None:
+                row["valid_loss"], row["valid_r2"] = _evaluate(network, *valid)
+            return {**row, "lr": lr}
+
+        monitor = "train_loss" if valid is None else "valid_loss"
 
         def diverged(history: list[dict[str, float]]) -> TrainingDivergedError:
+            which = (
+                "training loss of the last epoch was not finite"
+                if valid is None
+                else "validation loss was never finite"
+            )
             return TrainingDivergedError(
-                f"{label}training diverged: the validation loss was never finite "
-                f"({len(history)} epochs)",
+                f"{label}training diverged: the {which} ({len(history)} epochs)",
                 field="params.max_lr",
                 fix="lower max_lr (run lr_find for a suggestion) or check the targets for "
                 "extreme values",
             )
 
+        loop = {
+            "monitor": monitor,
+            "diverged": diverged,
+            "logger": self._log,
+            "label": label,
+            "desc": f"{label}{type(self).__name__}",
+            "progress": self.progress,
+            "postfix": lambda row: {monitor: f"{row[monitor]:.4f}"},
+        }
         try:
-            stopped = early_stopping(
-                network,
-                run_epoch,
-                max_epochs=self.max_epochs,
-                patience=self.patience,
-                monitor="valid_loss",
-                diverged=diverged,
-                logger=self._log,
-                label=label,
-                desc=f"{label}{type(self).__name__}",
-                progress=self.progress,
-                postfix=lambda row: {"valid_loss": f"{row['valid_loss']:.4f}"},
+            if valid is None:
+                return train_epochs(network, run_epoch, epochs=epochs, **loop)
+            return early_stopping(
+                network, run_epoch, max_epochs=self.max_epochs, patience=self.patience, **loop
             )
         finally:
             # A fitted network is like a loaded one: every parameter differentiable (for
             # attributions), whatever was frozen while training.
             network.requires_grad_(True)
-        return stopped.history
 
     # ------------------------------------------------------------ transfer
     def attach_parent(self, artifact: Any) -> NetworkSpectralEstimator:
@@ -687,12 +757,19 @@ class NetworkSpectralEstimator(SpectralEstimator):
             for key, value in network.state_dict().items():
                 tensors[f"members.{member}.{key}"] = value
         state["n_bands"] = self.networks_[0].n_bands
+        refits = self.refit_epochs_ or [None] * len(self.networks_)
         state["members"] = [
-            {"seed": self.seed + member, "best_epoch": best, "epochs_run": len(history)}
-            for member, (best, history) in enumerate(
-                zip(self.best_epochs_, self.history_, strict=True)
+            {
+                "seed": self.seed + member,
+                "best_epoch": best,
+                "epochs_run": len(history),
+                "refit_epochs": refit,
+            }
+            for member, (best, history, refit) in enumerate(
+                zip(self.best_epochs_, self.history_, refits, strict=True)
             )
         ]
+        state["final_fit"] = "validated" if self.refit_epochs_ is None else "refit"
         state["parent_sha256"] = self.parent_sha256_
         state["frozen_groups"] = list(self.frozen_groups_)
         return tensors, state
@@ -716,6 +793,9 @@ class NetworkSpectralEstimator(SpectralEstimator):
             raise ValueError(f"tensors {unexpected[:3]} belong to no network")
         model.networks_ = networks
         model.best_epochs_ = [int(m["best_epoch"]) for m in members]
+        # Artifacts written before the final-fit policy were all early-stopped networks.
+        refits = [m.get("refit_epochs") for m in members]
+        model.refit_epochs_ = None if None in refits else [int(n) for n in refits]
         model.history_ = [[] for _ in members]
         # Artifacts written before transfer learning existed carry neither key.
         model.parent_sha256_ = state.get("parent_sha256")

@@ -76,6 +76,11 @@ class SpectralResNet(NetworkSpectralEstimator):
     freeze
         Layer groups (``features``, ``head``) kept fixed when fine-tuning; the paper freezes
         ``features``, the convolutional and residual layers.
+    final_fit
+        ``"refit"`` (default): the networks are retrained on all spectra, validation ones
+        included, for the epoch count early stopping chose; ``"validated"``: the
+        early-stopped networks are kept (see
+        :class:`~geosoil.models.spectral.network.NetworkSpectralEstimator`).
 
     Notes
     -----
@@ -113,6 +118,7 @@ class SpectralResNet(NetworkSpectralEstimator):
         output_activation: Literal["relu", "identity"] = "relu",
         init_from: str | None = None,
         freeze: Sequence[str] = ("features",),
+        final_fit: Literal["refit", "validated"] = "refit",
     ) -> None:
         self._store_params(locals())
 

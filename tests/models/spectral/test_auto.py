@@ -91,6 +91,8 @@ def test_artifact_round_trip(tmp_path, data, stacked):
 
 
 def test_cnn_joins_the_default_candidates_from_the_threshold():
+    assert "cnn" not in SpectralAuto()._candidate_names(4999)
+    assert "cnn" in SpectralAuto()._candidate_names(5000)
     auto = SpectralAuto(cnn_min_spectra=1000)
     assert "cnn" not in auto._candidate_names(999)
     assert auto._candidate_names(1000) == ["plsr", "svr", "mbl", "pca_gbm", "cnn"]

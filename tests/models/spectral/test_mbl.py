@@ -111,15 +111,20 @@ def test_predictions_do_not_depend_on_batching(fitted):
     np.testing.assert_array_equal(full[250:270], fitted.predict(X[250:270]))
 
 
+def saved(model, folder):
+    """The artifact of ``model`` written under ``folder``."""
+    return save_artifact(
+        model,
+        folder / "mbl.safetensors",
+        input_spec=model.input_spec(),
+        output_spec=OutputSpec(names=["soc"], units=["%"]),
+        provenance=Provenance(data_fingerprint="toy", n_samples=model.n_train_, seed=0),
+    )
+
+
 def test_artifact_holds_the_library_as_tensors(tmp_path, fitted):
     X, y, _ = local_world()
-    path = save_artifact(
-        fitted,
-        tmp_path / "mbl.safetensors",
-        input_spec=fitted.input_spec(),
-        output_spec=OutputSpec(names=["soc"], units=["%"]),
-        provenance=Provenance(data_fingerprint="toy", n_samples=len(y), seed=0),
-    )
+    path = saved(fitted, tmp_path)
     tensors, state = fitted.export_state()
     assert tensors["library_features"].shape[0] == len(y) and state["k"] == fitted.k_
     restored = load_artifact(path).estimator
@@ -151,3 +156,80 @@ def test_bad_hyperparameters(params, field):
     with pytest.raises(ConfigError) as err:
         SpectralMBL(**QUICK, **params).fit(X, y, axis=axis)
     assert err.value.field == field
+
+
+def spiking_world():
+    """A library and a local site whose soils sit 0.4 higher for the same spectrum, with a
+    faint baseline of their own: library spectra alone predict the site biased."""
+    X_lib, y_lib, axis = local_world(300, seed=0)
+    X_site, y_site, _ = local_world(80, seed=1)
+    X_site = X_site + 0.02 * np.linspace(0, 1, X_site.shape[1])
+    return X_lib, y_lib, X_site, y_site + 0.4, axis
+
+
+def test_spiking_local_samples_into_the_library_and_weighting_them():
+    X_lib, y_lib, X_site, y_site, axis = spiking_world()
+    local, test = np.arange(40), np.arange(40, 80)
+    X = np.concatenate([X_lib, X_site[local]])
+    y = np.concatenate([y_lib, y_site[local]])
+    spiked = np.arange(len(X_lib), len(X))
+    settings = {**QUICK, "k": [20, 40], "validation_size": 40}
+    library = SpectralMBL(**settings).fit(X_lib, y_lib, axis=axis)
+    plain = SpectralMBL(**settings).fit(X, y, axis=axis, spiked=spiked)
+    weighted = SpectralMBL(**settings, spiking_weight=[1.0, 8.0]).fit(
+        X, y, axis=axis, spiked=spiked
+    )
+    scores = {
+        name: r2(model.predict(X_site[test]), y_site[test])
+        for name, model in (("library", library), ("plain", plain), ("weighted", weighted))
+    }
+    assert scores["plain"] > scores["library"] + 0.2
+    assert scores["weighted"] > scores["plain"] + 0.2  # the weight 8 is chosen here
+    # k and the weight were validated on the 40 spiked spectra, every pair scored.
+    assert plain.n_spiked_ == weighted.n_spiked_ == 40 and library.n_spiked_ == 0
+    assert len(weighted.validation_rmse_) == 4 and weighted.spiking_weight_ in (1.0, 8.0)
+    assert set(np.unique(weighted.library_weight_)) <= {1.0, weighted.spiking_weight_}
+    assert np.all(weighted.library_weight_[spiked] == weighted.spiking_weight_)
+    assert library.spiking_weight_ is None and np.all(library.library_weight_ == 1.0)
+    # A boolean mask is the same as the indices.
+    mask = np.zeros(len(X), dtype=bool)
+    mask[spiked] = True
+    again = SpectralMBL(**settings).fit(X, y, axis=axis, spiked=mask)
+    np.testing.assert_array_equal(again.predict(X_site[test]), plain.predict(X_site[test]))
+
+
+def test_spiked_library_in_the_artifact(tmp_path):
+    X_lib, y_lib, X_site, y_site, axis = spiking_world()
+    X, y = np.concatenate([X_lib, X_site[:40]]), np.concatenate([y_lib, y_site[:40]])
+    model = SpectralMBL(**QUICK, k=30, spiking_weight=5.0)
+    model.fit(X, y, axis=axis, spiked=np.arange(300, 340))
+    loaded = load_artifact(saved(model, tmp_path))
+    assert loaded.header.fitted_state["spiking_weight"] == 5.0
+    assert loaded.header.fitted_state["n_spiked"] == 40
+    np.testing.assert_array_equal(loaded.estimator.predict(X_site), model.predict(X_site))
+
+
+@pytest.mark.parametrize(
+    ("spiked", "extra", "match"),
+    [
+        (np.array([0, 500]), {}, "boolean mask"),
+        (np.ones(10, dtype=bool), {}, "boolean mask"),
+        (np.array([1, 2]), {"X_valid": True}, "validation set"),
+    ],
+)
+def test_bad_spiking(spiked, extra, match):
+    X, y, axis = local_world(120)
+    valid = {"X_valid": X[:10], "y_valid": y[:10]} if extra else {}
+    with pytest.raises(SampleDataError, match=match) as err:
+        SpectralMBL(**QUICK, k=20).fit(X, y, axis=axis, spiked=spiked, **valid)
+    assert err.value.field == "spiked"
+    with pytest.raises(ConfigError, match="spiking_weight"):
+        SpectralMBL(**QUICK, spiking_weight=[0.0]).fit(X, y, axis=axis)
+
+
+def test_a_validation_set_joins_the_library():
+    X, y, axis = local_world(150)
+    model = SpectralMBL(**QUICK, k=20).fit(
+        X[:120], y[:120], axis=axis, X_valid=X[120:], y_valid=y[120:]
+    )
+    assert model.n_train_ == 150 and len(model.library_target_) == 150

@@ -192,9 +192,9 @@ def test_training_with_a_last_batch_of_one_logs_and_shows_progress(data, caplog,
     X, y, axis = data
     # 65 training rows in batches of 32 would leave one row: it joins the second batch.
     with caplog.at_level("DEBUG", logger="geosoil.models.spectral.cnn"):
-        model = SpectralCNN(**{**QUICK, "max_epochs": 2, "progress": True}).fit(
-            X[:65], y[:65], axis=axis, X_valid=X[65:75], y_valid=y[65:75]
-        )
+        model = SpectralCNN(
+            **{**QUICK, "max_epochs": 2, "progress": True, "final_fit": "validated"}
+        ).fit(X[:65], y[:65], axis=axis, X_valid=X[65:75], y_valid=y[65:75])
     assert model.n_train_ == 65 and len(model.history_[0]) == 2
     epochs = [r for r in caplog.records if r.levelname == "DEBUG" and "epoch" in r.getMessage()]
     assert [r.getMessage().split()[1] for r in epochs] == ["1", "2"]
@@ -221,8 +221,11 @@ def test_fit_learns_and_records_history(data, fitted):
 def test_early_stopping_keeps_the_best_weights(data):
     X, y, axis = data
     X_valid, y_valid = X[:30], y[:30]
-    model = SpectralCNN(**{**QUICK, "max_epochs": 200, "patience": 3, "max_lr": 3e-2})
+    model = SpectralCNN(
+        **{**QUICK, "max_epochs": 200, "patience": 3, "max_lr": 3e-2}, final_fit="validated"
+    )
     model.fit(X[30:], y[30:], axis=axis, X_valid=X_valid, y_valid=y_valid)
+    assert model.refit_epochs_ is None and model.n_train_ == 90
     history = model.history_[0]
     best = model.best_epochs_[0]
     assert len(history) == best + 3 < 200  # stopped 3 epochs after the best
@@ -231,6 +234,32 @@ def test_early_stopping_keeps_the_best_weights(data):
     t_valid = (np.log10(y_valid) - model.target_mean_) / model.target_scale_
     valid_loss = np.mean((standardized - t_valid) ** 2)
     assert valid_loss == pytest.approx(history[best - 1]["valid_loss"], rel=1e-4)
+
+
+def test_final_fit_refits_on_every_spectrum_for_the_best_epoch_count(data, caplog):
+    X, y, axis = data
+    settings = {**QUICK, "max_epochs": 12, "patience": 4, "n_members": 2}
+    valid = {"X_valid": X[:20], "y_valid": y[:20]}
+    with caplog.at_level("INFO", logger="geosoil.models.spectral.cnn"):
+        refit = SpectralCNN(**settings).fit(X[20:], y[20:], axis=axis, **valid)
+    validated = SpectralCNN(**settings, final_fit="validated")
+    validated.fit(X[20:], y[20:], axis=axis, **valid)
+    # The same early-stopping runs choose the epochs; the refit trains on all 120 spectra.
+    assert refit.history_ == validated.history_
+    assert refit.best_epochs_ == validated.best_epochs_
+    assert refit.refit_epochs_ == refit.best_epochs_ and validated.refit_epochs_ is None
+    assert (refit.n_train_, refit.n_valid_) == (120, 0)
+    assert (validated.n_train_, validated.n_valid_) == (100, 20)
+    # Target scaling (and preprocessing) are those of all spectra.
+    assert refit.target_mean_ == pytest.approx(np.log10(y).mean())
+    refits = [r.getMessage() for r in caplog.records if "refitted on all" in r.getMessage()]
+    assert len(refits) == 2 and all("120 spectra" in m for m in refits)
+    assert not np.array_equal(refit.predict(X), validated.predict(X))
+    again = SpectralCNN(**settings).fit(X[20:], y[20:], axis=axis, **valid)
+    np.testing.assert_array_equal(again.predict(X), refit.predict(X))
+    with pytest.raises(ConfigError, match="final_fit") as err:
+        SpectralCNN(final_fit="last").fit(X, y, axis=axis)
+    assert err.value.field == "params.final_fit"
 
 
 def test_fit_is_deterministic_and_restores_threads(data):
@@ -335,6 +364,10 @@ def test_artifact_round_trip_is_bit_identical(tmp_path, data, extra):
         for a, b in zip(restored.predict_dist(X), model.predict_dist(X), strict=True):
             np.testing.assert_array_equal(a, b)
     assert restored.best_epochs_ == model.best_epochs_
+    assert restored.refit_epochs_ == model.refit_epochs_ == model.best_epochs_
+    members = loaded.header.fitted_state["members"]
+    assert [m["refit_epochs"] for m in members] == model.best_epochs_
+    assert loaded.header.fitted_state["final_fit"] == "refit"
     assert all(not network.training for network in restored.networks_)
     shifted = SpectralAxis.from_values(axis.values + 1.0, "cm-1")
     with pytest.raises(SpectraError, match="another axis"):
