@@ -319,10 +319,10 @@ def synthetic_extrapolation(workdir: Path) -> dict:
     """Share of medium-world pixels with a covariate outside the small world's training range
     that the small-world model's AOA puts outside."""
     import rasterio
-    from geosoil.mapping.grid import Grid
 
     from geosoil.artifacts import load_artifact
     from geosoil.config import MapConfig, TrainConfig, load_config
+    from geosoil.geo.grid import Grid
     from geosoil.io.catalog import read_catalog
     from geosoil.mapping.stack import CovariateStack
     from geosoil.synthetic import synthesize, write_world
