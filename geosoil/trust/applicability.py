@@ -24,11 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.neighbors import KDTree, NearestNeighbors
 
 from geosoil.errors import CalibrationError
+
+if TYPE_CHECKING:  # scikit-learn's neighbours cost a second of import: loaded on first use
+    from sklearn.neighbors import KDTree
 
 __all__ = ["ApplicabilityModel", "fit_applicability", "whisker_threshold"]
 
@@ -121,6 +124,8 @@ class ApplicabilityModel:
     def tree(self) -> KDTree:
         """KD-tree over the training rows, built on first use (and once per process)."""
         if "tree" not in self._tree:
+            from sklearn.neighbors import KDTree
+
             self._tree["tree"] = KDTree(self.train_rows, leaf_size=40)
         return self._tree["tree"]
 
@@ -383,6 +388,8 @@ def _mean_pairwise_distance(encoded: np.ndarray, *, seed: int) -> float:
 
 def _cross_validated_distance(encoded: np.ndarray, fold_ids: Sequence[int] | None) -> np.ndarray:
     """Distance of each row to its nearest row in another fold (or to its nearest other row)."""
+    from sklearn.neighbors import KDTree, NearestNeighbors
+
     if fold_ids is None:
         distance, _ = NearestNeighbors(n_neighbors=2).fit(encoded).kneighbors(encoded)
         return distance[:, 1].astype(np.float64)
@@ -407,6 +414,8 @@ def _subset(
     encoded: np.ndarray, max_rows: int, mean_distance: float, *, seed: int
 ) -> tuple[np.ndarray, float]:
     """A random subset of rows, and the largest DI error it causes on 1000 left-out rows."""
+    from sklearn.neighbors import KDTree, NearestNeighbors
+
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(encoded))
     kept, left = encoded[order[:max_rows]], encoded[order[max_rows:]][:1000]
