@@ -140,22 +140,24 @@ def score(make, X, y, folds) -> dict:
 
 
 def run_case(dataset, target, scheme, config) -> dict:
-    from geosoil.workflows.train import estimator_factory, with_coordinates
-    from geosoil.workflows.training_data import build_folds, read_training_table
+    from geosoil.workflows.train import estimator_factory, with_coordinates, with_fold_groups
+    from geosoil.workflows.training_data import build_folds, fold_groups, read_training_table
 
     table = read_training_table(config)
     folds = build_folds(config, table)[scheme]
     categorical = [layer.name for layer in table.layers if layer.categorical]
     make_auto = estimator_factory(config, table)
     X, y = with_coordinates(make_auto(), table), table.y
-    models = {"auto": score(make_auto, X, y, folds)}
+    # auto's inner folds keep the outer scheme's groups (blocks, fold ids) whole
+    grouped = with_fold_groups(make_auto(), X, fold_groups(config, table)[scheme])
+    models = {"auto": score(make_auto, grouped, y, folds)}
     template = make_auto()
     for name in template.candidates:
         models[name] = score(lambda name=name: template.make(name), X, y, folds)
     covariates = table.X  # the peers see the covariates only
     models["peer_random_forest"] = score(lambda: PeerForest(categorical), covariates, y, folds)
     models["peer_linear"] = score(lambda: PeerLinear(categorical), covariates, y, folds)
-    chosen = make_auto().fit(X, y)
+    chosen = make_auto().fit(grouped, y)
     return {
         "dataset": dataset,
         "target": target,
@@ -163,6 +165,7 @@ def run_case(dataset, target, scheme, config) -> dict:
         "n": len(y),
         "n_folds": len(folds),
         "chosen_on_all_samples": chosen.best_name_,
+        "inner_folds": "grouped" if chosen.inner_grouped_ else "random",
         "models": models,
     }
 
@@ -171,6 +174,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--only", default=None, help="run only datasets containing this text")
+    parser.add_argument(
+        "--cases",
+        default=None,
+        help="run only these cases, comma-separated dataset/target/scheme with * wildcards "
+        "(e.g. 'meuse/*/spatial_block,G.150/SOC_target/*')",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the cases of an existing --json measured on the same clean commit and "
+        "replace only those run now (to run the benchmark in parts)",
+    )
     args = parser.parse_args()
     if not (DATA / "meuse").is_dir():
         sys.exit(f"real data not found at {DATA}")
@@ -185,17 +200,51 @@ def main() -> None:
         for dataset, target, scheme, config in case_configs(Path(tmp)):
             if args.only and args.only not in dataset:
                 continue
+            if args.cases and not selected(args.cases, dataset, target, scheme):
+                continue
             start = time.perf_counter()
             case = run_case(dataset, target, scheme, config)
             case["wall_s"] = round(time.perf_counter() - start, 1)
             cases.append(case)
             figures = {k: v["r2"] for k, v in case["models"].items()}
             print(dataset, target, scheme, json.dumps(figures), flush=True)
+    if args.merge:
+        cases = merged_cases(args.json, state, cases)
     result = {**state, "cpu": cpu_name(), "cases": cases, "summary": summarize(cases)}
     print(json.dumps(result["summary"], indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def selected(patterns: str, dataset: str, target: str, scheme: str) -> bool:
+    """Whether ``dataset/target/scheme`` matches one of the comma-separated patterns."""
+    from fnmatch import fnmatchcase
+
+    name = f"{dataset}/{target}/{scheme}"
+    return any(fnmatchcase(name, pattern.strip()) for pattern in patterns.split(","))
+
+
+def merged_cases(path: Path | None, state: dict, cases: list[dict]) -> list[dict]:
+    """The cases of ``path`` (same clean commit only) with those just run replacing theirs,
+    in the benchmark's case order."""
+    if path is None or not path.is_file():
+        return cases
+    previous = json.loads(path.read_text())
+    if previous.get("commit") != state["commit"] or previous.get("dirty") or state["dirty"]:
+        sys.exit(
+            f"--merge: {path} was measured on {previous.get('commit')} "
+            f"(dirty={previous.get('dirty')}), this run on {state['commit']} "
+            f"(dirty={state['dirty']}); rerun all cases instead"
+        )
+    by_key = {_case_key(case): case for case in [*previous["cases"], *cases]}
+    order = [(d, t, s) for d, t, _ in MEUSE for s in ("spatial_block", "random")]
+    order += [(d, t, "predefined") for d, t, _ in LIMESODA]
+    return [by_key[k] for k in order if k in by_key]
+
+
+def _case_key(case: dict) -> tuple[str, str, str]:
+    return case["dataset"], case["target"], case["scheme"]
 
 
 def summarize(cases: list[dict]) -> dict:

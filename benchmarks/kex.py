@@ -2,7 +2,7 @@
 
     python benchmarks/kex.py --dataset afsis [--seeds 5] [--learning-curve] [--json OUT]
     python benchmarks/kex.py --dataset synthetic --n 40000 [--seeds 3] [--threads 1] \\
-        [--learning-curve | --curve-only] [--json OUT]
+        [--learning-curve | --curve-only] [--design mechanistic|linear] [--json OUT]
 
 For each of ``cnn`` (:class:`~geosoil.models.SpectralCNN`) and ``plsr``
 (:class:`~geosoil.models.PLSR`), both with the paper's preprocessing and a log10 target,
@@ -19,12 +19,15 @@ Datasets:
 
 - ``afsis``: the 1389 AfSIS horizons in ``$GEOSOIL_REAL_DATA/afsis_mir`` (default
   ``../shared/data/real``), target ``EXKM3S`` (cmol(+)/kg), ``wn_599.8`` dropped. Splits as
-  in ``ANCHORS.md``: grouped by site (``LOCNAME``; 20 % of the sites for test, 10 % of the
+  in ``../shared/ANCHORS.md``: grouped by site (``LOCNAME``; 20 % of the sites for test, 10 % of the
   rest for validation) and random (10 % test, then 10 % valid); the peers' figures are
   copied into the output for comparison.
 - ``synthetic``: :func:`geosoil.synthetic.library.mir_library` of ``--n`` spectra, target
   ``kex_cmol_kg``, grouped by pedon (``site_id``; 10 % test, 10 % valid), metrics also per
-  ``soil_order``.
+  ``soil_order``. ``--design`` picks the map from composition to Kex
+  (:mod:`geosoil.synthetic.library`): ``mechanistic`` (default; ratios and thresholds, it
+  favours the CNN by construction) or ``linear`` (ln Kex linear in the constituents: a
+  linear model is not handicapped); the output records the design and what it favours.
 
 The CNN trains for at most ``--max-epochs`` epochs (early stopping after ``--patience``
 epochs without a better validation loss). In a learning curve a smaller training set may
@@ -94,6 +97,7 @@ DATASETS = {
     },
 }
 PAPER_MAX_EPOCHS = 200
+KEX_DESIGNS = {"mechanistic": "KEX_MODEL", "linear": "LINEAR_KEX_MODEL"}
 CURVE_SPECTRA_BUDGET = 500_000  # spectra seen per CNN fit in a learning curve, at least
 INFERENCE_ROWS = 8192  # spectra timed for the inference throughput
 
@@ -133,6 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
         "target": settings["target"],
         "target_scale": "R2, LCCC, RPD, RPIQ on log10; RMSE, MAE, bias in cmol(+)/kg; MAPE in %",
         "n_sites": len(np.unique(groups)),
+        **design_info(args),
         "cnn_settings": {"max_epochs": max_epochs, "patience": patience, "threads": args.threads},
         "machine": machine_info(),
         "code": code_state(),
@@ -218,6 +223,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--n", type=int, default=40000, help="synthetic library size")
     parser.add_argument("--library-seed", type=int, default=0, help="synthetic library seed")
+    parser.add_argument(
+        "--design", choices=sorted(KEX_DESIGNS), default="mechanistic", help="synthetic Kex"
+    )
     parser.add_argument("--seeds", type=int, default=None, help="repeated splits per scheme")
     parser.add_argument(
         "--split",
@@ -247,10 +255,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def load_dataset(args: argparse.Namespace):
     """The SampleSet of the chosen dataset."""
     if args.dataset == "synthetic":
-        from geosoil.synthetic.library import mir_library
+        from geosoil.synthetic import library
 
         started = time.perf_counter()
-        samples = mir_library(args.n, seed=args.library_seed)
+        model = getattr(library, KEX_DESIGNS[args.design])
+        samples = library.mir_library(args.n, seed=args.library_seed, model=model)
         log.info("synthetic library of %d spectra in %.1f s", len(samples), _since(started))
         return samples
     from geosoil.io.spectra import read_spectra
@@ -260,6 +269,16 @@ def load_dataset(args: argparse.Namespace):
     if not path.is_file():
         sys.exit(f"AfSIS data not found at {path}; set GEOSOIL_REAL_DATA")
     return read_spectra(path, drop_bands=["wn_599.8"])
+
+
+def design_info(args: argparse.Namespace) -> dict:
+    """The synthetic design and what it favours by construction (empty for real data)."""
+    if args.dataset != "synthetic":
+        return {}
+    from geosoil.synthetic import library
+
+    model = getattr(library, KEX_DESIGNS[args.design])
+    return {"design": model.name, "design_favours": model.favours}
 
 
 def make_factories(*, max_epochs: int, patience: int, threads: int) -> dict:

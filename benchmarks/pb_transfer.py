@@ -2,6 +2,8 @@
 
     python benchmarks/pb_transfer.py --dataset synthetic [--n-library 19000] --json OUT
     python benchmarks/pb_transfer.py --dataset limesoda [--property SOC|pH] --json OUT
+    python benchmarks/pb_transfer.py --dataset synthetic --designs sorption_edge exchange \
+        --target-seeds 0 1 2 [--n-library N] --json OUT
 
 Runs the configs users run (``configs/pb`` and ``configs/limesoda``), with only paths, epochs
 and threads overridden:
@@ -14,6 +16,13 @@ and threads overridden:
 3. synthetic only: fine-tune on the whole target set (``geosoil finetune``), explain source
    and transferred models side by side (``geosoil explain``), and map both over a synthetic
    bare-soil hyperspectral cube (``geosoil map`` with a ``cube:`` section) against its truth.
+
+With ``--designs`` (synthetic only) the source is pretrained once and step 2 runs on the
+target set of each Pb design (:mod:`geosoil.synthetic.visnir_library`: ``sorption_edge``,
+which favours transfer from pH by construction, and ``exchange``, where Pb is unrelated to
+pH) and each of ``--target-seeds``; steps 3 are skipped. The JSON's ``designs`` holds, per
+design, what it favours and each model's R2 (mean over folds, then mean, min and max over
+seeds), and ``transfer_minus_direct_r2`` likewise.
 
 Each of ``direct``, ``transfer``, ``plsr`` and ``svr`` in the JSON holds ``r2_mean``,
 ``r2_sd``, ``rmse_mean``, ``rpd_mean`` (and every other metric of ``geosoil evaluate``): R2
@@ -51,6 +60,7 @@ REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("benchmarks.pb_transfer")
 
 MODELS = ("direct", "transfer", "plsr", "svr")
+PB_DESIGNS = {"sorption_edge": "PB_MODEL", "exchange": "EXCHANGE_PB_MODEL"}
 PROPERTIES = {"SOC": ("SOC_target", "%"), "pH": ("pH_target", "pH")}
 
 
@@ -66,7 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=10, help="predefined folds to test on")
     parser.add_argument("--cube-size", type=int, default=128, help="synthetic cube side (px)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per fit")
+    parser.add_argument(
+        "--designs", nargs="+", choices=sorted(PB_DESIGNS), default=None, help="synthetic Pb"
+    )
+    parser.add_argument("--target-seeds", type=int, nargs="+", default=[0], help="--designs")
     args = parser.parse_args(argv)
+    if args.designs and args.dataset != "synthetic":
+        parser.error("--designs runs with --dataset synthetic only")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     os.chdir(REPO)  # the configs' relative paths are read from the repository root
     work = (args.work or REPO / "out" / f"bench_pb_{args.dataset}").resolve()
@@ -74,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     run = run_synthetic if args.dataset == "synthetic" else run_limesoda
+    if args.designs:
+        run = run_designs
     result = run(args, work)
     result.update(
         dataset=args.dataset,
@@ -123,6 +141,57 @@ def run_synthetic(args, work: Path) -> dict:
         **comparison,
         "explain": explained,
         "cube": cube,
+    }
+
+
+def run_designs(args, work: Path) -> dict:
+    """Pretrain on the pH library once; compare on each Pb design and target seed."""
+    from importlib import import_module
+
+    from geosoil.synthetic.library import write_library
+
+    # the module, not the package's function of the same name
+    designs = import_module("geosoil.synthetic.visnir_library")
+
+    library = work / "library" / "library_visnir.parquet"
+    library.parent.mkdir(exist_ok=True)
+    write_library(designs.visnir_library(args.n_library, seed=0), library)
+    pretrain = pretrain_source(
+        "configs/pb/pretrain_ph.yaml", work / "pretrain", args, [f"spectra.path={library}"]
+    )
+    parent = work / "pretrain" / "model.safetensors"
+    out: dict = {}
+    for name in args.designs:
+        model = getattr(designs, PB_DESIGNS[name])
+        runs = []
+        for seed in args.target_seeds:
+            target = work / f"target_{name}_{seed}" / "pb_target.parquet"
+            target.parent.mkdir(exist_ok=True)
+            write_library(designs.pb_target_set(130, seed=seed, model=model), target)
+            comparison = compare_on_target(
+                "configs/pb/compare.yaml",
+                work / f"compare_{name}_{seed}",
+                args,
+                [f"spectra.path={target}", f"models.transfer.params.init_from={parent}"],
+            )
+            runs.append({"target_seed": seed, **comparison})
+        summary = {key: _seed_spread([run[key]["r2_mean"] for run in runs]) for key in MODELS}
+        summary["transfer_minus_direct_r2"] = _seed_spread(
+            [run["transfer_minus_direct_r2"] for run in runs]
+        )
+        out[name] = {"favours": model.favours, "r2_mean": summary, "runs": runs}
+    return {
+        "source": {"spectra": args.n_library, "property": "ph_h2o", **pretrain},
+        "target": {"samples": 130, "property": "pb_mg_kg", "scale": "log10"},
+        "designs": out,
+    }
+
+
+def _seed_spread(values: list[float]) -> dict:
+    return {
+        "mean": round(float(np.mean(values)), 4),
+        "min": round(float(np.min(values)), 4),
+        "max": round(float(np.max(values)), 4),
     }
 
 

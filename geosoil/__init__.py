@@ -12,7 +12,7 @@ import os
 __version__ = "0.1.0"
 
 # torch's OpenMP threads spin while waiting by default, which costs 5-8x on a machine that
-# is busy with anything else (see PERFORMANCE_NOTES.md). Must be set before torch loads.
+# is busy with anything else (see ../shared/PERFORMANCE_NOTES.md). Must be set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # GDAL's block cache defaults to 5% of RAM (1.2 GB on a 24 GiB machine) and was most of the
 # mapping engine's peak memory; the engine reads each block once, so 128 MB keeps its speed

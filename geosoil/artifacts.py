@@ -176,7 +176,8 @@ def artifact_from_estimator(
         Covariate names in the order the estimator reads them; its ``feature_names_in_``
         by default. They must be layer names of the catalog it will be mapped with.
     categorical
-        Class covariates; the estimator's ``categorical_features`` by default.
+        Class covariates; the estimator's ``categorical_features`` by default (none for an
+        estimator without that parameter, such as ordinary kriging).
     input_units
         Units per covariate, for the record.
     path
@@ -197,7 +198,9 @@ def artifact_from_estimator(
             field="inputs",
             fix="fit it on a DataFrame with named columns, or pass inputs=[...]",
         )
-    classes = set(categorical if categorical is not None else estimator.categorical_features)
+    if categorical is None:  # e.g. ordinary kriging reads coordinates only: no classes
+        categorical = getattr(estimator, "categorical_features", ())
+    classes = set(categorical)
     units_of = dict(input_units or {})
     spec = InputSpec(
         kind="covariates",
@@ -251,12 +254,14 @@ def load_artifact(path: str | Path) -> Artifact:
     header = read_header(path)
     cls = get_estimator_class(header.estimator, source=path, field="geosoil.estimator")
     estimator = restore_state(cls, header, path, what=f"estimator '{header.estimator}'")
+    trust = read_trust(path, header)
+    if not header.trust and getattr(estimator, "map_coordinates", ()):
+        # a kriging artifact written before train noted why it has no trust layer
+        from geosoil.trust.layer import NOT_FOR_KRIGING, TrustLayer
+
+        trust = TrustLayer(notes=(NOT_FOR_KRIGING,))
     return Artifact(
-        estimator=estimator,
-        header=header,
-        path=path,
-        sha256=file_sha256(path),
-        trust=read_trust(path, header),
+        estimator=estimator, header=header, path=path, sha256=file_sha256(path), trust=trust
     )
 
 

@@ -9,6 +9,7 @@ value, an output folder taken without ``--overwrite``; click's own usage errors 
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ __all__ = [
     "CovariateError",
     "CubeError",
     "ExplainError",
+    "FeatureCountError",
     "FinalFitError",
     "GeoSoilError",
     "InputFileNotFoundError",
@@ -33,6 +35,7 @@ __all__ = [
     "SpectraError",
     "TrainingDivergedError",
     "params_at",
+    "sklearn_not_fitted_error",
 ]
 
 
@@ -103,6 +106,11 @@ class CovariateError(GeoSoilError):
     """A covariate layer is missing, unreadable, or does not match what a model needs."""
 
 
+class FeatureCountError(CovariateError, ValueError):
+    """An array with another number of columns than the model was fitted on; a ValueError
+    too, as scikit-learn expects of its estimators."""
+
+
 class ArtifactError(GeoSoilError):
     """A model artifact is truncated, malformed or from an incompatible schema."""
 
@@ -137,6 +145,19 @@ class ExplainError(GeoSoilError):
 
 class NotFittedError(GeoSoilError):
     """``predict`` or ``save`` was called before ``fit``."""
+
+
+@functools.cache
+def sklearn_not_fitted_error() -> type[NotFittedError]:
+    """A NotFittedError that is scikit-learn's too, for estimators to raise (what
+    ``cross_val_predict``, ``check_is_fitted`` and the estimator checks catch); scikit-learn
+    is imported only when one is raised."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    class EstimatorNotFittedError(NotFittedError, SklearnNotFittedError):
+        __doc__ = NotFittedError.__doc__
+
+    return EstimatorNotFittedError
 
 
 class TrainingDivergedError(GeoSoilError):

@@ -32,6 +32,9 @@ class InputSpec(_Header):
     layers: list[InputLayer] = Field(default_factory=list)
     axis: list[float] | None = None
     axis_unit: Literal["cm-1", "nm"] | None = None
+    crs: str | None = None
+    """CRS of the inputs that are coordinates (kriging models), None where there are none
+    or they are in the map grid's CRS."""
 
     @property
     def names(self) -> list[str]:

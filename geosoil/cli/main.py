@@ -11,9 +11,37 @@ import click
 from geosoil import __version__
 from geosoil.errors import GeoSoilError
 
+# Command name -> module under geosoil.cli. A module is imported when its command runs (or
+# help lists it): `geosoil map` does not import what `synth` or `calibrate` need.
+COMMANDS = {
+    "synth": "synth",
+    "train": "train",
+    "finetune": "finetune",
+    "evaluate": "evaluate",
+    "explain": "explain",
+    "map": "map",
+    "predict": "predict",
+    "recommend": "recommend",
+    "soc-cells": "soc_cells",
+    "calibrate": "calibrate",
+    "info": "info",
+    "config": "config",
+    "catalog": "catalog",
+}
+
 
 class GeoSoilGroup(click.Group):
-    """Prints a GeoSoilError as a message (no traceback) and exits with its code."""
+    """Prints a GeoSoilError as a message (no traceback) and exits with its code; loads each
+    command's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module = importlib.import_module(f"geosoil.cli.{COMMANDS[cmd_name]}")
+            self.add_command(module.command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -51,27 +79,6 @@ def cli(verbose: bool, quiet: bool) -> None:
     for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "PIL", "distributed"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
-
-def _register_commands() -> None:
-    for name in (
-        "synth",
-        "train",
-        "finetune",
-        "evaluate",
-        "explain",
-        "map",
-        "predict",
-        "recommend",
-        "soc_cells",
-        "calibrate",
-        "info",
-        "config",
-        "catalog",
-    ):
-        cli.add_command(importlib.import_module(f"geosoil.cli.{name}").command)
-
-
-_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

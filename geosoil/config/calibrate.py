@@ -43,7 +43,11 @@ class FluxSiteConfig(StrictModel):
     attributes: dict[str, Any] = Field(
         default_factory=dict, description="site attributes the file lacks, e.g. igbp: ENF"
     )
-    fill: dict[str, FillValue] = Field(default_factory=dict)
+    fill: dict[str, FillValue] = Field(
+        default_factory=dict,
+        description="per forcing name: a constant (in the canonical unit), interpolate (short "
+        "gaps) or mean_diurnal (mean of the same time of day)",
+    )
     units: dict[str, str] = Field(
         default_factory=dict, description="declared units of file columns, e.g. VPD: hPa"
     )
@@ -69,13 +73,32 @@ class SimulatorConfig(StrictModel):
     :func:`geosoil.models.lsm.simulators.simulator_from_spec`.
     """
 
-    kind: Literal["lsm", "command", "python"] = "lsm"
-    command: list[str] | str | None = None
+    kind: Literal["lsm", "command", "python"] = Field(
+        default="lsm",
+        description="lsm: geosoil's own model; command: an external program; python: a callable",
+    )
+    command: list[str] | str | None = Field(
+        default=None,
+        description="kind command: the program and arguments, with {forcing}, {parameters} "
+        "and {output} placeholders",
+    )
     callable: str | None = Field(default=None, description="package.module:function")
-    parameters: list[dict[str, Any]] | None = None
-    timeout_s: float | None = Field(default=None, gt=0)
-    keep_failed: bool | None = None
-    initial_soil_water_fraction: float | None = Field(default=None, ge=0, le=1)
+    parameters: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="external models: name, unit, lower, upper, default of each parameter",
+    )
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="kind command: seconds one run may take"
+    )
+    keep_failed: bool | None = Field(
+        default=None, description="kind command: keep a failed run's folder for inspection"
+    )
+    initial_soil_water_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="kind lsm: bucket filling at the start (0-1; 1 if null)",
+    )
 
     def spec(self) -> dict[str, Any]:
         """The mapping :func:`geosoil.models.lsm.simulators.simulator_from_spec` reads."""
@@ -88,8 +111,14 @@ class SurrogateConfig(StrictModel):
     path: Path | None = Field(
         default=None, description="reuse a surrogate saved by an earlier run instead of training"
     )
-    n_parameter_sets: int = Field(default=96, ge=4)
-    n_valid_sets: int = Field(default=24, ge=2)
+    n_parameter_sets: int = Field(
+        default=96, ge=4, description="Latin-hypercube parameter sets simulated per site (training)"
+    )
+    n_valid_sets: int = Field(
+        default=24,
+        ge=2,
+        description="held-out parameter sets per site: half for early stopping, half for accuracy",
+    )
     params: dict[str, Any] = Field(
         default_factory=dict, description="further fit_surrogate settings (epochs, hidden, ...)"
     )
@@ -98,7 +127,9 @@ class SurrogateConfig(StrictModel):
 class MdplEvaluationConfig(StrictModel):
     """Step 3: calibrated against default parameters in the real simulator."""
 
-    leave_one_site_out: bool = True
+    leave_one_site_out: bool = Field(
+        default=True, description="also train g_z without each site (or site_folds group)"
+    )
     site_folds: int | None = Field(
         default=None,
         ge=2,
@@ -124,15 +155,19 @@ class CalibrateConfig(StrictModel):
     period: Literal["record", "month"] = Field(
         default="month", description="one g_z sample per site record or per calendar month"
     )
-    min_period_days: float = Field(default=10.0, gt=0)
+    min_period_days: float = Field(
+        default=10.0, gt=0, description="with period month: shortest month kept, days"
+    )
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     surrogate: SurrogateConfig = Field(default_factory=SurrogateConfig)
     generator: dict[str, Any] = Field(
         default_factory=dict, description="ParameterGenerator hyperparameters"
     )
     evaluation: MdplEvaluationConfig = Field(default_factory=MdplEvaluationConfig)
-    seed: int = Field(default=0, ge=0)
-    threads: int = Field(default=1, ge=1)
+    seed: int = Field(default=0, ge=0, description="seed of the hypercubes and the networks")
+    threads: int = Field(
+        default=1, ge=1, description="torch threads of the surrogate and g_z training"
+    )
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @field_validator("sites")

@@ -180,10 +180,11 @@ class TrustConfig(StrictModel):
         "(in-range importance cannot see extrapolation); 0: CAST's pure importance weights",
     )
     range_margin: float | None = Field(
-        default=0.05,
+        default=0.0,
         ge=0,
         description="a continuous covariate beyond the training range by more than this share "
-        "of the range puts a pixel outside the AOA; null: the DI alone (CAST)",
+        "of the range puts a pixel outside the AOA (0: any value outside the range, MESS's "
+        "novelty rule); null: the DI alone (CAST)",
     )
     back_transform: Literal["median", "mean"] = Field(
         default="median",

@@ -32,7 +32,7 @@ class CubeConfig(StrictModel):
     exactly the model's axis).
     """
 
-    path: Path
+    path: Path = Field(description="the image cube: a multi-band GeoTIFF, one band per wavelength")
     resample: Literal["linear", "none"] = Field(
         description="linear: interpolate the good bands onto each model's axis; "
         "none: the good bands must be the model's axis exactly"

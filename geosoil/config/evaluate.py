@@ -27,6 +27,11 @@ __all__ = [
 ]
 
 
+TARGET_TRANSFORM = "scale the target is learned on: log10 for skewed properties (Kex, Pb)"
+VALID_FRACTION = "share of the samples held out for early stopping or the choice of components"
+SEED = "seed of the validation split and of the model"
+
+
 class ResampleConfig(StrictModel):
     """Spectra interpolated linearly onto another axis: never silent, never extrapolated.
 
@@ -34,9 +39,15 @@ class ResampleConfig(StrictModel):
     ``like``: the input axis of an artifact (e.g. the parent model of a fine-tune).
     """
 
-    start: float | None = None
-    stop: float | None = None
-    step: float | None = Field(default=None, gt=0)
+    start: float | None = Field(
+        default=None, description="first band of the new axis, in the table's unit (cm-1 or nm)"
+    )
+    stop: float | None = Field(
+        default=None, description="last band of the new axis (included), in the table's unit"
+    )
+    step: float | None = Field(
+        default=None, gt=0, description="band spacing of the new axis, in the table's unit"
+    )
     like: Path | None = Field(default=None, description="artifact whose input axis to use")
 
     @model_validator(mode="after")
@@ -57,11 +68,13 @@ class SpectraConfig(StrictModel):
     applied to what was read.
     """
 
-    path: Path
+    path: Path = Field(description="spectra table: CSV or Parquet, one row per scan")
     id_column: str | None = Field(
         default=None, description="sample id; replicate scans of one id are averaged"
     )
-    average_replicates: bool = True
+    average_replicates: bool = Field(
+        default=True, description="average the scans of one id_column value into one spectrum"
+    )
     axis_unit: Literal["cm-1", "nm"] | None = Field(
         default=None, description="unit of bare numeric band columns (e.g. KSSL '4000')"
     )
@@ -72,8 +85,10 @@ class SpectraConfig(StrictModel):
     drop_nan_bands: bool = Field(
         default=False, description="leave out band columns that are mostly NaN"
     )
-    x_column: str | None = None
-    y_column: str | None = None
+    x_column: str | None = Field(
+        default=None, description="easting/longitude column: the spectra become points"
+    )
+    y_column: str | None = Field(default=None, description="northing/latitude column")
     crs: str | None = Field(default=None, description="CRS of x/y columns, e.g. EPSG:4326")
     quantity: Literal["absorbance", "reflectance"] | None = Field(
         default=None, description="what the values are, when the column names do not tell"
@@ -130,8 +145,8 @@ class TargetScaleConfig(StrictModel):
 class LabelledSpectraConfig(SpectraConfig):
     """A spectra table with the target column to learn."""
 
-    target: str
-    target_units: str = ""
+    target: str = Field(description="column holding the soil property to learn")
+    target_units: str = Field(default="", description="units of the target, written to outputs")
     drop_missing_target: bool = Field(
         default=False, description="leave out (and log) samples without a target value"
     )
@@ -167,8 +182,14 @@ class SplitsConfig(StrictModel):
     whose ``holdout_column`` equals ``test_value`` are the test set, all others train.
     """
 
-    scheme: Literal["random", "grouped", "predefined", "holdout"] = "random"
-    group_column: str | None = None
+    scheme: Literal["random", "grouped", "predefined", "holdout"] = Field(
+        default="random",
+        description="random rows, whole groups of group_column, published folds, or one "
+        "fixed calibration/test split",
+    )
+    group_column: str | None = Field(
+        default=None, description="with scheme 'grouped': the group (site, profile) column"
+    )
     fold_column: str | None = Field(
         default=None, description="with scheme 'predefined': the published fold of each sample"
     )
@@ -178,10 +199,14 @@ class SplitsConfig(StrictModel):
     test_value: str = Field(
         default="test", description="with scheme 'holdout': the value marking test rows"
     )
-    n_seeds: int = Field(default=20, ge=1)
-    test_fraction: float = Field(default=0.1, gt=0, lt=1)
-    valid_fraction: float = Field(default=0.1, gt=0, lt=1)
-    seed: int = Field(default=0, ge=0)
+    n_seeds: int = Field(default=20, ge=1, description="number of repeated splits")
+    test_fraction: float = Field(
+        default=0.1, gt=0, lt=1, description="share of the samples (or groups) in each test set"
+    )
+    valid_fraction: float = Field(
+        default=0.1, gt=0, lt=1, description="share of what remains after test, for validation"
+    )
+    seed: int = Field(default=0, ge=0, description="seed of the first split; split i uses seed+i")
 
     @model_validator(mode="after")
     def _grouping(self) -> SplitsConfig:
@@ -206,12 +231,12 @@ class SplitsConfig(StrictModel):
 class LearningCurveConfig(StrictModel):
     """R2 on one fixed test set against the number of training spectra, per model."""
 
-    enabled: bool = False
+    enabled: bool = Field(default=False, description="compute the learning curve")
     sizes: list[float] = Field(
         default_factory=lambda: [0.1, 0.25, 0.5, 1.0],
         description="training sizes: counts (> 1) or shares of the non-test pool (<= 1)",
     )
-    n_seeds: int = Field(default=3, ge=1)
+    n_seeds: int = Field(default=3, ge=1, description="repeats of each training size")
     models: list[str] | None = Field(
         default=None, description="names from models:; every model when null"
     )
@@ -235,8 +260,14 @@ class EvaluateConfig(StrictModel):
     """
 
     spectra: LabelledSpectraConfig
-    models: dict[str, SpectralModelConfig] = Field(min_length=1)
-    target_transform: Literal["none", "log10"] = "log10"
+    models: dict[str, SpectralModelConfig] = Field(
+        min_length=1, description="name -> estimator and params; names become file names"
+    )
+    target_transform: Literal["none", "log10"] = Field(
+        default="log10",
+        description="scale of R2, LCCC, RPD, RPIQ, and the target_transform of every model "
+        "that sets none",
+    )
     splits: SplitsConfig = Field(default_factory=SplitsConfig)
     group_columns: list[str] = Field(
         default_factory=list, description="columns for per-group tables (soil order, site)"
@@ -288,12 +319,14 @@ class SpectralTrainConfig(StrictModel):
 
     spectra: LabelledSpectraConfig
     model: SpectralModelConfig
-    target_transform: Literal["none", "log10"] = "log10"
-    valid_fraction: float = Field(default=0.1, gt=0, lt=1)
+    target_transform: Literal["none", "log10"] = Field(
+        default="log10", description=TARGET_TRANSFORM
+    )
+    valid_fraction: float = Field(default=0.1, gt=0, lt=1, description=VALID_FRACTION)
     group_column: str | None = Field(
         default=None, description="hold out whole groups (sites) for validation"
     )
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, description=SEED)
     output: OutputConfig = Field(default_factory=OutputConfig)
     spectral_domain: bool = Field(
         default=True, description="store a PCA model with T2/Q limits of the training spectra"

@@ -48,7 +48,7 @@ class ExplainConfig(StrictModel):
     )
     stdevs: float = Field(default=0.0, ge=0, description="sd of the noise added to the inputs")
     batch_size: int = Field(default=256, ge=1, description="forward rows per GradientShap pass")
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, description="seed of the sample draws and baselines")
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @field_validator("models", mode="before")
@@ -100,5 +100,5 @@ class CovariateExplainConfig(StrictModel):
     )
     n_repeats: int = Field(default=5, ge=1, description="shuffles per covariate and fold")
     pdp_points: int = Field(default=20, ge=2, description="grid values per continuous covariate")
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, description="seed of the shuffles")
     output: OutputConfig = Field(default_factory=OutputConfig)

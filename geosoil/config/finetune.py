@@ -9,7 +9,13 @@ from pydantic import Field, model_validator
 
 from geosoil.config.base import StrictModel
 from geosoil.config.common import OutputConfig
-from geosoil.config.evaluate import LabelledSpectraConfig, ResampleConfig
+from geosoil.config.evaluate import (
+    SEED,
+    TARGET_TRANSFORM,
+    VALID_FRACTION,
+    LabelledSpectraConfig,
+    ResampleConfig,
+)
 
 __all__ = ["FinetuneConfig"]
 
@@ -35,12 +41,14 @@ class FinetuneConfig(StrictModel):
     resample_to_parent: bool = Field(
         default=False, description="interpolate the target spectra onto the parent's axis"
     )
-    target_transform: Literal["none", "log10"] = "log10"
-    valid_fraction: float = Field(default=0.1, gt=0, lt=1)
+    target_transform: Literal["none", "log10"] = Field(
+        default="log10", description=TARGET_TRANSFORM
+    )
+    valid_fraction: float = Field(default=0.1, gt=0, lt=1, description=VALID_FRACTION)
     group_column: str | None = Field(
         default=None, description="hold out whole groups (sites) for validation"
     )
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, description=SEED)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @model_validator(mode="after")

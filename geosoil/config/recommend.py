@@ -40,8 +40,10 @@ class KexSpectraConfig(StrictModel):
     artifact: Path = Field(description="spectral model artifact (.safetensors)")
     table: Path = Field(description="spectra with coordinates (CSV, Parquet, GeoParquet)")
     id_column: str | None = Field(default=None, description="sample id (replicates averaged)")
-    x_column: str | None = None
-    y_column: str | None = None
+    x_column: str | None = Field(
+        default=None, description="easting/longitude column, when the table is not GeoParquet"
+    )
+    y_column: str | None = Field(default=None, description="northing/latitude column")
     crs: str | None = Field(default=None, description="CRS of x/y columns, e.g. EPSG:32654")
     convert_quantity: bool = Field(
         default=False,
@@ -53,7 +55,9 @@ class KexSpectraConfig(StrictModel):
 class CovariateModelConfig(EstimatorConfig):
     """Route (b): the covariate model fitted on the Kex predicted at the points."""
 
-    estimator: str = "covariate_mlp"
+    estimator: str = Field(
+        default="covariate_mlp", description="registry name of the covariate estimator"
+    )
     params: dict[str, Any] = Field(
         default_factory=lambda: {
             "hidden_layers": [64, 64],
@@ -100,8 +104,8 @@ class KexConfig(StrictModel):
 class FieldsConfig(StrictModel):
     """Field polygons for the per-field table."""
 
-    path: Path
-    id_column: str = "field_id"
+    path: Path = Field(description="field polygons: GeoPackage, GeoJSON or Shapefile")
+    id_column: str = Field(default="field_id", description="column naming each field")
     layer: str | None = Field(default=None, description="layer of a multi-layer GeoPackage")
 
 
@@ -117,7 +121,9 @@ class RecommendKConfig(MapRunConfig):
     bulk_density_g_cm3: float | None = Field(
         default=None, description="constant dry bulk density (0.1-2.7)", validate_default=True
     )
-    plough_depth_cm: float = Field(default=15.0, gt=0, le=100)
+    plough_depth_cm: float = Field(
+        default=15.0, gt=0, le=100, description="depth of the fertilized layer, cm"
+    )
     target_mg_k2o_100g: float | None = Field(
         default=None, gt=0, description="target; the table's default (25, paddy rice) if null"
     )

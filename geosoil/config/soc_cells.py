@@ -34,7 +34,9 @@ class ProfilesConfig(StrictModel):
     """A profile folder (``Training_Data/``) and what to drop while reading it."""
 
     path: Path = Field(description="folder holding Training_Data/ (binn_ny layout)")
-    part: Literal["training", "prediction"] = "training"
+    part: Literal["training", "prediction"] = Field(
+        default="training", description="which part of the folder: training (with SOC) only"
+    )
     drop_incomplete: bool = Field(
         default=False, description="drop profiles with a missing covariate or forcing value"
     )
@@ -56,15 +58,17 @@ class ProfilesConfig(StrictModel):
 class SocModelConfig(EstimatorConfig):
     """``binn`` (MLP encoder) or ``sciren`` (KAN encoder) and its hyperparameters."""
 
-    estimator: Literal["binn", "sciren"] = "binn"
+    estimator: Literal["binn", "sciren"] = Field(
+        default="binn", description="binn: MLP encoder; sciren: KAN encoder"
+    )
 
 
 class ProfileCVConfig(StrictModel):
     """k-fold cross-validation over whole profiles before the final fit."""
 
-    enabled: bool = False
-    n_folds: int = Field(default=10, ge=2)
-    seed: int = Field(default=0, ge=0)
+    enabled: bool = Field(default=False, description="cross-validate before the final fit")
+    n_folds: int = Field(default=10, ge=2, description="folds of whole profiles")
+    seed: int = Field(default=0, ge=0, description="seed of the fold assignment")
     baselines: list[Literal["depth_only", "gbm"]] = Field(
         default=["depth_only", "gbm"],
         description=(

@@ -24,6 +24,7 @@ caller's random state is left alone.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -130,7 +131,11 @@ def gradient_shap(
         float32 (n, n_bands) attributions, float64 (n,) outputs ``f(x)`` and the float
         ``E_b[f(b)]``, all averaged over members.
     """
-    from captum.attr import GradientShap
+    with warnings.catch_warnings():
+        # captum imports tqdm.auto, which warns in a notebook without ipywidgets; geosoil
+        # shows no captum progress bar, so the warning says nothing useful there
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from captum.attr import GradientShap
 
     if not forwards:
         raise ExplainError("no network to explain", fix="pass at least one torch module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 from shapely.geometry.base import BaseGeometry
 
@@ -28,6 +27,8 @@ def read_aoi(path: str | Path, crs: str) -> BaseGeometry:
         raise InputFileNotFoundError(
             "area-of-interest file not found", path=path, field="grid.aoi", fix="check the path"
         )
+    import geopandas as gpd  # only for vector input: a second of imports a map may not need
+
     try:
         frame = gpd.read_file(path)
     except Exception as err:  # pyogrio/fiona raise their own types for damaged files

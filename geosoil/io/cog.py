@@ -3,14 +3,16 @@
 The map's layers live in the run's Zarr store; a small VRT over one of them adds what the COG
 must carry (band description, units, nodata, statistics, colour table, provenance tags), and
 GDAL's COG driver copies it into the final layout: 512 tiles, ZSTD with the predictor,
-internal overviews. The file is written under a temporary name and renamed when complete.
+internal overviews. The overviews are GDAL's own, or levels already computed (the map
+store's, see :mod:`geosoil.mapping.overviews`), which the VRT names and GDAL copies as they
+are. The file is written under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import rasterio
@@ -37,6 +39,7 @@ def write_cog(
     band_tags: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
     threads: int | str = "ALL_CPUS",
+    overviews: Sequence[str] = (),
 ) -> Path:
     """Copy single-band ``source`` (a GDAL dataset name) into a COG at ``target``.
 
@@ -50,12 +53,17 @@ def write_cog(
         Band metadata (statistics) and dataset metadata (provenance).
     threads
         GDAL compression threads for this file.
+    overviews
+        GDAL dataset names of the overview levels to copy (finest first, each half the
+        size of the one before, rounded down); GDAL computes them when empty.
     """
     target = Path(target)
     vrt = target.with_name(f".{target.stem}.source.vrt")
     tmp = target.with_name(f".{target.name}.partial")
     try:
-        vrt.write_text(_vrt_xml(source, grid, variable, band_tags or {}, tags or {}))
+        vrt.write_text(
+            _vrt_xml(source, grid, variable, band_tags or {}, tags or {}, overviews=overviews)
+        )
         rasterio.shutil.copy(
             vrt,
             tmp,
@@ -66,6 +74,7 @@ def write_cog(
             level=1,
             predictor="YES",
             overview_resampling=variable.overview_resampling.upper(),
+            overviews="FORCE_USE_EXISTING" if overviews else "AUTO",
             bigtiff="IF_SAFER",
             num_threads=str(threads),
         )
@@ -91,6 +100,8 @@ def _vrt_xml(
     variable: OutputVariable,
     band_tags: Mapping[str, str],
     tags: Mapping[str, str],
+    *,
+    overviews: Sequence[str] = (),
 ) -> str:
     height, width = grid.shape
     root = ET.Element("VRTDataset", rasterXSize=str(width), rasterYSize=str(height))
@@ -119,6 +130,10 @@ def _vrt_xml(
     window = {"xOff": "0", "yOff": "0", "xSize": str(width), "ySize": str(height)}
     ET.SubElement(simple, "SrcRect", window)
     ET.SubElement(simple, "DstRect", window)
+    for name in overviews:
+        overview = ET.SubElement(band, "Overview")
+        ET.SubElement(overview, "SourceFilename", relativeToVRT="0").text = name
+        ET.SubElement(overview, "SourceBand").text = "1"
     return ET.tostring(root, encoding="unicode")
 
 

@@ -16,7 +16,12 @@ def open_map_zarr(path: str | Path) -> xr.Dataset:
     layers as uint8 codes (255 = nodata) named by ``flag_values``/``flag_meanings``.
 
     Plain ``xr.open_zarr`` masks every layer's fill value and so turns class codes into
-    floats; this keeps them integers.
+    floats; this keeps them integers. The store keeps the fill value 255 on purpose: it is
+    what GDAL reads as the class layers' nodata (the COGs are written from the store), and
+    what a block not yet written reads as while a run can still be resumed. Without it a
+    plain ``xr.open_zarr`` would give integers, but an unwritten block would read as class 0.
+    ``xr.open_zarr(path, mask_and_scale=False)`` gives integers for every layer (and the
+    float layers' -9999 unmasked).
     """
     path = Path(path)
     if not path.is_dir():

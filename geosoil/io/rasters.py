@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
@@ -14,6 +14,9 @@ from rasterio.errors import RasterioIOError
 
 from geosoil.errors import CovariateError, InputFileNotFoundError, MissingCRSError
 from geosoil.io.catalog import CovariateLayer
+
+if TYPE_CHECKING:
+    import geopandas as gpd  # the sample points' type; a map reads no vector data
 
 __all__ = ["extract_at_points", "layer_nodata", "open_layer", "to_float"]
 

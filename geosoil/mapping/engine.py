@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import dask
-import dask.array as da
 import numpy as np
-import rioxarray  # noqa: F401  (registers the .rio accessor)
-import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
 from geosoil.artifacts import Artifact, artifact_from_estimator
@@ -27,6 +24,9 @@ from geosoil.mapping.predictors import ModelLayers
 from geosoil.mapping.runtime import prepare_process
 from geosoil.mapping.statistics import BandStatistics
 from geosoil.mapping.store import BlockStore
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["predict_map", "run_map"]
 
@@ -102,6 +102,12 @@ def predict_map(
     xarray.Dataset
         Dask-backed, with ``x``/``y`` coordinates and the CRS (rioxarray ``spatial_ref``).
     """
+    # Here, not at the top: ``geosoil map`` runs blocks without xarray (a second of imports).
+    import dask
+    import dask.array as da
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+    import xarray as xr
+
     models = [_model_layers(a) for a in artifacts]
     layers = getattr(stack, "layers", stack)
     job = MapJob.build(

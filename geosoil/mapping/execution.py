@@ -14,9 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import dask
 import torch
-from dask.callbacks import Callback
 from tqdm import tqdm
 
 from geosoil.errors import ConfigError
@@ -32,7 +30,7 @@ from geosoil.mapping.runtime import (
 from geosoil.mapping.statistics import BandStatistics
 from geosoil.mapping.store import BlockStore
 
-__all__ = ["Execution", "run_block", "run_blocks"]
+__all__ = ["Execution", "run_block", "run_blocks", "thread_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +42,8 @@ class Execution:
     Parameters
     ----------
     threads
-        Threads of the threaded scheduler (all cores by default).
+        Threads of the threaded scheduler (all cores by default; more than the cores are
+        clamped to them, with a warning).
     workers
         Start a local dask.distributed cluster of this many worker processes.
     scheduler
@@ -109,21 +108,55 @@ def run_blocks(
             yield from _run_distributed(job, store, blocks, execution, bar)
 
 
-def _run_threaded(job, store, blocks, threads, bar) -> Iterator:
+def thread_plan(requested: int | None, n_blocks: int) -> tuple[int, int]:
+    """Threads of the threaded scheduler, and each block's own threads (torch, tree kernels).
+
+    ``requested`` above the cores is clamped to them, with a warning: more threads than cores
+    only make the blocks wait on each other. With fewer blocks than threads, the cores that no
+    block would use go to each block's own threads (a small map is often a single block).
+    """
     cores = available_cores()
-    threads = threads or cores
-    torch_threads = max(1, cores // threads)
+    if requested is not None and requested > cores:
+        log.warning(
+            "execution.threads=%d is more than the %d core(s) this process may use: "
+            "running %d threads",
+            requested,
+            cores,
+            cores,
+        )
+        requested = cores
+    threads = max(1, min(requested or cores, n_blocks))
+    return threads, max(1, cores // threads)
+
+
+def _run_threaded(job, store, blocks, threads, bar) -> Iterator:
+    threads, torch_threads = thread_plan(threads, len(blocks))
     log.info("threaded scheduler: %d threads x %d torch threads", threads, torch_threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(torch_threads)
+    if threads == 1:
+        # One block, or one thread asked for: the blocks run here, without a scheduler.
+        try:
+            for block in blocks:
+                result = run_block(job, store, block)
+                bar.update(1)
+                yield result
+        finally:
+            torch.set_num_threads(before)
+            release_thread_reader()
+        return
+    import dask
+    from dask.threaded import get as threaded_get
+
     tasks = [
         dask.delayed(run_block, pure=False)(job, store, block, dask_key_name=_key(block))
         for block in blocks
     ]
-    before = torch.get_num_threads()
-    torch.set_num_threads(torch_threads)
     pool = ThreadPoolExecutor(threads, thread_name_prefix="geosoil-block")
     try:
-        with _BlockProgress(bar):
-            results = dask.compute(*tasks, scheduler="threads", pool=pool)
+        with _block_progress(bar):
+            # The scheduler as a function: dask then skips importing dask.distributed.
+            results = dask.compute(*tasks, scheduler=threaded_get, pool=pool)
     finally:
         torch.set_num_threads(before)
         _release_every_thread(pool, threads)
@@ -150,16 +183,16 @@ def _key(block: Block) -> str:
     return f"geosoil-block-{block.index[0]}-{block.index[1]}"
 
 
-class _BlockProgress(Callback):
-    """Advance the bar when a block task finishes."""
+def _block_progress(bar):
+    """A dask callback that advances the bar when a block task finishes."""
+    from dask.callbacks import Callback
 
-    def __init__(self, bar) -> None:
-        super().__init__()
-        self._bar = bar
+    class BlockProgress(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id) -> None:
+            if isinstance(key, str) and key.startswith("geosoil-block-"):
+                bar.update(1)
 
-    def _posttask(self, key, result, dsk, state, worker_id) -> None:
-        if isinstance(key, str) and key.startswith("geosoil-block-"):
-            self._bar.update(1)
+    return BlockProgress()
 
 
 def _run_distributed(job, store, blocks, execution: Execution, bar) -> Iterator:
@@ -199,6 +232,10 @@ def _client(execution: Execution):
             field="execution.workers",
             fix="pip install distributed, or run without --workers/--scheduler",
         ) from err
+    # Importing distributed applies its own logging config (INFO); put its loggers back to
+    # what the CLI gives third-party libraries, so `-q` and the default stay quiet.
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    logging.getLogger("distributed").setLevel(logging.DEBUG if verbose else logging.WARNING)
     if execution.scheduler is not None:
         try:
             client = Client(execution.scheduler, timeout="10s")
@@ -220,7 +257,9 @@ def _client(execution: Execution):
             threads_per_worker=threads_per_worker,
             processes=True,
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            # Task errors reach the client as exceptions; what workers log themselves at
+            # shutdown (a heartbeat racing the closing scheduler) is noise with a traceback.
+            silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster) as client,
     ):

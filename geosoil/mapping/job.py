@@ -16,6 +16,7 @@ from functools import cached_property
 
 import numpy as np
 import shapely
+from rasterio.crs import CRS
 from rasterio.features import geometry_mask
 from shapely.geometry.base import BaseGeometry
 
@@ -31,7 +32,7 @@ from geosoil.mapping.stack import CovariateStack
 from geosoil.spectra.axis import SpectralAxis
 from geosoil.trust.spectral_domain import match_quantity
 
-__all__ = ["MapJob", "aoi_mask", "compute_block"]
+__all__ = ["MapJob", "aoi_mask", "compute_block", "pixel_centres"]
 
 # Names the Zarr store gives its coordinates and CRS variable (rioxarray's convention).
 _STORE_COORDINATES = frozenset({"x", "y", "spatial_ref"})
@@ -104,7 +105,7 @@ class MapJob:
             if model.is_spectral:
                 produced.update(var.name for var in model.outputs())
                 continue
-            if not by_name:
+            if not by_name and model.covariate_inputs:
                 raise ConfigError(
                     f"model {model.artifact.path.name} reads covariates {model.inputs}, "
                     "but the config has no covariate catalog",
@@ -112,7 +113,7 @@ class MapJob:
                     field="covariates",
                     fix="add a covariates section (covariates.catalog: covariates.yaml)",
                 )
-            for name in model.inputs:
+            for name in model.covariate_inputs:
                 if name not in by_name:
                     raise CovariateError(
                         f"model {model.artifact.path.name} needs covariate '{name}', which the "
@@ -257,13 +258,18 @@ def compute_block(job: MapJob, block: Block, features: np.ndarray) -> dict[str, 
     dict
         Output name -> float32 (rows, cols), NaN where undefined.
     """
-    if job.aoi is not None:
-        features[:, ~aoi_mask(job.aoi, block.grid)] = np.nan
+    outside = None if job.aoi is None else ~aoi_mask(job.aoi, block.grid)
+    if outside is not None:
+        features[:, outside] = np.nan
     index = {name: i for i, name in enumerate(job.stack.names)}
     layers: dict[str, np.ndarray] = dict(zip(job.stack.names, features, strict=True))
     for model in job.models:
-        rows = [index[name] for name in model.inputs]
-        if rows and rows == list(range(rows[0], rows[0] + len(rows))):
+        rows = [index[name] for name in model.covariate_inputs]
+        if model.coordinate_inputs:
+            model_features = _with_pixel_coordinates(model, features, index, block.grid)
+            if outside is not None:
+                model_features[:, outside] = np.nan
+        elif rows and rows == list(range(rows[0], rows[0] + len(rows))):
             # Consecutive rows (all covariates, or a cube's bands): a view, not a copy.
             model_features = features[rows[0] : rows[0] + len(rows)]
         else:
@@ -278,6 +284,31 @@ def compute_block(job: MapJob, block: Block, features: np.ndarray) -> dict[str, 
             values[undefined] = np.nan
             layers[name] = values
     return {var.name: layers[var.name] for var in job.variables}
+
+
+def pixel_centres(grid: Grid, crs: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """float64 (rows, cols) easting and northing of every pixel centre of ``grid``, in
+    ``crs`` (the grid's own when None)."""
+    x, y = grid.coords()
+    easting, northing = np.meshgrid(x, y)
+    if crs is not None and CRS.from_user_input(crs) != grid.rio_crs:
+        from pyproj import Transformer
+
+        to_model = Transformer.from_crs(grid.crs, crs, always_xy=True)
+        easting, northing = to_model.transform(easting, northing)
+    return np.asarray(easting, dtype=np.float64), np.asarray(northing, dtype=np.float64)
+
+
+def _with_pixel_coordinates(
+    model: ModelLayers, features: np.ndarray, index: dict[str, int], grid: Grid
+) -> np.ndarray:
+    """float64 (n_inputs, rows, cols) of a model reading coordinates: its covariates from the
+    stack, its coordinate inputs from the pixel centres (in the training samples' CRS)."""
+    easting, northing = pixel_centres(grid, model.coordinate_crs)
+    centres = dict(zip(model.coordinate_inputs, (easting, northing), strict=True))
+    return np.stack(
+        [centres[name] if name in centres else features[index[name]] for name in model.inputs]
+    ).astype(np.float64, copy=False)
 
 
 def _with_cube(model: ModelLayers, cube: CubeSource | None) -> ModelLayers:

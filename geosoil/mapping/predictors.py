@@ -3,7 +3,9 @@
 Most estimators map their artifact's input and output specs one to one. An estimator whose
 mapping inputs differ from its training inputs (BINN reads forcing *arrays* in training but
 one raster layer per forcing value in a map) declares the :class:`FlatMapper` interface,
-and the engine uses it instead.
+and the engine uses it instead. An estimator with a ``prepare_mapping()`` method has it called
+once when its layers join a map run (tree ensembles load their compiled evaluator there, or
+warn which extra to install).
 """
 
 from __future__ import annotations
@@ -125,6 +127,9 @@ class ModelLayers:
                 "(e.g. --set model.params.n_members=5)",
             )
         _check_inputs(artifact)
+        prepare = getattr(artifact.estimator, "prepare_mapping", None)
+        if prepare is not None:
+            prepare()
         names = _output_spec(artifact).names
         if uncertainty and len(names) > 1:
             raise ConfigError(
@@ -168,6 +173,24 @@ class ModelLayers:
         if self.is_flat:
             return list(self.artifact.estimator.map_inputs())
         return self.artifact.header.input_spec.names
+
+    @property
+    def coordinate_inputs(self) -> tuple[str, ...]:
+        """Inputs that are each pixel's easting and northing (a kriging model declares them
+        as ``map_coordinates``): the engine computes them from the block's grid."""
+        if self.is_spectral or self.is_flat:
+            return ()
+        return tuple(getattr(self.artifact.estimator, "map_coordinates", ()))
+
+    @property
+    def coordinate_crs(self) -> str | None:
+        """CRS of :attr:`coordinate_inputs` (the training samples'); None: the grid's."""
+        return self.artifact.header.input_spec.crs
+
+    @property
+    def covariate_inputs(self) -> list[str]:
+        """The inputs read from the stack: :attr:`inputs` less the coordinates."""
+        return [name for name in self.inputs if name not in self.coordinate_inputs]
 
     def with_resampling(self, resampling: SpectralResampling) -> ModelLayers:
         """A copy that reads a cube through ``resampling``."""
@@ -229,7 +252,12 @@ class ModelLayers:
         return variables
 
     def predict(self, features: np.ndarray, *, batch_pixels: int) -> dict[str, np.ndarray]:
-        """Maps of every output from float32 (n_inputs, rows, cols) features, NaN = invalid."""
+        """Maps of every output from float32 (n_inputs, rows, cols) features, NaN = invalid.
+
+        An estimator may ask for larger batches (``map_batch_pixels``): tree walks gain
+        nothing from small ones and split each batch over the block's threads.
+        """
+        batch_pixels = max(batch_pixels, getattr(self.artifact.estimator, "map_batch_pixels", 0))
         outputs = self.outputs()
         transform = None if self.resampling is None else self.resampling.apply
         if self.aoa or self.interval_level is not None or self.trust.back_transform.factor != 1:
@@ -294,10 +322,11 @@ def _wanted(trust: TrustLayer, part: str, asked: bool | None, artifact: Artifact
             raise
     if asked is None and not present:
         log.warning(
-            "%s has no %s (%s): those layers are not mapped; retrain to get them",
+            "%s has no %s (%s): those layers are not mapped%s",
             artifact.path.name,
             part.replace("_", " "),
             "; ".join(trust.notes) or "trained before the trust layer",
+            "; retrain to get them" if trust.retrain_helps else "",
         )
     return present
 

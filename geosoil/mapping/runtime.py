@@ -87,6 +87,8 @@ def prepare_process() -> None:
 
 
 def _dask_worker():
+    if "distributed" not in sys.modules:
+        return None  # a worker process has imported it; this process never started one
     try:
         from distributed import get_worker
 
@@ -113,7 +115,7 @@ def keep_heap_memory() -> bool:
 
     Activations of a forward pass above glibc's mmap threshold are otherwise mapped fresh and
     zeroed by the kernel on every batch: a third to half of CPU time on the mapping workload
-    (PERFORMANCE_NOTES.md). Peak memory stays bounded by the block size.
+    (../shared/PERFORMANCE_NOTES.md). Peak memory stays bounded by the block size.
     """
     if not sys.platform.startswith("linux"):
         return False

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from geosoil.errors import ConfigError, NotFittedError
+from geosoil.errors import ConfigError, NotFittedError, sklearn_not_fitted_error
 
 __all__ = ["GeoSoilEstimator", "NotFittedError", "check_choice"]
 
@@ -131,6 +131,12 @@ class GeoSoilEstimator:
             regressor_tags=RegressorTags(),
         )
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """R2 of ``predict(X)`` against ``y`` (scikit-learn's regressor score)."""
+        from sklearn.metrics import r2_score
+
+        return float(r2_score(y, self.predict(X), sample_weight=sample_weight))
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
@@ -150,7 +156,9 @@ class GeoSoilEstimator:
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
-            raise NotFittedError(f"{type(self).__name__} is not fitted", fix="call fit(X, y) first")
+            raise sklearn_not_fitted_error()(
+                f"{type(self).__name__} is not fitted", fix="call fit(X, y) first"
+            )
 
     # Artifact hooks: learned state as named tensors plus a JSON-serializable dict.
     def export_state(self) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import Field
-from scipy.signal import savgol_filter
 
 from geosoil.errors import ConfigError
 from geosoil.spectra.axis import SpectraError, SpectralAxis
@@ -89,6 +88,10 @@ class SavitzkyGolay(SpectralStep):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         p = self.params
+        # Here, not at the top: scipy.signal takes seconds to import, and a covariate map
+        # reaches this module through the cube reader without filtering any spectrum.
+        from scipy.signal import savgol_filter
+
         out = savgol_filter(
             X, p.window, p.polyorder, deriv=p.deriv, delta=abs(self._delta), axis=1, mode="interp"
         )

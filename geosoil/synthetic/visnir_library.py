@@ -62,6 +62,22 @@ and the nonlinear retention together from too few samples. The district is a nar
 shifted part of the continental distribution (more iron oxides, acid, little carbonate), as
 a local study area is.
 
+That design favours transfer by construction: the source target carries most of what the
+local target needs (log10 Pb correlates 0.8 with the noise-free pH in the district).
+
+A second Pb design, :data:`EXCHANGE_PB_MODEL`, makes the source property only weakly
+related to Pb: lead is held on the permanent (pH-independent) charge of smectite and illite
+interlayers::
+
+    log10 Pb = 1.8 log10(smectite + 0.5 illite + 0.5) + 0.12 d,   clipped to 10 .. 1000 mg/kg
+
+with the same deposition score ``d``. In the district its correlation with the noise-free
+pH is about 0 (|r| < 0.1, tested), so a pH model has no head start beyond generic spectral
+features (the clay-mineral bands near 2200 nm that pH also reads through kaolinite); it
+favours no model by construction, and transfer only helps if the pretrained filters happen
+to serve the new target. Both designs draw the same samples and spectra from the same seeds;
+only the map from composition to Pb differs.
+
 Determinism
 -----------
 Samples are made in blocks of :data:`~geosoil.synthetic.library.BLOCK_SIZE` from named random
@@ -95,6 +111,7 @@ from geosoil.synthetic.streams import component_rng, substream
 __all__ = [
     "COUNTRIES",
     "DISTRICT_BOUNDS_M",
+    "EXCHANGE_PB_MODEL",
     "LAND_COVERS",
     "LATENTS",
     "PB_DISTRICT",
@@ -264,6 +281,14 @@ class PbModel:
     deposition_sd_log10: float = 0.12
     low_mg_kg: float = 10.0
     high_mg_kg: float = 1000.0
+    # (intercept log10, slope, illite weight, floor %): when set, Pb follows the permanent
+    # charge of the clay instead of sites and the sorption edge (EXCHANGE_PB_MODEL)
+    permanent_charge: tuple[float, float, float, float] | None = None
+    name: str = "sorption_edge"
+    favours: str = (
+        "transfer from pH by construction: Pb depends on the pH sorption edge and on the "
+        "iron oxides and organic matter that also set pH (r 0.8 with the noise-free pH)"
+    )
 
 
 PH_MODEL = PhModel()
@@ -271,6 +296,16 @@ PH_MODEL = PhModel()
 
 PB_MODEL = PbModel()
 """The Pb coefficients used by the Pb set and the cube."""
+
+EXCHANGE_PB_MODEL = PbModel(
+    permanent_charge=(0.0, 1.8, 0.5, 0.5),
+    name="exchange",
+    favours=(
+        "no model by construction, and not transfer from pH: Pb follows the permanent charge "
+        "of smectite and illite, unrelated to pH in the district (|r| < 0.1)"
+    ),
+)
+"""A Pb design where the source property (pH) is only weakly related to Pb (docstring)."""
 
 
 def ph_truth(
@@ -340,15 +375,22 @@ def pb_truth(
     ndarray
         Pb in ``model.low_mg_kg`` .. ``model.high_mg_kg``.
     """
-    sites = (
-        model.sites_goethite * np.asarray(composition["goethite"], np.float64)
-        + model.sites_hematite * np.asarray(composition["hematite"], np.float64)
-        + model.sites_soc * np.asarray(composition["soc"], np.float64)
-    )
-    ph = ph_truth(composition, model=ph_model)
-    retention = expit((ph - model.edge_ph) / model.edge_width)
-    log10_pb = model.intercept_log10 + np.log10(np.maximum(sites, 1e-3))
-    log10_pb = log10_pb + model.retention_log10 * retention
+    if model.permanent_charge is not None:
+        intercept, slope, illite, floor = model.permanent_charge
+        charge = np.asarray(composition["smectite"], np.float64) + illite * np.asarray(
+            composition["illite"], np.float64
+        )
+        log10_pb = intercept + slope * np.log10(charge + floor)
+    else:
+        sites = (
+            model.sites_goethite * np.asarray(composition["goethite"], np.float64)
+            + model.sites_hematite * np.asarray(composition["hematite"], np.float64)
+            + model.sites_soc * np.asarray(composition["soc"], np.float64)
+        )
+        ph = ph_truth(composition, model=ph_model)
+        retention = expit((ph - model.edge_ph) / model.edge_width)
+        log10_pb = model.intercept_log10 + np.log10(np.maximum(sites, 1e-3))
+        log10_pb = log10_pb + model.retention_log10 * retention
     if deposition is not None:
         log10_pb = log10_pb + model.deposition_sd_log10 * np.asarray(deposition, np.float64)
     return np.clip(10.0**log10_pb, model.low_mg_kg, model.high_mg_kg)
@@ -525,7 +567,9 @@ def visnir_library(n_samples: int = 19_000, *, seed: int = 0) -> SampleSet:
     return SampleSet(frame=frame, spectra=values, axis=axis, quantity="reflectance")
 
 
-def _district_block(rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+def _district_block(
+    rng: np.random.Generator, model: PbModel = PB_MODEL
+) -> tuple[pd.DataFrame, np.ndarray]:
     """One block of Pb samples of the district: table (without folds) and reflectance."""
     n = BLOCK_SIZE
     scores = _latent_scores(substream(rng, "latents"), n)
@@ -539,7 +583,9 @@ def _district_block(rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]
         {
             "x": x,
             "y": y,
-            "pb_mg_kg": pb_truth(composition, deposition=substream(rng, "pb").standard_normal(n)),
+            "pb_mg_kg": pb_truth(
+                composition, deposition=substream(rng, "pb").standard_normal(n), model=model
+            ),
             "ph_h2o": ph_truth(composition, unexplained=substream(rng, "ph").standard_normal(n)),
             "soc_g_kg": truth.pop("soc_g_kg"),
             "fe_oxide_g_kg": truth.pop("fe_oxide_g_kg"),
@@ -549,7 +595,9 @@ def _district_block(rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]
     return frame, visnir_reflectance(composition, substream(rng, "visnir"))
 
 
-def pb_target_set(n_samples: int = 130, *, seed: int = 0, n_folds: int = 10) -> SampleSet:
+def pb_target_set(
+    n_samples: int = 130, *, seed: int = 0, n_folds: int = 10, model: PbModel = PB_MODEL
+) -> SampleSet:
     """A small local set of Pb samples of a smelting district, with vis-NIR spectra.
 
     Parameters
@@ -561,6 +609,10 @@ def pb_target_set(n_samples: int = 130, *, seed: int = 0, n_folds: int = 10) -> 
     n_folds
         Predefined cross-validation folds (as LimeSoDa ships them), numbered 1 ..
         ``n_folds`` and balanced.
+    model
+        The Pb design: :data:`PB_MODEL` (sorption edge, favours transfer from pH) or
+        :data:`EXCHANGE_PB_MODEL` (permanent charge, unrelated to pH); the samples and
+        spectra are the same for both.
 
     Returns
     -------
@@ -585,7 +637,7 @@ def pb_target_set(n_samples: int = 130, *, seed: int = 0, n_folds: int = 10) -> 
             fix="use 10 folds, or fewer than there are samples",
         )
     root = component_rng(seed, "pb_target_set")
-    frame, values = _blocks(n_samples, root, _district_block)
+    frame, values = _blocks(n_samples, root, lambda rng: _district_block(rng, model))
     folds = substream(root, "folds").permutation(np.arange(n_samples) % n_folds) + 1
     frame.insert(0, "fold", folds.astype(np.int64))
     frame.insert(0, "y", frame.pop("y"))

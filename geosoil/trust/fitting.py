@@ -67,7 +67,7 @@ def fit_covariate_trust(
     intervals: bool = True,
     level: float = 0.9,
     min_weight_share: float = 0.25,
-    range_margin: float | None = 0.05,
+    range_margin: float | None = 0.0,
     seed: int = 0,
 ) -> TrustLayer:
     """The trust layer of a covariate model trained on ``X`` and cross-validated as ``oof``.

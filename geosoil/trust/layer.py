@@ -20,9 +20,15 @@ from geosoil.trust.conformal import ConformalCalibration, check_level
 from geosoil.trust.estimators import model_scale, spread_of
 from geosoil.trust.spectral_domain import SpectralDomain
 
-__all__ = ["TENSOR_PREFIX", "TrustLayer", "TrustPrediction"]
+__all__ = ["NOT_FOR_KRIGING", "TENSOR_PREFIX", "TrustLayer", "TrustPrediction"]
 
 TENSOR_PREFIX = "trust."
+#: The note of a kriging artifact: it lacks the parts because of its kind, not its age, so
+#: retraining does not add them.
+NOT_FOR_KRIGING = (
+    "geosoil train fits no area of applicability or conformal intervals to kriging models "
+    "(ordinary_kriging, residual_kriging)"
+)
 _PARTS = {
     "applicability": ApplicabilityModel,
     "intervals": ConformalCalibration,
@@ -60,13 +66,21 @@ class TrustLayer:
         """Refuse a request for a part this artifact does not have, naming the fix."""
         if getattr(self, part) is None:
             why = "; ".join(self.notes) or "it was trained before geosoil had a trust layer"
+            off = f"turn the {part.replace('_', ' ')} off for this model"
             raise CalibrationError(
                 f"the artifact has no {part.replace('_', ' ')} ({why})",
                 path=path,
                 field=f"geosoil.trust.{part}",
-                fix="retrain the model with this geosoil version (geosoil train), or turn the "
-                f"{part.replace('_', ' ')} off for this model",
+                fix=f"retrain the model with this geosoil version (geosoil train), or {off}"
+                if self.retrain_helps
+                else off,
             )
+
+    @property
+    def retrain_helps(self) -> bool:
+        """Whether retraining with this geosoil version could add the missing parts (not
+        for a kind of model that never gets them, such as kriging)."""
+        return NOT_FOR_KRIGING not in self.notes
 
     def predict(
         self,

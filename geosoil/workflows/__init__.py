@@ -3,16 +3,45 @@
 Each CLI command is a thin adapter over one function here.
 """
 
-from geosoil.workflows.calibrate import CalibrateResult, calibrate_from_config
-from geosoil.workflows.evaluate import EvaluateResult, evaluate_from_config
-from geosoil.workflows.explain import ExplainResult, explain_from_config
-from geosoil.workflows.map import MapResult, map_from_config
-from geosoil.workflows.recommend import RecommendResult, recommend_k_from_config
-from geosoil.workflows.recommend_pb import PbRiskResult, recommend_pb_risk_from_config
-from geosoil.workflows.soc_maps import SocCellsResult, soc_cells_from_config
-from geosoil.workflows.train import TrainResult, train_from_config
-from geosoil.workflows.train_soc import SocTrainResult, train_soc_from_config
-from geosoil.workflows.train_spectra import SpectralTrainResult, train_spectra_from_config
+import importlib
+
+# Each workflow is imported when first asked for: ``geosoil map`` should not pay for torch,
+# xarray and geopandas through the calibrate or evaluate workflows it never runs.
+_MODULES = {
+    "CalibrateResult": "calibrate",
+    "calibrate_from_config": "calibrate",
+    "EvaluateResult": "evaluate",
+    "evaluate_from_config": "evaluate",
+    "ExplainResult": "explain",
+    "explain_from_config": "explain",
+    "MapResult": "map",
+    "map_from_config": "map",
+    "RecommendResult": "recommend",
+    "recommend_k_from_config": "recommend",
+    "PbRiskResult": "recommend_pb",
+    "recommend_pb_risk_from_config": "recommend_pb",
+    "SocCellsResult": "soc_maps",
+    "soc_cells_from_config": "soc_maps",
+    "TrainResult": "train",
+    "train_from_config": "train",
+    "SocTrainResult": "train_soc",
+    "train_soc_from_config": "train_soc",
+    "SpectralTrainResult": "train_spectra",
+    "train_spectra_from_config": "train_spectra",
+}
+
+
+def __getattr__(name: str):
+    if name not in _MODULES:
+        raise AttributeError(f"module 'geosoil.workflows' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f"geosoil.workflows.{_MODULES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULES])
+
 
 __all__ = [
     "CalibrateResult",

@@ -30,7 +30,7 @@ from geosoil.explain.covariates import (
 )
 from geosoil.io.writers import staged_directory, write_bytes_atomic
 from geosoil.models.registry import get_estimator_class
-from geosoil.workflows.training_data import build_folds, read_training_table
+from geosoil.workflows.training_data import build_folds, read_training_table, selection_scheme
 
 __all__ = ["CovariateExplainResult", "explain_covariates_from_config"]
 
@@ -77,9 +77,7 @@ def explain_covariates_from_config(config: CovariateExplainConfig) -> CovariateE
             fix="name the config the artifact was trained with (config.yaml beside it)",
         )
     schemes = list(training.evaluation.schemes)
-    scheme = config.scheme or next(
-        (s for s in ("spatial_block", "predefined", "random") if s in schemes), schemes[0]
-    )
+    scheme = config.scheme or selection_scheme(schemes)
     training = training.model_copy(
         update={"evaluation": training.evaluation.model_copy(update={"schemes": [scheme]})}
     )

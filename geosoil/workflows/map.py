@@ -232,6 +232,7 @@ def map_from_config(
                 chunk=chunk,
                 fingerprint=fingerprint,
                 attrs={"geosoil_config": _config_text(config)},
+                overviews=out.format in ("cog", "both"),
             )
         statistics = run_map(job, store, execution=execution)
         cogs = {}
@@ -389,6 +390,7 @@ def _write_layer_cog(
         band_tags=stats.as_gdal_tags(n_pixels),
         tags=tags,
         threads=threads,
+        overviews=store.overview_sources(var.name),
     )
     if var.is_classes:
         write_classes_qml(target, classes=[(c.value, c.label, c.color) for c in var.classes])

@@ -18,7 +18,6 @@ import pandas as pd
 
 from geosoil.artifacts import Artifact, load_artifact
 from geosoil.errors import CovariateError, InputFileNotFoundError, OutputError, OutputExistsError
-from geosoil.models.covariate.auto import COORDINATE_COLUMNS
 
 __all__ = ["OUTPUT_SUFFIXES", "predict_points"]
 
@@ -99,11 +98,14 @@ def _predict_covariates(model: Artifact, path: Path, catalog, layer, options):
 
     names = model.header.input_spec.names
     frame = _read_rows(path, layer, options)
-    if "geometry" in frame.columns:
-        # A kriging model reads the sample coordinates under these names.
-        for name, axis in zip(COORDINATE_COLUMNS, ("x", "y"), strict=True):
-            if name in names and name not in frame.columns:
-                frame[name] = getattr(frame.geometry, axis).to_numpy()
+    coordinates = tuple(getattr(model.estimator, "map_coordinates", ()))
+    if "geometry" in frame.columns and any(n not in frame.columns for n in coordinates):
+        # A kriging model reads the point's coordinates, in its training samples' CRS.
+        crs = model.header.input_spec.crs
+        points = frame.geometry if crs is None or frame.crs is None else frame.geometry.to_crs(crs)
+        for name, axis in zip(coordinates, ("x", "y"), strict=True):
+            if name not in frame.columns:
+                frame[name] = getattr(points, axis).to_numpy()
     missing = [n for n in names if n not in frame.columns]
     if missing and catalog is None:
         raise CovariateError(

@@ -16,11 +16,11 @@ from geosoil.errors import ConfigError, GeoSoilError, params_at
 from geosoil.evaluate import cross_validate, write_cv_report
 from geosoil.evaluate.metrics import r2
 from geosoil.io.writers import staged_directory
-from geosoil.models.covariate.auto import COORDINATE_COLUMNS, AutoCovariate
+from geosoil.models.covariate.auto import COORDINATE_COLUMNS, GROUP_COLUMN, AutoCovariate
 from geosoil.models.registry import get_estimator_class
 from geosoil.models.training import check_final_fit
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
-from geosoil.trust import TrustLayer
+from geosoil.trust import TrustLayer, fit_back_transform
 from geosoil.trust.estimators import spread_of
 from geosoil.trust.fitting import (
     OutOfFold,
@@ -28,7 +28,14 @@ from geosoil.trust.fitting import (
     importance_weights,
     interval_report,
 )
-from geosoil.workflows.training_data import TrainingTable, build_folds, read_training_table
+from geosoil.trust.layer import NOT_FOR_KRIGING
+from geosoil.workflows.training_data import (
+    TrainingTable,
+    build_folds,
+    fold_groups,
+    read_training_table,
+    selection_scheme,
+)
 
 __all__ = [
     "TrainResult",
@@ -38,6 +45,7 @@ __all__ = [
     "spread_recorder",
     "train_from_config",
     "with_coordinates",
+    "with_fold_groups",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,7 +114,8 @@ def train_from_config(config: TrainConfig) -> TrainResult:
     table = read_training_table(config)
     make_estimator = estimator_factory(config, table)
     fold_sets = build_folds(config, table)
-    X, y = table.X, table.y
+    groups = fold_groups(config, table)
+    y = table.y
     X = with_coordinates(make_estimator(), table)
     target = config.samples.target
     units = config.samples.target_units
@@ -119,13 +128,14 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         for scheme, folds in fold_sets.items():
             log.info("cross-validation: %s, %d folds", scheme, len(folds))
             spreads[scheme] = np.full(len(y), np.nan)
+            grouped = with_fold_groups(make_estimator(), X, groups[scheme])
             results[scheme] = cross_validate(
                 make_estimator,
-                X,
+                grouped,
                 y,
                 folds,
                 intervals=True,
-                on_fold=spread_recorder(X, spreads[scheme], transform),
+                on_fold=spread_recorder(grouped, spreads[scheme], transform),
             )
             if is_auto:
                 candidates[scheme] = candidate_results(make_estimator(), X, y, folds)
@@ -138,21 +148,26 @@ def train_from_config(config: TrainConfig) -> TrainResult:
                 summary[scheme]["candidates"] = {
                     name: result.pooled() for name, result in by_name.items()
                 }
-        log.info("final fit on all %d samples", len(y))
-        fitted = make_estimator().fit(X, y)
+        final_scheme = selection_scheme(fold_sets)
+        log.info("final fit on all %d samples (%s groups)", len(y), final_scheme)
+        final = make_estimator()
+        fitted = final.fit(with_fold_groups(final, X, groups[final_scheme]), y)
         _check_final_model(fitted, X, y, summary)
         model = fitted.best_estimator_ if is_auto else fitted
         categorical = [layer.name for layer in table.layers if layer.categorical]
-        trust, trust_reports = (None, {})
-        if (
-            not getattr(model, "uses_coordinates", False)
-            and model.registry_name != "ordinary_kriging"
-        ):
+        if getattr(model, "map_coordinates", ()):
+            # kriging: the trust layer says why it has no AOA or intervals (not its age)
+            back_transform = fit_back_transform(transform, None)
+            trust = TrustLayer(back_transform=back_transform, notes=(NOT_FOR_KRIGING,))
+            trust_reports = {}
+        else:
             trust, trust_reports = fit_trust_from_cv(
                 model, table.X, y, results, spreads, config.trust, categorical=categorical,
                 transform=transform, seed=int(config.model.params.get("seed", 0)),
             )  # fmt: skip
-        extra += variogram_section(model, units)
+        # a log10 model is kriged on the log scale: its variogram is in log10 units
+        scale_units = units if transform != "log10" else f"log10({units or 'target'})"
+        extra += variogram_section(model, scale_units)
         report = write_cv_report(
             results,
             staging / "report",
@@ -170,6 +185,9 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         if is_auto:
             metrics["selection"] = {
                 "chosen": fitted.best_name_,
+                "inner_folds": (
+                    f"grouped as the {final_scheme} folds" if fitted.inner_grouped_ else "random"
+                ),
                 "delivered_as": model.registry_name,
                 "inner_pooled": fitted.inner_scores_,
                 "stack_weights": getattr(fitted, "weights_", None),
@@ -181,7 +199,12 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         save_artifact(
             model,
             staging / ARTIFACT_NAME,
-            input_spec=InputSpec(kind="covariates", layers=_input_layers(model, table)),
+            input_spec=InputSpec(
+                kind="covariates",
+                layers=_input_layers(model, table),
+                # kriging models read coordinates: the map engine moves pixels into this CRS
+                crs=table.crs if getattr(model, "map_coordinates", ()) else None,
+            ),
             output_spec=OutputSpec(
                 names=[target],
                 units=[units],
@@ -220,6 +243,14 @@ def with_coordinates(estimator, table: TrainingTable) -> pd.DataFrame:
     return table.X.assign(**dict(zip(COORDINATE_COLUMNS, table.xy.T, strict=True)))
 
 
+def with_fold_groups(estimator, X: pd.DataFrame, groups: np.ndarray | None) -> pd.DataFrame:
+    """``X`` plus the outer scheme's fold groups for an estimator that selects on inner
+    folds (``auto``), so that its inner folds keep the same groups whole."""
+    if groups is None or not getattr(estimator, "uses_fold_groups", False):
+        return X
+    return X.assign(**{GROUP_COLUMN: np.asarray(groups, dtype=np.int64)})
+
+
 def _input_layers(model, table: TrainingTable) -> list[InputLayer]:
     """The artifact's inputs: the covariates, or the coordinates for a kriging model."""
     coordinates = [InputLayer(name=name, units="m") for name in COORDINATE_COLUMNS]
@@ -245,8 +276,9 @@ def candidates_section(results: dict, candidates: dict, units: str) -> str:
     """Markdown: ``auto`` (nested) and every candidate side by side, pooled and per fold."""
     lines = ["", "## Candidate learners on the same folds", ""]
     lines.append(
-        "`auto` chooses a learner inside each training set (inner cross-validation), so its "
-        "score includes the choice; the candidates' rows are each learner alone."
+        "`auto` chooses a learner inside each training set (inner cross-validation on folds "
+        "of the same kind: whole spatial blocks, fold ids or duplicate sets), so its score "
+        "includes the choice; the candidates' rows are each learner alone."
     )
     for scheme, by_name in candidates.items():
         rows = {"auto (nested)": results[scheme], **by_name}

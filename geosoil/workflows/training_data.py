@@ -28,7 +28,7 @@ from geosoil.io.catalog import read_catalog
 from geosoil.io.rasters import extract_at_points
 from geosoil.io.samples import read_samples, target_values
 
-__all__ = ["TrainingTable", "build_folds", "read_training_table"]
+__all__ = ["TrainingTable", "build_folds", "fold_groups", "read_training_table", "selection_scheme"]
 
 log = logging.getLogger(__name__)
 
@@ -263,23 +263,47 @@ def build_folds(config: TrainConfig, table: TrainingTable) -> dict[str, Folds]:
         A fold column with a single fold, or predefined folds that split a duplicate group.
     """
     evaluation = config.evaluation
-    groups = table.duplicate_groups
-    has_duplicates = len(np.unique(groups)) < len(groups)
     folds: dict[str, Folds] = {}
-    for scheme in evaluation.schemes:
+    for scheme, groups in fold_groups(config, table).items():
         if scheme == "predefined":
             folds[scheme] = _predefined_folds(config, table)
-        elif scheme == "random":
-            folds[scheme] = (
-                grouped_kfold(groups, n_splits=evaluation.n_splits, seed=evaluation.seed)
-                if has_duplicates
-                else random_kfold(len(table.y), n_splits=evaluation.n_splits, seed=evaluation.seed)
+        elif groups is None:
+            folds[scheme] = random_kfold(
+                len(table.y), n_splits=evaluation.n_splits, seed=evaluation.seed
             )
+        else:
+            folds[scheme] = grouped_kfold(
+                groups, n_splits=evaluation.n_splits, seed=evaluation.seed
+            )
+    return folds
+
+
+def fold_groups(config: TrainConfig, table: TrainingTable) -> dict[str, np.ndarray | None]:
+    """The groups each evaluation scheme keeps whole, as int64 codes per sample.
+
+    Spatial blocks (merged with duplicate sets), the predefined fold ids, or the duplicate
+    sets under random folds; None for random folds of samples without duplicates. ``auto``
+    cuts its inner folds along the same groups.
+
+    Raises
+    ------
+    ConfigError
+        Fewer spatial blocks than folds.
+    """
+    evaluation = config.evaluation
+    duplicates = table.duplicate_groups
+    has_duplicates = len(np.unique(duplicates)) < len(duplicates)
+    groups: dict[str, np.ndarray | None] = {}
+    for scheme in evaluation.schemes:
+        if scheme == "predefined":
+            groups[scheme] = pd.factorize(pd.Series(table.fold_labels, dtype=object))[0]
+        elif scheme == "random":
+            groups[scheme] = duplicates if has_duplicates else None
         else:
             blocks = spatial_block_ids(
                 table.xy[:, 0], table.xy[:, 1], block_size_m=evaluation.spatial_block_size_m
             )
-            merged = _merge_groupings(blocks, groups) if has_duplicates else blocks
+            merged = _merge_groupings(blocks, duplicates) if has_duplicates else blocks
             n_blocks = len(np.unique(merged))
             if n_blocks < evaluation.n_splits:
                 raise ConfigError(
@@ -288,10 +312,15 @@ def build_folds(config: TrainConfig, table: TrainingTable) -> dict[str, Folds]:
                     field="evaluation.spatial_block_size_m",
                     fix="use a smaller block size or fewer folds",
                 )
-            folds[scheme] = grouped_kfold(
-                merged, n_splits=evaluation.n_splits, seed=evaluation.seed
-            )
-    return folds
+            groups[scheme] = merged
+    return groups
+
+
+def selection_scheme(schemes) -> str:
+    """The scheme a final choice is made under: spatial blocks, else predefined folds, else
+    the first (the most demanding of those that ran)."""
+    schemes = list(schemes)
+    return next((s for s in ("spatial_block", "predefined", "random") if s in schemes), schemes[0])
 
 
 def _predefined_folds(config: TrainConfig, table: TrainingTable) -> Folds:

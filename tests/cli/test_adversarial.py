@@ -635,6 +635,8 @@ def test_7_workers_print_no_gdal_environment_error(world_dir, trained_dir, tmp_p
     assert "Exception ignored" not in completed.stderr
     assert "No GDAL environment" not in completed.stderr
     assert "Traceback" not in completed.stderr
+    # `-q` keeps distributed's own INFO lines (workers joining, leaving) off the terminal.
+    assert " INFO distributed" not in completed.stderr
 
 
 # ------------------------------------------------------------ 8. silent or misleading

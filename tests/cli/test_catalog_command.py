@@ -1,6 +1,8 @@
-"""A user's multi-band GeoTIFF: `catalog build` -> train -> map, through the CLI."""
+"""A user's multi-band GeoTIFF: `catalog build` -> train -> map -> predict, through the CLI."""
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import rasterio
 import yaml
 
@@ -29,7 +31,7 @@ def stack_world(world_dir, path):
     return [layer.name for layer in layers if layer.categorical]
 
 
-def test_multiband_geotiff_to_catalog_train_and_map(run_cli, world_dir, tmp_path):
+def test_multiband_geotiff_to_catalog_train_map_and_predict(run_cli, world_dir, tmp_path):
     classes = stack_world(world_dir, tmp_path / "stack.tif")
     catalog = tmp_path / "covariates.yaml"
     built = run_cli(
@@ -59,6 +61,23 @@ def test_multiband_geotiff_to_catalog_train_and_map(run_cli, world_dir, tmp_path
     with rasterio.open(tmp_path / "map" / "kex_cmol_kg.tif") as dataset:
         values = dataset.read(1, masked=True)
     assert values.count() > 0.5 * values.size and float(values.min()) > 0
+
+    # Points predicted from the same multi-band catalog equal the map at their pixels.
+    samples = gpd.read_parquet(world_dir / "samples.parquet").iloc[:20]
+    points = tmp_path / "points.gpkg"
+    samples[["geometry"]].to_file(points)
+    predicted = run_cli(
+        "predict", model_dir / "model.safetensors", points, "--catalog", catalog,
+        "--out", tmp_path / "predicted.csv",
+    )  # fmt: skip
+    assert predicted.exit_code == 0, predicted.output
+    table = pd.read_csv(tmp_path / "predicted.csv")
+    with rasterio.open(tmp_path / "map" / "kex_cmol_kg.tif") as dataset:
+        at_points = [
+            value[0]
+            for value in dataset.sample(zip(samples.geometry.x, samples.geometry.y, strict=True))
+        ]
+    np.testing.assert_allclose(table["kex_cmol_kg_pred"], at_points, rtol=1e-4)
 
 
 def test_build_without_descriptions_asks_for_names(run_cli, tmp_path):

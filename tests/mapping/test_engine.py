@@ -1,6 +1,8 @@
 """The block engine: any chunking gives the same map; nodata propagates; products and several
 models share one pass; the lazy API and the store agree."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from geosoil.errors import ConfigError, CovariateError
 from geosoil.geo.grid import Grid
 from geosoil.geo.outputs import CLASS_NODATA, FLOAT_NODATA
 from geosoil.io.catalog import CovariateLayer
+from geosoil.mapping import execution
 from geosoil.mapping.engine import predict_map, run_map
 from geosoil.mapping.execution import Execution
 from geosoil.mapping.job import MapJob
@@ -139,6 +142,23 @@ def test_any_chunking_gives_the_same_bytes(setup, tmp_path_factory, chunk, threa
     for name, values in read_store(one).items():
         np.testing.assert_array_equal(values, read_store(many)[name])
     assert stats_one["target_units"].count == stats_many["target_units"].count
+
+
+def test_threads_above_the_cores_are_clamped_with_a_warning(setup, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(execution, "available_cores", lambda: 2)
+    assert execution.thread_plan(None, 9) == (2, 1)
+    assert execution.thread_plan(None, 1) == (1, 2)  # one block: both cores inside it
+    assert not caplog.records
+    with caplog.at_level(logging.WARNING, logger="geosoil.mapping.execution"):
+        assert execution.thread_plan(64, 9) == (2, 1)
+    assert "execution.threads=64 is more than the 2 core(s)" in caplog.text
+    stack, artifact, _ = setup
+    job = MapJob.build(GRID, stack.layers, [ModelLayers.build(artifact)])
+    many, _ = run_to_store(
+        job, tmp_path / "many.zarr", chunk=16, execution=Execution(threads=64, progress=False)
+    )
+    one, _ = run_to_store(job, tmp_path / "one.zarr", chunk=64)
+    np.testing.assert_array_equal(read_store(many)["target_units"], read_store(one)["target_units"])
 
 
 def test_products_and_several_models_share_one_pass(setup, tmp_path):

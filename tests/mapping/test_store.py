@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import rasterio
+import rioxarray  # noqa: F401  (registers the .rio accessor; geosoil imports it lazily)
 import xarray as xr
 from affine import Affine
 

@@ -237,3 +237,38 @@ def test_cli_refuses_mixed_world_and_library_flags(run_cli, tmp_path, args, hint
     assert result.exit_code == 2
     assert hint in result.output
     assert not (tmp_path / "x").exists()
+
+
+# -- the design where a linear model is not handicapped -----------------------------------
+def _digest(samples) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(samples.spectra).tobytes())
+    digest.update(samples.frame.to_csv(index=False).encode())
+    return digest.hexdigest()[:16]
+
+
+def test_the_mechanistic_design_is_unchanged_to_the_byte(library):
+    # pinned before the linear design was added: the default library must not move
+    assert _digest(library) == "9a4d5dd9e48aeb8b"
+
+
+def test_the_linear_design_does_not_handicap_a_linear_model(library):
+    from geosoil.synthetic.library import LINEAR_KEX_MODEL
+
+    linear = mir_library(N, seed=0, model=LINEAR_KEX_MODEL)
+    # the same pedons, horizons and spectra: only Kex differs
+    assert np.array_equal(linear.spectra, library.spectra)
+    assert linear.frame.drop(columns="kex_cmol_kg").equals(
+        library.frame.drop(columns="kex_cmol_kg")
+    )
+    kex = linear.target("kex_cmol_kg", positive=True)
+    assert 0.1 < np.median(kex) < 1.0 and np.log10(kex).std() > 0.3
+    # the same ridge on the spectra explains clearly more of it than of the default design
+    X = library.spectra[:, ::6]
+    train, test = slice(0, 800), slice(800, N)
+    scores = {}
+    for name, samples in (("mechanistic", library), ("linear", linear)):
+        y = np.log10(samples.target("kex_cmol_kg"))
+        model = RidgeCV(alphas=np.logspace(-4, 2, 7)).fit(X[train], y[train])
+        scores[name] = model.score(X[test], y[test])
+    assert scores["linear"] > 0.65 and scores["linear"] > scores["mechanistic"] + 0.1
+    assert "CNN" in KEX_MODEL.favours and "not handicapped" in LINEAR_KEX_MODEL.favours

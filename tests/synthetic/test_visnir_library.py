@@ -255,3 +255,39 @@ def test_bad_fold_counts_are_refused(n_folds):
     with pytest.raises(ConfigError, match="n_folds") as caught:
         pb_target_set(10, n_folds=n_folds)
     assert caught.value.field == "n_folds"
+
+
+# -- the design where pH says little about Pb ---------------------------------------------
+def _digest(samples) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(samples.spectra).tobytes())
+    digest.update(samples.frame.to_csv(index=False).encode())
+    return digest.hexdigest()[:16]
+
+
+def test_the_sorption_edge_design_is_unchanged_to_the_byte(district):
+    # pinned before the exchange design was added: the default set must not move
+    assert _digest(district) == "8100dae1747db26e"
+
+
+def test_the_exchange_design_is_weakly_related_to_ph(district):
+    from geosoil.synthetic.visnir_library import EXCHANGE_PB_MODEL
+
+    other = pb_target_set(seed=0, model=EXCHANGE_PB_MODEL)
+    # the same samples and spectra, only Pb differs
+    assert np.array_equal(other.spectra, district.spectra)
+    assert other.frame.drop(columns="pb_mg_kg").equals(district.frame.drop(columns="pb_mg_kg"))
+    pb = np.log10(other.target("pb_mg_kg"))
+    ph_clean = ph_truth(truth_composition(other.frame))
+    assert abs(np.corrcoef(pb, ph_clean)[0, 1]) < 0.1
+    assert abs(np.corrcoef(pb, other.frame["ph_h2o"])[0, 1]) < 0.2
+    # the default design is strongly related to pH: the two designs differ where it matters
+    assert np.corrcoef(np.log10(district.target("pb_mg_kg")), ph_clean)[0, 1] > 0.6
+    # Pb keeps a soil range and follows its own truth (more charge, more Pb)
+    assert pb.min() >= 1.0 and pb.max() <= 3.0 and pb.std() > 0.2
+    clean = pb_truth(truth_composition(other.frame), model=EXCHANGE_PB_MODEL)
+    assert np.corrcoef(np.log10(clean), pb)[0, 1] > 0.8
+    assert pb_truth(_soil(smectite=20.0), model=EXCHANGE_PB_MODEL) > pb_truth(
+        _soil(smectite=2.0), model=EXCHANGE_PB_MODEL
+    )
+    # each design says what it favours
+    assert "transfer" in PB_MODEL.favours and "not transfer" in EXCHANGE_PB_MODEL.favours

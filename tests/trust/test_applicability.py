@@ -111,8 +111,15 @@ def test_unimportant_covariates_keep_a_floor_weight():
 
 def test_a_covariate_beyond_the_training_range_is_outside():
     X = _training()
-    model = fit_applicability(X, feature_names=list("abc"), weights=[1.0, 0.0, 0.0])
     rows = np.array([[0.5, 1.04, 0.5], [0.5, 1.2, 0.5]])  # b: 4 % and 20 % beyond its max
+    exact = fit_applicability(X, feature_names=list("abc"), weights=[1.0, 0.0, 0.0])
+    assert exact.evaluate(rows)[1].tolist() == [False, False]  # default: the range itself
+    at_max = X[np.argmax(X[:, 1])][None, :]
+    assert exact.beyond_range(at_max).tolist() == [False]  # the range's own ends are in
+    assert exact.beyond_range(at_max.astype(np.float32)).tolist() == [False]
+    model = fit_applicability(
+        X, feature_names=list("abc"), weights=[1.0, 0.0, 0.0], range_margin=0.05
+    )
     di, inside = model.evaluate(rows)
     assert (di <= model.threshold).all()  # the DI alone lets both through
     assert inside.tolist() == [True, False]

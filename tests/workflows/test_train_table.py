@@ -64,7 +64,10 @@ def config(tmp_path, samples, **changes):
     }
     for key, value in changes.items():
         section, _, name = key.partition("__")
-        raw[section][name] = value
+        if name:
+            raw[section][name] = value
+        else:
+            raw[section] = value
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -82,7 +85,7 @@ def test_train_from_a_table(run_cli, tmp_path, suffix):
     codes = {"step": "class_codes", "column": "landuse"}
     assert header.preprocessing == [{**codes, "codes": {"arable": 1, "forest": 2, "grass": 3}}]
     selection = header.provenance.metrics["selection"]
-    assert selection["chosen"] in FAST_AUTO["candidates"]
+    assert selection["chosen"] in [*FAST_AUTO["candidates"], "stack"]
     assert set(header.provenance.metrics["predefined"]["candidates"]) == set(
         FAST_AUTO["candidates"]
     )
@@ -260,3 +263,32 @@ def test_residual_kriging_is_scored_under_the_same_folds(run_cli, tmp_path):
     assert run_cli("train", path).exit_code == 0
     plain = read_header(tmp_path / "plain" / "model.safetensors")
     assert with_kriging > plain.provenance.metrics["predefined"]["pooled"]["r2"] + 0.1
+
+
+def test_auto_selects_on_inner_blocks_under_spatial_block_cv(run_cli, tmp_path, monkeypatch):
+    from geosoil.evaluate.splits import spatial_block_ids
+    from geosoil.models.covariate.auto import GROUP_COLUMN, AutoCovariate
+
+    seen = []
+    original = AutoCovariate.inner_folds
+
+    def spy(self, X):
+        folds = original(self, X)
+        seen.append((X[GROUP_COLUMN].to_numpy(), folds))
+        return folds
+
+    monkeypatch.setattr(AutoCovariate, "inner_folds", spy)
+    table = sample_table(80)
+    samples = write_table(table, tmp_path / "samples.csv")
+    evaluation = {"schemes": ["spatial_block"], "spatial_block_size_m": 2000, "n_splits": 3}
+    result = run_cli("train", config(tmp_path, samples, evaluation=evaluation))
+    assert result.exit_code == 0, result.output
+    blocks = spatial_block_ids(table["x"], table["y"], block_size_m=2000)
+    assert len(seen) == 3 + 1  # each outer training set, then the final fit on all samples
+    assert len(seen[-1][0]) == len(table)
+    np.testing.assert_array_equal(seen[-1][0], blocks)
+    for groups, folds in seen:
+        for train_idx, test_idx in folds:
+            assert not set(groups[train_idx]) & set(groups[test_idx])
+    selection = read_header(tmp_path / "out" / "model.safetensors").provenance.metrics["selection"]
+    assert selection["inner_folds"] == "grouped as the spatial_block folds"

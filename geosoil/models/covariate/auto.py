@@ -7,6 +7,12 @@ afresh in every outer training set and never sees the outer test fold, so the ou
 of ``auto`` is an honest (nested) estimate of the whole procedure, choice included. A blend
 of the candidates (a stack) competes too; its weights come from the same inner predictions,
 so its inner score is slightly optimistic, but the outer score stays honest.
+
+The inner folds follow the outer scheme. A table that carries :data:`GROUP_COLUMN` (the
+spatial block, predefined fold or duplicate set of every sample, as the outer folds kept
+them whole) is cut into inner folds of whole groups: under spatial-block CV the candidates
+are compared on held-out blocks of the same size, not on random rows whose neighbours sit
+in the inner training set. Without the column the inner folds are random.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from geosoil.errors import ConfigError, GeoSoilError
+from geosoil.evaluate.splits import Folds, grouped_kfold, random_kfold
 from geosoil.models.covariate.stack import CovariateStack, blend_weights, out_of_fold
 from geosoil.models.registry import get_estimator_class
 
-__all__ = ["DEFAULT_CANDIDATES", "AutoCovariate", "AutoSelectionError"]
+__all__ = ["DEFAULT_CANDIDATES", "GROUP_COLUMN", "AutoCovariate", "AutoSelectionError"]
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +37,19 @@ DEFAULT_CANDIDATES: tuple[str, ...] = ("random_forest", "gbm", "linear", "covari
 """Learners tried by default. The forest is chosen as ``random_forest`` and delivered as
 ``quantile_forest``: the same trees (same seed and settings), plus intervals.
 ``ordinary_kriging`` (the target from the coordinates alone) is opt-in: added to the
-defaults it made ``auto`` worse on Meuse lead (inner random folds favour it; see the README)."""
+defaults it made ``auto`` worse on Meuse lead, measured when the inner folds were random
+(which favour an interpolator); not re-measured since they follow the outer scheme."""
 
 _DELIVERED_AS = {"random_forest": "quantile_forest"}
 
 COORDINATE_COLUMNS: tuple[str, str] = ("sample_x", "sample_y")
 """Columns holding the sample coordinates in the tables ``auto`` sees when a candidate
 interpolates in space (``ordinary_kriging``); the other candidates never see them."""
+
+GROUP_COLUMN = "sample_group"
+"""Column holding each sample's fold group (integer codes) in the tables ``auto`` sees when
+the outer folds keep groups whole; the inner folds then keep them whole too. No candidate
+ever sees it."""
 
 SPATIAL_CANDIDATES = frozenset({"ordinary_kriging"})
 
@@ -56,8 +69,8 @@ class _WithoutCoordinates:
 
 
 def without_coordinates(X: pd.DataFrame) -> pd.DataFrame:
-    """``X`` less :data:`COORDINATE_COLUMNS` (where present)."""
-    return X.drop(columns=list(COORDINATE_COLUMNS), errors="ignore")
+    """``X`` less :data:`COORDINATE_COLUMNS` and :data:`GROUP_COLUMN` (where present)."""
+    return X.drop(columns=[*COORDINATE_COLUMNS, GROUP_COLUMN], errors="ignore")
 
 
 class AutoSelectionError(GeoSoilError):
@@ -77,7 +90,8 @@ class AutoCovariate:
     candidate_params
         Per-candidate settings, ``{name: {param: value}}``.
     inner_splits
-        Inner folds (random, shuffled by ``seed``) used to score the candidates.
+        Inner folds used to score the candidates: whole groups of :data:`GROUP_COLUMN` when
+        the table has it, else random rows (both shuffled by ``seed``).
     stack
         Also consider a non-negative blend of the candidates (:class:`CovariateStack`),
         weighted on the same inner out-of-fold predictions; delivered when its inner RMSE is
@@ -134,6 +148,21 @@ class AutoCovariate:
             return estimator
         return _WithoutCoordinates(estimator)
 
+    uses_fold_groups = True
+    """Reads :data:`GROUP_COLUMN`, when present, to keep groups whole in its inner folds."""
+
+    def inner_folds(self, X: pd.DataFrame) -> Folds:
+        """The folds the candidates are scored on: grouped by :data:`GROUP_COLUMN` when
+        ``X`` has it (at most ``inner_splits``, at least two groups), else random."""
+        n = len(X)
+        groups = X[GROUP_COLUMN].to_numpy() if GROUP_COLUMN in getattr(X, "columns", ()) else None
+        n_groups = 0 if groups is None else len(np.unique(groups))
+        if n_groups >= 2:
+            return grouped_kfold(groups, n_splits=min(self.inner_splits, n_groups), seed=self.seed)
+        if groups is not None:
+            log.warning("auto: the training rows hold a single fold group; random inner folds")
+        return random_kfold(n, n_splits=min(self.inner_splits, n), seed=self.seed)
+
     @property
     def uses_coordinates(self) -> bool:
         """Whether a candidate needs the :data:`COORDINATE_COLUMNS` in the tables."""
@@ -154,10 +183,10 @@ class AutoCovariate:
             Every candidate failed (each failure is named in the message).
         """
         from geosoil.evaluate.metrics import regression_metrics
-        from geosoil.evaluate.splits import random_kfold
 
         y = np.asarray(y, dtype=np.float64)
-        folds = random_kfold(len(y), n_splits=min(self.inner_splits, len(y)), seed=self.seed)
+        folds = self.inner_folds(X)
+        self.inner_grouped_ = GROUP_COLUMN in getattr(X, "columns", ())
         scores, failures, oof = {}, {}, {}
         for name in self.candidates:
             try:
@@ -188,8 +217,9 @@ class AutoCovariate:
             if scores["stack"]["rmse"] < scores[best]["rmse"]:
                 best = "stack"
         log.info(
-            "auto: inner %d-fold RMSE %s; chose %s",
+            "auto: inner %d-fold (%s) RMSE %s; chose %s",
             len(folds),
+            "grouped" if self.inner_grouped_ else "random",
             ", ".join(f"{k} {v['rmse']:.4g}" for k, v in scores.items()),
             best,
         )

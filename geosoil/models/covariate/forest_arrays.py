@@ -4,20 +4,34 @@ Every tree of an ensemble is flattened into shared node arrays: ``left``/``right
 node, -1 at a leaf), ``feature`` and ``threshold`` (a row goes left when
 ``x[feature] <= threshold``), ``value`` (the leaf output) and ``roots`` (the first node of
 each tree). These arrays are all an artifact stores, so loading a forest reads numbers, never
-code; :meth:`ForestArrays.validate` refuses arrays that do not form trees. Evaluation is
-batched numpy over (rows x trees), dropping pairs from the work set as they reach a leaf.
+code; :meth:`ForestArrays.validate` refuses arrays that do not form trees.
+
+Two evaluators give the same leaves. Where features are float32 values (the scikit-learn
+forests), scikit-learn's compiled tree walk runs on trees rebuilt from the arrays: its
+``Tree`` takes a node table and a value table through ``__setstate__``, plain numbers, never
+a pickle. It is about 20 times faster than the other evaluator, batched numpy over
+(rows x trees), which drops pairs from the work set as they reach a leaf and serves float64
+features (and any environment where scikit-learn's tree module cannot be imported).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["ForestArrays", "parse_lightgbm_model"]
+__all__ = ["ForestArrays", "over_threads", "parse_lightgbm_model", "sklearn_tree_class"]
+
+log = logging.getLogger(__name__)
 
 _PAIRS_PER_PASS = 131072
+# Fewest rows worth a thread of their own.
+_ROWS_PER_THREAD = 2048
 _ARRAYS = ("left", "right", "feature", "threshold", "value", "roots")
 
 
@@ -136,11 +150,73 @@ class ForestArrays:
             depth += 1
         return depth
 
-    def apply(self, features: np.ndarray) -> np.ndarray:
+    def apply(self, features: np.ndarray, *, float32_features: bool = False) -> np.ndarray:
         """Leaf node (global index) of every row in every tree: int32 (N, n_trees).
 
-        ``features`` is a float64 (N, n_features) matrix without NaN.
+        ``features`` is an (N, n_features) matrix without NaN. ``float32_features``: its
+        values are float32 numbers (held as float64 or float32); scikit-learn's compiled walk
+        then evaluates them exactly, in float32.
         """
+        trees = self._sklearn_trees() if float32_features else None
+        if trees is None:
+            return self.apply_numpy(features)
+        rows = np.ascontiguousarray(features, dtype=np.float32)
+        leaves = np.empty((len(rows), self.n_trees), dtype=np.int32)
+
+        def fill(part: slice) -> None:
+            for column, (tree, root) in enumerate(zip(trees, self.roots, strict=True)):
+                leaves[part, column] = tree.apply(rows[part]) + root
+
+        over_threads(fill, len(rows))
+        return leaves
+
+    def summed_outputs(self, features: np.ndarray, *, float32_features: bool = False):
+        """Float64 (N,) sum over the trees of each row's leaf value, added in tree order
+        (so a row's value does not depend on its batch). See :meth:`apply`."""
+        trees = self._sklearn_trees() if float32_features else None
+        if trees is None:
+            total = np.zeros(len(features), dtype=np.float64)
+            for column in self.value[self.apply_numpy(features)].T:
+                total += column
+            return total
+        rows = np.ascontiguousarray(features, dtype=np.float32)
+        total = np.zeros(len(rows), dtype=np.float64)
+        values = self._tree_values()
+
+        def add(part: slice) -> None:
+            for tree, value in zip(trees, values, strict=True):
+                total[part] += value[tree.apply(rows[part])]
+
+        over_threads(add, len(rows))
+        return total
+
+    def _tree_values(self) -> list[np.ndarray]:
+        ends = np.append(self.roots, len(self.left))
+        return [self.value[start:stop] for start, stop in itertools.pairwise(ends)]
+
+    def _sklearn_trees(self) -> list | None:
+        """scikit-learn ``Tree`` objects holding these arrays, built once; None without it."""
+        if "_sklearn" in self.__dict__:
+            return self.__dict__["_sklearn"]
+        tree_class = sklearn_tree_class()
+        trees = None
+        if tree_class is not None:
+            trees = []
+            ends = np.append(self.roots, len(self.left))
+            for start, stop in itertools.pairwise(ends):
+                trees.append(_sklearn_tree(tree_class, self, start, stop))
+        object.__setattr__(self, "_sklearn", trees)
+        return trees
+
+    def __getstate__(self) -> dict:
+        # Caches are rebuilt where the arrays arrive (a dask worker), not shipped.
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def apply_numpy(self, features: np.ndarray) -> np.ndarray:
+        """:meth:`apply` by batched numpy."""
         # A few hundred rows at a time keep the (rows x trees) work arrays in the CPU cache.
         step = max(1, _PAIRS_PER_PASS // self.n_trees)
         if len(features) <= step:
@@ -194,6 +270,60 @@ class ForestArrays:
     def tree_outputs(self, features: np.ndarray) -> np.ndarray:
         """Leaf value of every row in every tree: float64 (N, n_trees)."""
         return self.value[self.apply(features)]
+
+
+@functools.cache
+def sklearn_tree_class():
+    """scikit-learn's compiled ``Tree``, or None where it cannot be imported (logged once)."""
+    try:
+        from sklearn.tree._tree import NODE_DTYPE, Tree
+    except ImportError as err:
+        log.warning(
+            "scikit-learn's tree module cannot be imported (%s): forests are evaluated by "
+            "numpy, about 20 times slower; install geosoil's dependencies: pip install "
+            "'scikit-learn>=1.5'",
+            err,
+        )
+        return None
+    if "missing_go_to_left" not in NODE_DTYPE.names:  # pragma: no cover - scikit-learn < 1.3
+        return None
+    return Tree
+
+
+def _sklearn_tree(tree_class, forest: ForestArrays, start: int, stop: int):
+    """One tree of ``forest`` (nodes ``start:stop``) as a scikit-learn ``Tree``."""
+    from sklearn.tree._tree import NODE_DTYPE
+
+    n_nodes = stop - start
+    leaf = forest.left[start:stop] < 0
+    nodes = np.zeros(n_nodes, dtype=NODE_DTYPE)
+    nodes["left_child"] = np.where(leaf, -1, forest.left[start:stop] - start)
+    nodes["right_child"] = np.where(leaf, -1, forest.right[start:stop] - start)
+    nodes["feature"] = np.where(leaf, -2, forest.feature[start:stop])
+    nodes["threshold"] = np.where(leaf, -2.0, forest.threshold[start:stop])
+    n_features = int(forest.feature.max()) + 1
+    tree = tree_class(n_features, np.ones(1, dtype=np.intp), 1)
+    tree.__setstate__(
+        {
+            "max_depth": forest.depth,
+            "node_count": n_nodes,
+            "nodes": nodes,
+            "values": np.ascontiguousarray(forest.value[start:stop]).reshape(n_nodes, 1, 1),
+        }
+    )
+    return tree
+
+
+def over_threads(work, n_rows: int) -> None:
+    """``work(slice)`` over the rows, split over ``torch.get_num_threads()`` threads (the
+    engine sets it to each block's share of the cores); scikit-learn's walk frees the GIL."""
+    parts = min(torch.get_num_threads(), n_rows // _ROWS_PER_THREAD)
+    if parts <= 1:
+        work(slice(0, n_rows))
+        return
+    bounds = np.linspace(0, n_rows, parts + 1).astype(int)
+    with ThreadPoolExecutor(parts, thread_name_prefix="geosoil-trees") as pool:
+        list(pool.map(work, [slice(a, b) for a, b in itertools.pairwise(bounds)]))
 
 
 def parse_lightgbm_model(text: str, n_features: int) -> ForestArrays:

@@ -10,6 +10,7 @@ as tensors and the variogram in the header.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -22,8 +23,11 @@ from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.covariate.tabular import check_training_target
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform
+from geosoil.trust.estimators import model_scale
 
-__all__ = ["OrdinaryKriging"]
+__all__ = ["OrdinaryKriging", "ResidualKriging"]
+
+log = logging.getLogger(__name__)
 
 VARIOGRAM_MODELS = ("spherical", "exponential", "gaussian")
 
@@ -63,6 +67,12 @@ class OrdinaryKriging(GeoSoilEstimator):
         self.nlags = nlags
         self.target_transform = target_transform
         self.seed = seed
+
+    @property
+    def map_coordinates(self) -> tuple[str, ...]:
+        """The inputs that are the point's easting and northing: the map engine fills them
+        with the pixel-centre coordinates, not from covariate rasters."""
+        return tuple(str(c) for c in self.coordinate_columns)
 
     def _coordinates(self, X) -> np.ndarray:
         names = list(self.coordinate_columns)
@@ -164,8 +174,10 @@ class ResidualKriging(GeoSoilEstimator):
     The residuals kriged are out-of-fold residuals of the learner (inner random folds), so
     the variogram describes the errors the learner makes on samples it did not see, not its
     smaller training residuals. The learner is then refit on all rows. A prediction is the
-    learner's prediction plus the kriged residual at the row's coordinates, on the target's
-    scale. Reads the covariates plus the two coordinate columns.
+    learner's prediction plus the kriged residual at the row's coordinates, both on the
+    learner's fitting scale (``log10`` with that target transform), back-transformed after
+    the sum as every learner's prediction is (``10 ** (trend + residual)``, positive).
+    Reads the covariates plus the two coordinate columns.
 
     Parameters
     ----------
@@ -176,7 +188,11 @@ class ResidualKriging(GeoSoilEstimator):
     inner_splits
         Inner folds giving the out-of-fold residuals.
     categorical_features, target_transform, seed
-        Passed to the learner (``target_transform`` applies to the learner only).
+        Passed to the learner; the residuals are kriged on ``target_transform``'s scale too.
+
+    Artifacts written before the residuals were kriged on that scale (no
+    ``residual_scale`` in their state) keep their raw-scale sum: ``residual_scale_`` is
+    ``"target"`` for them and ``"model"`` otherwise.
     """
 
     registry_name = "residual_kriging"
@@ -204,6 +220,12 @@ class ResidualKriging(GeoSoilEstimator):
         self.categorical_features = categorical_features
         self.target_transform = target_transform
         self.seed = seed
+
+    @property
+    def map_coordinates(self) -> tuple[str, ...]:
+        """As :attr:`OrdinaryKriging.map_coordinates`: the map engine fills these inputs with
+        the pixel-centre coordinates, so the kriged residual is added on the map too."""
+        return tuple(str(c) for c in self.coordinate_columns)
 
     def _make_base(self) -> GeoSoilEstimator:
         from geosoil.models.registry import get_estimator_class
@@ -236,19 +258,35 @@ class ResidualKriging(GeoSoilEstimator):
         coordinates = X[list(self.coordinate_columns)] if isinstance(X, pd.DataFrame) else None
         self._make_kriging()._coordinates(X)  # refuses a table without coordinates now
         covariates = self._covariates(X)
+        z = TargetTransform(self.target_transform).forward(y)  # the learner's fitting scale
         folds = random_kfold(len(y), n_splits=min(self.inner_splits, len(y)), seed=self.seed)
-        residuals = y - out_of_fold(self._make_base, covariates, y, folds)
-        self.kriging_ = self._make_kriging().fit(coordinates, residuals)
+        oof = out_of_fold(self._make_base, covariates, y, folds)
+        residuals = z - model_scale(self.target_transform)(oof)
+        finite = np.isfinite(residuals)
+        if not finite.all():
+            # e.g. a class absent from an inner training fold: the learner gives no value
+            log.warning(
+                "residual kriging: %d sample(s) without an out-of-fold prediction are left "
+                "out of the kriged residuals",
+                int((~finite).sum()),
+            )
+        self.kriging_ = self._make_kriging().fit(coordinates[finite], residuals[finite])
         self.base_ = self._make_base().fit(covariates, y)
         self.feature_names_in_ = [str(c) for c in X.columns]
+        self.residual_scale_ = "model"
         return self
 
     def predict(self, X) -> np.ndarray:
+        """Float32 (N,) trend plus kriged residual, in the target's units."""
         self._check_fitted()
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(np.asarray(X, dtype=np.float64), columns=self.feature_names_in_)
         trend = self.base_.predict(self._covariates(X)).astype(np.float64)
-        return (trend + self.kriging_.predict(X).astype(np.float64)).astype(np.float32)
+        residual = self.kriging_.predict(X).astype(np.float64)
+        if self.residual_scale_ == "target":  # an artifact kriged on the raw scale
+            return (trend + residual).astype(np.float32)
+        z = model_scale(self.target_transform)(trend) + residual
+        return TargetTransform(self.target_transform).inverse(z).astype(np.float32)
 
     def export_state(self):
         self._check_fitted()
@@ -258,6 +296,7 @@ class ResidualKriging(GeoSoilEstimator):
         tensors.update({f"kriging.{k}": v for k, v in kriging_tensors.items()})
         state = {
             "feature_names_in": self.feature_names_in_,
+            "residual_scale": self.residual_scale_,
             "base": {"params": self.base_.get_params(), "state": base_state},
             "kriging": {"params": self.kriging_.get_params(), "state": kriging_state},
         }
@@ -284,4 +323,7 @@ class ResidualKriging(GeoSoilEstimator):
             state["kriging"]["params"], parts["kriging"], state["kriging"]["state"]
         )
         model.feature_names_in_ = [str(n) for n in state["feature_names_in"]]
+        model.residual_scale_ = state.get("residual_scale", "target")
+        if model.residual_scale_ not in ("model", "target"):
+            raise ValueError(f"unknown residual scale {model.residual_scale_!r}")
         return model

@@ -10,7 +10,11 @@ import pandas as pd
 import torch
 
 from geosoil.models.base import GeoSoilEstimator
-from geosoil.models.covariate.tabular import TabularEncoding, check_training_target
+from geosoil.models.covariate.tabular import (
+    TabularEncoding,
+    check_training_target,
+    training_table,
+)
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform
 
@@ -46,6 +50,7 @@ class CovariateLinear(GeoSoilEstimator):
     def fit(self, X: pd.DataFrame, y) -> CovariateLinear:
         from sklearn.linear_model import RidgeCV
 
+        X, y = training_table(X, y)
         encoding = TabularEncoding.learn(X, list(self.categorical_features))
         y = check_training_target(y, len(X))
         z = TargetTransform(self.target_transform).forward(y)
@@ -56,6 +61,7 @@ class CovariateLinear(GeoSoilEstimator):
         ridge = RidgeCV(alphas=[float(a) for a in self.alphas]).fit((encoded - center) / scale, z)
         self.encoding_ = encoding
         self.feature_names_in_ = list(encoding.feature_names)
+        self.n_features_in_ = len(self.feature_names_in_)
         self.center_, self.scale_ = center, scale
         self.coef_ = np.asarray(ridge.coef_, dtype=np.float64)
         self.intercept_ = float(ridge.intercept_)
@@ -65,7 +71,7 @@ class CovariateLinear(GeoSoilEstimator):
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Float32 (N,) predictions; NaN for missing covariates or unseen classes."""
         self._check_fitted()
-        matrix = self.encoding_.matrix(X)
+        matrix = self.encoding_.matrix(X, owner=type(self).__name__)
         missing = ~np.isfinite(matrix).all(axis=1)
         encoded, unseen = self.encoding_.encode(np.where(missing[:, None], 0.0, matrix))
         z = ((encoded - self.center_) / self.scale_) @ self.coef_ + self.intercept_
@@ -95,6 +101,7 @@ class CovariateLinear(GeoSoilEstimator):
         model = cls(**params)
         model.encoding_ = TabularEncoding.from_state(state)
         model.feature_names_in_ = list(model.encoding_.feature_names)
+        model.n_features_in_ = len(model.feature_names_in_)
         n = model.encoding_.n_encoded
         for name in ("center", "scale", "coef"):
             values = tensors[name].numpy().astype(np.float64)

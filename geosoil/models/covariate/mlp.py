@@ -18,6 +18,7 @@ from torch import nn
 
 from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.models.base import GeoSoilEstimator, check_choice
+from geosoil.models.covariate.tabular import prediction_matrix, training_table
 from geosoil.models.encoding import CovariateEncoder
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform, count_by_column
@@ -119,6 +120,12 @@ class CovariateMLP(GeoSoilEstimator):
     ) -> None:
         self._store_params(locals())
 
+    def __sklearn_tags__(self):
+        """A regressor of one or several targets (``y`` of shape (n, k))."""
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
     @property
     def supports_dist(self) -> bool:
         """True when ``n_members >= 2``: the ensemble's spread gives :meth:`predict_dist`."""
@@ -128,13 +135,14 @@ class CovariateMLP(GeoSoilEstimator):
     def fit(self, X: pd.DataFrame, y: Sequence[float] | np.ndarray | pd.DataFrame) -> CovariateMLP:
         """Learn the network(s) from a covariate table and targets; returns self.
 
-        ``y`` is one target of shape (n,) or k targets of shape (n, k), an array or a
-        DataFrame with one column per target.
+        ``X`` is a DataFrame of named covariates, or an array (columns ``x0``, ``x1``, ...;
+        see :func:`~geosoil.models.covariate.tabular.training_table`). ``y`` is one target of
+        shape (n,) or k targets of shape (n, k), an array or a DataFrame with one column per
+        target.
         """
         n_members = _check_n_members(self.n_members)
         check_choice(self.final_fit, ("refit", "validated"), "params.final_fit")
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError("CovariateMLP.fit expects a pandas DataFrame with named covariates")
+        X, y = training_table(X, y, multi_output=True)
         y, target_names = _check_targets(y, n_rows=len(X))
         if len(y) < 4:
             raise SampleDataError(
@@ -370,23 +378,9 @@ class CovariateMLP(GeoSoilEstimator):
         return TargetTransform(self.target_transform).inverse(z).astype(np.float32)
 
     def _as_matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        if isinstance(X, pd.DataFrame):
-            missing = [c for c in self.feature_names_in_ if c not in X.columns]
-            if missing:
-                raise CovariateError(
-                    f"covariates {missing} needed by the model are missing",
-                    field="covariates",
-                    fix=f"provide columns {self.feature_names_in_}",
-                )
-            return X[self.feature_names_in_].to_numpy(dtype=np.float32)
-        matrix = np.asarray(X, dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape[1] != self.n_features_in_:
-            raise CovariateError(
-                f"expected an (N, {self.n_features_in_}) array, got shape {matrix.shape}",
-                field="covariates",
-                fix=f"columns in this order: {self.feature_names_in_}",
-            )
-        return matrix
+        return prediction_matrix(
+            X, self.feature_names_in_, dtype=np.float32, owner=type(self).__name__
+        )
 
     def _encode(self, matrix: np.ndarray) -> torch.Tensor:
         """Standardize continuous columns and one-hot encode categorical ones."""

@@ -15,9 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geosoil.errors import CovariateError, SampleDataError
+from geosoil.errors import CovariateError, FeatureCountError, SampleDataError
 
-__all__ = ["TabularEncoding", "check_training_target"]
+__all__ = [
+    "TabularEncoding",
+    "check_training_target",
+    "prediction_matrix",
+    "training_table",
+]
 
 
 @dataclass(frozen=True)
@@ -105,33 +110,10 @@ class TabularEncoding:
             out[name] = [position[f"{name}={c}"] for c in codes]
         return {name: out[name] for name in self.feature_names}
 
-    def matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """Float64 (N, F) matrix in feature order from a table or an array."""
-        names = list(self.feature_names)
-        if isinstance(X, pd.DataFrame):
-            missing = [c for c in names if c not in X.columns]
-            if missing:
-                raise CovariateError(
-                    f"covariates {missing} needed by the model are missing",
-                    field="covariates",
-                    fix=f"provide columns {names}",
-                )
-            text = [c for c in names if not pd.api.types.is_numeric_dtype(X[c])]
-            if text:
-                raise CovariateError(
-                    f"covariate(s) {text} hold text, not numbers",
-                    field="covariates",
-                    fix="give categorical classes as the integer codes used in training",
-                )
-            return X[names].to_numpy(dtype=np.float64)
-        matrix = np.asarray(X, dtype=np.float64)
-        if matrix.ndim != 2 or matrix.shape[1] != len(names):
-            raise CovariateError(
-                f"expected an (N, {len(names)}) array, got shape {matrix.shape}",
-                field="covariates",
-                fix=f"columns in this order: {names}",
-            )
-        return matrix
+    def matrix(self, X: pd.DataFrame | np.ndarray, *, owner: str = "model") -> np.ndarray:
+        """Float64 (N, F) matrix in feature order from a table or an array
+        (see :func:`prediction_matrix`)."""
+        return prediction_matrix(X, self.feature_names, owner=owner)
 
     def encode(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Encoded float64 (N, n_encoded) matrix and a boolean (N,) mask of rows with a class
@@ -158,6 +140,71 @@ class TabularEncoding:
             if new:
                 out[name] = new
         return out
+
+
+def training_table(X: Any, y: Any, *, multi_output: bool = False) -> tuple[pd.DataFrame, Any]:
+    """A training table and its target: a DataFrame as it is, an array as columns ``x0``,
+    ``x1``, ... .
+
+    Arrays are checked with ``y`` by scikit-learn's ``check_X_y`` (2-D, numeric, finite,
+    dense, at least 4 rows, as many targets as rows), so they fail with scikit-learn's own
+    messages and errors. Names matter beyond fitting: an artifact maps each covariate to a
+    raster layer by name, so fit a DataFrame for anything that is mapped.
+    """
+    if isinstance(X, pd.DataFrame):
+        return X.rename(columns=str), y
+    from sklearn.utils import check_X_y
+
+    matrix, y = check_X_y(
+        X, y, dtype=np.float64, y_numeric=True, multi_output=multi_output, ensure_min_samples=4
+    )
+    return pd.DataFrame(matrix, columns=[f"x{i}" for i in range(matrix.shape[1])]), y
+
+
+def prediction_matrix(
+    X: Any, names: Sequence[str], *, dtype: type = np.float64, owner: str = "model"
+) -> np.ndarray:
+    """The (N, F) matrix of ``X`` in the order of ``names``: a table's columns by name, an
+    array's as they come (NaN allowed: a missing covariate predicts NaN).
+
+    Raises
+    ------
+    CovariateError
+        A table lacks a named column.
+    FeatureCountError
+        An array has another number of columns than ``names``.
+    ValueError
+        An array is not 2-D or not numeric, or holds infinities (scikit-learn's check_array).
+    """
+    names = list(names)
+    if isinstance(X, pd.DataFrame):
+        X = X.rename(columns=str)
+        missing = [c for c in names if c not in X.columns]
+        if missing:
+            raise CovariateError(
+                f"covariates {missing} needed by the model are missing",
+                field="covariates",
+                fix=f"provide columns {names}",
+            )
+        text = [c for c in names if not pd.api.types.is_numeric_dtype(X[c])]
+        if text:
+            raise CovariateError(
+                f"covariate(s) {text} hold text, not numbers",
+                field="covariates",
+                fix="give categorical classes as the integer codes used in training",
+            )
+        return X[names].to_numpy(dtype=dtype)
+    from sklearn.utils import check_array
+
+    matrix = check_array(X, dtype=dtype, ensure_all_finite="allow-nan", ensure_min_samples=0)
+    if matrix.shape[1] != len(names):
+        raise FeatureCountError(
+            f"X has {matrix.shape[1]} features, but {owner} is expecting {len(names)} "
+            "features as input",
+            field="covariates",
+            fix=f"columns in this order: {names}",
+        )
+    return matrix
 
 
 def check_training_target(y: Any, n_rows: int) -> np.ndarray:

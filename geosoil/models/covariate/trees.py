@@ -1,15 +1,19 @@
 """Tree ensembles over covariates: random forest, quantile regression forest, gradient boosting.
 
 Fitting uses the libraries soil mappers already trust (scikit-learn, quantile-forest,
-LightGBM); what is kept afterwards is plain arrays (:mod:`.forest_arrays`), evaluated by
-batched numpy, so an artifact holds tensors and JSON only and a map needs no fitted library
-object. Categorical covariates are one-hot encoded; a row holding a class that training never
-saw is predicted as NaN (and logged) rather than silently given the average class.
+LightGBM); what is kept afterwards is plain arrays (:mod:`.forest_arrays`) and LightGBM's
+text model, so an artifact holds tensors and JSON only. Forests are evaluated by
+scikit-learn's compiled tree walk on trees rebuilt from the arrays, boosting by LightGBM's
+own predict on its parsed text model; both equal the arrays' numpy evaluation. Categorical
+covariates are one-hot encoded; a row holding a class that training never saw is predicted
+as NaN (and logged) rather than silently given the average class.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -19,10 +23,14 @@ import torch
 
 from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.covariate.forest_arrays import ForestArrays, parse_lightgbm_model
-from geosoil.models.covariate.tabular import TabularEncoding, check_training_target
+from geosoil.models.covariate.tabular import (
+    TabularEncoding,
+    check_training_target,
+    training_table,
+)
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform
-from geosoil.models.uncertainty import mean_over_members, normal_scores
+from geosoil.models.uncertainty import normal_scores
 
 __all__ = ["CovariateGBM", "CovariateQuantileForest", "CovariateRandomForest"]
 
@@ -30,12 +38,42 @@ log = logging.getLogger(__name__)
 
 # Rows x training samples held at once while weighing a quantile forest's leaves.
 _QRF_WEIGHT_CELLS = 4_000_000
+# Each thread's LightGBM boosters, by model text (a Booster is parsed once per thread).
+_boosters = threading.local()
+
+
+def _booster(model_text: str):
+    """This thread's LightGBM Booster of ``model_text``; None (logged once) without LightGBM."""
+    cache = getattr(_boosters, "by_text", None)
+    if cache is None:
+        cache = _boosters.by_text = {}
+    if model_text not in cache:
+        try:
+            import lightgbm
+        except ImportError as err:
+            _warn_no_lightgbm(str(err))
+            return None
+        cache.clear()  # one model per thread at a time
+        cache[model_text] = lightgbm.Booster(model_str=model_text)
+    return cache[model_text]
+
+
+@functools.cache
+def _warn_no_lightgbm(reason: str) -> None:
+    log.warning(
+        "LightGBM cannot be imported (%s): gradient boosting is evaluated by numpy, about "
+        "10 times slower; install geosoil's dependencies: pip install 'lightgbm>=4.5'",
+        reason,
+    )
 
 
 class _TreeEnsemble(GeoSoilEstimator):
     """Shared encoding, target transform, prediction and state of the tree learners."""
 
     combine: ClassVar[Literal["mean", "sum"]] = "mean"
+    # Pixels per predict call in a map: each call splits its rows over the block's threads
+    # once, so small batches would make the threads wait for each other at every batch.
+    map_batch_pixels: ClassVar[int] = 262_144
     # scikit-learn trees compare float32 features with float64 thresholds.
     float32_features: ClassVar[bool] = False
 
@@ -43,7 +81,9 @@ class _TreeEnsemble(GeoSoilEstimator):
     target_transform: str
 
     def fit(self, X: pd.DataFrame, y) -> _TreeEnsemble:
-        """Learn from a covariate table and one target; returns self."""
+        """Learn from a covariate table (or an array, see :func:`covariate_frame`) and one
+        target; returns self."""
+        X, y = training_table(X, y)
         encoding = TabularEncoding.learn(X, list(self.categorical_features))
         y = check_training_target(y, len(X))
         z = TargetTransform(self.target_transform).forward(y)
@@ -70,7 +110,7 @@ class _TreeEnsemble(GeoSoilEstimator):
 
     def _encoded(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Encoded matrix with invalid rows zero-filled, and the invalid-row mask."""
-        matrix = self.encoding_.matrix(X)
+        matrix = self.encoding_.matrix(X, owner=type(self).__name__)
         missing = ~np.isfinite(matrix).all(axis=1)
         encoded, unseen = self.encoding_.encode(np.where(np.isfinite(matrix), matrix, 0.0))
         if unseen.any():
@@ -85,12 +125,16 @@ class _TreeEnsemble(GeoSoilEstimator):
 
     def _raw_output(self, encoded: np.ndarray) -> np.ndarray:
         """Float64 ensemble output on the transformed target scale."""
-        per_tree = self.forest_.tree_outputs(encoded)
-        if self.combine == "sum":
-            return per_tree.sum(axis=1) if per_tree.size else np.zeros(len(encoded))
         # Tree by tree in a fixed order, as scikit-learn accumulates: a row's value never
         # depends on how many rows share its batch.
-        return mean_over_members(per_tree.T)
+        sums = self.forest_.summed_outputs(encoded, float32_features=self.float32_features)
+        return sums if self.combine == "sum" else sums / self.forest_.n_trees
+
+    def prepare_mapping(self) -> None:
+        """Before a map: build the fast evaluator once in this process, or warn, naming what
+        to install, that numpy evaluates the trees."""
+        self._check_fitted()
+        self._raw_output(np.zeros((1, self.encoding_.n_encoded)))
 
     def feature_importance(self) -> dict[str, float]:
         """Importance per original covariate (one-hot classes summed), summing to 1."""
@@ -230,7 +274,8 @@ class CovariateQuantileForest(_SklearnForest):
     def _fit_encoded(self, encoded: np.ndarray, z: np.ndarray) -> None:
         super()._fit_encoded(encoded, z)
         self.train_target_ = z.astype(np.float64)
-        self.train_leaf_ = self.forest_.apply(encoded).T.copy()  # (n_trees, n_train)
+        leaves = self.forest_.apply(encoded, float32_features=True)
+        self.train_leaf_ = leaves.T.copy()  # (n_trees, n_train)
         self._index_leaves()
 
     def _index_leaves(self) -> None:
@@ -281,7 +326,7 @@ class CovariateQuantileForest(_SklearnForest):
 
     def _weights(self, encoded: np.ndarray) -> np.ndarray:
         """Float64 (rows, n_train) weights of the training targets; each row sums to 1."""
-        leaves = self.forest_.apply(encoded).reshape(-1)
+        leaves = self.forest_.apply(encoded, float32_features=True).reshape(-1)
         n_rows, n_trees, n_train = len(encoded), self.forest_.n_trees, len(self.train_target_)
         counts = self._count[leaves]
         offsets = np.cumsum(counts) - counts
@@ -378,6 +423,15 @@ class CovariateGBM(_TreeEnsemble):
         self.model_text_ = model.booster_.model_to_string()
         self.forest_ = parse_lightgbm_model(self.model_text_, encoded.shape[1])
         self._set_importances(model.booster_.feature_importance("gain"))
+
+    def _raw_output(self, encoded: np.ndarray) -> np.ndarray:
+        """LightGBM's raw score (the sum over trees, in float64) from the parsed text model,
+        on each block's share of the cores; the arrays' numpy sum where LightGBM is missing."""
+        booster = _booster(self.model_text_)
+        if booster is None or not len(encoded):
+            return super()._raw_output(encoded)
+        rows = np.ascontiguousarray(encoded, dtype=np.float64)
+        return booster.predict(rows, raw_score=True, num_threads=torch.get_num_threads())
 
     def export_state(self):
         _, state = super().export_state()

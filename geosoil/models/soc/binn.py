@@ -93,6 +93,10 @@ class BINN(GeoSoilEstimator):
         categorical covariate (one table per column).
     learning_rate, weight_decay
         AdamW settings.
+    lr_schedule
+        ``"constant"`` (default), ``"plateau"`` (halve the learning rate after 3 epochs
+        without a better monitored NSE) or ``"cosine"`` (cosine decay to 0 over
+        ``max_epochs``); early stopping keeps the best epoch in every case.
     batch_size
         Profiles per step; a last batch of one profile is merged into the one before.
     max_epochs, patience
@@ -165,6 +169,7 @@ class BINN(GeoSoilEstimator):
         dropout: float = 0.1,
         learning_rate: float = 1e-3,
         weight_decay: float = 1e-4,
+        lr_schedule: str = "constant",
         batch_size: int = 32,
         max_epochs: int = 200,
         patience: int = 20,
@@ -225,6 +230,7 @@ class BINN(GeoSoilEstimator):
             encoder = self._build_encoder(coding, len(learned)).to(dtype)
             settings = bt.TrainSettings(
                 learning_rate=self.learning_rate,
+                lr_schedule=self.lr_schedule,
                 weight_decay=self.weight_decay,
                 batch_size=int(self.batch_size),
                 max_epochs=int(self.max_epochs),
@@ -268,6 +274,7 @@ class BINN(GeoSoilEstimator):
     def _check_settings(self) -> None:
         check_choice(self.dtype, tuple(DTYPES), "params.dtype")
         check_choice(self.encoder, ("mlp", "kan"), "params.encoder")
+        check_choice(self.lr_schedule, bt.LR_SCHEDULES, "params.lr_schedule")
         check_profile_settings(self)
         for name in ("batch_size", "max_epochs", "patience"):
             value = getattr(self, name)

@@ -64,6 +64,7 @@ class ScIReN(BINN):
         dropout: float = 0.1,
         learning_rate: float = 1e-2,
         weight_decay: float = 1e-4,
+        lr_schedule: str = "constant",
         batch_size: int = 32,
         max_epochs: int = 200,
         patience: int = 20,

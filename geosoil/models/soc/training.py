@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,6 +30,7 @@ from geosoil.process import Clm5Forcings
 
 __all__ = [
     "COSH_SHARPNESS",
+    "LR_SCHEDULES",
     "KANParameterEncoder",
     "TrainSettings",
     "TrainingData",
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 # k of the cosh penalty: cosh(k (u - 1/2)) - 1 is 0 at mid-range, 0.03 at u = 0.25 or 0.75
 # and 73 at a bound, so it only bites where a sigmoid saturates and its gradient vanishes.
 COSH_SHARPNESS = 10.0
+LR_SCHEDULES = ("constant", "plateau", "cosine")
+# plateau schedule: halve the learning rate after this many epochs without a better NSE
+_PLATEAU_PATIENCE = 3
 
 
 # ------------------------------------------------------------------------- encoders
@@ -145,6 +150,7 @@ class TrainSettings:
 
     learning_rate: float
     weight_decay: float
+    lr_schedule: str
     batch_size: int
     max_epochs: int
     patience: int
@@ -172,6 +178,7 @@ def train(
     optimizer = torch.optim.AdamW(
         encoder.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
+    scheduler = _scheduler(optimizer, settings)
     shuffler = torch.Generator().manual_seed(settings.seed)
     slices = batch_slices(len(train_data), settings.batch_size)
     monitored = valid_data if valid_data is not None else train_data
@@ -202,6 +209,11 @@ def train(
                 sums[key] += float(value.detach()) * len(batch)
         n_used = max(len(train_data) - skipped, 1)
         nse = masked_nse(monitored.soc, predict_depths(encoder, simulate, monitored, predict_batch))
+        learning_rate = optimizer.param_groups[0]["lr"]
+        if settings.lr_schedule == "plateau":
+            scheduler.step(nse if np.isfinite(nse) else -np.inf)
+        elif scheduler is not None:
+            scheduler.step()
         return {
             "epoch": epoch,
             "train_loss": sums["loss"] / n_used,
@@ -210,6 +222,7 @@ def train(
             "valid_nse": nse if valid_data is not None else float("nan"),
             "monitor_nse": nse,
             "skipped_batches": skipped,
+            "learning_rate": learning_rate,
             "seconds": time.perf_counter() - started,
         }
 
@@ -233,6 +246,17 @@ def train(
         **loop_settings(settings),
     )
     return stopped.history
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings):
+    """The learning-rate schedule of ``settings.lr_schedule`` (None for a constant rate)."""
+    if settings.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=0.5, patience=_PLATEAU_PATIENCE
+        )
+    if settings.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.max_epochs)
+    return None
 
 
 def predict_depths(

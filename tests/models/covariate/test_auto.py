@@ -1,11 +1,15 @@
-"""auto: choice by inner CV only, stack blends saved and reloaded, failures reported."""
+"""auto: choice by inner CV only (grouped as the outer folds), stack blends saved and
+reloaded, failures reported."""
 
 import numpy as np
 import pytest
 
 from geosoil.artifacts import load_artifact
 from geosoil.errors import RegistryError
-from geosoil.models.covariate.auto import AutoCovariate, AutoSelectionError
+from geosoil.evaluate import cross_validate
+from geosoil.evaluate.splits import grouped_kfold, spatial_block_ids
+from geosoil.models.covariate import auto as auto_module
+from geosoil.models.covariate.auto import GROUP_COLUMN, AutoCovariate, AutoSelectionError
 from geosoil.models.covariate.stack import CovariateStack, blend_weights
 
 from .test_trees import save, table
@@ -68,3 +72,56 @@ def test_every_candidate_failing_names_each_failure():
 def test_an_unknown_candidate_is_refused_before_fitting():
     with pytest.raises(RegistryError, match="kriging_magic"):
         AutoCovariate(candidates=["kriging_magic"])
+
+
+def blocked_table(n=150, seed=0):
+    """``table()`` with sample coordinates on a 10 x 10 km square and their 2 km blocks."""
+    X, y = table(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    xy = rng.uniform(0, 10_000, size=(n, 2))
+    return X, y, spatial_block_ids(xy[:, 0], xy[:, 1], block_size_m=2000)
+
+
+def record_inner_folds(monkeypatch):
+    """Every set of inner folds ``auto`` scores candidates on, with the rows it was given."""
+    seen = []
+    original = auto_module.out_of_fold
+
+    def spy(make, X, y, folds):
+        seen.append((X[GROUP_COLUMN].to_numpy() if GROUP_COLUMN in X else None, folds))
+        return original(make, X, y, folds)
+
+    monkeypatch.setattr(auto_module, "out_of_fold", spy)
+    return seen
+
+
+def assert_no_group_split(groups, folds):
+    for train_idx, test_idx in folds:
+        assert not set(groups[train_idx]) & set(groups[test_idx])
+
+
+def test_inner_folds_of_a_blocked_run_keep_every_block_whole(monkeypatch):
+    X, y, blocks = blocked_table()
+    seen = record_inner_folds(monkeypatch)
+    grouped = X.assign(**{GROUP_COLUMN: blocks})
+    folds = grouped_kfold(blocks, n_splits=4, seed=0)
+    result = cross_validate(lambda: auto(stack=False), grouped, y, folds)
+    assert len(seen) == 4 * 3  # 4 outer training sets x 3 candidates
+    for (train_idx, _), fold_sets in zip(folds, seen[::3], strict=True):
+        inner_groups, inner_folds = fold_sets
+        np.testing.assert_array_equal(inner_groups, blocks[train_idx])
+        assert len(inner_folds) == 3
+        assert_no_group_split(inner_groups, inner_folds)
+    assert np.isfinite(result.pooled()["r2"])
+
+
+def test_the_group_column_reaches_no_candidate_and_random_folds_remain_without_it():
+    X, y, blocks = blocked_table()
+    model = auto(stack=False).fit(X.assign(**{GROUP_COLUMN: blocks}), y)
+    assert model.inner_grouped_
+    assert model.best_estimator_.feature_names_in_ == ["a", "b", "c"]
+    np.testing.assert_array_equal(model.predict(X), model.best_estimator_.predict(X))
+    plain = auto(stack=False).fit(X, y)
+    assert not plain.inner_grouped_
+    folds = plain.inner_folds(X)
+    assert sorted(np.concatenate([test for _, test in folds])) == list(range(len(y)))

@@ -8,6 +8,7 @@ sampled at 3-6 depths with 3 % noise.
 from __future__ import annotations
 
 import inspect
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -154,6 +155,20 @@ def test_fit_reduces_the_loss_and_reaches_a_positive_validation_nse(fitted):
     assert fitted.n_valid_ == 16 and fitted.n_train_ == 48
 
 
+@pytest.mark.parametrize("schedule", ["plateau", "cosine"])
+def test_learning_rate_schedules_lower_the_rate_and_keep_the_best_epoch(profiles, valid, schedule):
+    model = BINN(
+        learned_parameters=list(TRUTH), max_epochs=8, patience=8, lr_schedule=schedule, **FAST
+    ).fit(profiles, valid=valid)
+    rates = [row["learning_rate"] for row in model.history_]
+    assert rates[0] == FAST["learning_rate"]
+    assert all(b <= a for a, b in itertools.pairwise(rates))
+    if schedule == "cosine":  # cosine decays every epoch; a plateau only after 3 stale ones
+        assert rates[-1] < 0.5 * rates[0]
+    best = max(row["valid_nse"] for row in model.history_)
+    assert model.history_[model.best_epoch_ - 1]["valid_nse"] == best
+
+
 def test_sciren_fits_and_reads_out_one_curve_per_covariate_and_parameter(profiles, sciren):
     assert max(row["valid_nse"] for row in sciren.history_) > 0.2
     table = sciren.read_out(n_points=11)
@@ -237,6 +252,7 @@ def test_learned_parameters_default_to_all_that_are_not_fixed(profiles):
         ({"below_column": "drop"}, "drop", "below_column"),
         ({"batch_size": 0}, "at least 1", "batch_size"),
         ({"valid_fraction": 1.0}, "outside", "valid_fraction"),
+        ({"lr_schedule": "step"}, "step", "lr_schedule"),
         ({"covariates": ["temp", "rain"]}, "rain", "covariates"),
     ],
 )

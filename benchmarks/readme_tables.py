@@ -1,0 +1,270 @@
+"""README's benchmark tables, generated from the JSONs in benchmarks/results/.
+
+    python benchmarks/readme_tables.py           # rewrite the marked blocks of README.md
+    python benchmarks/readme_tables.py --check   # exit 1 if README.md differs from the JSONs
+
+A table lives in README.md between ``<!-- table:NAME -->`` and ``<!-- /table -->``; NAME is a
+key of :data:`TABLES`, whose function turns ``benchmarks/results/NAME.json`` into markdown.
+The prose around a table is written by hand; ``tests/test_readme_tables.py`` fails when a
+table no longer matches its JSON. Unknown models or cases in a JSON get a row or column
+under their raw names and a missing figure prints as ``-``, so a benchmark that grows
+still renders; a marker naming no table, or a JSON that is missing, is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+
+BLOCK = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+MISSING = "-"
+
+__all__ = ["TABLES", "render", "update_readme"]
+
+
+def _number(value: Any, digits: int = 3, *, signed: bool = False) -> str:
+    """``value`` with ``digits`` decimals, or ``-`` when it is absent or not finite."""
+    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
+        return MISSING
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def _significant(value: Any, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant figures (259, 0.524, 90.5), or ``-``."""
+    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
+        return MISSING
+    return f"{value:.{digits}g}"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    def line(cells: Sequence[str]) -> str:
+        return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
+
+    return "\n".join([line(header), "|" + "---|" * len(header), *map(line, rows)]) + "\n"
+
+
+def _gib(mib: Any) -> str:
+    return MISSING if not isinstance(mib, int | float) else f"{mib / 1024:.2f} GiB"
+
+
+# --- map_throughput ------------------------------------------------------------------------
+
+_MAP_RUNS = {
+    "naive": "naive window loop",
+    "engine": "engine, threaded (default)",
+    "workers2": "engine, `--workers 2`",
+}
+
+
+def _load_per_core(run: Mapping[str, Any], cores: Any) -> str:
+    """Median over a run's rounds of the 1-minute load average after it, per core."""
+    after = [
+        r["load_avg"]["after"][0] for r in run.get("rounds", [run]) if "load_avg" in r
+    ]  # results before issue 20 recorded no load
+    if not after or not isinstance(cores, int):
+        return MISSING
+    return _number(sorted(after)[len(after) // 2] / cores, 1)
+
+
+def map_throughput(result: Mapping[str, Any]) -> str:
+    """Wall time, throughput, peak memory and machine load of each run, then the bound."""
+    rows = []
+    cores = result.get("machine", {}).get("cores", MISSING)
+    for key, run in result.get("runs", {}).items():
+        if "wall_s" not in run:
+            continue  # e.g. the memory-only runs at other sizes
+        label = _MAP_RUNS.get(key, key)
+        memory = _gib(run.get("peak_rss_mib"))
+        if run.get("workers"):  # worker processes: the whole process tree counts
+            memory = f"{_gib(run.get('tree_rss_peak_mib'))}, all processes"
+        rows.append(
+            [
+                label,
+                _number(run.get("wall_s"), 1),
+                _number(run.get("mpx_s"), 2),
+                memory,
+                _load_per_core(run, cores),
+            ]
+        )
+    components = result.get("components", {})
+    parts = {"read": "read", "model": "model", "write_zarr": "Zarr", "write_cog": "COG"}
+    cost = " + ".join(
+        f"{name} {_number(components.get(key, {}).get('cpu_s'), 1)}" for key, name in parts.items()
+    )
+    rows.append(
+        [
+            f"bound from the components' CPU cost ({cost} CPU s, / {cores} cores)",
+            "",
+            _number(result.get("bound_mpx_s"), 2),
+            "",
+            "",
+        ]
+    )
+    header = ["run", "wall s", "Mpx/s", "peak RSS", "load per core (1 min)"]
+    return _table(header, rows)
+
+
+# --- covariate_learners --------------------------------------------------------------------
+
+_LEARNERS = {
+    "auto": "auto",
+    "random_forest": "geosoil RF",
+    "gbm": "GBM",
+    "linear": "ridge",
+    "covariate_mlp": "MLP",
+    "peer_random_forest": "peer sklearn RF",
+    "peer_linear": "peer OLS",
+}
+_SCHEMES = {
+    ("meuse", "spatial_block"): "600 m blocks",
+    ("meuse", "random"): "random {n_folds}-fold",
+}
+
+
+def _case_label(case: Mapping[str, Any]) -> str:
+    dataset, scheme = case.get("dataset", "?"), case.get("scheme", "?")
+    target = str(case.get("target", "?")).removesuffix("_target")
+    folds = case.get("n_folds", "?")
+    default = {"predefined": "published {n_folds} folds", "random": "random {n_folds}-fold"}
+    other = scheme.replace("_", " ") + ", {n_folds} folds"
+    how = _SCHEMES.get((dataset, scheme), default.get(scheme, other))
+    return f"{dataset} {target}, {how.format(n_folds=folds)}"
+
+
+def covariate_learners(result: Mapping[str, Any]) -> str:
+    """Pooled out-of-fold R2 of every learner per case (best in bold), and the mean row."""
+    cases = result.get("cases", [])
+    learners = list(_LEARNERS)
+    learners += sorted({k for c in cases for k in c.get("models", {})} - set(learners))
+    peers = [name for name in learners if name.startswith("peer_")]
+    rows = []
+    for case in cases:
+        models = case.get("models", {})
+        r2 = {name: models.get(name, {}).get("r2") for name in learners}
+        finite = [v for v in r2.values() if isinstance(v, int | float) and math.isfinite(v)]
+        best = max(finite) if finite else None
+        cells = [
+            f"**{_number(value)}**" if value is not None and value == best else _number(value)
+            for value in r2.values()
+        ]
+        peer_r2 = [r2[p] for p in peers if isinstance(r2[p], int | float)]
+        margin = r2["auto"] - max(peer_r2) if peer_r2 and r2["auto"] is not None else None
+        fit = " / ".join(
+            _number(models.get(name, {}).get("fit_s"), 1) for name in ("auto", "peer_random_forest")
+        )
+        rows.append(
+            [
+                _case_label(case),
+                str(case.get("n", MISSING)),
+                *cells,
+                _number(margin, signed=True),
+                fit,
+            ]
+        )
+    means = result.get("summary", {}).get("mean_r2", {})
+    rows.append(
+        ["**mean pooled R2**", "", *(_number(means.get(name)) for name in learners), "", ""]
+    )
+    header = ["case", "n", *(_LEARNERS.get(name, name) for name in learners)]
+    return _table([*header, "auto - best peer", "fit s auto / peer RF"], rows)
+
+
+# --- trust ---------------------------------------------------------------------------------
+
+_DATASETS = {"meuse": "Meuse", "limesoda_BB.250": "LimeSoDa BB.250", "afsis_mir": "AfSIS"}
+_TARGETS = {"lead": "Pb", "zinc": "Zn", "exchangeable_K": "exch. K"}
+_TRUST_SCHEMES = {
+    "spatial_block_600m_5fold": "600 m blocks, 5 folds",
+    "published_10fold": "published 10 folds",
+    "site_grouped_5fold": "site-grouped 5 folds",
+}
+_TRUST_LEARNERS = {"covariate_mlp": "MLP", "random_forest": "random forest", "plsr_snv": "PLSR"}
+
+
+def trust(result: Mapping[str, Any]) -> str:
+    """Interval coverage and width, and the area of applicability, per case and learner."""
+    level = result.get("level", 0.9)
+    percent = f"{100 * level:g} %"
+    rows, previous = [], None
+    for case in result.get("cases", []):
+        dataset, target = case.get("dataset", "?"), case.get("target", "?")
+        scheme = case.get("scheme", "?")
+        data = (
+            f"{_DATASETS.get(dataset, dataset)} {_TARGETS.get(target, target)} "
+            f"({case.get('units', '')}), {_TRUST_SCHEMES.get(scheme, scheme.replace('_', ' '))}"
+        )
+        share = _number(case.get("aoa_share"))
+        if str(case.get("aoa_kind", "")).startswith("spectral domain"):
+            share += " (spectral domain)"
+        rmse = (
+            f"{_significant(case.get('rmse_inside_aoa'))} / "
+            f"{_significant(case.get('rmse_outside_aoa'))}"
+        )
+        rows.append(
+            [
+                data if data != previous else "",
+                _TRUST_LEARNERS.get(case.get("learner"), str(case.get("learner", "?"))),
+                _number(case.get("picp_90")),
+                _significant(case.get("width_90")),
+                share,
+                str(case.get("n_outside_aoa", MISSING)),
+                rmse,
+            ]
+        )
+        previous = data
+    header = ["data, folds", "learner", f"PICP ({percent})", "mean width", "share inside AOA"]
+    return _table([*header, "n outside", "RMSE inside / outside"], rows)
+
+
+TABLES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "map_throughput": map_throughput,
+    "covariate_learners": covariate_learners,
+    "trust": trust,
+}
+
+
+def render(name: str, results: Path = RESULTS) -> str:
+    """The markdown table ``name`` from ``results/<name>.json``."""
+    if name not in TABLES:
+        raise KeyError(f"README marks a table {name!r}; known tables: {', '.join(TABLES)}")
+    path = results / f"{name}.json"
+    return TABLES[name](json.loads(path.read_text()))
+
+
+def update_readme(text: str, results: Path = RESULTS) -> str:
+    """``text`` with every marked table block regenerated."""
+    return BLOCK.sub(lambda m: m.group(1) + render(m.group("name"), results) + m.group(4), text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report a difference")
+    parser.add_argument("--readme", type=Path, default=README)
+    args = parser.parse_args(argv)
+    text = args.readme.read_text()
+    updated = update_readme(text)
+    names = [m.group("name") for m in BLOCK.finditer(text)]
+    if args.check:
+        if updated != text:
+            print(f"{args.readme} tables differ from the JSONs: python {Path(__file__).name}")
+            return 1
+        print(f"{args.readme}: {len(names)} tables match their JSONs ({', '.join(names)})")
+        return 0
+    if updated != text:
+        args.readme.write_text(updated)
+    print(f"{args.readme}: {len(names)} tables written ({', '.join(names)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Start-up cost: the CLI imports a command's heavy libraries only when that command runs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "pandas", "geopandas", "dask", "distributed", "xarray", "sklearn", "scipy")
+
+
+def imported_after(statement: str, modules=HEAVY) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has imported after ``statement``."""
+    code = (
+        f"import json, sys\n{statement}\n"
+        f"print(json.dumps([m for m in {tuple(modules)!r} if m in sys.modules]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_cli_entry_point_imports_no_heavy_library():
+    assert imported_after("import geosoil.cli.main") == []
+
+
+def test_the_map_workflow_leaves_out_what_a_threaded_covariate_map_does_not_use():
+    """No dask.distributed (only --workers/--scheduler), no xarray (only the lazy API), no
+    geopandas (only vector input), no scipy.signal (only spectral preprocessing)."""
+    modules = ("distributed", "xarray", "geopandas", "scipy.signal")
+    assert imported_after("import geosoil.workflows.map", modules) == []
+
+
+def test_every_command_is_listed_and_loads(tmp_path):
+    from click.testing import CliRunner
+
+    from geosoil.cli.main import COMMANDS, cli
+
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert f"  {name} " in result.output
+        assert cli.get_command(None, name).name == name
