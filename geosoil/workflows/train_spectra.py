@@ -144,7 +144,25 @@ def train_spectra_from_config(
             "refit_epochs": estimator.refit_epochs_,
         }
 
-    trust = spectral_trust(estimator, samples, y, train, valid, config, groups=groups)
+    calibration_model = estimator
+    if refitted and valid.size:
+        # The delivered model trained on the validation spectra too, so their residuals are
+        # in-sample: the intervals are calibrated on a copy fitted on the training part
+        # alone (same settings, its own inner selection), which never saw them.
+        log.info("fitting a calibration copy on the %d training spectra alone", train.size)
+        calibration_model = make(seed)
+        calibration_model.fit(X[train], y[train], axis=samples.axis, **_train_groups(groups, train))
+        metrics["interval_calibration_model"] = "a copy fitted on the training part alone"
+    trust = spectral_trust(
+        estimator,
+        samples,
+        y,
+        train,
+        valid,
+        config,
+        groups=groups,
+        calibration_model=calibration_model,
+    )
     metrics["trust"] = spectral_trust_summary(trust, estimator, X[valid], y[valid])
     with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
         save_artifact(
@@ -185,10 +203,22 @@ def train_spectra_from_config(
     )
 
 
-def spectral_trust(estimator, samples, y, train, valid, config, groups=None) -> TrustLayer:
+def _train_groups(groups, train) -> dict[str, Any]:
+    return {} if groups is None else {"groups": np.asarray(groups)[train]}
+
+
+def spectral_trust(
+    estimator, samples, y, train, valid, config, groups=None, calibration_model=None
+) -> TrustLayer:
     """Spectral domain of the training spectra, split-conformal intervals from the validation
-    part (it steered early stopping or the PLS components, so they may be a little narrow),
-    the back-transform and the spectral quantity."""
+    part, the back-transform and the spectral quantity.
+
+    ``calibration_model`` predicts the validation spectra for the intervals (default: the
+    estimator itself, whose fit they steered through early stopping or the PLS components,
+    so the intervals may be a little narrow); pass a model that never trained on them when
+    the estimator was refitted on all spectra.
+    """
+    calibration_model = estimator if calibration_model is None else calibration_model
     notes = []
     domain = None
     if config.spectral_domain:
@@ -204,7 +234,7 @@ def spectral_trust(estimator, samples, y, train, valid, config, groups=None) -> 
             notes.append(f"no spectral domain: {err.message}")
     transform = estimator.target_transform
     scale = model_scale(transform)
-    predicted = estimator.predict(samples.spectra[valid], axis=samples.axis)
+    predicted = calibration_model.predict(samples.spectra[valid], axis=samples.axis)
     residuals = scale(y[valid]) - scale(predicted)
     calibration = None
     try:
