@@ -70,6 +70,8 @@ _LAZY = {
     "train_soc_from_config": "geosoil.workflows",
     "soc_cells_from_config": "geosoil.workflows",
     "read_binn_ny": "geosoil.io.profiles",
+    "write_profile_folder": "geosoil.io.profiles",
+    "read_flux": "geosoil.io.flux_csv",
     "BINN": "geosoil.models",
     "ScIReN": "geosoil.models",
 }

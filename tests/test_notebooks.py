@@ -20,13 +20,6 @@ MAX_NOTEBOOK_BYTES = 1_500_000
 MAX_IMAGE_BYTES = 400_000
 MAX_TEXT_CHARS = 5_000
 
-# Modules below the first level that notebooks still import; each should be re-exported by
-# its package (and then removed from here) rather than grow.
-INTERNAL_IMPORTS = {
-    "04_binn_soc.ipynb": {"geosoil.io.profiles", "geosoil.synthetic.soc_profiles"},
-    "05_mdpl.ipynb": {"geosoil.io.flux_csv", "geosoil.process.lsm", "geosoil.process.lsm_params"},
-}
-
 
 def _code_cells(path):
     return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
@@ -62,7 +55,6 @@ def test_notebook_is_stored_executed_within_the_budget(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_imports_only_the_public_api(path):
     """``geosoil`` or one of its modules ``geosoil.<name>``, and only names in its __all__."""
-    allowed_internal = INTERNAL_IMPORTS.get(path.name, set())
     for cell in _code_cells(path):
         source = "\n".join(
             line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))
@@ -72,8 +64,6 @@ def test_notebook_imports_only_the_public_api(path):
                 names = [alias.name for alias in node.names if alias.name.startswith("geosoil.")]
                 assert not names, f"import the public modules with 'from': {names}"
             if not isinstance(node, ast.ImportFrom) or not node.module.startswith("geosoil"):
-                continue
-            if node.module in allowed_internal:
                 continue
             assert node.module.count(".") <= 1, f"{node.module} is below the public modules"
             module = importlib.import_module(node.module)

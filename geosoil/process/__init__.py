@@ -3,6 +3,11 @@
 :mod:`geosoil.process.clm5` holds the vertically resolved CLM5 soil-carbon model in matrix
 form (BINN's process model); its parameter table, vertical grid and forcings live in
 ``clm5_params``, ``clm5_grid`` and ``clm5_forcing``.
+
+:mod:`geosoil.process.lsm` holds the bulk land surface model (MdPL's process model):
+``simulate`` runs it for a batch of parameter sets; its parameter table
+(``LSM_PARAMETERS``, ``LSM_PARAMETER_NAMES``) and the per-IGBP-class
+``default_parameters`` live in ``lsm_params``.
 """
 
 from geosoil.process.clm5 import (
@@ -23,10 +28,14 @@ from geosoil.process.clm5_params import (
     scale_parameters,
     unscale_parameters,
 )
+from geosoil.process.lsm import simulate
+from geosoil.process.lsm_params import LSM_PARAMETER_NAMES, LSM_PARAMETERS, default_parameters
 
 __all__ = [
     "BULK_PROCESS_NAMES",
     "CLM5_PARAMETERS",
+    "LSM_PARAMETERS",
+    "LSM_PARAMETER_NAMES",
     "PARAMETER_NAMES",
     "POOL_NAMES",
     "Clm5Forcings",
@@ -35,9 +44,11 @@ __all__ = [
     "ParameterSpec",
     "bulk_processes",
     "check_parameters",
+    "default_parameters",
     "interpolate_to_depths",
     "merge_parameters",
     "scale_parameters",
+    "simulate",
     "soc_stock_kg_m2",
     "steady_state",
     "unscale_parameters",
