@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geosoil.artifacts import Artifact, load_artifact
+from geosoil.artifacts import Artifact, artifact_from_estimator, load_artifact
 from geosoil.errors import CovariateError, InputFileNotFoundError, OutputError, OutputExistsError
+from geosoil.models.base import GeoSoilEstimator
 
 __all__ = ["OUTPUT_SUFFIXES", "predict_points"]
 
@@ -27,7 +28,7 @@ OUTPUT_SUFFIXES = (".csv", ".parquet", ".gpkg")
 
 
 def predict_points(
-    artifact: str | Path | Artifact,
+    artifact: str | Path | Artifact | GeoSoilEstimator,
     table: str | Path,
     out: str | Path,
     *,
@@ -43,7 +44,9 @@ def predict_points(
     Parameters
     ----------
     artifact
-        A model artifact (path or loaded).
+        A model artifact (path or loaded), or a fitted covariate estimator in memory (its
+        output is named ``prediction``; use
+        :func:`~geosoil.artifacts.artifact_from_estimator` to give names and units).
     table
         Rows to predict: covariate columns named as the model's inputs; or points (with a
         CRS, or x/y columns and ``crs``) when ``catalog`` is given; or spectra for a spectral
@@ -75,7 +78,12 @@ def predict_points(
     """
     out = Path(out)
     _check_output(out, overwrite)
-    model = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    if isinstance(artifact, Artifact):
+        model = artifact
+    elif isinstance(artifact, (str, Path)):
+        model = load_artifact(artifact)
+    else:  # a fitted covariate estimator in memory, its inputs named as when it was fitted
+        model = artifact_from_estimator(artifact, output="prediction")
     table = Path(table)
     if not table.is_file():
         raise InputFileNotFoundError("input table not found", path=table, fix="check the path")

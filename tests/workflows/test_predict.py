@@ -8,6 +8,7 @@ import pytest
 from geosoil.artifacts import load_artifact
 from geosoil.io.catalog import read_catalog
 from geosoil.io.rasters import extract_at_points
+from geosoil.models.covariate.linear import CovariateLinear
 from geosoil.workflows.predict import predict_points
 
 from .test_train_table import config, sample_table, write_table
@@ -107,3 +108,14 @@ def test_predict_refuses_to_overwrite_and_unknown_formats(qrf_model, tmp_path):
     assert (tmp_path / "exists.csv").read_text() == "keep me"
     with pytest.raises(OutputError, match="unsupported output format"):
         predict_points(qrf_model, table, tmp_path / "out.xlsx")
+
+
+def test_predict_points_with_a_fitted_estimator_in_memory(tmp_path):
+    train = sample_table(60, seed=1)
+    estimator = CovariateLinear().fit(train[["elev", "ndvi"]], train["soc"])
+    rows = sample_table(10, seed=6)[["site", "x", "y", "elev", "ndvi"]]
+    table = write_table(rows, tmp_path / "rows.csv")
+    written = predict_points(estimator, table, tmp_path / "out.csv", crs="EPSG:32654")
+    expected = estimator.predict(rows[["elev", "ndvi"]])
+    np.testing.assert_allclose(written["prediction_pred"], expected, rtol=1e-6)
+    assert list(written["site"]) == list(rows["site"])
