@@ -99,11 +99,16 @@ def train_spectra_from_config(
         valid.size,
     )
     started = time.perf_counter()
-    group_kwargs = {}
-    if groups is not None:
-        group_kwargs = {"groups": groups[train], "groups_valid": groups[valid]}
+    train_groups = {} if groups is None else {"groups": groups[train]}
+    valid_groups = {} if groups is None else {"groups_valid": groups[valid]}
     estimator.fit(
-        X[train], y[train], axis=samples.axis, X_valid=X[valid], y_valid=y[valid], **group_kwargs
+        X[train],
+        y[train],
+        axis=samples.axis,
+        X_valid=X[valid],
+        y_valid=y[valid],
+        **train_groups,
+        **valid_groups,
     )
     # With inner-CV selection the validation share joins the training spectra for the
     # final refit: its metrics are then in-sample.
@@ -151,7 +156,7 @@ def train_spectra_from_config(
         # alone (same settings, its own inner selection), which never saw them.
         log.info("fitting a calibration copy on the %d training spectra alone", train.size)
         calibration_model = make(seed)
-        calibration_model.fit(X[train], y[train], axis=samples.axis, **_train_groups(groups, train))
+        calibration_model.fit(X[train], y[train], axis=samples.axis, **train_groups)
         metrics["interval_calibration_model"] = "a copy fitted on the training part alone"
     trust = spectral_trust(
         estimator,
@@ -203,22 +208,17 @@ def train_spectra_from_config(
     )
 
 
-def _train_groups(groups, train) -> dict[str, Any]:
-    return {} if groups is None else {"groups": np.asarray(groups)[train]}
-
-
 def spectral_trust(
-    estimator, samples, y, train, valid, config, groups=None, calibration_model=None
+    estimator, samples, y, train, valid, config, *, groups, calibration_model
 ) -> TrustLayer:
     """Spectral domain of the training spectra, split-conformal intervals from the validation
     part, the back-transform and the spectral quantity.
 
-    ``calibration_model`` predicts the validation spectra for the intervals (default: the
-    estimator itself, whose fit they steered through early stopping or the PLS components,
-    so the intervals may be a little narrow); pass a model that never trained on them when
-    the estimator was refitted on all spectra.
+    ``calibration_model`` predicts the validation spectra for the intervals: the estimator
+    itself when they only steered its fit (early stopping, components; the intervals may then
+    be a little narrow), or a copy that never trained on them when the estimator was
+    refitted on all spectra.
     """
-    calibration_model = estimator if calibration_model is None else calibration_model
     notes = []
     domain = None
     if config.spectral_domain:
