@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -33,7 +31,7 @@ from geosoil.errors import (
     SampleDataError,
 )
 from geosoil.geo.outputs import CLASS_NODATA
-from geosoil.io.writers import write_bytes_atomic
+from geosoil.io.writers import replaced_atomically, write_bytes_atomic
 from geosoil.products.k_fertilizer import DOSE_K2O, DOSE_KCL, DOSE_STATUS, percentile_dose_names
 
 __all__ = ["k_dose_field_table", "read_fields", "write_field_table"]
@@ -391,13 +389,10 @@ def write_field_table(
     """
     directory = Path(directory)
     gpkg = directory / f"{stem}.gpkg"
-    temporary = directory / f".{stem}.{os.getpid()}.{uuid.uuid4().hex}.gpkg"
     try:
-        with _fixed_gpkg_timestamp():
+        with _fixed_gpkg_timestamp(), replaced_atomically(gpkg, suffix=".gpkg") as temporary:
             table.to_file(temporary, driver="GPKG", layer=stem)
-        os.replace(temporary, gpkg)
     except Exception as err:
-        temporary.unlink(missing_ok=True)
         raise OutputError(
             f"cannot write the field table ({err})",
             path=gpkg,

@@ -135,3 +135,18 @@ def test_pds_transfer_is_banded():
     F, _ = fit_transfer(S, S * 2.0, half_window=2, tolerance=1e-6)
     rows, cols = np.nonzero(np.abs(F) > 1e-12)
     assert np.abs(rows - cols).max() <= 2
+
+
+def test_spectral_auto_hands_the_pairs_table_to_its_candidates(tmp_path):
+    from geosoil.models.spectral.auto import SpectralAuto
+
+    X, y = soils()
+    amount = np.random.default_rng(1).uniform(0, 1, len(X))
+    path = pairs_table(tmp_path / "p.parquet", X[:20], wet_of(X[:20], amount[:20]))
+    plsr = {"preprocessing": [epo_step(path, components=1)], "max_components": 3}
+    model = SpectralAuto(
+        candidates=["plsr"], candidate_params={"plsr": plsr}, target_transform="none"
+    )
+    assert model.table_paths() == [str(path)]
+    model.attach_tables(tables_of(path)).fit(X, y, axis=AXIS)
+    np.testing.assert_allclose(model.predict(wet_of(X, amount)), model.predict(X), atol=1e-3)

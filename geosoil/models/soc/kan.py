@@ -224,6 +224,16 @@ class KANLayer(nn.Module):
         points = x_grid[:, None].expand(-1, self.in_features)
         return self.edge_activations(points).permute(2, 1, 0)
 
+    def input_grid(self, n_points: int) -> torch.Tensor:
+        """``n_points`` evenly spaced inputs spanning the B-spline range, in the layer's dtype."""
+        return torch.linspace(
+            self.basis.low,
+            self.basis.high,
+            n_points,
+            dtype=self.bias.dtype,
+            device=self.bias.device,
+        )
+
     def edge_l1(self, x: torch.Tensor | None = None) -> torch.Tensor:
         """Mean absolute activation of each edge, shape (out_features, in_features).
 
@@ -232,14 +242,7 @@ class KANLayer(nn.Module):
         independent of the data.
         """
         if x is None:
-            grid = torch.linspace(
-                self.basis.low,
-                self.basis.high,
-                _REGULARIZATION_POINTS,
-                dtype=self.bias.dtype,
-                device=self.bias.device,
-            )
-            x = grid[:, None].expand(-1, self.in_features)
+            x = self.input_grid(_REGULARIZATION_POINTS)[:, None].expand(-1, self.in_features)
         return self.edge_activations(x).abs().mean(dim=0)
 
     def l1_regularization(self, x: torch.Tensor | None = None) -> torch.Tensor:
@@ -394,13 +397,7 @@ def read_out(
     covariates = _names(covariate_names, n_in, "x", "covariate_names")
     outputs = _names(output_names, n_out, "y", "output_names")
     first = encoder.layers[0]
-    x_grid = torch.linspace(
-        first.basis.low,
-        first.basis.high,
-        n_points,
-        dtype=first.bias.dtype,
-        device=first.bias.device,
-    )
+    x_grid = first.input_grid(n_points)
     with torch.no_grad():
         if len(encoder.layers) == 1:
             values = first.edge_functions(x_grid)  # (in, out, n_points)

@@ -153,17 +153,14 @@ class SpectralEstimator(GeoSoilEstimator):
 
     # -- fitting -------------------------------------------------------------------------
     def table_paths(self) -> list[str]:
-        """Spectra tables that this model's preprocessing is fitted from (EPO's ``pairs``),
-        as written in its steps: the caller reads them and hands them to
-        :meth:`attach_tables`."""
+        """Paths of the spectra tables the preprocessing is fitted from (EPO's ``pairs``)."""
         return SpectralPipeline(self.preprocessing or ()).table_paths()
 
     def attach_tables(self, tables: Mapping[str, Any]) -> SpectralEstimator:
-        """Hand over the tables :meth:`table_paths` names, read by the caller; returns self.
+        """Hand over the tables of :meth:`table_paths` (path -> table); returns self.
 
         The workflow reads them (:func:`geosoil.io.spectra.read_spectra`): a model reads no
-        file. The tables are not hyperparameters; ``fit`` hands them to its pipeline.
-        """
+        file. They are not hyperparameters; ``fit`` hands them to its pipeline."""
         self._step_tables = dict(tables)
         return self
 
