@@ -83,7 +83,14 @@ def estimator_factory(config: TrainConfig, table: TrainingTable):
     if config.model.estimator == "auto":
         options = {
             key: params.pop(key)
-            for key in ("candidates", "candidate_params", "inner_splits", "stack", "seed")
+            for key in (
+                "candidates",
+                "candidate_params",
+                "inner_splits",
+                "stack",
+                "krige_residuals",
+                "seed",
+            )
             if key in params
         }
         shared = {"categorical_features": categorical, **params}
@@ -154,6 +161,8 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         fitted = final.fit(with_fold_groups(final, X, groups[final_scheme]), y)
         _check_final_model(fitted, X, y, summary)
         model = fitted.best_estimator_ if is_auto else fitted
+        if is_auto:
+            extra += selection_section(fitted, units)
         categorical = [layer.name for layer in table.layers if layer.categorical]
         if getattr(model, "map_coordinates", ()):
             # kriging: the trust layer says why it has no AOA or intervals (not its age)
@@ -296,6 +305,32 @@ def candidates_section(results: dict, candidates: dict, units: str) -> str:
             pooled = result.pooled()
             folds = " | ".join(f"{v:.3g}" for v in result.per_fold["r2"])
             lines.append(f"| {name} | {pooled['r2']:.3g} | {pooled['rmse']:.3g} | {folds} |")
+    return "\n".join(lines) + "\n"
+
+
+def selection_section(auto: AutoCovariate, units: str) -> str:
+    """Markdown: the inner scores ``auto`` chose the delivered model by, on all samples."""
+    unit = f" ({units})" if units else ""
+    lines = [
+        "",
+        "## Choice of the delivered model (inner folds, all samples)",
+        "",
+        f"Inner {auto.inner_splits}-fold pooled scores "
+        f"({'grouped as the outer folds' if auto.inner_grouped_ else 'random rows'}). "
+        "`stack` is the blend of the candidates; `+kriged_residuals` adds ordinary kriging "
+        "of that learner's residuals, kriged in each inner fold from the other folds' "
+        "out-of-fold residuals (slightly optimistic: those came from models that saw this "
+        "fold).",
+        "",
+        f"| Candidate | inner R² | inner RMSE{unit} | chosen |",
+        "|---|---|---|---|",
+    ]
+    for name, pooled in auto.inner_scores_.items():
+        chosen = "**yes**" if name == auto.best_name_ else ""
+        lines.append(f"| {name} | {pooled['r2']:.3g} | {pooled['rmse']:.3g} | {chosen} |")
+    for name, failure in auto.failures_.items():
+        reason = failure.replace("|", "/").splitlines()[0] if failure else ""
+        lines.append(f"| {name} | failed: {reason} | | |")
     return "\n".join(lines) + "\n"
 
 
