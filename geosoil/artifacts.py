@@ -8,6 +8,8 @@ file, so an artifact from a stranger cannot run code.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import os
@@ -255,11 +257,11 @@ def load_artifact(path: str | Path) -> Artifact:
     cls = get_estimator_class(header.estimator, source=path, field="geosoil.estimator")
     estimator = restore_state(cls, header, path, what=f"estimator '{header.estimator}'")
     trust = read_trust(path, header)
-    if not header.trust and getattr(estimator, "map_coordinates", ()):
-        # a kriging artifact written before train noted why it has no trust layer
+    if estimator.registry_name == "ordinary_kriging":
+        # its kind never gets an AOA or intervals, whatever note an older train wrote
         from geosoil.trust.layer import NOT_FOR_KRIGING, TrustLayer
 
-        trust = TrustLayer(notes=(NOT_FOR_KRIGING,))
+        trust = dataclasses.replace(trust or TrustLayer(), notes=(NOT_FOR_KRIGING,))
     return Artifact(
         estimator=estimator, header=header, path=path, sha256=file_sha256(path), trust=trust
     )

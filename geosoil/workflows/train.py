@@ -164,8 +164,8 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         if is_auto:
             extra += selection_section(fitted, units)
         categorical = [layer.name for layer in table.layers if layer.categorical]
-        if getattr(model, "map_coordinates", ()):
-            # kriging: the trust layer says why it has no AOA or intervals (not its age)
+        if model.registry_name == "ordinary_kriging":
+            # no covariates: the trust layer says why it has no AOA or intervals (not its age)
             back_transform = fit_back_transform(transform, None)
             trust = TrustLayer(back_transform=back_transform, notes=(NOT_FOR_KRIGING,))
             trust_reports = {}
@@ -407,14 +407,17 @@ def fit_trust_from_cv(
         return None, {}
     weights = None
     if trust_config.aoa and trust_config.importance_weighted:
-        weights = importance_weights(model, X.to_numpy(dtype=np.float64), y, seed=seed)
+        # regression kriging: the covariates' importance is its learner's (``base_``)
+        learner = getattr(model, "base_", model)
+        weights = importance_weights(learner, X.to_numpy(dtype=np.float64), y, seed=seed)
     layers, reports = {}, {}
     for scheme, result in results.items():
         rows = result.predictions
         if len(rows) != len(y) or not np.array_equal(rows["row"].to_numpy(), np.arange(len(y))):
             log.warning("scheme %s does not predict every sample once: no trust layer", scheme)
             continue
-        spread = spreads.get(scheme)
+        # a spread normaliser needs the delivered model's spread at map time too
+        spread = spreads.get(scheme) if getattr(model, "supports_dist", False) else None
         oof = OutOfFold(
             scheme=scheme,
             observed=rows["observed"].to_numpy(),

@@ -318,3 +318,7 @@ def test_auto_delivers_regression_kriging_when_its_inner_score_wins(run_cli, tmp
     assert "Variogram of the residuals" in report
     model = load_artifact(out / "model.safetensors").estimator
     assert model.base == "linear"
+    # the trust layers of the learner's covariates: AOA without the coordinates, intervals
+    trust = load_artifact(out / "model.safetensors").trust
+    assert trust.applicability.feature_names == ("elev", "ndvi", "landuse")
+    assert trust.intervals is not None and trust.notes == ()
