@@ -8,14 +8,12 @@ file, so an artifact from a stranger cannot run code.
 
 from __future__ import annotations
 
-import dataclasses
-
 import hashlib
 import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -261,7 +259,7 @@ def load_artifact(path: str | Path) -> Artifact:
         # its kind never gets an AOA or intervals, whatever note an older train wrote
         from geosoil.trust.layer import NOT_FOR_KRIGING, TrustLayer
 
-        trust = dataclasses.replace(trust or TrustLayer(), notes=(NOT_FOR_KRIGING,))
+        trust = replace(trust or TrustLayer(), notes=(NOT_FOR_KRIGING,))
     return Artifact(
         estimator=estimator, header=header, path=path, sha256=file_sha256(path), trust=trust
     )
