@@ -292,3 +292,33 @@ def test_auto_selects_on_inner_blocks_under_spatial_block_cv(run_cli, tmp_path, 
             assert not set(groups[train_idx]) & set(groups[test_idx])
     selection = read_header(tmp_path / "out" / "model.safetensors").provenance.metrics["selection"]
     assert selection["inner_folds"] == "grouped as the spatial_block folds"
+
+
+def test_auto_delivers_regression_kriging_when_its_inner_score_wins(run_cli, tmp_path):
+    """A smooth field in space the covariates miss: the kriged variant of the learner wins
+    on inner folds, and the artifact is that learner plus kriging of its residuals."""
+    table = sample_table(90)
+    table["soc"] += 3 * np.sin((table["x"] - 500000) / 1500) * np.cos((table["y"] - 4100000) / 2000)
+    samples = write_table(table, tmp_path / "samples.csv")
+    params = {"candidates": ["linear"], "krige_residuals": True, "inner_splits": 3}
+    path = config(tmp_path, samples, model__params=params, evaluation__schemes=["random"])
+    result = run_cli("train", path)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    header = read_header(out / "model.safetensors")
+    assert header.estimator == "residual_kriging"
+    assert header.input_spec.names == ["elev", "ndvi", "landuse", "sample_x", "sample_y"]
+    assert header.input_spec.crs == "EPSG:32654"
+    selection = header.provenance.metrics["selection"]
+    assert selection["chosen"] == "linear+kriged_residuals"
+    assert selection["delivered_as"] == "residual_kriging"
+    report = (out / "report" / "report.md").read_text()
+    assert "## Choice of the delivered model" in report
+    assert "| linear+kriged_residuals |" in report and "**yes**" in report
+    assert "Variogram of the residuals" in report
+    model = load_artifact(out / "model.safetensors").estimator
+    assert model.base == "linear"
+    # the trust layers of the learner's covariates: AOA without the coordinates, intervals
+    trust = load_artifact(out / "model.safetensors").trust
+    assert trust.applicability.feature_names == ("elev", "ndvi", "landuse")
+    assert trust.intervals is not None and trust.notes == ()
