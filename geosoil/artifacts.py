@@ -313,13 +313,22 @@ def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: s
     ------
     ArtifactError
         The tensors cannot be read, or the state does not fit ``cls`` (``what`` names it).
+
+    Notes
+    -----
+    An estimator that declares ``state_arrays = "numpy"`` receives numpy arrays and must
+    check their shapes against the hyperparameters before allocating anything; the others
+    receive torch tensors, and a dry run on torch's meta device does that check for them.
     """
-    import torch
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     path = Path(path)
+    numpy_state = getattr(cls, "state_arrays", "torch") == "numpy"
     try:
+        if numpy_state:
+            from safetensors.numpy import load_file
+        else:
+            from safetensors.torch import load_file
         tensors = load_file(path)
     except (SafetensorError, OSError) as err:
         raise ArtifactError(
@@ -328,6 +337,13 @@ def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: s
     # Trust-layer tensors belong to the artifact, not to the estimator's state.
     tensors = {k: v for k, v in tensors.items() if not k.startswith("trust.")}
     _check_finite(tensors, path)
+    if numpy_state:
+        try:
+            return cls.from_state(header.hyperparameters, tensors, header.fitted_state)
+        except (KeyError, TypeError, ValueError) as err:
+            raise _state_error(err, path, what) from err
+    import torch
+
     try:
         # A dry run on the meta device first: a header that implies other shapes than the
         # tensors (hidden_layers: [40000, 40000] beside small weights) fails here, before a
@@ -357,11 +373,18 @@ def _state_error(err: Exception, path: Path, what: str) -> ArtifactError:
 
 
 def _check_finite(tensors: dict[str, Any], path: Path) -> None:
-    """Refuse NaN or infinite weights: they would map as nodata everywhere, silently."""
-    import torch
+    """Refuse NaN or infinite weights: they would map as nodata everywhere, silently.
+
+    ``tensors`` are torch tensors or numpy arrays (see :func:`restore_state`).
+    """
+    import numpy as np
 
     for name, tensor in tensors.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        if isinstance(tensor, np.ndarray):
+            bad = tensor.dtype.kind == "f" and not bool(np.isfinite(tensor).all())
+        else:
+            bad = tensor.is_floating_point() and not bool(tensor.isfinite().all())
+        if bad:
             raise ArtifactError(
                 f"tensor '{name}' holds NaN or infinite values",
                 path=path,

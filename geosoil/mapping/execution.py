@@ -2,19 +2,20 @@
 
 Each block is one task that reads, predicts, writes its chunks to the store and returns its
 statistics, so nothing large ever travels back and memory stays bounded by the blocks in
-flight. Thread counts are chosen so that dask threads x torch threads = cores.
+flight. Thread counts are chosen so that dask threads x each block's own threads (torch's,
+and BLAS's for numpy models) = cores.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-import torch
 from tqdm import tqdm
 
 from geosoil.errors import ConfigError
@@ -129,20 +130,34 @@ def thread_plan(requested: int | None, n_blocks: int) -> tuple[int, int]:
     return threads, max(1, cores // threads)
 
 
+@contextmanager
+def block_threads(threads: int) -> Iterator[None]:
+    """Each block's own threads for the duration of a run: torch's (when a model of the run
+    has imported torch; nothing else uses them) and the BLAS library's (numpy models)."""
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    with ExitStack() as stack:
+        if torch is not None:
+            torch.set_num_threads(threads)
+            stack.callback(torch.set_num_threads, before)
+        stack.enter_context(threadpool_limits(threads, user_api="blas"))
+        yield
+
+
 def _run_threaded(job, store, blocks, threads, bar) -> Iterator:
-    threads, torch_threads = thread_plan(threads, len(blocks))
-    log.info("threaded scheduler: %d threads x %d torch threads", threads, torch_threads)
-    before = torch.get_num_threads()
-    torch.set_num_threads(torch_threads)
+    threads, block_thread_count = thread_plan(threads, len(blocks))
+    log.info("threaded scheduler: %d threads x %d threads per block", threads, block_thread_count)
     if threads == 1:
         # One block, or one thread asked for: the blocks run here, without a scheduler.
         try:
-            for block in blocks:
-                result = run_block(job, store, block)
-                bar.update(1)
-                yield result
+            with block_threads(block_thread_count):
+                for block in blocks:
+                    result = run_block(job, store, block)
+                    bar.update(1)
+                    yield result
         finally:
-            torch.set_num_threads(before)
             release_thread_reader()
         return
     import dask
@@ -154,11 +169,10 @@ def _run_threaded(job, store, blocks, threads, bar) -> Iterator:
     ]
     pool = ThreadPoolExecutor(threads, thread_name_prefix="geosoil-block")
     try:
-        with _block_progress(bar):
+        with block_threads(block_thread_count), _block_progress(bar):
             # The scheduler as a function: dask then skips importing dask.distributed.
             results = dask.compute(*tasks, scheduler=threaded_get, pool=pool)
     finally:
-        torch.set_num_threads(before)
         _release_every_thread(pool, threads)
     yield from results
 

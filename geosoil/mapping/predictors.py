@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
 from geosoil.artifacts import Artifact
 from geosoil.errors import ArtifactError, ConfigError, GeoSoilError
@@ -433,7 +434,9 @@ def _scatter(
     out = np.full((n_outputs, rows * cols), np.nan, dtype=np.float32)
     index = np.flatnonzero(valid)
     if index.size:
-        with torch.inference_mode():
+        # torch models (torch is imported once one is loaded) predict without autograd.
+        torch = sys.modules.get("torch")
+        with torch.inference_mode() if torch is not None else nullcontext():
             for start in range(0, index.size, batch_pixels):
                 stop = min(start + batch_pixels, index.size)
                 target = index[start:stop]

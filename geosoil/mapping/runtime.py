@@ -2,7 +2,7 @@
 
 GDAL datasets must not be shared between threads, so each thread opens its own reader of a
 job's stack, once, and keeps it for every block it computes. Process-wide settings (torch
-threads, the allocator) are applied once per process, where the blocks run.
+threads, BLAS threads, the allocator) are applied once per process, where the blocks run.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import os
 import sys
 import threading
 from contextlib import ExitStack
-
-import torch
 
 from geosoil.mapping.stack import StackReader
 
@@ -71,8 +69,9 @@ def release_thread_reader() -> bool:
 def prepare_process() -> None:
     """Apply the process-wide settings of a process that computes blocks, once.
 
-    In a dask worker, torch threads are set so that worker threads x torch threads = cores;
-    the threaded scheduler sets them itself, for the duration of a run.
+    In a dask worker, each task's own threads (torch's, when a model has imported torch, and
+    BLAS's) are set so that worker threads x those threads = cores; the threaded scheduler
+    sets them itself, for the duration of a run.
     """
     if _prepared.is_set():
         return
@@ -80,8 +79,13 @@ def prepare_process() -> None:
         if _prepared.is_set():
             return
         threads = _threads_for_dask_worker()
-        if threads and torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+        if threads:
+            torch = sys.modules.get("torch")
+            if torch is not None and torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(threads, user_api="blas")
         keep_heap_memory()
         _prepared.set()
 
