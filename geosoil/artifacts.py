@@ -256,10 +256,13 @@ def load_artifact(path: str | Path) -> Artifact:
     estimator = restore_state(cls, header, path, what=f"estimator '{header.estimator}'")
     trust = read_trust(path, header)
     if estimator.registry_name == "ordinary_kriging":
-        # its kind never gets an AOA or intervals, whatever note an older train wrote
+        # its kind never gets an AOA, whatever an older train noted
         from geosoil.trust.layer import NOT_FOR_KRIGING, TrustLayer
 
-        trust = replace(trust or TrustLayer(), notes=(NOT_FOR_KRIGING,))
+        if not header.trust:  # not from geosoil train: no calibration either
+            trust = TrustLayer(notes=(NOT_FOR_KRIGING,))
+        elif NOT_FOR_KRIGING not in trust.notes:
+            trust = replace(trust, notes=(*trust.notes, NOT_FOR_KRIGING))
     return Artifact(
         estimator=estimator, header=header, path=path, sha256=file_sha256(path), trust=trust
     )

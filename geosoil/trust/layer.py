@@ -32,8 +32,8 @@ TENSOR_PREFIX = "trust."
 #: The note of a kriging artifact: it lacks the parts because of its kind, not its age, so
 #: retraining does not add them.
 NOT_FOR_KRIGING = (
-    "geosoil train fits no area of applicability or conformal intervals to ordinary kriging "
-    "(a model of the coordinates alone)"
+    "ordinary kriging, a model of the coordinates alone, has no area of applicability; "
+    "geosoil train calibrates its conformal intervals on its cross-validation"
 )
 _PARTS = {
     "applicability": ApplicabilityModel,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from geosoil.models.covariate.auto import COORDINATE_COLUMNS, GROUP_COLUMN, Auto
 from geosoil.models.registry import get_estimator_class
 from geosoil.models.training import check_final_fit
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
-from geosoil.trust import TrustLayer, fit_back_transform
+from geosoil.trust import TrustLayer
 from geosoil.trust.estimators import spread_of
 from geosoil.trust.fitting import (
     OutOfFold,
@@ -164,16 +164,17 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         if is_auto:
             extra += selection_section(fitted, units)
         categorical = [layer.name for layer in table.layers if layer.categorical]
+        trust_config = config.trust
         if model.registry_name == "ordinary_kriging":
-            # no covariates: the trust layer says why it has no AOA or intervals (not its age)
-            back_transform = fit_back_transform(transform, None)
-            trust = TrustLayer(back_transform=back_transform, notes=(NOT_FOR_KRIGING,))
-            trust_reports = {}
-        else:
-            trust, trust_reports = fit_trust_from_cv(
-                model, table.X, y, results, spreads, config.trust, categorical=categorical,
-                transform=transform, seed=int(config.model.params.get("seed", 0)),
-            )  # fmt: skip
+            # no covariates, no AOA (the trust layer says why, not its age); the intervals and
+            # the back-transform come from its CV residuals as for any model
+            trust_config = trust_config.model_copy(update={"aoa": False})
+        trust, trust_reports = fit_trust_from_cv(
+            model, table.X, y, results, spreads, trust_config, categorical=categorical,
+            transform=transform, seed=int(config.model.params.get("seed", 0)),
+        )  # fmt: skip
+        if trust is not None and model.registry_name == "ordinary_kriging":
+            trust = replace(trust, notes=(*trust.notes, NOT_FOR_KRIGING))
         # a log10 model is kriged on the log scale: its variogram is in log10 units
         scale_units = units if transform != "log10" else f"log10({units or 'target'})"
         extra += variogram_section(model, scale_units)

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from geosoil.artifacts import load_artifact, read_header
+from geosoil.trust.layer import NOT_FOR_KRIGING
 
 FAST_AUTO = {
     "candidates": ["random_forest", "gbm", "linear"],
@@ -230,7 +231,14 @@ def test_auto_with_kriging_as_a_candidate(run_cli, tmp_path):
     assert run_cli("predict", model, rows, "--out", out, "--crs", "EPSG:32654").exit_code == 0
     coordinates = pd.DataFrame({"sample_x": table["x"].head(10), "sample_y": table["y"].head(10)})
     expected = load_artifact(model).estimator.predict(coordinates)
-    np.testing.assert_allclose(pd.read_csv(out)["soc_pred"], expected, rtol=1e-6)
+    predicted = pd.read_csv(out)
+    np.testing.assert_allclose(predicted["soc_pred"], expected, rtol=1e-6)
+    # No AOA without covariates, but conformal intervals from the CV residuals.
+    trust = load_artifact(model).trust
+    assert trust.applicability is None and NOT_FOR_KRIGING in trust.notes
+    assert trust.intervals is not None and trust.intervals.normalisation == "none"
+    assert "soc_di" not in predicted
+    assert (predicted["soc_lo"] < expected).all() and (expected < predicted["soc_hi"]).all()
 
 
 def test_residual_kriging_is_scored_under_the_same_folds(run_cli, tmp_path):
