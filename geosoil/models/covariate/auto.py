@@ -64,7 +64,9 @@ DEFAULT_CANDIDATES: tuple[str, ...] = ("random_forest", "gbm", "linear", "covari
 ``quantile_forest``: the same trees (same seed and settings), plus intervals.
 ``ordinary_kriging`` (the target from the coordinates alone) is opt-in: added to the
 defaults it made ``auto`` worse on Meuse lead, measured when the inner folds were random
-(which favour an interpolator); not re-measured since they follow the outer scheme."""
+(which favour an interpolator); not re-measured since they follow the outer scheme.
+Regression kriging of the delivered learner is not a candidate name: it competes through
+``krige_residuals`` (on by default when the samples have coordinates)."""
 
 _DELIVERED_AS = {"random_forest": "quantile_forest"}
 

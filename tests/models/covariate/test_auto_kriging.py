@@ -76,13 +76,14 @@ def test_the_kriged_variant_is_scored_from_the_other_folds_out_of_fold_residuals
 
 def test_a_kriged_stack_is_delivered_and_survives_the_artifact(tmp_path):
     X, y = spatial_table()
+    y = y + 3 * np.sign(X["a"].to_numpy())  # a step neither ridge nor the forest gets alone
     model = auto(["linear", "random_forest"]).fit(X.assign(**{GROUP_COLUMN: np.arange(120) % 7}), y)
-    assert model.best_name_.endswith(KRIGED)
+    assert model.inner_grouped_ and model.best_name_ == "stack" + KRIGED
     delivered = model.best_estimator_
     assert delivered.feature_names_in_ == ["a", "b", "c", "sample_x", "sample_y"]
-    if model.best_name_ == "stack" + KRIGED:
-        assert delivered.base == "stack"
-        assert delivered.base_.weights_.tolist() == list(model.weights_.values())
+    assert delivered.base == "stack" and delivered.base_.members == ["linear", "random_forest"]
+    assert delivered.base_.weights_.tolist() == list(model.weights_.values())
+    assert delivered.base_.member_params == {"random_forest": FAST["random_forest"]}
     artifact = artifact_from_estimator(delivered, output="t", path=tmp_path / "rk.safetensors")
     assert [layer.categorical for layer in artifact.header.input_spec.layers] == [
         False, False, True, False, False,
