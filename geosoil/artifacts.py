@@ -13,7 +13,7 @@ import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -255,11 +255,14 @@ def load_artifact(path: str | Path) -> Artifact:
     cls = get_estimator_class(header.estimator, source=path, field="geosoil.estimator")
     estimator = restore_state(cls, header, path, what=f"estimator '{header.estimator}'")
     trust = read_trust(path, header)
-    if not header.trust and getattr(estimator, "map_coordinates", ()):
-        # a kriging artifact written before train noted why it has no trust layer
+    if estimator.registry_name == "ordinary_kriging":
+        # its kind never gets an AOA, whatever an older train noted
         from geosoil.trust.layer import NOT_FOR_KRIGING, TrustLayer
 
-        trust = TrustLayer(notes=(NOT_FOR_KRIGING,))
+        if not header.trust:  # not from geosoil train: no calibration either
+            trust = TrustLayer(notes=(NOT_FOR_KRIGING,))
+        elif NOT_FOR_KRIGING not in trust.notes:
+            trust = replace(trust, notes=(*trust.notes, NOT_FOR_KRIGING))
     return Artifact(
         estimator=estimator, header=header, path=path, sha256=file_sha256(path), trust=trust
     )
@@ -313,13 +316,22 @@ def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: s
     ------
     ArtifactError
         The tensors cannot be read, or the state does not fit ``cls`` (``what`` names it).
+
+    Notes
+    -----
+    An estimator that declares ``state_arrays = "numpy"`` receives numpy arrays and must
+    check their shapes against the hyperparameters before allocating anything; the others
+    receive torch tensors, and a dry run on torch's meta device does that check for them.
     """
-    import torch
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     path = Path(path)
+    numpy_state = getattr(cls, "state_arrays", "torch") == "numpy"
     try:
+        if numpy_state:
+            from safetensors.numpy import load_file
+        else:
+            from safetensors.torch import load_file
         tensors = load_file(path)
     except (SafetensorError, OSError) as err:
         raise ArtifactError(
@@ -328,6 +340,13 @@ def restore_state(cls: Any, header: ArtifactHeader, path: str | Path, *, what: s
     # Trust-layer tensors belong to the artifact, not to the estimator's state.
     tensors = {k: v for k, v in tensors.items() if not k.startswith("trust.")}
     _check_finite(tensors, path)
+    if numpy_state:
+        try:
+            return cls.from_state(header.hyperparameters, tensors, header.fitted_state)
+        except (KeyError, TypeError, ValueError) as err:
+            raise _state_error(err, path, what) from err
+    import torch
+
     try:
         # A dry run on the meta device first: a header that implies other shapes than the
         # tensors (hidden_layers: [40000, 40000] beside small weights) fails here, before a
@@ -357,11 +376,18 @@ def _state_error(err: Exception, path: Path, what: str) -> ArtifactError:
 
 
 def _check_finite(tensors: dict[str, Any], path: Path) -> None:
-    """Refuse NaN or infinite weights: they would map as nodata everywhere, silently."""
-    import torch
+    """Refuse NaN or infinite weights: they would map as nodata everywhere, silently.
+
+    ``tensors`` are torch tensors or numpy arrays (see :func:`restore_state`).
+    """
+    import numpy as np
 
     for name, tensor in tensors.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        if isinstance(tensor, np.ndarray):
+            bad = tensor.dtype.kind == "f" and not bool(np.isfinite(tensor).all())
+        else:
+            bad = tensor.is_floating_point() and not bool(tensor.isfinite().all())
+        if bad:
             raise ArtifactError(
                 f"tensor '{name}' holds NaN or infinite values",
                 path=path,

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import rasterio
 from rasterio.errors import RasterioIOError
 
@@ -17,6 +16,7 @@ from geosoil.io.catalog import CovariateLayer
 
 if TYPE_CHECKING:
     import geopandas as gpd  # the sample points' type; a map reads no vector data
+    import pandas as pd  # the sampled table's type; a map builds none
 
 __all__ = ["extract_at_points", "layer_nodata", "open_layer", "to_float"]
 
@@ -138,4 +138,6 @@ def extract_at_points(layers: Sequence[CovariateLayer], points: gpd.GeoSeries) -
                 "covariate %s: %d points outside the raster or on nodata", layer.name, n_missing
             )
         columns[layer.name] = values
+    import pandas as pd
+
     return pd.DataFrame(columns, index=points.index)

@@ -2,19 +2,21 @@
 
 Each block is one task that reads, predicts, writes its chunks to the store and returns its
 statistics, so nothing large ever travels back and memory stays bounded by the blocks in
-flight. Thread counts are chosen so that dask threads x torch threads = cores.
+flight. Thread counts are chosen so that dask threads x each block's own threads (torch's,
+and BLAS's for numpy models) = cores.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 
-import torch
 from tqdm import tqdm
 
 from geosoil.errors import ConfigError
@@ -23,14 +25,16 @@ from geosoil.mapping.job import MapJob, compute_block
 from geosoil.mapping.runtime import (
     available_cores,
     in_dask_worker,
+    path_map,
     prepare_process,
     reader_for,
     release_thread_reader,
+    worker_path,
 )
 from geosoil.mapping.statistics import BandStatistics
 from geosoil.mapping.store import BlockStore
 
-__all__ = ["Execution", "run_block", "run_blocks", "thread_plan"]
+__all__ = ["Execution", "on_this_worker", "run_block", "run_blocks", "thread_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,7 @@ def run_block(job: MapJob, store: BlockStore, block: Block) -> tuple[tuple[int, 
     """
     prepare_process()
     if in_dask_worker():
+        job, store = on_this_worker(job, store)
         # A worker process ends without a chance to close thread-held GDAL datasets on their
         # threads ("No GDAL environment exists" at exit): open and close them per block.
         with job.stack.open(job.grid) as reader:
@@ -82,6 +87,28 @@ def run_block(job: MapJob, store: BlockStore, block: Block) -> tuple[tuple[int, 
     store.write_block(block, stored)
     store.mark_done(block, stats)
     return block.index, stats
+
+
+def on_this_worker(job: MapJob, store: BlockStore) -> tuple[MapJob, BlockStore]:
+    """``job`` and ``store`` with their files named as this worker sees them.
+
+    A worker on another machine may mount the shared storage elsewhere than the machine that
+    runs ``geosoil map``: :data:`PATH_MAP_VARIABLE` in the worker's environment maps the
+    client's path prefixes to the worker's (covariates, cube and output store).
+    """
+    prefixes = path_map()
+    if not prefixes:
+        return job, store
+    layers = tuple(
+        layer.model_copy(update={"path": worker_path(layer.path, prefixes)})
+        for layer in job.stack.layers
+    )
+    cube = job.stack.cube
+    if cube is not None:
+        cube = replace(cube, path=worker_path(cube.path, prefixes))
+    local_store = copy.copy(store)
+    local_store.path = worker_path(store.path, prefixes)
+    return replace(job, stack=replace(job.stack, layers=layers, cube=cube)), local_store
 
 
 def run_blocks(
@@ -129,20 +156,34 @@ def thread_plan(requested: int | None, n_blocks: int) -> tuple[int, int]:
     return threads, max(1, cores // threads)
 
 
+@contextmanager
+def block_threads(threads: int) -> Iterator[None]:
+    """Each block's own threads for the duration of a run: torch's (when a model of the run
+    has imported torch; nothing else uses them) and the BLAS library's (numpy models)."""
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    with ExitStack() as stack:
+        if torch is not None:
+            torch.set_num_threads(threads)
+            stack.callback(torch.set_num_threads, before)
+        stack.enter_context(threadpool_limits(threads, user_api="blas"))
+        yield
+
+
 def _run_threaded(job, store, blocks, threads, bar) -> Iterator:
-    threads, torch_threads = thread_plan(threads, len(blocks))
-    log.info("threaded scheduler: %d threads x %d torch threads", threads, torch_threads)
-    before = torch.get_num_threads()
-    torch.set_num_threads(torch_threads)
+    threads, block_thread_count = thread_plan(threads, len(blocks))
+    log.info("threaded scheduler: %d threads x %d threads per block", threads, block_thread_count)
     if threads == 1:
         # One block, or one thread asked for: the blocks run here, without a scheduler.
         try:
-            for block in blocks:
-                result = run_block(job, store, block)
-                bar.update(1)
-                yield result
+            with block_threads(block_thread_count):
+                for block in blocks:
+                    result = run_block(job, store, block)
+                    bar.update(1)
+                    yield result
         finally:
-            torch.set_num_threads(before)
             release_thread_reader()
         return
     import dask
@@ -154,11 +195,10 @@ def _run_threaded(job, store, blocks, threads, bar) -> Iterator:
     ]
     pool = ThreadPoolExecutor(threads, thread_name_prefix="geosoil-block")
     try:
-        with _block_progress(bar):
+        with block_threads(block_thread_count), _block_progress(bar):
             # The scheduler as a function: dask then skips importing dask.distributed.
             results = dask.compute(*tasks, scheduler=threaded_get, pool=pool)
     finally:
-        torch.set_num_threads(before)
         _release_every_thread(pool, threads)
     yield from results
 

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
 from geosoil.artifacts import Artifact
 from geosoil.errors import ArtifactError, ConfigError, GeoSoilError
 from geosoil.geo.outputs import MapClass, OutputVariable
 from geosoil.specs import OutputSpec
 from geosoil.trust import TrustLayer, check_level
+from geosoil.trust.layer import covariate_columns
 
 if TYPE_CHECKING:
     from geosoil.mapping.cube import SpectralResampling
@@ -294,7 +296,7 @@ class ModelLayers:
             columns.append(trust.back_transform.apply(median))
         di = None
         if self.aoa and not self.is_spectral:
-            di, inside = trust.applicability.evaluate(pixels)
+            di, inside = trust.applicability.evaluate(covariate_columns(estimator, pixels))
         if self.interval_level is not None:
             columns += trust.interval(estimator, pixels, median, level=self.interval_level, di=di)
         if self.aoa and self.is_spectral:
@@ -432,7 +434,9 @@ def _scatter(
     out = np.full((n_outputs, rows * cols), np.nan, dtype=np.float32)
     index = np.flatnonzero(valid)
     if index.size:
-        with torch.inference_mode():
+        # torch models (torch is imported once one is loaded) predict without autograd.
+        torch = sys.modules.get("torch")
+        with torch.inference_mode() if torch is not None else nullcontext():
             for start in range(0, index.size, batch_pixels):
                 stop = min(start + batch_pixels, index.size)
                 target = index[start:stop]

@@ -2,7 +2,7 @@
 
 GDAL datasets must not be shared between threads, so each thread opens its own reader of a
 job's stack, once, and keeps it for every block it computes. Process-wide settings (torch
-threads, the allocator) are applied once per process, where the blocks run.
+threads, BLAS threads, the allocator) are applied once per process, where the blocks run.
 """
 
 from __future__ import annotations
@@ -13,18 +13,21 @@ import os
 import sys
 import threading
 from contextlib import ExitStack
+from pathlib import Path
 
-import torch
-
+from geosoil.errors import ConfigError
 from geosoil.mapping.stack import StackReader
 
 __all__ = [
+    "PATH_MAP_VARIABLE",
     "available_cores",
     "in_dask_worker",
     "keep_heap_memory",
+    "path_map",
     "prepare_process",
     "reader_for",
     "release_thread_reader",
+    "worker_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,8 +74,9 @@ def release_thread_reader() -> bool:
 def prepare_process() -> None:
     """Apply the process-wide settings of a process that computes blocks, once.
 
-    In a dask worker, torch threads are set so that worker threads x torch threads = cores;
-    the threaded scheduler sets them itself, for the duration of a run.
+    In a dask worker, each task's own threads (torch's, when a model has imported torch, and
+    BLAS's) are set so that worker threads x those threads = cores; the threaded scheduler
+    sets them itself, for the duration of a run.
     """
     if _prepared.is_set():
         return
@@ -80,8 +84,13 @@ def prepare_process() -> None:
         if _prepared.is_set():
             return
         threads = _threads_for_dask_worker()
-        if threads and torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+        if threads:
+            torch = sys.modules.get("torch")
+            if torch is not None and torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(threads, user_api="blas")
         keep_heap_memory()
         _prepared.set()
 
@@ -95,6 +104,43 @@ def _dask_worker():
         return get_worker()
     except (ImportError, ValueError):
         return None
+
+
+PATH_MAP_VARIABLE = "GEOSOIL_PATH_MAP"
+"""Environment variable of a dask worker that sees the shared files under other paths than
+the machine running ``geosoil map``: ``CLIENT_PREFIX=WORKER_PREFIX`` pairs separated by
+``;`` (e.g. ``/data=/mnt/data;/scratch/out=/mnt/out``)."""
+
+
+def path_map() -> list[tuple[str, str]]:
+    """The (client prefix, worker prefix) pairs of :data:`PATH_MAP_VARIABLE`, longest first.
+
+    Raises
+    ------
+    ConfigError
+        A pair without ``=`` or with an empty side.
+    """
+    pairs = []
+    for item in filter(None, os.environ.get(PATH_MAP_VARIABLE, "").split(";")):
+        client, sep, worker = (part.strip() for part in item.partition("="))
+        if not (sep and client and worker):
+            raise ConfigError(
+                f"{PATH_MAP_VARIABLE} entry '{item}' is not CLIENT_PREFIX=WORKER_PREFIX",
+                field=PATH_MAP_VARIABLE,
+                fix="set it to pairs like /data=/mnt/data, separated by ';'",
+            )
+        pairs.append((client.rstrip("/") or "/", worker.rstrip("/") or "/"))
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def worker_path(path, prefixes: list[tuple[str, str]]):
+    """``path`` with its longest matching client prefix replaced (same type as given)."""
+    text = str(path)
+    for client, worker in prefixes:
+        if text == client or text.startswith(client.rstrip("/") + "/"):
+            mapped = worker + text[len(client) :]
+            return Path(mapped) if isinstance(path, Path) else mapped
+    return path
 
 
 def in_dask_worker() -> bool:

@@ -18,19 +18,29 @@ learners can take its scaled and one-hot matrix as they are.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from geosoil.errors import CovariateError, SampleDataError
 
-__all__ = ["UNSEEN_POLICIES", "CovariateEncoder"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["UNSEEN_POLICIES", "CovariateEncoder", "is_data_frame"]
 
 UNSEEN_POLICIES = ("error", "mean", "nan", "zero")
 _SHOWN = 10
+
+
+def is_data_frame(value) -> bool:
+    """Whether ``value`` is a pandas DataFrame, without importing pandas (a process that has
+    not imported it holds none): predicting from arrays, as a map does, needs no pandas."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, pandas.DataFrame)
 
 
 @dataclass
@@ -155,10 +165,7 @@ class CovariateEncoder:
         index = np.zeros((n, len(self.categorical)), dtype=np.int64)
         new_rows = np.zeros(n, dtype=bool)
         for j, name in enumerate(self.categorical):
-            if isinstance(table, pd.DataFrame):
-                column = table[name].to_numpy()
-            else:
-                column = np.asarray(table)[:, j]
+            column = table[name].to_numpy() if is_data_frame(table) else np.asarray(table)[:, j]
             index[:, j] = self._lookup(name, column)
             new = index[:, j] < 0
             if new.any() and self.unseen == "error":

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -45,6 +45,9 @@ from geosoil.geo.product import (
     register_product,
     trust_flag_layers,
 )
+
+if TYPE_CHECKING:  # pandas only for lab tables: a map's product needs none (start-up time)
+    import pandas as pd
 
 __all__ = [
     "BULK_DENSITY_RANGE_G_CM3",
@@ -266,6 +269,8 @@ def lab_doses(
         target_mg_k2o_100g=target,
     )
     valid = np.isfinite(dose)
+    import pandas as pd
+
     return pd.DataFrame(
         {
             "kex_mg_k2o_100g": kex * K2O_MG_100G_PER_CMOL_KG,
@@ -307,6 +312,8 @@ def _numeric_column(samples: pd.DataFrame, column: str, field: str) -> np.ndarra
             field=field,
             fix=f"use one of {list(samples.columns)}",
         )
+    import pandas as pd
+
     values = pd.to_numeric(samples[column], errors="coerce")
     bad = values.isna() & samples[column].notna()
     if bad.any():

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import pandas as pd
-import torch
-from torch import nn
 
 from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.models.base import GeoSoilEstimator, check_choice
+from geosoil.models.covariate.dense import DenseNetwork, as_array
 from geosoil.models.covariate.tabular import prediction_matrix, training_table
-from geosoil.models.encoding import CovariateEncoder
+from geosoil.models.encoding import CovariateEncoder, is_data_frame
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform, count_by_column
-from geosoil.models.training import early_stopping, refit_epochs, seeded
 from geosoil.models.uncertainty import mean_over_members, normal_scores, std_over_members
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+    from torch import nn
 
 __all__ = ["CovariateMLP"]
 
@@ -34,18 +36,6 @@ _PREDICT_BATCH = 65536  # rows per forward pass: keeps activations below the mma
 # value would depend on how many pixels share its batch. Padding every batch to a multiple of
 # this row count makes predictions independent of chunking, bit for bit.
 _ROW_MULTIPLE = 64
-
-
-def _build_network(
-    n_inputs: int, hidden_layers: Sequence[int], dropout: float, n_outputs: int = 1
-) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    width = n_inputs
-    for hidden in hidden_layers:
-        layers += [nn.Linear(width, hidden), nn.SiLU(), nn.Dropout(dropout)]
-        width = hidden
-    layers.append(nn.Linear(width, n_outputs))
-    return nn.Sequential(*layers)
 
 
 @register
@@ -100,6 +90,13 @@ class CovariateMLP(GeoSoilEstimator):
     """
 
     registry_name = "covariate_mlp"
+    #: The artifact's tensors reach ``from_state`` as numpy arrays: a loaded model predicts
+    #: in numpy (:class:`~geosoil.models.covariate.dense.DenseNetwork`) without torch.
+    state_arrays: ClassVar[str] = "numpy"
+    # Fitted networks: torch modules after ``fit``, numpy weights after ``from_state``; each
+    # is derived from the other when first needed (see ``networks_``).
+    _networks: list | None = None
+    _dense: list[DenseNetwork] | None = None
 
     def __init__(
         self,
@@ -180,7 +177,11 @@ class CovariateMLP(GeoSoilEstimator):
             std = z.std(axis=0)
             self.target_std_ = np.where(std > 0, std, 1.0)
 
-        inputs = self._encode(X[self.feature_names_in_].to_numpy(dtype=np.float32))
+        import torch
+
+        from geosoil.models.training import seeded
+
+        inputs = torch.from_numpy(self._encoded(X[self.feature_names_in_].to_numpy(np.float32)))
         targets = torch.from_numpy(((z - self.target_mean_) / self.target_std_).astype(np.float32))
         if n_members > 1:
             log.info(
@@ -212,6 +213,13 @@ class CovariateMLP(GeoSoilEstimator):
         With held-out rows and ``final_fit="refit"``, the network is then trained afresh on
         every row for the best epoch count (the kit's final-fit policy).
         """
+        import torch
+
+        from geosoil.models.covariate.mlp_network import diverged_error, mse_loss, train_epoch
+        from geosoil.models.training import early_stopping, refit_epochs
+
+        loss_of = mse_loss()
+        batching = (self.batch_size, loss_of)
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(targets))
         n_valid = round(self.validation_fraction * len(targets)) if len(targets) >= 20 else 0
@@ -223,11 +231,13 @@ class CovariateMLP(GeoSoilEstimator):
         valid_inputs, valid_targets = inputs[valid_idx], targets[valid_idx]
 
         def run_epoch(epoch: int) -> dict[str, float]:
-            train_loss = _epoch(network, optimizer, inputs, targets, train_idx, shuffler, self)
+            train_loss = train_epoch(
+                network, optimizer, inputs, targets, train_idx, shuffler, *batching
+            )
             network.eval()
             with torch.no_grad():
                 valid_loss = (
-                    float(_LOSS(network(valid_inputs).view_as(valid_targets), valid_targets))
+                    float(loss_of(network(valid_inputs).view_as(valid_targets), valid_targets))
                     if n_valid
                     else float("nan")
                 )
@@ -245,7 +255,7 @@ class CovariateMLP(GeoSoilEstimator):
             patience=self.patience,
             monitor="monitor_loss",
             min_delta=1e-6,
-            diverged=_diverged,
+            diverged=diverged_error,
             logger=log,
             label=label,
         )
@@ -262,14 +272,18 @@ class CovariateMLP(GeoSoilEstimator):
             network, optimizer = self._start(inputs.shape[1], n_outputs)
             every_row = torch.arange(len(targets))
             for _ in range(epochs):
-                _epoch(network, optimizer, inputs, targets, every_row, shuffler, self)
+                train_epoch(network, optimizer, inputs, targets, every_row, shuffler, *batching)
             network.eval()
             log.info("%srefitted on all %d rows for %d epochs", label, len(targets), epochs)
         return network, stopped.history
 
     def _start(self, n_inputs: int, n_outputs: int) -> tuple[nn.Sequential, torch.optim.Optimizer]:
         """A freshly initialised network and its AdamW optimizer."""
-        network = _build_network(n_inputs, self.hidden_layers, self.dropout, n_outputs)
+        import torch
+
+        from geosoil.models.covariate.mlp_network import build_network
+
+        network = build_network(n_inputs, self.hidden_layers, self.dropout, n_outputs)
         optimizer = torch.optim.AdamW(
             network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
@@ -357,18 +371,42 @@ class CovariateMLP(GeoSoilEstimator):
         std = std_over_members(members, mean_over_members(members)).astype(np.float32)
         return mean, std, quantiles
 
+    # ---------------------------------------------------------------- networks
+    @property
+    def networks_(self) -> list[nn.Sequential]:
+        """The fitted torch networks, one per member (built from the numpy weights of a
+        loaded model when first asked for: fine-tuning, attributions, saving)."""
+        if self._networks is None:
+            if self._dense is None:
+                raise AttributeError("networks_")  # not fitted: getattr(..., None) works
+            from geosoil.models.covariate.mlp_network import torch_network
+
+            self._networks = [torch_network(dense, self.dropout) for dense in self._dense]
+        return self._networks
+
+    @networks_.setter
+    def networks_(self, networks: list[nn.Sequential]) -> None:
+        self._networks, self._dense = list(networks), None
+
+    def _dense_networks(self) -> list[DenseNetwork]:
+        """The members as numpy networks: the loaded weights, or views of the torch ones."""
+        if self._dense is not None:
+            return self._dense
+        return [DenseNetwork.from_module(network) for network in self.networks_]
+
     def _member_outputs(self, matrix: np.ndarray) -> np.ndarray:
         """Standardized outputs of every member, float32 of shape (n_members, N) for a 1-D
-        target, (n_members, N, k) for k target columns."""
-        out = np.empty((len(self.networks_), len(matrix), self.n_targets_), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(matrix), _PREDICT_BATCH):
-                chunk = self._encode(matrix[start : start + _PREDICT_BATCH])
-                n_rows = len(chunk)
-                padded = torch.nn.functional.pad(chunk, (0, 0, 0, -n_rows % _ROW_MULTIPLE))
-                # Every member sees the same padded rows, so each keeps the guarantee.
-                for member, network in enumerate(self.networks_):
-                    out[member, start : start + n_rows] = network(padded)[:n_rows].numpy()
+        target, (n_members, N, k) for k target columns (numpy forward passes)."""
+        networks = self._dense_networks()
+        out = np.empty((len(networks), len(matrix), self.n_targets_), dtype=np.float32)
+        for start in range(0, len(matrix), _PREDICT_BATCH):
+            chunk = self._encoded(matrix[start : start + _PREDICT_BATCH])
+            n_rows = len(chunk)
+            padded = np.zeros((n_rows + -n_rows % _ROW_MULTIPLE, chunk.shape[1]), np.float32)
+            padded[:n_rows] = chunk
+            # Every member sees the same padded rows, so each keeps the guarantee.
+            for member, network in enumerate(networks):
+                out[member, start : start + n_rows] = network(padded)[:n_rows]
         return out[..., 0] if self.target_ndim_ == 1 else out
 
     def _to_target_units(self, standardized: np.ndarray) -> np.ndarray:
@@ -382,13 +420,13 @@ class CovariateMLP(GeoSoilEstimator):
             X, self.feature_names_in_, dtype=np.float32, owner=type(self).__name__
         )
 
-    def _encode(self, matrix: np.ndarray) -> torch.Tensor:
-        """Standardize continuous columns and one-hot encode categorical ones."""
+    def _encoded(self, matrix: np.ndarray) -> np.ndarray:
+        """Float32 network inputs: continuous columns standardized, categorical ones one-hot."""
         names, coding = self.feature_names_in_, self.coding_
         scaled = coding.scaled(matrix[:, [names.index(n) for n in coding.continuous]])
         index, _ = coding.indices(matrix[:, [names.index(n) for n in coding.categorical]])
         parts = [scaled, coding.one_hot(index)]
-        return torch.from_numpy(np.concatenate(parts, axis=1).astype(np.float32, copy=False))
+        return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
 
     # ----------------------------------------------------------------- artifact
     def export_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -399,6 +437,8 @@ class CovariateMLP(GeoSoilEstimator):
         ``target_mean`` and ``target_std`` are lists of k values. A model fitted on a 1-D
         ``y`` writes the state it always did: no ``n_targets``, scalar mean and std.
         """
+        import torch
+
         self._check_fitted()
         n_members = len(self.networks_)
         tensors = {
@@ -438,8 +478,8 @@ class CovariateMLP(GeoSoilEstimator):
             labels=categories,
             frequency={},
             unseen="zero",
-            center=tensors["center"].numpy(),
-            scale=tensors["scale"].numpy(),
+            center=as_array(tensors["center"]),
+            scale=as_array(tensors["scale"]),
         )
         # Artifacts without ``n_targets`` (all those written before multi-target models)
         # were fitted on a 1-D target.
@@ -465,19 +505,24 @@ class CovariateMLP(GeoSoilEstimator):
             weights = {
                 k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)
             }
-            network = _build_network(n_inputs, model.hidden_layers, model.dropout, model.n_targets_)
-            network.load_state_dict(weights, strict=True)
-            networks.append(network.eval())
+            networks.append(
+                DenseNetwork.from_weights(
+                    weights,
+                    n_inputs=n_inputs,
+                    hidden=model.hidden_layers,
+                    n_outputs=model.n_targets_,
+                )
+            )
             used.update(prefix + k for k in weights)
         if unexpected := sorted(set(tensors) - used):
             raise ValueError(f"tensors {unexpected[:3]} belong to no network")
-        model.networks_ = networks
+        model._dense = networks
         return model
 
 
 def _check_targets(y: Any, *, n_rows: int) -> tuple[np.ndarray, list[str] | None]:
     """Float64 targets, (n,) or (n, k), and the names of a DataFrame's k columns."""
-    names = [str(c) for c in y.columns] if isinstance(y, pd.DataFrame) else None
+    names = [str(c) for c in y.columns] if is_data_frame(y) else None
     try:
         values = np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -539,39 +584,3 @@ def _network_prefix(member: int, n_members: int) -> str:
     """Tensor name prefix of a member's weights in the artifact."""
     # A single network keeps the names of artifacts written before ensembles existed.
     return "network." if n_members == 1 else f"members.{member}.network."
-
-
-# Mean over rows and target columns: each column is standardized, so each weighs the same.
-# ``view_as`` squeezes the single output of a 1-D target.
-_LOSS = nn.MSELoss()
-
-
-def _epoch(
-    network: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    rows: torch.Tensor,
-    shuffler: torch.Generator,
-    settings: CovariateMLP,
-) -> float:
-    """One pass over ``rows`` in shuffled minibatches; the mean training loss."""
-    network.train()
-    permuted = rows[torch.randperm(len(rows), generator=shuffler)]
-    total = 0.0
-    for start in range(0, len(permuted), settings.batch_size):
-        batch = permuted[start : start + settings.batch_size]
-        optimizer.zero_grad()
-        loss = _LOSS(network(inputs[batch]).view_as(targets[batch]), targets[batch])
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(batch)
-    return total / len(permuted)
-
-
-def _diverged(history: list[dict[str, float]]) -> SampleDataError:
-    return SampleDataError(
-        f"the network's loss was never finite in {len(history)} epochs",
-        field="params.learning_rate",
-        fix="lower params.learning_rate, or check the covariates for extreme values",
-    )

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from geosoil.errors import CovariateError, FeatureCountError, SampleDataError
+from geosoil.models.encoding import is_data_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "TabularEncoding",
@@ -43,6 +46,8 @@ class TabularEncoding:
     @classmethod
     def learn(cls, X: pd.DataFrame, categorical: Sequence[str]) -> TabularEncoding:
         """Learn the feature order and class codes from a training table."""
+        import pandas as pd
+
         if not isinstance(X, pd.DataFrame):
             raise TypeError("fit expects a pandas DataFrame with named covariates")
         missing = [c for c in categorical if c not in X.columns]
@@ -151,8 +156,9 @@ def training_table(X: Any, y: Any, *, multi_output: bool = False) -> tuple[pd.Da
     messages and errors. Names matter beyond fitting: an artifact maps each covariate to a
     raster layer by name, so fit a DataFrame for anything that is mapped.
     """
-    if isinstance(X, pd.DataFrame):
+    if is_data_frame(X):
         return X.rename(columns=str), y
+    import pandas as pd
     from sklearn.utils import check_X_y
 
     matrix, y = check_X_y(
@@ -177,7 +183,9 @@ def prediction_matrix(
         An array is not 2-D or not numeric, or holds infinities (scikit-learn's check_array).
     """
     names = list(names)
-    if isinstance(X, pd.DataFrame):
+    if is_data_frame(X):
+        import pandas as pd
+
         X = X.rename(columns=str)
         missing = [c for c in names if c not in X.columns]
         if missing:
@@ -194,9 +202,18 @@ def prediction_matrix(
                 fix="give categorical classes as the integer codes used in training",
             )
         return X[names].to_numpy(dtype=dtype)
-    from sklearn.utils import check_array
+    if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] and X.dtype.kind in "fiu":
+        # A numeric matrix (what a map's blocks pass): checked here, as check_array would,
+        # without importing scikit-learn (with scipy, over a second of a small map's start).
+        matrix = X.astype(dtype, copy=False)
+        if X.dtype.kind == "f" and np.isinf(matrix).any():
+            raise ValueError(
+                f"Input X contains infinity or a value too large for {matrix.dtype!r}."
+            )
+    else:
+        from sklearn.utils import check_array
 
-    matrix = check_array(X, dtype=dtype, ensure_all_finite="allow-nan", ensure_min_samples=0)
+        matrix = check_array(X, dtype=dtype, ensure_all_finite="allow-nan", ensure_min_samples=0)
     if matrix.shape[1] != len(names):
         raise FeatureCountError(
             f"X has {matrix.shape[1]} features, but {owner} is expecting {len(names)} "

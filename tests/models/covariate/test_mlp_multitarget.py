@@ -166,7 +166,7 @@ def test_artifact_with_wrong_target_count_is_refused(model):
     with pytest.raises(ValueError, match="target_mean"):
         CovariateMLP.from_state(model.get_params(), tensors, {**state, "n_targets": 3})
     truncated = {**state, "n_targets": 3, "target_mean": [0.0] * 3, "target_std": [1.0] * 3}
-    with pytest.raises(RuntimeError, match="size mismatch"):
+    with pytest.raises(ValueError, match="size mismatch"):
         CovariateMLP.from_state(model.get_params(), tensors, truncated)
 
 
