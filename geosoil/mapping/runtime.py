@@ -69,9 +69,10 @@ def release_thread_reader() -> bool:
 def prepare_process() -> None:
     """Apply the process-wide settings of a process that computes blocks, once.
 
-    In a dask worker, each task's own threads (torch's, when a model has imported torch, and
-    BLAS's) are set so that worker threads x those threads = cores; the threaded scheduler
-    sets them itself, for the duration of a run.
+    In a dask worker, torch threads (when a model has imported torch) are set so that worker
+    threads x torch threads = cores, and BLAS runs one thread per task (see
+    :func:`geosoil.mapping.execution.block_threads`); the threaded scheduler sets them
+    itself, for the duration of a run.
     """
     if _prepared.is_set():
         return
@@ -85,7 +86,7 @@ def prepare_process() -> None:
                 torch.set_num_threads(threads)
             from threadpoolctl import threadpool_limits
 
-            threadpool_limits(threads, user_api="blas")
+            threadpool_limits(1, user_api="blas")
         keep_heap_memory()
         _prepared.set()
 
