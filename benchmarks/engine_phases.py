@@ -1,6 +1,6 @@
 """Where the engine's CPU seconds go, phase by phase, for several checkouts side by side.
 
-    python benchmarks/engine_phases.py --size 4096 --repeat 3 \\
+    python benchmarks/engine_phases.py --size 4096 --repeat 3 --artifact OLD_MLP \\
         --checkout old=/work/run_old --checkout new=/work/run_new --json OUT.json
 
 The ``map_throughput.py`` workload (12 float32 covariates, MLP 12 -> 64 -> 64 -> 4, four COGs,
@@ -72,11 +72,18 @@ def main() -> None:
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/geosoil-engine-phases"))
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--artifact",
+        type=Path,
+        default=None,
+        help="the MLP artifact to map (default: trained here); give one written by the oldest "
+        "checkout, which newer ones read",
+    )
     args = parser.parse_args()
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     catalog = ensure_dataset(args.workdir, args.size, 0, [])
-    artifact = args.workdir / f"mlp4_{args.size}.safetensors"
+    artifact = args.artifact or args.workdir / f"mlp4_{args.size}.safetensors"
     if not artifact.is_file():
         train_artifact(catalog, artifact, 4, 0)
     checkouts = [parse_checkout(text) for text in args.checkout]
@@ -93,6 +100,7 @@ def main() -> None:
         "cores": len(os.sched_getaffinity(0)),
         "size": args.size,
         "chunk": CHUNK,
+        "artifact": str(artifact),
         "checkouts": {c["label"]: {**c, "code": checkout_state(c["path"])} for c in checkouts},
         "median": {label: median_of(reports) for label, reports in runs.items()},
         "runs": runs,
