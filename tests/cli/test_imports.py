@@ -44,3 +44,23 @@ def test_every_command_is_listed_and_loads(tmp_path):
     for name in COMMANDS:
         assert f"  {name} " in result.output
         assert cli.get_command(None, name).name == name
+
+
+def test_a_covariate_mlp_map_imports_no_torch_sklearn_or_pandas(world_dir, trained_dir, tmp_path):
+    """``geosoil map`` of the demo's covariate MLP (with its AOA and intervals) predicts in
+    numpy: torch, scikit-learn, scipy and pandas stay out of the process."""
+    args = [
+        "map",
+        str(ROOT / "configs" / "demo" / "map.yaml"),
+        "--model",
+        str(trained_dir / "model.safetensors"),
+        "--covariates",
+        str(world_dir / "covariates.yaml"),
+        "--out",
+        str(tmp_path / "m"),
+        "--set=products=[]",
+    ]
+    statement = f"from geosoil.cli.main import cli\ncli({args!r}, standalone_mode=False)"
+    modules = ("torch", "sklearn", "scipy", "pandas", "distributed")
+    assert imported_after(statement, modules) == []
+    assert (tmp_path / "m" / "kex_cmol_kg.tif").is_file()
