@@ -11,8 +11,9 @@ machine; elapsed seconds are recorded beside them.
 
 Per run:
 
-- ``phase_blocks_*`` / ``phase_cog_*``: elapsed and process CPU seconds of the block phase
-  (``run_map``) and of the COG copies (``write_cog``, counted once while any runs);
+- ``phase_blocks_{wall,cpu}_s``, ``phase_cog_{wall,cpu}_s``: elapsed and process CPU seconds
+  of the block phase (``run_map``) and of the COG copies (``write_cog``, counted once while
+  any runs);
 - ``block_<stage>_cpu_s``: CPU seconds of the calling threads in each block stage (read,
   predict, Zarr write, marker), summed over the block threads; ``block_<stage>_s`` their
   elapsed seconds. CPU that a stage hands to other threads (zarr's codec threads, BLAS
@@ -33,7 +34,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from map_throughput import (  # noqa: E402
     CHUNK,
+    StageClock,
     ensure_dataset,
     layer_names,
     train_artifact,
@@ -171,16 +172,8 @@ def median_of(reports: list[dict]) -> dict:
 
 
 # --------------------------------------------------------------------------- the child
-class Clock:
-    """Elapsed and calling-thread CPU seconds of wrapped functions, summed over threads."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.totals: dict[str, float] = {}
-
-    def add(self, key: str, value: float) -> None:
-        with self.lock:
-            self.totals[key] = self.totals.get(key, 0.0) + value
+class Clock(StageClock):
+    """``map_throughput``'s stage clock, with each stage's calling-thread CPU seconds too."""
 
     def wrap(self, name: str, fn):
         @functools.wraps(fn)
@@ -191,28 +184,6 @@ class Clock:
             finally:
                 self.add(f"block_{name}_s", time.perf_counter() - wall)
                 self.add(f"block_{name}_cpu_s", time.thread_time() - cpu)
-
-        return timed
-
-    def wrap_phase(self, name: str, fn):
-        running = {"count": 0, "wall": 0.0, "cpu": 0.0}
-
-        @functools.wraps(fn)
-        def timed(*args, **kwargs):
-            with self.lock:
-                if running["count"] == 0:
-                    running["wall"], running["cpu"] = time.perf_counter(), time.process_time()
-                running["count"] += 1
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                with self.lock:
-                    running["count"] -= 1
-                    if running["count"] == 0:
-                        wall = time.perf_counter() - running["wall"]
-                        cpu = time.process_time() - running["cpu"]
-                        for key, value in ((f"phase_{name}_s", wall), (f"phase_{name}_cpu_s", cpu)):
-                            self.totals[key] = self.totals.get(key, 0.0) + value
 
         return timed
 
@@ -255,8 +226,8 @@ def child(spec_path: Path, report_path: Path) -> None:
     wall, cpu = time.perf_counter(), time.process_time()
     map_from_config(config)
     report = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
-    report.update(clock.totals)
-    own = sum(v for k, v in clock.totals.items() if k == "block_total_cpu_s")
+    report.update(clock._busy)
+    own = clock._busy.get("block_total_cpu_s", 0.0)
     report["blocks_helper_threads_cpu_s"] = report.get("phase_blocks_cpu_s", 0.0) - own
     report = {k: round(v, 3) for k, v in report.items()}
     report_path.write_text(json.dumps(report, indent=2) + "\n")
