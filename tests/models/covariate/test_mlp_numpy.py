@@ -15,7 +15,7 @@ import torch
 from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.models import CovariateMLP
 from geosoil.models.covariate.dense import DenseNetwork
-from geosoil.models.registry import BUILTIN, registered_names
+from geosoil.models.registry import FAMILY_MODULES, registered_names
 from geosoil.models.targets import TargetTransform
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
@@ -156,6 +156,6 @@ def test_the_registry_table_names_each_family_module():
     from geosoil.models.registry import get_estimator_class
 
     names = registered_names()
-    assert set(BUILTIN) <= set(names)
-    for name, module in BUILTIN.items():
+    assert set(FAMILY_MODULES) <= set(names)
+    for name, module in FAMILY_MODULES.items():
         assert get_estimator_class(name).__module__ == module
