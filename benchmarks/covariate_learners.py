@@ -8,7 +8,9 @@ under 600 m spatial blocks and random 5-fold CV; LimeSoDa BB.250 and G.150 SOC, 
 on the same folds: geosoil's ``auto`` (nested selection, from the shipped configs), each of
 its candidates alone (with coordinates for a kriging candidate, if configured), and two
 peers fitted here: scikit-learn's RandomForestRegressor with 500 trees and default
-settings, and ordinary least squares (one-hot classes). Pooled
+settings, and ordinary least squares (one-hot classes). ``auto`` includes its regression
+kriging variant (the samples carry their coordinates); which model it chose in every outer
+training set, and its inner scores on all samples, are recorded per case. Pooled
 out-of-fold R2 and RMSE, per-fold R2, and ``fit_s``: wall seconds of one fit on all samples
 (2 threads for the peer forest; geosoil's learners use 1). Reads the data from
 $GEOSOIL_REAL_DATA (default ../shared/data/real).
@@ -150,14 +152,21 @@ def run_case(dataset, target, scheme, config) -> dict:
     X, y = with_coordinates(make_auto(), table), table.y
     # auto's inner folds keep the outer scheme's groups (blocks, fold ids) whole
     grouped = with_fold_groups(make_auto(), X, fold_groups(config, table)[scheme])
-    models = {"auto": score(make_auto, grouped, y, folds)}
+    fitted = []  # every auto made: one per outer fold, then the fit on all samples
+
+    def make_recorded():
+        fitted.append(make_auto())
+        return fitted[-1]
+
+    models = {"auto": score(make_recorded, grouped, y, folds)}
     template = make_auto()
     for name in template.candidates:
         models[name] = score(lambda name=name: template.make(name), X, y, folds)
     covariates = table.X  # the peers see the covariates only
     models["peer_random_forest"] = score(lambda: PeerForest(categorical), covariates, y, folds)
     models["peer_linear"] = score(lambda: PeerLinear(categorical), covariates, y, folds)
-    chosen = make_auto().fit(grouped, y)
+    chosen = fitted[-1]  # the timed fit on all samples
+    outer_choices = [model.best_name_ for model in fitted[:-1]]
     return {
         "dataset": dataset,
         "target": target,
@@ -165,6 +174,11 @@ def run_case(dataset, target, scheme, config) -> dict:
         "n": len(y),
         "n_folds": len(folds),
         "chosen_on_all_samples": chosen.best_name_,
+        "inner_on_all_samples": {
+            name: {k: round(v, 4) for k, v in pooled.items() if k in ("r2", "rmse")}
+            for name, pooled in chosen.inner_scores_.items()
+        },
+        "chosen_in_outer_folds": {n: outer_choices.count(n) for n in sorted(set(outer_choices))},
         "inner_folds": "grouped" if chosen.inner_grouped_ else "random",
         "models": models,
     }

@@ -169,14 +169,25 @@ def covariate_learners(result: Mapping[str, Any]) -> str:
                 *cells,
                 _number(margin, signed=True),
                 fit,
+                _kriged_share(case),
             ]
         )
     means = result.get("summary", {}).get("mean_r2", {})
     rows.append(
-        ["**mean pooled R2**", "", *(_number(means.get(name)) for name in learners), "", ""]
+        ["**mean pooled R2**", "", *(_number(means.get(name)) for name in learners), "", "", ""]
     )
     header = ["case", "n", *(_LEARNERS.get(name, name) for name in learners)]
-    return _table([*header, "auto - best peer", "fit s auto / peer RF"], rows)
+    extra = ["auto - best peer", "fit s auto / peer RF", "auto kriged (outer folds)"]
+    return _table([*header, *extra], rows)
+
+
+def _kriged_share(case: Mapping[str, Any]) -> str:
+    """In how many outer training sets ``auto`` chose its kriged-residuals variant."""
+    chosen = case.get("chosen_in_outer_folds")
+    if not chosen:
+        return MISSING
+    kriged = sum(n for name, n in chosen.items() if name.endswith("+kriged_residuals"))
+    return f"{kriged}/{sum(chosen.values())}"
 
 
 # --- trust ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -255,11 +255,14 @@ def load_artifact(path: str | Path) -> Artifact:
     cls = get_estimator_class(header.estimator, source=path, field="geosoil.estimator")
     estimator = restore_state(cls, header, path, what=f"estimator '{header.estimator}'")
     trust = read_trust(path, header)
-    if not header.trust and getattr(estimator, "map_coordinates", ()):
-        # a kriging artifact written before train noted why it has no trust layer
+    if estimator.registry_name == "ordinary_kriging":
+        # its kind never gets an AOA, whatever an older train noted
         from geosoil.trust.layer import NOT_FOR_KRIGING, TrustLayer
 
-        trust = TrustLayer(notes=(NOT_FOR_KRIGING,))
+        if not header.trust:  # not from geosoil train: no calibration either
+            trust = TrustLayer(notes=(NOT_FOR_KRIGING,))
+        elif NOT_FOR_KRIGING not in trust.notes:
+            trust = replace(trust, notes=(*trust.notes, NOT_FOR_KRIGING))
     return Artifact(
         estimator=estimator, header=header, path=path, sha256=file_sha256(path), trust=trust
     )

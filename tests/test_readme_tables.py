@@ -52,6 +52,6 @@ def test_a_growing_benchmark_still_renders(tmp_path):
     block = "<!-- table:covariate_learners -->\nold\n<!-- /table -->\n"
     table = readme_tables.update_readme(block, tmp_path)
     header, _, row, mean, _ = table.splitlines()[1:]
-    assert header.split(" | ")[-3] == "new_learner"
+    assert header.split(" | ")[-4] == "new_learner"
     assert row.startswith("| new_site Cd, spatial block, 4 folds | 80 |") and "**0.600**" in row
     assert " - " in row and mean.startswith("| **mean pooled R2** |")

@@ -65,8 +65,10 @@ class ModelConfig(EstimatorConfig):
     """``geosoil train``'s model: a covariate estimator, ``auto`` unless named.
 
     ``auto`` chooses among the covariate learners by inner cross-validation; its params are
-    ``candidates``, ``candidate_params``, ``inner_splits``, ``stack``, ``seed`` and settings
-    shared by every candidate (e.g. ``target_transform``).
+    ``candidates``, ``candidate_params``, ``inner_splits``, ``stack``, ``krige_residuals``
+    (regression kriging of the best learner competes: default when the samples have
+    coordinates; ``false`` to leave it out), ``seed`` and settings shared by every candidate
+    (e.g. ``target_transform``).
     """
 
     estimator: str = Field(default="auto", description="registry name of the estimator")

@@ -238,31 +238,24 @@ def spectral_attributions(
             seed=seed,
             batch_size=batch_size,
         )
-        return Attributions(
-            values=values,
-            axis=axis_out,
-            inputs=inputs,
-            outputs=outputs,
-            baseline_output=baseline_output,
-            method="gradient_shap",
-            target_transform=transform,
-            n_members=len(forwards),
-        )
-    coef, intercept = _linear_coefficients(estimator, n_bands=inputs.shape[1])
-    outputs = inputs.astype(np.float64) @ coef + intercept
-    _check_linear_outputs(estimator, X, axis, outputs, transform)
-    centred = inputs.astype(np.float64) - reference.astype(np.float64).mean(axis=0)
-    values = centred * coef
-    baseline_output = float((reference.astype(np.float64) @ coef + intercept).mean())
+        method, n_members = "gradient_shap", len(forwards)
+    else:
+        coef, intercept = _linear_coefficients(estimator, n_bands=inputs.shape[1])
+        outputs = inputs.astype(np.float64) @ coef + intercept
+        _check_linear_outputs(estimator, X, axis, outputs, transform)
+        centred = inputs.astype(np.float64) - reference.astype(np.float64).mean(axis=0)
+        values = (centred * coef).astype(np.float32)
+        baseline_output = float((reference.astype(np.float64) @ coef + intercept).mean())
+        method, n_members = "linear", 1
     return Attributions(
-        values=values.astype(np.float32),
+        values=values,
         axis=axis_out,
         inputs=inputs,
         outputs=outputs,
         baseline_output=baseline_output,
-        method="linear",
+        method=method,
         target_transform=transform,
-        n_members=1,
+        n_members=n_members,
     )
 
 

@@ -328,16 +328,32 @@ def _from_config(values, unit: str | None, count: int, path: Path) -> np.ndarray
     return array * factor
 
 
-def _from_header(header: dict, header_path: Path, assumed_unit: str | None, count: int):
-    items = header["wavelength"]
+def _per_band(
+    header: dict, key: str, header_path: Path | None, count: int, *, message: str, fix: str
+) -> np.ndarray:
+    """The header's list ``key`` as numbers, one per band; else a CubeError whose
+    ``message`` has ``{n}`` (the list's length) and ``{count}`` (the bands') filled in."""
+    items = header[key]
     if not isinstance(items, list) or len(items) != count:
         n = len(items) if isinstance(items, list) else 1
         raise CubeError(
-            f"the ENVI header lists {n} wavelengths for {count} bands",
+            message.format(n=n, count=count),
             path=header_path,
-            field="ENVI header.wavelength",
-            fix="list one wavelength per band in braces, or set cube.wavelengths",
+            field=f"ENVI header.{key}",
+            fix=fix,
         )
+    return np.array([_number(v, header_path, key) for v in items])
+
+
+def _from_header(header: dict, header_path: Path, assumed_unit: str | None, count: int):
+    values = _per_band(
+        header,
+        "wavelength",
+        header_path,
+        count,
+        message="the ENVI header lists {n} wavelengths for {count} bands",
+        fix="list one wavelength per band in braces, or set cube.wavelengths",
+    )
     unit = header.get("wavelength units")
     factor = _factor(
         unit if isinstance(unit, str) else None,
@@ -345,23 +361,22 @@ def _from_header(header: dict, header_path: Path, assumed_unit: str | None, coun
         header_path,
         "ENVI header.wavelength units",
     )
-    return np.array([_number(v, header_path, "wavelength") for v in items]) * factor
+    return values * factor
 
 
 def _bad_band_list(header: dict, header_path: Path | None, count: int) -> np.ndarray:
     """Per band (band order): True where the header's ``bbl`` marks it bad (0)."""
-    items = header.get("bbl")
-    if items is None:
+    if header.get("bbl") is None:
         return np.zeros(count, dtype=bool)
-    if not isinstance(items, list) or len(items) != count:
-        n = len(items) if isinstance(items, list) else 1
-        raise CubeError(
-            f"the ENVI header's bad band list has {n} entries for {count} bands",
-            path=header_path,
-            field="ENVI header.bbl",
-            fix="list one 0 (bad) or 1 (good) per band, or remove 'bbl'",
-        )
-    return np.array([_number(v, header_path, "bbl") == 0 for v in items], dtype=bool)
+    flags = _per_band(
+        header,
+        "bbl",
+        header_path,
+        count,
+        message="the ENVI header's bad band list has {n} entries for {count} bands",
+        fix="list one 0 (bad) or 1 (good) per band, or remove 'bbl'",
+    )
+    return flags == 0
 
 
 def _refuse_duplicates(values_nm: np.ndarray, path: Path, source: str) -> None:

@@ -27,7 +27,9 @@ from geosoil.errors import ConfigError, GeoSoilError, OutputError, OutputExistsE
 __all__ = [
     "check_file_name",
     "contained_path",
+    "fixed_gpkg_timestamp",
     "output_lock",
+    "replaced_atomically",
     "resumable_directory",
     "staged_directory",
     "write_bytes_atomic",
@@ -325,20 +327,48 @@ def _publish(staging: Path, final: Path) -> None:
     log.debug("published %s", final)
 
 
+@contextmanager
+def fixed_gpkg_timestamp(timestamp: str) -> Iterator[None]:
+    """GeoPackages written inside the block record ``timestamp`` as their last change (GDAL's
+    ``OGR_CURRENT_DATE``), so that identical runs give identical bytes."""
+    import pyogrio
+
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+
+
+@contextmanager
+def replaced_atomically(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block
+    ends without an error, removed otherwise, so ``path`` only ever appears complete.
+
+    ``suffix`` ends the temporary name (a writer that picks its format by it needs it).
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}{suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        # os.open with 0o666 keeps the user's umask; mkstemp would leave the file 0600.
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        with replaced_atomically(path) as temporary:
+            # os.open with 0o666 keeps the user's umask; mkstemp would leave the file 0600.
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise OutputError(
             f"cannot write file: {exc.strerror or exc}",
             path=path,

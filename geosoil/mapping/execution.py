@@ -8,13 +8,14 @@ numpy models (the covariate MLP) run one BLAS thread per block.
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tqdm import tqdm
 
@@ -24,14 +25,16 @@ from geosoil.mapping.job import MapJob, compute_block
 from geosoil.mapping.runtime import (
     available_cores,
     in_dask_worker,
+    path_map,
     prepare_process,
     reader_for,
     release_thread_reader,
+    worker_path,
 )
 from geosoil.mapping.statistics import BandStatistics
 from geosoil.mapping.store import BlockStore
 
-__all__ = ["Execution", "run_block", "run_blocks", "thread_plan"]
+__all__ = ["Execution", "on_this_worker", "run_block", "run_blocks", "thread_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ def run_block(job: MapJob, store: BlockStore, block: Block) -> tuple[tuple[int, 
     """
     prepare_process()
     if in_dask_worker():
+        job, store = on_this_worker(job, store)
         # A worker process ends without a chance to close thread-held GDAL datasets on their
         # threads ("No GDAL environment exists" at exit): open and close them per block.
         with job.stack.open(job.grid) as reader:
@@ -83,6 +87,28 @@ def run_block(job: MapJob, store: BlockStore, block: Block) -> tuple[tuple[int, 
     store.write_block(block, stored)
     store.mark_done(block, stats)
     return block.index, stats
+
+
+def on_this_worker(job: MapJob, store: BlockStore) -> tuple[MapJob, BlockStore]:
+    """``job`` and ``store`` with their files named as this worker sees them.
+
+    A worker on another machine may mount the shared storage elsewhere than the machine that
+    runs ``geosoil map``: :data:`PATH_MAP_VARIABLE` in the worker's environment maps the
+    client's path prefixes to the worker's (covariates, cube and output store).
+    """
+    prefixes = path_map()
+    if not prefixes:
+        return job, store
+    layers = tuple(
+        layer.model_copy(update={"path": worker_path(layer.path, prefixes)})
+        for layer in job.stack.layers
+    )
+    cube = job.stack.cube
+    if cube is not None:
+        cube = replace(cube, path=worker_path(cube.path, prefixes))
+    local_store = copy.copy(store)
+    local_store.path = worker_path(store.path, prefixes)
+    return replace(job, stack=replace(job.stack, layers=layers, cube=cube)), local_store
 
 
 def run_blocks(

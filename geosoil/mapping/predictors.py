@@ -25,6 +25,7 @@ from geosoil.errors import ArtifactError, ConfigError, GeoSoilError
 from geosoil.geo.outputs import MapClass, OutputVariable
 from geosoil.specs import OutputSpec
 from geosoil.trust import TrustLayer, check_level
+from geosoil.trust.layer import covariate_columns
 
 if TYPE_CHECKING:
     from geosoil.mapping.cube import SpectralResampling
@@ -295,7 +296,7 @@ class ModelLayers:
             columns.append(trust.back_transform.apply(median))
         di = None
         if self.aoa and not self.is_spectral:
-            di, inside = trust.applicability.evaluate(pixels)
+            di, inside = trust.applicability.evaluate(covariate_columns(estimator, pixels))
         if self.interval_level is not None:
             columns += trust.interval(estimator, pixels, median, level=self.interval_level, di=di)
         if self.aoa and self.is_spectral:

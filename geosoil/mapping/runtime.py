@@ -13,16 +13,21 @@ import os
 import sys
 import threading
 from contextlib import ExitStack
+from pathlib import Path
 
+from geosoil.errors import ConfigError
 from geosoil.mapping.stack import StackReader
 
 __all__ = [
+    "PATH_MAP_VARIABLE",
     "available_cores",
     "in_dask_worker",
     "keep_heap_memory",
+    "path_map",
     "prepare_process",
     "reader_for",
     "release_thread_reader",
+    "worker_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -100,6 +105,43 @@ def _dask_worker():
         return get_worker()
     except (ImportError, ValueError):
         return None
+
+
+PATH_MAP_VARIABLE = "GEOSOIL_PATH_MAP"
+"""Environment variable of a dask worker that sees the shared files under other paths than
+the machine running ``geosoil map``: ``CLIENT_PREFIX=WORKER_PREFIX`` pairs separated by
+``;`` (e.g. ``/data=/mnt/data;/scratch/out=/mnt/out``)."""
+
+
+def path_map() -> list[tuple[str, str]]:
+    """The (client prefix, worker prefix) pairs of :data:`PATH_MAP_VARIABLE`, longest first.
+
+    Raises
+    ------
+    ConfigError
+        A pair without ``=`` or with an empty side.
+    """
+    pairs = []
+    for item in filter(None, os.environ.get(PATH_MAP_VARIABLE, "").split(";")):
+        client, sep, worker = (part.strip() for part in item.partition("="))
+        if not (sep and client and worker):
+            raise ConfigError(
+                f"{PATH_MAP_VARIABLE} entry '{item}' is not CLIENT_PREFIX=WORKER_PREFIX",
+                field=PATH_MAP_VARIABLE,
+                fix="set it to pairs like /data=/mnt/data, separated by ';'",
+            )
+        pairs.append((client.rstrip("/") or "/", worker.rstrip("/") or "/"))
+    return sorted(pairs, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def worker_path(path, prefixes: list[tuple[str, str]]):
+    """``path`` with its longest matching client prefix replaced (same type as given)."""
+    text = str(path)
+    for client, worker in prefixes:
+        if text == client or text.startswith(client.rstrip("/") + "/"):
+            mapped = worker + text[len(client) :]
+            return Path(mapped) if isinstance(path, Path) else mapped
+    return path
 
 
 def in_dask_worker() -> bool:

@@ -39,6 +39,8 @@ __all__ = [
     "early_stopping",
     "encode_padded",
     "frozen",
+    "history_from_state",
+    "load_encoder_state",
     "load_prefixed",
     "loop_settings",
     "refit_epochs",
@@ -397,3 +399,19 @@ def load_prefixed(module: nn.Module, tensors: Mapping[str, torch.Tensor], prefix
     weights = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
     module.load_state_dict(weights, strict=True)
     return {prefix + k for k in weights}
+
+
+def load_encoder_state(
+    encoder: nn.Module, tensors: Mapping[str, torch.Tensor], *, others: set[str]
+) -> None:
+    """Load the ``encoder.*`` tensors into ``encoder``; every tensor must be one of those or
+    of ``others`` (the names the caller reads itself), else a ValueError."""
+    used = load_prefixed(encoder, tensors, "encoder.") | others
+    if unexpected := sorted(set(tensors) - used):
+        raise ValueError(f"tensors {unexpected[:3]} belong to no part of the model")
+
+
+def history_from_state(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per-epoch history rows as an artifact header stores them, with NaN back in place
+    (JSON has no NaN: the header writes a missing validation score as null)."""
+    return [{k: math.nan if v is None else v for k, v in row.items()} for row in rows]

@@ -13,7 +13,13 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from geosoil.errors import ConfigError
-from geosoil.process.parameters import ParameterSpec, check_within_bounds
+from geosoil.process.parameters import (
+    ParameterSpec,
+    bounds_of,
+    check_within_bounds,
+    scale_to_bounds,
+    unscale_from_bounds,
+)
 
 __all__ = [
     "CLM5_PARAMETERS",
@@ -61,19 +67,7 @@ def parameter_bounds(
     *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Lower and upper bounds as two tensors of shape (21,), in table order."""
-    lower = torch.tensor([p.lower for p in CLM5_PARAMETERS], dtype=dtype, device=device)
-    upper = torch.tensor([p.upper for p in CLM5_PARAMETERS], dtype=dtype, device=device)
-    return lower, upper
-
-
-def _check_width(values: torch.Tensor, what: str) -> None:
-    if values.shape[-1:] != (N_PARAMETERS,):
-        raise ConfigError(
-            f"{what} has shape {tuple(values.shape)}; its last axis must hold the "
-            f"{N_PARAMETERS} CLM5 parameters",
-            field="parameters",
-            fix=f"pass a (batch, {N_PARAMETERS}) tensor in the order {', '.join(PARAMETER_NAMES)}",
-        )
+    return bounds_of(CLM5_PARAMETERS, dtype=dtype, device=device)
 
 
 def scale_parameters(unit01: torch.Tensor) -> torch.Tensor:
@@ -91,16 +85,12 @@ def scale_parameters(unit01: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         Physical values (..., 21), same dtype and device.
     """
-    _check_width(unit01, "unit parameters")
-    lower, upper = parameter_bounds(dtype=unit01.dtype, device=unit01.device)
-    return lower + unit01 * (upper - lower)
+    return scale_to_bounds(unit01, CLM5_PARAMETERS, model="CLM5")
 
 
 def unscale_parameters(physical: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`scale_parameters`: physical values (..., 21) -> [0, 1]."""
-    _check_width(physical, "physical parameters")
-    lower, upper = parameter_bounds(dtype=physical.dtype, device=physical.device)
-    return (physical - lower) / (upper - lower)
+    return unscale_from_bounds(physical, CLM5_PARAMETERS, model="CLM5")
 
 
 def check_parameters(values: Mapping[str, float]) -> None:

@@ -14,7 +14,13 @@ from collections.abc import Mapping
 import torch
 
 from geosoil.errors import ConfigError
-from geosoil.process.parameters import ParameterSpec, check_within_bounds
+from geosoil.process.parameters import (
+    ParameterSpec,
+    bounds_of,
+    check_within_bounds,
+    scale_to_bounds,
+    unscale_from_bounds,
+)
 
 __all__ = [
     "IGBP_DEFAULTS",
@@ -96,34 +102,17 @@ def lsm_parameter_bounds(
     *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Lower and upper bounds as two tensors of shape (8,), in table order."""
-    lower = torch.tensor([p.lower for p in LSM_PARAMETERS], dtype=dtype, device=device)
-    upper = torch.tensor([p.upper for p in LSM_PARAMETERS], dtype=dtype, device=device)
-    return lower, upper
-
-
-def _check_width(values: torch.Tensor, what: str) -> None:
-    if values.shape[-1:] != (N_LSM_PARAMETERS,):
-        raise ConfigError(
-            f"{what} has shape {tuple(values.shape)}; its last axis must hold the "
-            f"{N_LSM_PARAMETERS} land-surface parameters",
-            field="parameters",
-            fix=f"pass a (..., {N_LSM_PARAMETERS}) tensor in the order "
-            f"{', '.join(LSM_PARAMETER_NAMES)}",
-        )
+    return bounds_of(LSM_PARAMETERS, dtype=dtype, device=device)
 
 
 def scale_lsm_parameters(unit01: torch.Tensor) -> torch.Tensor:
     """Map values in [0, 1] linearly onto the physical bounds, (..., 8) -> (..., 8)."""
-    _check_width(unit01, "unit parameters")
-    lower, upper = lsm_parameter_bounds(dtype=unit01.dtype, device=unit01.device)
-    return lower + unit01 * (upper - lower)
+    return scale_to_bounds(unit01, LSM_PARAMETERS, model="land-surface")
 
 
 def unscale_lsm_parameters(physical: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`scale_lsm_parameters`: physical values (..., 8) -> [0, 1]."""
-    _check_width(physical, "physical parameters")
-    lower, upper = lsm_parameter_bounds(dtype=physical.dtype, device=physical.device)
-    return (physical - lower) / (upper - lower)
+    return unscale_from_bounds(physical, LSM_PARAMETERS, model="land-surface")
 
 
 def check_lsm_parameters(values: Mapping[str, float]) -> None:

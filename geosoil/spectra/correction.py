@@ -104,13 +104,16 @@ class EPO(SpectralStep):
 
     The table (CSV or Parquet, band columns as any spectra table) has one scan per row,
     ``pair_column`` naming the soil and ``state_column`` its state (two values, e.g.
-    ``dry`` and ``wet``); it is read when the pipeline is fitted, on the pipeline's input
-    axis, and only the fitted directions are kept.
+    ``dry`` and ``wet``), on the pipeline's input axis. The step reads no file: the caller
+    reads the table named by ``pairs`` (:func:`geosoil.io.spectra.read_spectra`) and hands it to
+    the pipeline in ``tables`` (the workflows do, through the estimator's
+    ``attach_tables``); only the fitted directions are kept.
     """
 
     name = "epo"
     Params = _EPOParams
     fitted_arrays: ClassVar[tuple[str, ...]] = ("basis",)
+    table_params: ClassVar[tuple[str, ...]] = ("pairs",)
     example = (
         "{'name': 'epo', 'pairs': 'moisture_pairs.parquet', 'pair_column': 'soil_id', "
         "'state_column': 'state', 'components': 2}"
@@ -120,10 +123,17 @@ class EPO(SpectralStep):
         """Nothing from the training spectra: EPO learns from its pairs."""
 
     def finish_fit(self) -> None:
-        from geosoil.io.spectra import read_spectra
-
         params = self.params
-        pairs = read_spectra(Path(params.pairs))
+        pairs = self.tables.get(params.pairs)
+        if pairs is None:
+            raise ConfigError(
+                "the EPO pairs table was not handed to the pipeline",
+                path=Path(params.pairs),
+                field=f"{self.field}.pairs",
+                fix="read it with geosoil.io.spectra.read_spectra(pairs) and pass "
+                "tables={pairs: table} to the pipeline, or to the model's attach_tables (the "
+                "geosoil workflows do this)",
+            )
         _same_axis(
             pairs.axis, self.axis_in_, path=params.pairs, field=f"{self.field}.pairs", what="pairs"
         )

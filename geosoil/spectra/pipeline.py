@@ -69,6 +69,10 @@ class SpectralPipeline:
         ``absorbance_to_reflectance`` (``percent``); ``standardize``.
     field
         Where the steps come from in a config, named in errors.
+    tables
+        The spectra tables that steps are fitted from (EPO's ``pairs``), keyed by the path
+        as the step's spec writes it: the caller reads them (:meth:`table_paths` lists
+        them) with :func:`geosoil.io.spectra.read_spectra`; the pipeline reads no file.
 
     Raises
     ------
@@ -77,7 +81,11 @@ class SpectralPipeline:
     """
 
     def __init__(
-        self, steps: Sequence[Mapping[str, Any] | str] = (), *, field: str = "preprocessing"
+        self,
+        steps: Sequence[Mapping[str, Any] | str] = (),
+        *,
+        field: str = "preprocessing",
+        tables: Mapping[str, Any] | None = None,
     ) -> None:
         if isinstance(steps, str | Mapping):
             raise ConfigError(
@@ -87,7 +95,7 @@ class SpectralPipeline:
             )
         self.field = field
         self.steps: list[SpectralStep] = [
-            _build_step(spec, field=f"{field}[{i}]") for i, spec in enumerate(steps)
+            _build_step(spec, field=f"{field}[{i}]", tables=tables) for i, spec in enumerate(steps)
         ]
 
     def __repr__(self) -> str:
@@ -103,6 +111,10 @@ class SpectralPipeline:
     def to_spec(self) -> list[dict[str, Any]]:
         """The steps as JSON-able dicts with every parameter spelled out."""
         return [step.spec() for step in self.steps]
+
+    def table_paths(self) -> list[str]:
+        """Paths of the spectra tables that steps are fitted from, to hand in as ``tables``."""
+        return [path for step in self.steps for path in step.table_paths()]
 
     def used_input_bands(self, axis: SpectralAxis) -> np.ndarray:
         """Boolean per band of ``axis``: False for bands the leading selections drop.
@@ -322,7 +334,9 @@ def check_spectra(X, axis: SpectralAxis, *, field: str = "spectra", source=None)
     return X
 
 
-def _build_step(spec: Mapping[str, Any] | str, *, field: str) -> SpectralStep:
+def _build_step(
+    spec: Mapping[str, Any] | str, *, field: str, tables: Mapping[str, Any] | None = None
+) -> SpectralStep:
     if isinstance(spec, str):
         spec = {"name": spec}
     if not isinstance(spec, Mapping) or "name" not in spec:
@@ -341,7 +355,7 @@ def _build_step(spec: Mapping[str, Any] | str, *, field: str) -> SpectralStep:
             field=f"{field}.name",
             fix=f"{hint}known steps: {', '.join(STEP_TYPES)}",
         )
-    return cls.from_spec({k: v for k, v in spec.items() if k != "name"}, field=field)
+    return cls.from_spec({k: v for k, v in spec.items() if k != "name"}, field=field, tables=tables)
 
 
 def _array(tensors: Mapping[str, torch.Tensor], key: str, source) -> np.ndarray:

@@ -54,26 +54,40 @@ class SpectralStep:
 
     Subclasses set :attr:`name`, :attr:`Params` and, when they learn from data,
     :attr:`fitted_arrays` (names of float64 arrays stored as ``<name>_``), and implement
-    :meth:`transform`; steps that change the axis override :meth:`output_axis`.
+    :meth:`transform`; steps that change the axis override :meth:`output_axis`. A step
+    fitted from a spectra table of its own (EPO's pairs) names the parameter that holds
+    the table's path in :attr:`table_params`: steps never read files, the caller reads
+    each table (:func:`geosoil.io.spectra.read_spectra`) and hands it in as ``tables`` (path as
+    written -> the table: ``axis``, ``spectra``, ``frame`` and ``source``).
     """
 
     name: ClassVar[str]
     Params: ClassVar[type[StepParams]] = NoParams
     fitted_arrays: ClassVar[tuple[str, ...]] = ()
+    table_params: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, params: StepParams, *, field: str = "step") -> None:
+    def __init__(
+        self, params: StepParams, *, field: str = "step", tables: Mapping[str, Any] | None = None
+    ) -> None:
         self.params = params
         self.field = field
+        self.tables: Mapping[str, Any] = dict(tables or {})
         self.check_params()
 
     @classmethod
-    def from_spec(cls, raw: Mapping[str, Any], *, field: str) -> SpectralStep:
+    def from_spec(
+        cls, raw: Mapping[str, Any], *, field: str, tables: Mapping[str, Any] | None = None
+    ) -> SpectralStep:
         """Validate ``raw`` (the spec without its ``name``) into a step."""
         try:
             params = cls.Params.model_validate(dict(raw))
         except ValidationError as err:
             raise _param_error(err, cls, field) from err
-        return cls(params, field=field)
+        return cls(params, field=field, tables=tables)
+
+    def table_paths(self) -> list[str]:
+        """The paths of the tables this step is fitted from, as written in its spec."""
+        return [getattr(self.params, name) for name in self.table_params]
 
     # -- declared behaviour -------------------------------------------------------------
     def check_params(self) -> None:

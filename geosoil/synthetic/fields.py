@@ -1,4 +1,5 @@
-"""Spatially correlated Gaussian random fields and smoothing, with lengths in metres.
+"""Spatially correlated Gaussian random fields and smoothing, with lengths in metres; and
+fields of per-class values (:func:`by_class`).
 
 A field is white noise filtered in the Fourier domain by a Gaussian kernel, so its covariance
 is ``exp(-r**2 / (2 * L**2))`` with ``L = corr_length_m``. Lengths are physical: the same
@@ -12,12 +13,24 @@ benchmark-sized world (16 million pixels) fast and small in memory.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 from scipy import fft as sp_fft
 from scipy import ndimage
 
-__all__ = ["gaussian_random_field", "gaussian_smooth", "upsample_linear"]
+__all__ = ["by_class", "gaussian_random_field", "gaussian_smooth", "upsample_linear"]
+
+
+def by_class(
+    codes: np.ndarray, table: Mapping[int, float], *, dtype: type = np.float32
+) -> np.ndarray:
+    """The value ``table`` gives each class code, per pixel; 0 for codes not in it."""
+    out = np.zeros(codes.shape, dtype=dtype)
+    for code, value in table.items():
+        out[codes == code] = value
+    return out
+
 
 # A coarse pixel at most this fraction of the kernel sigma keeps interpolation error tiny.
 _PIXELS_PER_SIGMA = 4.0

@@ -66,7 +66,7 @@ from geosoil.synthetic.flux_weather import (
     weather_anomalies,
     weather_arrays,
 )
-from geosoil.synthetic.streams import component_rng, substream
+from geosoil.synthetic.streams import check_whole, component_rng, substream
 
 __all__ = [
     "ATTRIBUTE_NAMES",
@@ -598,10 +598,6 @@ def _punch_gaps(
     observed[:, le, :][precip > 0] = np.nan
 
 
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _check_arguments(
     n_sites: Any,
     n_days: Any,
@@ -611,18 +607,12 @@ def _check_arguments(
     noise_w_m2: Any,
     missing_fraction: Any,
 ) -> pd.Timestamp:
-    if not _is_integer(n_sites) or n_sites < 1:
-        raise ConfigError(
-            f"n_sites must be a positive integer, got {n_sites!r}",
-            field="n_sites",
-            fix="ask for at least one site, e.g. n_sites=40",
-        )
-    if not _is_integer(n_days) or n_days < 1:
-        raise ConfigError(
-            f"n_days must be a positive integer, got {n_days!r}",
-            field="n_days",
-            fix="give the record length in whole days, e.g. n_days=30",
-        )
+    check_whole(
+        n_sites, name="n_sites", minimum=1, fix="ask for at least one site, e.g. n_sites=40"
+    )
+    check_whole(
+        n_days, name="n_days", minimum=1, fix="give the record length in whole days, e.g. n_days=30"
+    )
     step_ok = isinstance(time_step_s, (int, float, np.number)) and not isinstance(time_step_s, bool)
     per_day = SECONDS_PER_DAY / time_step_s if step_ok and time_step_s > 0 else math.nan
     if not (per_day >= 1 and math.isclose(per_day, round(per_day))):
@@ -643,12 +633,7 @@ def _check_arguments(
             field="start",
             fix="give a date like 2020-06-01 (local solar time)",
         )
-    if not _is_integer(seed) or seed < 0:
-        raise ConfigError(
-            f"seed must be a non-negative integer, got {seed!r}",
-            field="seed",
-            fix="pass an integer such as 0",
-        )
+    check_whole(seed, name="seed", minimum=0, fix="pass an integer such as 0")
     if not (isinstance(noise_w_m2, (int, float)) and math.isfinite(noise_w_m2) and noise_w_m2 >= 0):
         raise ConfigError(
             f"noise_w_m2 must be a finite number >= 0, got {noise_w_m2!r}",

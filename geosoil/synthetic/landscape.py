@@ -30,9 +30,11 @@ The mine sits on a hillside pixel (slope above the median) in the western half, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from geosoil.synthetic.fields import gaussian_random_field
+from geosoil.synthetic.fields import by_class, gaussian_random_field
 from geosoil.synthetic.streams import substream
 
 __all__ = [
@@ -76,11 +78,17 @@ def _z(values: np.ndarray, land: np.ndarray) -> np.ndarray:
     return (values - mean) / std
 
 
-def _named_field(
-    rng: np.random.Generator, name: str, shape: tuple[int, int], pixel_m: float, corr_m: float
-) -> np.ndarray:
-    """A unit Gaussian random field drawn from the named child stream of ``rng``."""
-    return gaussian_random_field(substream(rng, name), shape, pixel_m=pixel_m, corr_length_m=corr_m)
+def _named_fields(
+    rng: np.random.Generator, shape: tuple[int, int], pixel_m: float
+) -> Callable[[str, float], np.ndarray]:
+    """``field(name, corr_m)``: a unit Gaussian random field of correlation length
+    ``corr_m`` drawn from the child stream of ``rng`` called ``name``."""
+
+    def field(name: str, corr_m: float) -> np.ndarray:
+        stream = substream(rng, name)
+        return gaussian_random_field(stream, shape, pixel_m=pixel_m, corr_length_m=corr_m)
+
+    return field
 
 
 def parent_material_codes(
@@ -96,9 +104,7 @@ def parent_material_codes(
     """Parent material codes (uint8, 0 on the lake)."""
     shape = elevation.shape
     land = ~lake
-
-    def field(name: str, corr_m: float) -> np.ndarray:
-        return _named_field(rng, name, shape, pixel_m, corr_m)
+    field = _named_fields(rng, shape, pixel_m)
 
     codes = np.zeros(shape, dtype=np.uint8)
     free = land.copy()
@@ -128,9 +134,7 @@ def landcover_codes(
     """Land cover codes (uint8); every pixel has a class, the lake is water."""
     shape = elevation.shape
     land = ~lake
-
-    def field(name: str, corr_m: float) -> np.ndarray:
-        return _named_field(rng, name, shape, pixel_m, corr_m)
+    field = _named_fields(rng, shape, pixel_m)
 
     elevation_z = _z(elevation, land)
     codes = np.full(shape, 6, dtype=np.uint8)
@@ -164,9 +168,7 @@ def ndvi(
     rng: np.random.Generator, landcover: np.ndarray, elevation: np.ndarray, pixel_m: float
 ) -> np.ndarray:
     """NDVI (float32, 0..1) of a cloud-free scene; the cloud gap is applied by the caller."""
-    base = np.zeros(landcover.shape, dtype=np.float32)
-    for code, value in _NDVI_BY_CLASS.items():
-        base[landcover == code] = value
+    base = by_class(landcover, _NDVI_BY_CLASS)
     noise = gaussian_random_field(rng, landcover.shape, pixel_m=pixel_m, corr_length_m=500.0)
     return np.clip(base - 1e-4 * elevation + 0.05 * noise, 0.0, 1.0).astype(np.float32)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geosoil.synthetic.fields import gaussian_random_field
+from geosoil.synthetic.fields import by_class, gaussian_random_field
 from geosoil.synthetic.streams import substream
 
 __all__ = [
@@ -114,9 +114,7 @@ def iron_oxides_pct(
     pixel_m: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(goethite %, hematite %) as float32."""
-    fe0 = np.zeros(parent_material.shape, dtype=np.float32)
-    for code, value in _FE0_PCT.items():
-        fe0[parent_material == code] = value
+    fe0 = by_class(parent_material, _FE0_PCT)
     total = fe0 * np.exp(0.25 * _grf(rng, "iron", parent_material.shape, pixel_m, 2000.0))
     twi_z = (twi - twi[land].mean()) / max(float(twi[land].std()), 1e-6)
     share = _sigmoid(0.8 * twi_z + 0.004 * (map_mm - 1300.0) + 0.5)

@@ -9,17 +9,16 @@ the files of the existing parts do not change.
 from __future__ import annotations
 
 import logging
-import numbers
 import time
 from pathlib import Path
 
 from affine import Affine
 
-from geosoil.errors import ConfigError, OutputError, OutputExistsError
+from geosoil.errors import OutputError, OutputExistsError
 from geosoil.synthetic import covariates, parcels, properties, sampling, spectra
 from geosoil.synthetic.readme import render_readme
 from geosoil.synthetic.sizes import get_size
-from geosoil.synthetic.streams import component_rng
+from geosoil.synthetic.streams import check_whole, component_rng
 from geosoil.synthetic.world import Component, SyntheticWorld
 
 __all__ = ["COMPONENTS", "MAIN_CRS", "synthesize", "write_world"]
@@ -61,12 +60,7 @@ def synthesize(*, size: str = "small", seed: int = 0) -> SyntheticWorld:
         Unknown size or a seed that is not a non-negative integer.
     """
     world_size = get_size(size)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ConfigError(
-            f"seed must be a non-negative integer, got {seed!r}",
-            field="seed",
-            fix="pass an integer such as 0",
-        )
+    check_whole(seed, name="seed", minimum=0, fix="pass an integer such as 0")
     pixel_m = world_size.pixel_m
     world = SyntheticWorld(
         size_name=size,

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from geosoil.synthetic import mineralogy
-from geosoil.synthetic.fields import gaussian_random_field
+from geosoil.synthetic.fields import by_class, gaussian_random_field
 from geosoil.synthetic.rasters import FLOAT_NODATA, write_geotiff
 from geosoil.synthetic.streams import substream
 from geosoil.synthetic.world import Component, SyntheticWorld
@@ -67,13 +67,6 @@ _K_LANDCOVER = {1: 0.18, 2: 0.06, 3: 0.05}
 _PB_PLUME_MG_KG = 650.0
 
 
-def _by_class(codes: np.ndarray, table: dict[int, float]) -> np.ndarray:
-    out = np.zeros(codes.shape, dtype=np.float32)
-    for code, value in table.items():
-        out[codes == code] = value
-    return out
-
-
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -94,7 +87,7 @@ def soc_pct(
         - 0.08 * (mat_degc - 11.0)
         + 0.12 * twi_z
         + 0.7 * (parent_material == 2)
-        + _by_class(landcover, _SOC_LANDCOVER)
+        + by_class(landcover, _SOC_LANDCOVER)
         + 0.25 * noise
     )
     return np.clip(np.exp(log_soc), 0.3, 15.0).astype(np.float32)
@@ -111,11 +104,11 @@ def ph(
 ) -> np.ndarray:
     """pH in water (see the module docstring)."""
     values = (
-        _by_class(parent_material, _PH0)
+        by_class(parent_material, _PH0)
         + 1.2 * (1.0 - np.exp(-carbonate_pct / 3.0))
         - 0.001 * (map_mm - 1300.0)
         - 0.06 * (soc - 2.0)
-        + _by_class(landcover, _PH_LANDCOVER)
+        + by_class(landcover, _PH_LANDCOVER)
         + 0.2 * noise
     )
     return np.clip(values, 3.8, 8.8).astype(np.float32)
@@ -133,7 +126,7 @@ def kex_cmol_kg(
     illite_pct = clay_pct * illite_frac
     k_native = 0.05 + 0.8 * (1.0 - np.exp(-illite_pct / 6.0))
     acidity = _sigmoid((ph_values - 5.2) / 0.45)
-    values = (k_native * (0.35 + 0.65 * acidity) + _by_class(landcover, _K_LANDCOVER)) * np.exp(
+    values = (k_native * (0.35 + 0.65 * acidity) + by_class(landcover, _K_LANDCOVER)) * np.exp(
         0.2 * noise
     )
     return values.astype(np.float32)

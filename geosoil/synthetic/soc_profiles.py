@@ -68,6 +68,7 @@ from geosoil.process import (
     steady_state,
 )
 from geosoil.process.clm5_grid import N_LAYERS, ZISOI_M, ZSOI_M
+from geosoil.synthetic.fields import by_class
 from geosoil.synthetic.soc_parameters import (
     COVARIATE_RANGES,
     DEFAULT_PRESCRIBED,
@@ -78,7 +79,7 @@ from geosoil.synthetic.soc_parameters import (
     PrescribedParameters,
     PrescribedTerm,
 )
-from geosoil.synthetic.streams import component_rng, substream
+from geosoil.synthetic.streams import check_whole, component_rng, substream
 
 __all__ = [
     "COVARIATE_RANGES",
@@ -252,7 +253,9 @@ def sample_drivers(n_sites: int, rng: np.random.Generator) -> dict[str, np.ndarr
     ndvi = (
         0.12
         + 0.75 * _sigmoid((precipitation - 650.0) / 250.0) * _sigmoid((mat + 2.0) / 3.0)
-        + _by_code(cover, {1: -0.05, 2: 0.0, 3: -0.1, 4: 0.08, 5: -0.12, 6: -0.25})
+        + by_class(
+            cover, {1: -0.05, 2: 0.0, 3: -0.1, 4: 0.08, 5: -0.12, 6: -0.25}, dtype=np.float64
+        )
         + draw("ndvi").normal(0.0, 0.05, n)
     )
     depth_score = draw("bedrock").beta(2.0, 1.5, n) - elevation / 3000.0 - 0.25 * (order == 1)
@@ -271,13 +274,6 @@ def sample_drivers(n_sites: int, rng: np.random.Generator) -> dict[str, np.ndarr
         "soil_order": order,
         "nbedrock": nbedrock,
     }
-
-
-def _by_code(codes: np.ndarray, table: Mapping[int, float]) -> np.ndarray:
-    out = np.zeros(codes.shape, dtype=np.float64)
-    for code, value in table.items():
-        out[codes == code] = value
-    return out
 
 
 # --------------------------------------------------------------------------- covariates
@@ -439,7 +435,9 @@ def forcing_arrays(drivers: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     sand = np.where(z <= 0.3, sand_top[:, None, None], sand_sub[:, None, None]) * ones
 
     annual = 100.0 + 520.0 * ndvi * _sigmoid((mat + 1.0) / 3.0)
-    cwd_share = _by_code(cover, {1: 0.05, 2: 0.02, 3: 0.05, 4: 0.42, 5: 0.25, 6: 0.05})
+    cwd_share = by_class(
+        cover, {1: 0.05, 2: 0.02, 3: 0.05, 4: 0.42, 5: 0.25, 6: 0.05}, dtype=np.float64
+    )
     litterfall = 0.5 + 1.5 * np.exp(2.0 * np.cos(omega * (month[0, 0] - 9.5)))
     litterfall = litterfall / litterfall.sum()  # autumn pulse, peak in October
     litter = (annual * (1.0 - cwd_share))[:, None] * litterfall[None, :]
@@ -472,7 +470,7 @@ def litter_shares(landcover: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np
     ``sin(2 pi lon / 0.23) sin(2 pi lat / 0.17)`` (degrees), clipped to [0, 1]: species
     composition changing over ~20 km, finer than any covariate resolves.
     """
-    base = _by_code(np.asarray(landcover), LIGNIN_WEIGHT)
+    base = by_class(np.asarray(landcover), LIGNIN_WEIGHT, dtype=np.float64)
     wave_lon, wave_lat = LIGNIN_PATTERN_WAVELENGTH_DEG
     pattern = np.sin(2 * np.pi * np.asarray(lon) / wave_lon) * np.sin(
         2 * np.pi * np.asarray(lat) / wave_lat
@@ -615,18 +613,10 @@ def _sample_depths(
 def _check_arguments(
     n_sites: int, seed: int, depths_per_site: tuple[int, int], noise_sd_rel: float
 ) -> None:
-    if isinstance(n_sites, bool) or not isinstance(n_sites, (int, np.integer)) or n_sites < 1:
-        raise ConfigError(
-            f"n_sites must be a positive integer, got {n_sites!r}",
-            field="n_sites",
-            fix="ask for at least one site, e.g. n_sites=1000",
-        )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(
-            f"seed must be a non-negative integer, got {seed!r}",
-            field="seed",
-            fix="pass an integer such as 0",
-        )
+    check_whole(
+        n_sites, name="n_sites", minimum=1, fix="ask for at least one site, e.g. n_sites=1000"
+    )
+    check_whole(seed, name="seed", minimum=0, fix="pass an integer such as 0")
     try:
         fewest, most = (int(v) for v in depths_per_site)
     except (TypeError, ValueError):

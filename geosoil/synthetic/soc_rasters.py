@@ -60,7 +60,6 @@ from rasterio.warp import Resampling
 from rasterio.warp import transform as transform_coords
 
 from geosoil.errors import (
-    ConfigError,
     InputFileNotFoundError,
 )
 from geosoil.geo.grid import Grid
@@ -91,6 +90,7 @@ from geosoil.synthetic.soc_profiles import (
     scale_covariates,
     simulate_soc_layers,
 )
+from geosoil.synthetic.streams import check_whole
 from geosoil.synthetic.world import SyntheticWorld
 
 __all__ = [
@@ -312,16 +312,12 @@ def soc_world_rasters(
     OutputExistsError, OutputError
         ``out_dir`` is not empty (without ``overwrite``) or cannot be created.
     """
-    if (
-        isinstance(coarsening, bool)
-        or not isinstance(coarsening, (int, np.integer))
-        or coarsening < 1
-    ):
-        raise ConfigError(
-            f"coarsening must be a positive integer, got {coarsening!r}",
-            field="coarsening",
-            fix="pass 1 for the world's grid, or e.g. 4 for a 4x coarser one",
-        )
+    check_whole(
+        coarsening,
+        name="coarsening",
+        minimum=1,
+        fix="pass 1 for the world's grid, or e.g. 4 for a 4x coarser one",
+    )
     start = time.perf_counter()
     out_dir = Path(out_dir)
     with staged_directory(out_dir, overwrite=overwrite) as staging:

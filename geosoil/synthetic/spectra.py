@@ -174,22 +174,18 @@ def build(world: SyntheticWorld, rng: np.random.Generator) -> None:
     )
     composition = sample_composition(world, rows, cols, substream(rng, "composition"))
     sample_ids = samples["sample_id"].tolist()
-    world.spectra["mir"] = Spectra(
-        kind="mir",
-        axis=MIR_AXIS_CM1.copy(),
-        axis_unit="cm-1",
-        quantity="absorbance",
-        values=mir_absorbance(composition, substream(rng, "mir")),
-        sample_ids=sample_ids,
-    )
-    world.spectra["visnir"] = Spectra(
-        kind="visnir",
-        axis=VISNIR_AXIS_NM.copy(),
-        axis_unit="nm",
-        quantity="reflectance",
-        values=visnir_reflectance(composition, substream(rng, "visnir")),
-        sample_ids=sample_ids,
-    )
+    for kind, axis, unit, quantity, simulate in (
+        ("mir", MIR_AXIS_CM1, "cm-1", "absorbance", mir_absorbance),
+        ("visnir", VISNIR_AXIS_NM, "nm", "reflectance", visnir_reflectance),
+    ):
+        world.spectra[kind] = Spectra(
+            kind=kind,
+            axis=axis.copy(),
+            axis_unit=unit,
+            quantity=quantity,
+            values=simulate(composition, substream(rng, kind)),
+            sample_ids=sample_ids,
+        )
 
 
 def write(world: SyntheticWorld, out_dir: Path) -> dict[str, Path]:

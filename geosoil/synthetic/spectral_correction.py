@@ -77,6 +77,7 @@ def correction_experiment(n_samples: int = 700, *, seed: int = 0) -> dict:
     40 training soils scanned wet (EPO pairs) and 30 scanned on both instruments (the
     transfer set) are the correction data. Rewetting adds 2-20 % moisture per soil.
     """
+    from geosoil.io.spectra import read_spectra
     from geosoil.models import PLSR
     from geosoil.spectra.correction import standardize_instrument
     from geosoil.synthetic.library import mir_library
@@ -117,7 +118,9 @@ def correction_experiment(n_samples: int = 700, *, seed: int = 0) -> dict:
             "components": 3,
         }
         steps = [epo_step, *PLSR.default_preprocessing["cm-1"]]
-        with_epo = PLSR(seed=seed, preprocessing=steps).fit(X[train], y[train], axis=axis)
+        with_epo = PLSR(seed=seed, preprocessing=steps)
+        with_epo.attach_tables({str(pairs_path): read_spectra(pairs_path)})
+        with_epo.fit(X[train], y[train], axis=axis)
     other = second_instrument(X, positions)
     transfer = train[40:70]
     results = {

@@ -9,10 +9,14 @@ shifts the numbers drawn by existing ones.
 from __future__ import annotations
 
 import hashlib
+import numbers
+from typing import Any
 
 import numpy as np
 
-__all__ = ["component_rng", "stable_int", "substream"]
+from geosoil.errors import ConfigError
+
+__all__ = ["check_whole", "component_rng", "stable_int", "substream"]
 
 
 def stable_int(name: str) -> int:
@@ -35,3 +39,18 @@ def substream(rng: np.random.Generator, name: str) -> np.random.Generator:
     parent = rng.bit_generator.seed_seq
     child = np.random.SeedSequence(parent.entropy, spawn_key=(*parent.spawn_key, stable_int(name)))
     return np.random.default_rng(child)
+
+
+def check_whole(value: Any, *, name: str, minimum: int, fix: str) -> None:
+    """Refuse a ``value`` that is not a whole number >= ``minimum`` (0: a seed, 1: a count).
+
+    Raises
+    ------
+    ConfigError
+        ``field`` is ``name``; booleans and floats are refused too.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
+            minimum, f"an integer >= {minimum}"
+        )
+        raise ConfigError(f"{name} must be {kind}, got {value!r}", field=name, fix=fix)

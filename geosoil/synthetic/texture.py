@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geosoil.synthetic.fields import gaussian_random_field
+from geosoil.synthetic.fields import by_class, gaussian_random_field
 from geosoil.synthetic.streams import substream
 
 __all__ = ["bulk_density_g_cm3", "clay_sand_pct"]
@@ -27,13 +27,6 @@ _SAND0 = {1: 58.0, 2: 38.0, 3: 18.0, 4: 32.0}
 _BD0 = {1: 1.32, 2: 0.78, 3: 1.22, 4: 1.18}
 _BD_LANDCOVER = {1: 0.05, 2: 0.08, 4: -0.10, 5: 0.20}
 _MAX_CLAY_PLUS_SAND_PCT = 95.0
-
-
-def _by_class(codes: np.ndarray, table: dict[int, float]) -> np.ndarray:
-    out = np.zeros(codes.shape, dtype=np.float32)
-    for code, value in table.items():
-        out[codes == code] = value
-    return out
 
 
 def clay_sand_pct(
@@ -47,7 +40,7 @@ def clay_sand_pct(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Clay and sand content in % (float32), defined everywhere; the caller masks the lake."""
     shape = parent_material.shape
-    clay0 = _by_class(parent_material, _CLAY0)
+    clay0 = by_class(parent_material, _CLAY0)
     twi_z = (twi - twi[land].mean()) / max(float(twi[land].std()), 1e-6)
     clay_noise = gaussian_random_field(
         substream(rng, "clay"), shape, pixel_m=pixel_m, corr_length_m=2000.0
@@ -56,7 +49,7 @@ def clay_sand_pct(
     sand_noise = gaussian_random_field(
         substream(rng, "sand"), shape, pixel_m=pixel_m, corr_length_m=2500.0
     )
-    sand = _by_class(parent_material, _SAND0) - 0.5 * (clay - clay0) + 8.0 * sand_noise
+    sand = by_class(parent_material, _SAND0) - 0.5 * (clay - clay0) + 8.0 * sand_noise
     sand = np.clip(sand + 0.25 * slope, 2.0, 92.0)
     total = clay + sand
     scale = np.where(total > _MAX_CLAY_PLUS_SAND_PCT, _MAX_CLAY_PLUS_SAND_PCT / total, 1.0)
@@ -74,8 +67,8 @@ def bulk_density_g_cm3(
     """Topsoil bulk density in g/cm3 (float32)."""
     noise = gaussian_random_field(rng, parent_material.shape, pixel_m=pixel_m, corr_length_m=1000.0)
     values = (
-        _by_class(parent_material, _BD0)
-        + _by_class(landcover, _BD_LANDCOVER)
+        by_class(parent_material, _BD0)
+        + by_class(landcover, _BD_LANDCOVER)
         + 0.003 * (sand_pct - 40.0)
         + 0.05 * noise
     )

@@ -20,20 +20,40 @@ from geosoil.trust.conformal import ConformalCalibration, check_level
 from geosoil.trust.estimators import model_scale, spread_of
 from geosoil.trust.spectral_domain import SpectralDomain
 
-__all__ = ["NOT_FOR_KRIGING", "TENSOR_PREFIX", "TrustLayer", "TrustPrediction"]
+__all__ = [
+    "NOT_FOR_KRIGING",
+    "TENSOR_PREFIX",
+    "TrustLayer",
+    "TrustPrediction",
+    "covariate_columns",
+]
 
 TENSOR_PREFIX = "trust."
 #: The note of a kriging artifact: it lacks the parts because of its kind, not its age, so
 #: retraining does not add them.
 NOT_FOR_KRIGING = (
-    "geosoil train fits no area of applicability or conformal intervals to kriging models "
-    "(ordinary_kriging, residual_kriging)"
+    "ordinary kriging, a model of the coordinates alone, has no area of applicability; "
+    "geosoil train calibrates its conformal intervals on its cross-validation"
 )
 _PARTS = {
     "applicability": ApplicabilityModel,
     "intervals": ConformalCalibration,
     "spectral_domain": SpectralDomain,
 }
+
+
+def covariate_columns(estimator, X) -> np.ndarray:
+    """(N, F) model-input rows less the coordinate columns a regression-kriging model reads.
+
+    The AOA lives in covariate space: the pixel coordinates that ``residual_kriging`` takes
+    for its kriged residual are not covariates, and the applicability model was fitted
+    without them.
+    """
+    coordinates = set(getattr(estimator, "map_coordinates", ()))
+    if not coordinates:
+        return X
+    keep = [i for i, name in enumerate(estimator.feature_names_in_) if name not in coordinates]
+    return np.asarray(X)[:, keep]
 
 
 @dataclass(frozen=True)
@@ -100,7 +120,7 @@ class TrustLayer:
         point = self.back_transform.apply(median)
         di = inside = low = high = None
         if aoa and self.applicability is not None:
-            di, inside = self.applicability.evaluate(X)
+            di, inside = self.applicability.evaluate(covariate_columns(estimator, X))
         if level is not None and self.intervals is not None:
             low, high = self.interval(estimator, X, median, level=level, di=di)
         return TrustPrediction(point, di, inside, low, high)
@@ -114,7 +134,9 @@ class TrustLayer:
         if cal.normalisation == "spread":
             spread = spread_of(estimator, X, transform=transform)
         elif cal.normalisation == "di":
-            di_values = di if di is not None else self.applicability.dissimilarity(X)
+            di_values = di
+            if di is None:
+                di_values = self.applicability.dissimilarity(covariate_columns(estimator, X))
         half = cal.half_width(level, cal.normaliser(spread=spread, di=di_values))
         centre = model_scale(transform)(median)
         low, high = centre - half, centre + half

@@ -69,6 +69,7 @@ from geosoil.process.lsm_forcing import FLUX_NAMES
 from geosoil.process.lsm_params import default_parameters
 from geosoil.workflows.calibrate_report import (
     parameter_recovery,
+    read_site_table,
     read_truth,
     rmse_changes,
     write_report,
@@ -167,18 +168,13 @@ def add_site_attributes(records: Sequence[FluxRecord], path: Path) -> list[FluxR
         the flux file already gives.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputFileNotFoundError(
-            "site table not found", path=path, field="site_table", fix="check the path"
-        )
-    table = pd.read_csv(path)
-    if "site" not in table.columns:
-        raise SampleDataError(
-            "the site table has no 'site' column",
-            path=path,
-            field="site",
-            fix="add a 'site' column with the site codes of the flux files",
-        )
+    table = read_site_table(
+        path,
+        what="site table",
+        field="site_table",
+        fix_path="check the path",
+        fix_site="add a 'site' column with the site codes of the flux files",
+    )
     rows = {str(row["site"]): row.drop("site").to_dict() for _, row in table.iterrows()}
     out = []
     for record in records:

@@ -12,7 +12,7 @@ import pandas as pd
 from geosoil.errors import InputFileNotFoundError, SampleDataError
 from geosoil.io.writers import write_bytes_atomic
 
-__all__ = ["parameter_recovery", "read_truth", "rmse_changes", "write_report"]
+__all__ = ["parameter_recovery", "read_site_table", "read_truth", "rmse_changes", "write_report"]
 
 
 def rmse_changes(table: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
@@ -37,25 +37,38 @@ def rmse_changes(table: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
     return out
 
 
-def read_truth(path: Path) -> pd.DataFrame:
-    """A synthetic world's ``truth.csv``: one row per station, ``site`` then parameters."""
+def read_site_table(
+    path: Path, *, what: str, field: str, fix_path: str, fix_site: str
+) -> pd.DataFrame:
+    """A CSV table with one row per site and a ``site`` column (``what`` names it in errors).
+
+    Raises
+    ------
+    InputFileNotFoundError
+        No file at ``path`` (``field`` is the config field that names it; ``fix_path``).
+    SampleDataError
+        The table has no ``site`` column (``fix_site``).
+    """
     path = Path(path)
     if not path.is_file():
-        raise InputFileNotFoundError(
-            "truth table not found",
-            path=path,
-            field="evaluation.truth",
-            fix="point evaluation.truth at the truth.csv of `geosoil synth --flux`, or drop it",
-        )
-    truth = pd.read_csv(path)
-    if "site" not in truth.columns:
+        raise InputFileNotFoundError(f"{what} not found", path=path, field=field, fix=fix_path)
+    table = pd.read_csv(path)
+    if "site" not in table.columns:
         raise SampleDataError(
-            "the truth table has no 'site' column",
-            path=path,
-            field="site",
-            fix="give one row per station with its site id and true parameters",
+            f"the {what} has no 'site' column", path=path, field="site", fix=fix_site
         )
-    return truth
+    return table
+
+
+def read_truth(path: Path) -> pd.DataFrame:
+    """A synthetic world's ``truth.csv``: one row per station, ``site`` then parameters."""
+    return read_site_table(
+        path,
+        what="truth table",
+        field="evaluation.truth",
+        fix_path="point evaluation.truth at the truth.csv of `geosoil synth --flux`, or drop it",
+        fix_site="give one row per station with its site id and true parameters",
+    )
 
 
 def parameter_recovery(

@@ -109,15 +109,18 @@ def spectral_estimator_factory(
             "spectral_cnn or spectral_resnet",
         )
     params = {"target_transform": target_transform, **model.params}
-    cls.from_params(params, source=f"{where}.params")  # unknown keys fail now, not mid-run
-    # A fine-tuned network's parent is read here, once, and handed to every fit.
+    checked = cls.from_params(params, source=f"{where}.params")  # unknown keys fail now
+    # A fine-tuned network's parent, and the spectra tables that preprocessing steps are
+    # fitted from (EPO's pairs), are read here, once, and handed to every fit.
     init_from = params.get("init_from")
     parent = (
         load_parent_artifact(init_from, field=f"{where}.params.init_from") if init_from else None
     )
+    tables = {path: read_spectra(Path(path)) for path in dict.fromkeys(checked.table_paths())}
 
     def make(seed: int) -> Any:
         estimator = cls.from_params({**params, "seed": int(seed)}, source=f"{where}.params")
+        estimator.attach_tables(tables)
         return estimator.attach_parent(parent) if parent is not None else estimator
 
     return make

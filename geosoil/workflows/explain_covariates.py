@@ -69,9 +69,10 @@ def explain_covariates_from_config(config: CovariateExplainConfig) -> CovariateE
     training = load_config(config.training, TrainConfig)
     table = read_training_table(training)
     names = header.input_spec.names
-    if list(table.X.columns) != names:
+    X = with_map_coordinates(artifact.estimator, table, names)
+    if list(X.columns) != names:
         raise CovariateError(
-            f"the training data give covariates {list(table.X.columns)}, the model reads {names}",
+            f"the training data give covariates {list(X.columns)}, the model reads {names}",
             path=config.training,
             field="covariates",
             fix="name the config the artifact was trained with (config.yaml beside it)",
@@ -87,7 +88,7 @@ def explain_covariates_from_config(config: CovariateExplainConfig) -> CovariateE
     log.info("permutation importance over %d %s folds", len(folds), scheme)
     importance = permutation_importance(
         lambda: cls.from_params(params),
-        table.X,
+        X,
         table.y,
         folds,
         n_repeats=config.n_repeats,
@@ -95,7 +96,7 @@ def explain_covariates_from_config(config: CovariateExplainConfig) -> CovariateE
     )
     categorical = [layer.name for layer in header.input_spec.layers if layer.categorical]
     curves = partial_dependence(
-        artifact.estimator, table.X, categorical=categorical, n_points=config.pdp_points
+        artifact.estimator, X, categorical=categorical, n_points=config.pdp_points
     )
     target, units = header.output_spec.names[0], header.output_spec.units[0]
     with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
@@ -109,6 +110,16 @@ def explain_covariates_from_config(config: CovariateExplainConfig) -> CovariateE
         write_bytes_atomic(staging / "report.md", report.encode())
         save_config(config, staging / "config.yaml")
     return CovariateExplainResult(Path(config.output.dir), importance, curves, scheme)
+
+
+def with_map_coordinates(estimator, table, names: list[str]) -> pd.DataFrame:
+    """The training covariates, plus the sample coordinates as the inputs a kriging model
+    reads them (``map_coordinates``; only those when the model reads nothing else)."""
+    coordinates = list(getattr(estimator, "map_coordinates", ()))
+    if not coordinates:
+        return table.X
+    X = table.X.assign(**dict(zip(coordinates, table.xy.T, strict=True)))
+    return X[coordinates] if names == coordinates else X
 
 
 def _report(importance, target, units, scheme, n_folds, estimator) -> str:

@@ -9,8 +9,6 @@ Parquet or GeoPackage by the output's suffix, atomically: the file appears only 
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import pandas as pd
 
 from geosoil.artifacts import Artifact, artifact_from_estimator, load_artifact
 from geosoil.errors import CovariateError, InputFileNotFoundError, OutputError, OutputExistsError
+from geosoil.io.writers import replaced_atomically
 from geosoil.models.base import GeoSoilEstimator
 
 __all__ = ["OUTPUT_SUFFIXES", "predict_points"]
@@ -269,30 +268,24 @@ def _write(frame: pd.DataFrame, out: Path) -> None:
     import geopandas as gpd
 
     suffix = out.suffix.lower()
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp{suffix}")
     is_points = isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None
+    if suffix not in (".csv", ".parquet") and not is_points:
+        raise OutputError(
+            "a GeoPackage needs points, but the input has no coordinates and CRS",
+            path=out,
+            field="--out",
+            fix="write .csv or .parquet, or give x/y columns and --crs",
+        )
     try:
-        if suffix == ".csv":
-            table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-            table.to_csv(temporary, index=False)
-        elif suffix == ".parquet":
-            if is_points:
-                frame.to_parquet(temporary)
+        with replaced_atomically(out, suffix=f".tmp{suffix}") as temporary:
+            if suffix == ".csv":
+                table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+                table.to_csv(temporary, index=False)
+            elif suffix == ".parquet":
+                (frame if is_points else pd.DataFrame(frame)).to_parquet(temporary)
             else:
-                pd.DataFrame(frame).to_parquet(temporary)
-        else:
-            if not is_points:
-                raise OutputError(
-                    "a GeoPackage needs points, but the input has no coordinates and CRS",
-                    path=out,
-                    field="--out",
-                    fix="write .csv or .parquet, or give x/y columns and --crs",
-                )
-            frame.to_file(temporary, driver="GPKG", layer=out.stem)
-        os.replace(temporary, out)
+                frame.to_file(temporary, driver="GPKG", layer=out.stem)
     except OSError as err:
         raise OutputError(
             f"cannot write the output ({err})", path=out, fix="check permissions and free space"
         ) from err
-    finally:
-        temporary.unlink(missing_ok=True)

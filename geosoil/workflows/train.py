@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from geosoil.models.covariate.auto import COORDINATE_COLUMNS, GROUP_COLUMN, Auto
 from geosoil.models.registry import get_estimator_class
 from geosoil.models.training import check_final_fit
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
-from geosoil.trust import TrustLayer, fit_back_transform
+from geosoil.trust import TrustLayer
 from geosoil.trust.estimators import spread_of
 from geosoil.trust.fitting import (
     OutOfFold,
@@ -83,7 +83,14 @@ def estimator_factory(config: TrainConfig, table: TrainingTable):
     if config.model.estimator == "auto":
         options = {
             key: params.pop(key)
-            for key in ("candidates", "candidate_params", "inner_splits", "stack", "seed")
+            for key in (
+                "candidates",
+                "candidate_params",
+                "inner_splits",
+                "stack",
+                "krige_residuals",
+                "seed",
+            )
             if key in params
         }
         shared = {"categorical_features": categorical, **params}
@@ -154,17 +161,20 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         fitted = final.fit(with_fold_groups(final, X, groups[final_scheme]), y)
         _check_final_model(fitted, X, y, summary)
         model = fitted.best_estimator_ if is_auto else fitted
+        if is_auto:
+            extra += selection_section(fitted, units)
         categorical = [layer.name for layer in table.layers if layer.categorical]
-        if getattr(model, "map_coordinates", ()):
-            # kriging: the trust layer says why it has no AOA or intervals (not its age)
-            back_transform = fit_back_transform(transform, None)
-            trust = TrustLayer(back_transform=back_transform, notes=(NOT_FOR_KRIGING,))
-            trust_reports = {}
-        else:
-            trust, trust_reports = fit_trust_from_cv(
-                model, table.X, y, results, spreads, config.trust, categorical=categorical,
-                transform=transform, seed=int(config.model.params.get("seed", 0)),
-            )  # fmt: skip
+        trust_config = config.trust
+        if model.registry_name == "ordinary_kriging":
+            # no covariates, no AOA (the trust layer says why, not its age); the intervals and
+            # the back-transform come from its CV residuals as for any model
+            trust_config = trust_config.model_copy(update={"aoa": False})
+        trust, trust_reports = fit_trust_from_cv(
+            model, table.X, y, results, spreads, trust_config, categorical=categorical,
+            transform=transform, seed=int(config.model.params.get("seed", 0)),
+        )  # fmt: skip
+        if trust is not None and model.registry_name == "ordinary_kriging":
+            trust = replace(trust, notes=(*trust.notes, NOT_FOR_KRIGING))
         # a log10 model is kriged on the log scale: its variogram is in log10 units
         scale_units = units if transform != "log10" else f"log10({units or 'target'})"
         extra += variogram_section(model, scale_units)
@@ -299,6 +309,32 @@ def candidates_section(results: dict, candidates: dict, units: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def selection_section(auto: AutoCovariate, units: str) -> str:
+    """Markdown: the inner scores ``auto`` chose the delivered model by, on all samples."""
+    unit = f" ({units})" if units else ""
+    lines = [
+        "",
+        "## Choice of the delivered model (inner folds, all samples)",
+        "",
+        f"Inner {auto.inner_splits}-fold pooled scores "
+        f"({'grouped as the outer folds' if auto.inner_grouped_ else 'random rows'}). "
+        "`stack` is the blend of the candidates; `+kriged_residuals` adds ordinary kriging "
+        "of that learner's residuals, kriged in each inner fold from the other folds' "
+        "out-of-fold residuals (slightly optimistic: those came from models that saw this "
+        "fold).",
+        "",
+        f"| Candidate | inner R² | inner RMSE{unit} | chosen |",
+        "|---|---|---|---|",
+    ]
+    for name, pooled in auto.inner_scores_.items():
+        chosen = "**yes**" if name == auto.best_name_ else ""
+        lines.append(f"| {name} | {pooled['r2']:.3g} | {pooled['rmse']:.3g} | {chosen} |")
+    for name, failure in auto.failures_.items():
+        reason = failure.replace("|", "/").splitlines()[0] if failure else ""
+        lines.append(f"| {name} | failed: {reason} | | |")
+    return "\n".join(lines) + "\n"
+
+
 def variogram_section(model, units: str) -> str:
     """Markdown: the variogram of a kriging model (or of a learner's residuals), if any."""
     kriging = getattr(model, "kriging_", model)
@@ -372,14 +408,17 @@ def fit_trust_from_cv(
         return None, {}
     weights = None
     if trust_config.aoa and trust_config.importance_weighted:
-        weights = importance_weights(model, X.to_numpy(dtype=np.float64), y, seed=seed)
+        # regression kriging: the covariates' importance is its learner's (``base_``)
+        learner = getattr(model, "base_", model)
+        weights = importance_weights(learner, X.to_numpy(dtype=np.float64), y, seed=seed)
     layers, reports = {}, {}
     for scheme, result in results.items():
         rows = result.predictions
         if len(rows) != len(y) or not np.array_equal(rows["row"].to_numpy(), np.arange(len(y))):
             log.warning("scheme %s does not predict every sample once: no trust layer", scheme)
             continue
-        spread = spreads.get(scheme)
+        # a spread normaliser needs the delivered model's spread at map time too
+        spread = spreads.get(scheme) if getattr(model, "supports_dist", False) else None
         oof = OutOfFold(
             scheme=scheme,
             observed=rows["observed"].to_numpy(),

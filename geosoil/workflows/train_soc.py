@@ -22,7 +22,6 @@ Output folder (written whole or not at all):
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from geosoil.evaluate.profiles import ProfileCVResult, cross_validate_profiles, 
 from geosoil.io.profiles import FORCING_SHAPES, ProfileSet, read_binn_ny
 from geosoil.io.writers import staged_directory, write_bytes_atomic
 from geosoil.models.registry import get_estimator_class
-from geosoil.workflows.run_record import finite_or_none
+from geosoil.workflows.run_record import write_json
 
 __all__ = [
     "SocTrainResult",
@@ -190,9 +189,7 @@ def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
                 config=config.model_dump(mode="json"),
             ),
         )
-        write_bytes_atomic(
-            staging / METRICS_NAME, (json.dumps(finite_or_none(metrics), indent=2) + "\n").encode()
-        )
+        write_json(staging / METRICS_NAME, metrics)
         history = pd.DataFrame(model.history_)
         write_bytes_atomic(staging / HISTORY_NAME, history.to_csv(index=False).encode())
         if hasattr(model, "read_out") and model.encoder == "kan":

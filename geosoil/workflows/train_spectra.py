@@ -10,7 +10,6 @@ retrained on train and valid for the epoch count it chose. Skill on unseen data 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from geosoil.workflows.evaluate import (
     load_labelled_spectra,
     spectral_estimator_factory,
 )
-from geosoil.workflows.run_record import finite_or_none
+from geosoil.workflows.run_record import write_json
 
 __all__ = ["SpectralTrainResult", "train_spectra_from_config"]
 
@@ -190,9 +189,7 @@ def train_spectra_from_config(
             preprocessing=estimator.preprocessing_.to_spec(),
             trust=trust,
         )
-        write_bytes_atomic(
-            staging / METRICS_NAME, (json.dumps(finite_or_none(metrics), indent=2) + "\n").encode()
-        )
+        write_json(staging / METRICS_NAME, metrics)
         history = _history_table(getattr(estimator, "history_", None))
         if history is not None:
             write_bytes_atomic(staging / HISTORY_NAME, history.to_csv(index=False).encode())

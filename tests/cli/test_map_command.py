@@ -1,12 +1,16 @@
 """``geosoil map`` flags: formats, chunks, several models, products, clusters, uncertainty."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 import xarray as xr
 from rio_cogeo.cogeo import cog_validate
+
+from geosoil.errors import ConfigError
 
 from ..conftest import CONFIGS, FAST_TRAIN, world_overrides
 
@@ -122,6 +126,63 @@ def test_joining_a_running_scheduler_gives_the_threaded_bytes(
     assert result.exit_code == 0, result.output
     for name in ("kex_cmol_kg.tif", "kex_cmol_kg_class.tif"):
         assert (threaded / name).read_bytes() == (joined / name).read_bytes()
+
+
+@pytest.mark.slow
+def test_workers_read_the_inputs_through_their_own_paths(run_cli, world_dir, trained_dir, tmp_path):
+    """Two worker processes that mount the shared files elsewhere than the client, as on
+    other machines: GEOSOIL_PATH_MAP in their environment maps the client's prefixes."""
+    from distributed import LocalCluster
+
+    # The workers' copy of the covariates differs in one layer, so the map shows which
+    # files were read; the output folder's parent they see through a link.
+    worker_view = tmp_path / "worker_view"
+    shutil.copytree(world_dir / "covariates", worker_view / "covariates")
+    shutil.copy(world_dir / "covariates.yaml", worker_view)
+    with rasterio.open(worker_view / "covariates" / "elevation_m.tif", "r+") as dataset:
+        values = dataset.read(1)
+        dataset.write(np.where(values == dataset.nodata, values, values + 50), 1)
+    (tmp_path / "mount").symlink_to(tmp_path, target_is_directory=True)
+    model = trained_dir / "model.safetensors"
+    args = ("--chunk", "64", "--set=products=[]")
+    for catalog_dir, out in ((worker_view, "worker_files"), (world_dir, "client_files")):
+        assert run_cli(*map_args(catalog_dir, tmp_path / out, model), *args).exit_code == 0
+    path_map = f"{world_dir}={worker_view};{tmp_path}={tmp_path / 'mount'}"
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        env={"GEOSOIL_PATH_MAP": path_map},
+    ) as cluster:
+        result = run_cli(
+            *map_args(world_dir, tmp_path / "joined", model),
+            *args,
+            "--scheduler",
+            cluster.scheduler_address,
+        )
+    assert result.exit_code == 0, result.output
+    maps = {}
+    for out in ("worker_files", "client_files", "joined"):
+        with rasterio.open(tmp_path / out / "kex_cmol_kg.tif") as dataset:
+            maps[out] = dataset.read(1)
+    np.testing.assert_array_equal(maps["joined"], maps["worker_files"])
+    assert not np.array_equal(maps["joined"], maps["client_files"])
+
+
+def test_a_path_map_entry_without_both_sides_is_refused(monkeypatch):
+    from geosoil.mapping.runtime import path_map, worker_path
+
+    monkeypatch.setenv("GEOSOIL_PATH_MAP", "/data=/mnt/data;/data/out=/scratch/out/")
+    prefixes = path_map()
+    assert prefixes == [("/data/out", "/scratch/out"), ("/data", "/mnt/data")]
+    assert worker_path("/data/out/x.zarr", prefixes) == "/scratch/out/x.zarr"
+    assert worker_path(Path("/data/a.tif"), prefixes) == Path("/mnt/data/a.tif")
+    assert worker_path("/database/a.tif", prefixes) == "/database/a.tif"
+    monkeypatch.setenv("GEOSOIL_PATH_MAP", "/data:/mnt/data")
+    with pytest.raises(ConfigError, match="CLIENT_PREFIX=WORKER_PREFIX") as caught:
+        path_map()
+    assert caught.value.field == "GEOSOIL_PATH_MAP"
 
 
 @pytest.mark.slow

@@ -57,12 +57,12 @@ def test_the_map_of_a_residual_kriging_model_holds_the_kriged_residual(
         "--set=products=[]", "--chunk", "48",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    # No AOA or intervals, and the warning says why: the kind of model, not its age.
-    assert header.trust["notes"] == [NOT_FOR_KRIGING]
+    # Regression kriging gets the trust layers of its learner's covariates.
+    assert header.trust["notes"] == []
     assert header.trust["back_transform"]["transform"] == "log10"
     report = (kriging_model.parent / "report" / "report.md").read_text()
     assert "(log10(cmol(+)/kg) squared)" in report  # the residual variogram's scale
-    assert NOT_FOR_KRIGING in result.stderr and "trained before" not in result.stderr
+    assert NOT_FOR_KRIGING not in result.stderr and "trained before" not in result.stderr
     with rasterio.open(out / "kex_cmol_kg.tif") as dataset:
         mapped = dataset.read(1, masked=True)
         grid = Grid(dataset.crs.to_string(), dataset.transform, dataset.width, dataset.height)
@@ -82,6 +82,18 @@ def test_the_map_of_a_residual_kriging_model_holds_the_kriged_residual(
     )
     direct = model.predict(X)
     np.testing.assert_allclose(mapped[rows, cols], direct, rtol=1e-5)
+    # The AOA is in covariate space: the pixel coordinates are not among its inputs.
+    trust = load_artifact(kriging_model).trust
+    assert trust.applicability.feature_names == tuple(covariates)
+    di, inside = trust.applicability.evaluate(X[covariates].to_numpy())
+    with rasterio.open(out / "kex_cmol_kg_di.tif") as dataset:
+        np.testing.assert_allclose(dataset.read(1)[rows, cols], di, rtol=1e-5)
+    with rasterio.open(out / "kex_cmol_kg_aoa.tif") as dataset:
+        np.testing.assert_array_equal(dataset.read(1)[rows, cols], inside.astype(np.uint8))
+    with rasterio.open(out / "kex_cmol_kg_lo.tif") as dataset:
+        assert (dataset.read(1)[rows, cols] < direct).all()
+    with rasterio.open(out / "kex_cmol_kg_hi.tif") as dataset:
+        assert (direct < dataset.read(1)[rows, cols]).all()
     # The map is the learner's trend plus the kriged residual, which is not zero.
     residual = model.kriging_.predict(X)
     trend = model.base_.predict(X[covariates])
@@ -101,3 +113,6 @@ def test_the_map_of_a_residual_kriging_model_holds_the_kriged_residual(
         sample_y=samples.geometry.y.head(15).to_numpy(),
     )[header.input_spec.names]
     np.testing.assert_allclose(at_points["kex_cmol_kg_pred"], model.predict(expected), rtol=1e-6)
+    di, _ = trust.applicability.evaluate(expected[covariates].to_numpy())
+    np.testing.assert_allclose(at_points["kex_cmol_kg_di"], di, rtol=1e-5)
+    assert (at_points["kex_cmol_kg_lo"] < at_points["kex_cmol_kg_hi"]).all()

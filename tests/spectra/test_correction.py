@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from geosoil.artifacts import OutputSpec, Provenance, load_artifact, save_artifact
-from geosoil.errors import SampleDataError
+from geosoil.errors import ConfigError, SampleDataError
+from geosoil.io.spectra import read_spectra
 from geosoil.models import PLSR
 from geosoil.spectra import SpectraError, SpectralAxis, SpectralPipeline
 from geosoil.spectra.correction import fit_epo_basis, fit_transfer, standardize_instrument
@@ -37,6 +38,10 @@ def pairs_table(path, dry, wet, *, drop_last=False):
     return path
 
 
+def tables_of(path):
+    return {str(path): read_spectra(path)}
+
+
 def epo_step(path, **extra):
     return {
         "name": "epo",
@@ -51,12 +56,14 @@ def test_epo_projects_out_the_moisture_direction(tmp_path):
     X, y = soils()
     amount = np.random.default_rng(1).uniform(0, 1, len(X))
     path = pairs_table(tmp_path / "p.parquet", X[:20], wet_of(X[:20], amount[:20]))
-    pipeline = SpectralPipeline([epo_step(path, components=1)]).fit(X, AXIS)
+    pipeline = SpectralPipeline([epo_step(path, components=1)], tables=tables_of(path))
+    pipeline.fit(X, AXIS)
     np.testing.assert_allclose(
         pipeline.transform(wet_of(X, amount)), pipeline.transform(X), atol=1e-4
     )
     model = PLSR(preprocessing=[epo_step(path, components=1)], target_transform="none")
-    model.fit(X, y, axis=AXIS)
+    assert model.table_paths() == [str(path)]
+    model.attach_tables(tables_of(path)).fit(X, y, axis=AXIS)
     wet = wet_of(X, amount)
     np.testing.assert_allclose(model.predict(wet), model.predict(X), atol=1e-3)
     assert (
@@ -71,10 +78,20 @@ def test_epo_with_unpaired_or_differently_sized_sets(tmp_path):
     X, _ = soils(n=20)
     path = pairs_table(tmp_path / "p.parquet", X, wet_of(X, np.ones(20)), drop_last=True)
     with pytest.raises(SampleDataError, match="one state only") as err:
-        SpectralPipeline([epo_step(path)]).fit(X, AXIS)
+        SpectralPipeline([epo_step(path)], tables=tables_of(path)).fit(X, AXIS)
     assert err.value.path.name == "p.parquet"
     with pytest.raises(SampleDataError, match="differ in size"):
         fit_epo_basis(X, X[:10], 2)
+
+
+def test_epo_reads_no_file_itself(tmp_path):
+    """The pairs table is handed in (the workflows read it); without it the fit says how."""
+    X, _ = soils(n=20)
+    path = pairs_table(tmp_path / "p.parquet", X, wet_of(X, np.ones(20)))
+    with pytest.raises(ConfigError, match="not handed to the pipeline") as err:
+        SpectralPipeline([epo_step(path)]).fit(X, AXIS)
+    assert err.value.field == "preprocessing[0].pairs"
+    assert "read_spectra" in err.value.fix
 
 
 def test_transfer_on_another_axis_and_unequal_sets():
@@ -118,3 +135,18 @@ def test_pds_transfer_is_banded():
     F, _ = fit_transfer(S, S * 2.0, half_window=2, tolerance=1e-6)
     rows, cols = np.nonzero(np.abs(F) > 1e-12)
     assert np.abs(rows - cols).max() <= 2
+
+
+def test_spectral_auto_hands_the_pairs_table_to_its_candidates(tmp_path):
+    from geosoil.models.spectral.auto import SpectralAuto
+
+    X, y = soils()
+    amount = np.random.default_rng(1).uniform(0, 1, len(X))
+    path = pairs_table(tmp_path / "p.parquet", X[:20], wet_of(X[:20], amount[:20]))
+    plsr = {"preprocessing": [epo_step(path, components=1)], "max_components": 3}
+    model = SpectralAuto(
+        candidates=["plsr"], candidate_params={"plsr": plsr}, target_transform="none"
+    )
+    assert model.table_paths() == [str(path)]
+    model.attach_tables(tables_of(path)).fit(X, y, axis=AXIS)
+    np.testing.assert_allclose(model.predict(wet_of(X, amount)), model.predict(X), atol=1e-3)

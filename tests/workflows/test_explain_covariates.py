@@ -72,3 +72,33 @@ def test_explain_refuses_mismatched_training_data(run_cli, tmp_path):
     result = run_cli("explain", explain)
     assert result.exit_code != 0 and "the model reads" in result.stderr
     assert not (tmp_path / "explained").exists()
+
+
+def test_explain_a_regression_kriging_model_reads_the_sample_coordinates(run_cli, tmp_path):
+    """What ``auto`` delivers when its kriged variant wins: the coordinates are inputs."""
+    samples = write_table(sample_table(60), tmp_path / "samples.csv")
+    path = config(
+        tmp_path,
+        samples,
+        model__estimator="residual_kriging",
+        model__params={"base": "linear", "variogram_models": ["exponential"]},
+        evaluation__schemes=["random"],
+        evaluation__n_splits=3,
+    )
+    assert run_cli("train", path).exit_code == 0
+    explain = tmp_path / "explain.yaml"
+    explain.write_text(
+        yaml.safe_dump(
+            {
+                "artifact": str(tmp_path / "out" / "model.safetensors"),
+                "training": str(tmp_path / "out" / "config.yaml"),
+                "n_repeats": 2,
+                "pdp_points": 4,
+                "output": {"dir": str(tmp_path / "explained")},
+            }
+        )
+    )
+    result = run_cli("explain", explain)
+    assert result.exit_code == 0, result.output
+    importance = pd.read_csv(tmp_path / "explained" / "importance.csv")
+    assert {"sample_x", "sample_y", "elev"} <= set(importance["feature"])

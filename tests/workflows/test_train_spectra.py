@@ -65,3 +65,34 @@ def test_a_refitted_model_is_calibrated_by_a_copy_fitted_on_the_training_part(
     out_of_sample, in_sample = residuals(seen["calibration"]), residuals(seen["delivered"])
     assert np.mean(out_of_sample) > np.mean(in_sample)
     assert intervals.quantile(0.9) >= np.quantile(in_sample, 0.9)
+
+
+def test_the_workflow_reads_the_epo_pairs_table_and_hands_it_to_the_model(tmp_path):
+    """EPO's pairs are read by the workflow (the step reads no file); config unchanged."""
+    from ..spectra_tables import AXIS_CM1, spectra_frame
+
+    dry = spectra_frame(30, seed=5)
+    bands = [f"wn_{v:.1f}" for v in AXIS_CM1]
+    water = np.exp(-0.5 * ((AXIS_CM1 - 1630.0) / 80.0) ** 2) + 0.3
+    wetted = dry[bands].to_numpy() + np.linspace(0.1, 1.0, 30)[:, None] * water
+    wet = pd.concat([dry.drop(columns=bands), pd.DataFrame(wetted, columns=bands)], axis=1)
+    pairs = pd.concat([dry.assign(state="dry"), wet.assign(state="wet")], ignore_index=True)
+    pairs_path = tmp_path / "pairs.parquet"
+    pairs.to_parquet(pairs_path, index=False)
+    epo = {
+        "name": "epo",
+        "pairs": str(pairs_path),
+        "pair_column": "sample_id",
+        "state_column": "state",
+        "components": 1,
+    }
+    result = train(tmp_path, {"max_components": 8, "preprocessing": [epo, {"name": "snv"}]})
+    model = load_artifact(result.artifact)
+    assert model.header.preprocessing[0] == epo
+    spectra = dry[bands].to_numpy()
+    axis = model.estimator.axis_
+    np.testing.assert_allclose(
+        model.estimator.predict(wet[bands].to_numpy(), axis=axis),
+        model.estimator.predict(spectra, axis=axis),
+        rtol=0.05,
+    )

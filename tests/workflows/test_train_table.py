@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from geosoil.artifacts import load_artifact, read_header
+from geosoil.trust.layer import NOT_FOR_KRIGING
 
 FAST_AUTO = {
     "candidates": ["random_forest", "gbm", "linear"],
@@ -230,7 +231,14 @@ def test_auto_with_kriging_as_a_candidate(run_cli, tmp_path):
     assert run_cli("predict", model, rows, "--out", out, "--crs", "EPSG:32654").exit_code == 0
     coordinates = pd.DataFrame({"sample_x": table["x"].head(10), "sample_y": table["y"].head(10)})
     expected = load_artifact(model).estimator.predict(coordinates)
-    np.testing.assert_allclose(pd.read_csv(out)["soc_pred"], expected, rtol=1e-6)
+    predicted = pd.read_csv(out)
+    np.testing.assert_allclose(predicted["soc_pred"], expected, rtol=1e-6)
+    # No AOA without covariates, but conformal intervals from the CV residuals.
+    trust = load_artifact(model).trust
+    assert trust.applicability is None and NOT_FOR_KRIGING in trust.notes
+    assert trust.intervals is not None and trust.intervals.normalisation == "none"
+    assert "soc_di" not in predicted
+    assert (predicted["soc_lo"] < expected).all() and (expected < predicted["soc_hi"]).all()
 
 
 def test_residual_kriging_is_scored_under_the_same_folds(run_cli, tmp_path):
@@ -292,3 +300,33 @@ def test_auto_selects_on_inner_blocks_under_spatial_block_cv(run_cli, tmp_path, 
             assert not set(groups[train_idx]) & set(groups[test_idx])
     selection = read_header(tmp_path / "out" / "model.safetensors").provenance.metrics["selection"]
     assert selection["inner_folds"] == "grouped as the spatial_block folds"
+
+
+def test_auto_delivers_regression_kriging_when_its_inner_score_wins(run_cli, tmp_path):
+    """A smooth field in space the covariates miss: the kriged variant of the learner wins
+    on inner folds, and the artifact is that learner plus kriging of its residuals."""
+    table = sample_table(90)
+    table["soc"] += 3 * np.sin((table["x"] - 500000) / 1500) * np.cos((table["y"] - 4100000) / 2000)
+    samples = write_table(table, tmp_path / "samples.csv")
+    params = {"candidates": ["linear"], "krige_residuals": True, "inner_splits": 3}
+    path = config(tmp_path, samples, model__params=params, evaluation__schemes=["random"])
+    result = run_cli("train", path)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    header = read_header(out / "model.safetensors")
+    assert header.estimator == "residual_kriging"
+    assert header.input_spec.names == ["elev", "ndvi", "landuse", "sample_x", "sample_y"]
+    assert header.input_spec.crs == "EPSG:32654"
+    selection = header.provenance.metrics["selection"]
+    assert selection["chosen"] == "linear+kriged_residuals"
+    assert selection["delivered_as"] == "residual_kriging"
+    report = (out / "report" / "report.md").read_text()
+    assert "## Choice of the delivered model" in report
+    assert "| linear+kriged_residuals |" in report and "**yes**" in report
+    assert "Variogram of the residuals" in report
+    model = load_artifact(out / "model.safetensors").estimator
+    assert model.base == "linear"
+    # the trust layers of the learner's covariates: AOA without the coordinates, intervals
+    trust = load_artifact(out / "model.safetensors").trust
+    assert trust.applicability.feature_names == ("elev", "ndvi", "landuse")
+    assert trust.intervals is not None and trust.notes == ()

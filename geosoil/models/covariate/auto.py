@@ -13,6 +13,19 @@ spatial block, predefined fold or duplicate set of every sample, as the outer fo
 them whole) is cut into inner folds of whole groups: under spatial-block CV the candidates
 are compared on held-out blocks of the same size, not on random rows whose neighbours sit
 in the inner training set. Without the column the inner folds are random.
+
+Regression kriging competes too (``krige_residuals``). The learner ``auto`` would deliver
+(the best candidate or the stack) gets a variant that adds ordinary kriging of its
+residuals, scored from the inner out-of-fold predictions already made, with no extra
+learner fit: in every inner fold, a variogram is fitted to the other folds' out-of-fold
+residuals (model chosen automatically, as :class:`OrdinaryKriging` does) and kriges them at
+this fold's points. That inner score is slightly optimistic, as the stack's is: the other
+folds' residuals came from models that were trained on this fold's rows, so this fold's
+targets are not wholly unseen by what is kriged at its points. The outer score of ``auto``
+stays honest. When the variant's inner RMSE is the lowest, ``auto`` delivers a
+:class:`ResidualKriging`: the learner refitted on all rows plus kriging of its inner
+out-of-fold residuals of all rows; it reads the sample coordinates and maps with the pixel
+coordinates.
 """
 
 from __future__ import annotations
@@ -25,11 +38,24 @@ import numpy as np
 import pandas as pd
 
 from geosoil.errors import ConfigError, GeoSoilError
-from geosoil.evaluate.splits import Folds, grouped_kfold, random_kfold
-from geosoil.models.covariate.stack import CovariateStack, blend_weights, out_of_fold
+from geosoil.evaluate.splits import Folds
+from geosoil.models.covariate.kriging import OrdinaryKriging, ResidualKriging, kriged_out_of_fold
+from geosoil.models.covariate.stack import (
+    GROUP_COLUMN,
+    CovariateStack,
+    blend_weights,
+    inner_folds,
+    out_of_fold,
+)
 from geosoil.models.registry import get_estimator_class
 
-__all__ = ["DEFAULT_CANDIDATES", "GROUP_COLUMN", "AutoCovariate", "AutoSelectionError"]
+__all__ = [
+    "DEFAULT_CANDIDATES",
+    "GROUP_COLUMN",
+    "KRIGED",
+    "AutoCovariate",
+    "AutoSelectionError",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +64,9 @@ DEFAULT_CANDIDATES: tuple[str, ...] = ("random_forest", "gbm", "linear", "covari
 ``quantile_forest``: the same trees (same seed and settings), plus intervals.
 ``ordinary_kriging`` (the target from the coordinates alone) is opt-in: added to the
 defaults it made ``auto`` worse on Meuse lead, measured when the inner folds were random
-(which favour an interpolator); not re-measured since they follow the outer scheme."""
+(which favour an interpolator); not re-measured since they follow the outer scheme.
+Regression kriging of the delivered learner is not a candidate name: it competes through
+``krige_residuals`` (on by default when the samples have coordinates)."""
 
 _DELIVERED_AS = {"random_forest": "quantile_forest"}
 
@@ -46,12 +74,11 @@ COORDINATE_COLUMNS: tuple[str, str] = ("sample_x", "sample_y")
 """Columns holding the sample coordinates in the tables ``auto`` sees when a candidate
 interpolates in space (``ordinary_kriging``); the other candidates never see them."""
 
-GROUP_COLUMN = "sample_group"
-"""Column holding each sample's fold group (integer codes) in the tables ``auto`` sees when
-the outer folds keep groups whole; the inner folds then keep them whole too. No candidate
-ever sees it."""
-
 SPATIAL_CANDIDATES = frozenset({"ordinary_kriging"})
+
+KRIGED = "+kriged_residuals"
+"""Suffix of the regression-kriging variant's name in the inner scores
+(``"stack+kriged_residuals"``: the stack plus ordinary kriging of its residuals)."""
 
 
 class _WithoutCoordinates:
@@ -96,6 +123,10 @@ class AutoCovariate:
         Also consider a non-negative blend of the candidates (:class:`CovariateStack`),
         weighted on the same inner out-of-fold predictions; delivered when its inner RMSE is
         the lowest.
+    krige_residuals
+        Also consider regression kriging of the best learner (or stack): ``None`` (default)
+        when the table carries the sample coordinates (:data:`COORDINATE_COLUMNS`), ``True``
+        always (a table without them is refused), ``False`` never.
     seed
         Seeds the inner folds; candidates get it too.
     """
@@ -108,6 +139,7 @@ class AutoCovariate:
         candidate_params: dict[str, dict[str, Any]] | None = None,
         inner_splits: int = 3,
         stack: bool = True,
+        krige_residuals: bool | None = None,
         seed: int = 0,
     ) -> None:
         self.candidates = list(candidates)
@@ -115,7 +147,14 @@ class AutoCovariate:
         self.candidate_params = dict(candidate_params or {})
         self.inner_splits = inner_splits
         self.stack = stack
+        self.krige_residuals = krige_residuals
         self.seed = seed
+        if krige_residuals not in (None, True, False):
+            raise ConfigError(
+                f"krige_residuals is {krige_residuals!r}",
+                field="model.params.krige_residuals",
+                fix="true, false, or leave it out (kriged when the samples have coordinates)",
+            )
         unknown = sorted(set(self.candidate_params) - set(self.candidates))
         if unknown:
             raise ConfigError(
@@ -125,6 +164,18 @@ class AutoCovariate:
             )
         for name in self.candidates:
             self.make(name)  # unknown names and settings fail before any data is read
+
+    def settings(self, name: str, *, delivered: bool = False) -> dict[str, Any]:
+        """The hyperparameters candidate ``name`` is built with (as delivered with
+        ``delivered``): the shared settings it takes, then its own."""
+        cls = get_estimator_class(
+            _DELIVERED_AS.get(name, name) if delivered else name, field="model.params.candidates"
+        )
+        allowed = set(cls.param_names())
+        shared = {k: v for k, v in {**self.params, "seed": self.seed}.items() if k in allowed}
+        if name in SPATIAL_CANDIDATES:
+            shared["coordinate_columns"] = COORDINATE_COLUMNS
+        return {**shared, **self.candidate_params.get(name, {})}
 
     def make(self, name: str, *, delivered: bool = False):
         """An unfitted candidate with its settings (the delivered class with ``delivered``).
@@ -136,12 +187,8 @@ class AutoCovariate:
         cls = get_estimator_class(
             _DELIVERED_AS.get(name, name) if delivered else name, field="model.params.candidates"
         )
-        allowed = set(cls.param_names())
-        shared = {k: v for k, v in {**self.params, "seed": self.seed}.items() if k in allowed}
-        if name in SPATIAL_CANDIDATES:
-            shared["coordinate_columns"] = COORDINATE_COLUMNS
         estimator = cls.from_params(
-            {**shared, **self.candidate_params.get(name, {})},
+            self.settings(name, delivered=delivered),
             source=f"model.params.candidate_params.{name}",
         )
         if delivered or name in SPATIAL_CANDIDATES:
@@ -154,19 +201,28 @@ class AutoCovariate:
     def inner_folds(self, X: pd.DataFrame) -> Folds:
         """The folds the candidates are scored on: grouped by :data:`GROUP_COLUMN` when
         ``X`` has it (at most ``inner_splits``, at least two groups), else random."""
-        n = len(X)
-        groups = X[GROUP_COLUMN].to_numpy() if GROUP_COLUMN in getattr(X, "columns", ()) else None
-        n_groups = 0 if groups is None else len(np.unique(groups))
-        if n_groups >= 2:
-            return grouped_kfold(groups, n_splits=min(self.inner_splits, n_groups), seed=self.seed)
-        if groups is not None:
-            log.warning("auto: the training rows hold a single fold group; random inner folds")
-        return random_kfold(n, n_splits=min(self.inner_splits, n), seed=self.seed)
+        return inner_folds(X, self.inner_splits, self.seed)
 
     @property
     def uses_coordinates(self) -> bool:
-        """Whether a candidate needs the :data:`COORDINATE_COLUMNS` in the tables."""
-        return any(name in SPATIAL_CANDIDATES for name in self.candidates)
+        """Whether a candidate (or the kriged variant) needs the :data:`COORDINATE_COLUMNS`
+        in the tables."""
+        spatial = any(name in SPATIAL_CANDIDATES for name in self.candidates)
+        return spatial or self.krige_residuals is not False
+
+    def _kriges(self, X: pd.DataFrame) -> bool:
+        """Whether the kriged variant competes on ``X`` (refuses a table without
+        coordinates when it was asked for)."""
+        has = all(c in getattr(X, "columns", ()) for c in COORDINATE_COLUMNS)
+        if self.krige_residuals and not has:
+            raise ConfigError(
+                "kriged residuals were asked for, but the samples have no coordinates "
+                f"(columns {list(COORDINATE_COLUMNS)})",
+                field="model.params.krige_residuals",
+                fix=f"give the table the sample coordinates as {list(COORDINATE_COLUMNS)} "
+                "(geosoil train adds them from the samples), or set krige_residuals: false",
+            )
+        return has and self.krige_residuals is not False
 
     @property
     def supports_dist(self) -> bool:
@@ -216,6 +272,22 @@ class AutoCovariate:
             scores["stack"] = regression_metrics(y, blend)
             if scores["stack"]["rmse"] < scores[best]["rmse"]:
                 best = "stack"
+            oof["stack"] = blend
+        trend = best
+        if self._kriges(X) and trend not in SPATIAL_CANDIDATES:
+            try:
+                kriged = kriged_out_of_fold(
+                    X, y, oof[trend], folds, transform=self._transform, kriging=self._kriging()
+                )
+            except (GeoSoilError, ValueError, RuntimeError, FloatingPointError) as err:
+                if self.krige_residuals:
+                    raise
+                failures[trend + KRIGED] = f"{type(err).__name__}: {err}"
+                log.warning("auto: kriging the residuals of %s failed (%s)", trend, err)
+            else:
+                scores[trend + KRIGED] = regression_metrics(y, kriged)
+                if scores[trend + KRIGED]["rmse"] < scores[best]["rmse"]:
+                    best = trend + KRIGED
         log.info(
             "auto: inner %d-fold (%s) RMSE %s; chose %s",
             len(folds),
@@ -226,7 +298,7 @@ class AutoCovariate:
         self.inner_scores_ = scores
         self.failures_ = failures
         self.best_name_ = best
-        if best == "stack":
+        if best == "stack" or trend == "stack":
             stack = CovariateStack(
                 members=names,
                 member_params={
@@ -237,12 +309,41 @@ class AutoCovariate:
                 seed=self.seed,
             )
             self.weights_ = dict(zip(names, weights.tolist(), strict=True))
-            self.best_estimator_ = stack.fit_with_weights(without_coordinates(X), y, weights)
-        elif best in SPATIAL_CANDIDATES:
-            self.best_estimator_ = self.make(best, delivered=True).fit(X, y)
+            learner = stack.fit_with_weights(without_coordinates(X), y, weights)
+        elif trend in SPATIAL_CANDIDATES:
+            learner = self.make(trend, delivered=True).fit(X, y)
         else:
-            self.best_estimator_ = self.make(best, delivered=True).fit(without_coordinates(X), y)
+            learner = self.make(trend, delivered=True).fit(without_coordinates(X), y)
+        self.best_estimator_ = learner
+        if best == trend + KRIGED:
+            self.best_estimator_ = self._residual_kriging(trend, learner).fit_residuals(
+                X[[c for c in X.columns if c != GROUP_COLUMN]], y, oof[trend], learner
+            )
         return self
+
+    @property
+    def _transform(self) -> str:
+        return str(self.params.get("target_transform", "none"))
+
+    def _kriging(self) -> OrdinaryKriging:
+        """The (unfitted) kriging of residuals: the settings of :class:`ResidualKriging`."""
+        return ResidualKriging(coordinate_columns=COORDINATE_COLUMNS)._make_kriging()
+
+    def _residual_kriging(self, name: str, learner) -> ResidualKriging:
+        """An unfitted :class:`ResidualKriging` whose base is built as ``learner`` (the
+        candidate ``name`` or the stack, as delivered) was."""
+        params = learner.get_params() if name == "stack" else self.settings(name, delivered=True)
+        own = {"categorical_features", "target_transform", "seed"}  # ResidualKriging's own
+        own -= set(self.candidate_params.get(name, {}))  # a candidate's own setting stays
+        return ResidualKriging(
+            base=learner.registry_name,
+            base_params={k: v for k, v in params.items() if k not in own},
+            coordinate_columns=COORDINATE_COLUMNS,
+            inner_splits=self.inner_splits,
+            categorical_features=list(self.params.get("categorical_features", ())),
+            target_transform=self._transform,
+            seed=self.seed,
+        )
 
     def predict(self, X) -> np.ndarray:
         return self.best_estimator_.predict(self._inputs(X))
@@ -251,4 +352,6 @@ class AutoCovariate:
         return self.best_estimator_.predict_dist(self._inputs(X), levels=levels)
 
     def _inputs(self, X):
+        if self.best_name_.endswith(KRIGED):
+            return X.drop(columns=[GROUP_COLUMN], errors="ignore")
         return X if self.best_name_ in SPATIAL_CANDIDATES else without_coordinates(X)

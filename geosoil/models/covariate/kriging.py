@@ -25,7 +25,7 @@ from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform
 from geosoil.trust.estimators import model_scale
 
-__all__ = ["OrdinaryKriging", "ResidualKriging"]
+__all__ = ["OrdinaryKriging", "ResidualKriging", "kriged_out_of_fold"]
 
 log = logging.getLogger(__name__)
 
@@ -167,12 +167,47 @@ class OrdinaryKriging(GeoSoilEstimator):
         return model
 
 
+def model_residuals(y, predicted, transform: str) -> np.ndarray:
+    """Residuals on the learner's fitting scale (``log10(y) - log10(predicted)`` for a
+    log10 target): the scale they are kriged on."""
+    return TargetTransform(transform).forward(np.asarray(y, np.float64)) - model_scale(transform)(
+        predicted
+    )
+
+
+def with_residual(trend, residual, transform: str) -> np.ndarray:
+    """Trend plus kriged residual on the fitting scale, back in target units (float64)."""
+    z = model_scale(transform)(trend) + np.asarray(residual, dtype=np.float64)
+    return TargetTransform(transform).inverse(z)
+
+
+def kriged_out_of_fold(
+    X: pd.DataFrame, y, predicted, folds, *, transform: str, kriging: OrdinaryKriging
+) -> np.ndarray:
+    """Out-of-fold predictions plus residuals kriged from the other folds (float64).
+
+    For every fold, ``kriging`` (unfitted; a fresh copy is fitted, its variogram chosen
+    anew) is fitted to the residuals of ``predicted`` at the other folds' rows and predicts
+    the residual at this fold's rows. No learner is refitted. Rows without a finite
+    prediction are left out of the kriged residuals and stay NaN.
+    """
+    residuals = model_residuals(y, predicted, transform)
+    out = np.full(len(residuals), np.nan)
+    for train_idx, test_idx in folds:
+        use = train_idx[np.isfinite(residuals[train_idx])]
+        fitted = type(kriging)(**kriging.get_params()).fit(X.iloc[use], residuals[use])
+        kriged = fitted.predict(X.iloc[test_idx]).astype(np.float64)
+        out[test_idx] = with_residual(predicted[test_idx], kriged, transform)
+    return out
+
+
 @register
 class ResidualKriging(GeoSoilEstimator):
     """Regression kriging: a covariate learner plus ordinary kriging of its residuals.
 
-    The residuals kriged are out-of-fold residuals of the learner (inner random folds), so
-    the variogram describes the errors the learner makes on samples it did not see, not its
+    The residuals kriged are out-of-fold residuals of the learner (inner folds: whole groups
+    of ``GROUP_COLUMN`` when the table carries it, as ``auto``'s, else random rows), so the
+    variogram describes the errors the learner makes on samples it did not see, not its
     smaller training residuals. The learner is then refit on all rows. A prediction is the
     learner's prediction plus the kriged residual at the row's coordinates, both on the
     learner's fitting scale (``log10`` with that target transform), back-transformed after
@@ -190,6 +225,9 @@ class ResidualKriging(GeoSoilEstimator):
     categorical_features, target_transform, seed
         Passed to the learner; the residuals are kriged on ``target_transform``'s scale too.
 
+    :meth:`fit_residuals` builds the model from a learner already fitted and out-of-fold
+    predictions made elsewhere (``auto`` delivers its kriged variant so).
+
     Artifacts written before the residuals were kriged on that scale (no
     ``residual_scale`` in their state) keep their raw-scale sum: ``residual_scale_`` is
     ``"target"`` for them and ``"model"`` otherwise.
@@ -197,6 +235,8 @@ class ResidualKriging(GeoSoilEstimator):
 
     registry_name = "residual_kriging"
     uses_coordinates = True
+    uses_fold_groups = True
+    """Reads ``GROUP_COLUMN``, when present, to keep groups whole in its inner folds."""
 
     def __init__(
         self,
@@ -247,21 +287,35 @@ class ResidualKriging(GeoSoilEstimator):
         )
 
     def _covariates(self, X: pd.DataFrame) -> pd.DataFrame:
-        return X.drop(columns=list(self.coordinate_columns), errors="ignore")
+        from geosoil.models.covariate.stack import GROUP_COLUMN
+
+        return X.drop(columns=[*self.coordinate_columns, GROUP_COLUMN], errors="ignore")
 
     def fit(self, X: pd.DataFrame, y) -> ResidualKriging:
         """Learner, out-of-fold residuals, their variogram and kriging; returns self."""
-        from geosoil.evaluate.splits import random_kfold
-        from geosoil.models.covariate.stack import out_of_fold
+        from geosoil.models.covariate.stack import inner_folds, out_of_fold
 
         y = check_training_target(y, len(X))
-        coordinates = X[list(self.coordinate_columns)] if isinstance(X, pd.DataFrame) else None
         self._make_kriging()._coordinates(X)  # refuses a table without coordinates now
         covariates = self._covariates(X)
-        z = TargetTransform(self.target_transform).forward(y)  # the learner's fitting scale
-        folds = random_kfold(len(y), n_splits=min(self.inner_splits, len(y)), seed=self.seed)
+        folds = inner_folds(X, self.inner_splits, self.seed)
         oof = out_of_fold(self._make_base, covariates, y, folds)
-        residuals = z - model_scale(self.target_transform)(oof)
+        return self.fit_residuals(X, y, oof, self._make_base().fit(covariates, y))
+
+    def fit_residuals(self, X: pd.DataFrame, y, out_of_fold, base) -> ResidualKriging:
+        """Krige the residuals of ``out_of_fold`` predictions of ``y``; keep ``base``.
+
+        ``base`` is the learner (of class ``self.base``, with this model's settings) already
+        fitted on all rows of ``X``; ``out_of_fold`` are its kind's out-of-fold predictions
+        of every row (NaN where there is none). Returns self.
+        """
+        from geosoil.models.covariate.stack import GROUP_COLUMN
+
+        y = check_training_target(y, len(X))
+        if base.registry_name != self.base:
+            raise ValueError(f"base is a {base.registry_name}, not a {self.base}")
+        coordinates = X[list(self.coordinate_columns)]
+        residuals = model_residuals(y, np.asarray(out_of_fold), self.target_transform)
         finite = np.isfinite(residuals)
         if not finite.all():
             # e.g. a class absent from an inner training fold: the learner gives no value
@@ -271,8 +325,8 @@ class ResidualKriging(GeoSoilEstimator):
                 int((~finite).sum()),
             )
         self.kriging_ = self._make_kriging().fit(coordinates[finite], residuals[finite])
-        self.base_ = self._make_base().fit(covariates, y)
-        self.feature_names_in_ = [str(c) for c in X.columns]
+        self.base_ = base
+        self.feature_names_in_ = [str(c) for c in X.columns if c != GROUP_COLUMN]
         self.residual_scale_ = "model"
         return self
 
@@ -285,8 +339,7 @@ class ResidualKriging(GeoSoilEstimator):
         residual = self.kriging_.predict(X).astype(np.float64)
         if self.residual_scale_ == "target":  # an artifact kriged on the raw scale
             return (trend + residual).astype(np.float32)
-        z = model_scale(self.target_transform)(trend) + residual
-        return TargetTransform(self.target_transform).inverse(z).astype(np.float32)
+        return with_residual(trend, residual, self.target_transform).astype(np.float32)
 
     def export_state(self):
         self._check_fitted()

@@ -9,6 +9,7 @@ registry like any artifact, so a stack cannot name code either.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -16,10 +17,31 @@ import numpy as np
 import pandas as pd
 
 from geosoil.errors import ConfigError
+from geosoil.evaluate.splits import Folds, grouped_kfold, random_kfold
 from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.registry import get_estimator_class, register
 
-__all__ = ["CovariateStack", "blend_weights", "out_of_fold"]
+__all__ = ["GROUP_COLUMN", "CovariateStack", "blend_weights", "inner_folds", "out_of_fold"]
+
+log = logging.getLogger(__name__)
+
+GROUP_COLUMN = "sample_group"
+"""Column holding each sample's fold group (integer codes) in the tables a learner that
+selects on inner folds sees (``auto``, residual kriging) when the outer folds keep groups
+whole; the inner folds then keep them whole too. No learner inside ever sees it."""
+
+
+def inner_folds(X: pd.DataFrame, n_splits: int, seed: int) -> Folds:
+    """Inner folds of ``X``: whole groups of :data:`GROUP_COLUMN` when ``X`` has it (at most
+    ``n_splits``, at least two groups), else random rows (both shuffled by ``seed``)."""
+    n = len(X)
+    groups = X[GROUP_COLUMN].to_numpy() if GROUP_COLUMN in getattr(X, "columns", ()) else None
+    n_groups = 0 if groups is None else len(np.unique(groups))
+    if n_groups >= 2:
+        return grouped_kfold(groups, n_splits=min(n_splits, n_groups), seed=seed)
+    if groups is not None:
+        log.warning("the training rows hold a single fold group; random inner folds")
+    return random_kfold(n, n_splits=min(n_splits, n), seed=seed)
 
 
 def out_of_fold(make, X: pd.DataFrame, y: np.ndarray, folds) -> np.ndarray:
@@ -91,8 +113,6 @@ class CovariateStack(GeoSoilEstimator):
 
     def fit(self, X: pd.DataFrame, y) -> CovariateStack:
         """Fit blend weights on inner out-of-fold predictions, then every member on all rows."""
-        from geosoil.evaluate.splits import random_kfold
-
         if len(self.members) < 2:
             raise ConfigError(
                 f"a stack needs two or more members, got {list(self.members)}",

@@ -20,7 +20,7 @@ from geosoil.errors import ConfigError, CovariateError, GeoSoilError, SampleData
 from geosoil.models.base import check_choice
 from geosoil.models.encoding import CovariateEncoder
 from geosoil.process.lsm_params import IGBP_RASTER_CODES
-from geosoil.process.parameters import ParameterSpec
+from geosoil.process.parameters import ParameterSpec, check_within_bounds
 
 __all__ = [
     "IGBP_CLASS_CODES",
@@ -436,26 +436,8 @@ def resolve_parameters(
     by_name = {s.name: s for s in specs}
     names = [s.name for s in specs]
     given = dict(fixed_parameters or {})
-    for name, value in given.items():
-        if name not in by_name:
-            raise ConfigError(
-                f"unknown parameter {name!r} in fixed_parameters",
-                field=f"params.fixed_parameters.{name}",
-                fix=f"use parameters of the surrogate: {', '.join(names)}",
-            )
-        spec = by_name[name]
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = math.nan
-        if not (math.isfinite(number) and spec.lower <= number <= spec.upper):
-            raise ConfigError(
-                f"fixed parameter {name} = {value!r} {spec.unit} is outside its bounds "
-                f"[{spec.lower:g}, {spec.upper:g}]",
-                field=f"params.fixed_parameters.{name}",
-                fix=f"give {name} a value between {spec.lower:g} and {spec.upper:g} {spec.unit}",
-            )
-        given[name] = number
+    check_within_bounds(given, specs, model="", field_prefix="params.fixed_parameters")
+    given = {name: float(value) for name, value in given.items()}
     if learned_parameters is None:
         learned = [n for n in names if n not in given]
     else:

@@ -21,7 +21,6 @@ learned parameters in [0, 1]) -> :class:`~geosoil.models.lsm.inputs.ParameterMer
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -248,7 +247,7 @@ class ParameterGenerator(GeoSoilEstimator):
                     label=type(self).__name__,
                     flux_names=flux_names,
                 )
-                history = mt.train(
+                stopped = mt.train(
                     encoder,
                     ParameterMerge(specs, learned, fixed),
                     surrogate.module,
@@ -257,16 +256,12 @@ class ParameterGenerator(GeoSoilEstimator):
                     loss_settings,
                     settings,
                 )
-        best = min(
-            (row for row in history if np.isfinite(row["monitor_loss"])),
-            key=lambda row: row["monitor_loss"],
-        )
         log.info(
             "%s: %d epochs, best %d (loss %.4f on %s)",
             type(self).__name__,
-            len(history),
-            best["epoch"],
-            best["monitor_loss"],
+            stopped.epochs_run,
+            stopped.best_epoch,
+            stopped.best_score,
             "validation" if valid_set is not None else "training",
         )
         self.coding_ = coding
@@ -276,8 +271,8 @@ class ParameterGenerator(GeoSoilEstimator):
         self.fixed_parameters_ = fixed
         self.flux_names_ = flux_names
         self.flux_variance_ = [float(v) for v in variance]
-        self.history_ = history
-        self.best_epoch_ = int(best["epoch"])
+        self.history_ = stopped.history
+        self.best_epoch_ = stopped.best_epoch
         self.feature_names_in_ = coding.names
         self.n_train_ = len(train_set)
         self.n_valid_ = 0 if valid_set is None else len(valid_set)
@@ -472,9 +467,7 @@ class ParameterGenerator(GeoSoilEstimator):
         coding = coding_from_state(tensors, state, model.unseen_categories)
         learned = list(state["learned_parameters"])
         encoder = model._build_encoder(coding, len(learned))
-        used = kit.load_prefixed(encoder, tensors, "encoder.") | {"coding.mean", "coding.scale"}
-        if unexpected := sorted(set(tensors) - used):
-            raise ValueError(f"tensors {unexpected[:3]} belong to no part of the model")
+        kit.load_encoder_state(encoder, tensors, others={"coding.mean", "coding.scale"})
         model.coding_ = coding
         model.encoder_ = encoder.eval()
         model.parameter_specs_ = tuple(ParameterSpec(**s) for s in state["parameter_specs"])
@@ -482,10 +475,7 @@ class ParameterGenerator(GeoSoilEstimator):
         model.fixed_parameters_ = {k: float(v) for k, v in state["fixed_parameters"].items()}
         model.flux_names_ = list(state["flux_names"])
         model.flux_variance_ = [float(v) for v in state["flux_variance"]]
-        # JSON has no NaN: the header stores a missing validation loss as null
-        model.history_ = [
-            {k: math.nan if v is None else v for k, v in row.items()} for row in state["history"]
-        ]
+        model.history_ = kit.history_from_state(state["history"])
         model.best_epoch_ = int(state["best_epoch"])
         model.feature_names_in_ = coding.names
         model.n_train_ = int(state["n_train"])

@@ -353,8 +353,9 @@ def train(
     valid_set: Samples | None,
     loss_settings: LossSettings,
     settings: TrainSettings,
-) -> list[dict[str, Any]]:
-    """Train ``encoder`` in place through the frozen ``module``; returns the history.
+) -> kit.Stopped:
+    """Train ``encoder`` in place through the frozen ``module``; returns the history and
+    the best epoch (:class:`~geosoil.models.training.Stopped`).
 
     Each epoch draws every training sample once, in batches, and ``steps_per_sample`` of
     its usable steps at random. The encoder is left at the epoch with the lowest monitored
@@ -408,7 +409,7 @@ def train(
         fix="lower params.learning_rate, or check the surrogate and the forcing",
     )
 
-    stopped = kit.early_stopping(
+    return kit.early_stopping(
         encoder,
         run_epoch,
         monitor="monitor_loss",
@@ -420,7 +421,6 @@ def train(
         },
         **kit.loop_settings(settings),
     )
-    return stopped.history
 
 
 def _draw_steps(

@@ -242,19 +242,15 @@ class BINN(GeoSoilEstimator):
                 label=type(self).__name__,
             )
             simulate = _simulator(learned, fixed)
-            history = bt.train(
+            stopped = bt.train(
                 encoder, simulate, train_data, valid_data, settings, predict_batch=_PREDICT_BATCH
             )
-        best = max(
-            (row for row in history if np.isfinite(row["monitor_nse"])),
-            key=lambda row: row["monitor_nse"],
-        )
         log.info(
             "%s: %d epochs, best %d (NSE %.3f on %s profiles)",
             type(self).__name__,
-            len(history),
-            best["epoch"],
-            best["monitor_nse"],
+            stopped.epochs_run,
+            stopped.best_epoch,
+            stopped.best_score,
             "validation" if valid_data is not None else "training",
         )
         medians, modes = scaled_medians(coding, profiles)
@@ -263,8 +259,8 @@ class BINN(GeoSoilEstimator):
         self.learned_parameters_ = learned
         self.fixed_parameters_ = fixed
         self.soc_scale_ = soc_scale
-        self.history_ = history
-        self.best_epoch_ = int(best["epoch"])
+        self.history_ = stopped.history
+        self.best_epoch_ = stopped.best_epoch
         self.feature_names_in_ = coding.names
         self.reference_ = {"medians": medians.tolist(), "modes": modes.tolist()}
         self.n_train_ = len(train_data)
@@ -630,19 +626,13 @@ class BINN(GeoSoilEstimator):
         )
         learned = list(state["learned_parameters"])
         encoder = model._build_encoder(coding, len(learned)).to(DTYPES[model.dtype])
-        used = kit.load_prefixed(encoder, tensors, "encoder.") | {"coding.low", "coding.high"}
-        if unexpected := sorted(set(tensors) - used):
-            raise ValueError(f"tensors {unexpected[:3]} belong to no part of the model")
+        kit.load_encoder_state(encoder, tensors, others={"coding.low", "coding.high"})
         model.coding_ = coding
         model.encoder_ = encoder.eval()
         model.learned_parameters_ = learned
         model.fixed_parameters_ = {k: float(v) for k, v in state["fixed_parameters"].items()}
         model.soc_scale_ = float(state["soc_scale"])
-        # JSON has no NaN: the header stores a missing validation NSE as null
-        model.history_ = [
-            {k: float("nan") if v is None else v for k, v in row.items()}
-            for row in state["history"]
-        ]
+        model.history_ = kit.history_from_state(state["history"])
         model.best_epoch_ = int(state["best_epoch"])
         model.feature_names_in_ = coding.names
         model.reference_ = dict(state["reference"])

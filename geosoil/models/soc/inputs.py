@@ -18,8 +18,9 @@ from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.io.profiles import ProfileSet
 from geosoil.models.base import check_choice
 from geosoil.models.encoding import CovariateEncoder
-from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, Clm5Forcings, check_parameters
+from geosoil.process import CLM5_PARAMETERS, PARAMETER_NAMES, Clm5Forcings
 from geosoil.process.clm5_grid import COLUMN_BOTTOM_M
+from geosoil.process.parameters import check_within_bounds
 
 __all__ = [
     "check_profile_settings",
@@ -69,19 +70,9 @@ def resolve_parameters(
         nothing left to learn.
     """
     given = dict(fixed_parameters or {})
-    for name, value in given.items():
-        if name not in _SPEC:
-            raise ConfigError(
-                f"unknown CLM5 parameter {name!r} in fixed_parameters",
-                field=f"params.fixed_parameters.{name}",
-                fix=f"use one of: {', '.join(PARAMETER_NAMES)}",
-            )
-        try:
-            check_parameters({name: value})
-        except ConfigError as err:
-            raise ConfigError(
-                err.message, field=f"params.fixed_parameters.{name}", fix=err.fix
-            ) from None
+    check_within_bounds(
+        given, CLM5_PARAMETERS, model="CLM5", field_prefix="params.fixed_parameters"
+    )
     if learned_parameters is None:
         learned = [n for n in PARAMETER_NAMES if n not in given]
     else:

@@ -17,7 +17,6 @@ covariates). Outside it the spline term is clamped (constant beyond the edges, s
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ import torch
 from torch import nn
 
 from geosoil.errors import ConfigError
+from geosoil.evaluate.report_parts import agg_figure, png_bytes
 from geosoil.io.writers import write_bytes_atomic
 
 __all__ = [
@@ -224,6 +224,16 @@ class KANLayer(nn.Module):
         points = x_grid[:, None].expand(-1, self.in_features)
         return self.edge_activations(points).permute(2, 1, 0)
 
+    def input_grid(self, n_points: int) -> torch.Tensor:
+        """``n_points`` evenly spaced inputs spanning the B-spline range, in the layer's dtype."""
+        return torch.linspace(
+            self.basis.low,
+            self.basis.high,
+            n_points,
+            dtype=self.bias.dtype,
+            device=self.bias.device,
+        )
+
     def edge_l1(self, x: torch.Tensor | None = None) -> torch.Tensor:
         """Mean absolute activation of each edge, shape (out_features, in_features).
 
@@ -232,14 +242,7 @@ class KANLayer(nn.Module):
         independent of the data.
         """
         if x is None:
-            grid = torch.linspace(
-                self.basis.low,
-                self.basis.high,
-                _REGULARIZATION_POINTS,
-                dtype=self.bias.dtype,
-                device=self.bias.device,
-            )
-            x = grid[:, None].expand(-1, self.in_features)
+            x = self.input_grid(_REGULARIZATION_POINTS)[:, None].expand(-1, self.in_features)
         return self.edge_activations(x).abs().mean(dim=0)
 
     def l1_regularization(self, x: torch.Tensor | None = None) -> torch.Tensor:
@@ -394,13 +397,7 @@ def read_out(
     covariates = _names(covariate_names, n_in, "x", "covariate_names")
     outputs = _names(output_names, n_out, "y", "output_names")
     first = encoder.layers[0]
-    x_grid = torch.linspace(
-        first.basis.low,
-        first.basis.high,
-        n_points,
-        dtype=first.bias.dtype,
-        device=first.bias.device,
-    )
+    x_grid = first.input_grid(n_points)
     with torch.no_grad():
         if len(encoder.layers) == 1:
             values = first.edge_functions(x_grid)  # (in, out, n_points)
@@ -498,12 +495,9 @@ def _read_out_png(
     table: pd.DataFrame, covariates: list[str], outputs: list[str], dpi: int
 ) -> bytes:
     # matplotlib costs a noticeable share of import time; only figures pay for it
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     n_rows, n_cols = len(outputs), len(covariates)
-    figure = Figure(figsize=(1.0 + 1.3 * n_cols, 0.6 + 1.0 * n_rows))
-    FigureCanvasAgg(figure)
+    figure = agg_figure(figsize=(1.0 + 1.3 * n_cols, 0.6 + 1.0 * n_rows))
     axes = figure.subplots(n_rows, n_cols, squeeze=False, sharex=True, sharey="row")
     groups = dict(tuple(table.groupby(["output", "covariate"], sort=False)))
     for row, output in enumerate(outputs):
@@ -519,9 +513,7 @@ def _read_out_png(
                 ax.set_ylabel(str(output), fontsize=7)
     figure.supxlabel("scaled covariate", fontsize=8)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return png_bytes(figure, dpi=dpi)
 
 
 def _names(names: Sequence[str] | None, count: int, prefix: str, field: str) -> list[str]:

@@ -21,6 +21,7 @@ from torch import nn
 from geosoil.errors import SampleDataError
 from geosoil.models.soc.kan import KANEncoder
 from geosoil.models.training import (
+    Stopped,
     batch_slices,
     early_stopping,
     encode_padded,
@@ -169,8 +170,9 @@ def train(
     settings: TrainSettings,
     *,
     predict_batch: int,
-) -> list[dict[str, Any]]:
-    """Train ``encoder`` in place and leave it at its best epoch; returns the history.
+) -> Stopped:
+    """Train ``encoder`` in place and leave it at its best epoch; returns the history and
+    the best epoch (:class:`~geosoil.models.training.Stopped`).
 
     ``simulate(unit, forcings, depth_m)`` gives SOC (g C m-3) at the depths. The best
     epoch has the highest validation NSE (training NSE without validation profiles).
@@ -232,7 +234,7 @@ def train(
         fix="lower params.learning_rate, keep dtype float64, or check the forcings",
     )
 
-    stopped = early_stopping(
+    return early_stopping(
         encoder,
         run_epoch,
         monitor="monitor_nse",
@@ -245,7 +247,6 @@ def train(
         },
         **loop_settings(settings),
     )
-    return stopped.history
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings):

@@ -171,7 +171,14 @@ class SpectralAuto(SpectralEstimator):
             **(self.candidate_params or {}).get(name, {}),
         }
         cls = get_estimator_class(registered)
-        return cls.from_params(params, source=f"params.candidate_params.{name}")
+        model = cls.from_params(params, source=f"params.candidate_params.{name}")
+        return model.attach_tables(getattr(self, "_step_tables", {}))
+
+    def table_paths(self) -> list[str]:
+        """The tables every candidate's preprocessing is fitted from (see the base)."""
+        self._check_params()
+        names = list(DEFAULT_CANDIDATES) if self.candidates is None else self.candidates
+        return [path for name in names for path in self._build(name).table_paths()]
 
     # ---------------------------------------------------------------- fitting
     def fit(
@@ -329,7 +336,8 @@ def _out_of_fold(
     transform = TargetTransform(model.target_transform)
     out = np.empty((len(y), 1))
     for train, valid in folds:
-        fitted = type(model)(**model.get_params()).fit(X[train], y[train], axis=axis)
+        fresh = type(model)(**model.get_params()).attach_tables(model._step_tables)
+        fitted = fresh.fit(X[train], y[train], axis=axis)
         out[valid, 0] = transform.forward(fitted.predict(X[valid], axis=axis).astype(np.float64))
     return out
 

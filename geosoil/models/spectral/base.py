@@ -152,6 +152,18 @@ class SpectralEstimator(GeoSoilEstimator):
         return self._selected.get(name, getattr(self, name))
 
     # -- fitting -------------------------------------------------------------------------
+    def table_paths(self) -> list[str]:
+        """Paths of the spectra tables the preprocessing is fitted from (EPO's ``pairs``)."""
+        return SpectralPipeline(self.preprocessing or ()).table_paths()
+
+    def attach_tables(self, tables: Mapping[str, Any]) -> SpectralEstimator:
+        """Hand over the tables of :meth:`table_paths` (path -> table); returns self.
+
+        The workflow reads them (:func:`geosoil.io.spectra.read_spectra`): a model reads no
+        file. They are not hyperparameters; ``fit`` hands them to its pipeline."""
+        self._step_tables = dict(tables)
+        return self
+
     def fit(
         self,
         X: np.ndarray | SampleSetLike,
@@ -310,7 +322,9 @@ class SpectralEstimator(GeoSoilEstimator):
         _check_min_rows(len(X_train), 2, field="X")
 
         if pipeline is None:
-            pipeline = SpectralPipeline(self._preprocessing_steps(axis))
+            pipeline = SpectralPipeline(
+                self._preprocessing_steps(axis), tables=getattr(self, "_step_tables", None)
+            )
             Z_train = pipeline.fit_transform(X_train, axis)
         else:
             Z_train = pipeline.transform(X_train, axis)
