@@ -33,6 +33,7 @@ from geosoil.mapping.runtime import (
 )
 from geosoil.mapping.statistics import BandStatistics
 from geosoil.mapping.store import BlockStore
+from geosoil.models.threads import set_block_threads
 
 __all__ = ["Execution", "on_this_worker", "run_block", "run_blocks", "thread_plan"]
 
@@ -158,8 +159,9 @@ def thread_plan(requested: int | None, n_blocks: int) -> tuple[int, int]:
 
 @contextmanager
 def block_threads(threads: int) -> Iterator[None]:
-    """Each block's own threads for the duration of a run: ``threads`` torch threads (when a
-    model of the run has imported torch; nothing else uses them), and one BLAS thread.
+    """Each block's own threads for the duration of a run: ``threads`` for tree walks
+    (:func:`geosoil.models.threads.block_threads`) and torch (when a model of the run has
+    imported torch; nothing else uses them), and one BLAS thread.
 
     A numpy model's products are small (a batch of pixels through a few dense layers): a
     second BLAS thread made the Meuse MLP's predict 3x slower in CPU and elapsed time on the
@@ -169,6 +171,7 @@ def block_threads(threads: int) -> Iterator[None]:
 
     torch = sys.modules.get("torch")
     with ExitStack() as stack:
+        stack.callback(set_block_threads, set_block_threads(threads))
         if torch is not None:
             stack.callback(torch.set_num_threads, torch.get_num_threads())
             torch.set_num_threads(threads)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from geosoil.errors import ConfigError
 from geosoil.mapping.stack import StackReader
+from geosoil.models.threads import set_block_threads
 
 __all__ = [
     "PATH_MAP_VARIABLE",
@@ -86,6 +87,7 @@ def prepare_process() -> None:
             return
         threads = _threads_for_dask_worker()
         if threads:
+            set_block_threads(threads)
             torch = sys.modules.get("torch")
             if torch is not None and torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
