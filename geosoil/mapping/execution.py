@@ -2,8 +2,8 @@
 
 Each block is one task that reads, predicts, writes its chunks to the store and returns its
 statistics, so nothing large ever travels back and memory stays bounded by the blocks in
-flight. Thread counts are chosen so that dask threads x each block's own threads (torch's,
-and BLAS's for numpy models) = cores.
+flight. Thread counts are chosen so that dask threads x each block's torch threads = cores;
+numpy models (the covariate MLP) run one BLAS thread per block.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from geosoil.mapping.runtime import (
 )
 from geosoil.mapping.statistics import BandStatistics
 from geosoil.mapping.store import BlockStore
+from geosoil.models.threads import set_block_threads
 
 __all__ = ["Execution", "on_this_worker", "run_block", "run_blocks", "thread_plan"]
 
@@ -158,17 +159,23 @@ def thread_plan(requested: int | None, n_blocks: int) -> tuple[int, int]:
 
 @contextmanager
 def block_threads(threads: int) -> Iterator[None]:
-    """Each block's own threads for the duration of a run: torch's (when a model of the run
-    has imported torch; nothing else uses them) and the BLAS library's (numpy models)."""
+    """Each block's own threads for the duration of a run: ``threads`` for tree walks
+    (:func:`geosoil.models.threads.block_threads`) and torch (when a model of the run has
+    imported torch; nothing else uses them), and one BLAS thread.
+
+    A numpy model's products are small (a batch of pixels through a few dense layers): a
+    second BLAS thread made the Meuse MLP's predict 3x slower in CPU and elapsed time on the
+    shared 2-core machine (3,047 and 65,536 rows), so blocks, not BLAS, use the cores.
+    """
     from threadpoolctl import threadpool_limits
 
     torch = sys.modules.get("torch")
-    before = torch.get_num_threads() if torch is not None else None
     with ExitStack() as stack:
+        stack.callback(set_block_threads, set_block_threads(threads))
         if torch is not None:
+            stack.callback(torch.set_num_threads, torch.get_num_threads())
             torch.set_num_threads(threads)
-            stack.callback(torch.set_num_threads, before)
-        stack.enter_context(threadpool_limits(threads, user_api="blas"))
+        stack.enter_context(threadpool_limits(1, user_api="blas"))
         yield
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from geosoil.errors import ConfigError
 from geosoil.mapping.stack import StackReader
+from geosoil.models.threads import set_block_threads
 
 __all__ = [
     "PATH_MAP_VARIABLE",
@@ -74,9 +75,10 @@ def release_thread_reader() -> bool:
 def prepare_process() -> None:
     """Apply the process-wide settings of a process that computes blocks, once.
 
-    In a dask worker, each task's own threads (torch's, when a model has imported torch, and
-    BLAS's) are set so that worker threads x those threads = cores; the threaded scheduler
-    sets them itself, for the duration of a run.
+    In a dask worker, torch threads (when a model has imported torch) are set so that worker
+    threads x torch threads = cores, and BLAS runs one thread per task (see
+    :func:`geosoil.mapping.execution.block_threads`); the threaded scheduler sets them
+    itself, for the duration of a run.
     """
     if _prepared.is_set():
         return
@@ -85,12 +87,13 @@ def prepare_process() -> None:
             return
         threads = _threads_for_dask_worker()
         if threads:
+            set_block_threads(threads)
             torch = sys.modules.get("torch")
             if torch is not None and torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
             from threadpoolctl import threadpool_limits
 
-            threadpool_limits(threads, user_api="blas")
+            threadpool_limits(1, user_api="blas")
         keep_heap_memory()
         _prepared.set()
 

@@ -3,11 +3,12 @@
 A header names an estimator by its registry key; the key is looked up here and nothing is ever
 imported from a name found in a file, so an edited header cannot make geosoil run code.
 
-The built-in families register themselves when their module is imported. ``BUILTIN`` names
-the module of each built-in key, and asking for a key imports only that module: loading a
-covariate MLP to map it does not import torch, scipy and scikit-learn through the spectral
-and SOC families. :func:`registered_names` imports them all. A new family adds its key here
-(``tests/models/test_registry_modules.py`` checks the table against the classes).
+The built-in families register themselves when their module is imported.
+:mod:`geosoil.models` declares the module of each built-in key (``FAMILY_MODULES``), and
+asking for a key imports only that module: loading a covariate MLP to map it does not import
+torch, scipy and scikit-learn through the spectral and SOC families. :func:`registered_names`
+imports them all. A new family adds its key to that table (a test checks it against the
+classes).
 """
 
 from __future__ import annotations
@@ -21,29 +22,12 @@ from geosoil.errors import RegistryError
 if TYPE_CHECKING:
     from geosoil.models.base import GeoSoilEstimator
 
-__all__ = ["BUILTIN", "get_estimator_class", "register", "registered_names"]
+__all__ = ["FAMILY_MODULES", "get_estimator_class", "register", "registered_names"]
 
-#: Registry key -> the module whose import registers that built-in family.
-BUILTIN = {
-    "binn": "geosoil.models.soc.binn",
-    "covariate_mlp": "geosoil.models.covariate.mlp",
-    "gbm": "geosoil.models.covariate.trees",
-    "linear": "geosoil.models.covariate.linear",
-    "mdpl": "geosoil.models.lsm.mdpl",
-    "ordinary_kriging": "geosoil.models.covariate.kriging",
-    "plsr": "geosoil.models.spectral.plsr",
-    "quantile_forest": "geosoil.models.covariate.trees",
-    "random_forest": "geosoil.models.covariate.trees",
-    "residual_kriging": "geosoil.models.covariate.kriging",
-    "sciren": "geosoil.models.soc.sciren",
-    "spectral_auto": "geosoil.models.spectral.auto",
-    "spectral_cnn": "geosoil.models.spectral.cnn",
-    "spectral_mbl": "geosoil.models.spectral.mbl",
-    "spectral_pca": "geosoil.models.spectral.pca",
-    "spectral_resnet": "geosoil.models.spectral.resnet",
-    "stack": "geosoil.models.covariate.stack",
-    "svr": "geosoil.models.spectral.svr",
-}
+#: Registry key -> the module whose import registers that built-in family. Filled by
+#: :mod:`geosoil.models` (which Python runs before this module), so the registry itself
+#: imports no family by name.
+FAMILY_MODULES: dict[str, str] = {}
 
 _REGISTRY: dict[str, type[GeoSoilEstimator]] = {}
 
@@ -61,7 +45,7 @@ def register(cls: EstimatorT) -> EstimatorT:
 
 def registered_names() -> list[str]:
     """Sorted registry keys (every built-in family is imported first)."""
-    for module in sorted(set(BUILTIN.values())):
+    for module in sorted(set(FAMILY_MODULES.values())):
         importlib.import_module(module)
     return sorted(_REGISTRY)
 
@@ -76,8 +60,8 @@ def get_estimator_class(
     RegistryError
         ``name`` is not registered; the message lists the known names.
     """
-    if isinstance(name, str) and name not in _REGISTRY and name in BUILTIN:
-        importlib.import_module(BUILTIN[name])
+    if isinstance(name, str) and name not in _REGISTRY and name in FAMILY_MODULES:
+        importlib.import_module(FAMILY_MODULES[name])
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):

@@ -21,9 +21,15 @@ import itertools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+from geosoil.models.covariate.dense import as_array
+from geosoil.models.threads import block_threads
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["ForestArrays", "over_threads", "parse_lightgbm_model", "sklearn_tree_class"]
 
@@ -94,6 +100,8 @@ class ForestArrays:
         return len(self.roots)
 
     def to_tensors(self, prefix: str = "forest.") -> dict[str, torch.Tensor]:
+        import torch
+
         return {f"{prefix}{name}": torch.from_numpy(getattr(self, name).copy()) for name in _ARRAYS}
 
     @classmethod
@@ -107,7 +115,7 @@ class ForestArrays:
             tensor = tensors[key]
             if tensor.ndim != 1:
                 raise ValueError(f"tensor '{key}' has shape {tuple(tensor.shape)}, expected 1-D")
-            arrays[name] = tensor.numpy()
+            arrays[name] = as_array(tensor)
         return cls.build(**arrays, n_features=n_features)
 
     def validate(self, n_features: int) -> int:
@@ -315,9 +323,10 @@ def _sklearn_tree(tree_class, forest: ForestArrays, start: int, stop: int):
 
 
 def over_threads(work, n_rows: int) -> None:
-    """``work(slice)`` over the rows, split over ``torch.get_num_threads()`` threads (the
-    engine sets it to each block's share of the cores); scikit-learn's walk frees the GIL."""
-    parts = min(torch.get_num_threads(), n_rows // _ROWS_PER_THREAD)
+    """``work(slice)`` over the rows, split over :func:`~geosoil.models.threads.block_threads`
+    threads (the engine sets it to each block's share of the cores); scikit-learn's walk
+    frees the GIL."""
+    parts = min(block_threads(), n_rows // _ROWS_PER_THREAD)
     if parts <= 1:
         work(slice(0, n_rows))
         return

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import pandas as pd
-import torch
 
 from geosoil.models.base import GeoSoilEstimator
+from geosoil.models.covariate.dense import as_array
 from geosoil.models.covariate.tabular import (
     TabularEncoding,
     check_training_target,
@@ -17,6 +16,10 @@ from geosoil.models.covariate.tabular import (
 )
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
 
 __all__ = ["CovariateLinear"]
 
@@ -36,6 +39,7 @@ class CovariateLinear(GeoSoilEstimator):
     """
 
     registry_name = "linear"
+    state_arrays: ClassVar[str] = "numpy"  # from_state gets numpy arrays: a map needs no torch
 
     def __init__(
         self,
@@ -88,6 +92,8 @@ class CovariateLinear(GeoSoilEstimator):
         }
 
     def export_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        import torch
+
         self._check_fitted()
         tensors = {
             name: torch.from_numpy(np.asarray(getattr(self, f"{name}_"), dtype=np.float64))
@@ -104,7 +110,7 @@ class CovariateLinear(GeoSoilEstimator):
         model.n_features_in_ = len(model.feature_names_in_)
         n = model.encoding_.n_encoded
         for name in ("center", "scale", "coef"):
-            values = tensors[name].numpy().astype(np.float64)
+            values = as_array(tensors[name]).astype(np.float64)
             if values.shape != (n,) or not np.isfinite(values).all():
                 raise ValueError(f"tensor '{name}' has shape {values.shape}, expected ({n},)")
             setattr(model, f"{name}_", values)

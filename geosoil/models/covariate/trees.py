@@ -15,13 +15,12 @@ import functools
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import pandas as pd
-import torch
 
 from geosoil.models.base import GeoSoilEstimator
+from geosoil.models.covariate.dense import as_array
 from geosoil.models.covariate.forest_arrays import ForestArrays, parse_lightgbm_model
 from geosoil.models.covariate.tabular import (
     TabularEncoding,
@@ -30,7 +29,12 @@ from geosoil.models.covariate.tabular import (
 )
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform
+from geosoil.models.threads import block_threads
 from geosoil.models.uncertainty import normal_scores
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
 
 __all__ = ["CovariateGBM", "CovariateQuantileForest", "CovariateRandomForest"]
 
@@ -76,6 +80,9 @@ class _TreeEnsemble(GeoSoilEstimator):
     map_batch_pixels: ClassVar[int] = 262_144
     # scikit-learn trees compare float32 features with float64 thresholds.
     float32_features: ClassVar[bool] = False
+    # The artifact's arrays reach from_state as numpy arrays (no torch; ForestArrays checks
+    # them before anything is built).
+    state_arrays: ClassVar[str] = "numpy"
 
     categorical_features: Sequence[str]
     target_transform: str
@@ -340,6 +347,8 @@ class CovariateQuantileForest(_SklearnForest):
 
     def export_state(self):
         tensors, state = super().export_state()
+        import torch
+
         tensors["qrf.train_target"] = torch.from_numpy(self.train_target_.copy())
         tensors["qrf.train_leaf"] = torch.from_numpy(self.train_leaf_.astype(np.int32))
         return tensors, state
@@ -347,8 +356,8 @@ class CovariateQuantileForest(_SklearnForest):
     @classmethod
     def from_state(cls, params, tensors, state):
         model = super().from_state(params, tensors, state)
-        target = tensors["qrf.train_target"].numpy().astype(np.float64)
-        leaf = tensors["qrf.train_leaf"].numpy().astype(np.int64)
+        target = as_array(tensors["qrf.train_target"]).astype(np.float64)
+        leaf = as_array(tensors["qrf.train_leaf"]).astype(np.int64)
         if target.ndim != 1 or leaf.shape != (model.forest_.n_trees, len(target)):
             raise ValueError(
                 f"quantile arrays have shapes {target.shape} and {leaf.shape}, expected (n,) "
@@ -431,7 +440,7 @@ class CovariateGBM(_TreeEnsemble):
         if booster is None or not len(encoded):
             return super()._raw_output(encoded)
         rows = np.ascontiguousarray(encoded, dtype=np.float64)
-        return booster.predict(rows, raw_score=True, num_threads=torch.get_num_threads())
+        return booster.predict(rows, raw_score=True, num_threads=block_threads())
 
     def export_state(self):
         _, state = super().export_state()

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from geosoil.artifacts import artifact_from_estimator
 from geosoil.mapping.predictors import ModelLayers
@@ -20,6 +19,7 @@ from geosoil.models.covariate.trees import (
     CovariateQuantileForest,
     CovariateRandomForest,
 )
+from geosoil.models.threads import set_block_threads
 
 
 def table(n, seed=0):
@@ -74,14 +74,13 @@ def test_forest_mean_is_summed_in_tree_order(models):
 def test_rows_split_over_threads_give_the_same_values(models, name):
     model = models[name]
     features = model._encoded(table(10_000, seed=3)[0])[0]
-    before = torch.get_num_threads()
+    before = set_block_threads(1)  # what the map engine sets for each block
     try:
-        torch.set_num_threads(1)
         one = model._raw_output(features)
-        torch.set_num_threads(2)
+        set_block_threads(2)
         two = model._raw_output(features)
     finally:
-        torch.set_num_threads(before)
+        set_block_threads(before)
     np.testing.assert_array_equal(one, two)
 
 

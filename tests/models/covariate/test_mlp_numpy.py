@@ -15,7 +15,7 @@ import torch
 from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.models import CovariateMLP
 from geosoil.models.covariate.dense import DenseNetwork
-from geosoil.models.registry import BUILTIN, registered_names
+from geosoil.models.registry import FAMILY_MODULES, registered_names
 from geosoil.models.targets import TargetTransform
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
 
@@ -153,9 +153,17 @@ def test_loading_and_predicting_an_mlp_imports_no_torch(fitted, rows, tmp_path):
 
 
 def test_the_registry_table_names_each_family_module():
-    from geosoil.models.registry import get_estimator_class
+    """Every registered estimator in the package is in the family table: an artifact naming
+    it imports its module (a family missing there would not be found by load_artifact)."""
+    import importlib
+    import pkgutil
 
-    names = registered_names()
-    assert set(BUILTIN) <= set(names)
-    for name, module in BUILTIN.items():
+    import geosoil.models
+    from geosoil.models.registry import _REGISTRY, get_estimator_class
+
+    for module in pkgutil.walk_packages(geosoil.models.__path__, "geosoil.models."):
+        importlib.import_module(module.name)
+    assert set(_REGISTRY) == set(FAMILY_MODULES)
+    assert set(registered_names()) == set(FAMILY_MODULES)
+    for name, module in FAMILY_MODULES.items():
         assert get_estimator_class(name).__module__ == module
