@@ -176,7 +176,9 @@ def profile_bounds(
 
 def profile_interval_report(oof: ProfileOutOfFold, trust: TrustLayer, *, level: float = 0.9):
     """PICP and mean width (g C m-3) of the calibrated intervals, each fold calibrated on the
-    others, overall and per depth interval; the widths of the scale candidates beside.
+    others, overall, per depth interval and per third of the predictions (low to high: the
+    coverage a constant width gives is not the same at every level); the widths of the
+    scale candidates beside.
 
     Returns
     -------
@@ -197,6 +199,14 @@ def profile_interval_report(oof: ProfileOutOfFold, trust: TrustLayer, *, level: 
             deepest = math.isinf(bottom)
             by_depth.append({"top_m": top, "bottom_m": None if deepest else bottom, **figures})
         top = bottom
+    finite = np.isfinite(oof.predicted)
+    cuts = np.quantile(oof.predicted[finite], [1 / 3, 2 / 3]) if finite.any() else [0, 0]
+    third = np.searchsorted(cuts, oof.predicted, side="right")
+    by_level = [
+        {"third": k + 1, **interval_scores(oof.observed[m], low[m], high[m])}
+        for k in range(3)
+        if (m := finite & (third == k)).any()
+    ]
     report = {
         "level": level,
         "scheme": f"{SCHEME} (cross-conformal: each fold's intervals calibrated on the others)",
@@ -207,5 +217,6 @@ def profile_interval_report(oof: ProfileOutOfFold, trust: TrustLayer, *, level: 
         "units": "g C m-3",
         "mean_width_by_scale": scale_widths(oof, level=level),
         "by_depth": by_depth,
+        "by_predicted_third": by_level,
     }
     return report, low, high

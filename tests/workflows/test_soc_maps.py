@@ -185,6 +185,102 @@ def test_cells_become_lon_lat_cogs(trained, model, cells_dir, tmp_path):
     assert summary["layers"]["beta"]["valid_pixels"] == 10
 
 
+@pytest.fixture(scope="module")
+def trained_with_intervals(tmp_path_factory):
+    """A quick BINN artifact cross-validated (2 folds, no baselines): it holds intervals."""
+    root = tmp_path_factory.mktemp("soc_train_cv")
+    write_profile_folder(soc_profile_set(40, seed=3).profiles, root / "profiles")
+    config = load_config(
+        CONFIGS / "soc" / "synthetic_train.yaml",
+        SocTrainConfig,
+        [
+            f"profiles.path={root / 'profiles'}",
+            f"output.dir={root / 'model'}",
+            "model.params.max_epochs=3",
+            "model.params.hidden_layers=[8]",
+            "model.params.threads=1",
+            "cv.n_folds=2",
+            "cv.baselines=[]",
+        ],
+    )
+    return train_soc_from_config(config).artifact
+
+
+def test_cells_get_interval_bounds_from_the_calibration(
+    trained_with_intervals, cells_dir, tmp_path
+):
+    from geosoil.artifacts import load_artifact
+    from geosoil.workflows.soc_maps import soc_cell_table
+
+    folder, cells = cells_dir
+    config = load_config(
+        CONFIGS / "soc" / "binn_ny_cells.yaml",
+        SocCellsConfig,
+        [f"model={trained_with_intervals}", f"cells.path={folder}", f"output.dir={tmp_path / 'c'}"],
+    )
+    result = soc_cells_from_config(config)
+    artifact = load_artifact(trained_with_intervals)
+    complete = cells.subset(np.arange(cells.n_profiles) != 4)
+    table, units = soc_cell_table(
+        artifact.estimator, complete, config.depths_cm, intervals=artifact.trust.intervals
+    )
+    names = [density_name(a, b) for a, b in pairwise(config.depths_cm)]
+    names += ["soc_stock_0_30cm_kg_m2", "soc_stock_0_100cm_kg_m2"]
+    for name in names:
+        low, point, high = (table[name + s].to_numpy() for s in ("_lo", "", "_hi"))
+        assert (low >= 0).all() and (low < point).all() and (point < high).all(), name
+        assert units[name + "_lo"] == units[name + "_hi"] == units[name]
+        for suffix in ("_lo", "_hi"):
+            assert (result.out_dir / f"{name}{suffix}.tif").is_file()
+    with rasterio.open(result.out_dir / "soc_stock_0_30cm_kg_m2_hi.tif") as src:
+        values = src.read(1, masked=True)
+        row, col = src.index(141.25, 37.75)  # cell 102
+        assert values[row, col] == pytest.approx(table.loc[102, "soc_stock_0_30cm_kg_m2_hi"], 1e-6)
+    # the 90 % bounds lie inside the 99 % ones
+    wide, _ = soc_cell_table(
+        artifact.estimator, complete, [0, 30], intervals=artifact.trust.intervals, level=0.99
+    )
+    name = "soc_stock_0_30cm_kg_m2"
+    assert (wide[name + "_hi"] > table[name + "_hi"]).all()
+    assert (wide[name + "_lo"] <= table[name + "_lo"]).all()
+    described = json.loads((result.out_dir / "summary.json").read_text())["intervals"]
+    assert described["level"] == 0.9 and "not a calibrated interval" in described["propagation"]
+    assert 0 < described["cv_picp"] <= 1
+    # bounds can be turned off
+    off = config.model_copy(update={"interval_level": None, "output": config.output.model_copy(
+        update={"dir": tmp_path / "off"})})  # fmt: skip
+    assert not any(p.name.endswith("_lo.tif") for p in soc_cells_from_config(off).out_dir.iterdir())
+
+
+def test_an_artifact_without_intervals_maps_without_bounds_and_says_why(
+    trained, cells_dir, tmp_path, caplog
+):
+    folder, _ = cells_dir
+    config = load_config(
+        CONFIGS / "soc" / "binn_ny_cells.yaml",
+        SocCellsConfig,
+        [f"model={trained}", f"cells.path={folder}", f"output.dir={tmp_path / 'c'}"],
+    )
+    result = soc_cells_from_config(config)
+    assert not any(p.name.endswith(("_lo.tif", "_hi.tif")) for p in result.out_dir.iterdir())
+    assert "retrain it with cv.enabled" in caplog.text
+    described = json.loads((result.out_dir / "summary.json").read_text())["intervals"]
+    assert described["bounds"] is None and "cv.enabled" in described["why"]
+
+
+@pytest.mark.parametrize("level", ["1.5", "0"])
+def test_a_bound_level_outside_zero_one_is_refused(level, tmp_path):
+    from geosoil.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            CONFIGS / "soc" / "binn_ny_cells.yaml",
+            SocCellsConfig,
+            [f"interval_level={level}", f"output.dir={tmp_path}"],
+        )
+    assert info.value.field == "interval_level"
+
+
 def test_irregular_cells_leave_nothing(trained, cells_dir, tmp_path):
     _, cells = cells_dir
     covariates = cells.covariates.copy()
