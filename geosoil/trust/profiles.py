@@ -34,7 +34,6 @@ from geosoil.trust.conformal import (
     fit_depth_spread,
     interval_scores,
 )
-from geosoil.trust.estimators import model_scale
 from geosoil.trust.layer import TrustLayer
 
 __all__ = [
@@ -51,6 +50,9 @@ __all__ = [
 DEPTH_EDGES_M = (0.05, 0.15, 0.30, 0.60, 1.00, 2.00, math.inf)
 SCHEME = "profile_kfold"
 _SCALES = ("model", "log10")
+# On the log10 scale densities are floored here: a zero (an observation at the detection
+# limit, or a layer the model puts below bedrock) has no logarithm.
+LOG_FLOOR_G_C_M3 = 1.0
 _KEEP_MODEL_SCALE = 0.98  # log10 must be clearly narrower to replace the model's own scale
 
 
@@ -72,9 +74,15 @@ class ProfileOutOfFold:
         )
 
 
+def _to_scale(scale: str, density: np.ndarray) -> np.ndarray:
+    density = np.asarray(density, dtype=np.float64)
+    if scale == "log10":
+        return np.log10(np.maximum(density, LOG_FLOOR_G_C_M3))
+    return density
+
+
 def _residuals(oof: ProfileOutOfFold, scale: str) -> np.ndarray:
-    to = model_scale("log10" if scale == "log10" else "none")
-    return to(oof.observed) - to(oof.predicted)
+    return _to_scale(scale, oof.observed) - _to_scale(scale, oof.predicted)
 
 
 def _bounds(
@@ -82,8 +90,9 @@ def _bounds(
 ) -> tuple[np.ndarray, np.ndarray]:
     predicted = np.asarray(predicted, dtype=np.float64)
     if scale == "log10":
-        centre = model_scale("log10")(predicted)
-        return 10.0 ** (centre - half), 10.0 ** (centre + half)
+        centre = _to_scale(scale, predicted)
+        with np.errstate(over="ignore"):
+            return 10.0 ** (centre - half), 10.0 ** (centre + half)
     return np.maximum(predicted - half, 0.0), predicted + half
 
 
