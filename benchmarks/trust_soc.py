@@ -22,7 +22,6 @@ the repository).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -36,7 +35,7 @@ import binn  # benchmarks/binn.py: the binn_ny models and settings
 import numpy as np
 import pandas as pd
 import torch
-from provenance import code_state, cpu_name
+from provenance import code_state, cpu_name, write_result
 
 log = logging.getLogger("benchmarks.trust_soc")
 
@@ -80,13 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "code": code_state(),
     }
-    text = json.dumps(result, indent=2, default=str)
-    print(text)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        temporary = args.json.with_name(f".{args.json.name}.tmp")
-        temporary.write_text(text + "\n")
-        temporary.replace(args.json)
+    write_result(result, args.json)
     return result
 
 

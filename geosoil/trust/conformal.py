@@ -48,6 +48,18 @@ __all__ = [
 MIN_RESIDUALS = 20
 
 Normalisation = Literal["none", "spread", "di", "depth"]
+# What each normaliser reads at prediction time, and how to supply it.
+_NORMALISER_INPUTS = {
+    "spread": (
+        "the model's spread",
+        "predict with the model's predictive distribution (predict_dist)",
+    ),
+    "di": (
+        "the dissimilarity index",
+        "compute the DI with the artifact's area of applicability",
+    ),
+    "depth": ("depth", "pass the depth (m) of every prediction"),
+}
 
 
 def check_level(level: float, *, field: str = "interval_level") -> float:
@@ -122,30 +134,20 @@ class ConformalCalibration:
         """``s`` of new predictions (a scalar 1 for ``none``)."""
         if self.normalisation == "none":
             return 1.0
-        if self.normalisation == "depth":
-            if depth_m is None:
-                raise CalibrationError(
-                    "these intervals are normalised by depth, and no depths were given",
-                    field="trust.intervals.normalisation",
-                    fix="pass the depth (m) of every prediction",
-                )
-            s = depth_step(self.depth_edges_m, self.depth_spread, depth_m)
-            return np.maximum(s, self.floor)
-        if self.normalisation == "spread":
-            if spread is None:
-                raise CalibrationError(
-                    "these intervals are normalised by the model's spread, and none was given",
-                    field="trust.intervals.normalisation",
-                    fix="predict with the model's predictive distribution (predict_dist)",
-                )
-            return np.maximum(np.asarray(spread, dtype=np.float64), self.floor)
-        if di is None:
+        given = {"spread": spread, "di": di, "depth": depth_m}[self.normalisation]
+        if given is None:
+            what, fix = _NORMALISER_INPUTS[self.normalisation]
             raise CalibrationError(
-                "these intervals are normalised by the dissimilarity index, and none was given",
+                f"these intervals are normalised by {what}, and none was given",
                 field="trust.intervals.normalisation",
-                fix="compute the DI with the artifact's area of applicability",
+                fix=fix,
             )
-        return np.maximum(np.asarray(di, dtype=np.float64) + self.di_offset, self.floor)
+        given = np.asarray(given, dtype=np.float64)
+        if self.normalisation == "depth":
+            given = depth_step(self.depth_edges_m, self.depth_spread, given)
+        elif self.normalisation == "di":
+            given = given + self.di_offset
+        return np.maximum(given, self.floor)
 
     def half_width(self, level: float, normaliser: np.ndarray | float) -> np.ndarray | float:
         """Half-width of the interval on the model's scale."""

@@ -120,5 +120,5 @@ def test_fewer_than_twenty_residuals_are_refused():
 
 def test_depth_normaliser_needs_depths():
     trust = fit_profile_trust(profiles_oof(200, error=shrinking_with_depth))
-    with pytest.raises(CalibrationError, match="no depths"):
+    with pytest.raises(CalibrationError, match="normalised by depth, and none was given"):
         trust.intervals.normaliser()

@@ -41,25 +41,38 @@ def _one_thread():
         yield
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A BINN artifact fitted on 80 synthetic profiles (the four varying parameters)."""
-    root = tmp_path_factory.mktemp("soc_train")
-    write_profile_folder(soc_profile_set(200, seed=1).profiles, root / "profiles")
+# Quick BINN artifacts: profiles, seed of the synthetic set, config overrides.
+ARTIFACTS = {
+    # fitted on the four varying parameters; no CV, so no intervals
+    "plain": (200, 1, ["model.params.max_epochs=20", "model.params.hidden_layers=[16]",
+                       "model.params.learning_rate=0.01", "cv.enabled=false"]),
+    # cross-validated (2 folds, no baselines): holds a conformal calibration
+    "intervals": (40, 3, ["model.params.max_epochs=3", "model.params.hidden_layers=[8]",
+                          "cv.n_folds=2", "cv.baselines=[]"]),
+}  # fmt: skip
+
+
+def train_quick(tmp_path_factory, kind: str):
+    """The artifact ``kind`` of :data:`ARTIFACTS`, from the synthetic training config."""
+    n_profiles, seed, overrides = ARTIFACTS[kind]
+    root = tmp_path_factory.mktemp(f"soc_train_{kind}")
+    write_profile_folder(soc_profile_set(n_profiles, seed=seed).profiles, root / "profiles")
     config = load_config(
         CONFIGS / "soc" / "synthetic_train.yaml",
         SocTrainConfig,
         [
             f"profiles.path={root / 'profiles'}",
             f"output.dir={root / 'model'}",
-            "model.params.max_epochs=20",
-            "model.params.hidden_layers=[16]",
-            "model.params.learning_rate=0.01",
             "model.params.threads=1",
-            "cv.enabled=false",
+            *overrides,
         ],
     )
     return train_soc_from_config(config).artifact
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return train_quick(tmp_path_factory, "plain")
 
 
 @pytest.fixture(scope="module")
@@ -187,23 +200,17 @@ def test_cells_become_lon_lat_cogs(trained, model, cells_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def trained_with_intervals(tmp_path_factory):
-    """A quick BINN artifact cross-validated (2 folds, no baselines): it holds intervals."""
-    root = tmp_path_factory.mktemp("soc_train_cv")
-    write_profile_folder(soc_profile_set(40, seed=3).profiles, root / "profiles")
-    config = load_config(
-        CONFIGS / "soc" / "synthetic_train.yaml",
-        SocTrainConfig,
-        [
-            f"profiles.path={root / 'profiles'}",
-            f"output.dir={root / 'model'}",
-            "model.params.max_epochs=3",
-            "model.params.hidden_layers=[8]",
-            "model.params.threads=1",
-            "cv.n_folds=2",
-            "cv.baselines=[]",
-        ],
+    return train_quick(tmp_path_factory, "intervals")
+
+
+def cells_config(artifact, cells_dir, out) -> SocCellsConfig:
+    """The binn_ny cells example config over the test cells."""
+    folder, _ = cells_dir
+    return load_config(
+        CONFIGS / "soc" / "binn_ny_cells.yaml",
+        SocCellsConfig,
+        [f"model={artifact}", f"cells.path={folder}", f"output.dir={out}"],
     )
-    return train_soc_from_config(config).artifact
 
 
 def test_cells_get_interval_bounds_from_the_calibration(
@@ -212,12 +219,8 @@ def test_cells_get_interval_bounds_from_the_calibration(
     from geosoil.artifacts import load_artifact
     from geosoil.workflows.soc_maps import soc_cell_table
 
-    folder, cells = cells_dir
-    config = load_config(
-        CONFIGS / "soc" / "binn_ny_cells.yaml",
-        SocCellsConfig,
-        [f"model={trained_with_intervals}", f"cells.path={folder}", f"output.dir={tmp_path / 'c'}"],
-    )
+    _, cells = cells_dir
+    config = cells_config(trained_with_intervals, cells_dir, tmp_path / "c")
     result = soc_cells_from_config(config)
     artifact = load_artifact(trained_with_intervals)
     complete = cells.subset(np.arange(cells.n_profiles) != 4)
@@ -255,13 +258,7 @@ def test_cells_get_interval_bounds_from_the_calibration(
 def test_an_artifact_without_intervals_maps_without_bounds_and_says_why(
     trained, cells_dir, tmp_path, caplog
 ):
-    folder, _ = cells_dir
-    config = load_config(
-        CONFIGS / "soc" / "binn_ny_cells.yaml",
-        SocCellsConfig,
-        [f"model={trained}", f"cells.path={folder}", f"output.dir={tmp_path / 'c'}"],
-    )
-    result = soc_cells_from_config(config)
+    result = soc_cells_from_config(cells_config(trained, cells_dir, tmp_path / "c"))
     assert not any(p.name.endswith(("_lo.tif", "_hi.tif")) for p in result.out_dir.iterdir())
     assert "retrain it with cv.enabled" in caplog.text
     described = json.loads((result.out_dir / "summary.json").read_text())["intervals"]
