@@ -186,8 +186,9 @@ def profile_bounds(
 def profile_interval_report(oof: ProfileOutOfFold, trust: TrustLayer, *, level: float = 0.9):
     """PICP and mean width (g C m-3) of the calibrated intervals, each fold calibrated on the
     others, overall, per depth interval and per third of the predictions (low to high: the
-    coverage a constant width gives is not the same at every level); the widths of the
-    scale candidates beside.
+    coverage a constant width gives is not the same at every level); beside them the
+    widths of the scale candidates, and PICP and width of every (scale, normaliser) pair
+    (``alternatives``), so the choice can be checked.
 
     Returns
     -------
@@ -198,16 +199,16 @@ def profile_interval_report(oof: ProfileOutOfFold, trust: TrustLayer, *, level: 
     cal = trust.intervals
     scale = "log10" if cal.scale == "log10" else "model"
     low, high = _cross_conformal(oof, scale, cal.normalisation, level)
-    interval = np.searchsorted(np.asarray(DEPTH_EDGES_M), oof.depth_m, side="left")
-    by_depth = []
-    top = 0.0
-    for k, bottom in enumerate(DEPTH_EDGES_M):
-        inside = interval == k
-        if inside.any():
-            figures = interval_scores(oof.observed[inside], low[inside], high[inside])
-            deepest = math.isinf(bottom)
-            by_depth.append({"top_m": top, "bottom_m": None if deepest else bottom, **figures})
-        top = bottom
+    alternatives = {}
+    for other_scale in _SCALES:
+        for normalisation in ("none", "depth"):
+            lo, hi = _cross_conformal(oof, other_scale, normalisation, level)
+            figures = interval_scores(oof.observed, lo, hi)
+            alternatives[f"{other_scale}/{normalisation}"] = {
+                "picp": figures["picp"],
+                "mean_width": _finite_or_none(figures["mean_width"]),
+                "picp_by_depth": [row["picp"] for row in _by_depth(oof, lo, hi)],
+            }
     finite = np.isfinite(oof.predicted)
     cuts = np.quantile(oof.predicted[finite], [1 / 3, 2 / 3]) if finite.any() else [0, 0]
     third = np.searchsorted(cuts, oof.predicted, side="right")
@@ -225,7 +226,27 @@ def profile_interval_report(oof: ProfileOutOfFold, trust: TrustLayer, *, level: 
         **interval_scores(oof.observed, low, high),
         "units": "g C m-3",
         "mean_width_by_scale": scale_widths(oof, level=level),
-        "by_depth": by_depth,
+        "by_depth": _by_depth(oof, low, high),
         "by_predicted_third": by_level,
+        "alternatives": alternatives,
     }
     return report, low, high
+
+
+def _by_depth(oof: ProfileOutOfFold, low: np.ndarray, high: np.ndarray) -> list[dict]:
+    """PICP and mean width of each depth interval of :data:`DEPTH_EDGES_M` holding data."""
+    interval = np.searchsorted(np.asarray(DEPTH_EDGES_M), oof.depth_m, side="left")
+    rows, top = [], 0.0
+    for k, bottom in enumerate(DEPTH_EDGES_M):
+        inside = interval == k
+        if inside.any():
+            figures = interval_scores(oof.observed[inside], low[inside], high[inside])
+            figures["mean_width"] = _finite_or_none(figures["mean_width"])
+            deepest = math.isinf(bottom)
+            rows.append({"top_m": top, "bottom_m": None if deepest else bottom, **figures})
+        top = bottom
+    return rows
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

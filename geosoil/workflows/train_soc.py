@@ -414,10 +414,8 @@ def _intervals_markdown(report: dict[str, Any]) -> str:
     ]
     for row in report["by_depth"]:
         bottom = "" if row["bottom_m"] is None else f"{row['bottom_m']:g}"
-        lines.append(
-            f"| {row['top_m']:g}-{bottom} | {row['n']} | {row['picp']:.3f} | "
-            f"{row['mean_width']:.0f} |"
-        )
+        width = "inf" if row["mean_width"] is None else f"{row['mean_width']:.0f}"
+        lines.append(f"| {row['top_m']:g}-{bottom} | {row['n']} | {row['picp']:.3f} | {width} |")
     return "\n".join(lines) + "\n"
 
 

@@ -69,6 +69,9 @@ def test_multiplicative_errors_are_calibrated_and_bounds_bracket_the_prediction(
     report, _, _ = profile_interval_report(oof, trust)
     assert report["picp"] == pytest.approx(0.9, abs=0.03)
     assert set(report["mean_width_by_scale"]) == {"model", "log10"}
+    assert set(report["alternatives"]) == {"model/none", "model/depth", "log10/none", "log10/depth"}
+    chosen = f"{trust.intervals.scale}/{trust.intervals.normalisation}"
+    assert report["alternatives"][chosen]["picp"] == report["picp"]
     predicted = np.array([[8000.0, 3000.0, 500.0]])
     low, high = profile_bounds(trust.intervals, predicted, np.array([0.05, 0.5, 1.5]))
     assert low.shape == predicted.shape
