@@ -445,10 +445,16 @@ def throughput(workdir: Path, size: int, repeats: int, n_rows: int) -> dict:
     times: dict[str, list[float]] = {label: [] for label, _ in variants}
     cpu: dict[str, list[float]] = {label: [] for label, _ in variants}
     load = []
+    configs = {}
+    for label, flags in variants:
+        configs[label] = mt.engine_config(catalog, artifact, workdir / f"out_{label}", None)
+        configs[label].models[0] = configs[label].models[0].model_copy(update=flags)
+        # One untimed run of each first: the first run of a process pays for imports, thread
+        # pools and GDAL's caches, and would otherwise count against whichever variant is first.
+        map_from_config(configs[label])
     for _ in range(repeats):
-        for label, flags in variants:
-            config = mt.engine_config(catalog, artifact, workdir / f"out_{label}", None)
-            config.models[0] = config.models[0].model_copy(update=flags)
+        for label, _flags in variants:
+            config = configs[label]
             load.append(os.getloadavg()[0])
             started, started_cpu = time.perf_counter(), _cpu_seconds()
             map_from_config(config)
@@ -456,9 +462,23 @@ def throughput(workdir: Path, size: int, repeats: int, n_rows: int) -> dict:
             cpu[label].append(_cpu_seconds() - started_cpu)
     median = {label: statistics.median(values) for label, values in times.items()}
     median_cpu = {label: statistics.median(values) for label, values in cpu.items()}
+    # Where the AOA's cost goes: its DI (standardisation and nearest-row search) and the whole
+    # evaluation (with the range and class checks) on the map's valid pixels, in the engine's
+    # batches; the rest of the AOA run's extra time is its two layers (statistics, writes).
+    pixels = _valid_pixels(catalog)
+    applicability = trust.applicability
+    split: dict[str, list[float]] = {"dissimilarity": [], "evaluate": []}
+    for _ in range(repeats):
+        for label, method in (("dissimilarity", applicability.dissimilarity),
+                              ("evaluate", applicability.evaluate)):  # fmt: skip
+            started_cpu = _cpu_seconds()
+            for start in range(0, len(pixels), 8192):
+                method(pixels[start : start + 8192])
+            split[label].append(_cpu_seconds() - started_cpu)
     return {
         "size_px": size,
         "n_training_rows_in_aoa": len(X),
+        "untimed_warm_up_runs_per_variant": 1,
         "seconds": {k: [round(v, 3) for v in values] for k, values in times.items()},
         "median_s": {k: round(v, 3) for k, v in median.items()},
         "ratio": round(median["with"] / median["without"], 3),
@@ -469,7 +489,26 @@ def throughput(workdir: Path, size: int, repeats: int, n_rows: int) -> dict:
         "cpu_ratio": round(median_cpu["with"] / median_cpu["without"], 3),
         "cpu_ratio_aoa_only": round(median_cpu["aoa_only"] / median_cpu["without"], 3),
         "load_1min": {"min": min(load), "median": statistics.median(load), "max": max(load)},
+        "aoa_cpu_s_on_valid_pixels": {
+            "pixels": len(pixels),
+            **{label: round(statistics.median(values), 3) for label, values in split.items()},
+        },
     }
+
+
+def _valid_pixels(catalog: Path) -> np.ndarray:
+    """float32 (n, 12): the stack's valid pixels in raster order, as the engine hands them."""
+    from rasterio.windows import Window
+
+    from geosoil.geo.grid import Grid
+    from geosoil.io.catalog import read_catalog
+    from geosoil.mapping.stack import CovariateStack
+
+    layers = read_catalog(catalog).layers
+    grid = Grid.from_raster(layers[0].path)
+    with CovariateStack.from_layers(layers).open(grid) as reader:
+        features = reader.read(Window(0, 0, grid.width, grid.height)).reshape(len(layers), -1)
+    return np.ascontiguousarray(features[:, np.isfinite(features).all(axis=0)].T)
 
 
 def _cpu_seconds() -> float:
@@ -485,14 +524,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--learners", nargs="+", default=["covariate_mlp", "random_forest"])
     parser.add_argument("--size", type=int, default=1024, help="throughput grid side (px)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
         "--aoa-rows", type=int, nargs="+", default=[500, 2000],
         help="training set sizes for the throughput runs; the first gives the headline ratio",
     )  # fmt: skip
+    parser.add_argument("--skip", nargs="*", default=[], choices=PARTS, help="parts not to run")
     parser.add_argument(
-        "--skip", nargs="*", default=[], help="meuse limesoda afsis synthetic throughput"
-    )
+        "--merge", action="store_true",
+        help="keep the skipped parts' figures from the existing --json file, each with the "
+        "commit it was measured on (the JSON's 'parts')",
+    )  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("geosoil", "rasterio", "distributed"):
@@ -533,10 +575,54 @@ def main() -> None:
             result["aoa_throughput_cpu_ratio"] = runs[0]["cpu_ratio_aoa_only"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    ran = [part for part in PARTS if part not in args.skip]
+    previous = json.loads(args.json.read_text()) if args.merge and args.json.is_file() else {}
+    result = merged(result, previous, ran)
     result["targets"] = targets(result)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["targets"], indent=2))
+
+
+PARTS = ("meuse", "limesoda", "afsis", "synthetic", "throughput")
+# The top-level keys each part writes, besides its cases.
+_PART_KEYS = {
+    "synthetic": ("synthetic", "synthetic_extrapolation_outside_aoa"),
+    "throughput": (
+        "throughput", "aoa_throughput_ratio", "trust_layers_throughput_ratio",
+        "aoa_throughput_cpu_ratio",
+    ),
+}  # fmt: skip
+_STATE_KEYS = ("commit", "dirty", "uncommitted", "cpu")
+
+
+def merged(result: dict, previous: dict, ran: list[str]) -> dict:
+    """``result`` with the parts it did not run taken from ``previous`` (an earlier JSON; empty:
+    nothing taken), and ``parts``: the code state each part was measured on. The top-level
+    ``commit`` is the run that wrote the file."""
+    own = {key: result[key] for key in _STATE_KEYS}
+    parts = {}
+    for part in PARTS:
+        if part in ran:
+            parts[part] = own
+            continue
+        if not previous:
+            continue
+        parts[part] = previous.get("parts", {}).get(part) or {
+            key: previous.get(key) for key in _STATE_KEYS
+        }
+        if part in _PART_KEYS:
+            result |= {key: previous[key] for key in _PART_KEYS[part] if key in previous}
+        else:
+            result["cases"] += [c for c in previous.get("cases", []) if _part_of(c) == part]
+    result["cases"].sort(key=lambda case: PARTS.index(_part_of(case)))
+    result["parts"] = parts
+    return result
+
+
+def _part_of(case: dict) -> str:
+    """The part a case belongs to: its dataset's first word (meuse, limesoda_BB.250, ...)."""
+    return case["dataset"].split("_")[0]
 
 
 def targets(result: dict) -> dict:

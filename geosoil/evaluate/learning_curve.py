@@ -13,7 +13,6 @@ set.
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +26,7 @@ from numpy.typing import ArrayLike
 from geosoil.errors import ConfigError
 from geosoil.evaluate.repeated import check_target
 from geosoil.evaluate.repeated_splits import train_valid_test_splits
+from geosoil.evaluate.report_parts import agg_figure, png_bytes
 from geosoil.evaluate.tables import PAPER_METRICS, paper_metrics
 
 __all__ = ["LearningCurveResult", "learning_curve", "learning_curve_figure", "resolve_sizes"]
@@ -223,12 +223,9 @@ def learning_curve_figure(
     bytes
         The PNG file's content.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     summary = result.summary(metric)
-    figure = Figure(figsize=(6.0, 4.2), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure(figsize=(6.0, 4.2), layout="constrained")
     ax = figure.subplots()
     for index, (model, part) in enumerate(summary.groupby("model", sort=False)):
         sizes = part["size"].to_numpy(dtype=float)
@@ -246,6 +243,4 @@ def learning_curve_figure(
     ax.set_title(f"{title}\nfixed test set of {result.n_test}; mean ± sd over seeds", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=150)
-    return buffer.getvalue()
+    return png_bytes(figure, dpi=150)

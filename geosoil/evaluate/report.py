@@ -8,7 +8,6 @@ several threads and without a display.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import Mapping
@@ -18,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from geosoil.evaluate.crossval import CVResult
-from geosoil.evaluate.report_parts import check_report_folder, escape_cell, metrics_box
+from geosoil.evaluate.report_parts import (
+    agg_figure,
+    check_report_folder,
+    escape_cell,
+    metrics_box,
+    png_bytes,
+)
 from geosoil.evaluate.trust_report import trust_markdown
 from geosoil.io.writers import write_bytes_atomic
 
@@ -179,12 +184,9 @@ def _residual_map_png(
     results: Mapping[str, CVResult], samples: pd.DataFrame, *, units: str, title: str
 ) -> bytes:
     """Out-of-fold residuals (observed - predicted) at the sample locations, per scheme."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     n_panels = len(results)
-    figure = Figure(figsize=(4.4 * n_panels, 4.4), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure(figsize=(4.4 * n_panels, 4.4), layout="constrained")
     axes = figure.subplots(1, n_panels, squeeze=False)[0]
     residuals = {
         scheme: (r.predictions["observed"] - r.predictions["predicted"]).to_numpy(dtype=float)
@@ -210,9 +212,7 @@ def _residual_map_png(
         ax.tick_params(labelsize=7)
     figure.colorbar(points, ax=list(axes), label=f"residual ({units})" if units else "residual")
     figure.suptitle(title)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    return buffer.getvalue()
+    return png_bytes(figure, dpi=120)
 
 
 def _per_fold_lines(result: CVResult, units: str) -> list[str]:
@@ -244,12 +244,9 @@ def _figure_png(
     title: str,
 ) -> bytes:
     # matplotlib costs a noticeable share of import time; only reports pay for it
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     n_panels = len(results)
-    figure = Figure(figsize=(4.2 * n_panels, 4.6), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure(figsize=(4.2 * n_panels, 4.6), layout="constrained")
     axes = figure.subplots(1, n_panels, squeeze=False)[0]
     unit_suffix = f" ({units})" if units else ""
     for ax, (scheme, result) in zip(axes, results.items(), strict=True):
@@ -277,9 +274,7 @@ def _figure_png(
         metrics_box(ax, "pooled", lines)
         ax.legend(loc="lower right", fontsize=8, frameon=False)
     figure.suptitle(title)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=150)
-    return buffer.getvalue()
+    return png_bytes(figure, dpi=150)
 
 
 def _limits(observed: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from geosoil.errors import OutputError
 
-__all__ = ["check_report_folder", "escape_cell", "metrics_box"]
+__all__ = ["agg_figure", "check_report_folder", "escape_cell", "metrics_box", "png_bytes"]
 
 
 def check_report_folder(out_dir: str | Path) -> Path:
@@ -39,3 +41,21 @@ def metrics_box(ax, heading: str, lines: Sequence[str]) -> None:
         fontsize=8,
         bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.7", "alpha": 0.9},
     )
+
+
+def agg_figure(**options: Any) -> Any:
+    """A ``matplotlib.figure.Figure(**options)`` on the Agg canvas: never pyplot, so
+    figures are made without global state or a display."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(**options)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def png_bytes(figure: Any, *, dpi: int) -> bytes:
+    """The figure rendered as PNG bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()

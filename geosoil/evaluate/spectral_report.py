@@ -7,7 +7,6 @@ through a staging folder as well. Figures use the Agg canvas, never pyplot.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,7 +16,13 @@ import pandas as pd
 
 from geosoil.evaluate.learning_curve import LearningCurveResult, learning_curve_figure
 from geosoil.evaluate.repeated import RepeatedResult
-from geosoil.evaluate.report_parts import check_report_folder, escape_cell, metrics_box
+from geosoil.evaluate.report_parts import (
+    agg_figure,
+    check_report_folder,
+    escape_cell,
+    metrics_box,
+    png_bytes,
+)
 from geosoil.evaluate.tables import (
     LOG_SCALE_METRICS,
     PAPER_METRICS,
@@ -214,8 +219,6 @@ def observed_vs_predicted_figure(
     bytes
         The PNG file's content.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     observed = result.predictions["observed"].to_numpy(dtype=float)
     predicted = result.predictions["predicted"].to_numpy(dtype=float)
@@ -224,8 +227,7 @@ def observed_vs_predicted_figure(
     log_axes = result.target_transform == "log10" and bool(
         np.all(observed > 0) and np.all(predicted > 0)
     )
-    figure = Figure(figsize=(5.0, 5.0), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure(figsize=(5.0, 5.0), layout="constrained")
     ax = figure.subplots()
     alpha = float(np.clip(30.0 / np.sqrt(max(observed.size, 1)), 0.1, 0.8))
     ax.scatter(observed, predicted, s=10, alpha=alpha, edgecolors="none", color="C0")
@@ -250,9 +252,7 @@ def observed_vs_predicted_figure(
     ]
     metrics_box(ax, "mean ± sd over splits", lines)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=150)
-    return buffer.getvalue()
+    return png_bytes(figure, dpi=150)
 
 
 def _limits(values: np.ndarray, *, log_axes: bool) -> tuple[float, float]:

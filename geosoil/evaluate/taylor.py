@@ -12,7 +12,6 @@ Standard deviations are population ones (divided by n, not n - 1), so that
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from geosoil.evaluate.report_parts import agg_figure, png_bytes
 from geosoil.io.writers import write_bytes_atomic
 
 __all__ = [
@@ -197,8 +197,6 @@ def taylor_diagram(table: pd.DataFrame, path: str | Path, *, title: str | None =
 
 def _diagram_png(table: pd.DataFrame, title: str | None) -> bytes:
     # matplotlib costs a noticeable share of import time; only figures pay for it
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     radius = table["normalized_sd"].to_numpy(dtype=np.float64)
@@ -207,8 +205,7 @@ def _diagram_png(table: pd.DataFrame, title: str | None) -> bytes:
     max_angle = np.pi if half else np.pi / 2
     r_max = max(1.5, 1.1 * float(radius.max()))
 
-    figure = Figure(figsize=(8.0 if half else 6.5, 5.0 if half else 6.0), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure(figsize=(8.0 if half else 6.5, 5.0 if half else 6.0), layout="constrained")
     ax = figure.add_subplot(projection="polar")
     ax.set_thetamin(0)
     ax.set_thetamax(math.degrees(max_angle))
@@ -285,9 +282,7 @@ def _diagram_png(table: pd.DataFrame, title: str | None) -> bytes:
     ax.legend(handles=handles, loc="upper right", bbox_to_anchor=(1.3, 1.08), fontsize=8)
     if title:
         figure.suptitle(title)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    return buffer.getvalue()
+    return png_bytes(figure, dpi=120)
 
 
 def _levels(table: pd.DataFrame, column: str) -> list[Any]:

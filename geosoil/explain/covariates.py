@@ -9,11 +9,12 @@ classes together (grouped importance).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from geosoil.evaluate.report_parts import agg_figure, png_bytes
 
 __all__ = ["partial_dependence", "partial_dependence_png", "permutation_importance"]
 
@@ -113,14 +114,11 @@ def partial_dependence(
 
 def partial_dependence_png(curves: pd.DataFrame, *, target: str, units: str) -> bytes:
     """One small panel per covariate: the partial-dependence curve (bars for classes)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     names = list(dict.fromkeys(curves["feature"]))
     n_cols = min(4, len(names))
     n_rows = -(-len(names) // n_cols)
-    figure = Figure(figsize=(3.2 * n_cols, 2.6 * n_rows), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure(figsize=(3.2 * n_cols, 2.6 * n_rows), layout="constrained")
     axes = figure.subplots(n_rows, n_cols, squeeze=False).reshape(-1)
     label = f"{target} ({units})" if units else target
     for ax, name in zip(axes, names, strict=False):
@@ -135,6 +133,4 @@ def partial_dependence_png(curves: pd.DataFrame, *, target: str, units: str) -> 
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     figure.suptitle(f"Partial dependence of {target}")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    return buffer.getvalue()
+    return png_bytes(figure, dpi=120)

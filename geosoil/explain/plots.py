@@ -12,13 +12,13 @@ atomically.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from geosoil.evaluate.report_parts import agg_figure, png_bytes
 from geosoil.explain.bands import AbsorptionBand, bands_in_range
 from geosoil.io.writers import write_bytes_atomic
 
@@ -72,8 +72,6 @@ def attribution_figure_png(
         Resolution of the PNG.
     """
     # matplotlib costs a noticeable share of import time; only figures pay for it
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     missing = [c for c in _TABLE_COLUMNS if c not in table.columns]
     if missing:
@@ -83,8 +81,7 @@ def attribution_figure_png(
         raise ValueError("attribution table is empty")
     mean_spectra = dict(mean_spectra or {})
 
-    figure = Figure(figsize=(11.0, 1.2 + 2.7 * len(groups)), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure(figsize=(11.0, 1.2 + 2.7 * len(groups)), layout="constrained")
     axes = figure.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]
     span = _x_span(table, mean_spectra)
     marks = bands_in_range(span, axis_unit)
@@ -105,9 +102,7 @@ def attribution_figure_png(
     axes[0].legend(loc="upper left", fontsize=7, frameon=False)
     if title:
         figure.suptitle(title, fontsize=10)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return png_bytes(figure, dpi=dpi)
 
 
 def comparison_figure_png(
@@ -132,8 +127,6 @@ def comparison_figure_png(
     axis_unit, mean_spectra, spectrum_label, title, dpi
         As :func:`attribution_figure_png`.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     if not tables:
         raise ValueError("no attribution tables to compare")
@@ -142,8 +135,9 @@ def comparison_figure_png(
     groups = list(dict.fromkeys(first["group"].astype(str)))
     mean_spectra = dict(mean_spectra or {})
     value_labels = dict(value_labels or {})
-    figure = Figure(figsize=(5.5 * len(names) + 1.0, 1.2 + 2.7 * len(groups)), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = agg_figure(
+        figsize=(5.5 * len(names) + 1.0, 1.2 + 2.7 * len(groups)), layout="constrained"
+    )
     axes = figure.subplots(len(groups), len(names), sharex=True, squeeze=False)
     span = _x_span(first, mean_spectra)
     marks = bands_in_range(span, axis_unit)
@@ -167,9 +161,7 @@ def comparison_figure_png(
     axes[0, 0].legend(loc="upper left", fontsize=7, frameon=False)
     if title:
         figure.suptitle(title, fontsize=10)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return png_bytes(figure, dpi=dpi)
 
 
 def write_comparison_figure(path: str | Path, tables: Mapping[str, pd.DataFrame], **options):

@@ -27,6 +27,7 @@ from geosoil.errors import ConfigError, GeoSoilError, OutputError, OutputExistsE
 __all__ = [
     "check_file_name",
     "contained_path",
+    "fixed_gpkg_timestamp",
     "output_lock",
     "replaced_atomically",
     "resumable_directory",
@@ -324,6 +325,20 @@ def _publish(staging: Path, final: Path) -> None:
     else:
         os.replace(staging, final)
     log.debug("published %s", final)
+
+
+@contextmanager
+def fixed_gpkg_timestamp(timestamp: str) -> Iterator[None]:
+    """GeoPackages written inside the block record ``timestamp`` as their last change (GDAL's
+    ``OGR_CURRENT_DATE``), so that identical runs give identical bytes."""
+    import pyogrio
+
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
 
 
 @contextmanager

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import geopandas as gpd
@@ -31,7 +31,7 @@ from geosoil.errors import (
     SampleDataError,
 )
 from geosoil.geo.outputs import CLASS_NODATA
-from geosoil.io.writers import replaced_atomically, write_bytes_atomic
+from geosoil.io.writers import fixed_gpkg_timestamp, replaced_atomically, write_bytes_atomic
 from geosoil.products.k_fertilizer import DOSE_K2O, DOSE_KCL, DOSE_STATUS, percentile_dose_names
 
 __all__ = ["k_dose_field_table", "read_fields", "write_field_table"]
@@ -365,18 +365,6 @@ def _metres_per_unit(crs, *, source) -> float:
 GPKG_TIMESTAMP = "2000-01-01T00:00:00Z"
 
 
-@contextmanager
-def _fixed_gpkg_timestamp() -> Iterator[None]:
-    import pyogrio
-
-    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_TIMESTAMP})
-    try:
-        yield
-    finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
-
-
 def write_field_table(
     table: gpd.GeoDataFrame, directory: str | Path, *, stem: str = "fields"
 ) -> tuple[Path, Path]:
@@ -390,7 +378,10 @@ def write_field_table(
     directory = Path(directory)
     gpkg = directory / f"{stem}.gpkg"
     try:
-        with _fixed_gpkg_timestamp(), replaced_atomically(gpkg, suffix=".gpkg") as temporary:
+        with (
+            fixed_gpkg_timestamp(GPKG_TIMESTAMP),
+            replaced_atomically(gpkg, suffix=".gpkg") as temporary,
+        ):
             table.to_file(temporary, driver="GPKG", layer=stem)
     except Exception as err:
         raise OutputError(

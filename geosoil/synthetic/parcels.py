@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import logging
 import math
-from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pyogrio
 from affine import Affine
 from rasterio.features import geometry_mask
 from shapely.geometry import Polygon
 
+from geosoil.io.writers import fixed_gpkg_timestamp
 from geosoil.synthetic.world import Component, SyntheticWorld
 
 __all__ = ["COMPONENT", "FIELDS_FILE", "N_FIELDS", "place_fields"]
@@ -123,20 +122,10 @@ def build(world: SyntheticWorld, rng: np.random.Generator) -> None:
     world.extra["parcels"] = place_fields(world, rng)
 
 
-@contextmanager
-def _fixed_gpkg_timestamp():
-    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _FIXED_DATE})
-    try:
-        yield
-    finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
-
-
 def write(world: SyntheticWorld, out_dir: Path) -> dict[str, Path]:
     """Write ``fields.gpkg`` (layer ``fields``)."""
     path = out_dir / FIELDS_FILE
-    with _fixed_gpkg_timestamp():
+    with fixed_gpkg_timestamp(_FIXED_DATE):
         world.extra["parcels"].to_file(path, driver="GPKG", layer="fields", engine="pyogrio")
     return {"fields": path}
 

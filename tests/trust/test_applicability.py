@@ -129,3 +129,32 @@ def test_a_covariate_beyond_the_training_range_is_outside():
     assert cast.evaluate(rows)[1].tolist() == [True, True]
     again = ApplicabilityModel.from_parts(*model.to_parts())
     assert again.evaluate(rows)[1].tolist() == [True, False]
+
+
+def _queries(case: str, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    if case == "uniform":
+        return rng.uniform(-3, 3, size=(3000, X.shape[1]))
+    if case == "smooth":  # a spatially smooth field: neighbouring pixels differ a little
+        return np.cumsum(rng.normal(scale=0.02, size=(3000, X.shape[1])), axis=0)
+    if case == "ties":  # the training rows themselves, and midpoints of pairs (equidistant)
+        return np.vstack([X, (X[:-1] + X[1:]) / 2])
+    # far outside: every covariate thousands of standard deviations away
+    return X.mean(0) + 1e3 * rng.normal(size=(50, X.shape[1]))
+
+
+@pytest.mark.parametrize("case", ["uniform", "smooth", "ties", "far"])
+def test_di_equals_the_float64_nearest_distance(case):
+    """The float32 blocked search finds the nearest training row up to rounding: the DI is the
+    float64 nearest distance to 1e-5 (relative), exactly 0 on a training row."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(700, 5))
+    if case == "ties":
+        X[350:] = X[:350]  # every row has a twin
+    model = fit_applicability(X, feature_names=list("abcde"), weights=[5, 4, 3, 2, 1])
+    new = _queries(case, X, rng)
+    rows, stored = model.encode(new).astype(np.float64), model.train_rows.astype(np.float64)
+    exact = np.sqrt(((rows[:, None, :] - stored[None]) ** 2).sum(-1)).min(1)
+    di = model.dissimilarity(new)
+    np.testing.assert_allclose(di, exact / model.mean_distance, rtol=1e-5, atol=1e-7)
+    if case == "ties":
+        assert np.all(di[: len(X)] == 0)

@@ -17,7 +17,6 @@ covariates). Outside it the spline term is clamped (constant beyond the edges, s
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ import torch
 from torch import nn
 
 from geosoil.errors import ConfigError
+from geosoil.evaluate.report_parts import agg_figure, png_bytes
 from geosoil.io.writers import write_bytes_atomic
 
 __all__ = [
@@ -495,12 +495,9 @@ def _read_out_png(
     table: pd.DataFrame, covariates: list[str], outputs: list[str], dpi: int
 ) -> bytes:
     # matplotlib costs a noticeable share of import time; only figures pay for it
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
     n_rows, n_cols = len(outputs), len(covariates)
-    figure = Figure(figsize=(1.0 + 1.3 * n_cols, 0.6 + 1.0 * n_rows))
-    FigureCanvasAgg(figure)
+    figure = agg_figure(figsize=(1.0 + 1.3 * n_cols, 0.6 + 1.0 * n_rows))
     axes = figure.subplots(n_rows, n_cols, squeeze=False, sharex=True, sharey="row")
     groups = dict(tuple(table.groupby(["output", "covariate"], sort=False)))
     for row, output in enumerate(outputs):
@@ -516,9 +513,7 @@ def _read_out_png(
                 ax.set_ylabel(str(output), fontsize=7)
     figure.supxlabel("scaled covariate", fontsize=8)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return png_bytes(figure, dpi=dpi)
 
 
 def _names(names: Sequence[str] | None, count: int, prefix: str, field: str) -> list[str]:

@@ -8,7 +8,7 @@ from sklearn.cross_decomposition import PLSRegression
 from geosoil.artifacts import OutputSpec, Provenance, load_artifact, save_artifact
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.models import PLSR, SpectralMBL
-from geosoil.models.spectral.mbl import local_pls_predict
+from geosoil.models.spectral.local_pls import local_pls_predict
 from geosoil.spectra import SpectralAxis
 
 QUICK = {"preprocessing": [], "target_transform": "none", "validation_size": 60}
