@@ -398,3 +398,17 @@ def test_any_chunking_gives_identical_bytes(soc_map, trained, rasters, tmp_path)
     blocks = zarr.open_group(soc_map.zarr, mode="r", zarr_format=2)
     for var in job.variables:
         assert one[var.name][:].tobytes() == blocks[var.name][:].tobytes(), var.name
+
+
+def test_an_old_soc_artifact_maps_without_bounds_and_is_told_to_retrain(caplog):
+    from pathlib import Path
+
+    from geosoil.artifacts import load_artifact
+    from geosoil.workflows.soc_maps import _describe_bounds, _intervals
+
+    old = Path(__file__).parents[1] / "data" / "artifacts" / "binn.safetensors"
+    artifact = load_artifact(old)  # written before the trust layer
+    assert artifact.trust.intervals is None
+    assert _intervals(artifact, 0.9) is None
+    assert "before geosoil had a trust layer" in caplog.text and "retrain" in caplog.text
+    assert "before geosoil had a trust layer" in _describe_bounds(artifact, None, 0.9)["why"]
