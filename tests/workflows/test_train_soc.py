@@ -72,6 +72,7 @@ def test_cli_trains_binn_with_cv_into_a_complete_folder(run_cli, profile_dir, si
     )
     assert result.exit_code == 0, result.output
     assert "cv (2 folds)" in result.output and "artifact:" in result.output
+    assert "intervals (90%, conformal, other folds): PICP" in result.output
     names = {p.name for p in out.iterdir()}
     assert names == {
         "model.safetensors",
