@@ -47,6 +47,7 @@ def test_depth_normaliser_is_chosen_when_the_spread_changes_with_depth():
     assert cal.scheme == "profile_kfold"
     assert np.array_equal(cal.depth_edges_m, DEPTH_EDGES_M)
     assert cal.depth_spread[0] > 5 * cal.depth_spread[5]  # 0-5 cm against 1-2 m
+    assert "scaled by the spread at its depth" in trust.describe_intervals(0.9)
     report, low, high = profile_interval_report(oof, trust)
     assert report["picp"] == pytest.approx(0.9, abs=0.03)
     # depth-aware bounds cover every depth near the nominal level, not just on average

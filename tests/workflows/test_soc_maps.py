@@ -255,6 +255,17 @@ def test_cells_get_interval_bounds_from_the_calibration(
     assert not any(p.name.endswith("_lo.tif") for p in soc_cells_from_config(off).out_dir.iterdir())
 
 
+def test_engine_maps_of_a_calibrated_soc_artifact_still_build(trained_with_intervals):
+    """The engine maps several SOC outputs and no point-depth bounds for them."""
+    from geosoil.artifacts import load_artifact
+    from geosoil.mapping.predictors import ModelLayers
+
+    artifact = load_artifact(trained_with_intervals)
+    assert artifact.trust.intervals is not None
+    assert ModelLayers.build(artifact).interval_level is None
+    assert "profile_kfold" in artifact.trust.describe_intervals(0.9)
+
+
 def test_an_artifact_without_intervals_maps_without_bounds_and_says_why(
     trained, cells_dir, tmp_path, caplog
 ):
