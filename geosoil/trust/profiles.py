@@ -43,6 +43,7 @@ __all__ = [
     "fit_profile_trust",
     "profile_bounds",
     "profile_interval_report",
+    "scale_widths",
 ]
 
 #: Upper edges (m) of the depth intervals of the ``depth`` normaliser: GlobalSoilMap's down
