@@ -29,7 +29,7 @@ def test_depth_only_intervals_cover_ninety_percent_at_every_depth():
     trust = fit_profile_trust(oof)
     report, low, high = profile_interval_report(oof, trust)
     assert (trust.intervals.scale, trust.intervals.normalisation) == ("model", "depth")
-    # trust_soc.json (commit 7b7f2a5): PICP 0.8997, mean width 31,411 g C m-3, 8,481 observations
+    # trust_soc.json (commit d0270dc): PICP 0.8997, mean width 31,411 g C m-3, 8,481 observations
     assert report["n"] == 8481
     assert report["picp"] == pytest.approx(0.8997, abs=0.002)
     assert report["mean_width"] == pytest.approx(31411, rel=0.01)
