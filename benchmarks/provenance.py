@@ -43,3 +43,17 @@ def cpu_name() -> str:
         return ""
     names = [ln for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")]
     return names[0].split(":", 1)[1].strip() if names else ""
+
+
+def write_result(result: dict, path: Path | None) -> str:
+    """The result as indented JSON, printed and, with ``path``, written atomically there."""
+    import json
+
+    text = json.dumps(result, indent=2, default=str)
+    print(text)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(text + "\n")
+        temporary.replace(path)
+    return text

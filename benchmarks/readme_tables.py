@@ -274,11 +274,42 @@ def binn_binn_ny_3seeds(result: Mapping[str, Any]) -> str:
     return _table(header, rows)
 
 
+_SCALES = {"model": "density", "log10": "log10 density"}
+_NORMALISERS = {"none": "constant", "depth": "by depth"}
+
+
+def trust_soc(result: Mapping[str, Any]) -> str:
+    """PICP and mean width of the SOC intervals per model, overall, by depth interval and by
+    third of the prediction."""
+    rows = []
+    for case in result.get("cases", []):
+        report = case.get("intervals", {})
+        scale = _SCALES.get(report.get("scale"), report.get("scale"))
+        norm = _NORMALISERS.get(report.get("normalisation"), report.get("normalisation"))
+        by_depth = " ".join(_number(row.get("picp"), 2) for row in report.get("by_depth", []))
+        thirds = " / ".join(
+            _number(row.get("picp"), 2) for row in report.get("by_predicted_third", [])
+        )
+        rows.append([
+            _SOC_MODELS.get(case.get("model"), case.get("model")),
+            f"{scale}, {norm}",
+            _number(report.get("picp")),
+            MISSING if report.get("mean_width") is None else f"{report['mean_width']:,.0f}",
+            by_depth,
+            thirds,
+        ])  # fmt: skip
+    header = ["model", "scale, normaliser", f"PICP ({100 * result.get('level', 0.9):.0f} %)"]
+    header += ["mean width (g C m-3)", "PICP by depth, 0-5 cm ... > 2 m"]
+    header += ["PICP by third of the prediction, low / mid / high"]
+    return _table(header, rows)
+
+
 TABLES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "map_throughput": map_throughput,
     "covariate_learners": covariate_learners,
     "trust": trust,
     "binn_binn_ny_3seeds": binn_binn_ny_3seeds,
+    "trust_soc": trust_soc,
 }
 
 

@@ -90,3 +90,9 @@ def _train_soc(cfg) -> None:
             f"cv ({cv['n_folds']} folds): NSE {cv['mean']['nse']:.3g} +- {cv['sd']['nse']:.3g}"
             f" (pooled {cv['pooled']['nse']:.3g})"
         )
+        if "intervals" in cv:
+            iv = cv["intervals"]
+            click.echo(
+                f"intervals ({iv['level']:.0%}, conformal, other folds): PICP {iv['picp']:.3f}, "
+                f"mean width {iv['mean_width']:.4g} g C m-3"
+            )

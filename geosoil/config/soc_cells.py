@@ -69,6 +69,14 @@ class ProfileCVConfig(StrictModel):
     enabled: bool = Field(default=False, description="cross-validate before the final fit")
     n_folds: int = Field(default=10, ge=2, description="folds of whole profiles")
     seed: int = Field(default=0, ge=0, description="seed of the fold assignment")
+    intervals: bool = Field(
+        default=True,
+        description="calibrate conformal prediction intervals on the out-of-fold residuals "
+        "and store them in the artifact (geosoil.trust.profiles)",
+    )
+    interval_level: float = Field(
+        default=0.9, gt=0, lt=1, description="coverage of the intervals reported and chosen for"
+    )
     baselines: list[Literal["depth_only", "gbm"]] = Field(
         default=["depth_only", "gbm"],
         description=(
@@ -115,6 +123,13 @@ class SocCellsConfig(StrictModel):
     depths_cm: list[float] = Field(
         default_factory=lambda: list(GLOBALSOILMAP_DEPTHS_CM),
         description="boundaries of the SOC density intervals, cm, increasing from >= 0",
+    )
+    interval_level: float | None = Field(
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="coverage of the _lo/_hi bound layers of the densities and stocks, from "
+        "the artifact's conformal calibration (trained with cv.enabled); null: no bounds",
     )
     output: OutputConfig = Field(default_factory=OutputConfig)
 

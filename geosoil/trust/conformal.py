@@ -3,13 +3,17 @@
 Nonconformity score of a calibration sample: ``|z - z_hat| / s``, with ``z`` the target on
 the model's scale (log10 for log-trained models, so intervals are multiplicative there) and
 ``s`` a normaliser: 1 (``none``), the model's own spread on that scale (``spread``: ensemble,
-quantile forest, MC dropout), or ``DI + c`` (``di``, the dissimilarity index, so intervals
-widen away from the training data). The interval at coverage ``level`` is
-``z_hat +- q s`` with ``q`` the ``ceil((n + 1) level)``-th smallest score: the split-conformal
-quantile (Vovk et al. 2005; Lei et al. 2018). With out-of-fold residuals from K-fold CV and
-the final model's predictions this is the "CV" / jackknife-style scheme (MAPIE's
-``method="base"``), not CV+ proper, which would need every fold model at prediction time;
-its coverage is checked on held-out folds by :func:`cross_conformal_coverage`.
+quantile forest, MC dropout), ``DI + c`` (``di``, the dissimilarity index, so intervals
+widen away from the training data), or the residual spread of the sample's depth interval
+(``depth``, SOC profiles: a step function of depth stored with the scores). ``scale`` says
+when the scores are on log10 of the target for a model trained in the target's units (SOC
+density): the interval is then multiplicative around the prediction. The interval at
+coverage ``level`` is ``z_hat +- q s`` with ``q`` the ``ceil((n + 1) level)``-th smallest
+score: the split-conformal quantile (Vovk et al. 2005; Lei et al. 2018). With out-of-fold
+residuals from K-fold CV and the final model's predictions this is the "CV" /
+jackknife-style scheme (MAPIE's ``method="base"``), not CV+ proper, which would need every
+fold model at prediction time; its coverage is checked on held-out folds by
+:func:`cross_conformal_coverage`.
 
 MAPIE and crepes were considered: both want an estimator they can refit or a scikit-learn
 wrapper, and geosoil stores only the final model in its artifact, so the few lines of the
@@ -19,8 +23,8 @@ quantile are written here.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -34,6 +38,8 @@ __all__ = [
     "check_level",
     "choose_normaliser",
     "cross_conformal_coverage",
+    "depth_step",
+    "fit_depth_spread",
     "interval_scores",
 ]
 
@@ -41,7 +47,19 @@ __all__ = [
 # residual seen: refuse rather than pretend.
 MIN_RESIDUALS = 20
 
-Normalisation = Literal["none", "spread", "di"]
+Normalisation = Literal["none", "spread", "di", "depth"]
+# What each normaliser reads at prediction time, and how to supply it.
+_NORMALISER_INPUTS = {
+    "spread": (
+        "the model's spread",
+        "predict with the model's predictive distribution (predict_dist)",
+    ),
+    "di": (
+        "the dissimilarity index",
+        "compute the DI with the artifact's area of applicability",
+    ),
+    "depth": ("depth", "pass the depth (m) of every prediction"),
+}
 
 
 def check_level(level: float, *, field: str = "interval_level") -> float:
@@ -78,6 +96,12 @@ class ConformalCalibration:
         ``c`` of the ``di`` normaliser ``DI + c``.
     scheme
         Name of the CV scheme the residuals come from (``spatial_block``, ``random``, ...).
+    scale
+        ``"model"``: scores on the model's scale; ``"log10"``: on log10 of the target, for a
+        model trained in the target's units (SOC profiles).
+    depth_edges_m, depth_spread
+        The ``depth`` normaliser: upper edges (m) of the depth intervals, and the residual
+        spread of each (empty for the other normalisers).
     """
 
     scores: np.ndarray
@@ -86,6 +110,9 @@ class ConformalCalibration:
     floor: float = 0.0
     di_offset: float = 0.0
     scheme: str = ""
+    scale: Literal["model", "log10"] = "model"
+    depth_edges_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    depth_spread: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n(self) -> int:
@@ -98,26 +125,29 @@ class ConformalCalibration:
         return float(self.scores[rank - 1]) if rank <= self.n else math.inf
 
     def normaliser(
-        self, *, spread: np.ndarray | None = None, di: np.ndarray | None = None
+        self,
+        *,
+        spread: np.ndarray | None = None,
+        di: np.ndarray | None = None,
+        depth_m: np.ndarray | None = None,
     ) -> np.ndarray | float:
         """``s`` of new predictions (a scalar 1 for ``none``)."""
         if self.normalisation == "none":
             return 1.0
-        if self.normalisation == "spread":
-            if spread is None:
-                raise CalibrationError(
-                    "these intervals are normalised by the model's spread, and none was given",
-                    field="trust.intervals.normalisation",
-                    fix="predict with the model's predictive distribution (predict_dist)",
-                )
-            return np.maximum(np.asarray(spread, dtype=np.float64), self.floor)
-        if di is None:
+        given = {"spread": spread, "di": di, "depth": depth_m}[self.normalisation]
+        if given is None:
+            what, fix = _NORMALISER_INPUTS[self.normalisation]
             raise CalibrationError(
-                "these intervals are normalised by the dissimilarity index, and none was given",
+                f"these intervals are normalised by {what}, and none was given",
                 field="trust.intervals.normalisation",
-                fix="compute the DI with the artifact's area of applicability",
+                fix=fix,
             )
-        return np.maximum(np.asarray(di, dtype=np.float64) + self.di_offset, self.floor)
+        given = np.asarray(given, dtype=np.float64)
+        if self.normalisation == "depth":
+            given = depth_step(self.depth_edges_m, self.depth_spread, given)
+        elif self.normalisation == "di":
+            given = given + self.di_offset
+        return np.maximum(given, self.floor)
 
     def half_width(self, level: float, normaliser: np.ndarray | float) -> np.ndarray | float:
         """Half-width of the interval on the model's scale."""
@@ -130,10 +160,14 @@ class ConformalCalibration:
             "floor": self.floor,
             "di_offset": self.di_offset,
             "scheme": self.scheme,
+            "scale": self.scale,
             "n_residuals": self.n,
             "library": "in-project split-conformal quantile (see geosoil.trust.conformal)",
         }
-        return {"scores": self.scores}, state
+        arrays = {"scores": self.scores}
+        if self.normalisation == "depth":
+            arrays |= {"depth_edges_m": self.depth_edges_m, "depth_spread": self.depth_spread}
+        return arrays, state
 
     @classmethod
     def from_parts(cls, arrays: Mapping[str, np.ndarray], state: Mapping) -> ConformalCalibration:
@@ -144,6 +178,9 @@ class ConformalCalibration:
             floor=float(state["floor"]),
             di_offset=float(state["di_offset"]),
             scheme=str(state.get("scheme", "")),
+            scale=state.get("scale", "model"),
+            depth_edges_m=np.asarray(arrays.get("depth_edges_m", np.zeros(0)), np.float64),
+            depth_spread=np.asarray(arrays.get("depth_spread", np.zeros(0)), np.float64),
         )
 
 
@@ -156,8 +193,14 @@ def calibrate(
     di_offset: float = 0.0,
     scheme: str = "",
     min_residuals: int = MIN_RESIDUALS,
+    scale: Literal["model", "log10"] = "model",
+    depth_edges_m: np.ndarray | None = None,
+    depth_spread: np.ndarray | None = None,
 ) -> ConformalCalibration:
     """Calibration from residuals ``z - z_hat`` on the model's scale and their normalisers.
+
+    ``scale``, ``depth_edges_m`` and ``depth_spread`` are stored as given (see
+    :class:`ConformalCalibration`); the latter two define the ``depth`` normaliser.
 
     Raises
     ------
@@ -187,7 +230,45 @@ def calibrate(
         floor=floor,
         di_offset=float(di_offset),
         scheme=scheme,
+        scale=scale,
+        depth_edges_m=np.zeros(0) if depth_edges_m is None else np.asarray(depth_edges_m),
+        depth_spread=np.zeros(0) if depth_spread is None else np.asarray(depth_spread),
     )
+
+
+def fit_depth_spread(
+    residuals: np.ndarray, depth_m: np.ndarray, edges_m: Sequence[float]
+) -> np.ndarray:
+    """Median absolute residual of each depth interval (upper edges ``edges_m``, the last
+    open-ended); an interval with fewer than :data:`MIN_RESIDUALS` finite residuals takes
+    the median of all of them."""
+    residuals = np.abs(np.asarray(residuals, dtype=np.float64))
+    depth_m = np.asarray(depth_m, dtype=np.float64)
+    ok = np.isfinite(residuals) & np.isfinite(depth_m)
+    overall = float(np.median(residuals[ok])) if ok.any() else 1.0
+    interval = _depth_interval(edges_m, depth_m)
+    spread = np.full(len(edges_m), overall)
+    for k in range(len(edges_m)):
+        inside = ok & (interval == k)
+        if inside.sum() >= MIN_RESIDUALS:
+            spread[k] = float(np.median(residuals[inside]))
+    return spread
+
+
+def depth_step(edges_m: np.ndarray, spread: np.ndarray, depth_m: np.ndarray) -> np.ndarray:
+    """The ``depth`` normaliser: the spread of the interval holding each depth (NaN depths
+    give NaN)."""
+    depth_m = np.asarray(depth_m, dtype=np.float64)
+    s = np.asarray(spread, dtype=np.float64)[_depth_interval(edges_m, depth_m)]
+    return np.where(np.isfinite(depth_m), s, np.nan)
+
+
+def _depth_interval(edges_m: Sequence[float], depth_m: np.ndarray) -> np.ndarray:
+    """Index of the interval holding each depth: the first upper edge at or below which it
+    lies, the last interval below every edge."""
+    edges = np.asarray(edges_m, dtype=np.float64)
+    index = np.searchsorted(edges, np.nan_to_num(depth_m, nan=0.0), side="left")
+    return np.minimum(index, len(edges) - 1)
 
 
 def interval_scores(observed: np.ndarray, low: np.ndarray, high: np.ndarray) -> dict[str, float]:
@@ -206,7 +287,7 @@ def interval_scores(observed: np.ndarray, low: np.ndarray, high: np.ndarray) -> 
 
 def cross_conformal_coverage(
     residuals: np.ndarray,
-    normaliser: np.ndarray | float,
+    normaliser: np.ndarray | float | Callable[[np.ndarray], np.ndarray],
     fold_ids: Sequence[int],
     *,
     level: float,
@@ -217,15 +298,19 @@ def cross_conformal_coverage(
 
     The calibration that the artifact stores uses every fold; to report its coverage without
     scoring a sample with its own residual, each fold's intervals come from the others.
+    ``normaliser`` may be a callable of the calibration samples' mask returning every
+    sample's normaliser: one fitted on the residuals themselves (``depth``) is then refitted
+    without the held-out fold.
     """
     residuals = np.asarray(residuals, dtype=np.float64)
-    s = np.broadcast_to(np.asarray(normaliser, dtype=np.float64), residuals.shape)
     folds = np.asarray(fold_ids)
     half = np.full(residuals.shape, np.nan)
     for fold in np.unique(folds):
         held = folds == fold
         if (~held).sum() < 2:
             continue
+        given = normaliser(~held) if callable(normaliser) else normaliser
+        s = np.broadcast_to(np.asarray(given, dtype=np.float64), residuals.shape)
         cal = calibrate(
             residuals[~held], s[~held], normalisation=normalisation, di_offset=di_offset,
             min_residuals=2,
@@ -237,7 +322,7 @@ def cross_conformal_coverage(
 
 def choose_normaliser(
     residuals: np.ndarray,
-    candidates: Mapping[str, np.ndarray | float],
+    candidates: Mapping[str, np.ndarray | float | Callable[[np.ndarray], np.ndarray]],
     fold_ids: Sequence[int],
     *,
     level: float = 0.9,

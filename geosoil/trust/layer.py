@@ -147,7 +147,8 @@ class TrustLayer:
     def describe_intervals(self, level: float) -> str:
         cal = self.intervals
         norm = {"none": "constant width", "spread": "scaled by the model's spread",
-                "di": "scaled by the dissimilarity index"}[cal.normalisation]  # fmt: skip
+                "di": "scaled by the dissimilarity index",
+                "depth": "scaled by the spread at its depth"}[cal.normalisation]  # fmt: skip
         return (
             f"conformal {level:.0%} interval ({cal.method} calibration on {cal.n} "
             f"{cal.scheme} out-of-fold residuals, {norm})"

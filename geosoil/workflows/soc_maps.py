@@ -12,6 +12,15 @@ outside the cells:
   (``depths_cm``, GlobalSoilMap's 0-5-15-30-60-100 cm by default), kg C m-3, integrated
   from the 20 CLM5 layers (uniform within each layer), one single-band COG per interval;
 - ``soc_stock_0_30cm_kg_m2``, ``soc_stock_0_100cm_kg_m2``;
+- ``<name>_lo`` / ``<name>_hi`` beside each density and stock (``interval_level``, 90 % by
+  default), when the artifact holds a conformal calibration (``geosoil train`` on profiles
+  with ``cv.enabled``; :mod:`geosoil.trust.profiles`). The calibration is of SOC density at
+  a point depth: each CLM5 layer's density gets its bound at the layer's node depth, and the
+  interval densities and stocks are integrated from those layer bounds. That is the
+  depth-integral of pointwise bounds, *not* a calibrated interval of the interval mean or
+  the stock: the errors of one profile's layers are neither independent nor identical, and
+  no observed interval means or stocks were there to calibrate or score it (``summary.json``
+  says so). Layers the model puts below bedrock (no carbon) keep 0 as both bounds;
 - the 21 CLM5 parameters (physical units) and the five bulk processes;
 
 with ``cells.csv`` (the same values per cell, with lon/lat), ``summary.json`` and
@@ -56,8 +65,11 @@ from geosoil.io.profiles import ENV_COLUMNS, ProfileSet
 from geosoil.io.qml import write_continuous_qml
 from geosoil.io.writers import staged_directory, write_bytes_atomic
 from geosoil.mapping.statistics import BandStatistics
-from geosoil.models.soc.binn import BINN
+from geosoil.models.soc.binn import BINN, STOCK_COLUMNS
 from geosoil.process import CLM5_PARAMETERS, soc_stock_kg_m2
+from geosoil.process.clm5_grid import ZSOI_M
+from geosoil.trust.conformal import ConformalCalibration
+from geosoil.trust.profiles import profile_bounds
 from geosoil.workflows.train_soc import read_profile_folder
 
 __all__ = [
@@ -255,8 +267,16 @@ def density_name(top_cm: float, bottom_cm: float) -> str:
     return f"soc_density_{text(top_cm)}_{text(bottom_cm)}cm_kg_m3"
 
 
+_STOCK_DEPTHS_M = dict(zip(STOCK_COLUMNS, (0.3, 1.0), strict=True))
+
+
 def soc_cell_table(
-    model: BINN, cells: ProfileSet, depths_cm: Sequence[float]
+    model: BINN,
+    cells: ProfileSet,
+    depths_cm: Sequence[float],
+    *,
+    intervals: ConformalCalibration | None = None,
+    level: float = 0.9,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Every mapped quantity of each cell, and its units.
 
@@ -264,31 +284,52 @@ def soc_cell_table(
     -------
     table, units
         One row per cell (index ``cell_id``): the SOC density of each depth interval
-        (kg C m-3), the stocks to 0.3 and 1 m (kg C m-2), the five bulk processes and the
-        21 CLM5 parameters; and column -> units.
+        (kg C m-3), the stocks to 0.3 and 1 m (kg C m-2), with ``intervals`` their
+        ``_lo``/``_hi`` bounds at ``level`` (integrated layer bounds, see the module notes),
+        the five bulk processes and the 21 CLM5 parameters; and column -> units.
     """
-    layers = torch.as_tensor(model.predict_layers(cells))
-    depths_m = [float(d) / 100.0 for d in depths_cm]
-    stock = {d: soc_stock_kg_m2(layers, d).numpy() if d > 0 else 0.0 for d in depths_m}
+    layers = model.predict_layers(cells)
+    bounds = {"": layers}
+    if intervals is not None:
+        low, high = profile_bounds(intervals, layers, np.asarray(ZSOI_M), level=level)
+        carbonless = layers <= 0  # below bedrock
+        bounds |= {"_lo": np.where(carbonless, 0.0, low), "_hi": np.where(carbonless, 0.0, high)}
+    integrated = {suffix: _integrate(values, depths_cm) for suffix, values in bounds.items()}
     columns: dict[str, np.ndarray] = {}
     units: dict[str, str] = {}
-    for (top, top_cm), (bottom, bottom_cm) in pairwise(zip(depths_m, depths_cm, strict=True)):
-        name = density_name(top_cm, bottom_cm)
-        # kg C m-2 over a thickness in m: the interval's mean density, kg C m-3
-        columns[name] = (stock[bottom] - stock[top]) / (bottom - top)
-        units[name] = "kg C m-3"
+    for name in integrated[""]:
+        for suffix in bounds:
+            columns[name + suffix] = integrated[suffix][name]
+            units[name + suffix] = "kg C m-3"
     stocks = model.predict_stocks(cells)
     outputs = model.map_outputs()
     output_units = dict(zip(outputs.names, outputs.units, strict=True))
     for name in stocks.columns:
         columns[name] = stocks[name].to_numpy()
         units[name] = output_units.get(name, "kg C m-2")
+        if name in _STOCK_DEPTHS_M:
+            for suffix in [key for key in bounds if key]:
+                stock = soc_stock_kg_m2(torch.as_tensor(bounds[suffix]), _STOCK_DEPTHS_M[name])
+                columns[name + suffix] = stock.numpy()
+                units[name + suffix] = units[name]
     parameters = model.predict_parameters(cells)
     for spec in CLM5_PARAMETERS:
         columns[spec.name] = parameters[spec.name].to_numpy()
         units[spec.name] = spec.unit
     index = pd.Index(cells.profile_id, name="cell_id")
     return pd.DataFrame(columns, index=index), units
+
+
+def _integrate(layers: np.ndarray, depths_cm: Sequence[float]) -> dict[str, np.ndarray]:
+    """Mean density (kg C m-3) of each depth interval from (n, 20) layer densities."""
+    layers = torch.as_tensor(layers)
+    depths_m = [float(d) / 100.0 for d in depths_cm]
+    stock = {d: soc_stock_kg_m2(layers, d).numpy() if d > 0 else 0.0 for d in depths_m}
+    # kg C m-2 over a thickness in m: the interval's mean density, kg C m-3
+    return {
+        density_name(top_cm, bottom_cm): (stock[bottom] - stock[top]) / (bottom - top)
+        for (top, top_cm), (bottom, bottom_cm) in pairwise(zip(depths_m, depths_cm, strict=True))
+    }
 
 
 def soc_cells_from_config(config: SocCellsConfig) -> SocCellsResult:
@@ -334,8 +375,11 @@ def soc_cells_from_config(config: SocCellsConfig) -> SocCellsResult:
             field="cells.path",
             fix="give every cell one unique id in grid_env_info_ID.txt",
         )
+    intervals = _intervals(artifact, config.interval_level)
     try:
-        table, units = soc_cell_table(model, cells, config.depths_cm)
+        table, units = soc_cell_table(
+            model, cells, config.depths_cm, intervals=intervals, level=config.interval_level or 0.9
+        )
     except CovariateError as err:
         raise CovariateError(err.message, path=config.model, field=err.field, fix=err.fix) from err
     mapped = position[cells.profile_id].to_numpy()
@@ -361,6 +405,7 @@ def soc_cells_from_config(config: SocCellsConfig) -> SocCellsResult:
         cell_table = centres.join(table, how="left")
         write_bytes_atomic(staging / "cells.csv", cell_table.to_csv().encode())
         summary = _summary(lattice.grid, centres, dropped, units, statistics)
+        summary["intervals"] = _describe_bounds(artifact, intervals, config.interval_level)
         text = json.dumps(summary, indent=2) + "\n"
         write_bytes_atomic(staging / "summary.json", text.encode())
         save_config(config, staging / "config.yaml")
@@ -376,6 +421,40 @@ def soc_cells_from_config(config: SocCellsConfig) -> SocCellsResult:
         n_cells=len(centres),
         n_mapped=cells.n_profiles,
     )
+
+
+def _intervals(artifact, level: float | None) -> ConformalCalibration | None:
+    """The artifact's calibration when bounds are asked for; None (and a warning naming the
+    fix) when it has none."""
+    if level is None:
+        return None
+    if artifact.trust.intervals is None:
+        why = "; ".join(artifact.trust.notes) or "no calibration"
+        log.warning(
+            "no _lo/_hi layers: the artifact has no prediction intervals (%s); retrain it "
+            "with cv.enabled: true, or set interval_level: null",
+            why,
+        )
+    return artifact.trust.intervals
+
+
+def _describe_bounds(artifact, intervals: ConformalCalibration | None, level: float | None):
+    if intervals is None:
+        reason = "interval_level is null" if level is None else "; ".join(artifact.trust.notes)
+        return {"bounds": None, "why": reason or "the artifact has no prediction intervals"}
+    cv = (artifact.header.provenance.metrics or {}).get("cv", {}).get("intervals", {})
+    return {
+        "bounds": "_lo/_hi beside each density and stock",
+        "level": level,
+        "calibration": f"conformal, {intervals.n} out-of-fold SOC observations of the "
+        f"profile CV, scale {intervals.scale}, normaliser {intervals.normalisation}",
+        "cv_picp": cv.get("picp"),
+        "cv_mean_width_g_c_m3": cv.get("mean_width"),
+        "propagation": "each CLM5 layer's density bound at its node depth, integrated over "
+        "the interval like the prediction: the depth-integral of pointwise bounds, not a "
+        "calibrated interval of the interval mean or the stock (coverage of those not "
+        "measured)",
+    }
 
 
 def _write_plane_cog(

@@ -12,6 +12,11 @@ Output folder (written whole or not at all):
     One row per epoch.
 ``cv_metrics.csv``, ``cv_predictions.csv``, ``report.md``
     With ``cv.enabled``: per-fold metrics, out-of-fold predictions and a Markdown report.
+    With ``cv.intervals`` (default) the artifact's trust layer stores a conformal calibration
+    of the out-of-fold residuals (:mod:`geosoil.trust.profiles`), the predictions table
+    gains ``predicted_lo``/``predicted_hi`` (each fold's bounds calibrated on the other
+    folds) and the report and ``metrics.json`` (``cv.intervals``) give their PICP and mean
+    width.
 ``readout.csv``, ``readout.png``
     ScIReN only: every learned (covariate -> parameter) function, and a figure of the
     continuous covariates with the largest effect.
@@ -34,11 +39,18 @@ import pandas as pd
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import save_config
 from geosoil.config.soc_cells import SocTrainConfig
-from geosoil.errors import ConfigError, GeoSoilError, InputFileNotFoundError, params_at
+from geosoil.errors import (
+    CalibrationError,
+    ConfigError,
+    GeoSoilError,
+    InputFileNotFoundError,
+    params_at,
+)
 from geosoil.evaluate.profiles import ProfileCVResult, cross_validate_profiles, profile_metrics
 from geosoil.io.profiles import FORCING_SHAPES, ProfileSet, read_binn_ny
 from geosoil.io.writers import staged_directory, write_bytes_atomic
 from geosoil.models.registry import get_estimator_class
+from geosoil.trust.layer import TrustLayer
 from geosoil.workflows.run_record import write_json
 
 __all__ = [
@@ -158,6 +170,7 @@ def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
 
     with staged_directory(config.output.dir, overwrite=config.output.overwrite) as staging:
         cv = None
+        trust, intervals = TrustLayer(notes=(_NO_CV,)), None
         if config.cv.enabled:
             log.info("cross-validation: %d folds", config.cv.n_folds)
             cv = cross_validate_profiles(
@@ -165,11 +178,16 @@ def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
             )
             baselines = _cross_validate_baselines(config, profiles)
             comparison = compare_with_baselines(config.model.estimator, cv, baselines)
+            if config.cv.intervals:
+                trust, intervals = _fit_intervals(cv, level=config.cv.interval_level)
+            else:
+                trust = TrustLayer(notes=("no prediction intervals: cv.intervals was off",))
             _write_cv(
                 cv,
                 staging,
                 title=f"SOC: {config.model.estimator} cross-validation",
                 comparison=comparison,
+                intervals=intervals,
             )
         log.info("fitting %s on %d profiles", config.model.estimator, profiles.n_profiles)
         started = time.perf_counter()
@@ -178,6 +196,8 @@ def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
         metrics = _metrics(config, model, profiles, fit_seconds, cv)
         if cv is not None:
             metrics["cv"]["comparison"] = comparison
+            if intervals is not None:
+                metrics["cv"]["intervals"] = intervals[0]
         save_artifact(
             model,
             staging / ARTIFACT_NAME,
@@ -188,6 +208,7 @@ def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
                 metrics={"fit": metrics["fit"], **({"cv": metrics["cv"]} if cv else {})},
                 config=config.model_dump(mode="json"),
             ),
+            trust=trust,
         )
         write_json(staging / METRICS_NAME, metrics)
         history = pd.DataFrame(model.history_)
@@ -205,6 +226,28 @@ def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
         metrics=metrics,
         report=out_dir / "report.md" if cv is not None else None,
     )
+
+
+_NO_CV = "no prediction intervals: they are calibrated on the cross-validation (cv.enabled)"
+
+
+def _fit_intervals(cv: ProfileCVResult, *, level: float):
+    """The trust layer from the out-of-fold residuals, and (report, low, high) of each
+    observation's cross-conformal bounds; an empty layer that says why, and None, when
+    there are too few residuals."""
+    from geosoil.trust.profiles import (
+        ProfileOutOfFold,
+        fit_profile_trust,
+        profile_interval_report,
+    )
+
+    oof = ProfileOutOfFold.from_table(cv.predictions)
+    try:
+        trust = fit_profile_trust(oof, level=level)
+    except CalibrationError as err:
+        log.warning("no prediction intervals: %s", err.message)
+        return TrustLayer(notes=(f"no prediction intervals: {err.message}",)), None
+    return trust, profile_interval_report(oof, trust, level=level)
 
 
 def profile_fingerprint(profiles: ProfileSet) -> str:
@@ -317,10 +360,18 @@ def _comparison_markdown(comparison: dict[str, Any]) -> str:
 
 
 def _write_cv(
-    cv: ProfileCVResult, staging: Path, *, title: str, comparison: dict[str, Any] | None = None
+    cv: ProfileCVResult,
+    staging: Path,
+    *,
+    title: str,
+    comparison: dict[str, Any] | None = None,
+    intervals: tuple[dict, np.ndarray, np.ndarray] | None = None,
 ) -> None:
     write_bytes_atomic(staging / "cv_metrics.csv", cv.per_fold.to_csv(index=False).encode())
-    write_bytes_atomic(staging / "cv_predictions.csv", cv.predictions.to_csv(index=False).encode())
+    table = cv.predictions
+    if intervals is not None:
+        table = table.assign(predicted_lo=intervals[1], predicted_hi=intervals[2])
+    write_bytes_atomic(staging / "cv_predictions.csv", table.to_csv(index=False).encode())
     pooled = cv.pooled()
     text = (
         f"# {title}\n\n"
@@ -336,7 +387,36 @@ def _write_cv(
             "covariates plus depth (geosoil.baselines.soc).\n\n"
             f"{_comparison_markdown(comparison)}\n"
         )
+    if intervals is not None:
+        text += _intervals_markdown(intervals[0])
     write_bytes_atomic(staging / "report.md", text.encode())
+
+
+def _intervals_markdown(report: dict[str, Any]) -> str:
+    scale = {
+        "log10": "log10 SOC density (multiplicative bounds)",
+        "model": "SOC density (width in g C m-3, lower bound cut at 0)",
+    }[report["scale"]]
+    norm = {
+        "none": "the same everywhere",
+        "depth": "scaled by the residual spread of the observation's depth interval",
+    }[report["normalisation"]]
+    lines = [
+        f"\n## Prediction intervals ({report['level']:.0%}, conformal)\n",
+        f"Calibrated on {report['n_residuals']} out-of-fold residuals of {scale}, {norm}; "
+        "scale and normaliser chosen on this CV by the narrowest cross-conformal interval "
+        "(geosoil.trust.profiles). Scored with each fold's bounds calibrated on the other "
+        "folds:\n",
+        f"PICP **{report['picp']:.3f}** (nominal {report['level']:.2f}), mean width "
+        f"**{report['mean_width']:.0f}** g C m-3 over {report['n']} observations.\n",
+        "| depth (m) | n | PICP | mean width (g C m-3) |",
+        "|---|---|---|---|",
+    ]
+    for row in report["by_depth"]:
+        bottom = "" if row["bottom_m"] is None else f"{row['bottom_m']:g}"
+        width = "inf" if row["mean_width"] is None else f"{row['mean_width']:.0f}"
+        lines.append(f"| {row['top_m']:g}-{bottom} | {row['n']} | {row['picp']:.3f} | {width} |")
+    return "\n".join(lines) + "\n"
 
 
 def _write_readout(model, staging: Path) -> None:

@@ -41,25 +41,38 @@ def _one_thread():
         yield
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A BINN artifact fitted on 80 synthetic profiles (the four varying parameters)."""
-    root = tmp_path_factory.mktemp("soc_train")
-    write_profile_folder(soc_profile_set(200, seed=1).profiles, root / "profiles")
+# Quick BINN artifacts: profiles, seed of the synthetic set, config overrides.
+ARTIFACTS = {
+    # fitted on the four varying parameters; no CV, so no intervals
+    "plain": (200, 1, ["model.params.max_epochs=20", "model.params.hidden_layers=[16]",
+                       "model.params.learning_rate=0.01", "cv.enabled=false"]),
+    # cross-validated (2 folds, no baselines): holds a conformal calibration
+    "intervals": (40, 3, ["model.params.max_epochs=3", "model.params.hidden_layers=[8]",
+                          "cv.n_folds=2", "cv.baselines=[]"]),
+}  # fmt: skip
+
+
+def train_quick(tmp_path_factory, kind: str):
+    """The artifact ``kind`` of :data:`ARTIFACTS`, from the synthetic training config."""
+    n_profiles, seed, overrides = ARTIFACTS[kind]
+    root = tmp_path_factory.mktemp(f"soc_train_{kind}")
+    write_profile_folder(soc_profile_set(n_profiles, seed=seed).profiles, root / "profiles")
     config = load_config(
         CONFIGS / "soc" / "synthetic_train.yaml",
         SocTrainConfig,
         [
             f"profiles.path={root / 'profiles'}",
             f"output.dir={root / 'model'}",
-            "model.params.max_epochs=20",
-            "model.params.hidden_layers=[16]",
-            "model.params.learning_rate=0.01",
             "model.params.threads=1",
-            "cv.enabled=false",
+            *overrides,
         ],
     )
     return train_soc_from_config(config).artifact
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return train_quick(tmp_path_factory, "plain")
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +198,97 @@ def test_cells_become_lon_lat_cogs(trained, model, cells_dir, tmp_path):
     assert summary["layers"]["beta"]["valid_pixels"] == 10
 
 
+@pytest.fixture(scope="module")
+def trained_with_intervals(tmp_path_factory):
+    return train_quick(tmp_path_factory, "intervals")
+
+
+def cells_config(artifact, cells_dir, out) -> SocCellsConfig:
+    """The binn_ny cells example config over the test cells."""
+    folder, _ = cells_dir
+    return load_config(
+        CONFIGS / "soc" / "binn_ny_cells.yaml",
+        SocCellsConfig,
+        [f"model={artifact}", f"cells.path={folder}", f"output.dir={out}"],
+    )
+
+
+def test_cells_get_interval_bounds_from_the_calibration(
+    trained_with_intervals, cells_dir, tmp_path
+):
+    from geosoil.artifacts import load_artifact
+    from geosoil.workflows.soc_maps import soc_cell_table
+
+    _, cells = cells_dir
+    config = cells_config(trained_with_intervals, cells_dir, tmp_path / "c")
+    result = soc_cells_from_config(config)
+    artifact = load_artifact(trained_with_intervals)
+    complete = cells.subset(np.arange(cells.n_profiles) != 4)
+    table, units = soc_cell_table(
+        artifact.estimator, complete, config.depths_cm, intervals=artifact.trust.intervals
+    )
+    names = [density_name(a, b) for a, b in pairwise(config.depths_cm)]
+    names += ["soc_stock_0_30cm_kg_m2", "soc_stock_0_100cm_kg_m2"]
+    for name in names:
+        low, point, high = (table[name + s].to_numpy() for s in ("_lo", "", "_hi"))
+        assert (low >= 0).all() and (low < point).all() and (point < high).all(), name
+        assert units[name + "_lo"] == units[name + "_hi"] == units[name]
+        for suffix in ("_lo", "_hi"):
+            assert (result.out_dir / f"{name}{suffix}.tif").is_file()
+    with rasterio.open(result.out_dir / "soc_stock_0_30cm_kg_m2_hi.tif") as src:
+        values = src.read(1, masked=True)
+        row, col = src.index(141.25, 37.75)  # cell 102
+        assert values[row, col] == pytest.approx(table.loc[102, "soc_stock_0_30cm_kg_m2_hi"], 1e-6)
+    # the 90 % bounds lie inside the 99 % ones
+    wide, _ = soc_cell_table(
+        artifact.estimator, complete, [0, 30], intervals=artifact.trust.intervals, level=0.99
+    )
+    name = "soc_stock_0_30cm_kg_m2"
+    assert (wide[name + "_hi"] > table[name + "_hi"]).all()
+    assert (wide[name + "_lo"] <= table[name + "_lo"]).all()
+    described = json.loads((result.out_dir / "summary.json").read_text())["intervals"]
+    assert described["level"] == 0.9 and "not a calibrated interval" in described["propagation"]
+    assert 0 < described["cv_picp"] <= 1
+    # bounds can be turned off
+    off = config.model_copy(update={"interval_level": None, "output": config.output.model_copy(
+        update={"dir": tmp_path / "off"})})  # fmt: skip
+    assert not any(p.name.endswith("_lo.tif") for p in soc_cells_from_config(off).out_dir.iterdir())
+
+
+def test_engine_maps_of_a_calibrated_soc_artifact_still_build(trained_with_intervals):
+    """The engine maps several SOC outputs and no point-depth bounds for them."""
+    from geosoil.artifacts import load_artifact
+    from geosoil.mapping.predictors import ModelLayers
+
+    artifact = load_artifact(trained_with_intervals)
+    assert artifact.trust.intervals is not None
+    assert ModelLayers.build(artifact).interval_level is None
+    assert "profile_kfold" in artifact.trust.describe_intervals(0.9)
+
+
+def test_an_artifact_without_intervals_maps_without_bounds_and_says_why(
+    trained, cells_dir, tmp_path, caplog
+):
+    result = soc_cells_from_config(cells_config(trained, cells_dir, tmp_path / "c"))
+    assert not any(p.name.endswith(("_lo.tif", "_hi.tif")) for p in result.out_dir.iterdir())
+    assert "retrain it with cv.enabled" in caplog.text
+    described = json.loads((result.out_dir / "summary.json").read_text())["intervals"]
+    assert described["bounds"] is None and "cv.enabled" in described["why"]
+
+
+@pytest.mark.parametrize("level", ["1.5", "0"])
+def test_a_bound_level_outside_zero_one_is_refused(level, tmp_path):
+    from geosoil.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            CONFIGS / "soc" / "binn_ny_cells.yaml",
+            SocCellsConfig,
+            [f"interval_level={level}", f"output.dir={tmp_path}"],
+        )
+    assert info.value.field == "interval_level"
+
+
 def test_irregular_cells_leave_nothing(trained, cells_dir, tmp_path):
     _, cells = cells_dir
     covariates = cells.covariates.copy()
@@ -305,3 +409,17 @@ def test_any_chunking_gives_identical_bytes(soc_map, trained, rasters, tmp_path)
     blocks = zarr.open_group(soc_map.zarr, mode="r", zarr_format=2)
     for var in job.variables:
         assert one[var.name][:].tobytes() == blocks[var.name][:].tobytes(), var.name
+
+
+def test_an_old_soc_artifact_maps_without_bounds_and_is_told_to_retrain(caplog):
+    from pathlib import Path
+
+    from geosoil.artifacts import load_artifact
+    from geosoil.workflows.soc_maps import _describe_bounds, _intervals
+
+    old = Path(__file__).parents[1] / "data" / "artifacts" / "binn.safetensors"
+    artifact = load_artifact(old)  # written before the trust layer
+    assert artifact.trust.intervals is None
+    assert _intervals(artifact, 0.9) is None
+    assert "before geosoil had a trust layer" in caplog.text and "retrain" in caplog.text
+    assert "before geosoil had a trust layer" in _describe_bounds(artifact, None, 0.9)["why"]

@@ -72,6 +72,7 @@ def test_cli_trains_binn_with_cv_into_a_complete_folder(run_cli, profile_dir, si
     )
     assert result.exit_code == 0, result.output
     assert "cv (2 folds)" in result.output and "artifact:" in result.output
+    assert "intervals (90%, conformal, other folds): PICP" in result.output
     names = {p.name for p in out.iterdir()}
     assert names == {
         "model.safetensors",
@@ -117,6 +118,29 @@ def test_cli_trains_binn_with_cv_into_a_complete_folder(run_cli, profile_dir, si
     # The artifact predicts what the metrics were computed from.
     predicted = artifact.estimator.predict(simulated.profiles)
     assert np.isfinite(predicted[np.isfinite(simulated.profiles.soc)]).all()
+
+    # Conformal intervals: calibrated on the out-of-fold residuals, stored, scored
+    cal = artifact.trust.intervals
+    assert cal is not None and cal.n == n_obs and cal.scheme == "profile_kfold"
+    assert cal.scale in ("model", "log10") and cal.normalisation in ("none", "depth")
+    intervals = metrics["cv"]["intervals"]
+    assert intervals["level"] == 0.9 and intervals["n"] == n_obs
+    assert 0.5 <= intervals["picp"] <= 1 and intervals["mean_width"] > 0
+    assert sum(row["n"] for row in intervals["by_depth"]) == n_obs
+    assert "Prediction intervals (90%, conformal)" in report
+    assert f"PICP **{intervals['picp']:.3f}**" in report
+    oof = pd.read_csv(out / "cv_predictions.csv")
+    inside = (oof["observed"] >= oof["predicted_lo"]) & (oof["observed"] <= oof["predicted_hi"])
+    assert inside.mean() == pytest.approx(intervals["picp"])
+    assert (oof["predicted_lo"] <= oof["predicted"]).all()
+    assert (oof["predicted"] < oof["predicted_hi"]).all()
+    # and the stored calibration bounds the final model's predictions
+    from geosoil.trust.profiles import profile_bounds
+
+    valid = np.isfinite(predicted)
+    depth = simulated.profiles.depth_m[valid]
+    low, high = profile_bounds(cal, predicted[valid], depth, level=0.9)
+    assert (low < predicted[valid]).all() and (predicted[valid] < high).all()
 
 
 def test_sciren_writes_its_read_out(profile_dir, tmp_path):
@@ -192,12 +216,22 @@ def test_incomplete_profiles_name_drop_incomplete(simulated, tmp_path):
         ("model.estimator=random_forest", "model.estimator"),
         ("profiles.part=prediction", "profiles.part"),
         ("profiles.colour=red", "profiles.colour"),
+        ("cv.interval_level=1.5", "cv.interval_level"),
+        ("cv.interval_level=0", "cv.interval_level"),
     ],
 )
 def test_config_errors_name_the_key(profile_dir, tmp_path, override, field):
     with pytest.raises(ConfigError) as info:
         soc_config(profile_dir, tmp_path / "out", override)
     assert info.value.field == field
+
+
+def test_without_cv_the_artifact_says_why_it_has_no_intervals(profile_dir, tmp_path):
+    result = train_soc_from_config(soc_config(profile_dir, tmp_path / "out"))
+    trust = load_artifact(result.artifact).trust
+    assert trust.intervals is None
+    assert any("cv.enabled" in note for note in trust.notes)
+    assert "intervals" not in result.metrics.get("cv", {})
 
 
 def test_unknown_hyperparameter_and_too_many_folds(profile_dir, tmp_path):
