@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 
 __version__ = "0.1.0"
 
@@ -79,11 +80,24 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'geosoil' has no attribute {name!r}")
+def lazy_attributes(package: str, modules: dict[str, str]):
+    """A package's module ``__getattr__`` and ``__dir__`` for names imported on first use.
+
+    ``modules`` maps each public name to the module that defines it; the value is kept in the
+    package once imported.
+    """
+
+    def get_attribute(name: str):
+        if name not in modules:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(modules[name]), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def list_attributes() -> list[str]:
+        return sorted({*vars(sys.modules[package]), *modules})
+
+    return get_attribute, list_attributes
 
 
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

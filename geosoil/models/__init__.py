@@ -5,8 +5,7 @@ or an artifact that names it; see :mod:`geosoil.models.registry`): mapping a cov
 should not pay for torch, scipy and scikit-learn through the spectral and SOC families.
 """
 
-import importlib
-
+from geosoil import lazy_attributes
 from geosoil.models import registry as _registry
 from geosoil.models.base import GeoSoilEstimator, NotFittedError
 from geosoil.models.registry import get_estimator_class, register, registered_names
@@ -60,16 +59,7 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _MODULES:
-        raise AttributeError(f"module 'geosoil.models' has no attribute '{name}'")
-    value = getattr(importlib.import_module(_MODULES[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULES])
+__getattr__, __dir__ = lazy_attributes(__name__, _MODULES)
 
 
 __all__ = [

@@ -3,7 +3,7 @@
 Each CLI command is a thin adapter over one function here.
 """
 
-import importlib
+from geosoil import lazy_attributes
 
 # Each workflow is imported when first asked for: ``geosoil map`` should not pay for torch,
 # xarray and geopandas through the calibrate or evaluate workflows it never runs.
@@ -31,16 +31,9 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _MODULES:
-        raise AttributeError(f"module 'geosoil.workflows' has no attribute '{name}'")
-    value = getattr(importlib.import_module(f"geosoil.workflows.{_MODULES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULES])
+__getattr__, __dir__ = lazy_attributes(
+    __name__, {name: f"{__name__}.{module}" for name, module in _MODULES.items()}
+)
 
 
 __all__ = [
