@@ -150,7 +150,9 @@ class SeedEnsemble:
 
     ``make(seed)`` returns an unfitted member. Member k gets ``seed + k * MEMBER_SEED_STEP``,
     so member 0 is the single model of the same setting. ``fitted`` (seed -> fitted member)
-    lets a caller reuse members it already has.
+    lets a caller reuse members it already has. ``BINN(n_members=k)`` / ``ScIReN(n_members=k)``
+    compute the same ensemble inside the package (same member seeds; tested in
+    tests/models/soc/test_binn.py); this wrapper stays for the tuning's shared members.
     """
 
     def __init__(self, make, seed: int, n_members: int, fitted: dict | None = None):
