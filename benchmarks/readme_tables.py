@@ -237,10 +237,48 @@ def trust(result: Mapping[str, Any]) -> str:
     return _table([*header, "n outside", "RMSE inside / outside"], rows)
 
 
+# --- binn_ny (SOC on real profiles) ---------------------------------------------------------
+_SOC_MODELS = {
+    "depth_only": "depth-only mean (no covariates)",
+    "gbm": "gradient boosting (LightGBM, covariates + depth)",
+    "binn": "BINN (all 21 CLM5 parameters learned)",
+    "sciren": "ScIReN",
+}
+
+
+def binn_binn_ny_3seeds(result: Mapping[str, Any]) -> str:
+    """NSE (mean and sd over folds and seeds, pooled), RMSE and the share of profiles beating
+    the depth-only mean, per model, the winner in bold; then the NSE of each seed."""
+    models = {**result.get("baselines", {}), **result.get("models", {})}
+    winner = result.get("winner")
+    seeds = [run.get("seed") for run in next(iter(models.values()), {}).get("per_seed", [])]
+    schedules = result.get("training_candidates", {})
+    rows = []
+    for name, figures in models.items():
+        label = _SOC_MODELS.get(name, name)
+        if name in schedules:
+            training = schedules[name]
+            label += f", {training.get('lr_schedule')} rate, ≤ {training.get('max_epochs')} epochs"
+        share = figures.get("share_profiles_beating_depth_only")
+        cells = [
+            label,
+            f"{_number(figures.get('nse_mean'))} ± {_number(figures.get('nse_sd'))}",
+            _number(figures.get("nse_pooled")),
+            _significant(figures.get("rmse_pooled"), 5),
+            MISSING if name == "depth_only" or share is None else f"{100 * share:.0f} %",
+            *(_number(run.get("nse_mean")) for run in figures.get("per_seed", [])),
+        ]
+        rows.append([f"**{c}**" for c in cells] if name == winner else cells)
+    header = ["model", "NSE mean ± sd", "pooled NSE", "pooled RMSE (g C m-3)"]
+    header += ["profiles better than depth-only", *(f"NSE seed {seed}" for seed in seeds)]
+    return _table(header, rows)
+
+
 TABLES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "map_throughput": map_throughput,
     "covariate_learners": covariate_learners,
     "trust": trust,
+    "binn_binn_ny_3seeds": binn_binn_ny_3seeds,
 }
 
 
