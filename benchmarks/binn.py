@@ -132,7 +132,51 @@ CANDIDATES = {
     "current": {"lr_schedule": "constant", "max_epochs": 40, "patience": 10},
     "plateau": {"lr_schedule": "plateau", "max_epochs": 100, "patience": 15},
     "cosine": {"lr_schedule": "cosine", "max_epochs": 60, "patience": 60},
+    # issue 17b, fixed before scoring: seed ensembles and a smaller learned set
+    "ensemble5": {"lr_schedule": "constant", "max_epochs": 40, "patience": 10, "n_members": 5},
+    "cosine_ensemble5": {"lr_schedule": "cosine", "max_epochs": 60, "patience": 60, "n_members": 5},
+    "sensitive4": {
+        "lr_schedule": "constant",
+        "max_epochs": 40,
+        "patience": 10,
+        "learned_parameters": list(SENSITIVE),
+    },
 }
+MEMBER_SEED_STEP = 1000  # ensemble member k is seeded seed + k * MEMBER_SEED_STEP
+
+
+class SeedEnsemble:
+    """Members of one setting that differ only in their seed; SOC predictions averaged.
+
+    ``make(seed)`` returns an unfitted member. Member k gets ``seed + k * MEMBER_SEED_STEP``,
+    so member 0 is the single model of the same setting. ``fitted`` (seed -> fitted member)
+    lets a caller reuse members it already has. ``BINN(n_members=k)`` / ``ScIReN(n_members=k)``
+    compute the same ensemble inside the package (same member seeds; tested in
+    tests/models/soc/test_binn.py); this wrapper stays for the tuning's shared members.
+    """
+
+    def __init__(self, make, seed: int, n_members: int, fitted: dict | None = None):
+        self.make, self.n_members = make, int(n_members)
+        self.seeds = [seed + k * MEMBER_SEED_STEP for k in range(self.n_members)]
+        self.fitted = fitted if fitted is not None else {}
+
+    def fit(self, profiles, valid=None):
+        for seed in self.seeds:
+            if seed not in self.fitted:
+                self.fitted[seed] = self.make(seed).fit(profiles, valid=valid)
+        self.members_ = [self.fitted[seed] for seed in self.seeds]
+        self.history_ = self.members_[0].history_
+        self.best_epoch_ = self.members_[0].best_epoch_
+        return self
+
+    def predict(self, profiles, depths=None):
+        return np.mean([m.predict(profiles, depths) for m in self.members_], axis=0)
+
+
+def split_candidate(candidate: str | None) -> tuple[dict, int]:
+    """A candidate's estimator settings and its number of seed-ensemble members."""
+    settings = dict(CANDIDATES.get(candidate, {}))
+    return settings, int(settings.pop("n_members", 1))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -654,18 +698,23 @@ def binn_ny_models(args: argparse.Namespace):
 
     def network(cls, seed: int, learning_rate: float, penalty_weight: float, candidate=None):
         training = {"max_epochs": args.epochs, "patience": args.patience}
-        return cls(
-            **{**training, **CANDIDATES.get(candidate, {})},
-            batch_size=args.batch_size,
-            learning_rate=learning_rate,
-            penalty_weight=penalty_weight,
-            dropout=args.dropout,
-            below_column="ignore",
-            unseen_categories="mean",
-            drop_empty=True,
-            seed=seed,
-            threads=args.threads,
-        )
+        settings, n_members = split_candidate(candidate)
+
+        def member(member_seed: int):
+            return cls(
+                **{**training, **settings},
+                batch_size=args.batch_size,
+                learning_rate=learning_rate,
+                penalty_weight=penalty_weight,
+                dropout=args.dropout,
+                below_column="ignore",
+                unseen_categories="mean",
+                drop_empty=True,
+                seed=member_seed,
+                threads=args.threads,
+            )
+
+        return member(seed) if n_members == 1 else SeedEnsemble(member, seed, n_members)
 
     makers = {
         "depth_only": lambda seed: DepthMeanSOC(),
@@ -743,7 +792,13 @@ def binn_ny(args: argparse.Namespace) -> dict:
         "folder": str(folder),
         "n_profiles": profiles.n_profiles,
         "n_observations": int(np.isfinite(profiles.soc).sum()),
-        "learned_parameters": "all 21",
+        "learned_parameters": {
+            label: CANDIDATES.get(candidate, {}).get("learned_parameters", "all 21")
+            for label, candidate in (
+                ("binn", args.binn_candidate),
+                ("sciren", args.sciren_candidate),
+            )
+        },
         "folds": "10 random folds of profiles per seed (cross_validate_profiles), shared by all",
         "seeds": [args.seed + k for k in range(args.seeds)],
         "training_candidates": {

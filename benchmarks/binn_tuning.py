@@ -5,7 +5,11 @@
 The candidates are ``binn.CANDIDATES``, fixed before any was scored: the setting of the
 committed binn_ny result (constant learning rate, 40 epochs, patience 10), a plateau schedule
 (halve the rate after 3 stale epochs, up to 100 epochs, patience 15) and a cosine schedule
-(60 epochs, the best epoch kept). For the first ``--outer-folds`` of the 10 outer folds of
+(60 epochs, the best epoch kept); and (issue 17b, fixed before scoring) ``ensemble5`` and
+``cosine_ensemble5`` (5 members of ``current`` / ``cosine`` differing only in their seed,
+SOC predictions averaged; per-member inner NSE recorded, member 0 shared with the single
+model) and ``sensitive4`` (``current`` learning only efolding, tau4s3, fs1s3 and w_scaling,
+the other 17 parameters at mid-bounds). For the first ``--outer-folds`` of the 10 outer folds of
 ``--seed`` (the folds of ``benchmarks/binn.py --experiment binn_ny``), the outer training
 set is split once, 90 / 10 by a seeded permutation: each candidate is fitted on the 90 %
 (its own early stopping holds out 10 % of that) and scored by the pooled NSE of the other
@@ -59,20 +63,26 @@ def main(argv: list[str] | None = None) -> dict:
         inner_valid, inner_train = np.sort(order[:n_inner]), np.sort(order[n_inner:])
         held = profiles.subset(inner_valid)
         for net in networks:
+            fitted: dict = {}  # setting -> {seed: fitted model}, shared by single and ensemble
             for candidate in candidates:
                 tic = time.perf_counter()
-                model = make(net, candidate, args.seed, args.threads)
+                model = make(net, candidate, args.seed, args.threads, fitted)
                 model.fit(profiles.subset(inner_train))
                 nse = profile_metrics(held.soc, model.predict(held))["nse"]
-                scores[net][candidate].append(
-                    {
-                        "outer_fold": fold,
-                        "inner_nse": nse,
-                        "epochs_run": len(model.history_),
-                        "best_epoch": model.best_epoch_,
-                        "seconds": time.perf_counter() - tic,
-                    }
-                )
+                row = {
+                    "outer_fold": fold,
+                    "inner_nse": nse,
+                    "epochs_run": len(model.history_),
+                    "best_epoch": model.best_epoch_,
+                    "seconds": time.perf_counter() - tic,
+                }
+                if model.n_members > 1:
+                    row["member_seeds"] = model.seeds
+                    row["member_inner_nse"] = [
+                        profile_metrics(held.soc, m.predict(held))["nse"] for m in model.members_
+                    ]
+                    row["member_best_epochs"] = [m.best_epoch_ for m in model.members_]
+                scores[net][candidate].append(row)
                 print(f"fold {fold} {net} {candidate}: inner NSE {nse:.3f}", flush=True)
     summary = {}
     for net, by_candidate in scores.items():
@@ -103,23 +113,36 @@ def main(argv: list[str] | None = None) -> dict:
     return out
 
 
-def make(network: str, candidate: str, seed: int, threads: int):
-    """The binn_ny estimator of ``benchmarks/binn.py`` with one training candidate."""
+def make(network: str, candidate: str, seed: int, threads: int, fitted: dict | None = None):
+    """The binn_ny estimator of ``benchmarks/binn.py`` with one training candidate.
+
+    Always a :class:`binn.SeedEnsemble`: one member unless the candidate sets ``n_members``.
+    ``fitted`` maps a setting to {seed: model} already fitted on the same data: a member of
+    the same setting and seed is taken from it (new ones are stored), so an ensemble's
+    member 0 is the single model of its setting, fitted once.
+    """
     from geosoil.models import BINN, ScIReN
 
-    settings = binn.TRAINING["other"]
-    return {"binn": BINN, "sciren": ScIReN}[network](
-        **binn.CANDIDATES[candidate],
-        batch_size=32,
-        learning_rate=settings["learning_rate"],
-        penalty_weight=settings["penalty_weight"],
-        dropout=settings["dropout"],
-        below_column="ignore",
-        unseen_categories="mean",
-        drop_empty=True,
-        seed=seed,
-        threads=threads,
-    )
+    training = binn.TRAINING["other"]
+    settings, n_members = binn.split_candidate(candidate)
+    key = json.dumps(settings, sort_keys=True)
+    fitted = {} if fitted is None else fitted
+
+    def member(member_seed: int):
+        return {"binn": BINN, "sciren": ScIReN}[network](
+            **settings,
+            batch_size=32,
+            learning_rate=training["learning_rate"],
+            penalty_weight=training["penalty_weight"],
+            dropout=training["dropout"],
+            below_column="ignore",
+            unseen_categories="mean",
+            drop_empty=True,
+            seed=member_seed,
+            threads=threads,
+        )
+
+    return binn.SeedEnsemble(member, seed, n_members, fitted=fitted.setdefault(key, {}))
 
 
 if __name__ == "__main__":

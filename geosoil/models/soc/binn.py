@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 STOCK_COLUMNS = ("soc_stock_0_30cm_kg_m2", "soc_stock_0_100cm_kg_m2")
 _STOCK_DEPTHS_M = (0.3, 1.0)
 # Profiles per steady-state solve at prediction (memory ~ n x 140 x 140 x 8 bytes).
+# Member k of an ensemble (n_members > 1) is seeded seed + k * MEMBER_SEED_STEP.
+MEMBER_SEED_STEP = 1000
 _PREDICT_BATCH = 256
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 _FORCING_UNITS = {
@@ -106,6 +108,12 @@ class BINN(GeoSoilEstimator):
         set (none below 10 profiles: the training NSE is monitored then).
     seed
         Seeds initialization, dropout, the validation split and the batch order.
+    n_members
+        Networks in a seed ensemble (issue 17b). Member ``k`` is a whole fit of this model
+        with seed ``seed + 1000 k`` (its own initialization, validation split and batch
+        order), so member 0 is the single model. Predictions (SOC, stocks, bulk processes,
+        parameters, partial dependence, ScIReN's read-out) are the members' means. 1 (the
+        default) is a single network.
     penalty_weight
         Weight of the cosh penalty ``mean(cosh(10 (u - 1/2))) - 1`` over the learned unit
         parameters ``u`` (before scaling to the bounds). It is 0 at mid-range, 0.03 at
@@ -156,7 +164,8 @@ class BINN(GeoSoilEstimator):
     (every non-learned parameter, physical), ``soc_scale_``, ``history_`` (one row per
     epoch: ``train_loss``, ``train_misfit``, ``train_penalty``, ``valid_nse``, ``seconds``),
     ``best_epoch_``, ``feature_names_in_``, ``reference_`` (scaled medians, category modes),
-    ``n_train_``, ``n_valid_``.
+    ``n_train_``, ``n_valid_``. With ``n_members > 1`` these are member 0's, and
+    ``encoders_`` and ``member_best_epochs_`` hold every member's encoder and best epoch.
     """
 
     registry_name: ClassVar[str] = "binn"
@@ -175,6 +184,7 @@ class BINN(GeoSoilEstimator):
         patience: int = 20,
         valid_fraction: float = 0.1,
         seed: int = 0,
+        n_members: int = 1,
         penalty_weight: float = 1e-3,
         learned_parameters: Sequence[str] | None = None,
         fixed_parameters: Mapping[str, float] | None = None,
@@ -212,6 +222,8 @@ class BINN(GeoSoilEstimator):
             A chosen covariate is missing, or ``valid`` holds unseen categorical codes.
         """
         self._check_settings()
+        if self.n_members > 1:
+            return self._fit_members(profiles, valid)
         learned, fixed = resolve_parameters(self.learned_parameters, self.fixed_parameters)
         dtype = DTYPES[self.dtype]
         cleaning = {"below_column": self.below_column, "drop_empty": self.drop_empty}
@@ -265,14 +277,62 @@ class BINN(GeoSoilEstimator):
         self.reference_ = {"medians": medians.tolist(), "modes": modes.tolist()}
         self.n_train_ = len(train_data)
         self.n_valid_ = len(valid_data) if valid_data is not None else 0
+        self.encoders_ = [encoder]
+        self.member_best_epochs_ = [stopped.best_epoch]
         return self
+
+    def _fit_members(self, profiles: ProfileSet, valid: ProfileSet | None) -> BINN:
+        """Fit ``n_members`` single models with seeds ``seed + 1000 k``; keep member 0's
+        state and every member's encoder."""
+        members = []
+        for k in range(self.n_members):
+            seed = self.seed + k * MEMBER_SEED_STEP
+            log.info(
+                "%s ensemble member %d of %d (seed %d)",
+                type(self).__name__,
+                k + 1,
+                self.n_members,
+                seed,
+            )
+            single = type(self)(**{**self.get_params(), "n_members": 1, "seed": seed})
+            members.append(single.fit(profiles, valid=valid))
+        for name, value in vars(members[0]).items():
+            if name.endswith("_") and not name.startswith("_"):
+                setattr(self, name, value)
+        self.encoders_ = [m.encoder_ for m in members]
+        self.member_best_epochs_ = [m.best_epoch_ for m in members]
+        return self
+
+    def _averaged(self, compute, *args, columns: Sequence[str] | None = None):
+        """``compute(*args)`` with each member's encoder in turn, averaged over members.
+
+        Arrays are averaged whole; DataFrames in ``columns`` (None: all), the other
+        columns taken from member 0.
+        """
+        self._check_fitted()
+        encoders = getattr(self, "encoders_", None) or [self.encoder_]
+        if len(encoders) == 1:
+            return compute(*args)
+        first, parts = self.encoder_, []
+        try:
+            for encoder in encoders:
+                self.encoder_ = encoder
+                parts.append(compute(*args))
+        finally:
+            self.encoder_ = first
+        if not isinstance(parts[0], pd.DataFrame):
+            return np.mean(parts, axis=0)
+        out = parts[0].copy()
+        for name in out.columns if columns is None else columns:
+            out[name] = np.mean([part[name].to_numpy() for part in parts], axis=0)
+        return out
 
     def _check_settings(self) -> None:
         check_choice(self.dtype, tuple(DTYPES), "params.dtype")
         check_choice(self.encoder, ("mlp", "kan"), "params.encoder")
         check_choice(self.lr_schedule, bt.LR_SCHEDULES, "params.lr_schedule")
         check_profile_settings(self)
-        for name in ("batch_size", "max_epochs", "patience"):
+        for name in ("batch_size", "max_epochs", "patience", "n_members"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ConfigError(
@@ -351,12 +411,18 @@ class BINN(GeoSoilEstimator):
 
     def predict_parameters(self, profiles: ProfileSet) -> pd.DataFrame:
         """Physical values of the 21 CLM5 parameters, one row per profile (index: id)."""
+        return self._averaged(self._member_parameters, profiles)
+
+    def _member_parameters(self, profiles: ProfileSet) -> pd.DataFrame:
         physical = self._physical(self._unit(profiles)).numpy().astype(np.float64)
         index = pd.Index(profiles.profile_id, name="profile_id")
         return pd.DataFrame(physical, columns=list(PARAMETER_NAMES), index=index)
 
     def predict_layers(self, profiles: ProfileSet) -> np.ndarray:
         """SOC density (n, 20) in g C m-3 in the 20 CLM5 layers (zero in bedrock)."""
+        return self._averaged(self._member_layers, profiles)
+
+    def _member_layers(self, profiles: ProfileSet) -> np.ndarray:
         parts = [state.soc_gc_m3 for state in self._states(profiles)]
         if not parts:
             return np.zeros((0, 20))
@@ -402,6 +468,9 @@ class BINN(GeoSoilEstimator):
 
     def predict_stocks(self, profiles: ProfileSet) -> pd.DataFrame:
         """SOC stocks to 0.3 and 1 m (kg C m-2) and the five bulk processes, one row each."""
+        return self._averaged(self._member_stocks, profiles)
+
+    def _member_stocks(self, profiles: ProfileSet) -> pd.DataFrame:
         parts = []
         for state in self._states(profiles):
             columns = {
@@ -531,6 +600,11 @@ class BINN(GeoSoilEstimator):
             training median of their scaled values, categorical ones at their most frequent
             code.
         """
+        return self._averaged(
+            self._member_partial_dependence, covariate, parameter, grid, columns=["value"]
+        )
+
+    def _member_partial_dependence(self, covariate, parameter, grid) -> pd.DataFrame:
         self._check_fitted()
         coding = self.coding_
         if covariate not in coding.continuous:
@@ -592,6 +666,8 @@ class BINN(GeoSoilEstimator):
         """Tensors ``encoder.*``, ``coding.low``, ``coding.high``; the rest as JSON."""
         self._check_fitted()
         tensors = kit.state_tensors(self.encoder_, "encoder.")
+        for k, encoder in enumerate(getattr(self, "encoders_", [])[1:], start=1):
+            tensors.update(kit.state_tensors(encoder, f"member{k}.encoder."))
         tensors["coding.low"] = torch.from_numpy(np.asarray(self.coding_.low, dtype=np.float64))
         tensors["coding.high"] = torch.from_numpy(np.asarray(self.coding_.high, dtype=np.float64))
         state = {
@@ -603,6 +679,7 @@ class BINN(GeoSoilEstimator):
             "fixed_parameters": self.fixed_parameters_,
             "soc_scale": self.soc_scale_,
             "best_epoch": self.best_epoch_,
+            "member_best_epochs": getattr(self, "member_best_epochs_", [self.best_epoch_]),
             "history": self.history_,
             "reference": self.reference_,
             "n_train": self.n_train_,
@@ -625,8 +702,13 @@ class BINN(GeoSoilEstimator):
             high=tensors["coding.high"].numpy(),
         )
         learned = list(state["learned_parameters"])
+        encoders, used = [], {"coding.low", "coding.high"}
+        for k in range(1, int(model.n_members)):
+            member = model._build_encoder(coding, len(learned)).to(DTYPES[model.dtype])
+            used |= kit.load_prefixed(member, tensors, f"member{k}.encoder.")
+            encoders.append(member.eval())
         encoder = model._build_encoder(coding, len(learned)).to(DTYPES[model.dtype])
-        kit.load_encoder_state(encoder, tensors, others={"coding.low", "coding.high"})
+        kit.load_encoder_state(encoder, tensors, others=used)
         model.coding_ = coding
         model.encoder_ = encoder.eval()
         model.learned_parameters_ = learned
@@ -634,6 +716,10 @@ class BINN(GeoSoilEstimator):
         model.soc_scale_ = float(state["soc_scale"])
         model.history_ = kit.history_from_state(state["history"])
         model.best_epoch_ = int(state["best_epoch"])
+        model.encoders_ = [model.encoder_, *encoders]
+        model.member_best_epochs_ = [int(e) for e in state.get("member_best_epochs", [])] or [
+            model.best_epoch_
+        ]
         model.feature_names_in_ = coding.names
         model.reference_ = dict(state["reference"])
         model.n_train_ = int(state["n_train"])

@@ -70,6 +70,7 @@ class ScIReN(BINN):
         patience: int = 20,
         valid_fraction: float = 0.1,
         seed: int = 0,
+        n_members: int = 1,
         penalty_weight: float = 1e-3,
         learned_parameters: Sequence[str] | None = None,
         fixed_parameters: Mapping[str, float] | None = None,
@@ -100,8 +101,12 @@ class ScIReN(BINN):
             ``contribution`` (from :func:`geosoil.models.soc.kan.read_out`, before the
             squashing: the additive edge function for one layer, the partial dependence for
             two) and ``value`` (the physical parameter). Other inputs sit at the training
-            medians of the scaled covariates and the most frequent category.
+            medians of the scaled covariates and the most frequent category. For an
+            ensemble, ``contribution`` and ``value`` are the members' means.
         """
+        return self._averaged(self._member_read_out, n_points, columns=["contribution", "value"])
+
+    def _member_read_out(self, n_points: int) -> pd.DataFrame:
         from geosoil.models.soc.kan import read_out
 
         self._check_fitted()

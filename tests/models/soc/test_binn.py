@@ -421,6 +421,66 @@ def test_artifact_round_trip_gives_identical_predictions(profiles, tmp_path, req
     pd.testing.assert_frame_equal(pd.DataFrame(restored.history_), pd.DataFrame(model.history_))
 
 
+@pytest.mark.parametrize("cls", [BINN, ScIReN])
+def test_an_ensemble_is_the_mean_of_its_members_and_round_trips(profiles, valid, tmp_path, cls):
+    given = {**FAST, "max_epochs": 2, "learned_parameters": list(TRUTH), "seed": 5}
+    ensemble = cls(**given, n_members=3).fit(profiles, valid=valid)
+    members = [
+        cls(**{**given, "seed": 5 + k * binn_module.MEMBER_SEED_STEP}).fit(profiles, valid=valid)
+        for k in range(3)
+    ]
+    # member 0 is the single model; its state is the ensemble's
+    assert ensemble.best_epoch_ == members[0].best_epoch_
+
+    def scores(model):
+        return [row["valid_nse"] for row in model.history_]
+
+    assert scores(ensemble) == scores(members[0])
+    assert ensemble.member_best_epochs_ == [m.best_epoch_ for m in members]
+    mean = np.mean([m.predict(profiles) for m in members], axis=0)
+    np.testing.assert_allclose(ensemble.predict(profiles), mean, rtol=1e-12)
+    assert not np.allclose(ensemble.predict(profiles), members[0].predict(profiles))
+    stocks = sum(m.predict_stocks(profiles) for m in members) / 3
+    pd.testing.assert_frame_equal(ensemble.predict_stocks(profiles), stocks, rtol=1e-12)
+    parameters = sum(m.predict_parameters(profiles) for m in members) / 3
+    pd.testing.assert_frame_equal(ensemble.predict_parameters(profiles), parameters, rtol=1e-12)
+    curve = ensemble.partial_dependence("temp", "efolding")
+    np.testing.assert_allclose(
+        curve["value"],
+        np.mean([m.partial_dependence("temp", "efolding")["value"] for m in members], axis=0),
+        rtol=1e-12,
+    )
+    np.testing.assert_array_equal(
+        curve["x"], members[0].partial_dependence("temp", "efolding")["x"]
+    )
+    if cls is ScIReN:
+        table = ensemble.read_out(n_points=11)
+        reads = [m.read_out(n_points=11) for m in members]
+        for column in ("contribution", "value"):
+            np.testing.assert_allclose(
+                table[column], np.mean([r[column] for r in reads], axis=0), rtol=1e-12
+            )
+    restored = load_artifact(save_model(ensemble, tmp_path / "m.safetensors", n_samples=48))
+    restored = restored.estimator
+    np.testing.assert_array_equal(restored.predict(profiles), ensemble.predict(profiles))
+    assert restored.member_best_epochs_ == ensemble.member_best_epochs_
+    flat = ensemble.map_inputs()
+    assert restored.map_inputs() == flat
+
+
+def test_a_single_model_artifact_loads_with_one_member(profiles, fitted, tmp_path):
+    restored = load_artifact(save_model(fitted, tmp_path / "m.safetensors", n_samples=48))
+    assert restored.estimator.n_members == 1
+    assert len(restored.estimator.encoders_) == 1
+    assert restored.estimator.member_best_epochs_ == [fitted.best_epoch_]
+
+
+def test_a_bad_member_count_is_refused(profiles):
+    with pytest.raises(ConfigError) as err:
+        BINN(**FAST, max_epochs=1, n_members=0).fit(profiles)
+    assert err.value.field == "params.n_members"
+
+
 def test_artifact_keeps_a_history_without_validation(profiles, tmp_path):
     model = BINN(max_epochs=1, valid_fraction=0.0, **FAST).fit(profiles)
     assert np.isnan(model.history_[0]["valid_nse"])
