@@ -770,8 +770,12 @@ class BINN(GeoSoilEstimator):
 
 
 def layer_stocks(layers_gc_m3: np.ndarray) -> dict[str, np.ndarray]:
-    """:data:`STOCK_COLUMNS` (kg C m-2) of (n, 20) CLM5 layer densities (g C m-3)."""
-    layers = torch.as_tensor(layers_gc_m3)
+    """:data:`STOCK_COLUMNS` (kg C m-2) of (n, 20) CLM5 layer densities (g C m-3).
+
+    Summed row-major whatever the input's layout (a column-major table's rows would be summed
+    in an order that depends on how many rows a batch holds).
+    """
+    layers = torch.as_tensor(np.ascontiguousarray(layers_gc_m3))
     return {
         name: soc_stock_kg_m2(layers, depth).numpy()
         for name, depth in zip(STOCK_COLUMNS, _STOCK_DEPTHS_M, strict=True)
