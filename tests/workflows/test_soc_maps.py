@@ -519,6 +519,25 @@ def test_bounds_can_be_turned_off_and_leave_the_other_layers_unchanged(
             assert one.tags(1) == two.tags(1), name  # statistics
 
 
+def test_a_failed_map_with_bounds_resumes_to_identical_bytes(
+    bounded_map, trained_with_intervals, rasters, tmp_path, monkeypatch
+):
+    from geosoil.errors import OutputError
+
+    from .test_map_resume import differing_files, fail_after
+
+    out = tmp_path / "m"
+    with monkeypatch.context() as patch:
+        fail_after(patch, 3)
+        with pytest.raises(OutputError, match="disk is full"):
+            map_from_config(map_config(trained_with_intervals, rasters, out, "chunk=16"))
+    assert not out.exists()
+    map_from_config(
+        map_config(trained_with_intervals, rasters, out, "chunk=16", "output.resume=true")
+    )
+    assert differing_files(out, bounded_map.out_dir) == []
+
+
 def test_bounds_asked_of_an_uncalibrated_soc_artifact_are_refused(trained, rasters, tmp_path):
     from geosoil.errors import CalibrationError
 
