@@ -3,9 +3,11 @@
 Most estimators map their artifact's input and output specs one to one. An estimator whose
 mapping inputs differ from its training inputs (BINN reads forcing *arrays* in training but
 one raster layer per forcing value in a map) declares the :class:`FlatMapper` interface,
-and the engine uses it instead. An estimator with a ``prepare_mapping()`` method has it called
-once when its layers join a map run (tree ensembles load their compiled evaluator there, or
-warn which extra to install).
+and the engine uses it instead; one that also declares ``map_bounded_outputs()`` and
+``predict_flat_bounds()`` (BINN: the SOC stocks) gets conformal ``_lo``/``_hi`` layers for those
+outputs. An estimator with a ``prepare_mapping()`` method has it called once when its layers
+join a map run (tree ensembles load their compiled evaluator there, or warn which extra to
+install).
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ class FlatMapper(Protocol):
 
     ``map_inputs()`` names the catalog layers of the columns, ``map_outputs()`` the
     columns returned by ``predict_flat(X)`` ((n, k) for (n, len(map_inputs())) inputs).
+
+    Optionally, for interval bounds: ``map_bounded_outputs()`` -> {output name: how its
+    bounds are computed}, and ``predict_flat_bounds(X, calibration, *, level)`` -> (n, k + 2m):
+    ``predict_flat``'s columns, then the lower and upper bound of each bounded output in turn.
     """
 
     def map_inputs(self) -> list[str]: ...
@@ -144,18 +150,45 @@ class ModelLayers:
         trust = _trust(artifact)
         spectral = artifact.header.input_spec.kind == "spectra"
         domain_part = "spectral_domain" if spectral else "applicability"
-        want_aoa = _wanted(trust, domain_part, aoa, artifact, "models.aoa")
+        # A model with several outputs maps no AOA: nothing to warn of unless it is asked for.
+        want_aoa = (len(names) == 1 or aoa is True) and _wanted(
+            trust, domain_part, aoa, artifact, "models.aoa"
+        )
         level = None
         if _wanted(trust, "intervals", intervals, artifact, "models.intervals"):
             level = check_level(interval_level, field="models.interval_level")
-        if (want_aoa or level is not None) and len(names) > 1:
-            want_aoa, level = False, None
-            log.warning("%s has several outputs: no trust layers mapped", artifact.path.name)
+        # A model with several outputs maps bounds only of those it declares, and no AOA.
+        bounded = bool(_bounded(artifact))
+        if len(names) > 1 and (want_aoa or (level is not None and not bounded)):
+            want_aoa, level = False, level if bounded else None
+            log.warning(
+                "%s has several outputs: no %s mapped",
+                artifact.path.name,
+                "area of applicability" if level is not None else "trust layers",
+            )
         return cls(artifact, name or default, uncertainty, None, want_aoa, level)
 
     @property
     def trust(self) -> TrustLayer:
         return _trust(self.artifact)
+
+    @property
+    def bounded_outputs(self) -> dict[str, str]:
+        """Outputs of a several-output model that get ``_lo``/``_hi`` layers, each with how
+        its bounds are computed; empty when none."""
+        if self.interval_level is None or len(_output_spec(self.artifact).names) == 1:
+            return {}
+        return _bounded(self.artifact)
+
+    def interval_layers(self) -> list[str]:
+        """Names of the ``_lo``/``_hi`` layers, in :meth:`outputs` order."""
+        if self.interval_level is None:
+            return []
+        bases = [self._prefixed(n) for n in self.bounded_outputs] or [self.name]
+        return [f"{base}{suffix}" for base in bases for suffix in ("_lo", "_hi")]
+
+    def _prefixed(self, output: str) -> str:
+        return f"{self.name}_{output}" if self.name else output
 
     @property
     def is_spectral(self) -> bool:
@@ -206,11 +239,22 @@ class ModelLayers:
         spec = _output_spec(self.artifact)
         source = f"{self.artifact.header.estimator} {self.artifact.sha256[:12]}"
         if len(spec.names) > 1:
-            prefix = f"{self.name}_" if self.name else ""
-            return [
-                OutputVariable(f"{prefix}{name}", units, f"{name} predicted by {source}")
+            variables = [
+                OutputVariable(self._prefixed(name), units, f"{name} predicted by {source}")
                 for name, units in zip(spec.names, spec.units, strict=True)
             ]
+            units = dict(zip(spec.names, spec.units, strict=True))
+            for name, how in self.bounded_outputs.items():
+                about = self.trust.describe_intervals(self.interval_level)
+                variables += [
+                    OutputVariable(
+                        self._prefixed(name) + suffix,
+                        units[name],
+                        f"{end} bound of {name} from the {about}: {how}",
+                    )
+                    for suffix, end in (("_lo", "lower"), ("_hi", "upper"))
+                ]
+            return variables
         units = spec.units[0]
         trust = self.trust
         estimate = trust.back_transform.estimate if trust.back_transform.transform != "none" else ""
@@ -285,6 +329,11 @@ class ModelLayers:
     def _trusted_batch(self, pixels: np.ndarray) -> np.ndarray:
         """(n_outputs, n) columns in :meth:`outputs` order for one batch of valid pixels."""
         estimator, trust = self.artifact.estimator, self.trust
+        if self.bounded_outputs:
+            bounded = estimator.predict_flat_bounds(
+                pixels, trust.intervals, level=self.interval_level
+            )
+            return np.asarray(bounded, dtype=np.float32).T
         method = "predict_flat" if self.is_flat else "predict"
         columns = []
         if self.uncertainty:
@@ -331,6 +380,12 @@ def _wanted(trust: TrustLayer, part: str, asked: bool | None, artifact: Artifact
             "; retrain to get them" if trust.retrain_helps else "",
         )
     return present
+
+
+def _bounded(artifact: Artifact) -> dict[str, str]:
+    """A FlatMapper's bounded outputs (``map_bounded_outputs``); empty for other models."""
+    declared = getattr(artifact.estimator, "map_bounded_outputs", None)
+    return dict(declared()) if isinstance(artifact.estimator, FlatMapper) and declared else {}
 
 
 def _preprocessed(estimator, pixels: np.ndarray) -> np.ndarray:

@@ -37,10 +37,12 @@ from geosoil.trust.conformal import (
 from geosoil.trust.layer import TrustLayer
 
 __all__ = [
+    "BOUNDS_PROPAGATION",
     "DEPTH_EDGES_M",
     "SCHEME",
     "ProfileOutOfFold",
     "fit_profile_trust",
+    "layer_bounds",
     "profile_bounds",
     "profile_interval_report",
     "scale_widths",
@@ -55,6 +57,13 @@ _SCALES = ("model", "log10")
 # limit, or a layer the model puts below bedrock) has no logarithm.
 LOG_FLOOR_G_C_M3 = 1.0
 _KEEP_MODEL_SCALE = 0.98  # log10 must be clearly narrower to replace the model's own scale
+#: How the bounds of a depth-interval mean or a stock come from the pointwise calibration
+#: (:func:`layer_bounds`, then integrated like the prediction): said wherever they are written.
+BOUNDS_PROPAGATION = (
+    "each CLM5 layer's density bound at its node depth, integrated over the interval like "
+    "the prediction: the depth-integral of pointwise bounds, not a calibrated interval of the "
+    "interval mean or the stock (coverage of those not measured)"
+)
 
 
 @dataclass(frozen=True)
@@ -182,6 +191,23 @@ def profile_bounds(
     half = calibration.half_width(level, calibration.normaliser(depth_m=depth_m))
     scale = "log10" if calibration.scale == "log10" else "model"
     return _bounds(scale, predicted, half)
+
+
+def layer_bounds(
+    calibration: ConformalCalibration,
+    layers: np.ndarray,
+    node_depth_m: np.ndarray,
+    *,
+    level: float = 0.9,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds (g C m-3) of (n, n_layers) layer densities, each at its layer's node depth.
+
+    Layers predicted without carbon (below bedrock) keep 0 as both bounds. Integrating these
+    bounds over depth gives :data:`BOUNDS_PROPAGATION`'s bounds of interval means and stocks.
+    """
+    low, high = profile_bounds(calibration, layers, node_depth_m, level=level)
+    carbonless = np.asarray(layers) <= 0
+    return np.where(carbonless, 0.0, low), np.where(carbonless, 0.0, high)
 
 
 def profile_interval_report(oof: ProfileOutOfFold, trust: TrustLayer, *, level: float = 0.9):

@@ -476,9 +476,12 @@ def _trust_summary(job: MapJob, statistics: dict[str, BandStatistics]) -> dict:
         if model.interval_level is not None:
             entry["interval"] = {
                 "level": model.interval_level,
-                "layers": [f"{model.name}_lo", f"{model.name}_hi"],
+                "layers": model.interval_layers(),
                 "description": model.trust.describe_intervals(model.interval_level),
             }
+            propagation = set(model.bounded_outputs.values())
+            if propagation:
+                entry["interval"]["propagation"] = "; ".join(sorted(propagation))
         out[model.name] = entry
     return out
 

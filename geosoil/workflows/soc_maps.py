@@ -65,11 +65,11 @@ from geosoil.io.profiles import ENV_COLUMNS, ProfileSet
 from geosoil.io.qml import write_continuous_qml
 from geosoil.io.writers import staged_directory, write_bytes_atomic
 from geosoil.mapping.statistics import BandStatistics
-from geosoil.models.soc.binn import BINN, STOCK_COLUMNS
+from geosoil.models.soc.binn import BINN, layer_stocks
 from geosoil.process import CLM5_PARAMETERS, soc_stock_kg_m2
 from geosoil.process.clm5_grid import ZSOI_M
 from geosoil.trust.conformal import ConformalCalibration
-from geosoil.trust.profiles import profile_bounds
+from geosoil.trust.profiles import BOUNDS_PROPAGATION, layer_bounds
 from geosoil.workflows.train_soc import read_profile_folder
 
 __all__ = [
@@ -267,9 +267,6 @@ def density_name(top_cm: float, bottom_cm: float) -> str:
     return f"soc_density_{text(top_cm)}_{text(bottom_cm)}cm_kg_m3"
 
 
-_STOCK_DEPTHS_M = dict(zip(STOCK_COLUMNS, (0.3, 1.0), strict=True))
-
-
 def soc_cell_table(
     model: BINN,
     cells: ProfileSet,
@@ -291,9 +288,8 @@ def soc_cell_table(
     layers = model.predict_layers(cells)
     bounds = {"": layers}
     if intervals is not None:
-        low, high = profile_bounds(intervals, layers, np.asarray(ZSOI_M), level=level)
-        carbonless = layers <= 0  # below bedrock
-        bounds |= {"_lo": np.where(carbonless, 0.0, low), "_hi": np.where(carbonless, 0.0, high)}
+        low, high = layer_bounds(intervals, layers, np.asarray(ZSOI_M), level=level)
+        bounds |= {"_lo": low, "_hi": high}
     integrated = {suffix: _integrate(values, depths_cm) for suffix, values in bounds.items()}
     columns: dict[str, np.ndarray] = {}
     units: dict[str, str] = {}
@@ -304,13 +300,13 @@ def soc_cell_table(
     stocks = model.predict_stocks(cells)
     outputs = model.map_outputs()
     output_units = dict(zip(outputs.names, outputs.units, strict=True))
+    bound_stocks = {suffix: layer_stocks(values) for suffix, values in bounds.items() if suffix}
     for name in stocks.columns:
         columns[name] = stocks[name].to_numpy()
         units[name] = output_units.get(name, "kg C m-2")
-        if name in _STOCK_DEPTHS_M:
-            for suffix in [key for key in bounds if key]:
-                stock = soc_stock_kg_m2(torch.as_tensor(bounds[suffix]), _STOCK_DEPTHS_M[name])
-                columns[name + suffix] = stock.numpy()
+        for suffix, bound in bound_stocks.items():
+            if name in bound:
+                columns[name + suffix] = bound[name]
                 units[name + suffix] = units[name]
     parameters = model.predict_parameters(cells)
     for spec in CLM5_PARAMETERS:
@@ -450,10 +446,7 @@ def _describe_bounds(artifact, intervals: ConformalCalibration | None, level: fl
         f"profile CV, scale {intervals.scale}, normaliser {intervals.normalisation}",
         "cv_picp": cv.get("picp"),
         "cv_mean_width_g_c_m3": cv.get("mean_width"),
-        "propagation": "each CLM5 layer's density bound at its node depth, integrated over "
-        "the interval like the prediction: the depth-integral of pointwise bounds, not a "
-        "calibrated interval of the interval mean or the stock (coverage of those not "
-        "measured)",
+        "propagation": BOUNDS_PROPAGATION,
     }
 
 

@@ -12,6 +12,7 @@ from geosoil.trust.profiles import (
     DEPTH_EDGES_M,
     ProfileOutOfFold,
     fit_profile_trust,
+    layer_bounds,
     profile_bounds,
     profile_interval_report,
 )
@@ -77,6 +78,21 @@ def test_multiplicative_errors_are_calibrated_and_bounds_bracket_the_prediction(
     low, high = profile_bounds(trust.intervals, predicted, np.array([0.05, 0.5, 1.5]))
     assert low.shape == predicted.shape
     assert (low < predicted).all() and (predicted < high).all() and (low >= 0).all()
+
+
+@pytest.mark.parametrize("error", [shrinking_with_depth, multiplicative])
+def test_layer_bounds_keep_carbonless_layers_at_zero(error):
+    """Layers below bedrock (predicted 0) keep 0 as both bounds; others get profile_bounds."""
+    cal = fit_profile_trust(profiles_oof(300, error=error)).intervals
+    layers = np.array([[9000.0, 4000.0, 0.0], [6000.0, 0.0, 0.0]])
+    depth = np.array([0.05, 0.5, 1.5])
+    low, high = layer_bounds(cal, layers, depth, level=0.8)
+    plain_low, plain_high = profile_bounds(cal, layers, depth, level=0.8)
+    soil = layers > 0
+    assert (low[~soil] == 0).all() and (high[~soil] == 0).all()
+    np.testing.assert_array_equal(low[soil], plain_low[soil])
+    np.testing.assert_array_equal(high[soil], plain_high[soil])
+    assert (low[soil] < layers[soil]).all() and (layers[soil] < high[soil]).all()
 
 
 def test_log10_scale_gives_multiplicative_bounds():

@@ -255,15 +255,30 @@ def test_cells_get_interval_bounds_from_the_calibration(
     assert not any(p.name.endswith("_lo.tif") for p in soc_cells_from_config(off).out_dir.iterdir())
 
 
-def test_engine_maps_of_a_calibrated_soc_artifact_still_build(trained_with_intervals):
-    """The engine maps several SOC outputs and no point-depth bounds for them."""
+def test_engine_layers_of_a_calibrated_soc_artifact_bound_the_stocks_only(
+    trained_with_intervals, caplog
+):
+    """Stocks get _lo/_hi layers in their units, described as integrated pointwise bounds;
+    parameters and processes get none, and no warning about trust layers is given."""
     from geosoil.artifacts import load_artifact
     from geosoil.mapping.predictors import ModelLayers
 
     artifact = load_artifact(trained_with_intervals)
     assert artifact.trust.intervals is not None
-    assert ModelLayers.build(artifact).interval_level is None
+    layers = ModelLayers.build(artifact)
+    assert layers.interval_level == 0.9 and not caplog.records
     assert "profile_kfold" in artifact.trust.describe_intervals(0.9)
+    spec = artifact.estimator.map_outputs()
+    variables = {var.name: var for var in layers.outputs()}
+    bounds = [f"{name}{suffix}" for name in STOCKS for suffix in ("_lo", "_hi")]
+    assert list(variables) == [*spec.names, *bounds] == [*spec.names, *layers.interval_layers()]
+    for name in bounds:
+        assert variables[name].units == "kg C m-2"
+        assert "depth-integral of pointwise bounds" in variables[name].description
+        assert "conformal 90% interval" in variables[name].description
+    named = ModelLayers.build(artifact, name="binn", interval_level=0.8)
+    assert named.interval_layers()[0] == "binn_soc_stock_0_30cm_kg_m2_lo"
+    assert "conformal 80% interval" in named.outputs()[-1].description
 
 
 def test_an_artifact_without_intervals_maps_without_bounds_and_says_why(
@@ -411,6 +426,140 @@ def test_any_chunking_gives_identical_bytes(soc_map, trained, rasters, tmp_path)
         assert one[var.name][:].tobytes() == blocks[var.name][:].tobytes(), var.name
 
 
+STOCKS = ("soc_stock_0_30cm_kg_m2", "soc_stock_0_100cm_kg_m2")
+
+
+def read_masked(path):
+    with rasterio.open(path) as src:
+        return src.read(1, masked=True)
+
+
+@pytest.fixture(scope="module")
+def bounded_map(trained_with_intervals, rasters, tmp_path_factory):
+    out = tmp_path_factory.mktemp("soc_bounds") / "map"
+    return map_from_config(map_config(trained_with_intervals, rasters, out, "chunk=16"))
+
+
+def flat_cells(model: BINN, X: np.ndarray) -> ProfileSet:
+    """Pixels of a flat input matrix (covariates, then forcing values) as prediction cells."""
+    from geosoil.io.profiles import forcings_from_bands
+
+    n = len(model.coding_.names)
+    covariates = pd.DataFrame(X[:, :n], columns=model.coding_.names)
+    for name in model.coding_.categorical:
+        covariates[name] = covariates[name].astype(np.int64)
+    return ProfileSet(
+        profile_id=np.arange(len(X)),
+        covariates=covariates,
+        forcings=forcings_from_bands(X[:, n:]),
+        categorical=list(model.coding_.categorical),
+    )
+
+
+def test_engine_stock_bounds_are_the_soc_cells_bounds(
+    bounded_map, trained_with_intervals, rasters, tmp_path
+):
+    from geosoil.artifacts import load_artifact
+    from geosoil.workflows.soc_maps import soc_cell_table
+
+    mapped = {
+        f"{name}{suffix}": read_masked(bounded_map.cogs[f"{name}{suffix}"])
+        for name in STOCKS
+        for suffix in ("", "_lo", "_hi")
+    }
+    for name in STOCKS:
+        low, stock, high = (mapped[name + s] for s in ("_lo", "", "_hi"))
+        np.testing.assert_array_equal(low.mask, stock.mask)
+        np.testing.assert_array_equal(high.mask, stock.mask)
+        assert stock.count() > 20
+        assert (low >= 0).all() and (low <= stock).all() and (stock <= high).all(), name
+        assert (low < high).all(), name
+    # The same pixels through soc-cells' table.
+    artifact = load_artifact(trained_with_intervals)
+    model = artifact.estimator
+    job = build_job(map_config(trained_with_intervals, rasters, tmp_path / "unused"))
+    features = job.stack.read(job.grid)[[job.stack.names.index(n) for n in model.map_inputs()]]
+    rows, cols = np.nonzero(np.isfinite(features).all(axis=0))
+    rows, cols = rows[::7], cols[::7]
+    cells = flat_cells(model, features[:, rows, cols].T.astype(np.float64))
+    table, units = soc_cell_table(model, cells, [0, 30], intervals=artifact.trust.intervals)
+    for name, values in mapped.items():
+        np.testing.assert_array_equal(values[rows, cols], table[name].to_numpy(np.float32), name)
+    summary = json.loads((bounded_map.out_dir / "summary.json").read_text())
+    interval = summary["trust"][""]["interval"]
+    assert interval["level"] == 0.9
+    assert interval["layers"] == [f"{n}{s}" for n in STOCKS for s in ("_lo", "_hi")]
+    assert "not a calibrated interval" in interval["propagation"]
+    for name in STOCKS:
+        assert summary["layers"][f"{name}_hi"]["units"] == units[f"{name}_hi"] == "kg C m-2"
+        # a stock and its bounds share one colour stretch
+        styles = {(bounded_map.out_dir / f"{name}{s}.qml").read_text() for s in ("", "_lo", "_hi")}
+        assert len(styles) == 1
+
+
+def test_bounds_can_be_turned_off_and_leave_the_other_layers_unchanged(
+    bounded_map, trained_with_intervals, rasters, tmp_path
+):
+    import zarr
+
+    entry = f"models=[{{path: {trained_with_intervals}, intervals: false}}]"
+    plain = map_from_config(
+        map_config(trained_with_intervals, rasters, tmp_path / "m", "chunk=16", entry)
+    )
+    assert not any(name.endswith(("_lo", "_hi")) for name in plain.cogs)
+    assert set(bounded_map.cogs) - set(plain.cogs) == {
+        f"{n}{s}" for n in STOCKS for s in ("_lo", "_hi")
+    }
+    with_bounds = zarr.open_group(bounded_map.zarr, mode="r", zarr_format=2)
+    without = zarr.open_group(plain.zarr, mode="r", zarr_format=2)
+    for name in plain.cogs:
+        assert with_bounds[name][:].tobytes() == without[name][:].tobytes(), name
+        with rasterio.open(plain.cogs[name]) as one, rasterio.open(bounded_map.cogs[name]) as two:
+            assert one.read().tobytes() == two.read().tobytes(), name
+            assert one.tags(1) == two.tags(1), name  # statistics
+
+
+def test_a_failed_map_with_bounds_resumes_to_identical_bytes(
+    bounded_map, trained_with_intervals, rasters, tmp_path, monkeypatch
+):
+    from geosoil.errors import OutputError
+
+    from .test_map_resume import differing_files, fail_after
+
+    out = tmp_path / "m"
+    with monkeypatch.context() as patch:
+        fail_after(patch, 3)
+        with pytest.raises(OutputError, match="disk is full"):
+            map_from_config(map_config(trained_with_intervals, rasters, out, "chunk=16"))
+    assert not out.exists()
+    map_from_config(
+        map_config(trained_with_intervals, rasters, out, "chunk=16", "output.resume=true")
+    )
+    assert differing_files(out, bounded_map.out_dir) == []
+
+
+def test_bounds_asked_of_an_uncalibrated_soc_artifact_are_refused(trained, rasters, tmp_path):
+    from geosoil.errors import CalibrationError
+
+    entry = f"models=[{{path: {trained}, intervals: true}}]"
+    with pytest.raises(CalibrationError) as info:
+        map_from_config(map_config(trained, rasters, tmp_path / "m", entry))
+    err = info.value
+    assert err.path == trained and err.field == "models.intervals"
+    assert "no intervals" in err.message and "turn the intervals off" in err.fix
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_uncalibrated_soc_artifact_maps_as_before_with_a_warning(soc_map, trained, caplog):
+    from geosoil.artifacts import load_artifact
+    from geosoil.mapping.predictors import ModelLayers
+
+    assert not any(name.endswith(("_lo", "_hi")) for name in soc_map.cogs)
+    layers = ModelLayers.build(load_artifact(trained))
+    assert layers.interval_level is None and layers.interval_layers() == []
+    assert "has no intervals" in caplog.text and "not mapped" in caplog.text
+
+
 def test_an_old_soc_artifact_maps_without_bounds_and_is_told_to_retrain(caplog):
     from pathlib import Path
 
@@ -423,3 +572,10 @@ def test_an_old_soc_artifact_maps_without_bounds_and_is_told_to_retrain(caplog):
     assert _intervals(artifact, 0.9) is None
     assert "before geosoil had a trust layer" in caplog.text and "retrain" in caplog.text
     assert "before geosoil had a trust layer" in _describe_bounds(artifact, None, 0.9)["why"]
+    # the engine maps it as before: its outputs, no bounds, the warning naming the fix
+    from geosoil.mapping.predictors import ModelLayers
+
+    caplog.clear()
+    layers = ModelLayers.build(artifact)
+    assert [var.name for var in layers.outputs()] == artifact.estimator.map_outputs().names
+    assert "has no intervals" in caplog.text and "retrain" in caplog.text

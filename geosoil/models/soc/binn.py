@@ -49,16 +49,22 @@ from geosoil.process import (
     bulk_processes,
     interpolate_to_depths,
     merge_parameters,
+    soc_stock_kg_m2,
     steady_state,
 )
+from geosoil.process.clm5_grid import N_LAYERS, ZSOI_M
 from geosoil.specs import InputLayer, InputSpec, OutputSpec
+from geosoil.trust.conformal import ConformalCalibration
+from geosoil.trust.profiles import BOUNDS_PROPAGATION, layer_bounds
 
-__all__ = ["BINN", "DTYPES", "STOCK_COLUMNS"]
+__all__ = ["BINN", "DTYPES", "STOCK_COLUMNS", "layer_stocks"]
 
 log = logging.getLogger(__name__)
 
 STOCK_COLUMNS = ("soc_stock_0_30cm_kg_m2", "soc_stock_0_100cm_kg_m2")
 _STOCK_DEPTHS_M = (0.3, 1.0)
+# The layer densities, as extra columns of one member's stocks when bounds need them.
+_LAYER_COLUMNS = tuple(f"soc_g_c_m3_layer{k + 1:02d}" for k in range(N_LAYERS))
 # Profiles per steady-state solve at prediction (memory ~ n x 140 x 140 x 8 bytes).
 # Member k of an ensemble (n_members > 1) is seeded seed + k * MEMBER_SEED_STEP.
 MEMBER_SEED_STEP = 1000
@@ -470,7 +476,8 @@ class BINN(GeoSoilEstimator):
         """SOC stocks to 0.3 and 1 m (kg C m-2) and the five bulk processes, one row each."""
         return self._averaged(self._member_stocks, profiles)
 
-    def _member_stocks(self, profiles: ProfileSet) -> pd.DataFrame:
+    def _member_stocks(self, profiles: ProfileSet, with_layers: bool = False) -> pd.DataFrame:
+        """Stocks and bulk processes; with the 20 layer densities too (``_LAYER_COLUMNS``)."""
         parts = []
         for state in self._states(profiles):
             columns = {
@@ -478,8 +485,10 @@ class BINN(GeoSoilEstimator):
                 for name, depth in zip(STOCK_COLUMNS, _STOCK_DEPTHS_M, strict=True)
             }
             columns.update(bulk_processes(state))
+            if with_layers:
+                columns.update(zip(_LAYER_COLUMNS, state.soc_gc_m3.T, strict=True))
             parts.append({k: v.numpy().astype(np.float64) for k, v in columns.items()})
-        names = [*STOCK_COLUMNS, *BULK_PROCESS_NAMES]
+        names = [*STOCK_COLUMNS, *BULK_PROCESS_NAMES, *(_LAYER_COLUMNS if with_layers else ())]
         data = {n: np.concatenate([p[n] for p in parts]) if parts else [] for n in names}
         return pd.DataFrame(data, index=pd.Index(profiles.profile_id, name="profile_id"))
 
@@ -537,6 +546,41 @@ class BINN(GeoSoilEstimator):
         CovariateError
             A categorical code unseen in training (with ``unseen_categories="error"``).
         """
+        profiles = self._flat_profiles(X)
+        if not profiles.n_profiles:
+            return np.zeros((0, len(self.map_outputs().names)))
+        return np.column_stack(self._flat_columns(self.predict_stocks(profiles), profiles))
+
+    def map_bounded_outputs(self) -> dict[str, str]:
+        """The :meth:`map_outputs` that :meth:`predict_flat_bounds` bounds (the two stocks),
+        each with how its bounds are computed. Parameters and processes get none."""
+        return dict.fromkeys(STOCK_COLUMNS, BOUNDS_PROPAGATION)
+
+    def predict_flat_bounds(
+        self, X: np.ndarray, calibration: ConformalCalibration, *, level: float = 0.9
+    ) -> np.ndarray:
+        """:meth:`predict_flat`'s columns, then the lower and upper bound of each
+        :meth:`map_bounded_outputs` in turn, from one steady-state solve per batch.
+
+        The bounds are ``geosoil soc-cells``' (:func:`~geosoil.trust.profiles.layer_bounds`
+        of the mean layer densities, integrated by :func:`layer_stocks`): the depth-integral
+        of pointwise bounds, not a calibrated interval of the stock.
+        """
+        profiles = self._flat_profiles(X)
+        n_columns = len(self.map_outputs().names) + 2 * len(STOCK_COLUMNS)
+        if not profiles.n_profiles:
+            return np.zeros((0, n_columns))
+        stocks = self._averaged(self._member_stocks, profiles, True)
+        layers = stocks[list(_LAYER_COLUMNS)].to_numpy()
+        low, high = layer_bounds(calibration, layers, np.asarray(ZSOI_M), level=level)
+        low, high = layer_stocks(low), layer_stocks(high)
+        columns = self._flat_columns(stocks, profiles)
+        for name in STOCK_COLUMNS:
+            columns += [low[name], high[name]]
+        return np.column_stack(columns)
+
+    def _flat_profiles(self, X: np.ndarray) -> ProfileSet:
+        """The pixels of a flat input matrix as prediction cells (checked)."""
         from geosoil.io.profiles import forcings_from_bands
 
         names = self.map_inputs()
@@ -547,9 +591,6 @@ class BINN(GeoSoilEstimator):
                 field="X",
                 fix="give the covariates, then the forcing values, in map_inputs() order",
             )
-        n_outputs = len(self.map_outputs().names)
-        if not len(X):
-            return np.zeros((0, n_outputs))
         n_covariates = len(self.coding_.names)
         table = pd.DataFrame(X[:, :n_covariates], columns=self.coding_.names)
         for name in self.coding_.categorical:
@@ -561,20 +602,21 @@ class BINN(GeoSoilEstimator):
                     fix="read class layers with nearest or mode resampling",
                 )
             table[name] = codes.astype(np.int64)
-        profiles = ProfileSet(
+        return ProfileSet(
             profile_id=np.arange(len(X), dtype=np.int64),
             covariates=table,
             forcings=forcings_from_bands(X[:, n_covariates:]),
             categorical=list(self.coding_.categorical),
         )
-        stocks = self.predict_stocks(profiles)
+
+    def _flat_columns(self, stocks: pd.DataFrame, profiles: ProfileSet) -> list[np.ndarray]:
+        """:meth:`map_outputs`' columns from :meth:`predict_stocks`' table."""
         parameters = self.predict_parameters(profiles)[self.learned_parameters_]
-        columns = [
+        return [
             *(stocks[n].to_numpy() for n in STOCK_COLUMNS),
             *(parameters[n].to_numpy() for n in self.learned_parameters_),
             *(stocks[n].to_numpy() for n in BULK_PROCESS_NAMES),
         ]
-        return np.column_stack(columns)
 
     # ---------------------------------------------------------------- read-outs
     def partial_dependence(
@@ -725,6 +767,19 @@ class BINN(GeoSoilEstimator):
         model.n_train_ = int(state["n_train"])
         model.n_valid_ = int(state["n_valid"])
         return model
+
+
+def layer_stocks(layers_gc_m3: np.ndarray) -> dict[str, np.ndarray]:
+    """:data:`STOCK_COLUMNS` (kg C m-2) of (n, 20) CLM5 layer densities (g C m-3).
+
+    Summed row-major whatever the input's layout (a column-major table's rows would be summed
+    in an order that depends on how many rows a batch holds).
+    """
+    layers = torch.as_tensor(np.ascontiguousarray(layers_gc_m3))
+    return {
+        name: soc_stock_kg_m2(layers, depth).numpy()
+        for name, depth in zip(STOCK_COLUMNS, _STOCK_DEPTHS_M, strict=True)
+    }
 
 
 def _simulator(learned: list[str], fixed: dict[str, float]):

@@ -17,10 +17,11 @@ import torch
 
 from geosoil.artifacts import load_artifact
 from geosoil.errors import ConfigError, CovariateError, SampleDataError
-from geosoil.io.profiles import ProfileSet, read_binn_ny
+from geosoil.io.profiles import FORCING_SHAPES, ProfileSet, read_binn_ny
 from geosoil.models import BINN, ScIReN, get_estimator_class
 from geosoil.models.base import NotFittedError
 from geosoil.models.soc import binn as binn_module
+from geosoil.models.soc.binn import STOCK_COLUMNS, layer_stocks
 from geosoil.models.soc.inputs import encode_profiles, forcings_from_profiles
 from geosoil.process import (
     BULK_PROCESS_NAMES,
@@ -29,6 +30,9 @@ from geosoil.process import (
     interpolate_to_depths,
     steady_state,
 )
+from geosoil.process.clm5_grid import ZSOI_M
+from geosoil.trust.conformal import ConformalCalibration
+from geosoil.trust.profiles import ProfileOutOfFold, fit_profile_trust, layer_bounds
 
 from ...conftest import real_data_dir, save_model
 
@@ -526,3 +530,57 @@ def test_real_binn_ny_smoke():
     usable = np.isfinite(profiles.depth_m) & (profiles.depth_m <= 8.6)
     assert np.isfinite(predicted[usable]).all() and (predicted[usable] >= 0).all()
     assert np.isfinite(model.predict_stocks(profiles).to_numpy()).all()
+
+
+# ---------------------------------------------------------------------- flat bounds
+def flat_inputs(model: BINN, profiles: ProfileSet) -> np.ndarray:
+    """The profiles as :meth:`BINN.map_inputs` columns: covariates, then forcing values."""
+    columns = [profiles.covariates[model.coding_.names].to_numpy(dtype=np.float64)]
+    for name in FORCING_SHAPES:
+        columns.append(profiles.forcings[name].reshape(profiles.n_profiles, -1))
+    return np.hstack(columns)
+
+
+def calibration_of_errors(seed: int = 0) -> ConformalCalibration:
+    """A depth-aware calibration of 30 % errors on 120 out-of-fold observations."""
+    rng = np.random.default_rng(seed)
+    depth = np.tile([0.05, 0.2, 0.5, 1.0], 30)
+    predicted = rng.lognormal(9.0, 0.5, depth.size)
+    observed = np.maximum(predicted * (1 + rng.normal(0.0, 0.3, depth.size)), 0.0)
+    oof = ProfileOutOfFold(observed, predicted, depth, np.arange(depth.size) % 5)
+    return fit_profile_trust(oof).intervals
+
+
+@pytest.mark.parametrize("n_members", [1, 2])
+def test_flat_bounds_are_the_integrated_layer_bounds(profiles, valid, fitted, n_members):
+    model = fitted
+    if n_members > 1:
+        given = {**FAST, "max_epochs": 2, "learned_parameters": list(TRUTH)}
+        model = BINN(**given, n_members=n_members).fit(profiles, valid=valid)
+    calibration = calibration_of_errors()
+    X = flat_inputs(model, profiles)
+    k = len(model.map_outputs().names)
+    bounded = model.predict_flat_bounds(X, calibration, level=0.9)
+    assert bounded.shape == (len(X), k + 2 * len(STOCK_COLUMNS))
+    assert list(model.map_bounded_outputs()) == list(STOCK_COLUMNS)
+    np.testing.assert_array_equal(bounded[:, :k], model.predict_flat(X))
+    # soc-cells' bounds: each layer's bound at its node depth, integrated to the stock depth
+    low, high = layer_bounds(
+        calibration, model.predict_layers(profiles), np.asarray(ZSOI_M), level=0.9
+    )
+    low, high = layer_stocks(low), layer_stocks(high)
+    expected = np.column_stack([b[name] for name in STOCK_COLUMNS for b in (low, high)])
+    np.testing.assert_allclose(bounded[:, k:], expected, rtol=1e-12)
+    stocks = bounded[:, : len(STOCK_COLUMNS)]
+    assert (bounded[:, k::2] <= stocks).all() and (stocks <= bounded[:, k + 1 :: 2]).all()
+    assert (bounded[:, k::2] < bounded[:, k + 1 :: 2]).all()
+    # each row depends on its own inputs only (to the last bit for one model: an ensemble's
+    # later members, and so predict_flat itself, can differ by 1 ulp with the batch size)
+    np.testing.assert_allclose(
+        model.predict_flat_bounds(X[3:5], calibration),
+        bounded[3:5],
+        rtol=0 if n_members == 1 else 1e-14,
+    )
+    assert model.predict_flat_bounds(X[:0], calibration).shape == (0, bounded.shape[1])
+    wider = model.predict_flat_bounds(X, calibration, level=0.99)
+    assert (wider[:, k + 1 :: 2] > bounded[:, k + 1 :: 2]).all()
