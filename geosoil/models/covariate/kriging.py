@@ -62,11 +62,7 @@ class OrdinaryKriging(GeoSoilEstimator):
         target_transform: Literal["none", "log10"] = "none",
         seed: int = 0,
     ) -> None:
-        self.coordinate_columns = coordinate_columns
-        self.variogram_models = variogram_models
-        self.nlags = nlags
-        self.target_transform = target_transform
-        self.seed = seed
+        self._store_params(locals())
 
     @property
     def map_coordinates(self) -> tuple[str, ...]:
@@ -251,15 +247,7 @@ class ResidualKriging(GeoSoilEstimator):
         target_transform: Literal["none", "log10"] = "none",
         seed: int = 0,
     ) -> None:
-        self.base = base
-        self.base_params = base_params
-        self.coordinate_columns = coordinate_columns
-        self.variogram_models = variogram_models
-        self.nlags = nlags
-        self.inner_splits = inner_splits
-        self.categorical_features = categorical_features
-        self.target_transform = target_transform
-        self.seed = seed
+        self._store_params(locals())
 
     @property
     def map_coordinates(self) -> tuple[str, ...]:

@@ -93,12 +93,7 @@ class CovariateStack(GeoSoilEstimator):
         target_transform: Literal["none", "log10"] = "none",
         seed: int = 0,
     ) -> None:
-        self.members = members
-        self.member_params = member_params
-        self.inner_splits = inner_splits
-        self.categorical_features = categorical_features
-        self.target_transform = target_transform
-        self.seed = seed
+        self._store_params(locals())
 
     def make_member(self, name: str) -> GeoSoilEstimator:
         cls = get_estimator_class(name, field="model.params.members")
