@@ -256,16 +256,11 @@ class ResidualKriging(GeoSoilEstimator):
         return tuple(str(c) for c in self.coordinate_columns)
 
     def _make_base(self) -> GeoSoilEstimator:
-        from geosoil.models.registry import get_estimator_class
+        from geosoil.models.covariate.stack import inner_learner
 
-        cls = get_estimator_class(self.base, field="model.params.base")
-        shared = {
-            "categorical_features": list(self.categorical_features),
-            "target_transform": self.target_transform,
-            "seed": self.seed,
-        }
-        params = {k: v for k, v in shared.items() if k in cls.param_names()}
-        return cls.from_params({**params, **(self.base_params or {})}, source="base_params")
+        return inner_learner(
+            self.base, self, self.base_params, field="model.params.base", source="base_params"
+        )
 
     def _make_kriging(self) -> OrdinaryKriging:
         return OrdinaryKriging(
