@@ -41,13 +41,11 @@ import pandas as pd
 import xarray as xr
 
 from geosoil.errors import InputFileNotFoundError, SampleDataError
-from geosoil.io.flux import FluxRecord, record_from_columns
+from geosoil.io.flux import FluxRecord, check_max_qc, drop_flagged, record_from_columns
 from geosoil.io.flux_checks import (
-    check_max_qc,
     check_time_index,
     convert_units,
     declared_units,
-    drop_flagged,
     unit_label,
 )
 

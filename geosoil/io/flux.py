@@ -15,10 +15,11 @@ lacks:
   magnitudes that contradict the declared unit are refused;
 - timestamps must be sorted, unique and regular.
 
-This module holds the record, its summaries and gap report, and
-:func:`record_from_columns`, which every reader ends with. The readers live beside it:
-:func:`read_reddyproc_csv`, :func:`read_fluxnet_halfhourly_csv`
-and :func:`read_flux` (which picks the reader from the file) in :mod:`geosoil.io.flux_csv`,
+This module holds the record, its summaries and gap report,
+:func:`record_from_columns`, which every reader ends with, and the readers' quality-flag
+filter of the observed fluxes (:func:`check_max_qc`, :func:`drop_flagged`). The readers
+live beside it: :func:`read_reddyproc_csv`, :func:`read_fluxnet_halfhourly_csv` and
+:func:`read_flux` (which picks the reader from the file) in :mod:`geosoil.io.flux_csv`,
 ALMA/PLUMBER2 NetCDF in :func:`geosoil.io.alma.read_alma`.
 """
 
@@ -55,6 +56,8 @@ __all__ = [
     "REQUIRED_FORCING",
     "SUMMARY_NAMES",
     "FluxRecord",
+    "check_max_qc",
+    "drop_flagged",
     "forcing_summaries",
     "gap_report",
     "record_from_columns",
@@ -450,3 +453,33 @@ def _agree(a: Any, b: Any) -> bool:
     if math.isfinite(x) and math.isfinite(y):
         return math.isclose(x, y, rel_tol=0, abs_tol=1e-3)
     return str(a).strip().upper() == str(b).strip().upper()
+
+
+def check_max_qc(max_qc: int | None, *, flags: str = "quality flag") -> None:
+    """Refuse a ``max_qc`` that is neither None nor a quality flag 0-3 (``flags`` names them)."""
+    if max_qc is not None and max_qc not in (0, 1, 2, 3):
+        raise ConfigError(
+            f"max_qc is {max_qc!r}",
+            field="max_qc",
+            fix=f"give the worst {flags} to keep: 0, 1, 2 or 3 (or None for all)",
+        )
+
+
+def drop_flagged(
+    values: np.ndarray, flags: np.ndarray, max_qc: int, *, site: str, name: str, flag: str
+) -> np.ndarray:
+    """``values`` with NaN where their quality ``flags`` are above ``max_qc`` or missing.
+
+    Logs how many of ``name``'s values were left out (``flag`` names the flag column).
+    """
+    rejected = np.isfinite(values) & ~(flags <= max_qc)
+    log.info(
+        "%s: %d of %d %s values have %s above %d (or none) and are left out",
+        site,
+        int(rejected.sum()),
+        len(values),
+        name,
+        flag,
+        max_qc,
+    )
+    return np.where(rejected, np.nan, values)

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from geosoil.errors import ConfigError, InputFileNotFoundError, SampleDataError
-from geosoil.io.flux import FluxRecord, record_from_columns
-from geosoil.io.flux_checks import check_max_qc, check_time_index, declared_units, drop_flagged
+from geosoil.io.flux import FluxRecord, check_max_qc, drop_flagged, record_from_columns
+from geosoil.io.flux_checks import check_time_index, declared_units
 
 __all__ = ["read_flux", "read_fluxnet_halfhourly_csv", "read_reddyproc_csv"]
 
