@@ -141,6 +141,8 @@ CANDIDATES = {
         "patience": 10,
         "learned_parameters": list(SENSITIVE),
     },
+    # issue 17c, fixed before scoring: both families' seed ensembles, equal weight per family
+    "mixed_ensemble5": {"mix": {"binn": "ensemble5", "sciren": "cosine_ensemble5"}},
 }
 MEMBER_SEED_STEP = 1000  # ensemble member k is seeded seed + k * MEMBER_SEED_STEP
 
@@ -171,6 +173,27 @@ class SeedEnsemble:
 
     def predict(self, profiles, depths=None):
         return np.mean([m.predict(profiles, depths) for m in self.members_], axis=0)
+
+
+class FamilyMean:
+    """Models of several families fitted on the same profiles; SOC predictions averaged.
+
+    ``parts`` maps a family name to its unfitted model (a network or a :class:`SeedEnsemble`);
+    each family weighs the same in the mean, whatever its number of members. History and
+    best epoch are the last part's (only the tuning's log reads them).
+    """
+
+    def __init__(self, parts: dict):
+        self.parts = dict(parts)
+
+    def fit(self, profiles, valid=None):
+        self.parts_ = {name: m.fit(profiles, valid=valid) for name, m in self.parts.items()}
+        last = list(self.parts_.values())[-1]
+        self.history_, self.best_epoch_ = last.history_, last.best_epoch_
+        return self
+
+    def predict(self, profiles, depths=None):
+        return np.mean([m.predict(profiles, depths) for m in self.parts_.values()], axis=0)
 
 
 def split_candidate(candidate: str | None) -> tuple[dict, int]:
@@ -253,7 +276,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--binn-ny-models",
         default="depth_only,gbm,binn,sciren",
-        help="binn_ny: comma-separated subset of depth_only,gbm,binn,sciren",
+        help="binn_ny: comma-separated subset of depth_only,gbm,binn,sciren,binn_sciren "
+        "(binn_sciren: the mean of both families, candidate mixed_ensemble5)",
     )
     for label in ("binn", "sciren"):
         parser.add_argument(
@@ -696,9 +720,21 @@ def binn_ny_models(args: argparse.Namespace):
     profiles = read_binn_ny(profiles_folder(), drop_incomplete=True, drop_empty=True)
     wanted = [m.strip() for m in args.binn_ny_models.split(",") if m.strip()]
 
-    def network(cls, seed: int, learning_rate: float, penalty_weight: float, candidate=None):
+    rates = {
+        "binn": (BINN, args.learning_rate, args.penalty_weight),
+        "sciren": (
+            ScIReN,
+            args.sciren_learning_rate or args.learning_rate,
+            args.sciren_penalty_weight or args.penalty_weight,
+        ),
+    }
+
+    def network(family: str, seed: int, candidate=None):
         training = {"max_epochs": args.epochs, "patience": args.patience}
         settings, n_members = split_candidate(candidate)
+        if "mix" in settings:
+            return FamilyMean({f: network(f, seed, c) for f, c in settings["mix"].items()})
+        cls, learning_rate, penalty_weight = rates[family]
 
         def member(member_seed: int):
             return cls(
@@ -719,16 +755,9 @@ def binn_ny_models(args: argparse.Namespace):
     makers = {
         "depth_only": lambda seed: DepthMeanSOC(),
         "gbm": lambda seed: ProfileGBM(seed=seed, threads=args.threads),
-        "binn": lambda seed: network(
-            BINN, seed, args.learning_rate, args.penalty_weight, args.binn_candidate
-        ),
-        "sciren": lambda seed: network(
-            ScIReN,
-            seed,
-            args.sciren_learning_rate or args.learning_rate,
-            args.sciren_penalty_weight or args.penalty_weight,
-            args.sciren_candidate,
-        ),
+        "binn": lambda seed: network("binn", seed, args.binn_candidate),
+        "sciren": lambda seed: network("sciren", seed, args.sciren_candidate),
+        "binn_sciren": lambda seed: network("binn_sciren", seed, "mixed_ensemble5"),
     }
     return profiles, {name: make for name, make in makers.items() if name in wanted}
 
@@ -785,7 +814,7 @@ def binn_ny(args: argparse.Namespace) -> dict:
         return out
 
     summaries = {name: averaged(entries) for name, entries in runs.items()}
-    models = {k: v for k, v in summaries.items() if k in ("binn", "sciren")}
+    models = {k: v for k, v in summaries.items() if k in ("binn", "sciren", "binn_sciren")}
     baselines = {k: v for k, v in summaries.items() if k in ("depth_only", "gbm")}
     winner = max(summaries, key=lambda k: summaries[k]["nse_mean"])
     return {
@@ -804,6 +833,7 @@ def binn_ny(args: argparse.Namespace) -> dict:
         "training_candidates": {
             "binn": CANDIDATES.get(args.binn_candidate),
             "sciren": CANDIDATES.get(args.sciren_candidate),
+            "binn_sciren": CANDIDATES["mixed_ensemble5"],
         },
         "models": models,
         "baselines": baselines,

@@ -8,14 +8,17 @@ committed binn_ny result (constant learning rate, 40 epochs, patience 10), a pla
 (60 epochs, the best epoch kept); and (issue 17b, fixed before scoring) ``ensemble5`` and
 ``cosine_ensemble5`` (5 members of ``current`` / ``cosine`` differing only in their seed,
 SOC predictions averaged; per-member inner NSE recorded, member 0 shared with the single
-model) and ``sensitive4`` (``current`` learning only efolding, tau4s3, fs1s3 and w_scaling,
-the other 17 parameters at mid-bounds). For the first ``--outer-folds`` of the 10 outer folds of
-``--seed`` (the folds of ``benchmarks/binn.py --experiment binn_ny``), the outer training
-set is split once, 90 / 10 by a seeded permutation: each candidate is fitted on the 90 %
-(its own early stopping holds out 10 % of that) and scored by the pooled NSE of the other
-10 %. The outer test folds are never read. Per network, the candidate with the best mean
-inner NSE is ``chosen``; run it under the outer folds with ``benchmarks/binn.py
---experiment binn_ny --binn-candidate C --sciren-candidate C``.
+model), ``sensitive4`` (``current`` learning only efolding, tau4s3, fs1s3 and w_scaling,
+the other 17 parameters at mid-bounds); and (issue 17c) ``mixed_ensemble5``, the mean of
+BINN ``ensemble5`` and ScIReN ``cosine_ensemble5`` (members shared with those candidates
+when scored in the same fold; per-family inner NSE recorded). For the first
+``--outer-folds`` of the 10 outer folds of ``--seed`` (the folds of ``benchmarks/binn.py
+--experiment binn_ny``), the outer training set is split once, 90 / 10 by a seeded
+permutation: each candidate is fitted on the 90 % (its own early stopping holds out 10 % of
+that) and scored by the pooled NSE of the other 10 %. The outer test folds are never read.
+Per network, the candidate with the best mean inner NSE is ``chosen``; run it under the
+outer folds with ``benchmarks/binn.py --experiment binn_ny --binn-candidate C
+--sciren-candidate C`` (``mixed_ensemble5``: ``--binn-ny-models ...,binn_sciren``).
 """
 
 from __future__ import annotations
@@ -62,8 +65,8 @@ def main(argv: list[str] | None = None) -> dict:
         n_inner = round(INNER_SHARE * len(order))
         inner_valid, inner_train = np.sort(order[:n_inner]), np.sort(order[n_inner:])
         held = profiles.subset(inner_valid)
+        fitted: dict = {}  # (network, setting) -> {seed: fitted model}, shared by candidates
         for net in networks:
-            fitted: dict = {}  # setting -> {seed: fitted model}, shared by single and ensemble
             for candidate in candidates:
                 tic = time.perf_counter()
                 model = make(net, candidate, args.seed, args.threads, fitted)
@@ -76,7 +79,12 @@ def main(argv: list[str] | None = None) -> dict:
                     "best_epoch": model.best_epoch_,
                     "seconds": time.perf_counter() - tic,
                 }
-                if model.n_members > 1:
+                if isinstance(model, binn.FamilyMean):
+                    row["family_inner_nse"] = {
+                        f: profile_metrics(held.soc, m.predict(held))["nse"]
+                        for f, m in model.parts_.items()
+                    }
+                elif model.n_members > 1:
                     row["member_seeds"] = model.seeds
                     row["member_inner_nse"] = [
                         profile_metrics(held.soc, m.predict(held))["nse"] for m in model.members_
@@ -116,17 +124,21 @@ def main(argv: list[str] | None = None) -> dict:
 def make(network: str, candidate: str, seed: int, threads: int, fitted: dict | None = None):
     """The binn_ny estimator of ``benchmarks/binn.py`` with one training candidate.
 
-    Always a :class:`binn.SeedEnsemble`: one member unless the candidate sets ``n_members``.
-    ``fitted`` maps a setting to {seed: model} already fitted on the same data: a member of
-    the same setting and seed is taken from it (new ones are stored), so an ensemble's
+    A :class:`binn.SeedEnsemble` (one member unless the candidate sets ``n_members``), or for a
+    ``mix`` candidate a :class:`binn.FamilyMean` of one per family. ``fitted`` maps a
+    (network, setting) to {seed: model} already fitted on the same data: a member of the
+    same network, setting and seed is taken from it (new ones are stored), so an ensemble's
     member 0 is the single model of its setting, fitted once.
     """
     from geosoil.models import BINN, ScIReN
 
     training = binn.TRAINING["other"]
     settings, n_members = binn.split_candidate(candidate)
-    key = json.dumps(settings, sort_keys=True)
     fitted = {} if fitted is None else fitted
+    if "mix" in settings:
+        parts = settings["mix"].items()
+        return binn.FamilyMean({f: make(f, c, seed, threads, fitted) for f, c in parts})
+    key = json.dumps([network, settings], sort_keys=True)
 
     def member(member_seed: int):
         return {"binn": BINN, "sciren": ScIReN}[network](

@@ -45,10 +45,10 @@ LIMESODA = [
 class PeerForest:
     """scikit-learn's random forest as a user would run it: 500 trees, default settings."""
 
-    def __init__(self, categorical):
+    def __init__(self, categorical, seed=0):
         from sklearn.ensemble import RandomForestRegressor
 
-        self.model = RandomForestRegressor(n_estimators=500, random_state=0, n_jobs=2)
+        self.model = RandomForestRegressor(n_estimators=500, random_state=seed, n_jobs=2)
 
     def fit(self, X, y):
         self.model.fit(X.to_numpy(dtype=float), y)
@@ -84,8 +84,9 @@ class PeerLinear:
         return self.model.predict(design.to_numpy(dtype=float))
 
 
-def case_configs(tmp: Path):
-    """(dataset, target, scheme, TrainConfig) for every case."""
+def case_configs(tmp: Path, seed: int = 0):
+    """(dataset, target, scheme, TrainConfig) for every case; ``seed`` seeds the models,
+    auto's inner folds and the outer folds that are drawn (the published folds are fixed)."""
     from geosoil.config import TrainConfig, load_config
 
     catalog = yaml.safe_load((REPO / "configs" / "meuse" / "covariates.yaml").read_text())
@@ -106,6 +107,7 @@ def case_configs(tmp: Path):
                         f"covariates.catalog={tmp / 'covariates.yaml'}",
                         f"evaluation.schemes=[{scheme}]",
                         f"output.dir={tmp / 'unused'}",
+                        *seeded(seed),
                     ],
                 ),
             )
@@ -121,9 +123,15 @@ def case_configs(tmp: Path):
                     f"samples.path={DATA / 'limesoda' / f'{dataset}.parquet'}",
                     f"samples.target={target}",
                     f"output.dir={tmp / 'unused'}",
+                    *seeded(seed),
                 ],
             ),
         )
+
+
+def seeded(seed: int) -> list[str]:
+    """Config overrides for ``seed`` (none for 0: the configs as shipped)."""
+    return [f"model.params.seed={seed}", f"evaluation.seed={seed}"] if seed else []
 
 
 def score(make, X, y, folds) -> dict:
@@ -141,7 +149,7 @@ def score(make, X, y, folds) -> dict:
     }
 
 
-def run_case(dataset, target, scheme, config) -> dict:
+def run_case(dataset, target, scheme, config, seed: int = 0) -> dict:
     from geosoil.workflows.train import estimator_factory, with_coordinates, with_fold_groups
     from geosoil.workflows.training_data import build_folds, fold_groups, read_training_table
 
@@ -163,7 +171,9 @@ def run_case(dataset, target, scheme, config) -> dict:
     for name in template.candidates:
         models[name] = score(lambda name=name: template.make(name), X, y, folds)
     covariates = table.X  # the peers see the covariates only
-    models["peer_random_forest"] = score(lambda: PeerForest(categorical), covariates, y, folds)
+    models["peer_random_forest"] = score(
+        lambda: PeerForest(categorical, seed), covariates, y, folds
+    )
     models["peer_linear"] = score(lambda: PeerLinear(categorical), covariates, y, folds)
     chosen = fitted[-1]  # the timed fit on all samples
     outer_choices = [model.best_name_ for model in fitted[:-1]]
@@ -200,6 +210,13 @@ def main() -> None:
         help="keep the cases of an existing --json measured on the same clean commit and "
         "replace only those run now (to run the benchmark in parts)",
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the models, of auto's inner folds and of the drawn outer folds "
+        "(Meuse; LimeSoDa's published folds are fixed); 0 runs the configs as shipped",
+    )
     args = parser.parse_args()
     if not (DATA / "meuse").is_dir():
         sys.exit(f"real data not found at {DATA}")
@@ -211,20 +228,29 @@ def main() -> None:
         print(f"warning: uncommitted changes {state['uncommitted']}", file=sys.stderr)
     cases = []
     with tempfile.TemporaryDirectory() as tmp:
-        for dataset, target, scheme, config in case_configs(Path(tmp)):
+        for dataset, target, scheme, config in case_configs(Path(tmp), args.seed):
             if args.only and args.only not in dataset:
                 continue
             if args.cases and not selected(args.cases, dataset, target, scheme):
                 continue
             start = time.perf_counter()
-            case = run_case(dataset, target, scheme, config)
+            case = run_case(dataset, target, scheme, config, args.seed)
             case["wall_s"] = round(time.perf_counter() - start, 1)
             cases.append(case)
             figures = {k: v["r2"] for k, v in case["models"].items()}
             print(dataset, target, scheme, json.dumps(figures), flush=True)
     if args.merge:
+        previous_seed = json.loads(args.json.read_text()).get("seed", 0) if args.json else 0
+        if previous_seed != args.seed:
+            sys.exit(f"--merge: {args.json} was run with --seed {previous_seed}, not {args.seed}")
         cases = merged_cases(args.json, state, cases)
-    result = {**state, "cpu": cpu_name(), "cases": cases, "summary": summarize(cases)}
+    result = {
+        **state,
+        "cpu": cpu_name(),
+        "seed": args.seed,
+        "cases": cases,
+        "summary": summarize(cases),
+    }
     print(json.dumps(result["summary"], indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -243,32 +243,50 @@ _SOC_MODELS = {
     "gbm": "gradient boosting (LightGBM, covariates + depth)",
     "binn": "BINN (all 21 CLM5 parameters learned)",
     "sciren": "ScIReN",
+    "binn_sciren": "BINN + ScIReN, mean of their 5-seed ensembles (constant / cosine rate)",
 }
+# Further binn_ny runs under the same folds and seeds whose networks join a table's rows
+# (their baselines are the same models on the same folds as the table's own: not repeated).
+SAME_FOLDS = {
+    "binn_binn_ny_3seeds": ("binn_binn_ny_3seeds_ensemble5",),
+}
+
+
+def _soc_label(name: str, training: Mapping[str, Any] | None) -> str:
+    """A binn_ny model's row label: its name, then its training candidate if it has one."""
+    label = _SOC_MODELS.get(name, name)
+    if not training or "mix" in training:
+        return label
+    label += f", {training.get('lr_schedule')} rate, ≤ {training.get('max_epochs')} epochs"
+    members = training.get("n_members", 1)
+    return label + (f", {members} seeds averaged" if members > 1 else "")
 
 
 def binn_binn_ny_3seeds(result: Mapping[str, Any]) -> str:
     """NSE (mean and sd over folds and seeds, pooled), RMSE and the share of profiles beating
-    the depth-only mean, per model, the winner in bold; then the NSE of each seed."""
+    the depth-only mean, per model, the best NSE in bold; then the NSE of each seed. Networks
+    of the runs in ``same_folds_runs`` (see :data:`SAME_FOLDS`) follow as further rows; a seed
+    a run did not cover prints as ``-``."""
     models = {**result.get("baselines", {}), **result.get("models", {})}
-    winner = result.get("winner")
     seeds = [run.get("seed") for run in next(iter(models.values()), {}).get("per_seed", [])]
-    schedules = result.get("training_candidates", {})
+    entries = [(n, f, result.get("training_candidates", {}).get(n)) for n, f in models.items()]
+    for run in result.get("same_folds_runs", []):
+        schedules = run.get("training_candidates", {})
+        entries += [(n, f, schedules.get(n)) for n, f in run.get("models", {}).items()]
+    best = max(range(len(entries)), key=lambda i: entries[i][1].get("nse_mean", -math.inf))
     rows = []
-    for name, figures in models.items():
-        label = _SOC_MODELS.get(name, name)
-        if name in schedules:
-            training = schedules[name]
-            label += f", {training.get('lr_schedule')} rate, ≤ {training.get('max_epochs')} epochs"
+    for i, (name, figures, training) in enumerate(entries):
         share = figures.get("share_profiles_beating_depth_only")
+        by_seed = {run.get("seed"): run.get("nse_mean") for run in figures.get("per_seed", [])}
         cells = [
-            label,
+            _soc_label(name, training),
             f"{_number(figures.get('nse_mean'))} ± {_number(figures.get('nse_sd'))}",
             _number(figures.get("nse_pooled")),
             _significant(figures.get("rmse_pooled"), 5),
             MISSING if name == "depth_only" or share is None else f"{100 * share:.0f} %",
-            *(_number(run.get("nse_mean")) for run in figures.get("per_seed", [])),
+            *(_number(by_seed.get(seed)) for seed in seeds),
         ]
-        rows.append([f"**{c}**" for c in cells] if name == winner else cells)
+        rows.append([f"**{c}**" for c in cells] if i == best else cells)
     header = ["model", "NSE mean ± sd", "pooled NSE", "pooled RMSE (g C m-3)"]
     header += ["profiles better than depth-only", *(f"NSE seed {seed}" for seed in seeds)]
     return _table(header, rows)
@@ -314,11 +332,14 @@ TABLES: dict[str, Callable[[Mapping[str, Any]], str]] = {
 
 
 def render(name: str, results: Path = RESULTS) -> str:
-    """The markdown table ``name`` from ``results/<name>.json``."""
+    """The markdown table ``name`` from ``results/<name>.json`` (and its :data:`SAME_FOLDS`)."""
     if name not in TABLES:
         raise KeyError(f"README marks a table {name!r}; known tables: {', '.join(TABLES)}")
-    path = results / f"{name}.json"
-    return TABLES[name](json.loads(path.read_text()))
+    result = json.loads((results / f"{name}.json").read_text())
+    if name in SAME_FOLDS:
+        others = [results / f"{other}.json" for other in SAME_FOLDS[name]]
+        result["same_folds_runs"] = [json.loads(path.read_text()) for path in others]
+    return TABLES[name](result)
 
 
 def update_readme(text: str, results: Path = RESULTS) -> str:

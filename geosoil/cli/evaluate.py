@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from geosoil.cli.options import blame_config, config_options
+from geosoil.cli.options import blame_config, config_options, flag_overrides
 
 
 @click.command("evaluate")
@@ -25,9 +25,7 @@ def command(config: Path, overrides: list[str], n_seeds: int | None) -> None:
     from geosoil.evaluate.tables import format_mean_sd
     from geosoil.workflows.evaluate import evaluate_from_config
 
-    extra = list(overrides)
-    if n_seeds is not None:
-        extra.append(f"splits.n_seeds={n_seeds}")
+    extra = flag_overrides(overrides, {"splits.n_seeds": n_seeds})
     cfg = load_config(config, EvaluateConfig, extra)
     with blame_config(config):
         result = evaluate_from_config(cfg)

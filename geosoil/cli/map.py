@@ -11,6 +11,7 @@ from geosoil.cli.options import (
     apply_output_flags,
     blame_config,
     config_argument,
+    flag_overrides,
     out_option,
     overwrite_option,
     resume_option,
@@ -81,7 +82,6 @@ def command(
     from geosoil.config import MapConfig, load_config
     from geosoil.workflows import map_from_config
 
-    extra = apply_output_flags(overrides, out_dir, overwrite)
     flags = {
         "models": json.dumps([str(path) for path in models]) if models else None,
         "covariates.catalog": covariates,
@@ -93,7 +93,7 @@ def command(
         "execution.workers": workers,
         "execution.scheduler": scheduler,
     }
-    extra += [f"{key}={value}" for key, value in flags.items() if value is not None]
+    extra = flag_overrides(apply_output_flags(overrides, out_dir, overwrite), flags)
     with blame_config(config):
         parsed = load_config(config, MapConfig, extra)
         result = map_from_config(parsed, source=config)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,12 +42,15 @@ def apply_output_flags(
     overrides: tuple[str, ...], out_dir: Path | None, overwrite: bool
 ) -> list[str]:
     """Turn --out/--overwrite into config overrides so they are validated like the file."""
-    extra = list(overrides)
-    if out_dir is not None:
-        extra.append(f"output.dir={out_dir}")
-    if overwrite:
-        extra.append("output.overwrite=true")
-    return extra
+    return flag_overrides(
+        overrides, {"output.dir": out_dir, "output.overwrite": "true" if overwrite else None}
+    )
+
+
+def flag_overrides(overrides: Sequence[str], flags: Mapping[str, object]) -> list[str]:
+    """``overrides`` followed by ``key=value`` for every flag given (not None), so that a
+    command's own flags are validated like the config file."""
+    return [*overrides, *(f"{key}={value}" for key, value in flags.items() if value is not None)]
 
 
 def config_options(
@@ -73,9 +76,9 @@ def config_options(
         **options,
     ) -> None:
         extra = apply_output_flags(overrides, out_dir, overwrite)
-        if resume:
-            extra.append("output.resume=true")
-        return command(config, extra, **options)
+        return command(
+            config, flag_overrides(extra, {"output.resume": "true" if resume else None}), **options
+        )
 
     declared = overwrite_option(set_option(with_overrides))
     if with_resume:

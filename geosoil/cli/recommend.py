@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from geosoil.cli.map import echo_layers
-from geosoil.cli.options import blame_config, config_options
+from geosoil.cli.options import blame_config, config_options, flag_overrides
 
 
 @click.group("recommend")
@@ -37,9 +37,7 @@ def k_fertilizer(config: Path, overrides: list[str], fields_path: Path | None) -
     from geosoil.config.recommend import RecommendKConfig
     from geosoil.workflows.recommend import recommend_k_from_config
 
-    extra = list(overrides)
-    if fields_path is not None:
-        extra.append(f"fields.path={fields_path}")
+    extra = flag_overrides(overrides, {"fields.path": fields_path})
     with blame_config(config):
         parsed = load_config(config, RecommendKConfig, extra)
         result = recommend_k_from_config(parsed, source=config)

@@ -40,12 +40,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from geosoil.errors import ConfigError, InputFileNotFoundError, SampleDataError
+from geosoil.errors import InputFileNotFoundError, SampleDataError
 from geosoil.io.flux import FluxRecord, record_from_columns
 from geosoil.io.flux_checks import (
+    check_max_qc,
     check_time_index,
     convert_units,
     declared_units,
+    drop_flagged,
     unit_label,
 )
 
@@ -136,12 +138,7 @@ def read_alma(
         Bad ``fill``, ``units``, ``max_qc`` or conflicting ``attributes``.
     """
     met_path = Path(met_path)
-    if max_qc is not None and max_qc not in (0, 1, 2, 3):
-        raise ConfigError(
-            f"max_qc is {max_qc!r}",
-            field="max_qc",
-            fix="give the worst quality flag to keep: 0, 1, 2 or 3 (or None for all)",
-        )
+    check_max_qc(max_qc)
     overrides = dict(units or {})
     humidity_unit = overrides.pop("Qair", None)
     declared = declared_units(overrides, ALMA_SOURCES)
@@ -383,17 +380,8 @@ def _observed(
         if max_qc is not None and flag is None:
             log.warning("%s: %s has no quality flag; every value is kept", site, name)
         elif max_qc is not None:
-            rejected = np.isfinite(values) & ~(_series(dataset, flag, path) <= max_qc)
-            log.info(
-                "%s: %d of %d %s values have %s above %d (or none) and are left out",
-                site,
-                int(rejected.sum()),
-                len(values),
-                name,
-                flag,
-                max_qc,
-            )
-            values = np.where(rejected, np.nan, values)
+            flags = _series(dataset, flag, path)
+            values = drop_flagged(values, flags, max_qc, site=site, name=name, flag=flag)
         observed[key] = values
     return observed
 

@@ -8,6 +8,7 @@ import numpy as np
 from shapely.geometry.base import BaseGeometry
 
 from geosoil.errors import InputFileNotFoundError, MissingCRSError, SampleDataError
+from geosoil.io.vector import read_vector
 
 __all__ = ["read_aoi"]
 
@@ -27,17 +28,12 @@ def read_aoi(path: str | Path, crs: str) -> BaseGeometry:
         raise InputFileNotFoundError(
             "area-of-interest file not found", path=path, field="grid.aoi", fix="check the path"
         )
-    import geopandas as gpd  # only for vector input: a second of imports a map may not need
-
-    try:
-        frame = gpd.read_file(path)
-    except Exception as err:  # pyogrio/fiona raise their own types for damaged files
-        raise SampleDataError(
-            f"area of interest cannot be read ({err})",
-            path=path,
-            field="grid.aoi",
-            fix="the file is truncated or not a vector file; export the polygons again",
-        ) from err
+    frame = read_vector(
+        path,
+        message="area of interest cannot be read",
+        field="grid.aoi",
+        fix="the file is truncated or not a vector file; export the polygons again",
+    )
     if frame.crs is None:
         raise MissingCRSError(
             "area of interest has no coordinate reference system",

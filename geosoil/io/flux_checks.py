@@ -33,9 +33,11 @@ __all__ = [
     "UNIT_CHOICES",
     "check_fill",
     "check_magnitudes",
+    "check_max_qc",
     "check_time_index",
     "convert_units",
     "declared_units",
+    "drop_flagged",
     "fill_gaps",
     "forcing_variable",
     "gap_table",
@@ -272,6 +274,36 @@ def check_magnitudes(
         field=source,
         fix=fix,
     )
+
+
+def check_max_qc(max_qc: int | None, *, flags: str = "quality flag") -> None:
+    """Refuse a ``max_qc`` that is neither None nor a quality flag 0-3 (``flags`` names them)."""
+    if max_qc is not None and max_qc not in (0, 1, 2, 3):
+        raise ConfigError(
+            f"max_qc is {max_qc!r}",
+            field="max_qc",
+            fix=f"give the worst {flags} to keep: 0, 1, 2 or 3 (or None for all)",
+        )
+
+
+def drop_flagged(
+    values: np.ndarray, flags: np.ndarray, max_qc: int, *, site: str, name: str, flag: str
+) -> np.ndarray:
+    """``values`` with NaN where their quality ``flags`` are above ``max_qc`` or missing.
+
+    Logs how many of ``name``'s values were left out (``flag`` names the flag column).
+    """
+    rejected = np.isfinite(values) & ~(flags <= max_qc)
+    log.info(
+        "%s: %d of %d %s values have %s above %d (or none) and are left out",
+        site,
+        int(rejected.sum()),
+        len(values),
+        name,
+        flag,
+        max_qc,
+    )
+    return np.where(rejected, np.nan, values)
 
 
 def check_time_index(

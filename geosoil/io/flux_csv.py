@@ -23,7 +23,7 @@ import pandas as pd
 
 from geosoil.errors import ConfigError, InputFileNotFoundError, SampleDataError
 from geosoil.io.flux import FluxRecord, record_from_columns
-from geosoil.io.flux_checks import check_time_index, declared_units
+from geosoil.io.flux_checks import check_max_qc, check_time_index, declared_units, drop_flagged
 
 __all__ = ["read_flux", "read_fluxnet_halfhourly_csv", "read_reddyproc_csv"]
 
@@ -293,12 +293,7 @@ def read_fluxnet_halfhourly_csv(
         As for :func:`read_reddyproc_csv`.
     """
     path = Path(path)
-    if max_qc is not None and max_qc not in (0, 1, 2, 3):
-        raise ConfigError(
-            f"max_qc is {max_qc!r}",
-            field="max_qc",
-            fix="give the worst FLUXNET flag to keep: 0, 1, 2 or 3 (or None for all)",
-        )
+    check_max_qc(max_qc, flags="FLUXNET flag")
     required = ["year", "doy", "hour", "Tair", "VPD", "H", "LE"]
     if max_qc is not None:
         required += ["H_qc", "LE_qc"]
@@ -330,16 +325,7 @@ def read_fluxnet_halfhourly_csv(
             values = _numeric(part, column, path)
             if max_qc is not None:
                 flags = _numeric(part, f"{column}_qc", path)
-                rejected = np.isfinite(values) & ~(flags <= max_qc)
-                log.info(
-                    "%s: %d of %d %s values have qc above %d (or none) and are left out",
-                    code,
-                    int(rejected.sum()),
-                    len(values),
-                    column,
-                    max_qc,
-                )
-                values = np.where(rejected, np.nan, values)
+                values = drop_flagged(values, flags, max_qc, site=code, name=column, flag="qc")
             observed[name] = values
         records.append(
             record_from_columns(

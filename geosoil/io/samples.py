@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from geosoil.errors import InputFileNotFoundError, MissingCRSError, SampleDataError
+from geosoil.io.vector import read_vector
 
 __all__ = ["read_samples", "target_values"]
 
@@ -58,15 +59,13 @@ def read_samples(
     if suffix in _PARQUET_SUFFIXES:
         frame = _read_parquet_points(path, crs=crs, x_column=x_column, y_column=y_column)
     elif suffix in _VECTOR_SUFFIXES:
-        try:
-            frame = gpd.read_file(path, layer=layer)
-        except Exception as err:  # pyogrio/fiona raise their own types for damaged files
-            raise SampleDataError(
-                f"sample file cannot be read ({err})",
-                path=path,
-                field="samples.path",
-                fix="the file is truncated or not a vector file; export it again",
-            ) from err
+        frame = read_vector(
+            path,
+            layer=layer,
+            message="sample file cannot be read",
+            field="samples.path",
+            fix="the file is truncated or not a vector file; export it again",
+        )
     elif suffix == ".csv":
         frame = _read_csv_points(path, crs=crs, x_column=x_column, y_column=y_column)
     else:

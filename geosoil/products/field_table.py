@@ -31,6 +31,7 @@ from geosoil.errors import (
     SampleDataError,
 )
 from geosoil.geo.outputs import CLASS_NODATA
+from geosoil.io.vector import read_vector
 from geosoil.io.writers import fixed_gpkg_timestamp, replaced_atomically, write_bytes_atomic
 from geosoil.products.k_fertilizer import DOSE_K2O, DOSE_KCL, DOSE_STATUS, percentile_dose_names
 
@@ -75,15 +76,13 @@ def read_fields(path: str | Path, *, id_column: str, layer: str | None = None) -
         raise InputFileNotFoundError(
             "field polygon file not found", path=path, field="fields.path", fix="check the path"
         )
-    try:
-        frame = gpd.read_file(path, layer=layer)
-    except Exception as err:  # pyogrio raises its own types for every GDAL failure
-        raise SampleDataError(
-            f"cannot read the field polygons ({err})",
-            path=path,
-            field="fields.path",
-            fix="give a GeoPackage or GeoJSON of field polygons",
-        ) from err
+    frame = read_vector(
+        path,
+        layer=layer,
+        message="cannot read the field polygons",
+        field="fields.path",
+        fix="give a GeoPackage or GeoJSON of field polygons",
+    )
     if frame.crs is None:
         raise MissingCRSError(
             "field polygons have no coordinate reference system",

@@ -29,6 +29,7 @@ from geosoil.trust.fitting import (
     interval_report,
 )
 from geosoil.trust.layer import NOT_FOR_KRIGING
+from geosoil.workflows.trained import ARTIFACT_NAME
 from geosoil.workflows.training_data import (
     TrainingTable,
     build_folds,
@@ -49,8 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-ARTIFACT_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 
 from geosoil.artifacts import Provenance, save_artifact
-from geosoil.config import save_config
 from geosoil.config.soc_cells import SocTrainConfig
 from geosoil.errors import (
     CalibrationError,
@@ -51,7 +50,7 @@ from geosoil.io.profiles import FORCING_SHAPES, ProfileSet, read_binn_ny
 from geosoil.io.writers import staged_directory, write_bytes_atomic
 from geosoil.models.registry import get_estimator_class
 from geosoil.trust.layer import TrustLayer
-from geosoil.workflows.run_record import write_json
+from geosoil.workflows.trained import ARTIFACT_NAME, TrainedModelResult, write_training_record
 
 __all__ = [
     "SocTrainResult",
@@ -62,21 +61,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ARTIFACT_NAME = "model.safetensors"
-METRICS_NAME = "metrics.json"
-HISTORY_NAME = "training_history.csv"
 READOUT_FIGURE_COVARIATES = 8  # columns of readout.png: the strongest continuous covariates
 
 
 @dataclass(frozen=True)
-class SocTrainResult:
+class SocTrainResult(TrainedModelResult):
     """Paths of everything ``train_soc_from_config`` wrote, and its metrics."""
 
-    out_dir: Path
-    artifact: Path
-    config: Path
-    metrics_file: Path
-    metrics: dict[str, Any]
     report: Path | None
 
 
@@ -210,22 +201,13 @@ def train_soc_from_config(config: SocTrainConfig) -> SocTrainResult:
             ),
             trust=trust,
         )
-        write_json(staging / METRICS_NAME, metrics)
-        history = pd.DataFrame(model.history_)
-        write_bytes_atomic(staging / HISTORY_NAME, history.to_csv(index=False).encode())
         if hasattr(model, "read_out") and model.encoder == "kan":
             _write_readout(model, staging)
-        save_config(config, staging / "config.yaml")
+        write_training_record(staging, metrics, pd.DataFrame(model.history_), config)
 
     out_dir = Path(config.output.dir)
-    return SocTrainResult(
-        out_dir=out_dir,
-        artifact=out_dir / ARTIFACT_NAME,
-        config=out_dir / "config.yaml",
-        metrics_file=out_dir / METRICS_NAME,
-        metrics=metrics,
-        report=out_dir / "report.md" if cv is not None else None,
-    )
+    report = out_dir / "report.md" if cv is not None else None
+    return SocTrainResult.in_folder(out_dir, metrics, report=report)
 
 
 _NO_CV = "no prediction intervals: they are calibrated on the cross-validation (cv.enabled)"

@@ -21,12 +21,11 @@ import pandas as pd
 from pydantic import BaseModel
 
 from geosoil.artifacts import Provenance, save_artifact
-from geosoil.config import save_config
 from geosoil.config.evaluate import SpectralTrainConfig
 from geosoil.errors import CalibrationError, params_at
 from geosoil.evaluate.repeated_splits import holdout_split
 from geosoil.evaluate.tables import check_group_columns, paper_metrics
-from geosoil.io.writers import staged_directory, write_bytes_atomic
+from geosoil.io.writers import staged_directory
 from geosoil.specs import OutputSpec
 from geosoil.trust import TrustLayer, calibrate, fit_back_transform, fit_spectral_domain
 from geosoil.trust.estimators import model_scale
@@ -35,26 +34,16 @@ from geosoil.workflows.evaluate import (
     load_labelled_spectra,
     spectral_estimator_factory,
 )
-from geosoil.workflows.run_record import write_json
+from geosoil.workflows.trained import ARTIFACT_NAME, TrainedModelResult, write_training_record
 
 __all__ = ["SpectralTrainResult", "train_spectra_from_config"]
 
 log = logging.getLogger(__name__)
 
-ARTIFACT_NAME = "model.safetensors"
-METRICS_NAME = "metrics.json"
-HISTORY_NAME = "training_history.csv"
-
 
 @dataclass(frozen=True)
-class SpectralTrainResult:
+class SpectralTrainResult(TrainedModelResult):
     """Paths of everything ``train_spectra_from_config`` wrote, and its metrics."""
-
-    out_dir: Path
-    artifact: Path
-    config: Path
-    metrics_file: Path
-    metrics: dict[str, Any]
 
 
 @params_at("model.params")
@@ -189,20 +178,9 @@ def train_spectra_from_config(
             preprocessing=estimator.preprocessing_.to_spec(),
             trust=trust,
         )
-        write_json(staging / METRICS_NAME, metrics)
         history = _history_table(getattr(estimator, "history_", None))
-        if history is not None:
-            write_bytes_atomic(staging / HISTORY_NAME, history.to_csv(index=False).encode())
-        save_config(record, staging / "config.yaml")
-
-    out_dir = Path(config.output.dir)
-    return SpectralTrainResult(
-        out_dir=out_dir,
-        artifact=out_dir / ARTIFACT_NAME,
-        config=out_dir / "config.yaml",
-        metrics_file=out_dir / METRICS_NAME,
-        metrics=metrics,
-    )
+        write_training_record(staging, metrics, history, record)
+    return SpectralTrainResult.in_folder(Path(config.output.dir), metrics)
 
 
 def spectral_trust(

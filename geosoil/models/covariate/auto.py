@@ -50,6 +50,7 @@ from geosoil.models.covariate.stack import (
 from geosoil.models.registry import get_estimator_class
 
 __all__ = [
+    "CANDIDATE_DEFAULTS",
     "DEFAULT_CANDIDATES",
     "GROUP_COLUMN",
     "KRIGED",
@@ -69,6 +70,11 @@ Regression kriging of the delivered learner is not a candidate name: it competes
 ``krige_residuals`` (on by default when the samples have coordinates)."""
 
 _DELIVERED_AS = {"random_forest": "quantile_forest"}
+
+CANDIDATE_DEFAULTS: dict[str, dict[str, Any]] = {"random_forest": {"max_features": "oob"}}
+"""Settings a candidate gets under ``auto`` unless ``candidate_params`` says otherwise: the
+forest picks its share of columns per split by out-of-bag error on the training rows (a
+choice made inside every training set, like the rest of ``auto``'s)."""
 
 COORDINATE_COLUMNS: tuple[str, str] = ("sample_x", "sample_y")
 """Columns holding the sample coordinates in the tables ``auto`` sees when a candidate
@@ -175,7 +181,7 @@ class AutoCovariate:
         shared = {k: v for k, v in {**self.params, "seed": self.seed}.items() if k in allowed}
         if name in SPATIAL_CANDIDATES:
             shared["coordinate_columns"] = COORDINATE_COLUMNS
-        return {**shared, **self.candidate_params.get(name, {})}
+        return {**shared, **CANDIDATE_DEFAULTS.get(name, {}), **self.candidate_params.get(name, {})}
 
     def make(self, name: str, *, delivered: bool = False):
         """An unfitted candidate with its settings (the delivered class with ``delivered``).

@@ -62,11 +62,7 @@ class OrdinaryKriging(GeoSoilEstimator):
         target_transform: Literal["none", "log10"] = "none",
         seed: int = 0,
     ) -> None:
-        self.coordinate_columns = coordinate_columns
-        self.variogram_models = variogram_models
-        self.nlags = nlags
-        self.target_transform = target_transform
-        self.seed = seed
+        self._store_params(locals())
 
     @property
     def map_coordinates(self) -> tuple[str, ...]:
@@ -251,15 +247,7 @@ class ResidualKriging(GeoSoilEstimator):
         target_transform: Literal["none", "log10"] = "none",
         seed: int = 0,
     ) -> None:
-        self.base = base
-        self.base_params = base_params
-        self.coordinate_columns = coordinate_columns
-        self.variogram_models = variogram_models
-        self.nlags = nlags
-        self.inner_splits = inner_splits
-        self.categorical_features = categorical_features
-        self.target_transform = target_transform
-        self.seed = seed
+        self._store_params(locals())
 
     @property
     def map_coordinates(self) -> tuple[str, ...]:
@@ -268,16 +256,11 @@ class ResidualKriging(GeoSoilEstimator):
         return tuple(str(c) for c in self.coordinate_columns)
 
     def _make_base(self) -> GeoSoilEstimator:
-        from geosoil.models.registry import get_estimator_class
+        from geosoil.models.covariate.stack import inner_learner
 
-        cls = get_estimator_class(self.base, field="model.params.base")
-        shared = {
-            "categorical_features": list(self.categorical_features),
-            "target_transform": self.target_transform,
-            "seed": self.seed,
-        }
-        params = {k: v for k, v in shared.items() if k in cls.param_names()}
-        return cls.from_params({**params, **(self.base_params or {})}, source="base_params")
+        return inner_learner(
+            self.base, self, self.base_params, field="model.params.base", source="base_params"
+        )
 
     def _make_kriging(self) -> OrdinaryKriging:
         return OrdinaryKriging(

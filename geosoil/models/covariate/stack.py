@@ -21,7 +21,14 @@ from geosoil.evaluate.splits import Folds, grouped_kfold, random_kfold
 from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.registry import get_estimator_class, register
 
-__all__ = ["GROUP_COLUMN", "CovariateStack", "blend_weights", "inner_folds", "out_of_fold"]
+__all__ = [
+    "GROUP_COLUMN",
+    "CovariateStack",
+    "blend_weights",
+    "inner_folds",
+    "inner_learner",
+    "out_of_fold",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +36,31 @@ GROUP_COLUMN = "sample_group"
 """Column holding each sample's fold group (integer codes) in the tables a learner that
 selects on inner folds sees (``auto``, residual kriging) when the outer folds keep groups
 whole; the inner folds then keep them whole too. No learner inside ever sees it."""
+
+
+def inner_learner(
+    name: str,
+    outer: GeoSoilEstimator,
+    own: dict[str, Any] | None,
+    *,
+    field: str,
+    source: str,
+) -> GeoSoilEstimator:
+    """An unfitted learner ``name`` inside the composite ``outer`` (a stack's member, the
+    base of residual kriging): ``outer``'s ``categorical_features``, ``target_transform`` and
+    ``seed`` where the learner takes them, then its ``own`` settings.
+
+    ``field`` names the composite's parameter that chose ``name``, ``source`` the one that
+    holds ``own`` (for the messages of an unknown name or setting).
+    """
+    cls = get_estimator_class(name, field=field)
+    shared = {
+        "categorical_features": list(outer.categorical_features),
+        "target_transform": outer.target_transform,
+        "seed": outer.seed,
+    }
+    params = {k: v for k, v in shared.items() if k in cls.param_names()}
+    return cls.from_params({**params, **(own or {})}, source=source)
 
 
 def inner_folds(X: pd.DataFrame, n_splits: int, seed: int) -> Folds:
@@ -93,23 +125,13 @@ class CovariateStack(GeoSoilEstimator):
         target_transform: Literal["none", "log10"] = "none",
         seed: int = 0,
     ) -> None:
-        self.members = members
-        self.member_params = member_params
-        self.inner_splits = inner_splits
-        self.categorical_features = categorical_features
-        self.target_transform = target_transform
-        self.seed = seed
+        self._store_params(locals())
 
     def make_member(self, name: str) -> GeoSoilEstimator:
-        cls = get_estimator_class(name, field="model.params.members")
-        shared = {
-            "categorical_features": list(self.categorical_features),
-            "target_transform": self.target_transform,
-            "seed": self.seed,
-        }
-        params = {k: v for k, v in shared.items() if k in cls.param_names()}
         own = (self.member_params or {}).get(name, {})
-        return cls.from_params({**params, **own}, source=f"member_params.{name}")
+        return inner_learner(
+            name, self, own, field="model.params.members", source=f"member_params.{name}"
+        )
 
     def fit(self, X: pd.DataFrame, y) -> CovariateStack:
         """Fit blend weights on inner out-of-fold predictions, then every member on all rows."""

@@ -14,11 +14,13 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from geosoil.errors import ConfigError
 from geosoil.models.base import GeoSoilEstimator
 from geosoil.models.covariate.dense import as_array
 from geosoil.models.covariate.forest_arrays import ForestArrays, parse_lightgbm_model
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import torch
 
-__all__ = ["CovariateGBM", "CovariateQuantileForest", "CovariateRandomForest"]
+__all__ = ["OOB_SHARES", "CovariateGBM", "CovariateQuantileForest", "CovariateRandomForest"]
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +189,11 @@ class _TreeEnsemble(GeoSoilEstimator):
             )
 
 
+OOB_SHARES: tuple[float, ...] = (1 / 3, 2 / 3, 1.0)
+"""Shares of the columns tried at each split that ``max_features="oob"`` compares:
+randomForest's regression default, a midpoint, and bagging (every column at every split)."""
+
+
 class _SklearnForest(_TreeEnsemble):
     """Forests fitted by scikit-learn's tree builder (shared hyperparameters)."""
 
@@ -196,7 +203,7 @@ class _SklearnForest(_TreeEnsemble):
         self,
         *,
         n_estimators: int = 500,
-        max_features: float = 1 / 3,
+        max_features: float | Literal["oob"] = 1 / 3,
         min_samples_leaf: int = 5,
         categorical_features: Sequence[str] = (),
         target_transform: Literal["none", "log10"] = "none",
@@ -205,22 +212,77 @@ class _SklearnForest(_TreeEnsemble):
     ) -> None:
         self._store_params(locals())
 
-    def _library_model(self):
+    def _library_model(self, max_features: float):
         raise NotImplementedError
 
     def _fit_encoded(self, encoded: np.ndarray, z: np.ndarray) -> None:
-        forest = self._library_model().fit(encoded, z)
+        forest = self._grown(encoded, z)
         self.forest_ = ForestArrays.from_sklearn(forest.estimators_, encoded.shape[1])
         self._set_importances(forest.feature_importances_)
 
-    def _forest_settings(self) -> dict[str, Any]:
+    def _grown(self, encoded: np.ndarray, z: np.ndarray):
+        """The fitted library forest; with ``max_features="oob"``, grown with the share of
+        :data:`OOB_SHARES` whose out-of-bag error on the training rows is lowest."""
+        share = _checked_share(self.max_features)
+        self.oob_mse_: dict[str, float] = {}
+        if share is not None:
+            self.max_features_ = share
+            return self._library_model(share).fit(encoded, z)
+        from sklearn.ensemble import RandomForestRegressor
+
+        best = None
+        for share in OOB_SHARES:
+            # The out-of-bag score does not change the trees (same bootstrap draws).
+            forest = RandomForestRegressor(**self._forest_settings(share), oob_score=True)
+            with warnings.catch_warnings():  # "some inputs have no OOB score": tiny tables
+                warnings.simplefilter("ignore", UserWarning)
+                forest.fit(encoded, z)
+            mse = float(np.nanmean(np.square(forest.oob_prediction_ - z)))
+            self.oob_mse_[f"{share:.4f}"] = mse
+            if best is None or mse < best[0]:
+                best = (mse, share, forest)
+        _, self.max_features_, forest = best
+        log.info(
+            "max_features %.3f chosen by out-of-bag error %s", self.max_features_, self.oob_mse_
+        )
+        final = self._library_model(self.max_features_)
+        return forest if type(forest) is type(final) else final.fit(encoded, z)
+
+    def _forest_settings(self, max_features: float) -> dict[str, Any]:
         return {
             "n_estimators": int(self.n_estimators),
-            "max_features": self.max_features,
+            "max_features": max_features,
             "min_samples_leaf": int(self.min_samples_leaf),
             "random_state": int(self.seed),
             "n_jobs": int(self.n_jobs),
         }
+
+    def export_state(self):
+        tensors, state = super().export_state()
+        state["max_features"] = self.max_features_
+        if self.oob_mse_:
+            state["oob_mse"] = self.oob_mse_
+        return tensors, state
+
+    def _restore_common(self, state) -> None:
+        super()._restore_common(state)
+        # Artifacts written before max_features could be "oob" record only the parameter.
+        self.max_features_ = float(state.get("max_features", _checked_share(self.max_features)))
+        self.oob_mse_ = {str(k): float(v) for k, v in (state.get("oob_mse") or {}).items()}
+
+
+def _checked_share(value) -> float | None:
+    """``max_features`` as a share of the columns in (0, 1], or None for ``"oob"``."""
+    if value == "oob":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise ConfigError(
+            f"max_features is {value!r}",
+            field="model.params.max_features",
+            fix='give a share of the columns in (0, 1], or "oob" to choose one of '
+            f"{[round(s, 3) for s in OOB_SHARES]} by out-of-bag error",
+        )
+    return float(value)
 
 
 @register
@@ -233,7 +295,10 @@ class CovariateRandomForest(_SklearnForest):
         Trees in the forest.
     max_features
         Share of the encoded columns tried at each split (1/3: the regression default of
-        Breiman and Cutler's randomForest).
+        Breiman and Cutler's randomForest), or ``"oob"``: the share of :data:`OOB_SHARES`
+        with the lowest out-of-bag error on the training rows (as randomForest's
+        ``tuneRF``; three forests are grown, the chosen one is kept). ``auto`` uses
+        ``"oob"``.
     min_samples_leaf
         Fewest training samples in a leaf (5: randomForest's regression ``nodesize``).
     categorical_features
@@ -249,10 +314,10 @@ class CovariateRandomForest(_SklearnForest):
 
     registry_name = "random_forest"
 
-    def _library_model(self):
+    def _library_model(self, max_features: float):
         from sklearn.ensemble import RandomForestRegressor
 
-        return RandomForestRegressor(**self._forest_settings())
+        return RandomForestRegressor(**self._forest_settings(max_features))
 
 
 @register
@@ -273,10 +338,10 @@ class CovariateQuantileForest(_SklearnForest):
     def supports_dist(self) -> bool:
         return True
 
-    def _library_model(self):
+    def _library_model(self, max_features: float):
         from quantile_forest import RandomForestQuantileRegressor
 
-        return RandomForestQuantileRegressor(**self._forest_settings())
+        return RandomForestQuantileRegressor(**self._forest_settings(max_features))
 
     def _fit_encoded(self, encoded: np.ndarray, z: np.ndarray) -> None:
         super()._fit_encoded(encoded, z)

@@ -61,6 +61,17 @@ class SimulatorBase:
     name: str
     parameter_specs: tuple[ParameterSpec, ...]
 
+    def _declare(
+        self,
+        name: str,
+        parameter_specs: Sequence[ParameterSpec],
+        defaults: Mapping[str, float] | None,
+    ) -> None:
+        """Store a declared simulator's name, parameters and defaults, each checked."""
+        self.parameter_specs = checked_specs(parameter_specs)
+        self.name = name
+        self.defaults = checked_defaults(defaults, self.parameter_specs)
+
     @property
     def parameter_names(self) -> tuple[str, ...]:
         """Names of the parameter columns."""

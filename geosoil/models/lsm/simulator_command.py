@@ -41,8 +41,6 @@ from geosoil.errors import ConfigError, OutputError, SimulatorError
 from geosoil.models.lsm.simulator_base import (
     FINITE_FIX,
     SimulatorBase,
-    checked_defaults,
-    checked_specs,
 )
 from geosoil.process.lsm_forcing import FLUX_NAMES, FORCING_NAMES, LsmForcing
 from geosoil.process.parameters import ParameterSpec
@@ -108,12 +106,10 @@ class CommandSimulator(SimulatorBase):
                 fix="give the seconds one run may take, > 0",
             )
         self.command = arguments
-        self.parameter_specs = checked_specs(parameter_specs)
-        self.name = name
         self.timeout_s = timeout_s
         self.workdir = Path(workdir) if workdir is not None else None
         self.keep_failed = keep_failed
-        self.defaults = checked_defaults(defaults, self.parameter_specs)
+        self._declare(name, parameter_specs, defaults)
 
     def _run(self, forcing: LsmForcing, parameters: torch.Tensor) -> torch.Tensor:
         n = parameters.shape[0]

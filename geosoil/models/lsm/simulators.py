@@ -112,9 +112,7 @@ class CallableSimulator(SimulatorBase):
                 fix="pass a function(forcing, parameters) -> (n, 2, t) fluxes",
             )
         self.function = function
-        self.parameter_specs = checked_specs(parameter_specs)
-        self.name = name
-        self.defaults = checked_defaults(defaults, self.parameter_specs)
+        self._declare(name, parameter_specs, defaults)
 
     def _run(self, forcing: LsmForcing, parameters: torch.Tensor) -> Any:
         try:

@@ -137,23 +137,7 @@ class SpectralMBL(SpectralEstimator):
         selection: Literal["cv", "holdout"] = "cv",
         inner_folds: int = 5,
     ) -> None:
-        self.preprocessing = preprocessing
-        self.target_transform = target_transform
-        self.dissimilarity = dissimilarity
-        self.n_dissimilarity_components = n_dissimilarity_components
-        self.max_dissimilarity_components = max_dissimilarity_components
-        self.k = k
-        self.local_model = local_model
-        self.min_pls_components = min_pls_components
-        self.max_pls_components = max_pls_components
-        self.dissimilarity_usage = dissimilarity_usage
-        self.n_local_features = n_local_features
-        self.spiking_weight = spiking_weight
-        self.validation_size = validation_size
-        self.seed = seed
-        self.valid_fraction = valid_fraction
-        self.selection = selection
-        self.inner_folds = inner_folds
+        self._store_params(locals())
 
     # ---------------------------------------------------------------- checks
     def _check_params(self) -> None:

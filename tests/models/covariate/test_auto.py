@@ -69,6 +69,14 @@ def test_every_candidate_failing_names_each_failure():
     assert "gbm" in str(info.value) and "linear" in str(info.value)
 
 
+def test_the_forest_chooses_its_columns_per_split_by_out_of_bag_error_unless_told():
+    chosen = AutoCovariate()
+    for delivered in (False, True):
+        assert chosen.settings("random_forest", delivered=delivered)["max_features"] == "oob"
+    told = AutoCovariate(candidate_params={"random_forest": {"max_features": 0.5}})
+    assert told.settings("random_forest", delivered=True)["max_features"] == 0.5
+
+
 def test_an_unknown_candidate_is_refused_before_fitting():
     with pytest.raises(RegistryError, match="kriging_magic"):
         AutoCovariate(candidates=["kriging_magic"])

@@ -20,13 +20,14 @@ from geosoil.artifacts import (
     load_artifact,
     save_artifact,
 )
-from geosoil.errors import ArtifactError, CovariateError
+from geosoil.errors import ArtifactError, ConfigError, CovariateError
 from geosoil.geo.grid import Grid
 from geosoil.io.catalog import CovariateLayer
 from geosoil.mapping.engine import predict_map
 from geosoil.mapping.stack import CovariateStack
 from geosoil.models.covariate.forest_arrays import ForestArrays
 from geosoil.models.covariate.trees import (
+    OOB_SHARES,
     CovariateGBM,
     CovariateQuantileForest,
     CovariateRandomForest,
@@ -138,6 +139,35 @@ def test_artifact_round_trip_gives_the_same_predictions(cls, tmp_path):
     if cls is CovariateQuantileForest:
         for a, b in zip(loaded.predict_dist(X), model.predict_dist(X), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cls", [CovariateRandomForest, CovariateQuantileForest])
+def test_oob_max_features_keeps_the_share_with_the_lowest_out_of_bag_error(cls, tmp_path):
+    model, X, y = fitted(cls, max_features="oob")
+    assert set(model.oob_mse_) == {f"{share:.4f}" for share in OOB_SHARES}
+    for share in OOB_SHARES:  # each share's out-of-bag error, recomputed by scikit-learn
+        library = RandomForestRegressor(
+            n_estimators=40, max_features=share, min_samples_leaf=5, random_state=0,
+            oob_score=True,
+        ).fit(encoded(model, X), y)  # fmt: skip
+        mse = np.nanmean((library.oob_prediction_ - y) ** 2)
+        assert model.oob_mse_[f"{share:.4f}"] == pytest.approx(mse)
+    best = min(OOB_SHARES, key=lambda share: model.oob_mse_[f"{share:.4f}"])
+    assert model.max_features_ == best
+    fixed, _, _ = fitted(cls, max_features=best)  # the same trees as a forest of that share
+    np.testing.assert_array_equal(model.predict(X), fixed.predict(X))
+    loaded = load_artifact(save(model, tmp_path / "m.safetensors")).estimator
+    assert (loaded.max_features, loaded.max_features_) == ("oob", best)
+    assert loaded.oob_mse_ == pytest.approx(model.oob_mse_)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("value", [0, 1.5, "sqrt", True])
+def test_max_features_outside_a_share_is_refused(value):
+    X, y = table()
+    with pytest.raises(ConfigError, match="max_features") as caught:
+        CovariateRandomForest(max_features=value, **SMALL).fit(X, y)
+    assert caught.value.field == "model.params.max_features"
 
 
 def rewrite(path, edit_tensors=None, edit_header=None):
