@@ -369,7 +369,8 @@ def _wanted(trust: TrustLayer, part: str, asked: bool | None, artifact: Artifact
         try:
             trust.require(part, path=artifact.path)
         except GeoSoilError as err:
-            err.field = field
+            key = field.removeprefix("models.")
+            err.field, err.fix = field, f"{err.fix} ({key}: false in its entry under models)"
             raise
     if asked is None and not present:
         log.warning(

@@ -546,7 +546,7 @@ def test_bounds_asked_of_an_uncalibrated_soc_artifact_are_refused(trained, raste
         map_from_config(map_config(trained, rasters, tmp_path / "m", entry))
     err = info.value
     assert err.path == trained and err.field == "models.intervals"
-    assert "no intervals" in err.message and "turn the intervals off" in err.fix
+    assert "no intervals" in err.message and "intervals: false in its entry under models" in err.fix
     assert not (tmp_path / "m").exists()
 
 
