@@ -41,8 +41,8 @@ class MapModelConfig(StrictModel):
     )
     intervals: bool | None = Field(
         default=None,
-        description="map the conformal bounds <name>_lo and <name>_hi; null: when the "
-        "artifact has a calibration, false: never",
+        description="map the conformal bounds <name>_lo and <name>_hi (SOC models: of each "
+        "stock); null: when the artifact has a calibration, false: never",
     )
     interval_level: float = Field(default=0.9, description="coverage of <name>_lo/_hi, in (0, 1)")
 
