@@ -1,7 +1,9 @@
 """Real data: the covariate learners on LimeSoDa G.150 and BB.250 (published 10 folds).
 
-The same code path as benchmarks/covariate_learners.py, for the quick learners; the figures
-are pinned near benchmarks/results/covariate_learners.json, which holds them all.
+The same code path as benchmarks/covariate_learners.py, for the quick learners, with the
+configs as shipped (seed 0): pinned at what they gave when pinned (the forest with its
+out-of-bag choice of columns per split). benchmarks/results/covariate_learners.json, run with
+--seed 1, holds every learner; its figures for these cases lie within 0.01 of the pins.
 """
 
 import pytest
@@ -43,7 +45,7 @@ def pooled_r2(dataset, config, target, learner, tmp_path):
 @pytest.mark.parametrize(
     "dataset, config, target, learner, expected",
     [
-        ("G.150", "covariates_g150", "SOC_target", "random_forest", 0.399),
+        ("G.150", "covariates_g150", "SOC_target", "random_forest", 0.416),
         ("G.150", "covariates_g150", "SOC_target", "gbm", 0.438),
         ("BB.250", "covariates_bb250", "SOC_target", "gbm", 0.886),
     ],
