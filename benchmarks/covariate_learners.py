@@ -1,6 +1,7 @@
 """Real data: geosoil's covariate learners against the peers a soil mapper would pick.
 
-    python benchmarks/covariate_learners.py --seed 1 --json benchmarks/results/covariate_learners.json
+    python benchmarks/covariate_learners.py --seed 1 \\
+        --json benchmarks/results/covariate_learners.json
 
 Cases: Meuse lead and zinc (40 m covariate raster, log10 target as the shipped configs set it)
 under 600 m spatial blocks and random 5-fold CV; LimeSoDa BB.250 and G.150 SOC, pH and clay
