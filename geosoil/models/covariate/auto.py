@@ -181,7 +181,12 @@ class AutoCovariate:
         shared = {k: v for k, v in {**self.params, "seed": self.seed}.items() if k in allowed}
         if name in SPATIAL_CANDIDATES:
             shared["coordinate_columns"] = COORDINATE_COLUMNS
-        return {**shared, **CANDIDATE_DEFAULTS.get(name, {}), **self.candidate_params.get(name, {})}
+        return {**shared, **self.own_settings(name)}
+
+    def own_settings(self, name: str) -> dict[str, Any]:
+        """Candidate ``name``'s own settings: :data:`CANDIDATE_DEFAULTS`, then
+        ``candidate_params`` (a stack of the candidates gets the same)."""
+        return {**CANDIDATE_DEFAULTS.get(name, {}), **self.candidate_params.get(name, {})}
 
     def make(self, name: str, *, delivered: bool = False):
         """An unfitted candidate with its settings (the delivered class with ``delivered``).
@@ -307,9 +312,7 @@ class AutoCovariate:
         if best == "stack" or trend == "stack":
             stack = CovariateStack(
                 members=names,
-                member_params={
-                    n: self.candidate_params[n] for n in names if n in self.candidate_params
-                },
+                member_params={n: self.own_settings(n) for n in names if self.own_settings(n)},
                 inner_splits=self.inner_splits,
                 **{k: v for k, v in self.params.items() if k in CovariateStack.param_names()},
                 seed=self.seed,

@@ -11,6 +11,7 @@ from geosoil.evaluate.splits import grouped_kfold, spatial_block_ids
 from geosoil.models.covariate import auto as auto_module
 from geosoil.models.covariate.auto import GROUP_COLUMN, AutoCovariate, AutoSelectionError
 from geosoil.models.covariate.stack import CovariateStack, blend_weights
+from geosoil.models.covariate.trees import OOB_SHARES
 
 from .test_trees import save, table
 
@@ -41,6 +42,10 @@ def test_a_stack_is_delivered_when_the_blend_wins_and_survives_the_artifact(tmp_
     X, y = table()
     model = auto().fit(X, y)
     assert "stack" in model.inner_scores_
+    # The delivered blend's forest is the forest that was scored: out-of-bag columns per split.
+    assert model.best_name_ == "stack"
+    forest = model.best_estimator_.members_[0]
+    assert forest.max_features == "oob" and forest.max_features_ in OOB_SHARES
     stack = CovariateStack(
         members=["random_forest", "gbm", "linear"],
         member_params=FAST,

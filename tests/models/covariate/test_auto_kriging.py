@@ -83,7 +83,9 @@ def test_a_kriged_stack_is_delivered_and_survives_the_artifact(tmp_path):
     assert delivered.feature_names_in_ == ["a", "b", "c", "sample_x", "sample_y"]
     assert delivered.base == "stack" and delivered.base_.members == ["linear", "random_forest"]
     assert delivered.base_.weights_.tolist() == list(model.weights_.values())
-    assert delivered.base_.member_params == {"random_forest": FAST["random_forest"]}
+    assert delivered.base_.member_params == {
+        "random_forest": {"max_features": "oob", **FAST["random_forest"]}
+    }
     artifact = artifact_from_estimator(delivered, output="t", path=tmp_path / "rk.safetensors")
     assert [layer.categorical for layer in artifact.header.input_spec.layers] == [
         False, False, True, False, False,
