@@ -248,7 +248,10 @@ _SOC_MODELS = {
 # Further binn_ny runs under the same folds and seeds whose networks join a table's rows
 # (their baselines are the same models on the same folds as the table's own: not repeated).
 SAME_FOLDS = {
-    "binn_binn_ny_3seeds": ("binn_binn_ny_3seeds_ensemble5",),
+    "binn_binn_ny_3seeds": (
+        "binn_binn_ny_3seeds_ensemble5",
+        "binn_binn_ny_sciren_ensemble5_seed0",
+    ),
 }
 
 
@@ -262,24 +265,52 @@ def _soc_label(name: str, training: Mapping[str, Any] | None) -> str:
     return label + (f", {members} seeds averaged" if members > 1 else "")
 
 
+def _seed(run: Mapping[str, Any]) -> int:
+    return run.get("seed", 0)
+
+
+def _joined(entries: list[tuple]) -> list[tuple]:
+    """(name, figures, training) rows, those of the same model and candidate (runs of other
+    seeds) made one: their seeds listed together and each figure averaged over the seeds, as
+    ``benchmarks/binn.py`` averages a run of several seeds."""
+    groups: dict[str, list[tuple]] = {}
+    for entry in entries:
+        groups.setdefault(json.dumps(entry[::2], sort_keys=True), []).append(entry)
+    joined = []
+    for group in groups.values():
+        name, figures, training = group[0]
+        if len(group) > 1:
+            per_seed = sorted((s for e in group for s in e[1].get("per_seed", [])), key=_seed)
+            keys = set.intersection(*(set(s) for s in per_seed)) - {"seed", "per_fold"}
+            figures = {k: sum(s[k] for s in per_seed) / len(per_seed) for k in sorted(keys)}
+            figures["per_seed"] = per_seed
+        joined.append((name, figures, training))
+    return joined
+
+
 def binn_binn_ny_3seeds(result: Mapping[str, Any]) -> str:
     """NSE (mean and sd over folds and seeds, pooled), RMSE and the share of profiles beating
     the depth-only mean, per model, the best NSE in bold; then the NSE of each seed. Networks
-    of the runs in ``same_folds_runs`` (see :data:`SAME_FOLDS`) follow as further rows; a seed
-    a run did not cover prints as ``-``."""
+    of the runs in ``same_folds_runs`` (see :data:`SAME_FOLDS`) follow as further rows, runs
+    of the same model and candidate joined (:func:`_joined`); a seed no run covered prints
+    as ``-``."""
     models = {**result.get("baselines", {}), **result.get("models", {})}
     seeds = [run.get("seed") for run in next(iter(models.values()), {}).get("per_seed", [])]
     entries = [(n, f, result.get("training_candidates", {}).get(n)) for n, f in models.items()]
     for run in result.get("same_folds_runs", []):
         schedules = run.get("training_candidates", {})
         entries += [(n, f, schedules.get(n)) for n, f in run.get("models", {}).items()]
+    entries = _joined(entries)
     best = max(range(len(entries)), key=lambda i: entries[i][1].get("nse_mean", -math.inf))
     rows = []
     for i, (name, figures, training) in enumerate(entries):
         share = figures.get("share_profiles_beating_depth_only")
         by_seed = {run.get("seed"): run.get("nse_mean") for run in figures.get("per_seed", [])}
+        label = _soc_label(name, training)
+        if name != "depth_only" and set(by_seed) != set(seeds):
+            label += f" (seed {', '.join(str(seed) for seed in sorted(by_seed))} only)"
         cells = [
-            _soc_label(name, training),
+            label,
             f"{_number(figures.get('nse_mean'))} ± {_number(figures.get('nse_sd'))}",
             _number(figures.get("nse_pooled")),
             _significant(figures.get("rmse_pooled"), 5),

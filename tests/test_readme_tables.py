@@ -57,34 +57,44 @@ def test_a_growing_benchmark_still_renders(tmp_path):
     assert " - " in row and mean.startswith("| **mean pooled R2** |")
 
 
-def test_a_same_folds_run_joins_the_soc_table(tmp_path):
-    """An ensemble run on the same folds adds its network rows (not its baselines); a seed it
-    did not cover prints as '-', and the best NSE of all rows is in bold."""
+def test_same_folds_runs_join_the_soc_table(tmp_path):
+    """Ensemble runs on the same folds add their network rows (not their baselines); runs of
+    the same model and candidate on other seeds become one row averaged over their seeds; a
+    seed no run covered prints as '-' and the label says which seeds it has; the best NSE of
+    all rows is in bold."""
 
     def figures(nse, seeds):
-        runs = [{"seed": s, "nse_mean": nse} for s in seeds]
+        runs = [{"seed": s, "nse_mean": nse, "nse_sd": 0.1, "nse_pooled": nse} for s in seeds]
         return {"nse_mean": nse, "nse_sd": 0.1, "nse_pooled": nse, "per_seed": runs}
 
     main = {
-        "baselines": {"depth_only": figures(0.49, [0, 1]), "gbm": figures(0.64, [0, 1])},
-        "models": {"sciren": figures(0.60, [0, 1])},
+        "baselines": {"depth_only": figures(0.49, [0, 1, 2]), "gbm": figures(0.64, [0, 1, 2])},
+        "models": {"sciren": figures(0.60, [0, 1, 2])},
         "training_candidates": {"sciren": {"lr_schedule": "cosine", "max_epochs": 60}},
     }
-    ensemble = {
-        "baselines": {"depth_only": figures(0.49, [0])},
-        "models": {"sciren": figures(0.66, [0]), "binn_sciren": figures(0.62, [0])},
-        "training_candidates": {
-            "sciren": {"lr_schedule": "cosine", "max_epochs": 60, "n_members": 5},
-            "binn_sciren": {"mix": {"binn": "ensemble5", "sciren": "cosine_ensemble5"}},
-        },
-    }
     (tmp_path / "binn_binn_ny_3seeds.json").write_text(json.dumps(main))
-    for other in readme_tables.SAME_FOLDS["binn_binn_ny_3seeds"]:
-        (tmp_path / f"{other}.json").write_text(json.dumps(ensemble))
-    rows = readme_tables.render("binn_binn_ny_3seeds", tmp_path).splitlines()[2:]
-    n_runs = len(readme_tables.SAME_FOLDS["binn_binn_ny_3seeds"])
-    assert len(rows) == 3 + 2 * n_runs
-    assert rows[3].startswith("| **ScIReN, cosine rate, ≤ 60 epochs, 5 seeds averaged** |")
-    assert rows[3].endswith("| **0.660** | **-** |")
-    assert rows[4].startswith("| BINN + ScIReN, mean of their 5-seed ensembles")
+    ensemble = {"lr_schedule": "cosine", "max_epochs": 60, "n_members": 5}
+    others = ["binn_binn_ny_3seeds_ensemble5", "sciren_seed0", "sciren_seed1"]
+    for seed, other in enumerate(others):
+        run = {
+            "baselines": {"depth_only": figures(0.49, [seed])},
+            "models": {"sciren": figures(0.65 + 0.02 * seed, [seed])},
+            "training_candidates": {"sciren": ensemble},
+        }
+        if seed == 0:
+            run["models"] = {"binn_sciren": figures(0.62, [0, 1, 2])}
+            run["training_candidates"] = {"binn_sciren": {"mix": {"binn": "ensemble5"}}}
+        (tmp_path / f"{other}.json").write_text(json.dumps(run))
+    same_folds = readme_tables.SAME_FOLDS
+    readme_tables.SAME_FOLDS = {"binn_binn_ny_3seeds": others}
+    try:
+        rows = readme_tables.render("binn_binn_ny_3seeds", tmp_path).splitlines()[2:]
+    finally:
+        readme_tables.SAME_FOLDS = same_folds
+    assert len(rows) == 5
+    assert rows[3].startswith("| BINN + ScIReN, mean of their 5-seed ensembles")
+    assert "only" not in rows[3] and "**" not in rows[3]
+    label = "ScIReN, cosine rate, ≤ 60 epochs, 5 seeds averaged (seed 1, 2 only)"
+    cells = ["0.680 ± 0.100", "0.680", "-", "-", "-", "0.670", "0.690"]
+    assert rows[4] == "| " + " | ".join(f"**{c}**" for c in [label, *cells]) + " |"
     assert sum("**" in row for row in rows) == 1
