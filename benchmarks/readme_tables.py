@@ -251,6 +251,7 @@ SAME_FOLDS = {
     "binn_binn_ny_3seeds": (
         "binn_binn_ny_3seeds_ensemble5",
         "binn_binn_ny_sciren_ensemble5_seed0",
+        "binn_binn_ny_sciren_ensemble5_seed1",
     ),
 }
 
@@ -308,7 +309,8 @@ def binn_binn_ny_3seeds(result: Mapping[str, Any]) -> str:
         by_seed = {run.get("seed"): run.get("nse_mean") for run in figures.get("per_seed", [])}
         label = _soc_label(name, training)
         if name != "depth_only" and set(by_seed) != set(seeds):
-            label += f" (seed {', '.join(str(seed) for seed in sorted(by_seed))} only)"
+            covered = ", ".join(str(seed) for seed in sorted(by_seed))
+            label += f" (seed{'s' * (len(by_seed) > 1)} {covered} only)"
         cells = [
             label,
             f"{_number(figures.get('nse_mean'))} ± {_number(figures.get('nse_sd'))}",

@@ -94,7 +94,7 @@ def test_same_folds_runs_join_the_soc_table(tmp_path):
     assert len(rows) == 5
     assert rows[3].startswith("| BINN + ScIReN, mean of their 5-seed ensembles")
     assert "only" not in rows[3] and "**" not in rows[3]
-    label = "ScIReN, cosine rate, ≤ 60 epochs, 5 seeds averaged (seed 1, 2 only)"
+    label = "ScIReN, cosine rate, ≤ 60 epochs, 5 seeds averaged (seeds 1, 2 only)"
     cells = ["0.680 ± 0.100", "0.680", "-", "-", "-", "0.670", "0.690"]
     assert rows[4] == "| " + " | ".join(f"**{c}**" for c in [label, *cells]) + " |"
     assert sum("**" in row for row in rows) == 1
