@@ -145,19 +145,24 @@ def treelite_row(train, target, encoded, reference, reference_s: float, repeat: 
 
 
 def numba_forest_row(forest, encoded, reference, reference_s: float, repeat: int) -> dict:
+    rows = encoded.astype(np.float32)
+    arrays = (*packed_nodes(forest), packed_roots(forest))
+    return numba_row(_packed_walk, rows, arrays, 1 / forest.n_trees, reference, reference_s, repeat)
+
+
+def numba_row(kernel, rows, arrays, scale: float, reference, reference_s: float, repeat: int):
+    """``kernel(rows, *arrays, out)`` compiled by numba (out: float64 zeros), times ``scale``,
+    timed and compared with the reference; skipped where numba cannot be imported."""
     try:
         import numba
     except ImportError as err:
         return {"skipped": f"numba not importable: {err}"}
-    threshold, feature, left, value = packed_nodes(forest)
-    walk = numba.njit(nogil=True)(_packed_walk)
-    rows = encoded.astype(np.float32)
-    roots = packed_roots(forest)
+    compiled = numba.njit(nogil=True)(kernel)
 
     def run():
         out = np.zeros(len(rows))
-        walk(rows, threshold, feature, left, value, roots, out)
-        return out / forest.n_trees
+        compiled(rows, *arrays, out)
+        return out * scale
 
     seconds, result = timed(run, repeat)
     return compared(rows, seconds, result, reference, reference_s)
@@ -239,20 +244,8 @@ def nearest_part(pixels: np.ndarray, training: np.ndarray, n_rows: int, repeat: 
 
 
 def numba_nearest_row(stored, queries, reference, reference_s: float, repeat: int) -> dict:
-    try:
-        import numba
-    except ImportError as err:
-        return {"skipped": f"numba not importable: {err}"}
-    ordered, starts, centres, radii = leaf_groups(stored)
-    search = numba.njit(nogil=True)(_bounded_search)
-
-    def run():
-        out = np.empty(len(queries))
-        search(queries, ordered, starts, centres, radii, out)
-        return out
-
-    seconds, result = timed(run, repeat)
-    return compared(queries, seconds, result, reference, reference_s)
+    arrays = leaf_groups(stored)
+    return numba_row(_bounded_search, queries, arrays, 1.0, reference, reference_s, repeat)
 
 
 def leaf_groups(rows: np.ndarray):

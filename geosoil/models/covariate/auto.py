@@ -312,7 +312,7 @@ class AutoCovariate:
         if best == "stack" or trend == "stack":
             stack = CovariateStack(
                 members=names,
-                member_params={n: self.own_settings(n) for n in names if self.own_settings(n)},
+                member_params={n: own for n in names if (own := self.own_settings(n))},
                 inner_splits=self.inner_splits,
                 **{k: v for k, v in self.params.items() if k in CovariateStack.param_names()},
                 seed=self.seed,
