@@ -65,6 +65,7 @@ NEWER = {
     "spectral_auto",
     "spectral_mbl",
     "spectral_pca",
+    "covariate_svr",
     "gbm",
     "linear",
     "ordinary_kriging",

@@ -15,6 +15,7 @@ _registry.FAMILY_MODULES.update(
     {
         "binn": "geosoil.models.soc.binn",
         "covariate_mlp": "geosoil.models.covariate.mlp",
+        "covariate_svr": "geosoil.models.covariate.svr",
         "gbm": "geosoil.models.covariate.trees",
         "linear": "geosoil.models.covariate.linear",
         "mdpl": "geosoil.models.lsm.mdpl",
@@ -43,6 +44,7 @@ _MODULES = {
     "CovariateQuantileForest": "geosoil.models.covariate.trees",
     "CovariateRandomForest": "geosoil.models.covariate.trees",
     "CovariateStack": "geosoil.models.covariate.stack",
+    "CovariateSVR": "geosoil.models.covariate.svr",
     "LRFinderResult": "geosoil.models.spectral.lr_schedule",
     "NetworkSpectralEstimator": "geosoil.models.spectral.network",
     "OrdinaryKriging": "geosoil.models.covariate.kriging",
@@ -70,6 +72,7 @@ __all__ = [
     "CovariateMLP",
     "CovariateQuantileForest",
     "CovariateRandomForest",
+    "CovariateSVR",
     "CovariateStack",
     "GeoSoilEstimator",
     "LRFinderResult",

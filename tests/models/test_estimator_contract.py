@@ -51,7 +51,7 @@ FAST = {
     "stack": {"members": ("linear", "gbm"), "member_params": {"gbm": {"n_estimators": 100}}},
 }
 # Deterministic learners whose seed only draws the inner cross-validation folds.
-SEEDS_ONLY_FOLDS = {"plsr", "svr"}
+SEEDS_ONLY_FOLDS = {"plsr", "svr", "covariate_svr"}
 # Settings added for the test that the toy problem is learnt.
 LEARN = {
     "covariate_mlp": {"categorical_features": ["c"]},
@@ -59,6 +59,7 @@ LEARN = {
     "quantile_forest": {"categorical_features": ["c"]},
     "gbm": {"categorical_features": ["c"]},
     "linear": {"categorical_features": ["c"]},
+    "covariate_svr": {"categorical_features": ["c"]},
     "stack": {"categorical_features": ["c"]},
     "spectral_cnn": {"max_epochs": 25, "patience": 25},
     "spectral_resnet": {"max_epochs": 25, "patience": 25},

@@ -26,55 +26,15 @@ import numpy as np
 import torch
 
 from geosoil.errors import ConfigError
+from geosoil.models.kernels import positive_number, rbf_decision_function, squared_distances
 from geosoil.models.registry import register
 from geosoil.models.spectral.base import CO2_REGION_CM1, PreparedData, SpectralEstimator
 
-__all__ = ["SpectralSVR", "rbf_decision_function"]
+__all__ = ["SpectralSVR"]
 
 log = logging.getLogger(__name__)
 
-# Values of the (rows, support vectors, bands) difference block at prediction: 16 MB.
-_BLOCK_VALUES = 1 << 21
-
 _DERIVATIVE = {"name": "savgol", "window": 11, "polyorder": 1, "deriv": 1}
-
-
-def rbf_decision_function(
-    Z: np.ndarray,
-    support_vectors: np.ndarray,
-    dual_coef: np.ndarray,
-    intercept: float,
-    gamma: float,
-) -> np.ndarray:
-    """``sum_i dual_coef_i exp(-gamma ||z - sv_i||^2) + intercept`` for each row ``z``.
-
-    Squared distances are summed from elementwise differences (not ``|z|^2 + |sv|^2 -
-    2 z.sv`` through a matrix product, whose kernels may round a row differently by its
-    position in the block), so a row's value never depends on the other rows.
-
-    Parameters
-    ----------
-    Z
-        Inputs (n, p).
-    support_vectors
-        (m, p) float64.
-    dual_coef
-        (m,) float64.
-    intercept, gamma
-        The model's intercept and RBF ``gamma``.
-
-    Returns
-    -------
-    ndarray of float64, shape (n,)
-    """
-    out = np.empty(len(Z))
-    rows = max(1, _BLOCK_VALUES // max(1, support_vectors.size))
-    for start in range(0, len(Z), rows):
-        block = np.asarray(Z[start : start + rows], dtype=np.float64)
-        squared = np.sum(np.square(block[:, None, :] - support_vectors[None, :, :]), axis=2)
-        kernel = np.exp(-gamma * squared)
-        out[start : start + len(block)] = np.sum(kernel * dual_coef, axis=1) + intercept
-    return out
 
 
 @register
@@ -147,7 +107,7 @@ class SpectralSVR(SpectralEstimator):
                 isinstance(values, str)
                 or not isinstance(values, Sequence)
                 or not values
-                or not all(_positive_number(v) for v in values)
+                or not all(positive_number(v) for v in values)
             ):
                 raise ConfigError(
                     f"{name}={values!r} must be a non-empty list of positive numbers",
@@ -192,8 +152,8 @@ class SpectralSVR(SpectralEstimator):
         Z = data.Z_train.astype(np.float64)
         variance = float(Z.var())
         gamma_scale = 1.0 / (Z.shape[1] * variance) if variance > 0 else 1.0
-        distances = _squared_distances(Z, Z)
-        valid = None if data.Z_valid is None else _squared_distances(data.Z_valid, Z)
+        distances = squared_distances(Z, Z)
+        valid = None if data.Z_valid is None else squared_distances(data.Z_valid, Z)
         for c, factor in self._grid():
             gamma = float(factor) * gamma_scale
             svr = SVR(kernel="precomputed", C=float(c), epsilon=float(self.epsilon))
@@ -278,22 +238,6 @@ class SpectralSVR(SpectralEstimator):
             for row in state["validation_scores"]
         ]
         return model
-
-
-def _squared_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """(len(A), len(B)) squared Euclidean distances, clipped at 0 (float64)."""
-    A = np.asarray(A, dtype=np.float64)
-    squared = np.sum(A * A, axis=1)[:, None] + np.sum(B * B, axis=1)[None, :] - 2.0 * (A @ B.T)
-    return np.clip(squared, 0.0, None)
-
-
-def _positive_number(value: Any) -> bool:
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, int | float)
-        and math.isfinite(value)
-        and value > 0
-    )
 
 
 def _r2(prediction: np.ndarray, target: np.ndarray) -> float:

@@ -9,7 +9,7 @@ from sklearn.svm import SVR
 from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.errors import ConfigError
 from geosoil.models import SpectralSVR
-from geosoil.models.spectral.svr import rbf_decision_function
+from geosoil.models.kernels import rbf_decision_function
 from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectralPipeline
 

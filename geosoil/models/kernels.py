@@ -1,0 +1,73 @@
+"""RBF kernel pieces shared by the support vector learners (spectral and covariate).
+
+Fitting goes through scikit-learn's ``SVR`` on a precomputed kernel; what a fitted model
+keeps is its support vectors, dual coefficients and intercept, which
+:func:`rbf_decision_function` evaluates in numpy, so an artifact holds arrays only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["positive_number", "rbf_decision_function", "squared_distances"]
+
+# Values of the (rows, support vectors, inputs) difference block at prediction: 16 MB.
+_BLOCK_VALUES = 1 << 21
+
+
+def rbf_decision_function(
+    Z: np.ndarray,
+    support_vectors: np.ndarray,
+    dual_coef: np.ndarray,
+    intercept: float,
+    gamma: float,
+) -> np.ndarray:
+    """``sum_i dual_coef_i exp(-gamma ||z - sv_i||^2) + intercept`` for each row ``z``.
+
+    Squared distances are summed from elementwise differences (not ``|z|^2 + |sv|^2 -
+    2 z.sv`` through a matrix product, whose kernels may round a row differently by its
+    position in the block), so a row's value never depends on the other rows.
+
+    Parameters
+    ----------
+    Z
+        Inputs (n, p).
+    support_vectors
+        (m, p) float64.
+    dual_coef
+        (m,) float64.
+    intercept, gamma
+        The model's intercept and RBF ``gamma``.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+    """
+    out = np.empty(len(Z))
+    rows = max(1, _BLOCK_VALUES // max(1, support_vectors.size))
+    for start in range(0, len(Z), rows):
+        block = np.asarray(Z[start : start + rows], dtype=np.float64)
+        squared = np.sum(np.square(block[:, None, :] - support_vectors[None, :, :]), axis=2)
+        kernel = np.exp(-gamma * squared)
+        out[start : start + len(block)] = np.sum(kernel * dual_coef, axis=1) + intercept
+    return out
+
+
+def squared_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """(len(A), len(B)) squared Euclidean distances, clipped at 0 (float64)."""
+    A = np.asarray(A, dtype=np.float64)
+    squared = np.sum(A * A, axis=1)[:, None] + np.sum(B * B, axis=1)[None, :] - 2.0 * (A @ B.T)
+    return np.clip(squared, 0.0, None)
+
+
+def positive_number(value: Any) -> bool:
+    """Whether ``value`` is a finite number above zero (booleans are not numbers here)."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and value > 0
+    )
