@@ -122,6 +122,7 @@ _LEARNERS = {
     "gbm": "GBM",
     "linear": "ridge",
     "covariate_mlp": "MLP",
+    "covariate_svr": "SVR",
     "peer_random_forest": "peer sklearn RF",
     "peer_linear": "peer OLS",
 }
