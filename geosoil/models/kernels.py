@@ -7,12 +7,16 @@ keeps is its support vectors, dual coefficients and intercept, which
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["positive_number", "rbf_decision_function", "squared_distances"]
+from geosoil.errors import ConfigError
+
+__all__ = ["check_svr_settings", "positive_number", "rbf_decision_function", "squared_distances"]
 
 # Values of the (rows, support vectors, inputs) difference block at prediction: 16 MB.
 _BLOCK_VALUES = 1 << 21
@@ -71,3 +75,32 @@ def positive_number(value: Any) -> bool:
         and math.isfinite(value)
         and value > 0
     )
+
+
+def check_svr_settings(estimator: Any, *, field_prefix: str) -> None:
+    """Refuse an SVR's ``c_values``/``gamma_factors`` that are not non-empty lists of positive
+    numbers and an ``epsilon`` below zero (``field_prefix``: where the settings sit in the
+    config, e.g. ``"model.params"``)."""
+    for name in ("c_values", "gamma_factors"):
+        values = getattr(estimator, name)
+        if (
+            isinstance(values, str)
+            or not isinstance(values, Sequence)
+            or not values
+            or not all(positive_number(v) for v in values)
+        ):
+            signature = inspect.signature(type(estimator).__init__).parameters
+            defaults = {n: list(signature[n].default) for n in ("c_values", "gamma_factors")}
+            raise ConfigError(
+                f"{name}={values!r} must be a non-empty list of positive numbers",
+                field=f"{field_prefix}.{name}",
+                fix=f"e.g. c_values: {defaults['c_values']} and "
+                f"gamma_factors: {defaults['gamma_factors']}",
+            )
+    epsilon = estimator.epsilon
+    if isinstance(epsilon, bool) or not (isinstance(epsilon, int | float) and epsilon >= 0):
+        raise ConfigError(
+            f"epsilon={epsilon!r} must be a number >= 0",
+            field=f"{field_prefix}.epsilon",
+            fix="use scikit-learn's 0.1 (on the standardized target)",
+        )

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DenseNetwork", "as_array", "layer_keys"]
+__all__ = ["DenseNetwork", "as_array", "checked_float64", "layer_keys"]
 
 
 def layer_keys(n_layers: int) -> list[tuple[str, str]]:
@@ -30,6 +30,15 @@ def as_array(value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
     return value.detach().numpy()
+
+
+def checked_float64(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Artifact array ``name`` as float64, refused (ValueError) unless finite and of
+    ``shape``."""
+    values = as_array(value).astype(np.float64)
+    if values.shape != tuple(shape) or not np.isfinite(values).all():
+        raise ValueError(f"tensor '{name}' has shape {values.shape}, expected {tuple(shape)}")
+    return values
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 from geosoil.models.base import GeoSoilEstimator
-from geosoil.models.covariate.dense import as_array
-from geosoil.models.covariate.tabular import (
-    TabularEncoding,
-    check_training_target,
-    training_table,
-)
+from geosoil.models.covariate.dense import checked_float64
+from geosoil.models.covariate.tabular import StandardizedInputs
 from geosoil.models.registry import register
-from geosoil.models.targets import TargetTransform
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +20,7 @@ __all__ = ["CovariateLinear"]
 
 
 @register
-class CovariateLinear(GeoSoilEstimator):
+class CovariateLinear(StandardizedInputs, GeoSoilEstimator):
     """Ridge regression on standardized covariates (one-hot classes), penalty chosen by
     leave-one-out cross-validation over a log grid (scikit-learn ``RidgeCV``).
 
@@ -54,19 +49,8 @@ class CovariateLinear(GeoSoilEstimator):
     def fit(self, X: pd.DataFrame, y) -> CovariateLinear:
         from sklearn.linear_model import RidgeCV
 
-        X, y = training_table(X, y)
-        encoding = TabularEncoding.learn(X, list(self.categorical_features))
-        y = check_training_target(y, len(X))
-        z = TargetTransform(self.target_transform).forward(y)
-        encoded, _ = encoding.encode(encoding.matrix(X))
-        center = encoded.mean(axis=0)
-        scale = encoded.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        ridge = RidgeCV(alphas=[float(a) for a in self.alphas]).fit((encoded - center) / scale, z)
-        self.encoding_ = encoding
-        self.feature_names_in_ = list(encoding.feature_names)
-        self.n_features_in_ = len(self.feature_names_in_)
-        self.center_, self.scale_ = center, scale
+        inputs, z = self._standardized_training(X, y)
+        ridge = RidgeCV(alphas=[float(a) for a in self.alphas]).fit(inputs, z)
         self.coef_ = np.asarray(ridge.coef_, dtype=np.float64)
         self.intercept_ = float(ridge.intercept_)
         self.alpha_ = float(ridge.alpha_)
@@ -75,12 +59,8 @@ class CovariateLinear(GeoSoilEstimator):
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Float32 (N,) predictions; NaN for missing covariates or unseen classes."""
         self._check_fitted()
-        matrix = self.encoding_.matrix(X, owner=type(self).__name__)
-        missing = ~np.isfinite(matrix).all(axis=1)
-        encoded, unseen = self.encoding_.encode(np.where(missing[:, None], 0.0, matrix))
-        z = ((encoded - self.center_) / self.scale_) @ self.coef_ + self.intercept_
-        z[missing | unseen] = np.nan
-        return TargetTransform(self.target_transform).inverse(z).astype(np.float32)
+        inputs, invalid = self._standardized_rows(X)
+        return self._in_target_units(inputs @ self.coef_ + self.intercept_, invalid)
 
     def feature_importance(self) -> dict[str, float]:
         """Share of the absolute standardized coefficients per covariate (classes summed)."""
@@ -92,28 +72,16 @@ class CovariateLinear(GeoSoilEstimator):
         }
 
     def export_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        import torch
-
         self._check_fitted()
-        tensors = {
-            name: torch.from_numpy(np.asarray(getattr(self, f"{name}_"), dtype=np.float64))
-            for name in ("center", "scale", "coef")
-        }
+        tensors = self._float64_tensors(("center", "scale", "coef"))
         state = {**self.encoding_.to_state(), "intercept": self.intercept_, "alpha": self.alpha_}
         return tensors, state
 
     @classmethod
     def from_state(cls, params, tensors, state) -> CovariateLinear:
         model = cls(**params)
-        model.encoding_ = TabularEncoding.from_state(state)
-        model.feature_names_in_ = list(model.encoding_.feature_names)
-        model.n_features_in_ = len(model.feature_names_in_)
-        n = model.encoding_.n_encoded
-        for name in ("center", "scale", "coef"):
-            values = as_array(tensors[name]).astype(np.float64)
-            if values.shape != (n,) or not np.isfinite(values).all():
-                raise ValueError(f"tensor '{name}' has shape {values.shape}, expected ({n},)")
-            setattr(model, f"{name}_", values)
+        model._restore_inputs(state, tensors)
+        model.coef_ = checked_float64(tensors["coef"], "coef", model.center_.shape)
         model.intercept_ = float(state["intercept"])
         model.alpha_ = float(state["alpha"])
         return model

@@ -22,15 +22,14 @@ import numpy as np
 from geosoil.errors import ConfigError
 from geosoil.evaluate.splits import random_kfold
 from geosoil.models.base import GeoSoilEstimator
-from geosoil.models.covariate.dense import as_array
-from geosoil.models.covariate.tabular import (
-    TabularEncoding,
-    check_training_target,
-    training_table,
+from geosoil.models.covariate.dense import checked_float64
+from geosoil.models.covariate.tabular import StandardizedInputs
+from geosoil.models.kernels import (
+    check_svr_settings,
+    rbf_decision_function,
+    squared_distances,
 )
-from geosoil.models.kernels import positive_number, rbf_decision_function, squared_distances
 from geosoil.models.registry import register
-from geosoil.models.targets import TargetTransform
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +46,7 @@ _ARRAYS = ("center", "scale", "support_vectors", "dual_coef")
 
 
 @register
-class CovariateSVR(GeoSoilEstimator):
+class CovariateSVR(StandardizedInputs, GeoSoilEstimator):
     """RBF support vector regression on standardized covariates, ``C`` and ``gamma`` chosen
     by inner cross-validation, then refitted on every training row.
 
@@ -86,27 +85,7 @@ class CovariateSVR(GeoSoilEstimator):
         self._store_params(locals())
 
     def _check_params(self) -> None:
-        for name in ("c_values", "gamma_factors"):
-            values = getattr(self, name)
-            if (
-                isinstance(values, str)
-                or not isinstance(values, Sequence)
-                or not values
-                or not all(positive_number(v) for v in values)
-            ):
-                raise ConfigError(
-                    f"{name}={values!r} must be a non-empty list of positive numbers",
-                    field=f"model.params.{name}",
-                    fix="e.g. c_values: [0.25, 1, 4, 16, 64] and gamma_factors: [0.25, 1, 4]",
-                )
-        if isinstance(self.epsilon, bool) or not (
-            isinstance(self.epsilon, int | float) and self.epsilon >= 0
-        ):
-            raise ConfigError(
-                f"epsilon={self.epsilon!r} must be a number >= 0",
-                field="model.params.epsilon",
-                fix="use scikit-learn's 0.1 (on the standardized target)",
-            )
+        check_svr_settings(self, field_prefix="model.params")
         if isinstance(self.inner_folds, bool) or not (
             isinstance(self.inner_folds, int) and self.inner_folds >= 2
         ):
@@ -121,21 +100,13 @@ class CovariateSVR(GeoSoilEstimator):
         from sklearn.svm import SVR
 
         self._check_params()
-        X, y = training_table(X, y)
         if len(X) > MAX_TRAINING_ROWS:
             raise ConfigError(
                 f"covariate_svr keeps an n x n kernel; the table has {len(X)} rows",
                 field="model.estimator",
                 fix=f"use at most {MAX_TRAINING_ROWS} rows, or random_forest / gbm",
             )
-        encoding = TabularEncoding.learn(X, list(self.categorical_features))
-        y = check_training_target(y, len(X))
-        z = TargetTransform(self.target_transform).forward(y)
-        encoded, _ = encoding.encode(encoding.matrix(X))
-        center = encoded.mean(axis=0)
-        scale = encoded.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        inputs = (encoded - center) / scale
+        inputs, z = self._standardized_training(X, y)
         target_mean, target_scale = float(z.mean()), float(z.std()) or 1.0
         target = (z - target_mean) / target_scale
         distances = squared_distances(inputs, inputs)
@@ -157,10 +128,6 @@ class CovariateSVR(GeoSoilEstimator):
             len(grid),
             len(svr.support_),
         )
-        self.encoding_ = encoding
-        self.feature_names_in_ = list(encoding.feature_names)
-        self.n_features_in_ = len(self.feature_names_in_)
-        self.center_, self.scale_ = center, scale
         self.target_mean_, self.target_scale_ = target_mean, target_scale
         self.c_, self.gamma_ = c, gamma
         self.support_vectors_ = inputs[svr.support_]
@@ -196,29 +163,16 @@ class CovariateSVR(GeoSoilEstimator):
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Float32 (N,) predictions; NaN for missing covariates or unseen classes."""
         self._check_fitted()
-        matrix = self.encoding_.matrix(X, owner=type(self).__name__)
-        missing = ~np.isfinite(matrix).all(axis=1)
-        encoded, unseen = self.encoding_.encode(np.where(missing[:, None], 0.0, matrix))
+        inputs, invalid = self._standardized_rows(X)
         standardized = rbf_decision_function(
-            (encoded - self.center_) / self.scale_,
-            self.support_vectors_,
-            self.dual_coef_,
-            self.intercept_,
-            self.gamma_,
+            inputs, self.support_vectors_, self.dual_coef_, self.intercept_, self.gamma_
         )
-        z = standardized * self.target_scale_ + self.target_mean_
-        z[missing | unseen] = np.nan
-        return TargetTransform(self.target_transform).inverse(z).astype(np.float32)
+        return self._in_target_units(standardized * self.target_scale_ + self.target_mean_, invalid)
 
     # ----------------------------------------------------------------- artifact
     def export_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        import torch
-
         self._check_fitted()
-        tensors = {
-            name: torch.from_numpy(np.asarray(getattr(self, f"{name}_"), dtype=np.float64))
-            for name in _ARRAYS
-        }
+        tensors = self._float64_tensors(_ARRAYS)
         state = {
             **self.encoding_.to_state(),
             "intercept": self.intercept_,
@@ -233,25 +187,14 @@ class CovariateSVR(GeoSoilEstimator):
     @classmethod
     def from_state(cls, params, tensors, state) -> CovariateSVR:
         model = cls(**params)
-        model.encoding_ = TabularEncoding.from_state(state)
-        model.feature_names_in_ = list(model.encoding_.feature_names)
-        model.n_features_in_ = len(model.feature_names_in_)
         if unexpected := sorted(set(tensors) - set(_ARRAYS)):
             raise ValueError(f"unexpected tensors {unexpected[:3]}")
-        arrays = {name: as_array(tensors[name]).astype(np.float64) for name in _ARRAYS}
-        n = model.encoding_.n_encoded
-        n_vectors = len(arrays["dual_coef"])
-        expected = {
-            "center": (n,),
-            "scale": (n,),
-            "support_vectors": (n_vectors, n),
-            "dual_coef": (n_vectors,),
-        }
-        for name, shape in expected.items():
-            if arrays[name].shape != shape or not np.isfinite(arrays[name]).all():
-                found = arrays[name].shape
-                raise ValueError(f"tensor '{name}' has shape {found}, expected {shape}")
-            setattr(model, f"{name}_", arrays[name])
+        model._restore_inputs(state, tensors)
+        n_vectors, n = len(tensors["dual_coef"]), len(model.center_)
+        model.dual_coef_ = checked_float64(tensors["dual_coef"], "dual_coef", (n_vectors,))
+        model.support_vectors_ = checked_float64(
+            tensors["support_vectors"], "support_vectors", (n_vectors, n)
+        )
         model.intercept_ = float(state["intercept"])
         model.target_mean_ = float(state["target_mean"])
         model.target_scale_ = float(state["target_scale"])

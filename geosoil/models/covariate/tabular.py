@@ -16,12 +16,15 @@ import numpy as np
 
 from geosoil.errors import CovariateError, FeatureCountError, SampleDataError
 from geosoil.models.encoding import is_data_frame
+from geosoil.models.targets import TargetTransform
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "StandardizedInputs",
     "TabularEncoding",
+    "adopt_encoding",
     "check_training_target",
     "prediction_matrix",
     "training_table",
@@ -145,6 +148,69 @@ class TabularEncoding:
             if new:
                 out[name] = new
         return out
+
+
+def adopt_encoding(model: Any, encoding: TabularEncoding) -> None:
+    """Give a fitted or loaded learner its ``encoding_`` and scikit-learn's
+    ``feature_names_in_``/``n_features_in_`` (the covariates in input order)."""
+    model.encoding_ = encoding
+    model.feature_names_in_ = list(encoding.feature_names)
+    model.n_features_in_ = len(model.feature_names_in_)
+
+
+class StandardizedInputs:
+    """Mixin of the learners that read one-hot encoded, standardized covariates (ridge, SVR).
+
+    Sets and uses ``encoding_``, ``center_`` and ``scale_``; the class provides
+    ``categorical_features`` and ``target_transform``.
+    """
+
+    categorical_features: Sequence[str]
+    target_transform: str
+
+    def _standardized_training(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Standardized encoded rows and the transformed target of a training table."""
+        X, y = training_table(X, y)
+        encoding = TabularEncoding.learn(X, list(self.categorical_features))
+        y = check_training_target(y, len(X))
+        encoded, _ = encoding.encode(encoding.matrix(X))
+        center = encoded.mean(axis=0)
+        scale = encoded.std(axis=0)
+        adopt_encoding(self, encoding)
+        self.center_, self.scale_ = center, np.where(scale > 0, scale, 1.0)
+        z = TargetTransform(self.target_transform).forward(y)
+        return (encoded - self.center_) / self.scale_, z
+
+    def _standardized_rows(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Standardized encoded rows of new covariates (invalid rows zero-filled) and the mask
+        of rows with a missing covariate or a class unseen in training."""
+        matrix = self.encoding_.matrix(X, owner=type(self).__name__)
+        missing = ~np.isfinite(matrix).all(axis=1)
+        encoded, unseen = self.encoding_.encode(np.where(missing[:, None], 0.0, matrix))
+        return (encoded - self.center_) / self.scale_, missing | unseen
+
+    def _in_target_units(self, z: np.ndarray, invalid: np.ndarray) -> np.ndarray:
+        """Float32 predictions from the transformed scale, NaN where ``invalid``."""
+        z[invalid] = np.nan
+        return TargetTransform(self.target_transform).inverse(z).astype(np.float32)
+
+    def _float64_tensors(self, names: Sequence[str]) -> dict[str, Any]:
+        """The fitted arrays ``<name>_`` as float64 torch tensors, for the artifact."""
+        import torch
+
+        return {
+            name: torch.from_numpy(np.asarray(getattr(self, f"{name}_"), dtype=np.float64))
+            for name in names
+        }
+
+    def _restore_inputs(self, state: dict[str, Any], tensors: dict[str, Any]) -> None:
+        """Encoding from ``state``; ``center``/``scale`` (float64, one per encoded column)."""
+        from geosoil.models.covariate.dense import checked_float64
+
+        adopt_encoding(self, TabularEncoding.from_state(state))
+        n = self.encoding_.n_encoded
+        self.center_ = checked_float64(tensors["center"], "center", (n,))
+        self.scale_ = checked_float64(tensors["scale"], "scale", (n,))
 
 
 def training_table(X: Any, y: Any, *, multi_output: bool = False) -> tuple[pd.DataFrame, Any]:

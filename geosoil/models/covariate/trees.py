@@ -26,6 +26,7 @@ from geosoil.models.covariate.dense import as_array
 from geosoil.models.covariate.forest_arrays import ForestArrays, parse_lightgbm_model
 from geosoil.models.covariate.tabular import (
     TabularEncoding,
+    adopt_encoding,
     check_training_target,
     training_table,
 )
@@ -99,9 +100,7 @@ class _TreeEnsemble(GeoSoilEstimator):
         encoded, _ = encoding.encode(encoding.matrix(X))
         if self.float32_features:
             encoded = encoded.astype(np.float32).astype(np.float64)
-        self.encoding_ = encoding
-        self.feature_names_in_ = list(encoding.feature_names)
-        self.n_features_in_ = len(self.feature_names_in_)
+        adopt_encoding(self, encoding)
         self._fit_encoded(encoded, z)
         return self
 
@@ -176,9 +175,7 @@ class _TreeEnsemble(GeoSoilEstimator):
         return model
 
     def _restore_common(self, state) -> None:
-        self.encoding_ = TabularEncoding.from_state(state)
-        self.feature_names_in_ = list(self.encoding_.feature_names)
-        self.n_features_in_ = len(self.feature_names_in_)
+        adopt_encoding(self, TabularEncoding.from_state(state))
         importances = state.get("feature_importances") or {}
         self.feature_importances_ = {str(k): float(v) for k, v in importances.items()}
 

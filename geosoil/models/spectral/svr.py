@@ -25,8 +25,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from geosoil.errors import ConfigError
-from geosoil.models.kernels import positive_number, rbf_decision_function, squared_distances
+from geosoil.models.kernels import (
+    check_svr_settings,
+    rbf_decision_function,
+    squared_distances,
+)
 from geosoil.models.registry import register
 from geosoil.models.spectral.base import CO2_REGION_CM1, PreparedData, SpectralEstimator
 
@@ -101,27 +104,7 @@ class SpectralSVR(SpectralEstimator):
         self._store_params(locals())
 
     def _check_params(self) -> None:
-        for name in ("c_values", "gamma_factors"):
-            values = getattr(self, name)
-            if (
-                isinstance(values, str)
-                or not isinstance(values, Sequence)
-                or not values
-                or not all(positive_number(v) for v in values)
-            ):
-                raise ConfigError(
-                    f"{name}={values!r} must be a non-empty list of positive numbers",
-                    field=f"params.{name}",
-                    fix="e.g. c_values: [1, 10, 100] and gamma_factors: [0.1, 1, 10]",
-                )
-        if isinstance(self.epsilon, bool) or not (
-            isinstance(self.epsilon, int | float) and self.epsilon >= 0
-        ):
-            raise ConfigError(
-                f"epsilon={self.epsilon!r} must be a number >= 0",
-                field="params.epsilon",
-                fix="use scikit-learn's 0.1 (on the standardized target)",
-            )
+        check_svr_settings(self, field_prefix="params")
 
     def _needs_validation(self) -> bool:
         return len(self._grid()) > 1
