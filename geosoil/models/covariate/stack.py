@@ -172,14 +172,18 @@ class CovariateStack(GeoSoilEstimator):
             total = part if total is None else total + part
         return total.astype(np.float32)
 
-    def feature_importance(self) -> dict[str, float]:
-        """Members' importances (where they have one) blended with the stack's weights."""
+    def feature_importance(self) -> dict[str, float] | None:
+        """Members' importances blended with the stack's weights; None when a member with
+        weight has none of its own (the MLP, the SVR): a blend of the others would leave its
+        share out, so the AOA weighs the covariates by permutation of the whole stack."""
         self._check_fitted()
         blended: dict[str, float] = dict.fromkeys(self.feature_names_in_, 0.0)
         used = 0.0
         for weight, member in zip(self.weights_, self.members_, strict=True):
-            if member is None or not hasattr(member, "feature_importance"):
+            if member is None or weight <= 0:
                 continue
+            if not hasattr(member, "feature_importance"):
+                return None
             used += weight
             for name, value in member.feature_importance().items():
                 blended[name] += weight * value

@@ -12,6 +12,7 @@ from geosoil.models.covariate import auto as auto_module
 from geosoil.models.covariate.auto import GROUP_COLUMN, AutoCovariate, AutoSelectionError
 from geosoil.models.covariate.stack import CovariateStack, blend_weights
 from geosoil.models.covariate.trees import OOB_SHARES
+from geosoil.trust.estimators import feature_importance, permutation_importance
 
 from .test_trees import save, table
 
@@ -56,6 +57,22 @@ def test_a_stack_is_delivered_when_the_blend_wins_and_survives_the_artifact(tmp_
     assert loaded.members_[2] is None
     importance = loaded.feature_importance()
     assert sum(importance.values()) == pytest.approx(1.0)
+
+
+def test_a_stack_leaves_its_importance_to_permutation_when_a_weighted_member_has_none():
+    X, y = table()
+    stack = CovariateStack(
+        members=["linear", "covariate_svr"], categorical_features=["c"]
+    ).fit_with_weights(X, y, [0.5, 0.5])
+    assert stack.feature_importance() is None
+    matrix = X.to_numpy(dtype=np.float64)
+    np.testing.assert_array_equal(
+        feature_importance(stack, matrix, y), permutation_importance(stack.predict, matrix, y)
+    )
+    only_linear = CovariateStack(
+        members=["linear", "covariate_svr"], categorical_features=["c"]
+    ).fit_with_weights(X, y, [1.0, 0.0])
+    assert only_linear.feature_importance() == only_linear.members_[0].feature_importance()
 
 
 def test_blend_weights_are_non_negative_and_sum_to_one():
