@@ -18,7 +18,7 @@ import numpy as np
 
 from geosoil.errors import ConfigError, NotFittedError, sklearn_not_fitted_error
 
-__all__ = ["GeoSoilEstimator", "NotFittedError", "check_choice"]
+__all__ = ["GeoSoilEstimator", "NotFittedError", "check_choice", "pack_inner", "unpack_inner"]
 
 log = logging.getLogger(__name__)
 
@@ -186,3 +186,24 @@ def check_choice(value: Any, allowed: Sequence[Any], field: str) -> Any:
             fix=f"choose one of {list(allowed)}",
         )
     return value
+
+
+def pack_inner(
+    prefix: str, estimator: GeoSoilEstimator, *, params: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A composite's inner estimator (a stack member, the learner under regression kriging)
+    for the artifact: its tensors under ``<prefix>.`` and its ``{"params", "state"}`` entry
+    (``params``: JSON-ready parameters, by default ``get_params()``)."""
+    tensors, state = estimator.export_state()
+    entry = {"params": estimator.get_params() if params is None else params, "state": state}
+    return {f"{prefix}.{key}": value for key, value in tensors.items()}, entry
+
+
+def unpack_inner(
+    cls: type[GeoSoilEstimator], prefix: str, tensors: dict[str, Any], entry: dict[str, Any]
+) -> tuple[GeoSoilEstimator, set[str]]:
+    """The estimator :func:`pack_inner` stored under ``prefix``, and the tensor keys it used."""
+    start = f"{prefix}."
+    own = {key.removeprefix(start): v for key, v in tensors.items() if key.startswith(start)}
+    estimator = cls.from_state(dict(entry["params"]), own, entry["state"])
+    return estimator, {start + key for key in own}

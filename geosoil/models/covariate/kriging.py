@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from geosoil.errors import CovariateError, SampleDataError
-from geosoil.models.base import GeoSoilEstimator
+from geosoil.models.base import GeoSoilEstimator, pack_inner, unpack_inner
 from geosoil.models.covariate.tabular import check_training_target
 from geosoil.models.registry import register
 from geosoil.models.targets import TargetTransform
@@ -326,38 +326,26 @@ class ResidualKriging(GeoSoilEstimator):
 
     def export_state(self):
         self._check_fitted()
-        base_tensors, base_state = self.base_.export_state()
-        kriging_tensors, kriging_state = self.kriging_.export_state()
-        tensors = {f"base.{k}": v for k, v in base_tensors.items()}
-        tensors.update({f"kriging.{k}": v for k, v in kriging_tensors.items()})
+        base_tensors, base = pack_inner("base", self.base_)
+        kriging_tensors, kriging = pack_inner("kriging", self.kriging_)
         state = {
             "feature_names_in": self.feature_names_in_,
             "residual_scale": self.residual_scale_,
-            "base": {"params": self.base_.get_params(), "state": base_state},
-            "kriging": {"params": self.kriging_.get_params(), "state": kriging_state},
+            "base": base,
+            "kriging": kriging,
         }
-        return tensors, state
+        return base_tensors | kriging_tensors, state
 
     @classmethod
     def from_state(cls, params, tensors, state) -> ResidualKriging:
         from geosoil.models.registry import get_estimator_class
 
         model = cls(**params)
-        parts = {}
-        for part in ("base", "kriging"):
-            prefix = f"{part}."
-            parts[part] = {
-                k.removeprefix(prefix): t for k, t in tensors.items() if k.startswith(prefix)
-            }
-        if len(parts["base"]) + len(parts["kriging"]) != len(tensors):
-            raise ValueError("tensors belong to neither the learner nor the kriging")
         base_cls = get_estimator_class(model.base, field="geosoil.hyperparameters.base")
-        model.base_ = base_cls.from_state(
-            state["base"]["params"], parts["base"], state["base"]["state"]
-        )
-        model.kriging_ = OrdinaryKriging.from_state(
-            state["kriging"]["params"], parts["kriging"], state["kriging"]["state"]
-        )
+        model.base_, used = unpack_inner(base_cls, "base", tensors, state["base"])
+        model.kriging_, kriged = unpack_inner(OrdinaryKriging, "kriging", tensors, state["kriging"])
+        if used | kriged != set(tensors):
+            raise ValueError("tensors belong to neither the learner nor the kriging")
         model.feature_names_in_ = [str(n) for n in state["feature_names_in"]]
         model.residual_scale_ = state.get("residual_scale", "target")
         if model.residual_scale_ not in ("model", "target"):

@@ -18,7 +18,7 @@ import pandas as pd
 
 from geosoil.errors import ConfigError
 from geosoil.evaluate.splits import Folds, grouped_kfold, random_kfold
-from geosoil.models.base import GeoSoilEstimator
+from geosoil.models.base import GeoSoilEstimator, pack_inner, unpack_inner
 from geosoil.models.registry import get_estimator_class, register
 
 __all__ = [
@@ -196,9 +196,9 @@ class CovariateStack(GeoSoilEstimator):
             if member is None:
                 members.append(None)
                 continue
-            member_tensors, member_state = member.export_state()
-            tensors.update({f"members.{k}.{key}": v for key, v in member_tensors.items()})
-            members.append({"params": member.get_params(), "state": member_state})
+            member_tensors, entry = pack_inner(f"members.{k}", member)
+            tensors.update(member_tensors)
+            members.append(entry)
         state = {
             "weights": self.weights_.tolist(),
             "members": members,
@@ -218,13 +218,10 @@ class CovariateStack(GeoSoilEstimator):
             if entry is None:
                 members.append(None)
                 continue
-            prefix = f"members.{k}."
-            own = {
-                key.removeprefix(prefix): t for key, t in tensors.items() if key.startswith(prefix)
-            }
-            used.update(prefix + key for key in own)
             member_cls = get_estimator_class(name, field="geosoil.hyperparameters.members")
-            members.append(member_cls.from_state(entry["params"], own, entry["state"]))
+            member, keys = unpack_inner(member_cls, f"members.{k}", tensors, entry)
+            members.append(member)
+            used |= keys
         if unexpected := sorted(set(tensors) - used):
             raise ValueError(f"tensors {unexpected[:3]} belong to no member")
         model.weights_ = weights

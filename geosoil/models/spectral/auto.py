@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from geosoil.errors import ConfigError
+from geosoil.models.base import pack_inner, unpack_inner
 from geosoil.models.registry import get_estimator_class, register
 from geosoil.models.spectral.base import (
     SpectralEstimator,
@@ -289,9 +290,10 @@ class SpectralAuto(SpectralEstimator):
         tensors: dict[str, torch.Tensor] = {}
         members = {}
         for name, model in self.members_.items():
-            member_tensors, member_state = model.export_state()
-            tensors.update({f"{name}.{key}": value for key, value in member_tensors.items()})
-            members[name] = {"params": _jsonable(model.get_params()), "state": member_state}
+            member_tensors, members[name] = pack_inner(
+                name, model, params=_jsonable(model.get_params())
+            )
+            tensors.update(member_tensors)
         state = {
             "weights": self.weights_,
             "members": members,
@@ -307,9 +309,7 @@ class SpectralAuto(SpectralEstimator):
             if name not in DEFAULT_CANDIDATES:
                 raise ValueError(f"unknown member {name!r}")
             inner = get_estimator_class(DEFAULT_CANDIDATES[name][0])
-            prefix = f"{name}."
-            own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            members[name] = inner.from_state(dict(entry["params"]), own, entry["state"])
+            members[name], _ = unpack_inner(inner, name, tensors, entry)
         model.members_ = members
         model.weights_ = {name: float(w) for name, w in state["weights"].items()}
         if set(model.weights_) != set(members):
