@@ -5,9 +5,10 @@ Soil mappers fit an RBF support vector machine beside forests and linear models 
 plane, which is what a blend of learners gains from. Covariates are one-hot encoded and
 standardized, the target standardized; ``C`` and ``gamma`` (multiples of one over the
 encoded columns, scikit-learn's ``"scale"`` gamma on standardized inputs) are chosen by the
-lowest pooled RMSE of inner k-fold cross-validation on the training rows, and the chosen pair
-is refitted on them all. The artifact holds the standardization, support vectors, dual
-coefficients and intercept; prediction evaluates the decision function in numpy
+lowest pooled RMSE of inner k-fold cross-validation on the training rows (at most
+``tuning_rows`` of them), and the chosen pair is refitted on them all. The artifact holds the
+standardization, support vectors, dual coefficients and intercept; prediction evaluates the
+decision function in numpy
 (:func:`~geosoil.models.kernels.rbf_decision_function`), so nothing is pickled.
 """
 
@@ -60,6 +61,10 @@ class CovariateSVR(StandardizedInputs, GeoSoilEstimator):
         Width of the insensitive tube, on the standardized target.
     inner_folds
         Random folds of the inner cross-validation that chooses ``C`` and ``gamma``.
+    tuning_rows
+        Most training rows the inner cross-validation uses (a random subset of larger
+        tables; the chosen pair is then fitted on every row): it fits the grid
+        ``inner_folds`` times, and an SVR fit grows about with the square of the rows.
     categorical_features
         Columns holding integer class codes, one-hot encoded.
     target_transform
@@ -78,6 +83,7 @@ class CovariateSVR(StandardizedInputs, GeoSoilEstimator):
         gamma_factors: Sequence[float] = (0.25, 1.0, 4.0),
         epsilon: float = 0.1,
         inner_folds: int = 5,
+        tuning_rows: int = 2000,
         categorical_features: Sequence[str] = (),
         target_transform: Literal["none", "log10"] = "none",
         seed: int = 0,
@@ -86,14 +92,14 @@ class CovariateSVR(StandardizedInputs, GeoSoilEstimator):
 
     def _check_params(self) -> None:
         check_svr_settings(self, field_prefix="model.params")
-        if isinstance(self.inner_folds, bool) or not (
-            isinstance(self.inner_folds, int) and self.inner_folds >= 2
-        ):
-            raise ConfigError(
-                f"inner_folds={self.inner_folds!r} must be an integer >= 2",
-                field="model.params.inner_folds",
-                fix="use 5",
-            )
+        for name, least, default in (("inner_folds", 2, 5), ("tuning_rows", 10, 2000)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, int) and value >= least):
+                raise ConfigError(
+                    f"{name}={value!r} must be an integer >= {least}",
+                    field=f"model.params.{name}",
+                    fix=f"use {default}",
+                )
 
     def fit(self, X: pd.DataFrame, y) -> CovariateSVR:
         """Learn from a covariate table and one target; returns self."""
@@ -115,7 +121,7 @@ class CovariateSVR(StandardizedInputs, GeoSoilEstimator):
             for c in self.c_values
             for f in self.gamma_factors
         ]
-        rmse = self._inner_rmse(distances, target, grid) if len(grid) > 1 else [np.nan]
+        rmse = [np.nan] if len(grid) == 1 else self._inner_rmse(distances, target, grid)
         best = int(np.nanargmin(rmse)) if np.isfinite(rmse).any() else 0
         c, gamma = grid[best]
         svr = SVR(kernel="precomputed", C=c, epsilon=float(self.epsilon))
@@ -146,7 +152,12 @@ class CovariateSVR(StandardizedInputs, GeoSoilEstimator):
         """Pooled out-of-fold RMSE (standardized target) of every (C, gamma) pair."""
         from sklearn.svm import SVR
 
-        n = len(target)
+        rows = np.arange(len(target))
+        if len(rows) > self.tuning_rows:
+            rng = np.random.default_rng(int(self.seed))
+            rows = np.sort(rng.choice(rows, size=int(self.tuning_rows), replace=False))
+            distances, target = distances[np.ix_(rows, rows)], target[rows]
+        n = len(rows)
         if n < 2 * self.inner_folds:
             return [np.nan] * len(grid)
         folds = random_kfold(n, n_splits=int(self.inner_folds), seed=int(self.seed))

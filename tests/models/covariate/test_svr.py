@@ -30,6 +30,11 @@ def test_keeps_the_pair_with_the_lowest_inner_rmse_and_predicts_as_scikit_learn(
     assert len(scores) == 15
     best = min(scores, key=lambda row: row["rmse"])
     assert (model.c_, model.gamma_) == (best["C"], best["gamma"])
+    assert_fitted_on_every_row(model, X, y)
+
+
+def assert_fitted_on_every_row(model, X, y):
+    """``model`` predicts as libsvm's RBF fit of all rows with the chosen C and gamma."""
     encoded = model.encoding_.encode(model.encoding_.matrix(X))[0]
     inputs = (encoded - model.center_) / model.scale_
     target = (y - y.mean()) / y.std()
@@ -87,6 +92,7 @@ def test_edited_support_vectors_are_refused(fitted, tmp_path):
         ({"gamma_factors": [1.0, -2.0]}, "model.params.gamma_factors"),
         ({"epsilon": -0.1}, "model.params.epsilon"),
         ({"inner_folds": 1}, "model.params.inner_folds"),
+        ({"tuning_rows": 5}, "model.params.tuning_rows"),
     ],
 )
 def test_bad_settings_are_refused(params, field):
@@ -94,6 +100,16 @@ def test_bad_settings_are_refused(params, field):
     with pytest.raises(ConfigError) as caught:
         CovariateSVR(categorical_features=["c"], **params).fit(X, y)
     assert caught.value.field == field
+
+
+def test_large_tables_choose_on_a_subset_and_refit_on_every_row(fitted):
+    X, y = table()
+    model = CovariateSVR(categorical_features=["c"], tuning_rows=60).fit(X, y)
+    full = fitted[0].cv_scores_
+    assert [row["rmse"] for row in model.cv_scores_] != [row["rmse"] for row in full]
+    best = min(model.cv_scores_, key=lambda row: row["rmse"])
+    assert (model.c_, model.gamma_) == (best["C"], best["gamma"])
+    assert_fitted_on_every_row(model, X, y)
 
 
 def test_too_many_rows_are_refused_with_the_alternatives(monkeypatch):
