@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from geosoil.errors import CovariateError, FeatureCountError, SampleDataError
+from geosoil.models.covariate.dense import checked_float64
 from geosoil.models.encoding import is_data_frame
 from geosoil.models.targets import TargetTransform
 
@@ -205,8 +206,6 @@ class StandardizedInputs:
 
     def _restore_inputs(self, state: dict[str, Any], tensors: dict[str, Any]) -> None:
         """Encoding from ``state``; ``center``/``scale`` (float64, one per encoded column)."""
-        from geosoil.models.covariate.dense import checked_float64
-
         adopt_encoding(self, TabularEncoding.from_state(state))
         n = self.encoding_.n_encoded
         self.center_ = checked_float64(tensors["center"], "center", (n,))
