@@ -253,6 +253,7 @@ SAME_FOLDS = {
         "binn_binn_ny_3seeds_ensemble5",
         "binn_binn_ny_sciren_ensemble5_seed0",
         "binn_binn_ny_sciren_ensemble5_seed1",
+        "binn_binn_ny_sciren_ensemble5_seed2",
     ),
 }
 
