@@ -98,21 +98,49 @@ class DenseNetwork:
         return out
 
     def __call__(self, inputs: np.ndarray) -> np.ndarray:
-        """Float32 (n, n_outputs) outputs of float32 (n, n_inputs) inputs."""
-        hidden = inputs
-        last = len(self.layers) - 1
-        for position, (weight, bias) in enumerate(self.layers):
-            hidden = hidden @ weight.T
-            hidden += bias
-            if position < last:
-                _silu(hidden)
-        return hidden
+        """Float32 (n, n_outputs) outputs of float32 (n, n_inputs) inputs.
+
+        Rows go through in chunks of :data:`_CHUNK_ROWS`, the last one padded: every product
+        then has the same shape, so BLAS takes the same path for every row and a row's
+        output never depends on how many rows came with it.
+        """
+        inputs = np.asarray(inputs, dtype=np.float32)
+        n_rows = len(inputs)
+        out = np.empty((n_rows, self.layers[-1][0].shape[0]), dtype=np.float32)
+        buffers = [
+            np.empty((_CHUNK_ROWS, weight.shape[0]), np.float32) for weight, _ in self.layers
+        ]
+        scratch = np.empty((_CHUNK_ROWS, max(b.shape[1] for b in buffers)), dtype=np.float32)
+        padded = np.zeros((_CHUNK_ROWS, inputs.shape[1]), dtype=np.float32)
+        for start in range(0, n_rows, _CHUNK_ROWS):
+            rows = min(_CHUNK_ROWS, n_rows - start)
+            hidden = inputs[start : start + rows]
+            if rows < _CHUNK_ROWS:
+                padded[:rows] = hidden
+                hidden = padded
+            for position, ((weight, bias), target) in enumerate(
+                zip(self.layers, buffers, strict=True)
+            ):
+                np.matmul(hidden, weight.T, out=target)
+                target += bias
+                if position < len(self.layers) - 1:
+                    _silu(target, scratch[:, : target.shape[1]])
+                hidden = target
+            out[start : start + rows] = hidden[:rows]
+        return out
 
 
-def _silu(values: np.ndarray) -> None:
-    """``x * sigmoid(x)`` in place, as ``x / (1 + exp(-x))`` (exp overflows to inf: -0)."""
-    denominator = np.negative(values)
+# Rows per pass of the forward: each layer's activations (2048 x 64 float32: 0.5 MiB) stay in
+# cache and their buffers are reused. Whole-batch arrays (262,144 rows in a map) cost more in
+# fresh pages and memory traffic than the products: SiLU alone took twice the products' time.
+_CHUNK_ROWS = 2048
+
+
+def _silu(values: np.ndarray, scratch: np.ndarray) -> None:
+    """``x * sigmoid(x)`` in place, as ``x / (1 + exp(-x))`` (exp overflows to inf: -0);
+    ``scratch`` is a float32 buffer of the same shape."""
+    np.negative(values, out=scratch)
     with np.errstate(over="ignore"):
-        np.exp(denominator, out=denominator)
-    denominator += 1.0
-    np.divide(values, denominator, out=values)
+        np.exp(scratch, out=scratch)
+    scratch += 1.0
+    np.divide(values, scratch, out=values)

@@ -167,3 +167,25 @@ def test_the_registry_table_names_each_family_module():
     assert set(registered_names()) == set(FAMILY_MODULES)
     for name, module in FAMILY_MODULES.items():
         assert get_estimator_class(name).__module__ == module
+
+
+def test_a_rows_output_does_not_depend_on_the_rows_beside_it():
+    rng = np.random.default_rng(0)
+    shapes = [(64, 12), (64, 64), (3, 64)]
+    dense = DenseNetwork(
+        tuple(
+            (rng.normal(size=shape).astype(np.float32) / 4, rng.normal(size=shape[0]).astype("f4"))
+            for shape in shapes
+        )
+    )
+    X = rng.normal(size=(5000, 12)).astype(np.float32)
+    everything = dense(X)
+    # batches smaller than, equal to and across the chunk size, starting anywhere
+    for start, stop in ((0, 1), (3, 7), (17, 2065), (100, 2148), (2047, 5000)):
+        np.testing.assert_array_equal(dense(X[start:stop]), everything[start:stop])
+    reference = X.astype(np.float64)
+    for k, (weight, bias) in enumerate(dense.layers):
+        reference = reference @ weight.T.astype(np.float64) + bias
+        if k < len(dense.layers) - 1:
+            reference = reference / (1.0 + np.exp(-reference))
+    np.testing.assert_allclose(everything, reference, rtol=1e-4, atol=1e-4)
