@@ -31,11 +31,9 @@ __all__ = ["CovariateMLP"]
 
 log = logging.getLogger(__name__)
 
-_PREDICT_BATCH = 65536  # rows per forward pass: keeps activations below the mmap threshold
-# BLAS kernels round the last rows of a matrix differently from full row panels, so a pixel's
-# value would depend on how many pixels share its batch. Padding every batch to a multiple of
-# this row count makes predictions independent of chunking, bit for bit.
-_ROW_MULTIPLE = 64
+# Rows encoded at once for the forward passes (which run in padded chunks of their own, so a
+# pixel's value never depends on how many pixels share its batch: DenseNetwork).
+_PREDICT_BATCH = 65536
 
 
 @register
@@ -401,12 +399,8 @@ class CovariateMLP(GeoSoilEstimator):
         out = np.empty((len(networks), len(matrix), self.n_targets_), dtype=np.float32)
         for start in range(0, len(matrix), _PREDICT_BATCH):
             chunk = self._encoded(matrix[start : start + _PREDICT_BATCH])
-            n_rows = len(chunk)
-            padded = np.zeros((n_rows + -n_rows % _ROW_MULTIPLE, chunk.shape[1]), np.float32)
-            padded[:n_rows] = chunk
-            # Every member sees the same padded rows, so each keeps the guarantee.
             for member, network in enumerate(networks):
-                out[member, start : start + n_rows] = network(padded)[:n_rows]
+                out[member, start : start + len(chunk)] = network(chunk)
         return out[..., 0] if self.target_ndim_ == 1 else out
 
     def _to_target_units(self, standardized: np.ndarray) -> np.ndarray:
