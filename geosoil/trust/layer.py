@@ -35,6 +35,10 @@ NOT_FOR_KRIGING = (
     "ordinary kriging, a model of the coordinates alone, has no area of applicability; "
     "geosoil train calibrates its conformal intervals on its cross-validation"
 )
+# Why an artifact has no trust layer at all (the note of the empty layer).
+_NO_TRUST_SECTION = (
+    "the artifact was trained before geosoil had a trust layer, or saved without one"
+)
 _PARTS = {
     "applicability": ApplicabilityModel,
     "intervals": ConformalCalibration,
@@ -85,7 +89,7 @@ class TrustLayer:
     def require(self, part: str, *, path=None) -> None:
         """Refuse a request for a part this artifact does not have, naming the fix."""
         if getattr(self, part) is None:
-            why = "; ".join(self.notes) or "it was trained before geosoil had a trust layer"
+            why = "; ".join(self.notes) or _NO_TRUST_SECTION
             off = f"turn the {part.replace('_', ' ')} off for this model"
             raise CalibrationError(
                 f"the artifact has no {part.replace('_', ' ')} ({why})",
@@ -176,7 +180,7 @@ class TrustLayer:
     def from_parts(cls, arrays: Mapping[str, np.ndarray], header: Mapping | None) -> TrustLayer:
         """The trust layer of an artifact; an empty one for artifacts without a section."""
         if not header:
-            return cls(notes=("the artifact was trained before geosoil had a trust layer",))
+            return cls(notes=(_NO_TRUST_SECTION,))
         parts = {}
         for part, kind in _PARTS.items():
             if header.get(part) is None:
