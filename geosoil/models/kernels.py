@@ -18,8 +18,9 @@ from geosoil.errors import ConfigError
 
 __all__ = ["check_svr_settings", "positive_number", "rbf_decision_function", "squared_distances"]
 
-# Values of the (rows, support vectors, inputs) difference block at prediction: 16 MB.
-_BLOCK_VALUES = 1 << 21
+# Rows per product at prediction. Every product has this shape (the last chunk is padded), so
+# BLAS takes the same path for every row and a row's value never depends on its batch.
+_CHUNK_ROWS = 1024
 
 
 def rbf_decision_function(
@@ -31,9 +32,8 @@ def rbf_decision_function(
 ) -> np.ndarray:
     """``sum_i dual_coef_i exp(-gamma ||z - sv_i||^2) + intercept`` for each row ``z``.
 
-    Squared distances are summed from elementwise differences (not ``|z|^2 + |sv|^2 -
-    2 z.sv`` through a matrix product, whose kernels may round a row differently by its
-    position in the block), so a row's value never depends on the other rows.
+    Squared distances come from ``|z|^2 + |sv|^2 - 2 z.sv`` (one matrix product per chunk of
+    rows, clipped at 0), in float64.
 
     Parameters
     ----------
@@ -50,13 +50,24 @@ def rbf_decision_function(
     -------
     ndarray of float64, shape (n,)
     """
+    Z = np.asarray(Z, dtype=np.float64)
+    vectors = np.asarray(support_vectors, dtype=np.float64)
+    vector_norms = np.einsum("ij,ij->i", vectors, vectors)
+    coefficients = np.asarray(dual_coef, dtype=np.float64)
     out = np.empty(len(Z))
-    rows = max(1, _BLOCK_VALUES // max(1, support_vectors.size))
-    for start in range(0, len(Z), rows):
-        block = np.asarray(Z[start : start + rows], dtype=np.float64)
-        squared = np.sum(np.square(block[:, None, :] - support_vectors[None, :, :]), axis=2)
-        kernel = np.exp(-gamma * squared)
-        out[start : start + len(block)] = np.sum(kernel * dual_coef, axis=1) + intercept
+    padded = np.zeros((_CHUNK_ROWS, Z.shape[1]))
+    kernel = np.empty((_CHUNK_ROWS, len(vectors)))
+    for start in range(0, len(Z), _CHUNK_ROWS):
+        rows = min(_CHUNK_ROWS, len(Z) - start)
+        padded[:rows] = Z[start : start + rows]
+        np.matmul(padded, vectors.T, out=kernel)
+        kernel *= -2.0
+        kernel += np.einsum("ij,ij->i", padded, padded)[:, None]
+        kernel += vector_norms
+        np.maximum(kernel, 0.0, out=kernel)
+        kernel *= -gamma
+        np.exp(kernel, out=kernel)
+        out[start : start + rows] = (kernel @ coefficients)[:rows] + intercept
     return out
 
 

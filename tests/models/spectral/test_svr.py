@@ -1,4 +1,4 @@
-"""SpectralSVR: the numpy RBF decision function, the C/gamma choice, the pickle-free artifact."""
+"""SpectralSVR: the C/gamma choice and the pickle-free artifact."""
 
 import math
 
@@ -9,7 +9,6 @@ from sklearn.svm import SVR
 from geosoil.artifacts import Provenance, load_artifact, save_artifact
 from geosoil.errors import ConfigError
 from geosoil.models import SpectralSVR
-from geosoil.models.kernels import rbf_decision_function
 from geosoil.specs import OutputSpec
 from geosoil.spectra import SpectralPipeline
 
@@ -27,18 +26,6 @@ def data():
 def fitted(data):
     X, y, axis = data
     return SpectralSVR(**QUICK, selection="holdout").fit(X, y, axis=axis)
-
-
-def test_rbf_decision_function_equals_scikit_learn():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(70, 12))
-    y = np.sin(X[:, 0]) + X[:, 1] ** 2
-    svr = SVR(kernel="rbf", C=3.0, gamma=0.2, epsilon=0.05).fit(X, y)
-    X_new = rng.normal(size=(25, 12))
-    ours = rbf_decision_function(
-        X_new, svr.support_vectors_, svr.dual_coef_.ravel(), float(svr.intercept_[0]), 0.2
-    )
-    np.testing.assert_allclose(ours, svr.predict(X_new), rtol=0, atol=1e-6)
 
 
 def test_estimator_equals_scikit_learn_with_the_chosen_parameters(data):
