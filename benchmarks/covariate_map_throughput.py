@@ -5,7 +5,7 @@
 The 12 float32 covariates of ``map_throughput.py`` (SIZE x SIZE pixels, about 20% nodata),
 one output per model. Each learner is fitted on the same 1,000 pixels with a smooth synthetic
 target: the engine workload's MLP (12 -> 64 -> 64 -> 1), the random forest (500 trees),
-the quantile forest (its mean layer only), LightGBM (400 rounds) and ridge. Each map is
+the quantile forest (its mean layer only), LightGBM (400 rounds), ridge and the RBF SVR. Each map is
 ``predict_map(...).compute()`` on dask's threaded scheduler; repeats are interleaved across
 models and the median is reported, in megapixels (all pixels of the grid) per second.
 """
@@ -30,6 +30,7 @@ LEARNERS = {
     "quantile_forest": {},
     "gbm": {},
     "linear": {},
+    "covariate_svr": {},
 }
 
 
