@@ -19,6 +19,12 @@ import numpy as np
 
 __all__ = ["DenseNetwork", "as_array", "checked_float64", "layer_keys"]
 
+# Rows per pass of the forward: each layer's activations (2048 x 64 float32: 0.5 MiB) stay in
+# cache and their buffers are reused; whole-batch arrays (65,536 rows per call from the MLP)
+# cost fresh pages and memory traffic (11 % more prediction CPU on the engine workload:
+# benchmarks/results/engine_phases_mlp_chunks.json).
+_CHUNK_ROWS = 2048
+
 
 def layer_keys(n_layers: int) -> list[tuple[str, str]]:
     """(weight, bias) state-dict keys of each ``Linear`` of the MLP's ``nn.Sequential``."""
@@ -128,12 +134,6 @@ class DenseNetwork:
                 hidden = target
             out[start : start + rows] = hidden[:rows]
         return out
-
-
-# Rows per pass of the forward: each layer's activations (2048 x 64 float32: 0.5 MiB) stay in
-# cache and their buffers are reused. Whole-batch arrays (262,144 rows in a map) cost more in
-# fresh pages and memory traffic than the products: SiLU alone took twice the products' time.
-_CHUNK_ROWS = 2048
 
 
 def _silu(values: np.ndarray, scratch: np.ndarray) -> None:
