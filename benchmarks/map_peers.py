@@ -352,7 +352,7 @@ def child_peer(spec: dict, report_path: Path) -> None:
     model = load_artifact(Path(spec["artifact"])).estimator
     data = np.load(spec["table"])
     encoded = model.encoding_.encode(data["X"])[0].astype(np.float32).astype(np.float64)
-    forest = RandomForestRegressor(**{**model._forest_settings(), "n_jobs": -1})
+    forest = RandomForestRegressor(**{**model._forest_settings(model.max_features_), "n_jobs": -1})
     forest.fit(encoded, data["y"])
     same = ForestArrays.from_sklearn(forest.estimators_, encoded.shape[1])
     for name in ("left", "right", "feature", "threshold", "value"):
