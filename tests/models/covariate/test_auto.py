@@ -9,6 +9,7 @@ from geosoil.errors import RegistryError
 from geosoil.evaluate import cross_validate
 from geosoil.evaluate.splits import grouped_kfold, spatial_block_ids
 from geosoil.models.covariate import auto as auto_module
+from geosoil.models.covariate import svr as svr_module
 from geosoil.models.covariate.auto import GROUP_COLUMN, AutoCovariate, AutoSelectionError
 from geosoil.models.covariate.stack import CovariateStack, blend_weights
 from geosoil.models.covariate.trees import OOB_SHARES
@@ -73,6 +74,18 @@ def test_a_stack_leaves_its_importance_to_permutation_when_a_weighted_member_has
         members=["linear", "covariate_svr"], categorical_features=["c"]
     ).fit_with_weights(X, y, [1.0, 0.0])
     assert only_linear.feature_importance() == only_linear.members_[0].feature_importance()
+
+
+def test_the_svr_is_a_default_candidate_and_a_table_too_large_for_it_only_drops_it(monkeypatch):
+    assert "covariate_svr" in AutoCovariate().candidates
+    monkeypatch.setattr(svr_module, "MAX_TRAINING_ROWS", 50)
+    X, y = table()
+    model = AutoCovariate(
+        candidates=["linear", "covariate_svr"], params={"categorical_features": ["c"]}
+    ).fit(X, y)
+    assert set(model.inner_scores_) == {"linear"}
+    assert "n x n kernel" in model.failures_["covariate_svr"]
+    assert model.best_name_ == "linear"
 
 
 def test_blend_weights_are_non_negative_and_sum_to_one():
