@@ -16,7 +16,7 @@ import numpy as np
 
 from geosoil.errors import ConfigError
 
-__all__ = ["check_svr_settings", "positive_number", "rbf_decision_function", "squared_distances"]
+__all__ = ["check_svr_settings", "rbf_decision_function", "squared_distances"]
 
 # Rows per product at prediction. Every product has this shape (the last chunk is padded), so
 # BLAS takes the same path for every row and a row's value never depends on its batch.
@@ -32,8 +32,8 @@ def rbf_decision_function(
 ) -> np.ndarray:
     """``sum_i dual_coef_i exp(-gamma ||z - sv_i||^2) + intercept`` for each row ``z``.
 
-    Squared distances come from ``|z|^2 + |sv|^2 - 2 z.sv`` (one matrix product per chunk of
-    rows, clipped at 0), in float64.
+    Squared distances come from :func:`squared_distances` (one matrix product per chunk of
+    rows), in float64.
 
     Parameters
     ----------
@@ -52,7 +52,6 @@ def rbf_decision_function(
     """
     Z = np.asarray(Z, dtype=np.float64)
     vectors = np.asarray(support_vectors, dtype=np.float64)
-    vector_norms = np.einsum("ij,ij->i", vectors, vectors)
     coefficients = np.asarray(dual_coef, dtype=np.float64)
     out = np.empty(len(Z))
     padded = np.zeros((_CHUNK_ROWS, Z.shape[1]))
@@ -60,25 +59,26 @@ def rbf_decision_function(
     for start in range(0, len(Z), _CHUNK_ROWS):
         rows = min(_CHUNK_ROWS, len(Z) - start)
         padded[:rows] = Z[start : start + rows]
-        np.matmul(padded, vectors.T, out=kernel)
-        kernel *= -2.0
-        kernel += np.einsum("ij,ij->i", padded, padded)[:, None]
-        kernel += vector_norms
-        np.maximum(kernel, 0.0, out=kernel)
+        squared_distances(padded, vectors, out=kernel)
         kernel *= -gamma
         np.exp(kernel, out=kernel)
         out[start : start + rows] = (kernel @ coefficients)[:rows] + intercept
     return out
 
 
-def squared_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """(len(A), len(B)) squared Euclidean distances, clipped at 0 (float64)."""
+def squared_distances(A: np.ndarray, B: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """(len(A), len(B)) squared Euclidean distances ``|a|^2 + |b|^2 - 2 a.b``, clipped at 0
+    (float64; written into ``out`` when given)."""
     A = np.asarray(A, dtype=np.float64)
-    squared = np.sum(A * A, axis=1)[:, None] + np.sum(B * B, axis=1)[None, :] - 2.0 * (A @ B.T)
-    return np.clip(squared, 0.0, None)
+    B = np.asarray(B, dtype=np.float64)
+    out = np.matmul(A, B.T, out=out)
+    out *= -2.0
+    out += np.einsum("ij,ij->i", A, A)[:, None]
+    out += np.einsum("ij,ij->i", B, B)
+    return np.maximum(out, 0.0, out=out)
 
 
-def positive_number(value: Any) -> bool:
+def _positive_number(value: Any) -> bool:
     """Whether ``value`` is a finite number above zero (booleans are not numbers here)."""
     return (
         not isinstance(value, bool)
@@ -98,7 +98,7 @@ def check_svr_settings(estimator: Any, *, field_prefix: str) -> None:
             isinstance(values, str)
             or not isinstance(values, Sequence)
             or not values
-            or not all(positive_number(v) for v in values)
+            or not all(_positive_number(v) for v in values)
         ):
             signature = inspect.signature(type(estimator).__init__).parameters
             defaults = {n: list(signature[n].default) for n in ("c_values", "gamma_factors")}
