@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +86,10 @@ class PeerLinear:
         return self.model.predict(design.to_numpy(dtype=float))
 
 
-def case_configs(tmp: Path, seed: int = 0):
+def case_configs(tmp: Path, seed: int = 0, overrides: Sequence[str] = ()):
     """(dataset, target, scheme, TrainConfig) for every case; ``seed`` seeds the models,
-    auto's inner folds and the outer folds that are drawn (the published folds are fixed)."""
+    auto's inner folds and the outer folds that are drawn (the published folds are fixed);
+    ``overrides`` (``key=value``, as ``geosoil train --set``) apply to every case last."""
     from geosoil.config import TrainConfig, load_config
 
     catalog = yaml.safe_load((REPO / "configs" / "meuse" / "covariates.yaml").read_text())
@@ -109,6 +111,7 @@ def case_configs(tmp: Path, seed: int = 0):
                         f"evaluation.schemes=[{scheme}]",
                         f"output.dir={tmp / 'unused'}",
                         *seeded(seed),
+                        *overrides,
                     ],
                 ),
             )
@@ -125,6 +128,7 @@ def case_configs(tmp: Path, seed: int = 0):
                     f"samples.target={target}",
                     f"output.dir={tmp / 'unused'}",
                     *seeded(seed),
+                    *overrides,
                 ],
             ),
         )
@@ -218,6 +222,15 @@ def main() -> None:
         help="seed of the models, of auto's inner folds and of the drawn outer folds "
         "(Meuse; LimeSoDa's published folds are fixed); 0 runs the configs as shipped",
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every case, as geosoil train --set (repeatable; recorded "
+        "in the JSON), e.g. model.params.inner_splits=5",
+    )
     args = parser.parse_args()
     if not (DATA / "meuse").is_dir():
         sys.exit(f"real data not found at {DATA}")
@@ -229,7 +242,7 @@ def main() -> None:
         print(f"warning: uncommitted changes {state['uncommitted']}", file=sys.stderr)
     cases = []
     with tempfile.TemporaryDirectory() as tmp:
-        for dataset, target, scheme, config in case_configs(Path(tmp), args.seed):
+        for dataset, target, scheme, config in case_configs(Path(tmp), args.seed, args.overrides):
             if args.only and args.only not in dataset:
                 continue
             if args.cases and not selected(args.cases, dataset, target, scheme):
@@ -241,14 +254,20 @@ def main() -> None:
             figures = {k: v["r2"] for k, v in case["models"].items()}
             print(dataset, target, scheme, json.dumps(figures), flush=True)
     if args.merge:
-        previous_seed = json.loads(args.json.read_text()).get("seed", 0) if args.json else 0
-        if previous_seed != args.seed:
-            sys.exit(f"--merge: {args.json} was run with --seed {previous_seed}, not {args.seed}")
+        previous = json.loads(args.json.read_text()) if args.json and args.json.is_file() else {}
+        if previous and previous.get("seed", 0) != args.seed:
+            sys.exit(f"--merge: {args.json} was run with --seed {previous['seed']}")
+        if previous and previous.get("overrides", []) != args.overrides:
+            sys.exit(
+                f"--merge: {args.json} was run with --set {previous.get('overrides', [])}, "
+                f"not {args.overrides}"
+            )
         cases = merged_cases(args.json, state, cases)
     result = {
         **state,
         "cpu": cpu_name(),
         "seed": args.seed,
+        "overrides": args.overrides,
         "cases": cases,
         "summary": summarize(cases),
     }

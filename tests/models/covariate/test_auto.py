@@ -153,7 +153,7 @@ def test_inner_folds_of_a_blocked_run_keep_every_block_whole(monkeypatch):
     for (train_idx, _), fold_sets in zip(folds, seen[::3], strict=True):
         inner_groups, inner_folds = fold_sets
         np.testing.assert_array_equal(inner_groups, blocks[train_idx])
-        assert len(inner_folds) == 3
+        assert len(inner_folds) == 5  # the default inner_splits
         assert_no_group_split(inner_groups, inner_folds)
     assert np.isfinite(result.pooled()["r2"])
 
