@@ -120,15 +120,9 @@ class BlockStore:
             }
         _write_grid(root, self.grid, crs)
         for var in self.variables:
-            array = root.create_array(
-                var.name,
-                shape=self.grid.shape,
-                dtype=var.dtype,
-                chunks=(self.chunk, self.chunk),
-                compressors=numcodecs.Zstd(level=1),
-                fill_value=var.nodata,
+            _create_layer(
+                root, var, self.grid.shape, (self.chunk, self.chunk), _variable_attrs(var, wkt)
             )
-            array.attrs.update(_variable_attrs(var, wkt))
         if self.overviews is not None:
             self._create_overviews(root, crs)
         zarr.consolidate_metadata(self.path, zarr_format=2)
@@ -149,20 +143,11 @@ class BlockStore:
             else:
                 chunks = (min(rows, COG_BLOCK_SIZE), min(cols, COG_BLOCK_SIZE))
             for var in self.variables:
-                array = group.create_array(
-                    var.name,
-                    shape=(rows, cols),
-                    dtype=var.dtype,
-                    chunks=chunks,
-                    compressors=numcodecs.Zstd(level=1),
-                    fill_value=var.nodata,
-                )
-                array.attrs.update(
-                    {
-                        **_variable_attrs(var, crs.to_wkt()),
-                        "overview_resampling": var.overview_resampling,
-                    }
-                )
+                attrs = {
+                    **_variable_attrs(var, crs.to_wkt()),
+                    "overview_resampling": var.overview_resampling,
+                }
+                _create_layer(group, var, (rows, cols), chunks, attrs)
 
     @classmethod
     def resume(
@@ -362,6 +347,25 @@ def _remove_interrupted_writes(
     leftovers += path.glob(".*.levels.tif")
     for leftover in leftovers:
         leftover.unlink()
+
+
+def _create_layer(
+    group: zarr.Group,
+    var: OutputVariable,
+    shape: tuple[int, int],
+    chunks: tuple[int, int],
+    attrs: Mapping[str, object],
+) -> None:
+    """An empty array for ``var`` in ``group`` (a layer or one of its overview levels)."""
+    array = group.create_array(
+        var.name,
+        shape=shape,
+        dtype=var.dtype,
+        chunks=chunks,
+        compressors=numcodecs.Zstd(level=1),
+        fill_value=var.nodata,
+    )
+    array.attrs.update(attrs)
 
 
 def _variable_attrs(var: OutputVariable, wkt: str) -> dict[str, object]:
