@@ -167,15 +167,8 @@ class PRODA(GeoSoilEstimator):
                 profiles, names, unseen=self.unseen_categories, scale_from=self.scale_from
             )
             continuous, categories = encode_profiles(coding, profiles)
-            frequency = [coding.frequency[name] for name in coding.categorical]
-            encoder = kit.MLPParameterEncoder(
-                len(coding.continuous),
-                frequency,
-                len(learned),
-                hidden_layers=self.hidden_layers,
-                embedding_dim=int(self.embedding_dim),
-                dropout=float(self.dropout),
-            ).to(torch.float64)
+            encoder = kit.MLPParameterEncoder.for_coding(coding, len(learned), self)
+            encoder = encoder.to(torch.float64)
             target = torch.as_tensor(mcmc.mean_unit, dtype=torch.float64)
             history = self._train_network(encoder, continuous.double(), categories, target)
             network_seconds = time.perf_counter() - started

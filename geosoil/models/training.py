@@ -21,13 +21,16 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
 from tqdm import tqdm  # the plain bar: tqdm.auto warns in notebooks without ipywidgets
 
 from geosoil.errors import ConfigError, FinalFitError
+
+if TYPE_CHECKING:
+    from geosoil.models.encoding import CovariateEncoder
 
 __all__ = [
     "ROW_MULTIPLE",
@@ -352,6 +355,31 @@ class MLPParameterEncoder(nn.Module):
             width = int(hidden)
         layers.append(nn.Linear(width, n_outputs))
         self.mlp = nn.Sequential(*layers)
+
+    @classmethod
+    def for_coding(
+        cls, coding: CovariateEncoder, n_outputs: int, settings: Any
+    ) -> MLPParameterEncoder:
+        """The encoder of a covariate -> parameter model, sized by its coding and settings.
+
+        Parameters
+        ----------
+        coding
+            The fitted coding: its continuous columns and each category's frequencies.
+        n_outputs
+            Number of learned parameters.
+        settings
+            The estimator, whose ``hidden_layers``, ``embedding_dim`` and ``dropout`` (names
+            shared by the families) shape the network.
+        """
+        return cls(
+            len(coding.continuous),
+            [coding.frequency[name] for name in coding.categorical],
+            n_outputs,
+            hidden_layers=[int(h) for h in settings.hidden_layers],
+            embedding_dim=int(settings.embedding_dim),
+            dropout=float(settings.dropout),
+        )
 
     def forward(self, continuous: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
         """Unit parameters (n, k) in (0, 1)."""

@@ -286,15 +286,7 @@ class ParameterGenerator(GeoSoilEstimator):
         )
 
     def _build_encoder(self, coding: CovariateEncoder, n_outputs: int) -> kit.MLPParameterEncoder:
-        frequency = [coding.frequency[name] for name in coding.categorical]
-        return kit.MLPParameterEncoder(
-            len(coding.continuous),
-            frequency,
-            n_outputs,
-            hidden_layers=[int(h) for h in self.hidden_layers],
-            embedding_dim=int(self.embedding_dim),
-            dropout=float(self.dropout),
-        )
+        return kit.MLPParameterEncoder.for_coding(coding, n_outputs, self)
 
     # --------------------------------------------------------------- prediction
     def predict_unit(self, records: Sequence[Any]) -> pd.DataFrame:

@@ -371,11 +371,10 @@ class BINN(GeoSoilEstimator):
         )
 
     def _build_encoder(self, coding: CovariateEncoder, n_outputs: int) -> torch.nn.Module:
-        frequency = [coding.frequency[name] for name in coding.categorical]
         if self.encoder == "kan":
             return bt.KANParameterEncoder(
                 len(coding.continuous),
-                frequency,
+                [coding.frequency[name] for name in coding.categorical],
                 n_outputs,
                 hidden=getattr(self, "kan_hidden", None),
                 grid_size=getattr(self, "grid_size", 5),
@@ -384,14 +383,7 @@ class BINN(GeoSoilEstimator):
                 sparsity_weight=getattr(self, "sparsity_weight", 0.0),
                 seed=int(self.seed),
             )
-        return kit.MLPParameterEncoder(
-            len(coding.continuous),
-            frequency,
-            n_outputs,
-            hidden_layers=self.hidden_layers,
-            embedding_dim=int(self.embedding_dim),
-            dropout=float(self.dropout),
-        )
+        return kit.MLPParameterEncoder.for_coding(coding, n_outputs, self)
 
     # --------------------------------------------------------------- prediction
     def _unit(self, profiles: ProfileSet) -> torch.Tensor:
