@@ -97,12 +97,7 @@ def attribution_figure_png(
             value_label=value_label,
             spectrum_label=spectrum_label,
         )
-    axes[0].set_xlim(*((span[1], span[0]) if axis_unit == "cm-1" else span))
-    axes[-1].set_xlabel("wavenumber (cm-1)" if axis_unit == "cm-1" else "wavelength (nm)")
-    axes[0].legend(loc="upper left", fontsize=7, frameon=False)
-    if title:
-        figure.suptitle(title, fontsize=10)
-    return png_bytes(figure, dpi=dpi)
+    return _finished_png(figure, axes[0], [axes[-1]], span, axis_unit, title=title, dpi=dpi)
 
 
 def comparison_figure_png(
@@ -154,19 +149,27 @@ def comparison_figure_png(
                 value_label=value_labels.get(name, "attribution"),
                 spectrum_label=spectrum_label,
             )
-        axes[-1, column].set_xlabel(
-            "wavenumber (cm-1)" if axis_unit == "cm-1" else "wavelength (nm)"
-        )
-    axes[0, 0].set_xlim(*((span[1], span[0]) if axis_unit == "cm-1" else span))
-    axes[0, 0].legend(loc="upper left", fontsize=7, frameon=False)
-    if title:
-        figure.suptitle(title, fontsize=10)
-    return png_bytes(figure, dpi=dpi)
+    return _finished_png(figure, axes[0, 0], axes[-1], span, axis_unit, title=title, dpi=dpi)
 
 
 def write_comparison_figure(path: str | Path, tables: Mapping[str, pd.DataFrame], **options):
     """Write :func:`comparison_figure_png` to ``path`` atomically; options are passed on."""
     return write_bytes_atomic(path, comparison_figure_png(tables, **options))
+
+
+def _finished_png(
+    figure, first, bottom, span, axis_unit: str, *, title: str | None, dpi: int
+) -> bytes:
+    """Orient the shared x axis, label it under the ``bottom`` panels, put the legend on
+    ``first`` and the title on top, and render the figure as PNG bytes."""
+    # Mid-infrared runs from high to low wavenumber, as spectroscopists draw it.
+    first.set_xlim(*((span[1], span[0]) if axis_unit == "cm-1" else span))
+    for ax in bottom:
+        ax.set_xlabel("wavenumber (cm-1)" if axis_unit == "cm-1" else "wavelength (nm)")
+    first.legend(loc="upper left", fontsize=7, frameon=False)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return png_bytes(figure, dpi=dpi)
 
 
 def _draw_panel(
