@@ -34,7 +34,7 @@ from geosoil.baselines.proda_mcmc import retrieve_parameters
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.io.profiles import ProfileSet
 from geosoil.models import training as kit
-from geosoil.models.base import GeoSoilEstimator
+from geosoil.models.base import GeoSoilEstimator, check_whole
 from geosoil.models.soc.inputs import (
     check_profile_settings,
     covariate_names,
@@ -192,8 +192,8 @@ class PRODA(GeoSoilEstimator):
     def _check_settings(self) -> None:
         check_profile_settings(self)
         for name in ("n_steps", "thin", "batch_size", "max_epochs", "patience"):
-            _check_whole(getattr(self, name), name, minimum=1)
-        _check_whole(self.burn_in, "burn_in", minimum=0)
+            check_whole(getattr(self, name), name)
+        check_whole(self.burn_in, "burn_in", minimum=0)
         if self.burn_in >= self.n_steps:
             raise ConfigError(
                 f"burn_in={self.burn_in} leaves no samples of n_steps={self.n_steps}",
@@ -318,12 +318,3 @@ class PRODA(GeoSoilEstimator):
         layers = torch.as_tensor(self.predict_layers(profiles))
         depth = torch.as_tensor(np.asarray(profiles.depth_m, dtype=np.float64).copy())
         return interpolate_to_depths(layers, depth, below_column="nan").numpy()
-
-
-def _check_whole(value: object, name: str, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(
-            f"{name}={value!r} is not a whole number of at least {minimum}",
-            field=f"params.{name}",
-            fix=f"use an integer >= {minimum}",
-        )

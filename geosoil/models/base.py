@@ -18,7 +18,14 @@ import numpy as np
 
 from geosoil.errors import ConfigError, NotFittedError, sklearn_not_fitted_error
 
-__all__ = ["GeoSoilEstimator", "NotFittedError", "check_choice", "pack_inner", "unpack_inner"]
+__all__ = [
+    "GeoSoilEstimator",
+    "NotFittedError",
+    "check_choice",
+    "check_whole",
+    "pack_inner",
+    "unpack_inner",
+]
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +193,22 @@ def check_choice(value: Any, allowed: Sequence[Any], field: str) -> Any:
             fix=f"choose one of {list(allowed)}",
         )
     return value
+
+
+def check_whole(value: Any, name: str, *, minimum: int = 1) -> None:
+    """Refuse a hyperparameter ``name`` that is not a whole number >= ``minimum``.
+
+    Raises
+    ------
+    ConfigError
+        On ``params.<name>``; booleans and floats are refused too.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(
+            f"{name}={value!r} is not a whole number of at least {minimum}",
+            field=f"params.{name}",
+            fix="use a positive integer" if minimum == 1 else f"use an integer >= {minimum}",
+        )
 
 
 def pack_inner(

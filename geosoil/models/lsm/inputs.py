@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from geosoil.errors import ConfigError, CovariateError, GeoSoilError, SampleDataError
-from geosoil.models.base import check_choice
+from geosoil.models.base import check_choice, check_whole
 from geosoil.models.encoding import CovariateEncoder
 from geosoil.process.lsm_params import IGBP_RASTER_CODES
 from geosoil.process.parameters import ParameterSpec, check_within_bounds
@@ -297,7 +297,7 @@ def check_settings(model: Any) -> None:
     """
     check_choice(model.unseen_categories, _UNSEEN, "params.unseen_categories")
     for name in ("max_epochs", "patience", "batch_size", "steps_per_sample", "embedding_dim"):
-        _check_positive_int(getattr(model, name), name)
+        check_whole(getattr(model, name), name)
     hidden = model.hidden_layers
     if isinstance(hidden, str) or not isinstance(hidden, Sequence):
         raise ConfigError(
@@ -306,7 +306,7 @@ def check_settings(model: Any) -> None:
             fix="give hidden_layers as a list of widths, e.g. [64, 64]",
         )
     for width in hidden:
-        _check_positive_int(width, "hidden_layers")
+        check_whole(width, "hidden_layers")
     for name, (low, high, open_low) in _INTERVALS.items():
         value = getattr(model, name)
         ok = isinstance(value, int | float) and not isinstance(value, bool)
@@ -327,15 +327,6 @@ def check_settings(model: Any) -> None:
             "attribute_names and categorical_names",
         )
     class_tables(model.class_codes)
-
-
-def _check_positive_int(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ConfigError(
-            f"{name}={value!r} is not a whole number of at least 1",
-            field=f"params.{name}",
-            fix="use a positive integer",
-        )
 
 
 def class_tables(class_codes: Mapping[str, Mapping[Any, Any]] | None) -> dict[str, dict[int, str]]:

@@ -26,7 +26,7 @@ import torch
 from geosoil.errors import ConfigError, SampleDataError
 from geosoil.io.profiles import FORCING_SHAPES, ProfileSet
 from geosoil.models import training as kit
-from geosoil.models.base import GeoSoilEstimator, check_choice
+from geosoil.models.base import GeoSoilEstimator, check_choice, check_whole
 from geosoil.models.encoding import CovariateEncoder
 from geosoil.models.registry import register
 from geosoil.models.soc import training as bt
@@ -339,13 +339,7 @@ class BINN(GeoSoilEstimator):
         check_choice(self.lr_schedule, bt.LR_SCHEDULES, "params.lr_schedule")
         check_profile_settings(self)
         for name in ("batch_size", "max_epochs", "patience", "n_members"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ConfigError(
-                    f"{name}={value!r} is not a whole number of at least 1",
-                    field=f"params.{name}",
-                    fix="use a positive integer",
-                )
+            check_whole(getattr(self, name), name)
 
     def _split(
         self, profiles: ProfileSet, valid: ProfileSet | None
