@@ -12,7 +12,8 @@ peers fitted here: scikit-learn's RandomForestRegressor with 500 trees and defau
 settings, and ordinary least squares (one-hot classes). ``auto`` includes its regression
 kriging variant (the samples carry their coordinates); which model it chose in every outer
 training set, and its inner scores on all samples, are recorded per case. Pooled
-out-of-fold R2 and RMSE, per-fold R2, and ``fit_s``: wall seconds of one fit on all samples
+out-of-fold R2 and RMSE, per-fold R2 (every model on the same rows: those all of them
+predicted, ``n_scored``), and ``fit_s``: wall seconds of one fit on all samples
 (2 threads for the peer forest; geosoil's learners use 1). Reads the data from
 $GEOSOIL_REAL_DATA (default ../shared/data/real).
 """
@@ -140,18 +141,40 @@ def seeded(seed: int) -> list[str]:
 
 
 def score(make, X, y, folds) -> dict:
+    """Out-of-fold predictions (row order) of ``make()``, and wall seconds of one fit on all
+    samples."""
     from geosoil.evaluate import cross_validate
 
-    result = cross_validate(make, X, y, folds)
-    pooled = result.pooled()
+    predictions = cross_validate(make, X, y, folds).predictions
+    predicted = np.full(len(y), np.nan)
+    predicted[predictions["row"].to_numpy()] = predictions["predicted"].to_numpy()
     start = time.perf_counter()
     make().fit(X, y)
-    return {
-        "r2": round(pooled["r2"], 4),
-        "rmse": round(pooled["rmse"], 4),
-        "fold_r2": [round(v, 4) for v in result.per_fold["r2"]],
-        "fit_s": round(time.perf_counter() - start, 2),
-    }
+    return {"predicted": predicted, "fit_s": round(time.perf_counter() - start, 2)}
+
+
+def scored_alike(runs: dict[str, dict], y: np.ndarray, folds) -> tuple[dict, int]:
+    """Pooled R2 and RMSE, and per-fold R2, of every model on the same rows: those every
+    model predicted (a learner abstains on a class its training fold lacks; the others
+    would otherwise be scored on rows it skipped). Returns the figures and that row count."""
+    from geosoil.evaluate.metrics import regression_metrics
+
+    rows = np.logical_and.reduce([np.isfinite(run["predicted"]) for run in runs.values()])
+    figures = {}
+    for name, run in runs.items():
+        pooled = regression_metrics(y[rows], run["predicted"][rows], names=("r2", "rmse"))
+        fold_r2 = []
+        for _, test_idx in folds:
+            test_idx = test_idx[rows[test_idx]]
+            fold = regression_metrics(y[test_idx], run["predicted"][test_idx], names=("r2",))
+            fold_r2.append(round(fold["r2"], 4))
+        figures[name] = {
+            "r2": round(pooled["r2"], 4),
+            "rmse": round(pooled["rmse"], 4),
+            "fold_r2": fold_r2,
+            "fit_s": run["fit_s"],
+        }
+    return figures, int(rows.sum())
 
 
 def run_case(dataset, target, scheme, config, seed: int = 0) -> dict:
@@ -171,15 +194,14 @@ def run_case(dataset, target, scheme, config, seed: int = 0) -> dict:
         fitted.append(make_auto())
         return fitted[-1]
 
-    models = {"auto": score(make_recorded, grouped, y, folds)}
+    runs = {"auto": score(make_recorded, grouped, y, folds)}
     template = make_auto()
     for name in template.candidates:
-        models[name] = score(lambda name=name: template.make(name), X, y, folds)
+        runs[name] = score(lambda name=name: template.make(name), X, y, folds)
     covariates = table.X  # the peers see the covariates only
-    models["peer_random_forest"] = score(
-        lambda: PeerForest(categorical, seed), covariates, y, folds
-    )
-    models["peer_linear"] = score(lambda: PeerLinear(categorical), covariates, y, folds)
+    runs["peer_random_forest"] = score(lambda: PeerForest(categorical, seed), covariates, y, folds)
+    runs["peer_linear"] = score(lambda: PeerLinear(categorical), covariates, y, folds)
+    models, n_scored = scored_alike(runs, np.asarray(y, dtype=np.float64), folds)
     chosen = fitted[-1]  # the timed fit on all samples
     outer_choices = [model.best_name_ for model in fitted[:-1]]
     return {
@@ -187,6 +209,7 @@ def run_case(dataset, target, scheme, config, seed: int = 0) -> dict:
         "target": target,
         "scheme": scheme,
         "n": len(y),
+        "n_scored": n_scored,
         "n_folds": len(folds),
         "chosen_on_all_samples": chosen.best_name_,
         "inner_on_all_samples": {

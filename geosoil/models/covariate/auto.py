@@ -46,6 +46,7 @@ from geosoil.models.covariate.stack import (
     blend_weights,
     inner_folds,
     out_of_fold,
+    unseen_class_rows,
 )
 from geosoil.models.registry import get_estimator_class
 
@@ -264,6 +265,21 @@ class AutoCovariate:
         y = np.asarray(y, dtype=np.float64)
         folds = self.inner_folds(X)
         self.inner_grouped_ = GROUP_COLUMN in getattr(X, "columns", ())
+        # Rows whose class their inner training fold lacks: the tabular learners abstain
+        # there, so every learner is scored without them (the same rows for all).
+        unseen = unseen_class_rows(X, self.params.get("categorical_features", ()), folds)
+        if unseen.any():
+            log.info(
+                "auto: %d row(s) hold a class their inner training fold lacks; the candidates "
+                "are scored on the other %d",
+                unseen.sum(),
+                (~unseen).sum(),
+            )
+        self.inner_rows_scored_ = int((~unseen).sum())
+
+        def inner_score(predicted: np.ndarray) -> dict[str, float]:
+            return regression_metrics(y[~unseen], predicted[~unseen])
+
         scores, failures, oof = {}, {}, {}
         for name in self.candidates:
             try:
@@ -272,11 +288,11 @@ class AutoCovariate:
                 failures[name] = f"{type(err).__name__}: {err}"
                 log.warning("auto: candidate %s failed (%s)", name, err)
                 continue
-            if not np.isfinite(predicted).all():
+            if not np.isfinite(predicted[~unseen]).all():
                 failures[name] = "non-finite predictions"
                 continue
             oof[name] = predicted
-            scores[name] = regression_metrics(y, predicted)
+            scores[name] = inner_score(predicted)
         if not scores:
             raise AutoSelectionError(
                 "every candidate learner failed: "
@@ -290,7 +306,7 @@ class AutoCovariate:
         if self.stack and len(names) >= 2:
             weights = blend_weights(np.column_stack([oof[n] for n in names]), y)
             blend = np.column_stack([oof[n] for n in names]) @ weights
-            scores["stack"] = regression_metrics(y, blend)
+            scores["stack"] = inner_score(blend)
             if scores["stack"]["rmse"] < scores[best]["rmse"]:
                 best = "stack"
             oof["stack"] = blend
@@ -306,7 +322,7 @@ class AutoCovariate:
                 failures[trend + KRIGED] = f"{type(err).__name__}: {err}"
                 log.warning("auto: kriging the residuals of %s failed (%s)", trend, err)
             else:
-                scores[trend + KRIGED] = regression_metrics(y, kriged)
+                scores[trend + KRIGED] = inner_score(kriged)
                 if scores[trend + KRIGED]["rmse"] < scores[best]["rmse"]:
                     best = trend + KRIGED
         log.info(

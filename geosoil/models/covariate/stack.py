@@ -28,6 +28,7 @@ __all__ = [
     "inner_folds",
     "inner_learner",
     "out_of_fold",
+    "unseen_class_rows",
 ]
 
 log = logging.getLogger(__name__)
@@ -86,11 +87,26 @@ def out_of_fold(make, X: pd.DataFrame, y: np.ndarray, folds) -> np.ndarray:
     return out
 
 
+def unseen_class_rows(X: pd.DataFrame, categorical: Sequence[str], folds: Folds) -> np.ndarray:
+    """Bool (n,): rows holding a class of a ``categorical`` column that their fold's training
+    rows lack. The tabular learners abstain there (NaN), so learners are compared without
+    them: a rare class that one inner fold holds whole must not disqualify a learner."""
+    unseen = np.zeros(len(X), dtype=bool)
+    for column in categorical:
+        values = X[column].to_numpy(dtype=np.float64)
+        for train_idx, test_idx in folds:
+            test = values[test_idx]
+            unseen[test_idx] |= np.isfinite(test) & ~np.isin(test, values[train_idx])
+    return unseen
+
+
 def blend_weights(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Non-negative weights summing to one that best blend the (n, k) columns into ``y``."""
+    """Non-negative weights summing to one that best blend the (n, k) columns into ``y``,
+    fitted on the rows where every column is finite (a learner may abstain on a row)."""
     from scipy.optimize import nnls
 
-    weights, _ = nnls(predictions, y)
+    rows = np.isfinite(predictions).all(axis=1) & np.isfinite(y)
+    weights, _ = nnls(predictions[rows], y[rows])
     total = weights.sum()
     if not np.isfinite(total) or total <= 0:
         return np.full(predictions.shape[1], 1.0 / predictions.shape[1])

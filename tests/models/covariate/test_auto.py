@@ -97,6 +97,34 @@ def test_blend_weights_are_non_negative_and_sum_to_one():
     assert weights[0] > 0.9 and weights[2] == 0
 
 
+def test_blend_weights_leave_out_rows_where_a_learner_abstains():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=100)
+    good, noise = y + rng.normal(scale=0.1, size=100), rng.normal(size=100)
+    good_with_holes = good.copy()
+    good_with_holes[:5] = np.nan
+    rows = slice(5, None)
+    np.testing.assert_array_equal(
+        blend_weights(np.column_stack([good_with_holes, noise]), y),
+        blend_weights(np.column_stack([good, noise])[rows], y[rows]),
+    )
+
+
+def test_a_class_that_one_inner_fold_holds_whole_disqualifies_no_candidate():
+    # Class 3 of "c" sits in one block only: under grouped inner folds, the fold holding that
+    # block trains without it and the tabular learners abstain (NaN) on its rows. Every
+    # candidate is then scored on the other rows, instead of failing all but the MLP.
+    X, y, blocks = blocked_table()
+    X["c"] = np.where(blocks == blocks[0], 3, np.where(X["c"] == 3, 1, X["c"]))
+    grouped = X.assign(**{GROUP_COLUMN: blocks})
+    model = auto().fit(grouped, y)
+    assert model.failures_ == {}
+    assert set(model.inner_scores_) >= {"random_forest", "gbm", "linear", "stack"}
+    assert model.inner_rows_scored_ == len(y) - np.count_nonzero(blocks == blocks[0])
+    # The stack is refit on every row: class 3 is known to it and predicted.
+    assert np.isfinite(model.predict(X[X["c"] == 3])).all()
+
+
 def test_every_candidate_failing_names_each_failure():
     X, y = table()
     with pytest.raises(AutoSelectionError, match="every candidate") as info:
