@@ -141,40 +141,33 @@ def seeded(seed: int) -> list[str]:
 
 
 def score(make, X, y, folds) -> dict:
-    """Out-of-fold predictions (row order) of ``make()``, and wall seconds of one fit on all
+    """Cross-validation of ``make()`` on ``folds``, and wall seconds of one fit on all
     samples."""
     from geosoil.evaluate import cross_validate
 
-    predictions = cross_validate(make, X, y, folds).predictions
-    predicted = np.full(len(y), np.nan)
-    predicted[predictions["row"].to_numpy()] = predictions["predicted"].to_numpy()
+    result = cross_validate(make, X, y, folds)
     start = time.perf_counter()
     make().fit(X, y)
-    return {"predicted": predicted, "fit_s": round(time.perf_counter() - start, 2)}
+    return {"cv": result, "fit_s": round(time.perf_counter() - start, 2)}
 
 
-def scored_alike(runs: dict[str, dict], y: np.ndarray, folds) -> tuple[dict, int]:
-    """Pooled R2 and RMSE, and per-fold R2, of every model on the same rows: those every
-    model predicted (a learner abstains on a class its training fold lacks; the others
-    would otherwise be scored on rows it skipped). Returns the figures and that row count."""
-    from geosoil.evaluate.metrics import regression_metrics
+def scored_alike(runs: dict[str, dict]) -> tuple[dict, int]:
+    """Pooled R2 and RMSE, and per-fold R2, of every model on the same rows (those every
+    model predicted: a learner abstains on a class its training fold lacks). Returns the
+    figures and that row count."""
+    from geosoil.evaluate import on_common_rows
 
-    rows = np.logical_and.reduce([np.isfinite(run["predicted"]) for run in runs.values()])
+    results, n_scored = on_common_rows({name: run["cv"] for name, run in runs.items()})
     figures = {}
-    for name, run in runs.items():
-        pooled = regression_metrics(y[rows], run["predicted"][rows], names=("r2", "rmse"))
-        fold_r2 = []
-        for _, test_idx in folds:
-            test_idx = test_idx[rows[test_idx]]
-            fold = regression_metrics(y[test_idx], run["predicted"][test_idx], names=("r2",))
-            fold_r2.append(round(fold["r2"], 4))
+    for name, result in results.items():
+        pooled = result.pooled()
         figures[name] = {
             "r2": round(pooled["r2"], 4),
             "rmse": round(pooled["rmse"], 4),
-            "fold_r2": fold_r2,
-            "fit_s": run["fit_s"],
+            "fold_r2": [round(v, 4) for v in result.per_fold["r2"]],
+            "fit_s": runs[name]["fit_s"],
         }
-    return figures, int(rows.sum())
+    return figures, n_scored
 
 
 def run_case(dataset, target, scheme, config, seed: int = 0) -> dict:
@@ -201,7 +194,7 @@ def run_case(dataset, target, scheme, config, seed: int = 0) -> dict:
     covariates = table.X  # the peers see the covariates only
     runs["peer_random_forest"] = score(lambda: PeerForest(categorical, seed), covariates, y, folds)
     runs["peer_linear"] = score(lambda: PeerLinear(categorical), covariates, y, folds)
-    models, n_scored = scored_alike(runs, np.asarray(y, dtype=np.float64), folds)
+    models, n_scored = scored_alike(runs)
     chosen = fitted[-1]  # the timed fit on all samples
     outer_choices = [model.best_name_ for model in fitted[:-1]]
     return {

@@ -7,7 +7,7 @@ results to :func:`write_cv_report`.
 
 from __future__ import annotations
 
-from geosoil.evaluate.crossval import CVResult, cross_validate
+from geosoil.evaluate.crossval import CVResult, cross_validate, on_common_rows
 from geosoil.evaluate.learning_curve import LearningCurveResult, learning_curve
 from geosoil.evaluate.metrics import (
     DEFAULT_METRICS,
@@ -61,6 +61,7 @@ __all__ = [
     "learning_curve",
     "mae",
     "mape",
+    "on_common_rows",
     "paper_metrics",
     "profile_metrics",
     "r2",

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from geosoil.errors import ConfigError
 from geosoil.evaluate.metrics import DEFAULT_METRICS, check_metric_names, regression_metrics
 
-__all__ = ["CVResult", "cross_validate"]
+__all__ = ["CVResult", "cross_validate", "on_common_rows"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,24 @@ class CVResult:
             self.predictions["observed"].to_numpy(),
             self.predictions["predicted"].to_numpy(),
             names=self.metric_names,
+        )
+
+    def on_rows(self, keep: np.ndarray) -> CVResult:
+        """This result scored only on the sample rows where ``keep`` (bool, one per sample
+        of ``X``) is true: predictions of other rows dropped, per-fold metrics recomputed."""
+        predictions = self.predictions[keep[self.predictions["row"].to_numpy()]]
+        per_fold = self.per_fold.copy()
+        for position, fold in enumerate(per_fold["fold"]):
+            part = predictions[predictions["fold"] == fold]
+            scores = _fold_metrics(
+                part["observed"].to_numpy(), part["predicted"].to_numpy(), self.metric_names
+            )
+            for name, value in scores.items():
+                per_fold.loc[position, name] = value
+        return CVResult(
+            per_fold=per_fold,
+            predictions=predictions.reset_index(drop=True),
+            metric_names=self.metric_names,
         )
 
     def summary(self) -> dict[str, dict[str, float]]:
@@ -231,6 +249,25 @@ def cross_validate(
         .reset_index(drop=True)
     )
     return CVResult(per_fold=per_fold, predictions=predictions, metric_names=metric_names)
+
+
+def on_common_rows(results: dict[str, CVResult]) -> tuple[dict[str, CVResult], int]:
+    """Every result scored on the same rows: those that every result predicted with a
+    finite value. A learner that abstains on a row (a class its training fold lacked) would
+    otherwise be scored on fewer, and often easier, rows than the others. Returns the
+    restricted results (the same objects when nothing is left out) and the rows kept."""
+    n_samples = 1 + max(int(r.predictions["row"].max()) for r in results.values())
+    keep = np.ones(n_samples, dtype=bool)
+    for result in results.values():
+        rows = result.predictions["row"].to_numpy()
+        values = result.predictions["predicted"].to_numpy()
+        predicted = np.zeros(n_samples, dtype=bool)
+        predicted[rows] = True
+        predicted[rows[~np.isfinite(values)]] = False
+        keep &= predicted
+    if keep.all():
+        return dict(results), n_samples
+    return {name: result.on_rows(keep) for name, result in results.items()}, int(keep.sum())
 
 
 def _row_taker(X: Any) -> Callable[[np.ndarray], Any]:

@@ -13,7 +13,7 @@ import pandas as pd
 from geosoil.artifacts import Provenance, save_artifact
 from geosoil.config import TrainConfig, TrustConfig, save_config
 from geosoil.errors import ConfigError, GeoSoilError, params_at
-from geosoil.evaluate import cross_validate, write_cv_report
+from geosoil.evaluate import cross_validate, on_common_rows, write_cv_report
 from geosoil.evaluate.metrics import r2
 from geosoil.io.writers import staged_directory
 from geosoil.models.covariate.auto import COORDINATE_COLUMNS, GROUP_COLUMN, AutoCovariate
@@ -149,10 +149,15 @@ def train_from_config(config: TrainConfig) -> TrainResult:
         summary = {scheme: result.summary() for scheme, result in results.items()}
         extra = duplicates_section(table.duplicates)
         if is_auto:
-            extra += candidates_section(results, candidates, units)
-            for scheme, by_name in candidates.items():
+            # auto and its candidates on the same rows (a learner may abstain on a class)
+            compared = {
+                scheme: on_common_rows({NESTED: results[scheme], **by_name})
+                for scheme, by_name in candidates.items()
+            }
+            extra += candidates_section(compared, len(y))
+            for scheme, (by_name, _) in compared.items():
                 summary[scheme]["candidates"] = {
-                    name: result.pooled() for name, result in by_name.items()
+                    name: result.pooled() for name, result in by_name.items() if name != NESTED
                 }
         final_scheme = selection_scheme(fold_sets)
         log.info("final fit on all %d samples (%s groups)", len(y), final_scheme)
@@ -281,21 +286,29 @@ def candidate_results(auto: AutoCovariate, X, y, folds) -> dict:
     return results
 
 
-def candidates_section(results: dict, candidates: dict, units: str) -> str:
-    """Markdown: ``auto`` (nested) and every candidate side by side, pooled and per fold."""
+NESTED = "auto (nested)"
+
+
+def candidates_section(compared: dict, n_samples: int) -> str:
+    """Markdown: ``auto`` (nested) and every candidate side by side, pooled and per fold;
+    ``compared`` maps each scheme to (results by learner, on the same rows; their count)."""
     lines = ["", "## Candidate learners on the same folds", ""]
     lines.append(
         "`auto` chooses a learner inside each training set (inner cross-validation on folds "
         "of the same kind: whole spatial blocks, fold ids or duplicate sets), so its score "
         "includes the choice; the candidates' rows are each learner alone."
     )
-    for scheme, by_name in candidates.items():
-        rows = {"auto (nested)": results[scheme], **by_name}
-        n_folds = results[scheme].n_splits
+    for scheme, (rows, n_scored) in compared.items():
+        n_folds = rows[NESTED].n_splits
+        lines += ["", f"### {scheme}", ""]
+        if n_scored < n_samples:
+            lines += [
+                f"Scored on the {n_scored} of {n_samples} samples every learner predicted: "
+                "the others hold a class their training fold lacked, where the tree, linear "
+                "and SVR learners give no prediction.",
+                "",
+            ]
         lines += [
-            "",
-            f"### {scheme}",
-            "",
             "| Learner | pooled R² | pooled RMSE | "
             + " | ".join(f"R² fold {k}" for k in range(n_folds))
             + " |",

@@ -15,6 +15,7 @@ from geosoil.evaluate import (
     CVResult,
     cross_validate,
     grouped_kfold,
+    on_common_rows,
     random_kfold,
 )
 
@@ -142,3 +143,30 @@ def test_bad_inputs_raise():
         cross_validate(Ridge, X, y_nan, folds)
     with pytest.raises(ConfigError):
         cross_validate(Ridge, X, y, [])
+
+
+class AbstainingRidge(Ridge):
+    """Ridge that gives no prediction (NaN) for rows whose first feature is above 1."""
+
+    def predict(self, X):
+        predicted = super().predict(X)
+        return np.where(X[:, 0] > 1.0, np.nan, predicted)
+
+
+def test_results_on_common_rows_score_every_learner_on_the_rows_all_predicted():
+    X, y = linear_problem()
+    folds = random_kfold(len(y), n_splits=5, seed=0)
+    full = cross_validate(Ridge, X, y, folds)
+    abstaining = cross_validate(AbstainingRidge, X, y, folds)
+    alike, n_scored = on_common_rows({"ridge": full, "abstaining": abstaining})
+    kept = X[:, 0] <= 1.0
+    assert n_scored == kept.sum() < len(y)
+    for result in alike.values():
+        assert set(result.predictions["row"]) == set(np.flatnonzero(kept))
+    # On the common rows both are the same ridge: the same scores, pooled and per fold.
+    assert alike["ridge"].pooled() == pytest.approx(alike["abstaining"].pooled())
+    np.testing.assert_allclose(alike["ridge"].per_fold["r2"], alike["abstaining"].per_fold["r2"])
+    assert alike["ridge"].pooled()["rmse"] != pytest.approx(full.pooled()["rmse"])
+    # Nothing to leave out: the results come back as they were.
+    same, n_all = on_common_rows({"ridge": full})
+    assert same["ridge"] is full and n_all == len(y)

@@ -106,6 +106,25 @@ def test_train_from_a_table(run_cli, tmp_path, suffix):
     assert model.registry_name == selection["delivered_as"]
 
 
+def test_a_class_that_one_fold_holds_whole_is_scored_alike_for_every_learner(run_cli, tmp_path):
+    # "wetland" only in fold 1: trained without it, the tree and linear learners abstain on
+    # those samples. auto (grouped inner folds) still scores every candidate, and the report
+    # compares all learners on the samples every one of them predicted.
+    table = sample_table()
+    wetland = (table["fold"] == 1) & (np.arange(len(table)) < 20)
+    table.loc[wetland, "landuse"] = "wetland"
+    samples = write_table(table, tmp_path / "samples.csv")
+    result = run_cli("train", config(tmp_path, samples, evaluation__schemes=["predefined"]))
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    metrics = read_header(out / "model.safetensors").provenance.metrics
+    assert set(metrics["predefined"]["candidates"]) == set(FAST_AUTO["candidates"])
+    report = (out / "report" / "report.md").read_text()
+    n_kept = len(table) - wetland.sum()
+    assert f"Scored on the {n_kept} of {len(table)} samples every learner predicted" in report
+    assert "failed" not in report.split("## Choice of the delivered model")[1]
+
+
 def test_quantile_forest_cv_writes_interval_columns(run_cli, tmp_path):
     samples = write_table(sample_table(), tmp_path / "samples.csv")
     params = {"n_estimators": 30}
