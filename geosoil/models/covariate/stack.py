@@ -101,16 +101,39 @@ def unseen_class_rows(X: pd.DataFrame, categorical: Sequence[str], folds: Folds)
 
 
 def blend_weights(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Non-negative weights summing to one that best blend the (n, k) columns into ``y``,
-    fitted on the rows where every column is finite (a learner may abstain on a row)."""
-    from scipy.optimize import nnls
+    """Non-negative weights summing to one that best blend the (n, k) columns into ``y``
+    (least squares over the simplex), fitted on the rows where every column is finite (a
+    learner may abstain on a row). The blend fits ``y`` at least as well as its best column."""
+    from scipy.optimize import minimize
 
     rows = np.isfinite(predictions).all(axis=1) & np.isfinite(y)
-    weights, _ = nnls(predictions[rows], y[rows])
-    total = weights.sum()
-    if not np.isfinite(total) or total <= 0:
-        return np.full(predictions.shape[1], 1.0 / predictions.shape[1])
-    return weights / total
+    scale = float(np.std(y[rows])) or 1.0  # the same weights in any unit, a well-scaled loss
+    columns, target = predictions[rows] / scale, y[rows] / scale
+    n_rows, k = columns.shape
+
+    def loss(weights: np.ndarray) -> float:
+        residual = columns @ weights - target
+        return float(residual @ residual) / n_rows
+
+    def gradient(weights: np.ndarray) -> np.ndarray:
+        return 2.0 * columns.T @ (columns @ weights - target) / n_rows
+
+    fitted = minimize(
+        loss,
+        np.full(k, 1.0 / k),
+        jac=gradient,
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * k,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones(k)}],
+        options={"ftol": 1e-12, "maxiter": 1000},
+    )
+    weights = np.where(fitted.x > 1e-9, fitted.x, 0.0)
+    weights = weights / weights.sum() if weights.sum() > 0 else np.full(k, 1.0 / k)
+    # Each column alone is a point of the simplex: should the solver stop short, a single
+    # column that fits better is taken instead.
+    vertices = np.eye(k)
+    best_vertex = vertices[int(np.argmin([loss(v) for v in vertices]))]
+    return weights if loss(weights) <= loss(best_vertex) else best_vertex
 
 
 @register

@@ -92,9 +92,35 @@ def test_blend_weights_are_non_negative_and_sum_to_one():
     rng = np.random.default_rng(0)
     y = rng.normal(size=100)
     good, noise = y + rng.normal(scale=0.1, size=100), rng.normal(size=100)
-    weights = blend_weights(np.column_stack([good, noise, -y]), y)
+    columns = np.column_stack([good, noise, -y])
+    weights = blend_weights(columns, y)
     assert weights.sum() == pytest.approx(1.0) and (weights >= 0).all()
-    assert weights[0] > 0.9 and weights[2] == 0
+    assert weights[0] > 0.99 and weights[2] < 0.01
+    # least squares over the simplex: the blend fits at least as well as any one column
+    errors = ((columns - y[:, None]) ** 2).mean(axis=0)
+    assert ((columns @ weights - y) ** 2).mean() <= errors.min()
+
+
+def test_blend_weights_sum_to_one_by_fit_not_by_rescaling():
+    # One column shrunk to half of y, one at its scale but noisier. Non-negative least squares
+    # weights them to sum well above one; rescaled to one, that blend is worse than the best
+    # blend over the simplex, and than the second column alone.
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=300)
+    columns = np.column_stack(
+        [0.5 * y + rng.normal(scale=0.2, size=300), y + rng.normal(scale=0.4, size=300)]
+    )
+
+    def mse(weights):
+        return ((columns @ weights - y) ** 2).mean()
+
+    rescaled = nnls(columns, y)[0]
+    rescaled /= rescaled.sum()
+    weights = blend_weights(columns, y)
+    assert mse(weights) < mse(rescaled) - 0.005
+    assert mse(weights) <= mse(np.array([0.0, 1.0]))
 
 
 def test_blend_weights_leave_out_rows_where_a_learner_abstains():
