@@ -3,8 +3,8 @@
 The same code path as benchmarks/covariate_learners.py, for the quick learners, with the
 configs as shipped (seed 0): pinned at what they gave when pinned (the forest with its
 out-of-bag choice of columns per split; the SVR with C and gamma from its inner folds).
-benchmarks/results/covariate_learners.json (--seed 4) and covariate_learners_seed1.json hold
-every learner; their other seeds move these figures by up to 0.015.
+benchmarks/results/covariate_learners.json (seed 0, commit 18700bd) and its seed-4/5 siblings hold
+every learner; their other seeds move these figures by up to 0.02.
 """
 
 import pytest
