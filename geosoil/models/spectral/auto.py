@@ -347,8 +347,10 @@ def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _stack_weights(predictions: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Non-negative weights summing to one minimizing the squared error of the weighted
-    mean of ``predictions`` (n, m) (Breiman 1996; the super learner)."""
+    """Non-negative least-squares weights of ``predictions`` (n, m) (Breiman 1996), rescaled
+    to sum to one. Not the least-squares blend over the simplex that the covariate stack
+    fits (``models.covariate.stack.blend_weights``): changing it would move the spectral
+    benchmark figures, which have not been rerun."""
     from scipy.optimize import nnls
 
     weights, _ = nnls(predictions, target)
