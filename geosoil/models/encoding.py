@@ -54,11 +54,16 @@ class CovariateEncoder:
     scaling
         ``"standard"``: ``(x - center) / scale``; ``"minmax"``: ``(x - low) / (high - low)``
         clipped to [0, 1] (a cell outside the ranges gets the edge value).
+    clamp
+        With ``"standard"`` scaling: clip each value to ``[low, high]`` (the training range)
+        before scaling, so a network reads a cell beyond the range as the edge value instead
+        of extrapolating from it (``"minmax"`` always clips).
     center, scale
         (n_continuous,) training mean and standard deviation (1 where a column was
         constant), for ``"standard"``.
     low, high
-        (n_continuous,) range each column is scaled from, for ``"minmax"``.
+        (n_continuous,) range each column is scaled from, for ``"minmax"``; the range values
+        are clipped to, for ``clamp``.
     labels
         Column -> sorted classes seen in training (whole numbers, or strings with
         ``label_kind="str"``); class ``labels[c][i]`` gets index ``i``.
@@ -81,6 +86,7 @@ class CovariateEncoder:
     scale: np.ndarray = field(default_factory=lambda: np.ones(0))
     low: np.ndarray = field(default_factory=lambda: np.zeros(0))
     high: np.ndarray = field(default_factory=lambda: np.ones(0))
+    clamp: bool = False
 
     @property
     def names(self) -> list[str]:
@@ -104,11 +110,13 @@ class CovariateEncoder:
         scaling: Literal["standard", "minmax"] = "standard",
         label_kind: Literal["int", "str"] = "int",
         ranges: tuple[np.ndarray, np.ndarray] | None = None,
+        clamp: bool = False,
     ) -> CovariateEncoder:
         """Learn scaling and classes from the training rows of ``table``.
 
         ``ranges`` gives (low, high) per continuous column for ``scaling="minmax"``
-        instead of the training minimum and maximum.
+        instead of the training minimum and maximum. ``clamp`` (``"standard"`` scaling)
+        clips new values to the training minimum and maximum before scaling.
         """
         if unseen not in UNSEEN_POLICIES:
             raise ValueError(f"unseen={unseen!r} is not one of {UNSEEN_POLICIES}")
@@ -125,12 +133,12 @@ class CovariateEncoder:
             labels[name] = [int(v) if label_kind == "int" else str(v) for v in seen]
             frequency[name] = (counts / counts.sum()).tolist()
         encoder = cls(continuous, categorical, labels, frequency, unseen, scaling, label_kind)
-        if scaling == "minmax":
-            if ranges is not None:
-                encoder.low, encoder.high = (np.asarray(r, dtype=np.float64) for r in ranges)
-            else:
-                encoder.low, encoder.high = values.min(axis=0), values.max(axis=0)
-        else:
+        if scaling == "minmax" and ranges is not None:
+            encoder.low, encoder.high = (np.asarray(r, dtype=np.float64) for r in ranges)
+        elif scaling == "minmax" or clamp:
+            encoder.low, encoder.high = values.min(axis=0), values.max(axis=0)
+        encoder.clamp = clamp and scaling == "standard"
+        if scaling == "standard":
             sd = values.std(axis=0)
             encoder.center, encoder.scale = values.mean(axis=0), np.where(sd > 0, sd, 1.0)
         return encoder
@@ -141,6 +149,8 @@ class CovariateEncoder:
         if self.scaling == "minmax":
             span = np.where(self.high > self.low, self.high - self.low, 1.0)
             return np.clip((values - self.low) / span, 0.0, 1.0)
+        if self.clamp:
+            values = np.clip(values, self.low, self.high)
         return (values - self.center) / self.scale
 
     def indices(

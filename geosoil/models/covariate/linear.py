@@ -31,6 +31,10 @@ class CovariateLinear(StandardizedInputs, GeoSoilEstimator):
     categorical_features, target_transform, seed
         As for the tree learners; ``seed`` is unused (the fit is deterministic) but kept so
         every covariate learner takes the same settings.
+    clamp_inputs
+        Clip each continuous covariate to its training range before the model reads it
+        (default): a cell beyond the range is predicted as at the range's edge, not
+        extrapolated. ``False`` extrapolates, as artifacts written before this setting do.
     """
 
     registry_name = "linear"
@@ -43,6 +47,7 @@ class CovariateLinear(StandardizedInputs, GeoSoilEstimator):
         categorical_features: Sequence[str] = (),
         target_transform: Literal["none", "log10"] = "none",
         seed: int = 0,
+        clamp_inputs: bool = True,
     ) -> None:
         self._store_params(locals())
 
@@ -79,7 +84,8 @@ class CovariateLinear(StandardizedInputs, GeoSoilEstimator):
 
     @classmethod
     def from_state(cls, params, tensors, state) -> CovariateLinear:
-        model = cls(**params)
+        # Artifacts written before ``clamp_inputs`` existed extrapolate, as they did.
+        model = cls(**{"clamp_inputs": False, **params})
         model._restore_inputs(state, tensors)
         model.coef_ = checked_float64(tensors["coef"], "coef", model.center_.shape)
         model.intercept_ = float(state["intercept"])

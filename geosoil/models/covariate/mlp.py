@@ -15,7 +15,7 @@ import numpy as np
 
 from geosoil.errors import ConfigError, CovariateError, SampleDataError
 from geosoil.models.base import GeoSoilEstimator, check_choice
-from geosoil.models.covariate.dense import DenseNetwork, as_array
+from geosoil.models.covariate.dense import DenseNetwork, as_array, checked_float64
 from geosoil.models.covariate.tabular import prediction_matrix, training_table
 from geosoil.models.encoding import CovariateEncoder, is_data_frame
 from geosoil.models.registry import register
@@ -71,6 +71,12 @@ class CovariateMLP(GeoSoilEstimator):
         (default) trains it afresh on every row for its best epoch count; ``"validated"``
         keeps the early-stopped network, trained on the other rows only (the behaviour
         before the final-fit policy).
+    clamp_inputs
+        Clip each continuous covariate to its training range before the network reads it
+        (default), so that a pixel or sample beyond the range is predicted as at the range's
+        edge, not by extrapolating the network (which can run far outside the observed
+        targets; such cells lie outside the area of applicability anyway). ``False``
+        extrapolates, as artifacts written before this setting do.
 
     Notes
     -----
@@ -112,6 +118,7 @@ class CovariateMLP(GeoSoilEstimator):
         seed: int = 0,
         n_members: int = 1,
         final_fit: Literal["refit", "validated"] = "refit",
+        clamp_inputs: bool = True,
     ) -> None:
         self._store_params(locals())
 
@@ -157,13 +164,15 @@ class CovariateMLP(GeoSoilEstimator):
         z = transform.forward(y, names=target_names)
         self.feature_names_in_ = [str(c) for c in X.columns]
         self.n_features_in_ = len(self.feature_names_in_)
-        # Continuous covariates as z-scores; categorical ones one-hot, an unseen class as an
-        # all-zero code (the network's reference: its average class).
+        # Continuous covariates as z-scores (clamped to the training range); categorical
+        # ones one-hot, an unseen class as an all-zero code (the network's reference: its
+        # average class).
         self.coding_ = CovariateEncoder.learn(
             X,
             [c for c in self.feature_names_in_ if c not in self.categorical_features],
             [str(c) for c in self.categorical_features],
             unseen="zero",
+            clamp=bool(self.clamp_inputs),
         )
         self.target_ndim_ = y.ndim
         self.n_targets_ = 1 if y.ndim == 1 else y.shape[1]
@@ -442,6 +451,10 @@ class CovariateMLP(GeoSoilEstimator):
         }
         tensors["center"] = torch.from_numpy(np.asarray(self.coding_.center, dtype=np.float64))
         tensors["scale"] = torch.from_numpy(np.asarray(self.coding_.scale, dtype=np.float64))
+        if self.coding_.clamp:
+            for name in ("low", "high"):
+                values = np.asarray(getattr(self.coding_, name), dtype=np.float64)
+                tensors[name] = torch.from_numpy(values)
         state = {
             "feature_names_in": self.feature_names_in_,
             "categories": self.coding_.labels,
@@ -462,7 +475,8 @@ class CovariateMLP(GeoSoilEstimator):
 
     @classmethod
     def from_state(cls, params, tensors, state) -> CovariateMLP:
-        model = cls(**params)
+        # Artifacts written before ``clamp_inputs`` existed extrapolate, as they did.
+        model = cls(**{"clamp_inputs": False, **params})
         model.feature_names_in_ = list(state["feature_names_in"])
         model.n_features_in_ = len(model.feature_names_in_)
         categories = {k: [int(c) for c in v] for k, v in state["categories"].items()}
@@ -475,6 +489,11 @@ class CovariateMLP(GeoSoilEstimator):
             center=as_array(tensors["center"]),
             scale=as_array(tensors["scale"]),
         )
+        if model.clamp_inputs:
+            n_continuous = len(model.coding_.continuous)
+            model.coding_.low = checked_float64(tensors["low"], "low", (n_continuous,))
+            model.coding_.high = checked_float64(tensors["high"], "high", (n_continuous,))
+            model.coding_.clamp = True
         # Artifacts without ``n_targets`` (all those written before multi-target models)
         # were fitted on a 1-D target.
         if state.get("n_targets") is None:
@@ -493,7 +512,7 @@ class CovariateMLP(GeoSoilEstimator):
         n_members = int(model.n_members)
         if len(members) != n_members:
             raise ValueError(f"{len(members)} members in the state, n_members={n_members}")
-        networks, used = [], {"center", "scale"}
+        networks, used = [], {"center", "scale", "low", "high"}
         for member in range(n_members):
             prefix = _network_prefix(member, n_members)
             weights = {

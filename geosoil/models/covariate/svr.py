@@ -71,6 +71,10 @@ class CovariateSVR(StandardizedInputs, GeoSoilEstimator):
         ``"none"`` or ``"log10"``.
     seed
         Seeds the inner folds (the fit itself is deterministic).
+    clamp_inputs
+        Clip each continuous covariate to its training range before the model reads it
+        (default): a cell beyond the range is predicted as at the range's edge, not
+        extrapolated. ``False`` extrapolates, as artifacts written before this setting do.
     """
 
     registry_name = "covariate_svr"
@@ -87,6 +91,7 @@ class CovariateSVR(StandardizedInputs, GeoSoilEstimator):
         categorical_features: Sequence[str] = (),
         target_transform: Literal["none", "log10"] = "none",
         seed: int = 0,
+        clamp_inputs: bool = True,
     ) -> None:
         self._store_params(locals())
 
@@ -197,8 +202,9 @@ class CovariateSVR(StandardizedInputs, GeoSoilEstimator):
 
     @classmethod
     def from_state(cls, params, tensors, state) -> CovariateSVR:
-        model = cls(**params)
-        if unexpected := sorted(set(tensors) - set(_ARRAYS)):
+        # Artifacts written before ``clamp_inputs`` existed extrapolate, as they did.
+        model = cls(**{"clamp_inputs": False, **params})
+        if unexpected := sorted(set(tensors) - {*_ARRAYS, "low", "high"}):
             raise ValueError(f"unexpected tensors {unexpected[:3]}")
         model._restore_inputs(state, tensors)
         n_vectors, n = len(tensors["dual_coef"]), len(model.center_)

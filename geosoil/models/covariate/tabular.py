@@ -162,33 +162,52 @@ def adopt_encoding(model: Any, encoding: TabularEncoding) -> None:
 class StandardizedInputs:
     """Mixin of the learners that read one-hot encoded, standardized covariates (ridge, SVR).
 
-    Sets and uses ``encoding_``, ``center_`` and ``scale_``; the class provides
-    ``categorical_features`` and ``target_transform``.
+    Sets and uses ``encoding_``, ``center_`` and ``scale_``, and with ``clamp_inputs`` the
+    training range ``low_``/``high_`` of the continuous covariates, which new values are
+    clipped to before encoding (a plane or kernel then reads a cell beyond the range as the
+    edge value instead of extrapolating). The class provides ``categorical_features``,
+    ``target_transform`` and ``clamp_inputs``.
     """
 
     categorical_features: Sequence[str]
     target_transform: str
+    clamp_inputs: bool
+    low_: np.ndarray | None = None
+    high_: np.ndarray | None = None
 
     def _standardized_training(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         """Standardized encoded rows and the transformed target of a training table."""
         X, y = training_table(X, y)
         encoding = TabularEncoding.learn(X, list(self.categorical_features))
         y = check_training_target(y, len(X))
-        encoded, _ = encoding.encode(encoding.matrix(X))
+        matrix = encoding.matrix(X)
+        adopt_encoding(self, encoding)
+        if self.clamp_inputs:
+            continuous = matrix[:, self._continuous_columns()]
+            self.low_, self.high_ = continuous.min(axis=0), continuous.max(axis=0)
+        encoded, _ = encoding.encode(matrix)
         center = encoded.mean(axis=0)
         scale = encoded.std(axis=0)
-        adopt_encoding(self, encoding)
         self.center_, self.scale_ = center, np.where(scale > 0, scale, 1.0)
         z = TargetTransform(self.target_transform).forward(y)
         return (encoded - self.center_) / self.scale_, z
 
     def _standardized_rows(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Standardized encoded rows of new covariates (invalid rows zero-filled) and the mask
-        of rows with a missing covariate or a class unseen in training."""
+        """Standardized encoded rows of new covariates (invalid rows zero-filled, continuous
+        values clamped to the training range with ``clamp_inputs``) and the mask of rows with
+        a missing covariate or a class unseen in training."""
         matrix = self.encoding_.matrix(X, owner=type(self).__name__)
         missing = ~np.isfinite(matrix).all(axis=1)
-        encoded, unseen = self.encoding_.encode(np.where(missing[:, None], 0.0, matrix))
+        matrix = np.where(missing[:, None], 0.0, matrix)
+        if self.low_ is not None:
+            columns = self._continuous_columns()
+            matrix[:, columns] = np.clip(matrix[:, columns], self.low_, self.high_)
+        encoded, unseen = self.encoding_.encode(matrix)
         return (encoded - self.center_) / self.scale_, missing | unseen
+
+    def _continuous_columns(self) -> list[int]:
+        names = list(self.encoding_.feature_names)
+        return [names.index(name) for name in self.encoding_.continuous]
 
     def _in_target_units(self, z: np.ndarray, invalid: np.ndarray) -> np.ndarray:
         """Float32 predictions from the transformed scale, NaN where ``invalid``."""
@@ -196,20 +215,28 @@ class StandardizedInputs:
         return TargetTransform(self.target_transform).inverse(z).astype(np.float32)
 
     def _float64_tensors(self, names: Sequence[str]) -> dict[str, Any]:
-        """The fitted arrays ``<name>_`` as float64 torch tensors, for the artifact."""
+        """The fitted arrays ``<name>_`` as float64 torch tensors, for the artifact, and the
+        clamping range ``low``/``high`` where there is one."""
         import torch
 
+        if self.low_ is not None:
+            names = [*names, "low", "high"]
         return {
             name: torch.from_numpy(np.asarray(getattr(self, f"{name}_"), dtype=np.float64))
             for name in names
         }
 
     def _restore_inputs(self, state: dict[str, Any], tensors: dict[str, Any]) -> None:
-        """Encoding from ``state``; ``center``/``scale`` (float64, one per encoded column)."""
+        """Encoding from ``state``; ``center``/``scale`` (float64, one per encoded column) and,
+        with ``clamp_inputs``, ``low``/``high`` (one per continuous covariate)."""
         adopt_encoding(self, TabularEncoding.from_state(state))
         n = self.encoding_.n_encoded
         self.center_ = checked_float64(tensors["center"], "center", (n,))
         self.scale_ = checked_float64(tensors["scale"], "scale", (n,))
+        if self.clamp_inputs:
+            n_continuous = len(self.encoding_.continuous)
+            self.low_ = checked_float64(tensors["low"], "low", (n_continuous,))
+            self.high_ = checked_float64(tensors["high"], "high", (n_continuous,))
 
 
 def training_table(X: Any, y: Any, *, multi_output: bool = False) -> tuple[pd.DataFrame, Any]:
