@@ -5,9 +5,8 @@ inner folds of the rows it is given, keeps the one with the lowest pooled inner 
 refits it on all those rows. Run inside an outer cross-validation, the choice is made
 afresh in every outer training set and never sees the outer test fold, so the outer score
 of ``auto`` is an honest (nested) estimate of the whole procedure, choice included. A blend
-of the candidates (a stack) competes too, its weights fitted to the same inner predictions;
-it is scored as each inner fold blended with weights fitted on the other folds
-(:func:`cross_fitted_blend`), so it wins only where blending helps on unseen rows.
+of the candidates (a stack) competes too; its weights come from the same inner predictions,
+so its inner score is slightly optimistic, but the outer score stays honest.
 
 The inner folds follow the outer scheme. A table that carries :data:`GROUP_COLUMN` (the
 spatial block, predefined fold or duplicate set of every sample, as the outer folds kept
@@ -20,7 +19,7 @@ Regression kriging competes too (``krige_residuals``). The learner ``auto`` woul
 residuals, scored from the inner out-of-fold predictions already made, with no extra
 learner fit: in every inner fold, a variogram is fitted to the other folds' out-of-fold
 residuals (model chosen automatically, as :class:`OrdinaryKriging` does) and kriges them at
-this fold's points. That inner score is slightly optimistic: the other
+this fold's points. That inner score is slightly optimistic, as the stack's is: the other
 folds' residuals came from models that were trained on this fold's rows, so this fold's
 targets are not wholly unseen by what is kriged at its points. The outer score of ``auto``
 stays honest. When the variant's inner RMSE is the lowest, ``auto`` delivers a
@@ -45,7 +44,6 @@ from geosoil.models.covariate.stack import (
     GROUP_COLUMN,
     CovariateStack,
     blend_weights,
-    cross_fitted_blend,
     inner_folds,
     out_of_fold,
     unseen_class_rows,
@@ -306,9 +304,8 @@ class AutoCovariate:
         weights = None
         names = [n for n in oof if n not in SPATIAL_CANDIDATES]  # a stack reads covariates
         if self.stack and len(names) >= 2:
-            columns = np.column_stack([oof[n] for n in names])
-            weights = blend_weights(columns, y)  # delivered; scored as fitted on other folds
-            blend = cross_fitted_blend(columns, y, folds)
+            weights = blend_weights(np.column_stack([oof[n] for n in names]), y)
+            blend = np.column_stack([oof[n] for n in names]) @ weights
             scores["stack"] = inner_score(blend)
             if scores["stack"]["rmse"] < scores[best]["rmse"]:
                 best = "stack"

@@ -25,7 +25,6 @@ __all__ = [
     "GROUP_COLUMN",
     "CovariateStack",
     "blend_weights",
-    "cross_fitted_blend",
     "inner_folds",
     "inner_learner",
     "out_of_fold",
@@ -135,21 +134,6 @@ def blend_weights(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
     vertices = np.eye(k)
     best_vertex = vertices[int(np.argmin([loss(v) for v in vertices]))]
     return weights if loss(weights) <= loss(best_vertex) else best_vertex
-
-
-def cross_fitted_blend(predictions: np.ndarray, y: np.ndarray, folds: Folds) -> np.ndarray:
-    """Blend (n,) of the (n, k) out-of-fold columns in which each fold's rows are blended with
-    weights fitted (:func:`blend_weights`) on the other folds' rows only.
-
-    Scoring a blend with weights fitted on the very rows it is scored on flatters it against
-    its members (more so with many members and few rows); this score is as honest as each
-    member's own out-of-fold score, so a blend is chosen only where it predicts better.
-    """
-    blend = np.full(len(y), np.nan)
-    for train_idx, test_idx in folds:
-        weights = blend_weights(predictions[train_idx], y[train_idx])
-        blend[test_idx] = predictions[test_idx] @ weights
-    return blend
 
 
 @register
