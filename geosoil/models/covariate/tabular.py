@@ -182,6 +182,7 @@ class StandardizedInputs:
         y = check_training_target(y, len(X))
         matrix = encoding.matrix(X)
         adopt_encoding(self, encoding)
+        self.low_ = self.high_ = None
         if self.clamp_inputs:
             continuous = matrix[:, self._continuous_columns()]
             self.low_, self.high_ = continuous.min(axis=0), continuous.max(axis=0)
