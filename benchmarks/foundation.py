@@ -1,6 +1,6 @@
 """Time the foundation workflows per world size: synth, train (demo config), map.
 
-    python benchmarks/foundation.py --sizes small medium --json foundation.json
+    python benchmarks/foundation.py --sizes small medium --json benchmarks/results/foundation.json
 
 Prints the figures quoted in README.md as JSON (and writes them with --json). The map of
 each world is also scored against that world's true Kex map. Each stage runs in this process,
@@ -16,6 +16,8 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+
+from provenance import code_state, cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +55,13 @@ def main() -> None:
     from geosoil.synthetic import synthesize, write_world
     from geosoil.workflows import map_from_config, train_from_config
 
-    figures: dict = {"cores": os.cpu_count(), "synth": {}, "map": {}}
+    figures: dict = {
+        **code_state(),  # before anything runs: what was measured
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "synth": {},
+        "map": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for size in args.sizes:
@@ -117,7 +125,7 @@ def main() -> None:
 
     print(json.dumps(figures, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
