@@ -480,20 +480,22 @@ class CovariateMLP(GeoSoilEstimator):
         model.feature_names_in_ = list(state["feature_names_in"])
         model.n_features_in_ = len(model.feature_names_in_)
         categories = {k: [int(c) for c in v] for k, v in state["categories"].items()}
+        continuous = [n for n in model.feature_names_in_ if n not in categories]
+        clamp_range = {
+            name: checked_float64(tensors[name], name, (len(continuous),))
+            for name in (("low", "high") if model.clamp_inputs else ())
+        }
         model.coding_ = CovariateEncoder(
-            continuous=[n for n in model.feature_names_in_ if n not in categories],
+            continuous=continuous,
             categorical=list(categories),
             labels=categories,
             frequency={},
             unseen="zero",
             center=as_array(tensors["center"]),
             scale=as_array(tensors["scale"]),
+            clamp=bool(model.clamp_inputs),
+            **clamp_range,
         )
-        if model.clamp_inputs:
-            n_continuous = len(model.coding_.continuous)
-            model.coding_.low = checked_float64(tensors["low"], "low", (n_continuous,))
-            model.coding_.high = checked_float64(tensors["high"], "high", (n_continuous,))
-            model.coding_.clamp = True
         # Artifacts without ``n_targets`` (all those written before multi-target models)
         # were fitted on a 1-D target.
         if state.get("n_targets") is None:

@@ -60,7 +60,7 @@ def test_an_artifact_without_the_setting_extrapolates_as_it_did(name, tmp_path):
     np.testing.assert_array_equal(restored.predict(far), model.predict(far))
 
 
-def test_a_clamped_artifact_missing_its_range_is_refused(tmp_path):
+def test_a_clamped_artifact_missing_its_range_is_refused():
     X, y = table()
     model = CovariateLinear(categorical_features=["c"]).fit(X, y)
     tensors, state = model.export_state()
